@@ -1,1 +1,1 @@
-Console.WriteLine("pagoda");
+return Pagoda.Cli.PagodaCli.Run(args, Console.Out, Console.Error);

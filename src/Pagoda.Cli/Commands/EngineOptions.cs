@@ -1,0 +1,36 @@
+using System.CommandLine;
+
+namespace Pagoda.Cli.Commands;
+
+/// <summary>The engine flags shared by every command that loads a model (vLLM's names).</summary>
+internal sealed class EngineOptions
+{
+    private readonly Option<string?> _model = new("--model") { Description = "Model folder (default: the embedded fortune-chat model)." };
+    private readonly Option<string?> _tokenizer = new("--tokenizer") { Description = "Folder to load the tokenizer from (default: the model's)." };
+    private readonly Option<int?> _maxModelLen = new("--max-model-len") { Description = "Longest prompt + output in tokens." };
+    private readonly Option<int> _blockSize = new("--block-size") { Description = "Tokens per KV cache block.", DefaultValueFactory = _ => 16 };
+    private readonly Option<string> _generationConfig = new("--generation-config")
+    {
+        Description = "'auto': sampling defaults from generation_config.json; 'vllm': ignore it; or a folder holding one.",
+        DefaultValueFactory = _ => "auto",
+    };
+    private readonly Option<string?> _chatTemplate = new("--chat-template") { Description = "Chat template file (or template text) overriding the model's." };
+    private readonly Option<string> _device = new("--device") { Description = "Where to run (cpu).", DefaultValueFactory = _ => "cpu" };
+
+    public void AddTo(Command cmd)
+    {
+        foreach (var o in new Option[] { _model, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device })
+            cmd.Add(o);
+    }
+
+    public EngineArgs Bind(ParseResult r) => new()
+    {
+        Model = r.GetValue(_model) ?? EngineArgs.DefaultModel,
+        Tokenizer = r.GetValue(_tokenizer),
+        MaxModelLen = r.GetValue(_maxModelLen),
+        BlockSize = r.GetValue(_blockSize),
+        GenerationConfig = r.GetValue(_generationConfig)!,
+        ChatTemplate = r.GetValue(_chatTemplate),
+        Device = r.GetValue(_device)!,
+    };
+}

@@ -1,0 +1,63 @@
+using Pagoda.Execution;
+using Pagoda.Loading;
+
+namespace Pagoda.Backends;
+
+/// <summary>
+/// The small op set models are written against. Activations are float32; weights keep their stored
+/// dtype and are widened inside the kernels. Shapes are given as [rows, cols] with cols the last dim.
+/// </summary>
+public interface IBackend : IDisposable
+{
+    /// <summary>Short name (cpu, cuda).</summary>
+    string Name { get; }
+
+    /// <summary>Makes a stored weight usable by kernels (CPU: a view on the mapping; GPU: an upload).</summary>
+    Tensor LoadWeight(WeightStore store, string name, params int[] shape);
+
+    /// <summary>A float32 activation buffer, zeroed.</summary>
+    Tensor Empty(params int[] shape);
+
+    /// <summary>Allocates the paged KV pool.</summary>
+    KvCache AllocateKvCache(int numLayers, int numBlocks, int blockSize, int kvWidth);
+
+    /// <summary>dst[i] = table[ids[i]] — table [vocab, hidden], dst [n, hidden].</summary>
+    void Embedding(Tensor table, ReadOnlySpan<int> ids, Tensor dst);
+
+    /// <summary>dst = x · weightᵀ + bias — x [n, in], weight [out, in], bias [out], dst [n, out].</summary>
+    void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor dst);
+
+    /// <summary>RMSNorm over each contiguous group of weight.Cols elements of x (rows or heads).</summary>
+    void RmsNorm(Tensor x, Tensor weight, float eps, Tensor dst);
+
+    /// <summary>LayerNorm over each row — x, dst [n, hidden].</summary>
+    void LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor dst);
+
+    /// <summary>dst = a + b, elementwise (dst may alias a).</summary>
+    void Add(Tensor a, Tensor b, Tensor dst);
+
+    /// <summary>dst = silu(gate) * up — all [n, intermediate].</summary>
+    void SiluMul(Tensor gate, Tensor up, Tensor dst);
+
+    /// <summary>x = max(x, 0) in place.</summary>
+    void Relu(Tensor x);
+
+    /// <summary>Rotates x [n, heads * headDim] in place, NeoX style (first half / second half pairs).</summary>
+    void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq);
+
+    /// <summary>Writes k, v [n, kvWidth] into the layer's pool at slotMapping[i].</summary>
+    void StoreKv(Tensor k, Tensor v, KvCache cache, int layer, ReadOnlySpan<int> slotMapping);
+
+    /// <summary>
+    /// Causal attention of q [n, heads * headDim] over each sequence's cached keys and values (read via
+    /// its block table), written to dst [n, heads * headDim].
+    /// </summary>
+    void PagedAttention(Tensor q, KvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
+        int headDim, float scale, Tensor dst);
+
+    /// <summary>dst[i] = x[rows[i]] — picks the rows whose logits are needed.</summary>
+    void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor dst);
+
+    /// <summary>Copies a float32 tensor to host memory.</summary>
+    void CopyToHost(Tensor src, Span<float> dst);
+}

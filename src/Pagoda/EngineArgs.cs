@@ -1,0 +1,46 @@
+namespace Pagoda;
+
+/// <summary>
+/// Every engine option as one validated record; the CLI (and later the server) bind to it. Names
+/// follow vLLM's engine arguments.
+/// </summary>
+public sealed record EngineArgs
+{
+    /// <summary>The embedded default model, shipped beside the program.</summary>
+    public static string DefaultModel => Path.Combine(AppContext.BaseDirectory, "models", "fortune-chat");
+
+    /// <summary>Model folder.</summary>
+    public string Model { get; init; } = DefaultModel;
+
+    /// <summary>Folder to read the tokenizer from (default: the model folder).</summary>
+    public string? Tokenizer { get; init; }
+
+    /// <summary>Longest prompt + output in tokens (default: the model's max_position_embeddings).</summary>
+    public int? MaxModelLen { get; init; }
+
+    /// <summary>Tokens per KV block.</summary>
+    public int BlockSize { get; init; } = 16;
+
+    /// <summary>Seed of the engine's generator, which seeds requests that bring no seed.</summary>
+    public long Seed { get; init; }
+
+    /// <summary>`auto` applies generation_config.json's sampling defaults; `vllm` ignores them; else a folder.</summary>
+    public string GenerationConfig { get; init; } = "auto";
+
+    /// <summary>A chat template file (or template text) overriding the model's.</summary>
+    public string? ChatTemplate { get; init; }
+
+    /// <summary>Where to run: cpu.</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
+    public void Validate()
+    {
+        if (BlockSize is < 1 or > 1024)
+            throw new ArgumentException($"--block-size must be between 1 and 1024, got {BlockSize}.");
+        if (MaxModelLen is < 1)
+            throw new ArgumentException($"--max-model-len must be positive, got {MaxModelLen}.");
+        if (Device != "cpu")
+            throw new ArgumentException($"--device '{Device}' is not available (supported: cpu).");
+    }
+}

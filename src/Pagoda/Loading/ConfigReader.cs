@@ -1,0 +1,130 @@
+using System.Text.Json;
+using Pagoda.Backends;
+using Pagoda.Models;
+
+namespace Pagoda.Loading;
+
+/// <summary>
+/// Reads config.json in both Hub styles: classic (`rope_theta`, `rope_scaling`, `torch_dtype`) and newer
+/// (`rope_parameters`, `dtype`). Missing or ill-typed fields are errors that name the file and the key.
+/// </summary>
+public static class ConfigReader
+{
+    /// <summary>Architectures this engine can run.</summary>
+    public static readonly IReadOnlyList<string> SupportedArchitectures =
+        ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "OPTForCausalLM"];
+
+    /// <summary>Reads and validates <paramref name="path"/>.</summary>
+    public static ModelConfig Read(string path)
+    {
+        var root = JsonFile.ReadObject(path);
+        var j = new JsonFields(path, root);
+
+        string arch = j.FirstString("architectures")
+            ?? throw new ModelLoadException(path, "missing 'architectures'");
+        if (!SupportedArchitectures.Contains(arch))
+            throw new ModelLoadException(path,
+                $"unsupported architecture '{arch}' (supported: {string.Join(", ", SupportedArchitectures)})");
+
+        DType? dtype = null;
+        string? dtypeName = j.String("dtype") ?? j.String("torch_dtype");
+        if (dtypeName != null)
+            dtype = DTypes.ParseTorch(dtypeName) ?? throw new ModelLoadException(path,
+                $"unsupported dtype '{dtypeName}' (supported: float32, float16, bfloat16)");
+
+        return arch == "OPTForCausalLM" ? ReadOpt(j, arch, dtype) : ReadDecoder(j, arch, dtype);
+    }
+
+    private static ModelConfig ReadDecoder(JsonFields j, string arch, DType? dtype)
+    {
+        int hidden = j.RequiredInt("hidden_size");
+        int heads = j.RequiredInt("num_attention_heads");
+        string act = j.String("hidden_act") ?? "silu";
+        if (act != "silu")
+            throw new ModelLoadException(j.Path, $"unsupported hidden_act '{act}' for {arch} (supported: silu)");
+        var (theta, scaling) = ReadRope(j);
+        bool attentionBias = j.Bool("attention_bias") ?? false;
+        return new ModelConfig
+        {
+            Architecture = arch,
+            HiddenSize = hidden,
+            NumLayers = j.RequiredInt("num_hidden_layers"),
+            NumHeads = heads,
+            NumKvHeads = j.Int("num_key_value_heads") ?? heads,
+            HeadDim = j.Int("head_dim") ?? hidden / heads,
+            IntermediateSize = j.RequiredInt("intermediate_size"),
+            VocabSize = j.RequiredInt("vocab_size"),
+            MaxPositionEmbeddings = j.Int("max_position_embeddings") ?? 2048,
+            NormEps = j.Double("rms_norm_eps") ?? 1e-6,
+            RopeTheta = theta,
+            RopeScaling = scaling,
+            TieWordEmbeddings = j.Bool("tie_word_embeddings") ?? false,
+            QkvBias = arch == "Qwen2ForCausalLM" || attentionBias,
+            OutputBias = arch == "LlamaForCausalLM" && attentionBias,
+            MlpBias = j.Bool("mlp_bias") ?? false,
+            QkNorm = arch == "Qwen3ForCausalLM",
+            HiddenAct = act,
+            DType = dtype,
+            BosTokenId = j.Int("bos_token_id"),
+            EosTokenIds = j.IntOrIntList("eos_token_id"),
+        };
+    }
+
+    private static ModelConfig ReadOpt(JsonFields j, string arch, DType? dtype)
+    {
+        int hidden = j.RequiredInt("hidden_size");
+        int heads = j.RequiredInt("num_attention_heads");
+        string act = j.String("activation_function") ?? "relu";
+        if (act != "relu")
+            throw new ModelLoadException(j.Path, $"unsupported activation_function '{act}' for OPT (supported: relu)");
+        if ((j.Int("word_embed_proj_dim") ?? hidden) != hidden)
+            throw new ModelLoadException(j.Path, "OPT with word_embed_proj_dim != hidden_size (project_in/out) is not supported");
+        if (!(j.Bool("do_layer_norm_before") ?? true))
+            throw new ModelLoadException(j.Path, "OPT with do_layer_norm_before=false (post-LayerNorm) is not supported");
+        if (!(j.Bool("enable_bias") ?? true) || !(j.Bool("layer_norm_elementwise_affine") ?? true))
+            throw new ModelLoadException(j.Path, "OPT without biases or LayerNorm affine parameters is not supported");
+        return new ModelConfig
+        {
+            Architecture = arch,
+            HiddenSize = hidden,
+            NumLayers = j.RequiredInt("num_hidden_layers"),
+            NumHeads = heads,
+            NumKvHeads = heads,
+            HeadDim = hidden / heads,
+            IntermediateSize = j.RequiredInt("ffn_dim"),
+            VocabSize = j.RequiredInt("vocab_size"),
+            MaxPositionEmbeddings = j.Int("max_position_embeddings") ?? 2048,
+            NormEps = 1e-5,
+            TieWordEmbeddings = j.Bool("tie_word_embeddings") ?? true,
+            QkvBias = true,
+            OutputBias = true,
+            MlpBias = true,
+            HiddenAct = act,
+            DType = dtype,
+            BosTokenId = j.Int("bos_token_id"),
+            EosTokenIds = j.IntOrIntList("eos_token_id"),
+        };
+    }
+
+    private static (double Theta, RopeScaling? Scaling) ReadRope(JsonFields j)
+    {
+        // Newer configs nest everything in rope_parameters; classic ones split theta and scaling.
+        JsonFields? p = j.Object("rope_parameters");
+        double theta = p?.Double("rope_theta") ?? j.Double("rope_theta") ?? 10000.0;
+        JsonFields? s = p ?? j.Object("rope_scaling");
+        if (s == null)
+            return (theta, null);
+        string type = s.String("rope_type") ?? s.String("type") ?? "default";
+        return type switch
+        {
+            "default" => (theta, null),
+            "linear" => (theta, new RopeScaling("linear", s.Double("factor") ?? 1.0)),
+            "llama3" => (theta, new RopeScaling("llama3",
+                s.Double("factor") ?? throw new ModelLoadException(j.Path, "llama3 rope scaling needs 'factor'"),
+                s.Double("low_freq_factor") ?? 1.0,
+                s.Double("high_freq_factor") ?? 4.0,
+                s.Int("original_max_position_embeddings") ?? 8192)),
+            _ => throw new ModelLoadException(j.Path, $"unsupported rope type '{type}' (supported: default, linear, llama3)"),
+        };
+    }
+}

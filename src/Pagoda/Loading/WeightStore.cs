@@ -1,0 +1,110 @@
+using System.Text.Json;
+
+namespace Pagoda.Loading;
+
+/// <summary>
+/// All weights of a model folder: one model.safetensors, or the shards named by
+/// model.safetensors.index.json. Files stay memory-mapped for the store's lifetime.
+/// </summary>
+public sealed class WeightStore : IDisposable
+{
+    private readonly List<SafeTensorsFile> _files = [];
+    private readonly Dictionary<string, (SafeTensorsFile File, TensorInfo Info)> _tensors = new();
+
+    private WeightStore(string folder) => Folder = folder;
+
+    /// <summary>The model folder.</summary>
+    public string Folder { get; }
+
+    /// <summary>Names of every tensor across all files.</summary>
+    public IEnumerable<string> Names => _tensors.Keys;
+
+    /// <summary>Opens the weights of <paramref name="folder"/>, single-file or sharded.</summary>
+    public static WeightStore Open(string folder)
+    {
+        var store = new WeightStore(folder);
+        try
+        {
+            string index = Path.Combine(folder, "model.safetensors.index.json");
+            string single = Path.Combine(folder, "model.safetensors");
+            if (File.Exists(index))
+                store.OpenSharded(index);
+            else if (File.Exists(single))
+                store.Add(SafeTensorsFile.Open(single));
+            else
+                throw new ModelLoadException(folder,
+                    "no model.safetensors or model.safetensors.index.json (only safetensors weights are supported)");
+            return store;
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    private void OpenSharded(string indexPath)
+    {
+        Dictionary<string, string> weightMap;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+                throw new ModelLoadException(indexPath, "missing 'weight_map' object");
+            weightMap = map.EnumerateObject().ToDictionary(p => p.Name,
+                p => p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()!
+                    : throw new ModelLoadException(indexPath, $"weight_map entry '{p.Name}' is not a file name"));
+        }
+        catch (JsonException e)
+        {
+            throw new ModelLoadException(indexPath, $"not valid JSON ({e.Message})");
+        }
+
+        foreach (string shard in weightMap.Values.Distinct())
+        {
+            if (shard.Contains('/') || shard.Contains('\\') || shard.Contains(".."))
+                throw new ModelLoadException(indexPath, $"shard name '{shard}' must be a plain file name");
+            Add(SafeTensorsFile.Open(Path.Combine(Folder, shard)));
+        }
+        foreach (var (name, shard) in weightMap)
+        {
+            if (!_tensors.TryGetValue(name, out var found) || Path.GetFileName(found.File.FilePath) != shard)
+                throw new ModelLoadException(Path.Combine(Folder, shard), $"tensor '{name}' listed in the index is not in this shard");
+        }
+    }
+
+    private void Add(SafeTensorsFile file)
+    {
+        _files.Add(file);
+        foreach (var (name, info) in file.Tensors)
+        {
+            if (!_tensors.TryAdd(name, (file, info)))
+                throw new ModelLoadException(file.FilePath, $"tensor '{name}' also appears in {_tensors[name].File.FilePath}");
+        }
+    }
+
+    /// <summary>Whether a tensor of that name exists.</summary>
+    public bool Contains(string name) => _tensors.ContainsKey(name);
+
+    /// <summary>
+    /// Looks a tensor up and checks its shape; a missing tensor or a wrong shape is a
+    /// <see cref="ModelLoadException"/> naming the file.
+    /// </summary>
+    public (SafeTensorsFile File, TensorInfo Info) Get(string name, params int[] expectedShape)
+    {
+        if (!_tensors.TryGetValue(name, out var entry))
+            throw new ModelLoadException(_files.Count == 1 ? _files[0].FilePath : Folder, $"missing tensor '{name}'");
+        if (!entry.Info.Shape.SequenceEqual(expectedShape))
+            throw new ModelLoadException(entry.File.FilePath,
+                $"tensor '{name}' has shape [{string.Join(", ", entry.Info.Shape)}], config.json implies [{string.Join(", ", expectedShape)}]");
+        return entry;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var f in _files)
+            f.Dispose();
+        _files.Clear();
+    }
+}

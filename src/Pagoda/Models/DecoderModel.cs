@@ -1,0 +1,112 @@
+using Pagoda.Backends;
+using Pagoda.Execution;
+using Pagoda.Loading;
+
+namespace Pagoda.Models;
+
+/// <summary>
+/// The Llama-style decoder: RMSNorm, RoPE attention with GQA, SiLU-gated MLP. Qwen2 (q/k/v bias) and
+/// Qwen3 (per-head q/k RMSNorm) are flags on it.
+/// </summary>
+public sealed class DecoderModel : IModel
+{
+    private sealed record Layer(
+        Tensor InputNorm, Tensor Q, Tensor? QBias, Tensor K, Tensor? KBias, Tensor V, Tensor? VBias,
+        Tensor O, Tensor? OBias, Tensor? QNorm, Tensor? KNorm, Tensor PostNorm,
+        Tensor Gate, Tensor? GateBias, Tensor Up, Tensor? UpBias, Tensor Down, Tensor? DownBias);
+
+    private readonly IBackend _b;
+    private readonly Tensor _embed, _norm, _lmHead;
+    private readonly Layer[] _layers;
+    private readonly float[] _invFreq;
+
+    /// <summary>Binds every weight, checking names and shapes against the config.</summary>
+    public DecoderModel(ModelConfig config, WeightStore weights, IBackend backend)
+    {
+        Config = config;
+        _b = backend;
+        int h = config.HiddenSize, q = config.NumHeads * config.HeadDim, kv = KvWidth, ff = config.IntermediateSize;
+        Tensor W(string name, params int[] shape) => backend.LoadWeight(weights, name, shape);
+        Tensor? B(bool present, string name, int size) => present ? W(name, size) : null;
+
+        _embed = W("model.embed_tokens.weight", config.VocabSize, h);
+        _norm = W("model.norm.weight", h);
+        _lmHead = config.TieWordEmbeddings ? _embed : W("lm_head.weight", config.VocabSize, h);
+        _layers = new Layer[config.NumLayers];
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            string p = $"model.layers.{i}.";
+            _layers[i] = new Layer(
+                InputNorm: W(p + "input_layernorm.weight", h),
+                Q: W(p + "self_attn.q_proj.weight", q, h), QBias: B(config.QkvBias, p + "self_attn.q_proj.bias", q),
+                K: W(p + "self_attn.k_proj.weight", kv, h), KBias: B(config.QkvBias, p + "self_attn.k_proj.bias", kv),
+                V: W(p + "self_attn.v_proj.weight", kv, h), VBias: B(config.QkvBias, p + "self_attn.v_proj.bias", kv),
+                O: W(p + "self_attn.o_proj.weight", h, q), OBias: B(config.OutputBias, p + "self_attn.o_proj.bias", h),
+                QNorm: config.QkNorm ? W(p + "self_attn.q_norm.weight", config.HeadDim) : null,
+                KNorm: config.QkNorm ? W(p + "self_attn.k_norm.weight", config.HeadDim) : null,
+                PostNorm: W(p + "post_attention_layernorm.weight", h),
+                Gate: W(p + "mlp.gate_proj.weight", ff, h), GateBias: B(config.MlpBias, p + "mlp.gate_proj.bias", ff),
+                Up: W(p + "mlp.up_proj.weight", ff, h), UpBias: B(config.MlpBias, p + "mlp.up_proj.bias", ff),
+                Down: W(p + "mlp.down_proj.weight", h, ff), DownBias: B(config.MlpBias, p + "mlp.down_proj.bias", h));
+        }
+        _invFreq = RotaryEmbedding.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling);
+    }
+
+    /// <inheritdoc />
+    public ModelConfig Config { get; }
+
+    /// <inheritdoc />
+    public int KvWidth => Config.NumKvHeads * Config.HeadDim;
+
+    /// <inheritdoc />
+    public float[] Forward(ForwardBatch batch, KvCache cache)
+    {
+        var c = Config;
+        int n = batch.NumTokens, h = c.HiddenSize, qw = c.NumHeads * c.HeadDim;
+        float eps = (float)c.NormEps, scale = 1f / MathF.Sqrt(c.HeadDim);
+        using var x = _b.Empty(n, h);                       // [n, hidden] residual stream
+        using var hs = _b.Empty(n, h);                      // [n, hidden] normed input
+        using var q = _b.Empty(n, qw);                      // [n, numHeads * headDim]
+        using var k = _b.Empty(n, KvWidth);                 // [n, numKvHeads * headDim]
+        using var v = _b.Empty(n, KvWidth);                 // [n, numKvHeads * headDim]
+        using var attn = _b.Empty(n, qw);                   // [n, numHeads * headDim]
+        using var gate = _b.Empty(n, c.IntermediateSize);   // [n, intermediate]
+        using var up = _b.Empty(n, c.IntermediateSize);     // [n, intermediate]
+
+        _b.Embedding(_embed, batch.InputIds, x);
+        for (int l = 0; l < _layers.Length; l++)
+        {
+            var L = _layers[l];
+            _b.RmsNorm(x, L.InputNorm, eps, hs);
+            _b.Linear(hs, L.Q, L.QBias, q);
+            _b.Linear(hs, L.K, L.KBias, k);
+            _b.Linear(hs, L.V, L.VBias, v);
+            if (L.QNorm != null)
+            {
+                _b.RmsNorm(q, L.QNorm, eps, q);
+                _b.RmsNorm(k, L.KNorm!, eps, k);
+            }
+            _b.Rope(q, c.HeadDim, batch.Positions, _invFreq);
+            _b.Rope(k, c.HeadDim, batch.Positions, _invFreq);
+            _b.StoreKv(k, v, cache, l, batch.SlotMapping);
+            _b.PagedAttention(q, cache, l, batch, c.NumHeads, c.NumKvHeads, c.HeadDim, scale, attn);
+            _b.Linear(attn, L.O, L.OBias, hs);
+            _b.Add(x, hs, x);
+
+            _b.RmsNorm(x, L.PostNorm, eps, hs);
+            _b.Linear(hs, L.Gate, L.GateBias, gate);
+            _b.Linear(hs, L.Up, L.UpBias, up);
+            _b.SiluMul(gate, up, gate);
+            _b.Linear(gate, L.Down, L.DownBias, hs);
+            _b.Add(x, hs, x);
+        }
+        _b.RmsNorm(x, _norm, eps, hs);
+        return LmHead.Logits(_b, hs, _lmHead, batch.LogitsIndices);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        // Weights are views on the memory-mapped store (CPU) or owned by the backend; nothing to free here.
+    }
+}

@@ -1,0 +1,20 @@
+using Pagoda.Backends;
+using Pagoda.Execution;
+
+namespace Pagoda.Models;
+
+/// <summary>A causal LM forward over a <see cref="ForwardBatch"/> and the paged KV pool.</summary>
+public interface IModel : IDisposable
+{
+    /// <summary>The model's architecture facts.</summary>
+    ModelConfig Config { get; }
+
+    /// <summary>Floats per token per layer in each of the K and V pools (numKvHeads * headDim).</summary>
+    int KvWidth { get; }
+
+    /// <summary>
+    /// Runs the batch, writing its keys and values into <paramref name="cache"/>, and returns the logits of
+    /// the rows in <see cref="ForwardBatch.LogitsIndices"/>: [numOutputs, vocab], row-major.
+    /// </summary>
+    float[] Forward(ForwardBatch batch, KvCache cache);
+}

@@ -1,0 +1,103 @@
+using Pagoda.Backends;
+using Pagoda.Execution;
+using Pagoda.Loading;
+
+namespace Pagoda.Models;
+
+/// <summary>
+/// OPT's decoder: learned absolute positions (offset by 2), pre-LayerNorm, ReLU MLP, biases everywhere,
+/// a final LayerNorm and an LM head tied to the token embedding.
+/// </summary>
+public sealed class OptModel : IModel
+{
+    // OPT's position table reserves its first two rows (a fairseq padding convention).
+    private const int PositionOffset = 2;
+
+    private sealed record Layer(
+        Tensor AttnNormW, Tensor AttnNormB, Tensor Q, Tensor QBias, Tensor K, Tensor KBias, Tensor V, Tensor VBias,
+        Tensor Out, Tensor OutBias, Tensor MlpNormW, Tensor MlpNormB, Tensor Fc1, Tensor Fc1Bias, Tensor Fc2, Tensor Fc2Bias);
+
+    private readonly IBackend _b;
+    private readonly Tensor _embed, _positions, _normW, _normB, _lmHead;
+    private readonly Layer[] _layers;
+
+    /// <summary>Binds every weight, checking names and shapes against the config.</summary>
+    public OptModel(ModelConfig config, WeightStore weights, IBackend backend)
+    {
+        Config = config;
+        _b = backend;
+        int h = config.HiddenSize, ff = config.IntermediateSize;
+        Tensor W(string name, params int[] shape) => backend.LoadWeight(weights, name, shape);
+
+        const string d = "model.decoder.";
+        _embed = W(d + "embed_tokens.weight", config.VocabSize, h);
+        _positions = W(d + "embed_positions.weight", config.MaxPositionEmbeddings + PositionOffset, h);
+        _normW = W(d + "final_layer_norm.weight", h);
+        _normB = W(d + "final_layer_norm.bias", h);
+        _lmHead = config.TieWordEmbeddings || !weights.Contains("lm_head.weight") ? _embed : W("lm_head.weight", config.VocabSize, h);
+        _layers = new Layer[config.NumLayers];
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            string p = $"{d}layers.{i}.";
+            _layers[i] = new Layer(
+                W(p + "self_attn_layer_norm.weight", h), W(p + "self_attn_layer_norm.bias", h),
+                W(p + "self_attn.q_proj.weight", h, h), W(p + "self_attn.q_proj.bias", h),
+                W(p + "self_attn.k_proj.weight", h, h), W(p + "self_attn.k_proj.bias", h),
+                W(p + "self_attn.v_proj.weight", h, h), W(p + "self_attn.v_proj.bias", h),
+                W(p + "self_attn.out_proj.weight", h, h), W(p + "self_attn.out_proj.bias", h),
+                W(p + "final_layer_norm.weight", h), W(p + "final_layer_norm.bias", h),
+                W(p + "fc1.weight", ff, h), W(p + "fc1.bias", ff),
+                W(p + "fc2.weight", h, ff), W(p + "fc2.bias", h));
+        }
+    }
+
+    /// <inheritdoc />
+    public ModelConfig Config { get; }
+
+    /// <inheritdoc />
+    public int KvWidth => Config.HiddenSize;
+
+    /// <inheritdoc />
+    public float[] Forward(ForwardBatch batch, KvCache cache)
+    {
+        var c = Config;
+        int n = batch.NumTokens, h = c.HiddenSize;
+        float eps = (float)c.NormEps, scale = 1f / MathF.Sqrt(c.HeadDim);
+        using var x = _b.Empty(n, h);                       // [n, hidden] residual stream
+        using var hs = _b.Empty(n, h);                      // [n, hidden]
+        using var q = _b.Empty(n, h);                       // [n, numHeads * headDim]
+        using var k = _b.Empty(n, h);
+        using var v = _b.Empty(n, h);
+        using var attn = _b.Empty(n, h);
+        using var ffn = _b.Empty(n, c.IntermediateSize);    // [n, ffn_dim]
+
+        _b.Embedding(_embed, batch.InputIds, x);
+        _b.Embedding(_positions, batch.Positions.Select(p => p + PositionOffset).ToArray(), hs);
+        _b.Add(x, hs, x);
+        for (int l = 0; l < _layers.Length; l++)
+        {
+            var L = _layers[l];
+            _b.LayerNorm(x, L.AttnNormW, L.AttnNormB, eps, hs);
+            _b.Linear(hs, L.Q, L.QBias, q);
+            _b.Linear(hs, L.K, L.KBias, k);
+            _b.Linear(hs, L.V, L.VBias, v);
+            _b.StoreKv(k, v, cache, l, batch.SlotMapping);
+            _b.PagedAttention(q, cache, l, batch, c.NumHeads, c.NumKvHeads, c.HeadDim, scale, attn);
+            _b.Linear(attn, L.Out, L.OutBias, hs);
+            _b.Add(x, hs, x);
+
+            _b.LayerNorm(x, L.MlpNormW, L.MlpNormB, eps, hs);
+            _b.Linear(hs, L.Fc1, L.Fc1Bias, ffn);
+            _b.Relu(ffn);
+            _b.Linear(ffn, L.Fc2, L.Fc2Bias, hs);
+            _b.Add(x, hs, x);
+        }
+        _b.LayerNorm(x, _normW, _normB, eps, hs);
+        return LmHead.Logits(_b, hs, _lmHead, batch.LogitsIndices);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+    }
+}
