@@ -83,3 +83,20 @@ public sealed class Qwen3GoldenTests(Qwen3TokenizerFixture f)
         Assert.Equal("<think>x</think>", Tokenizer.Decode(ids, skipSpecialTokens: true));
     }
 }
+
+public sealed class Llama3TokenizerFixture
+{
+    public Tokenizer Tokenizer { get; } = Tokenizer.FromFolder(NpmTokenizers.Folder("llama3"));
+}
+
+public sealed class Llama3GoldenTests(Llama3TokenizerFixture f)
+    : GoldenTokenizerTests(f.Tokenizer, "llama3"), IClassFixture<Llama3TokenizerFixture>
+{
+    public static TheoryData<int> Cases => GoldenTokenizers.Cases("llama3");
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Encode_matches_golden(int index) => CheckEncode(index);
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Decode_matches_golden(int index) => CheckDecode(index);
+}
