@@ -1,0 +1,153 @@
+using Pagoda.Loading;
+
+namespace Pagoda.Tokenization;
+
+/// <summary>
+/// A Hugging Face tokenizer loaded from tokenizer.json (plus tokenizer_config.json when present),
+/// producing the same ids and text as the HF <c>tokenizers</c> library. Safe for concurrent use.
+/// </summary>
+public sealed class Tokenizer
+{
+    private readonly TokenizerDefinition _def;
+    private readonly TokenizerConfig _config;
+    private readonly Dictionary<int, AddedToken> _addedById = [];
+    private readonly Dictionary<string, AddedToken> _addedByContent = new(StringComparer.Ordinal);
+    private readonly string?[] _idToToken;
+    private readonly AddedTokenMatcher _rawMatcher;
+    private readonly AddedTokenMatcher _normalizedMatcher;
+    private readonly bool _postProcessorAddsBos;
+    private readonly bool _postProcessorAddsEos;
+
+    private Tokenizer(TokenizerDefinition def, TokenizerConfig config)
+    {
+        _def = def;
+        _config = config;
+        foreach (var t in def.AddedTokens)
+        {
+            _addedById[t.Id] = t;
+            _addedByContent.TryAdd(t.Content, t);
+        }
+
+        int max = -1;
+        foreach (var id in def.Model.Vocab.Values) max = Math.Max(max, id);
+        foreach (var id in _addedById.Keys) max = Math.Max(max, id);
+        VocabSize = max + 1;
+        _idToToken = new string?[VocabSize];
+        foreach (var (token, id) in def.Model.Vocab) if (id >= 0) _idToToken[id] = token;
+        foreach (var (id, t) in _addedById) if (id >= 0) _idToToken[id] = t.Content;
+
+        // As in HF, "normalized" tokens are looked for in normalized text, the others in the raw text.
+        _rawMatcher = new AddedTokenMatcher(def.AddedTokens.Where(t => !t.Normalized).Select(t => (t.Content, t)));
+        _normalizedMatcher = new AddedTokenMatcher(def.AddedTokens.Where(t => t.Normalized)
+            .Select(t => (def.Normalizer?.Apply(t.Content) ?? t.Content, t)));
+
+        BosTokenId = config.BosToken is null ? null : TokenToId(config.BosToken);
+        EosTokenId = config.EosToken is null ? null : TokenToId(config.EosToken);
+        PadTokenId = config.PadToken is null ? null : TokenToId(config.PadToken);
+        // add_bos_token/add_eos_token only add what the post-processor does not already add.
+        var probe = def.PostProcessor?.Process([]) ?? [];
+        _postProcessorAddsBos = BosTokenId is int b && probe.Contains(b);
+        _postProcessorAddsEos = EosTokenId is int e && probe.Contains(e);
+    }
+
+    /// <summary>
+    /// Loads <c>tokenizer.json</c> (required) and <c>tokenizer_config.json</c> (optional) from a model folder.
+    /// </summary>
+    /// <exception cref="ModelLoadException">A file is missing, malformed, or uses an unsupported component.</exception>
+    public static Tokenizer FromFolder(string modelDir)
+    {
+        string json = Path.Combine(modelDir, "tokenizer.json");
+        if (!File.Exists(json)) throw new ModelLoadException(json, "tokenizer.json not found");
+        var def = TokenizerJson.Load(json);
+        string configPath = Path.Combine(modelDir, "tokenizer_config.json");
+        var config = File.Exists(configPath) ? TokenizerConfig.Load(configPath) : TokenizerConfig.Empty;
+        return new Tokenizer(def, config);
+    }
+
+    /// <summary>One more than the highest id in the vocabulary or the added tokens.</summary>
+    public int VocabSize { get; }
+
+    /// <summary>The beginning-of-sequence token named by tokenizer_config.json, if any.</summary>
+    public string? BosToken => _config.BosToken;
+
+    /// <summary>The end-of-sequence token named by tokenizer_config.json, if any.</summary>
+    public string? EosToken => _config.EosToken;
+
+    /// <summary>The padding token named by tokenizer_config.json, if any.</summary>
+    public string? PadToken => _config.PadToken;
+
+    /// <summary>Id of <see cref="BosToken"/>, when it is in the vocabulary.</summary>
+    public int? BosTokenId { get; }
+
+    /// <summary>Id of <see cref="EosToken"/>, when it is in the vocabulary.</summary>
+    public int? EosTokenId { get; }
+
+    /// <summary>Id of <see cref="PadToken"/>, when it is in the vocabulary.</summary>
+    public int? PadTokenId { get; }
+
+    /// <summary>
+    /// Encodes text. Added tokens written in the text (such as <c>&lt;|im_start|&gt;</c>) become their ids.
+    /// With <paramref name="addSpecialTokens"/>, the post-processor's tokens (and a BOS/EOS that
+    /// tokenizer_config.json asks for) are added.
+    /// </summary>
+    public IReadOnlyList<int> Encode(string text, bool addSpecialTokens = true)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = new List<int>(text.Length / 3 + 4);
+        foreach (var (raw, rawToken) in _rawMatcher.Split(text))
+        {
+            if (rawToken is not null) { ids.Add(rawToken.Id); continue; }
+            string normalized = _def.Normalizer?.Apply(raw) ?? raw;
+            foreach (var (plain, token) in _normalizedMatcher.Split(normalized))
+            {
+                if (token is not null) { ids.Add(token.Id); continue; }
+                var words = _def.PreTokenizer?.Apply([plain]) ?? [plain];
+                foreach (var word in words) _def.Model.Encode(word, ids);
+            }
+        }
+        if (!addSpecialTokens) return ids;
+
+        if (_def.PostProcessor is not null) ids = _def.PostProcessor.Process(ids);
+        if (_config.AddBosToken && !_postProcessorAddsBos && BosTokenId is int bos) ids.Insert(0, bos);
+        if (_config.AddEosToken && !_postProcessorAddsEos && EosTokenId is int eos) ids.Add(eos);
+        return ids;
+    }
+
+    /// <summary>
+    /// Decodes ids to text; ids outside the vocabulary are ignored. With
+    /// <paramref name="skipSpecialTokens"/>, added tokens marked special are left out.
+    /// </summary>
+    public string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = false)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var tokens = new List<string>(ids.Count);
+        foreach (int id in ids)
+        {
+            if (skipSpecialTokens && IsSpecial(id)) continue;
+            if (IdToToken(id) is string token) tokens.Add(token);
+        }
+        string text = _def.Decoder is null ? string.Join(' ', tokens) : string.Concat(_def.Decoder.DecodeChain(tokens));
+        return _config.CleanUpTokenizationSpaces ? CleanUpSpaces(text) : text;
+    }
+
+    /// <summary>The token string for an id, or null when the id is unknown.</summary>
+    public string? IdToToken(int id) => id >= 0 && id < _idToToken.Length ? _idToToken[id] : null;
+
+    /// <summary>The id of a token string (added tokens first), or null when unknown.</summary>
+    public int? TokenToId(string token)
+    {
+        if (_addedByContent.TryGetValue(token, out var added)) return added.Id;
+        return _def.Model.Vocab.TryGetValue(token, out int id) ? id : null;
+    }
+
+    /// <summary>Whether the id is an added token marked special (skipped by skip-special decoding).</summary>
+    public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var t) && t.Special;
+
+    // transformers' clean_up_tokenization: drop the space before punctuation and English contractions.
+    private static string CleanUpSpaces(string text) => text
+        .Replace(" .", ".", StringComparison.Ordinal).Replace(" ?", "?", StringComparison.Ordinal)
+        .Replace(" !", "!", StringComparison.Ordinal).Replace(" ,", ",", StringComparison.Ordinal)
+        .Replace(" ' ", "'", StringComparison.Ordinal).Replace(" n't", "n't", StringComparison.Ordinal)
+        .Replace(" 'm", "'m", StringComparison.Ordinal).Replace(" 's", "'s", StringComparison.Ordinal)
+        .Replace(" 've", "'ve", StringComparison.Ordinal).Replace(" 're", "'re", StringComparison.Ordinal);
+}
