@@ -48,7 +48,8 @@ public sealed class JsonFields(string path, JsonElement obj)
         : null;
 
     /// <summary>An integer field that must be present and positive.</summary>
-    public int RequiredInt(string key) => Int(key) is int i && i > 0 ? i : throw Wrong(key, "a positive integer");
+    public int RequiredInt(string key) =>
+        Get(key) is { ValueKind: JsonValueKind.Number } v && v.TryGetInt32(out int i) && i > 0 ? i : throw Wrong(key, "a positive integer");
 
     /// <summary>A number field, or null when absent.</summary>
     public double? Double(string key) => Get(key) is { } v

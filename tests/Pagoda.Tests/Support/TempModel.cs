@@ -11,7 +11,7 @@ public sealed class TempModel : IDisposable
         Dir = Path.Combine(Path.GetTempPath(), "pagoda-test-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Dir);
         foreach (string f in Directory.GetFiles(TestPaths.Model(fixtureModel)))
-            File.Copy(f, Path.Combine(Dir, Path.GetFileName(f)));
+            System.IO.File.Copy(f, Path.Combine(Dir, Path.GetFileName(f)));
     }
 
     public string Dir { get; }
