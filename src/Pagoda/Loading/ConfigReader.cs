@@ -42,6 +42,8 @@ public static class ConfigReader
         string act = j.String("hidden_act") ?? "silu";
         if (act != "silu")
             throw new ModelLoadException(j.Path, $"unsupported hidden_act '{act}' for {arch} (supported: silu)");
+        if (j.Bool("use_sliding_window") == true)
+            throw new ModelLoadException(j.Path, "sliding-window attention (use_sliding_window=true) is not supported");
         var (theta, scaling) = ReadRope(j);
         bool attentionBias = j.Bool("attention_bias") ?? false;
         return new ModelConfig
