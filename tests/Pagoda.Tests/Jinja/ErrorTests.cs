@@ -16,11 +16,16 @@ public class ErrorTests
     }
 
     [Fact]
-    public void UnknownFilterNamesLine()
+    public void UnknownFilterFailsAtParseTimeWithLine()
     {
-        var e = Fails("a\nb\n{{ x | nosuchfilter }}");
+        // Inside a branch that never runs: still rejected, because Jinja checks filter names when compiling.
+        var e = Assert.Throws<JinjaException>(() => JinjaTemplate.Parse("a\n{% if false %}\n{{ x | nosuchfilter }}{% endif %}"));
         Assert.Equal("line 3: no filter named 'nosuchfilter'", e.Message);
     }
+
+    [Fact]
+    public void UnknownFilterByNameInMapFailsAtRenderTime() =>
+        Assert.Equal("line 2: no filter named 'bogus'", Fails("\n{{ [1]|map('bogus')|list }}").Message);
 
     [Fact]
     public void MismatchedEndTag()
