@@ -1,9 +1,9 @@
 namespace Pagoda.Tokenization.Jinja;
 
-/// <summary>Attribute, item and slice access with Jinja's fallbacks (missing → undefined).</summary>
+// Attribute, item and slice access with Jinja's fallbacks (missing → undefined).
 internal static class Access
 {
-    /// <summary><c>obj.name</c>: Python attributes (methods) first, then the item of that name.</summary>
+    // obj.name: Python attributes (methods) first, then the item of that name.
     public static object? GetAttr(object? obj, string name)
     {
         switch (obj)
@@ -26,7 +26,7 @@ internal static class Access
         }
     }
 
-    /// <summary><c>obj[key]</c>: the item first, then (for string keys) the attribute.</summary>
+    // obj[key]: the item first, then (for string keys) the attribute.
     public static object? GetItem(object? obj, object? key)
     {
         switch (obj)
@@ -53,7 +53,7 @@ internal static class Access
         return new Undefined($"{Values.TypeName(obj)} object has no element {Values.Repr(key)}");
     }
 
-    /// <summary>Python slicing <c>[start:stop:step]</c> of lists, tuples and strings.</summary>
+    // Python slicing [start:stop:step] of lists, tuples and strings.
     public static object? Slice(object? obj, object? start, object? stop, object? step)
     {
         long st = step == null ? 1 : Values.ToLong(CheckIndex(step));

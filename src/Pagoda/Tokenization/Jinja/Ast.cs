@@ -34,8 +34,6 @@ internal sealed record ForStmt(Expr Target, Expr Iter, Expr? Filter, IReadOnlyLi
 internal sealed record SetStmt(Expr Target, Expr Value, int Line) : Stmt(Line);
 internal sealed record SetBlockStmt(Expr Target, IReadOnlyList<Stmt> Body, int Line) : Stmt(Line);
 internal sealed record MacroStmt(string Name, IReadOnlyList<(string Name, Expr? Default)> Params, IReadOnlyList<Stmt> Body, int Line) : Stmt(Line);
-internal sealed record CallBlockStmt(CallExpr Call, IReadOnlyList<Stmt> Body, int Line) : Stmt(Line);
-internal sealed record FilterBlockStmt(FilterExpr Filter, IReadOnlyList<Stmt> Body, int Line) : Stmt(Line);
 internal sealed record BreakStmt(int Line) : Stmt(Line);
 internal sealed record ContinueStmt(int Line) : Stmt(Line);
 internal sealed record BlockStmt(IReadOnlyList<Stmt> Body, int Line) : Stmt(Line);

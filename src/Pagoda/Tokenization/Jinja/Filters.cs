@@ -4,9 +4,17 @@ using System.Text.RegularExpressions;
 
 namespace Pagoda.Tokenization.Jinja;
 
-/// <summary>The built-in filters (<c>value | name(args)</c>) that chat templates use.</summary>
+// The built-in filters (value | name(args)) that chat templates use.
 internal static partial class Filters
 {
+    // Checked when parsing so an unknown filter fails at load time, as in Jinja.
+    public static readonly HashSet<string> Names =
+    [
+        "length", "count", "tojson", "trim", "upper", "lower", "capitalize", "title", "string", "safe", "escape", "e",
+        "join", "first", "last", "list", "items", "default", "d", "int", "float", "abs", "round", "replace", "reverse",
+        "indent", "format", "attr", "map", "select", "reject", "selectattr", "rejectattr", "unique", "sort", "sum", "min", "max",
+    ];
+
     private static object? Arg(List<object?> a, Dictionary<string, object?> k, int i, string name, object? dflt = null) =>
         i >= 0 && i < a.Count ? a[i] : k.TryGetValue(name, out var v) ? v : dflt;
 
@@ -172,7 +180,7 @@ internal static partial class Filters
         return first ? pad + rv : rv;
     }
 
-    /// <summary>Item-then-attribute lookup of a dotted path such as "function.name", as Jinja's attrgetter does.</summary>
+    // Item-then-attribute lookup of a dotted path such as "function.name", as Jinja's attrgetter does.
     public static object? Attribute(object? obj, string path)
     {
         foreach (var part in path.Split('.'))

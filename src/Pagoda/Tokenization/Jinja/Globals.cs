@@ -3,7 +3,7 @@ using System.Text;
 
 namespace Pagoda.Tokenization.Jinja;
 
-/// <summary>Global functions every template sees: the Jinja ones plus transformers' chat-template helpers.</summary>
+// Global functions every template sees: the Jinja ones plus transformers' chat-template helpers.
 internal static class Globals
 {
     public static Scope Create(Interpreter it)
@@ -52,7 +52,7 @@ internal static class Globals
         return r;
     }
 
-    /// <summary>C strftime for the codes templates use (e.g. Llama 3.1's "%d %b %Y").</summary>
+    // C strftime for the codes templates use (e.g. Llama 3.1's "%d %b %Y").
     public static string Strftime(DateTime t, string fmt)
     {
         var inv = CultureInfo.InvariantCulture;

@@ -2,7 +2,7 @@ namespace Pagoda.Tokenization.Jinja;
 
 internal sealed partial class Interpreter
 {
-    /// <summary>Evaluates an expression; runtime errors get the expression's line.</summary>
+    // Evaluates an expression; runtime errors get the expression's line.
     public object? Eval(Expr e, Scope scope)
     {
         try
@@ -106,6 +106,6 @@ internal sealed partial class Interpreter
         return (args, kwargs);
     }
 
-    /// <summary>Current time for <c>strftime_now</c>.</summary>
+    // Current time for strftime_now.
     public DateTime Now() => _options.Clock?.Invoke() ?? DateTime.Now;
 }

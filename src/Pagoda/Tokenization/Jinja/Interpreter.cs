@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Pagoda.Tokenization.Jinja;
 
-/// <summary>Variable scope: templates, loop iterations and macro calls each get one chained to their parent.</summary>
+// Variable scope: templates, loop iterations and macro calls each get one chained to their parent.
 internal sealed class Scope(Scope? parent)
 {
     private readonly Dictionary<string, object?> _vars = new();
@@ -20,7 +20,7 @@ internal sealed class Scope(Scope? parent)
     public Scope? Parent { get; } = parent;
 }
 
-/// <summary>The state of one render: walks statements, writing to a string builder.</summary>
+// The state of one render: walks statements, writing to a string builder.
 internal sealed partial class Interpreter
 {
     private enum Flow { Normal, Break, Continue }
@@ -116,7 +116,7 @@ internal sealed partial class Interpreter
         }
     }
 
-    /// <summary>Python iteration: lists and tuples by item, dicts by key, strings by character.</summary>
+    // Python iteration: lists and tuples by item, dicts by key, strings by character.
     public static List<object?> Iterate(object? value) => value switch
     {
         List<object?> l => l,
@@ -186,7 +186,7 @@ internal sealed partial class Interpreter
     });
 }
 
-/// <summary>The <c>loop</c> variable inside a for block.</summary>
+// The loop variable inside a for block.
 internal sealed class LoopInfo(List<object?> items, int index0)
 {
     public object? Get(string name) => name switch

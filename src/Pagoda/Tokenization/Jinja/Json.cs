@@ -3,11 +3,9 @@ using System.Text;
 
 namespace Pagoda.Tokenization.Jinja;
 
-/// <summary>
-/// Serialises values the way Python's <c>json.dumps</c> does, which is what transformers' <c>tojson</c> calls:
-/// <c>", "</c> and <c>": "</c> separators (<c>","</c> when indenting), keys in insertion order, and by default
-/// <c>ensure_ascii=False</c> so non-ASCII text is kept as is.
-/// </summary>
+// Serialises values the way Python's json.dumps does, which is what transformers' tojson calls:
+// ", " and ": " separators ("," when indenting), keys in insertion order, and by default
+// ensure_ascii=False so non-ASCII text is kept as is.
 internal sealed class Json
 {
     public int? Indent { get; init; }

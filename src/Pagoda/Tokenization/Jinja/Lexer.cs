@@ -18,7 +18,7 @@ internal readonly record struct Token(TokenKind Kind, string Value, int Line)
     };
 }
 
-/// <summary>Splits template source into text and tag tokens, applying whitespace control on the text.</summary>
+// Splits template source into text and tag tokens, applying whitespace control on the text.
 internal sealed class Lexer
 {
     private static readonly string[] Ops =
@@ -72,7 +72,11 @@ internal sealed class Lexer
                 if (ls == 0 || _src[ls - 1] == '\n') end = ls;
             }
             AddText(_pos, start, end);
-            if (tag < 0) break;
+            if (tag < 0)
+            {
+                _line += Count(_pos, _src.Length);
+                break;
+            }
             _line += Count(_pos, tag);
             _pos = tag + 2 + (mod is '-' or '+' ? 1 : 0);
             bool endMinus, endPlus;

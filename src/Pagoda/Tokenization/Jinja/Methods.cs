@@ -2,7 +2,7 @@ using System.Text;
 
 namespace Pagoda.Tokenization.Jinja;
 
-/// <summary>Python methods templates call on strings, dicts and lists (read-only ones: the sandbox is immutable).</summary>
+// Python methods templates call on strings, dicts and lists (read-only ones: the sandbox is immutable).
 internal static class Methods
 {
     private static JinjaCallable M(string name, Func<List<object?>, Dictionary<string, object?>, object?> f) => new(name, f);
@@ -141,7 +141,7 @@ internal static class Methods
     public static string Capitalize(string s) =>
         s.Length == 0 ? s : char.ToUpperInvariant(s[0]) + s[1..].ToLowerInvariant();
 
-    /// <summary>Python's str.title(): a letter after a non-letter is upper-cased, the rest lower-cased.</summary>
+    // Python's str.title(): a letter after a non-letter is upper-cased, the rest lower-cased.
     public static string PyTitle(string s)
     {
         var sb = new StringBuilder(s.Length);

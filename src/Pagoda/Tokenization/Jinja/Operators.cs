@@ -3,7 +3,7 @@ using System.Text;
 
 namespace Pagoda.Tokenization.Jinja;
 
-/// <summary>Python semantics for arithmetic, concatenation, comparison and membership.</summary>
+// Python semantics for arithmetic, concatenation, comparison and membership.
 internal static class Operators
 {
     public static object? Binary(string op, object? l, object? r)
@@ -41,7 +41,7 @@ internal static class Operators
                 case "/": return b == 0 ? throw DivZero() : (double)a / b;
                 case "//": return b == 0 ? throw DivZero() : FloorDiv(a, b);
                 case "%": return b == 0 ? throw DivZero() : a - b * FloorDiv(a, b);
-                case "**": return b >= 0 ? IntPow(a, b) : Math.Pow(a, b);
+                case "**": return b >= 0 ? IntPow(a, b) : (object)Math.Pow(a, b); // cast keeps int ** int an int
             }
         }
         double x = Values.ToDouble(l), y = Values.ToDouble(r);
@@ -116,7 +116,7 @@ internal static class Operators
     };
 }
 
-/// <summary>Python string formatting: <c>"%s" % x</c> and <c>"{}".format(x)</c>.</summary>
+// Python string formatting: "%s" % x and "{}".format(x).
 internal static class Format
 {
     public static string Percent(string fmt, object? args)

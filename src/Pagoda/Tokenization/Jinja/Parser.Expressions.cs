@@ -8,7 +8,7 @@ internal sealed partial class Parser
 {
     private static readonly HashSet<string> CompareOps = ["==", "!=", "<", "<=", ">", ">="];
 
-    /// <summary>An expression, or a bare tuple when commas follow (<c>{{ a, b }}</c>, <c>for x in a, b</c>).</summary>
+    // An expression, or a bare tuple when commas follow ({{ a, b }}, for x in a, b).
     private Expr ParseTuple(bool withCondExpr)
     {
         var first = ParseExpression(withCondExpr);
@@ -218,7 +218,7 @@ internal sealed partial class Parser
         return new SliceExpr(start, stop, step, t.Line);
     }
 
-    /// <summary>Call arguments after the opening parenthesis, through the closing one.</summary>
+    // Call arguments after the opening parenthesis, through the closing one.
     private Args ParseArgs()
     {
         var pos = new List<Expr>();
@@ -249,7 +249,9 @@ internal sealed partial class Parser
             if (t.Is(TokenKind.Op, "|"))
             {
                 _i++;
+                var nameTok = Peek();
                 var name = ExpectIdentifier();
+                if (!Filters.Names.Contains(name)) throw Error($"no filter named '{name}'", nameTok);
                 var args = AcceptOp("(") ? ParseArgs() : Args.None;
                 node = new FilterExpr(node, name, args, t.Line);
             }
@@ -260,6 +262,7 @@ internal sealed partial class Parser
                 var nameTok = Peek();
                 // 'none', 'true' and 'false' are keywords as values but names as tests.
                 var name = ExpectIdentifier();
+                if (!Tests.Names.Contains(name)) throw Error($"no test named '{name}'", nameTok);
                 Args args = Args.None;
                 if (AcceptOp("(")) args = ParseArgs();
                 else if (StartsBareTestArg()) args = new Args([ParsePostfix(ParsePrimary())], []);

@@ -1,6 +1,6 @@
 namespace Pagoda.Tokenization.Jinja;
 
-/// <summary>Recursive-descent parser: statements here, expressions in Parser.Expressions.cs.</summary>
+// Recursive-descent parser: statements here, expressions in Parser.Expressions.cs.
 internal sealed partial class Parser
 {
     private readonly List<Token> _tokens;
@@ -57,7 +57,7 @@ internal sealed partial class Parser
         if (t.Kind != TokenKind.BlockEnd) throw Error($"expected end of statement block, got {t}", t);
     }
 
-    /// <summary>Parses statements until one of <paramref name="ends"/> opens a block; that tag's name is consumed.</summary>
+    // Parses statements until one of <paramref name="ends"/> opens a block; that tag's name is consumed.
     private (List<Stmt> Body, string End) ParseBody(string[] ends)
     {
         var body = new List<Stmt>();
@@ -202,7 +202,7 @@ internal sealed partial class Parser
         return new MacroStmt(name, ps, body, start.Line);
     }
 
-    /// <summary>Assignment targets: <c>x</c>, <c>ns.attr</c>, or a tuple of names (<c>k, v</c> or <c>(k, v)</c>).</summary>
+    // Assignment targets: x, ns.attr, or a tuple of names (k, v or (k, v)).
     private Expr ParseAssignTarget(bool allowAttr)
     {
         var items = new List<Expr>();
@@ -223,7 +223,7 @@ internal sealed partial class Parser
 
 internal static class ParserExtensions
 {
-    /// <summary>Runs a side effect and passes the value through (keeps the tag parsers linear).</summary>
+    // Runs a side effect and passes the value through (keeps the tag parsers linear).
     public static T Also<T>(this T value, Action action)
     {
         action();

@@ -1,8 +1,16 @@
 namespace Pagoda.Tokenization.Jinja;
 
-/// <summary>The built-in tests (<c>value is name(args)</c>).</summary>
+// The built-in tests (value is name(args)).
 internal static class Tests
 {
+    // Checked when parsing so an unknown test fails at load time, as in Jinja.
+    public static readonly HashSet<string> Names =
+    [
+        "defined", "undefined", "none", "string", "number", "integer", "float", "boolean", "true", "false", "mapping",
+        "iterable", "sequence", "callable", "odd", "even", "divisibleby", "lower", "upper", "sameas", "in", "equalto", "eq",
+        "==", "ne", "!=", "lt", "lessthan", "<", "le", "<=", "gt", "greaterthan", ">", "ge", ">=",
+    ];
+
     public static bool Apply(Interpreter it, string name, object? v, List<object?> a)
     {
         object? A0() => a.Count > 0 ? a[0] : throw new JinjaError($"test '{name}' needs an argument");

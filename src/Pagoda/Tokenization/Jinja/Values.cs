@@ -9,32 +9,32 @@ namespace Pagoda.Tokenization.Jinja;
 // null = none, Undefined, bool, long, double, string, List<object?> = list, object?[] = tuple,
 // JinjaDict = dict, Namespace, JinjaCallable, LoopInfo.
 
-/// <summary>A missing variable, attribute or key: falsy, renders empty, fails on most operations.</summary>
+// A missing variable, attribute or key: falsy, renders empty, fails on most operations.
 internal sealed class Undefined(string? message)
 {
     public static readonly Undefined Instance = new(null);
 
-    /// <summary>Why it is undefined, e.g. "'foo' is undefined"; raised when the value is misused.</summary>
+    // Why it is undefined, e.g. "'foo' is undefined"; raised when the value is misused.
     public string Describe() => message ?? "value is undefined";
 }
 
-/// <summary>A runtime error without a line number yet; the interpreter adds the line of the expression.</summary>
+// A runtime error without a line number yet; the interpreter adds the line of the expression.
 internal sealed class JinjaError(string message) : Exception(message);
 
-/// <summary>Mutable attribute bag made by <c>namespace(...)</c>; the only thing <c>set a.b = ...</c> can change.</summary>
+// Mutable attribute bag made by namespace(...); the only thing set a.b = ... can change.
 internal sealed class Namespace
 {
     public Dictionary<string, object?> Attrs { get; } = new();
 }
 
-/// <summary>A function value: globals, bound methods and macros.</summary>
+// A function value: globals, bound methods and macros.
 internal sealed class JinjaCallable(string name, Func<List<object?>, Dictionary<string, object?>, object?> body)
 {
     public string Name { get; } = name;
     public object? Invoke(List<object?> args, Dictionary<string, object?> kwargs) => body(args, kwargs);
 }
 
-/// <summary>Insertion-ordered dict; numeric keys compare by value like Python (1 == 1.0 == True).</summary>
+// Insertion-ordered dict; numeric keys compare by value like Python (1 == 1.0 == True).
 internal sealed class JinjaDict() : Dictionary<object, object?>(KeyComparer.Instance)
 {
     // Dictionary<,> keeps insertion order as long as nothing is removed, and templates cannot remove.
@@ -80,7 +80,7 @@ internal static class Values
         throw new ArgumentException("unsupported JSON node " + node.GetType().Name);
     }
 
-    /// <summary>Converts a host value (JSON nodes, CLR primitives, dictionaries, sequences) into a runtime value.</summary>
+    // Converts a host value (JSON nodes, CLR primitives, dictionaries, sequences) into a runtime value.
     public static object? FromClr(object? value) => value switch
     {
         null => null,
@@ -159,7 +159,7 @@ internal static class Values
         _ => throw new InvalidOperationException("not an integer"),
     };
 
-    /// <summary>Python ordering for numbers, strings and sequences; null when the types cannot be ordered.</summary>
+    // Python ordering for numbers, strings and sequences; null when the types cannot be ordered.
     public static int? Compare(object? a, object? b)
     {
         if (IsNumber(a) && IsNumber(b))
@@ -193,7 +193,7 @@ internal static class Values
         _ => v.GetType().Name,
     };
 
-    /// <summary>Python's <c>str()</c>: what <c>{{ value }}</c> prints.</summary>
+    // Python's str(): what {{ value }} prints.
     public static string Str(object? v) => v switch
     {
         string s => s,
@@ -201,7 +201,7 @@ internal static class Values
         _ => Repr(v),
     };
 
-    /// <summary>Python's <c>repr()</c>, used for values nested inside lists and dicts.</summary>
+    // Python's repr(), used for values nested inside lists and dicts.
     public static string Repr(object? v)
     {
         switch (v)
@@ -243,7 +243,7 @@ internal static class Values
         return sb.Append(q).ToString();
     }
 
-    /// <summary>Python's float repr: shortest round-trip digits, exponent form outside 1e-4 .. 1e16.</summary>
+    // Python's float repr: shortest round-trip digits, exponent form outside 1e-4 .. 1e16.
     public static string FormatFloat(double d)
     {
         if (double.IsNaN(d)) return "nan";
