@@ -21,6 +21,21 @@ public sealed record EngineArgs
     /// <summary>Tokens per KV block.</summary>
     public int BlockSize { get; init; } = 16;
 
+    /// <summary>Bytes for the KV pool on the CPU (vLLM's VLLM_CPU_KVCACHE_SPACE, default 4 GiB).</summary>
+    public long KvCacheMemory { get; init; } = 4L << 30;
+
+    /// <summary>Fixes the pool size in blocks, overriding <see cref="KvCacheMemory"/> (vLLM's --num-gpu-blocks-override).</summary>
+    public int? NumKvBlocks { get; init; }
+
+    /// <summary>Reuse the KV of cached prompt prefixes.</summary>
+    public bool EnablePrefixCaching { get; init; } = true;
+
+    /// <summary>Tokens one step may compute; longer prompts are prefilled in chunks.</summary>
+    public int MaxNumBatchedTokens { get; init; } = 2048;
+
+    /// <summary>Requests that may run at once.</summary>
+    public int MaxNumSeqs { get; init; } = 256;
+
     /// <summary>Seed of the engine's generator, which seeds requests that bring no seed.</summary>
     public long Seed { get; init; }
 
@@ -38,6 +53,14 @@ public sealed record EngineArgs
     {
         if (BlockSize is < 1 or > 1024)
             throw new ArgumentException($"--block-size must be between 1 and 1024, got {BlockSize}.");
+        if (KvCacheMemory < 1)
+            throw new ArgumentException($"--kv-cache-memory must be positive, got {KvCacheMemory}.");
+        if (NumKvBlocks is < 1)
+            throw new ArgumentException($"--num-kv-blocks must be positive, got {NumKvBlocks}.");
+        if (MaxNumBatchedTokens < 1)
+            throw new ArgumentException($"--max-num-batched-tokens must be positive, got {MaxNumBatchedTokens}.");
+        if (MaxNumSeqs < 1)
+            throw new ArgumentException($"--max-num-seqs must be positive, got {MaxNumSeqs}.");
         if (MaxModelLen is < 1)
             throw new ArgumentException($"--max-model-len must be positive, got {MaxModelLen}.");
         if (Device != "cpu")

@@ -19,7 +19,7 @@ public interface IBackend : IDisposable
     Tensor Empty(params int[] shape);
 
     /// <summary>Allocates the paged KV pool.</summary>
-    KvCache AllocateKvCache(int numLayers, int numBlocks, int blockSize, int kvWidth);
+    PagedKvCache AllocateKvCache(int numLayers, int numBlocks, int blockSize, int kvWidth);
 
     /// <summary>dst[i] = table[ids[i]] — table [vocab, hidden], dst [n, hidden].</summary>
     void Embedding(Tensor table, ReadOnlySpan<int> ids, Tensor dst);
@@ -46,13 +46,13 @@ public interface IBackend : IDisposable
     void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq);
 
     /// <summary>Writes k, v [n, kvWidth] into the layer's pool at slotMapping[i].</summary>
-    void StoreKv(Tensor k, Tensor v, KvCache cache, int layer, ReadOnlySpan<int> slotMapping);
+    void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping);
 
     /// <summary>
     /// Causal attention of q [n, heads * headDim] over each sequence's cached keys and values (read via
     /// its block table), written to dst [n, heads * headDim].
     /// </summary>
-    void PagedAttention(Tensor q, KvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
+    void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
         int headDim, float scale, Tensor dst);
 
     /// <summary>dst[i] = x[rows[i]] — picks the rows whose logits are needed.</summary>

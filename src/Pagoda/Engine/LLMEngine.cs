@@ -1,17 +1,18 @@
 using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
 using Pagoda.Execution;
+using Pagoda.KvCache;
 using Pagoda.Loading;
 using Pagoda.Models;
-using Pagoda.Sampling;
+using Pagoda.Scheduling;
 using Pagoda.Tokenization;
 
 namespace Pagoda.Engine;
 
 /// <summary>
-/// The engine: AddRequest queues work, Step advances it by one model forward, Abort drops a request.
-/// This first version runs one sequence at a time (prefill, then one token per step) over the paged
-/// KV pool; continuous batching replaces the FIFO without touching models or the runner.
+/// vLLM's engine: AddRequest queues work, Step runs one scheduled forward over every running request
+/// (continuous batching with chunked prefill) and returns the outputs it produced, Abort ends a request
+/// and frees its blocks at once. Single-threaded: one caller drives it (see <see cref="AsyncLLMEngine"/>).
 /// </summary>
 public sealed class LLMEngine : IDisposable
 {
@@ -19,13 +20,14 @@ public sealed class LLMEngine : IDisposable
     private readonly IBackend _backend;
     private readonly IModel _model;
     private readonly ModelRunner _runner;
-    private readonly Queue<Request> _waiting = new();
-    private readonly HashSet<string> _aborted = [];
+    private readonly Scheduler _scheduler;
+    private readonly OutputProcessor _output;
+    private readonly Dictionary<string, Request> _requests = new();
     private readonly Random _seeds;
     private readonly HashSet<int> _eosIds;
-    private Request? _running;
+    private long _promptTokens, _generationTokens;
 
-    /// <summary>Loads the model, tokenizer and chat template named by <paramref name="args"/>.</summary>
+    /// <summary>Loads the model, tokenizer and chat template named by <paramref name="args"/> and sizes the KV pool.</summary>
     public LLMEngine(EngineArgs args)
     {
         args.Validate();
@@ -49,22 +51,24 @@ public sealed class LLMEngine : IDisposable
             _eosIds.UnionWith(Folder.Config.EosTokenIds);
         if (Tokenizer.EosTokenId is int eos)
             _eosIds.Add(eos);
-
         _seeds = new Random(unchecked((int)args.Seed));
+
         _backend = new CpuBackend();
         _weights = WeightStore.Open(Folder.Path);
         try
         {
             _model = ModelRegistry.Create(Folder.Config, _weights, _backend);
-            int numBlocks = (MaxModelLen + args.BlockSize - 1) / args.BlockSize;
-            var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, numBlocks, args.BlockSize, _model.KvWidth);
-            _runner = new ModelRunner(_model, cache);
+            KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen);
+            _runner = new ModelRunner(_model, _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth));
         }
         catch
         {
             _weights.Dispose();
             throw;
         }
+        var kv = new KvCacheManager(KvCacheInfo.NumBlocks, args.BlockSize, args.EnablePrefixCaching);
+        _scheduler = new Scheduler(new SchedulerConfig(args.MaxNumBatchedTokens, args.MaxNumSeqs, MaxModelLen), kv);
+        _output = new OutputProcessor(Tokenizer);
     }
 
     /// <summary>The options this engine was built with.</summary>
@@ -85,21 +89,34 @@ public sealed class LLMEngine : IDisposable
     /// <summary>Longest prompt + output.</summary>
     public int MaxModelLen { get; }
 
+    /// <summary>The KV pool's size.</summary>
+    public KvCacheInfo KvCacheInfo { get; }
+
     /// <summary>Ids that end a sequence unless IgnoreEos.</summary>
     public IReadOnlySet<int> EosTokenIds => _eosIds;
 
     /// <summary>Whether any request is waiting or running.</summary>
-    public bool HasUnfinishedRequests => _running != null || _waiting.Count > 0;
+    public bool HasUnfinishedRequests => _scheduler.HasUnfinishedRequests || _output.NumUnfinished > 0;
+
+    /// <summary>The KV bookkeeping (for tests and metrics).</summary>
+    public KvCacheManager KvCacheManager => _scheduler.KvCache;
+
+    /// <summary>Load counters.</summary>
+    public EngineStats Stats => new(_scheduler.NumRunning, _scheduler.NumWaiting, _scheduler.KvCache.Usage,
+        _scheduler.KvCache.PrefixCacheStats, _scheduler.NumPreemptions, _promptTokens, _generationTokens);
 
     /// <summary>
-    /// Queues a request. Text is tokenized here; a prompt that is empty, too long or holds ids outside
-    /// the vocabulary is rejected with <see cref="ArgumentException"/>.
+    /// Queues a request. Text is tokenized here; an empty or too long prompt, ids outside the vocabulary
+    /// or invalid sampling parameters are rejected with <see cref="ArgumentException"/>.
     /// </summary>
     public void AddRequest(string requestId, PromptInput prompt, SamplingParams samplingParams)
     {
         samplingParams.Validate();
+        samplingParams.ValidateTokenIds(Folder.Config.VocabSize);
+        if (_output.ChildIds(requestId).Count > 0)
+            throw new ArgumentException($"Request id '{requestId}' is already in use.");
         int[] ids = prompt.TokenIds?.ToArray()
-            ?? Tokenizer.Encode(prompt.Text ?? throw new ArgumentException("prompt has neither text nor token ids"),
+            ?? Tokenizer.Encode(prompt.Text ?? throw new ArgumentException("The prompt has neither text nor token ids."),
                 prompt.AddSpecialTokens).ToArray();
         if (ids.Length == 0)
             throw new ArgumentException("The prompt is empty.");
@@ -111,54 +128,66 @@ public sealed class LLMEngine : IDisposable
             if ((uint)id >= (uint)Folder.Config.VocabSize)
                 throw new ArgumentException($"Token id {id} is out of vocabulary (size {Folder.Config.VocabSize}).");
         }
+
         int maxTokens = Math.Min(samplingParams.MaxTokens ?? int.MaxValue, MaxModelLen - ids.Length);
-        var rng = new Random(unchecked((int)(samplingParams.Seed ?? _seeds.NextInt64())));
-        _waiting.Enqueue(new Request(requestId, prompt.Text, ids, samplingParams, maxTokens, rng));
+        var badWords = BadWords.TokenIds(Tokenizer, samplingParams.BadWords);
+        var children = new List<Request>(samplingParams.N);
+        for (int i = 0; i < samplingParams.N; i++)
+        {
+            // Child i of a seeded request draws from seed + i, as vLLM's parallel sampling does.
+            long seed = samplingParams.Seed is long s ? s + i : _seeds.NextInt64();
+            string childId = samplingParams.N == 1 ? requestId : $"{i}_{requestId}";
+            children.Add(new Request(childId, ids, samplingParams with { N = 1 }, maxTokens, new Random(unchecked((int)seed)), _eosIds)
+            {
+                BadWordsTokenIds = badWords,
+            });
+        }
+        _output.Add(new ParentRequest(requestId, prompt.Text, ids, samplingParams), children);
+        foreach (var child in children)
+        {
+            _requests.Add(child.RequestId, child);
+            _scheduler.AddRequest(child);
+        }
+        _promptTokens += ids.Length;
     }
 
-    /// <summary>Drops a waiting or running request; its blocks are free for the next one.</summary>
+    /// <summary>Ends a request (all its sequences) and frees its blocks; unknown ids are ignored.</summary>
     public void Abort(string requestId)
     {
-        if (_running?.RequestId == requestId)
-            _running = null;
-        else
-            _aborted.Add(requestId);
+        var children = _output.ChildIds(requestId).Select(id => _requests.GetValueOrDefault(id)).OfType<Request>().ToList();
+        _scheduler.FinishRequests(children, RequestStatus.FinishedAborted);
+        foreach (var c in children)
+            _requests.Remove(c.RequestId);
+        _output.Remove(requestId);
     }
 
-    /// <summary>Runs one forward and returns the requests that finished in it.</summary>
+    /// <summary>Schedules, runs and samples one step; returns the outputs it produced.</summary>
     public IReadOnlyList<RequestOutput> Step()
     {
-        while (_running == null && _waiting.Count > 0)
-        {
-            var next = _waiting.Dequeue();
-            if (!_aborted.Remove(next.RequestId))
-                _running = next;
-        }
-        if (_running is not { } req)
-            return [];
-
-        int numTokens = req.NumTokens - req.NumComputedTokens;
-        bool promptLogprobs = req.PromptLogprobs != null && req.NumComputedTokens == 0;
-        EnsureBlocks(req, req.NumTokens);
-        var seq = new ScheduledSequence(new TokenView(req), req.NumComputedTokens, numTokens, req.BlockIds, promptLogprobs);
-        float[][] logits = _runner.Execute([seq])[0];
-        req.NumComputedTokens += numTokens;
-
-        if (promptLogprobs)
-            OutputBuilder.AddPromptLogprobs(req, logits);
-        OutputBuilder.SampleAndAppend(req, logits[^1], _eosIds);
-        if (!req.IsFinished)
-            return [];
-        _running = null;
-        return [OutputBuilder.Final(req, Tokenizer)];
+        var scheduled = _scheduler.Schedule();
+        var run = _runner.Execute(scheduled, _scheduler.KvCache);
+        _generationTokens += run.SampledTokens.Count;
+        foreach (var done in _scheduler.Update(scheduled, run.SampledTokens))
+            _requests.Remove(done.RequestId);
+        var (outputs, stopped) = _output.Process(scheduled, run);
+        var byString = stopped.Select(id => _requests[id]).ToList();
+        _scheduler.FinishRequests(byString, RequestStatus.FinishedStopped);
+        foreach (var r in byString)
+            _requests.Remove(r.RequestId);
+        return outputs;
     }
 
-    private void EnsureBlocks(Request req, int numTokens)
+    private static KvCacheInfo SizeKvCache(EngineArgs args, int kvWidth, int numLayers, int maxModelLen)
     {
-        // One sequence at a time: it owns the pool from block 0 upwards.
-        int needed = (numTokens + Args.BlockSize - 1) / Args.BlockSize;
-        while (req.BlockIds.Count < needed)
-            req.BlockIds.Add(req.BlockIds.Count);
+        long bytesPerBlock = 2L * numLayers * kvWidth * sizeof(float) * args.BlockSize;
+        int numBlocks = args.NumKvBlocks ?? (int)Math.Min(args.KvCacheMemory / bytesPerBlock, int.MaxValue / args.BlockSize);
+        var info = new KvCacheInfo(numBlocks, args.BlockSize, maxModelLen);
+        // One request of the full context length must always fit, or preemption could never make room.
+        if (info.NumTokens < maxModelLen)
+            throw new ArgumentException(
+                $"The KV cache holds {info.NumTokens} tokens ({numBlocks} blocks of {args.BlockSize}), fewer than --max-model-len {maxModelLen}. " +
+                "Increase --kv-cache-memory (or --num-kv-blocks) or decrease --max-model-len.");
+        return info;
     }
 
     /// <inheritdoc />
@@ -168,18 +197,5 @@ public sealed class LLMEngine : IDisposable
         _model.Dispose();
         _backend.Dispose();
         _weights.Dispose();
-    }
-
-    /// <summary>The request's prompt + output as one list without copying.</summary>
-    private sealed class TokenView(Request r) : IReadOnlyList<int>
-    {
-        public int this[int index] => r.TokenAt(index);
-        public int Count => r.NumTokens;
-        public IEnumerator<int> GetEnumerator()
-        {
-            for (int i = 0; i < Count; i++)
-                yield return this[i];
-        }
-        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

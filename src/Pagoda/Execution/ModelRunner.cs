@@ -1,79 +1,119 @@
 using Pagoda.Backends;
+using Pagoda.KvCache;
 using Pagoda.Models;
+using Pagoda.Sampling;
+using Pagoda.Scheduling;
 
 namespace Pagoda.Execution;
 
-/// <summary>One sequence's share of a step: compute <see cref="NumTokens"/> tokens after the cached ones.</summary>
-public sealed record ScheduledSequence(
-    IReadOnlyList<int> TokenIds,   // the sequence's tokens so far (prompt + output)
-    int NumComputedTokens,         // tokens already in the KV cache
-    int NumTokens,                 // tokens to compute this step
-    IReadOnlyList<int> BlockIds,   // the sequence's KV blocks, covering NumComputedTokens + NumTokens
-    bool AllLogits);               // logits for every computed token (prompt logprobs), not just the last
+/// <summary>Logprobs of prompt tokens FirstPosition, FirstPosition + 1, ... computed in one step.</summary>
+public sealed record PromptLogprobsChunk(int FirstPosition, List<TokenLogprob> Entries);
+
+/// <summary>What one step produced per request: sampled tokens, their logprobs, and prompt logprobs of the chunk.</summary>
+public sealed record ModelRunnerOutput(
+    IReadOnlyDictionary<string, int> SampledTokens,
+    IReadOnlyDictionary<string, TokenLogprob> Logprobs,
+    IReadOnlyDictionary<string, PromptLogprobsChunk> PromptLogprobs);
 
 /// <summary>
-/// Turns scheduled sequences into one <see cref="ForwardBatch"/>, runs the model over the KV pool and
-/// hands back each sequence's logits.
+/// Turns a <see cref="SchedulerOutput"/> into one <see cref="ForwardBatch"/>, runs the model over the KV
+/// pool, and samples each request that reached the end of its known tokens.
 /// </summary>
-public sealed class ModelRunner(IModel model, KvCache cache)
+public sealed class ModelRunner(IModel model, PagedKvCache cache)
 {
     /// <summary>The KV pool.</summary>
-    public KvCache Cache { get; } = cache;
+    public PagedKvCache Cache { get; } = cache;
 
-    /// <summary>Builds the flattened batch for <paramref name="seqs"/>.</summary>
-    public ForwardBatch BuildBatch(IReadOnlyList<ScheduledSequence> seqs)
+    /// <summary>Builds the flattened batch; <paramref name="blockIds"/> gives each request's block table.</summary>
+    public ForwardBatch BuildBatch(IReadOnlyList<ScheduledRequest> scheduled, Func<string, IReadOnlyList<int>> blockIds)
     {
-        int total = seqs.Sum(s => s.NumTokens);
+        int total = scheduled.Sum(s => s.NumTokens);
         int bs = Cache.BlockSize;
         var ids = new int[total];
         var positions = new int[total];
         var slots = new int[total];
-        var blockTables = new int[seqs.Count][];
-        var queryStart = new int[seqs.Count + 1];
-        var seqLens = new int[seqs.Count];
+        var blockTables = new int[scheduled.Count][];
+        var queryStart = new int[scheduled.Count + 1];
+        var seqLens = new int[scheduled.Count];
         var logitRows = new List<int>();
         int t = 0;
-        for (int s = 0; s < seqs.Count; s++)
+        for (int s = 0; s < scheduled.Count; s++)
         {
-            var seq = seqs[s];
+            var (req, numTokens) = (scheduled[s].Request, scheduled[s].NumTokens);
+            int computed = req.NumComputedTokens;
             queryStart[s] = t;
-            seqLens[s] = seq.NumComputedTokens + seq.NumTokens;
-            blockTables[s] = seq.BlockIds.ToArray();
+            seqLens[s] = computed + numTokens;
+            blockTables[s] = blockIds(req.RequestId).ToArray();
             if (blockTables[s].Length * bs < seqLens[s])
-                throw new InvalidOperationException($"sequence {s} has {blockTables[s].Length} blocks for {seqLens[s]} tokens");
-            for (int i = 0; i < seq.NumTokens; i++, t++)
+                throw new InvalidOperationException($"request {req.RequestId} has {blockTables[s].Length} blocks for {seqLens[s]} tokens");
+            bool allRows = WantsPromptLogprobs(scheduled[s]);
+            for (int i = 0; i < numTokens; i++, t++)
             {
-                int pos = seq.NumComputedTokens + i;
-                ids[t] = seq.TokenIds[pos];
+                int pos = computed + i;
+                ids[t] = req.AllTokenIds[pos];
                 positions[t] = pos;
                 slots[t] = blockTables[s][pos / bs] * bs + pos % bs;
-                if (seq.AllLogits || i == seq.NumTokens - 1)
+                if (allRows || (i == numTokens - 1 && scheduled[s].SamplesToken))
                     logitRows.Add(t);
             }
         }
-        queryStart[seqs.Count] = t;
+        queryStart[scheduled.Count] = t;
         return new ForwardBatch(ids, positions, slots, blockTables, queryStart, seqLens, logitRows.ToArray());
     }
 
-    /// <summary>
-    /// Runs one step and returns, per sequence, its logits rows: [rows, vocab] where rows is NumTokens
-    /// when AllLogits is set, else 1.
-    /// </summary>
-    public IReadOnlyList<float[][]> Execute(IReadOnlyList<ScheduledSequence> seqs)
+    /// <summary>Runs one step and samples.</summary>
+    public ModelRunnerOutput Execute(SchedulerOutput output, KvCacheManager kv)
     {
-        var batch = BuildBatch(seqs);
+        var sampled = new Dictionary<string, int>();
+        var logprobs = new Dictionary<string, TokenLogprob>();
+        var promptLogprobs = new Dictionary<string, PromptLogprobsChunk>();
+        if (output.IsEmpty)
+            return new ModelRunnerOutput(sampled, logprobs, promptLogprobs);
+
+        var batch = BuildBatch(output.Scheduled, kv.GetBlockIds);
         float[] logits = model.Forward(batch, Cache);
         int vocab = model.Config.VocabSize;
-        var result = new List<float[][]>(seqs.Count);
         int row = 0;
-        foreach (var seq in seqs)
+        foreach (var s in output.Scheduled)
         {
-            int rows = seq.AllLogits ? seq.NumTokens : 1;
-            var perSeq = new float[rows][];
-            for (int r = 0; r < rows; r++, row++)
-                perSeq[r] = logits.AsSpan(row * vocab, vocab).ToArray();
-            result.Add(perSeq);
+            var req = s.Request;
+            if (WantsPromptLogprobs(s))
+            {
+                // Row i (position computed + i) predicts the prompt token after it.
+                var list = new List<TokenLogprob>();
+                promptLogprobs[req.RequestId] = new PromptLogprobsChunk(req.NumComputedTokens + 1, list);
+                var lp = new double[vocab];
+                for (int i = 0; i < s.NumTokens; i++, row++)
+                {
+                    int next = req.NumComputedTokens + i + 1;
+                    if (next >= req.PromptTokenIds.Length)
+                        continue;
+                    LogprobsComputer.LogSoftmax(logits.AsSpan(row * vocab, vocab), lp);
+                    list.Add(LogprobsComputer.Describe(lp, req.PromptTokenIds[next], req.Params.PromptLogprobs!.Value));
+                }
+                if (s.SamplesToken)
+                    row--; // the last row is also the sampling row
+            }
+            if (!s.SamplesToken)
+                continue;
+            var rowLogits = logits.AsSpan(row * vocab, vocab);
+            row++;
+            double[]? raw = null;
+            if (req.Params.Logprobs != null)
+            {
+                // Logprobs describe the raw model distribution, before penalties and temperature.
+                raw = new double[vocab];
+                LogprobsComputer.LogSoftmax(rowLogits, raw);
+            }
+            LogitsProcessors.Apply(rowLogits, req, req.BadWordsTokenIds);
+            int token = Sampler.Sample(rowLogits, req.Params, req.Rng);
+            sampled[req.RequestId] = token;
+            if (raw != null)
+                logprobs[req.RequestId] = LogprobsComputer.Describe(raw, token, req.Params.Logprobs!.Value);
         }
-        return result;
+        return new ModelRunnerOutput(sampled, logprobs, promptLogprobs);
     }
+
+    private static bool WantsPromptLogprobs(ScheduledRequest s) =>
+        s.Request.Params.PromptLogprobs != null && s.Request.NumComputedTokens < s.Request.PromptTokenIds.Length - 1;
 }

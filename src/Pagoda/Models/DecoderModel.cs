@@ -59,7 +59,7 @@ public sealed class DecoderModel : IModel
     public int KvWidth => Config.NumKvHeads * Config.HeadDim;
 
     /// <inheritdoc />
-    public float[] Forward(ForwardBatch batch, KvCache cache)
+    public float[] Forward(ForwardBatch batch, PagedKvCache cache)
     {
         var c = Config;
         int n = batch.NumTokens, h = c.HiddenSize, qw = c.NumHeads * c.HeadDim;

@@ -16,5 +16,5 @@ public interface IModel : IDisposable
     /// Runs the batch, writing its keys and values into <paramref name="cache"/>, and returns the logits of
     /// the rows in <see cref="ForwardBatch.LogitsIndices"/>: [numOutputs, vocab], row-major.
     /// </summary>
-    float[] Forward(ForwardBatch batch, KvCache cache);
+    float[] Forward(ForwardBatch batch, PagedKvCache cache);
 }

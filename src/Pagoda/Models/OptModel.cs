@@ -58,7 +58,7 @@ public sealed class OptModel : IModel
     public int KvWidth => Config.HiddenSize;
 
     /// <inheritdoc />
-    public float[] Forward(ForwardBatch batch, KvCache cache)
+    public float[] Forward(ForwardBatch batch, PagedKvCache cache)
     {
         var c = Config;
         int n = batch.NumTokens, h = c.HiddenSize;

@@ -2,86 +2,88 @@ using Pagoda.Sampling;
 
 namespace Pagoda.Tests.Sampling;
 
+/// <summary>The sampler's filters and draws, checked against probabilities computed here by hand.</summary>
 public class SamplerTests
 {
-    private static float[] Logits() => [1.0f, 3.0f, 2.5f, -1.0f, 0.5f, 2.9f];
+    private static readonly float[] Logits = [1.0f, 3.0f, 2.5f, -1.0f, 0.5f, 2.9f];
+
+    /// <summary>softmax(logits / t) restricted to <paramref name="kept"/> and renormalised.</summary>
+    private static double[] Expected(double t, params int[] kept)
+    {
+        var w = Logits.Select((l, i) => kept.Contains(i) ? Math.Exp(l / t) : 0).ToArray();
+        double sum = w.Sum();
+        return w.Select(x => x / sum).ToArray();
+    }
+
+    /// <summary>Draws many samples and checks each token's frequency within five standard errors.</summary>
+    private static void AssertDistribution(SamplingParams p, double[] expected, int draws = 20000)
+    {
+        var rng = new Random(1234);
+        var counts = new int[expected.Length];
+        for (int i = 0; i < draws; i++)
+            counts[Sampler.Sample(Logits, p, rng)]++;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double freq = (double)counts[i] / draws;
+            double se = Math.Sqrt(expected[i] * (1 - expected[i]) / draws);
+            Assert.True(Math.Abs(freq - expected[i]) <= 5 * se + 1e-9,
+                $"token {i}: frequency {freq:F4}, expected {expected[i]:F4}");
+        }
+    }
 
     [Fact]
-    public void GreedyIsArgMax()
+    public void GreedyIsArgMax() => Assert.Equal(1, Sampler.Sample(Logits, new SamplingParams { Temperature = 0 }, new Random(1)));
+
+    [Theory]
+    [InlineData(1.0)]
+    [InlineData(0.5)]
+    [InlineData(2.0)]
+    public void TemperatureScalesTheSoftmax(double t) =>
+        AssertDistribution(new SamplingParams { Temperature = t }, Expected(t, 0, 1, 2, 3, 4, 5));
+
+    [Fact]
+    public void TopKKeepsTheKMostLikely() =>
+        AssertDistribution(new SamplingParams { Temperature = 1, TopK = 3 }, Expected(1, 1, 5, 2));
+
+    [Fact]
+    public void TopPKeepsTheSmallestNucleus()
     {
-        var p = new SamplingParams { Temperature = 0 };
-        Assert.Equal(1, Sampler.Sample(Logits(), p, [], [], new Random(1)));
+        // p(1) ≈ 0.364, p(5) ≈ 0.329: together ≥ 0.6, so exactly {1, 5} remain.
+        AssertDistribution(new SamplingParams { Temperature = 1, TopP = 0.6 }, Expected(1, 1, 5));
+    }
+
+    [Fact]
+    public void MinPDropsTokensBelowAFractionOfTheBest()
+    {
+        // min_p 0.5 keeps tokens with logit ≥ 3 - ln 2 ≈ 2.31: {1, 5, 2}.
+        AssertDistribution(new SamplingParams { Temperature = 1, MinP = 0.5 }, Expected(1, 1, 5, 2));
+    }
+
+    [Fact]
+    public void TopKThenTopPOnTheRenormalisedSet()
+    {
+        // Top-3 {1, 5, 2} renormalised: 0.397, 0.360, 0.241; top_p 0.7 keeps {1, 5}.
+        AssertDistribution(new SamplingParams { Temperature = 1, TopK = 3, TopP = 0.7 }, Expected(1, 1, 5));
     }
 
     [Fact]
     public void TopKOfOneIsGreedyWhateverTheSeed()
     {
-        var p = new SamplingParams { Temperature = 5, TopK = 1 };
         for (int seed = 0; seed < 20; seed++)
-            Assert.Equal(1, Sampler.Sample(Logits(), p, [], [], new Random(seed)));
-    }
-
-    [Fact]
-    public void TopKKeepsOnlyTheKMostLikely()
-    {
-        var p = new SamplingParams { Temperature = 10, TopK = 3 };
-        var seen = Enumerable.Range(0, 300).Select(s => Sampler.Sample(Logits(), p, [], [], new Random(s))).ToHashSet();
-        Assert.Equal(new HashSet<int> { 1, 5, 2 }, seen);
-    }
-
-    [Fact]
-    public void TopPKeepsTheSmallestNucleus()
-    {
-        // Probabilities at temperature 1: token 1 ≈ 0.36, 5 ≈ 0.33, 2 ≈ 0.22: top_p 0.6 keeps exactly {1, 5}.
-        var p = new SamplingParams { Temperature = 1, TopP = 0.6 };
-        var seen = Enumerable.Range(0, 300).Select(s => Sampler.Sample(Logits(), p, [], [], new Random(s))).ToHashSet();
-        Assert.Equal(new HashSet<int> { 1, 5 }, seen);
-    }
-
-    [Fact]
-    public void MinPDropsUnlikelyTokens()
-    {
-        // min_p 0.5: keep tokens with p >= 0.5 * p(token 1), i.e. logit >= 3 - ln 2 ≈ 2.31: {1, 5, 2}.
-        var p = new SamplingParams { Temperature = 1, MinP = 0.5 };
-        var seen = Enumerable.Range(0, 400).Select(s => Sampler.Sample(Logits(), p, [], [], new Random(s))).ToHashSet();
-        Assert.Equal(new HashSet<int> { 1, 5, 2 }, seen);
+            Assert.Equal(1, Sampler.Sample(Logits, new SamplingParams { Temperature = 5, TopK = 1 }, new Random(seed)));
     }
 
     [Fact]
     public void SameSeedSameDraws()
     {
         var p = new SamplingParams { Temperature = 1 };
-        var a = Enumerable.Range(0, 50).Select(_ => 0).Select((_, i) => Sampler.Sample(Logits(), p, [], [], new Random(42 + i))).ToArray();
-        var b = Enumerable.Range(0, 50).Select(_ => 0).Select((_, i) => Sampler.Sample(Logits(), p, [], [], new Random(42 + i))).ToArray();
-        Assert.Equal(a, b);
-        Assert.True(a.Distinct().Count() > 1, "temperature 1 over six tokens should not always pick the same one");
-    }
-
-    [Fact]
-    public void RepetitionPenaltyDividesPositiveAndMultipliesNegative()
-    {
-        float[] logits = [2f, -2f, 4f, 1f];
-        Sampler.ApplyRepetitionPenalty(logits, 2f, [0, 1], [1]);
-        Assert.Equal([1f, -4f, 4f, 1f], logits);
-    }
-
-    [Fact]
-    public void RepetitionPenaltyChangesTheGreedyChoice()
-    {
-        var p = new SamplingParams { Temperature = 0, RepetitionPenalty = 2.0 };
-        Assert.Equal(5, Sampler.Sample(Logits(), p, [1], [], new Random(0)));
-    }
-
-    [Theory]
-    [InlineData(-1.0, 1.0, 0, "temperature")]
-    [InlineData(1.0, 0.0, 0, "top_p")]
-    [InlineData(1.0, 1.5, 0, "top_p")]
-    [InlineData(1.0, 1.0, -2, "top_k")]
-    public void ValidationNamesTheField(double temperature, double topP, int topK, string field)
-    {
-        var p = new SamplingParams { Temperature = temperature, TopP = topP, TopK = topK };
-        var e = Assert.Throws<ArgumentException>(p.Validate);
-        Assert.StartsWith(field, e.Message);
+        int[] Draw(int seed)
+        {
+            var rng = new Random(seed);
+            return Enumerable.Range(0, 50).Select(_ => Sampler.Sample(Logits, p, rng)).ToArray();
+        }
+        Assert.Equal(Draw(42), Draw(42));
+        Assert.NotEqual(Draw(42), Draw(43));
     }
 
     [Fact]

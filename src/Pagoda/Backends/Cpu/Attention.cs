@@ -8,7 +8,7 @@ namespace Pagoda.Backends.Cpu;
 /// </summary>
 internal static class Attention
 {
-    public static void Paged(CpuTensor q, KvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
+    public static void Paged(CpuTensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
         int headDim, float scale, CpuTensor dst)
     {
         var keys = (CpuTensor)cache.Keys[layer];

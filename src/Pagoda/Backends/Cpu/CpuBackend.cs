@@ -23,17 +23,17 @@ public sealed unsafe class CpuBackend : IBackend
     public Tensor Empty(params int[] shape) => CpuTensor.Allocate(shape);
 
     /// <inheritdoc />
-    public KvCache AllocateKvCache(int numLayers, int numBlocks, int blockSize, int kvWidth)
+    public PagedKvCache AllocateKvCache(int numLayers, int numBlocks, int blockSize, int kvWidth)
     {
         int slots = checked(numBlocks * blockSize);
         var keys = new Tensor[numLayers];
         var values = new Tensor[numLayers];
         for (int l = 0; l < numLayers; l++)
         {
-            keys[l] = CpuTensor.Allocate([slots, kvWidth]);
-            values[l] = CpuTensor.Allocate([slots, kvWidth]);
+            keys[l] = CpuTensor.Allocate([slots, kvWidth], zero: false);
+            values[l] = CpuTensor.Allocate([slots, kvWidth], zero: false);
         }
-        return new KvCache(keys, values, numBlocks, blockSize);
+        return new PagedKvCache(keys, values, numBlocks, blockSize);
     }
 
     /// <inheritdoc />
@@ -93,7 +93,7 @@ public sealed unsafe class CpuBackend : IBackend
     }
 
     /// <inheritdoc />
-    public void StoreKv(Tensor k, Tensor v, KvCache cache, int layer, ReadOnlySpan<int> slotMapping)
+    public void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping)
     {
         var ks = (CpuTensor)k;
         var vs = (CpuTensor)v;
@@ -107,7 +107,7 @@ public sealed unsafe class CpuBackend : IBackend
     }
 
     /// <inheritdoc />
-    public void PagedAttention(Tensor q, KvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
+    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
         int headDim, float scale, Tensor dst) =>
         Attention.Paged((CpuTensor)q, cache, layer, batch, numHeads, numKvHeads, headDim, scale, (CpuTensor)dst);
 

@@ -17,12 +17,17 @@ internal sealed unsafe class CpuTensor : Tensor
         _owned = owned;
     }
 
-    public static CpuTensor Allocate(int[] shape)
+    /// <summary>
+    /// An owned float32 buffer. <paramref name="zero"/> false leaves large buffers (the KV pool) untouched,
+    /// so the OS commits their pages only as tokens are written.
+    /// </summary>
+    public static CpuTensor Allocate(int[] shape, bool zero = true)
     {
         var t = new CpuTensor(DType.F32, shape, null, owned: true);
         nuint bytes = (nuint)Math.Max(t.NumElements * sizeof(float), 64);
         t._data = (byte*)NativeMemory.AlignedAlloc(bytes, 64);
-        NativeMemory.Clear(t._data, bytes);
+        if (zero)
+            NativeMemory.Clear(t._data, bytes);
         return t;
     }
 

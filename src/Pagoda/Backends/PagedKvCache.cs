@@ -4,7 +4,7 @@ namespace Pagoda.Backends;
 /// The paged KV pool: per layer one key and one value tensor of
 /// [numBlocks * blockSize, numKvHeads * headDim]. A token's slot is blockId * blockSize + offset.
 /// </summary>
-public sealed class KvCache(Tensor[] keys, Tensor[] values, int numBlocks, int blockSize) : IDisposable
+public sealed class PagedKvCache(Tensor[] keys, Tensor[] values, int numBlocks, int blockSize) : IDisposable
 {
     /// <summary>Key tensors, one per layer: [numSlots, numKvHeads * headDim].</summary>
     public Tensor[] Keys { get; } = keys;

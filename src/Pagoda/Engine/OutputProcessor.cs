@@ -1,0 +1,150 @@
+using Pagoda.Execution;
+using Pagoda.Scheduling;
+using Pagoda.Tokenization;
+
+namespace Pagoda.Engine;
+
+/// <summary>
+/// The output side of a step: detokenizes new tokens incrementally, finds stop strings, gathers
+/// logprobs and builds each prompt's <see cref="RequestOutput"/> (cumulative, delta or final-only).
+/// </summary>
+internal sealed class OutputProcessor(Tokenizer tokenizer)
+{
+    private readonly Dictionary<string, RequestState> _states = new();
+    private readonly Dictionary<string, ParentRequest> _parents = new();
+
+    public int NumUnfinished => _parents.Count;
+
+    /// <summary>Registers a prompt and its child sequences (ids of the scheduler's requests).</summary>
+    public void Add(ParentRequest parent, IReadOnlyList<Request> children)
+    {
+        parent.Children = children.Select((c, i) => new RequestState(c.RequestId, parent, i, parent.Params,
+            new IncrementalDetokenizer(tokenizer, parent.PromptTokenIds, parent.Params.SkipSpecialTokens,
+                parent.Params.SpacesBetweenSpecialTokens))).ToArray();
+        _parents.Add(parent.RequestId, parent);
+        foreach (var c in parent.Children)
+            _states.Add(c.RequestId, c);
+    }
+
+    /// <summary>Child request ids of a prompt (empty when unknown or finished).</summary>
+    public IReadOnlyList<string> ChildIds(string parentId) =>
+        _parents.TryGetValue(parentId, out var p) ? p.Children.Select(c => c.RequestId).ToArray() : [];
+
+    /// <summary>Forgets an aborted prompt.</summary>
+    public void Remove(string parentId)
+    {
+        if (!_parents.Remove(parentId, out var p))
+            return;
+        foreach (var c in p.Children)
+            _states.Remove(c.RequestId);
+    }
+
+    /// <summary>
+    /// Applies one step. Returns the outputs to emit and the requests a stop string ended (the engine
+    /// tells the scheduler to free them).
+    /// </summary>
+    public (List<RequestOutput> Outputs, List<string> StoppedByString) Process(SchedulerOutput step, ModelRunnerOutput run)
+    {
+        var touched = new List<ParentRequest>();
+        var stopped = new List<string>();
+        foreach (var s in step.Scheduled)
+        {
+            var req = s.Request;
+            if (!_states.TryGetValue(req.RequestId, out var state))
+                continue;
+            var parent = state.Parent;
+            if (run.PromptLogprobs.TryGetValue(req.RequestId, out var chunk) && parent.PromptLogprobs is { } plp)
+            {
+                // After a preemption the prompt is recomputed; positions already recorded are skipped.
+                for (int k = 0; k < chunk.Entries.Count; k++)
+                {
+                    if (chunk.FirstPosition + k == plp.Count)
+                        plp.Add(chunk.Entries[k]);
+                }
+            }
+            if (!run.SampledTokens.TryGetValue(req.RequestId, out int token))
+                continue;
+            AppendToken(state, req, token, run.Logprobs.GetValueOrDefault(req.RequestId));
+            if (state.IsFinished && !req.IsFinished)
+                stopped.Add(req.RequestId);
+            if (!touched.Contains(parent))
+                touched.Add(parent);
+        }
+
+        var outputs = new List<RequestOutput>();
+        foreach (var parent in touched)
+        {
+            if (MakeOutput(parent) is { } o)
+                outputs.Add(o);
+            if (parent.IsFinished)
+                Remove(parent.RequestId);
+        }
+        return (outputs, stopped);
+    }
+
+    private static void AppendToken(RequestState state, Request req, int token, TokenLogprob? logprob)
+    {
+        state.TokenIds.Add(token);
+        if (logprob != null)
+        {
+            state.Logprobs!.Add(logprob);
+            state.CumulativeLogprob += logprob.Logprob;
+        }
+        // A stop token ends the sequence without entering the text.
+        bool stopToken = req.Status == RequestStatus.FinishedStopped && req.NumOutputTokens == state.TokenIds.Count;
+        if (!stopToken)
+        {
+            string delta = state.Detokenizer.Push(token);
+            state.Text += delta;
+            if (StopStrings.Find(state.Text, delta.Length, state.Params) is var (cut, stop) && stop != null)
+            {
+                state.Text = state.Text[..cut];
+                state.FinishReason = "stop";
+                state.StopReason = stop;
+                return;
+            }
+        }
+        if (req.IsFinished)
+        {
+            state.FinishReason = req.FinishReason;
+            state.StopReason = req.StopReason;
+        }
+    }
+
+    private static RequestOutput? MakeOutput(ParentRequest parent)
+    {
+        var p = parent.Params;
+        bool finished = parent.IsFinished;
+        if (p.OutputKind == RequestOutputKind.FinalOnly && !finished)
+            return null;
+        bool delta = p.OutputKind == RequestOutputKind.Delta;
+        var completions = new List<CompletionOutput>();
+        foreach (var c in parent.Children)
+        {
+            // Hold back text that may still turn out to be the start of a stop string.
+            int visible = c.IsFinished ? c.Text.Length : Math.Max(c.SentTextLength, c.Text.Length - StopStrings.HoldBack(p));
+            if (delta && visible == c.SentTextLength && c.TokenIds.Count == c.SentTokens && (!c.IsFinished || c.FinishSent))
+                continue;
+            completions.Add(new CompletionOutput(
+                c.Index,
+                delta ? c.Text[c.SentTextLength..visible] : c.Text[..visible],
+                delta ? c.TokenIds[c.SentTokens..] : c.TokenIds.ToArray(),
+                c.Logprobs != null ? c.CumulativeLogprob : null,
+                c.Logprobs is null ? null : delta ? c.Logprobs[c.SentLogprobs..] : c.Logprobs.ToArray(),
+                c.FinishReason,
+                c.StopReason));
+            c.SentTextLength = visible;
+            c.SentTokens = c.TokenIds.Count;
+            c.SentLogprobs = c.Logprobs?.Count ?? 0;
+            c.FinishSent = c.IsFinished;
+        }
+        if (delta && completions.Count == 0 && !finished)
+            return null;
+        IReadOnlyList<TokenLogprob?>? promptLogprobs = parent.PromptLogprobs;
+        if (delta && parent.PromptLogprobsSent)
+            promptLogprobs = null;
+        parent.PromptLogprobsSent = true;
+        return new RequestOutput(parent.RequestId, parent.Prompt, parent.PromptTokenIds, promptLogprobs?.ToArray(),
+            completions, finished);
+    }
+}

@@ -1,0 +1,45 @@
+using Pagoda.Tokenization;
+
+namespace Pagoda.Engine;
+
+/// <summary>
+/// What the output side keeps per sequence (vLLM's RequestState): the detokenizer, text, logprobs and
+/// how much of it has already been sent.
+/// </summary>
+internal sealed class RequestState(string requestId, ParentRequest parent, int index, SamplingParams p,
+    IncrementalDetokenizer detokenizer)
+{
+    public string RequestId { get; } = requestId;
+    public ParentRequest Parent { get; } = parent;
+    public int Index { get; } = index;
+    public SamplingParams Params { get; } = p;
+    public IncrementalDetokenizer Detokenizer { get; } = detokenizer;
+
+    public List<int> TokenIds { get; } = [];
+    public List<TokenLogprob>? Logprobs { get; } = p.Logprobs != null ? [] : null;
+    public double CumulativeLogprob { get; set; }
+
+    /// <summary>The text, cut at a stop string once one is found.</summary>
+    public string Text { get; set; } = "";
+    public string? FinishReason { get; set; }
+    public object? StopReason { get; set; }
+    public bool IsFinished => FinishReason != null;
+
+    public int SentTextLength { get; set; }
+    public int SentTokens { get; set; }
+    public int SentLogprobs { get; set; }
+    public bool FinishSent { get; set; }
+}
+
+/// <summary>A prompt and its N sequences; outputs are reported per prompt.</summary>
+internal sealed class ParentRequest(string requestId, string? prompt, int[] promptTokenIds, SamplingParams p)
+{
+    public string RequestId { get; } = requestId;
+    public string? Prompt { get; } = prompt;
+    public int[] PromptTokenIds { get; } = promptTokenIds;
+    public SamplingParams Params { get; } = p;
+    public List<TokenLogprob?>? PromptLogprobs { get; } = p.PromptLogprobs != null ? [null] : null;
+    public RequestState[] Children { get; set; } = [];
+    public bool PromptLogprobsSent { get; set; }
+    public bool IsFinished => Children.All(c => c.IsFinished);
+}

@@ -1,0 +1,110 @@
+namespace Pagoda.KvCache;
+
+/// <summary>
+/// Every block of the pool, the free queue and the prefix cache (hash → block). A cached block keeps
+/// its hash while free and is evicted lazily, only when it is handed out again.
+/// </summary>
+public sealed class BlockPool
+{
+    private readonly KvCacheBlock[] _blocks;
+    private readonly FreeBlockQueue _free;
+    private readonly Dictionary<ulong, KvCacheBlock> _cached = new();
+
+    /// <summary>A pool of <paramref name="numBlocks"/> blocks, all free, queued by id.</summary>
+    public BlockPool(int numBlocks, bool enableCaching)
+    {
+        if (numBlocks < 1)
+            throw new ArgumentOutOfRangeException(nameof(numBlocks), "The KV pool needs at least one block.");
+        _blocks = Enumerable.Range(0, numBlocks).Select(i => new KvCacheBlock(i)).ToArray();
+        _free = new FreeBlockQueue(_blocks);
+        EnableCaching = enableCaching;
+    }
+
+    /// <summary>Whether full blocks are registered for reuse.</summary>
+    public bool EnableCaching { get; }
+
+    /// <summary>Blocks in the pool.</summary>
+    public int NumBlocks => _blocks.Length;
+
+    /// <summary>Blocks no request holds (cached or not).</summary>
+    public int NumFreeBlocks => _free.Count;
+
+    /// <summary>Fraction of blocks held by requests.</summary>
+    public double Usage => 1.0 - (double)_free.Count / _blocks.Length;
+
+    /// <summary>A block by id.</summary>
+    public KvCacheBlock this[int blockId] => _blocks[blockId];
+
+    /// <summary>Free blocks in eviction order (head first).</summary>
+    public IEnumerable<KvCacheBlock> FreeQueue => _free.Enumerate();
+
+    /// <summary>The cached block for <paramref name="hash"/>, if one holds exactly these tokens.</summary>
+    public KvCacheBlock? GetCachedBlock(BlockHash hash) =>
+        _cached.TryGetValue(hash.Value, out var b) && b.Hash!.Matches(hash) ? b : null;
+
+    /// <summary>Takes <paramref name="count"/> blocks from the head of the free queue, evicting their cache entries.</summary>
+    public List<KvCacheBlock> GetNewBlocks(int count)
+    {
+        if (count > _free.Count)
+            throw new InvalidOperationException($"Asked for {count} blocks with {_free.Count} free.");
+        var result = new List<KvCacheBlock>(count);
+        for (int i = 0; i < count; i++)
+        {
+            var b = _free.PopLeft();
+            if (b.Hash is { } h)
+            {
+                _cached.Remove(h.Value);
+                b.Hash = null;
+            }
+            b.RefCount = 1;
+            result.Add(b);
+        }
+        return result;
+    }
+
+    /// <summary>A prefix-cache hit: the blocks gain a holder and leave the free queue if they were in it.</summary>
+    public void Touch(IEnumerable<KvCacheBlock> blocks)
+    {
+        foreach (var b in blocks)
+        {
+            if (b.RefCount == 0)
+                _free.Remove(b);
+            b.RefCount++;
+        }
+    }
+
+    /// <summary>
+    /// Drops one holder of each block, in the given order; a block nobody holds joins the tail of the
+    /// free queue (callers pass a request's blocks last-first, so its prefix is evicted last).
+    /// </summary>
+    public void FreeBlocks(IEnumerable<KvCacheBlock> orderedBlocks)
+    {
+        foreach (var b in orderedBlocks)
+        {
+            if (b.RefCount <= 0)
+                throw new InvalidOperationException($"{b} freed more often than held.");
+            if (--b.RefCount == 0)
+                _free.Append(b);
+        }
+    }
+
+    /// <summary>Registers a full block under its hash (a hash already cached keeps its first block).</summary>
+    public void CacheBlock(KvCacheBlock block, BlockHash hash)
+    {
+        if (!EnableCaching || block.Hash is not null)
+            return;
+        if (_cached.TryAdd(hash.Value, block))
+            block.Hash = hash;
+    }
+
+    /// <summary>Forgets every cached block (all must be free).</summary>
+    public bool ResetPrefixCache()
+    {
+        if (_free.Count != _blocks.Length)
+            return false;
+        foreach (var b in _cached.Values)
+            b.Hash = null;
+        _cached.Clear();
+        return true;
+    }
+}

@@ -1,0 +1,121 @@
+using Pagoda.Scheduling;
+
+namespace Pagoda.KvCache;
+
+/// <summary>Prefix-cache lookups and hits, in tokens (vLLM's PrefixCacheStats).</summary>
+public sealed record PrefixCacheStats(long QueriedTokens, long HitTokens)
+{
+    /// <summary>Hit tokens / queried tokens (0 before any query).</summary>
+    public double HitRate => QueriedTokens == 0 ? 0 : (double)HitTokens / QueriedTokens;
+}
+
+/// <summary>
+/// Gives requests the blocks their tokens need: prefix-cache lookup at admission, growth as they are
+/// scheduled, caching of blocks as they fill, and release (last block first) when they finish or are preempted.
+/// </summary>
+public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePrefixCaching)
+{
+    private readonly Dictionary<string, List<KvCacheBlock>> _blocks = new();
+    private readonly Dictionary<string, int> _numCachedBlocks = new();
+    private long _queried, _hits;
+
+    /// <summary>The pool.</summary>
+    public BlockPool Pool { get; } = new(numBlocks, enablePrefixCaching);
+
+    /// <summary>Tokens per block.</summary>
+    public int BlockSize { get; } = blockSize;
+
+    /// <summary>Fraction of blocks held by requests.</summary>
+    public double Usage => Pool.Usage;
+
+    /// <summary>Counters since start.</summary>
+    public PrefixCacheStats PrefixCacheStats => new(_queried, _hits);
+
+    /// <summary>The block ids a request holds, in order.</summary>
+    public IReadOnlyList<int> GetBlockIds(string requestId) =>
+        _blocks.TryGetValue(requestId, out var b) ? b.Select(x => x.BlockId).ToArray() : [];
+
+    /// <summary>
+    /// The longest cached prefix of a new request, in whole blocks, leaving at least its last token to
+    /// compute (its logits are needed). Counts towards the hit rate.
+    /// </summary>
+    public (List<KvCacheBlock> Blocks, int NumComputedTokens) GetComputedBlocks(Request request)
+    {
+        if (!Pool.EnableCaching || request.SkipPrefixCache)
+            return ([], 0);
+        UpdateBlockHashes(request);
+        int maxHitBlocks = (request.NumTokens - 1) / BlockSize;
+        var hits = new List<KvCacheBlock>();
+        foreach (var hash in request.BlockHashes.Take(maxHitBlocks))
+        {
+            if (Pool.GetCachedBlock(hash) is not { } block)
+                break;
+            hits.Add(block);
+        }
+        _queried += request.NumTokens;
+        _hits += hits.Count * BlockSize;
+        return (hits, hits.Count * BlockSize);
+    }
+
+    /// <summary>
+    /// Makes room for <paramref name="numNewTokens"/> more tokens after the request's computed ones (plus
+    /// prefix-cache hits being adopted). Returns false, changing nothing, when the pool is too small.
+    /// </summary>
+    public bool AllocateSlots(Request request, int numNewTokens, IReadOnlyList<KvCacheBlock>? newComputedBlocks = null)
+    {
+        newComputedBlocks ??= [];
+        var held = _blocks.TryGetValue(request.RequestId, out var list) ? list : [];
+        int numComputed = request.NumComputedTokens + newComputedBlocks.Count * BlockSize;
+        int required = (numComputed + numNewTokens + BlockSize - 1) / BlockSize;
+        int numNew = Math.Max(0, required - held.Count - newComputedBlocks.Count);
+        // Hit blocks sitting in the free queue stop being available once adopted.
+        int evictableHits = newComputedBlocks.Count(b => b.RefCount == 0);
+        if (numNew > Pool.NumFreeBlocks - evictableHits)
+            return false;
+
+        _blocks[request.RequestId] = held;
+        Pool.Touch(newComputedBlocks);
+        held.AddRange(newComputedBlocks);
+        held.AddRange(Pool.GetNewBlocks(numNew));
+        CacheFullBlocks(request, Math.Min(numComputed + numNewTokens, request.NumTokens));
+        return true;
+    }
+
+    /// <summary>Releases a finished, aborted or preempted request's blocks, last block first.</summary>
+    public void Free(Request request)
+    {
+        if (_blocks.Remove(request.RequestId, out var held))
+        {
+            held.Reverse();
+            Pool.FreeBlocks(held);
+        }
+        _numCachedBlocks.Remove(request.RequestId);
+    }
+
+    /// <summary>Registers the request's blocks that are full once <paramref name="numTokens"/> tokens are computed.</summary>
+    private void CacheFullBlocks(Request request, int numTokens)
+    {
+        if (!Pool.EnableCaching)
+            return;
+        UpdateBlockHashes(request);
+        var held = _blocks[request.RequestId];
+        int full = Math.Min(numTokens / BlockSize, held.Count);
+        int from = _numCachedBlocks.GetValueOrDefault(request.RequestId);
+        for (int i = from; i < full; i++)
+            Pool.CacheBlock(held[i], request.BlockHashes[i]);
+        _numCachedBlocks[request.RequestId] = Math.Max(from, full);
+    }
+
+    private void UpdateBlockHashes(Request request)
+    {
+        var hashes = request.BlockHashes;
+        var tokens = request.AllTokenIds;
+        for (int start = hashes.Count * BlockSize; start + BlockSize <= tokens.Count; start += BlockSize)
+        {
+            var blockTokens = new int[BlockSize];
+            for (int i = 0; i < BlockSize; i++)
+                blockTokens[i] = tokens[start + i];
+            hashes.Add(BlockHash.Compute(hashes.Count == 0 ? null : hashes[^1], blockTokens));
+        }
+    }
+}

@@ -1,0 +1,112 @@
+using Pagoda.KvCache;
+
+namespace Pagoda.Scheduling;
+
+/// <summary>Where a request is in its life (vLLM's RequestStatus).</summary>
+public enum RequestStatus
+{
+    /// <summary>Queued, nothing computed.</summary>
+    Waiting,
+    /// <summary>Holds blocks and is scheduled every step.</summary>
+    Running,
+    /// <summary>Lost its blocks to a running request; back in the queue to be recomputed.</summary>
+    Preempted,
+    /// <summary>Hit a stop token or stop string.</summary>
+    FinishedStopped,
+    /// <summary>Hit max_tokens or the context limit.</summary>
+    FinishedLength,
+    /// <summary>Aborted by the caller.</summary>
+    FinishedAborted,
+}
+
+/// <summary>
+/// The scheduler's view of one sequence: its tokens, how many are in the KV cache, and its status.
+/// Sampling state (params, generator) travels with it so a preempted request resumes the same draw.
+/// </summary>
+public sealed class Request(string requestId, int[] promptTokenIds, SamplingParams samplingParams, int maxTokens,
+    Random rng, IReadOnlySet<int> eosTokenIds)
+{
+    private readonly List<int> _allTokenIds = [.. promptTokenIds];
+
+    /// <summary>Unique id.</summary>
+    public string RequestId { get; } = requestId;
+
+    /// <summary>The prompt.</summary>
+    public int[] PromptTokenIds { get; } = promptTokenIds;
+
+    /// <summary>How to sample.</summary>
+    public SamplingParams Params { get; } = samplingParams;
+
+    /// <summary>max_tokens, clipped to the context left after the prompt.</summary>
+    public int MaxTokens { get; } = maxTokens;
+
+    /// <summary>The request's own generator: its draws do not depend on what else is in the batch.</summary>
+    public Random Rng { get; } = rng;
+
+    /// <summary>End-of-sequence ids (ignored with IgnoreEos).</summary>
+    public IReadOnlySet<int> EosTokenIds { get; } = eosTokenIds;
+
+    /// <summary>Prompt then output.</summary>
+    public IReadOnlyList<int> AllTokenIds => _allTokenIds;
+
+    /// <summary>Generated tokens.</summary>
+    public IEnumerable<int> OutputTokenIds => _allTokenIds.Skip(PromptTokenIds.Length);
+
+    /// <summary>Number of generated tokens.</summary>
+    public int NumOutputTokens => _allTokenIds.Count - PromptTokenIds.Length;
+
+    /// <summary>Prompt + output length.</summary>
+    public int NumTokens => _allTokenIds.Count;
+
+    /// <summary>Tokens whose keys and values are in the KV cache.</summary>
+    public int NumComputedTokens { get; set; }
+
+    /// <summary>Status.</summary>
+    public RequestStatus Status { get; set; } = RequestStatus.Waiting;
+
+    /// <summary>How often it lost its blocks.</summary>
+    public int NumPreemptions { get; set; }
+
+    /// <summary>Why it stopped: a stop token id, a stop string, or null.</summary>
+    public object? StopReason { get; set; }
+
+    /// <summary>Token sequences of the bad words (each ending in the token to ban).</summary>
+    public IReadOnlyList<int[]>? BadWordsTokenIds { get; init; }
+
+    /// <summary>Chained hashes of its full blocks (grown as tokens arrive).</summary>
+    public List<BlockHash> BlockHashes { get; } = [];
+
+    /// <summary>Whether the status is a finished one.</summary>
+    public bool IsFinished => Status >= RequestStatus.FinishedStopped;
+
+    /// <summary>Prompt logprobs need every prompt position computed, so cached prefixes are not reused.</summary>
+    public bool SkipPrefixCache => Params.PromptLogprobs != null;
+
+    /// <summary>Appends a sampled token and decides whether the request is done (stop strings aside).</summary>
+    public void AppendOutputToken(int token, int maxModelLen)
+    {
+        _allTokenIds.Add(token);
+        int n = NumOutputTokens;
+        if (n < Params.MinTokens)
+        {
+            if (n >= MaxTokens)
+                Status = RequestStatus.FinishedLength;
+            return;
+        }
+        if (!Params.IgnoreEos && EosTokenIds.Contains(token))
+            Status = RequestStatus.FinishedStopped;
+        else if (Params.StopTokenIds.Contains(token))
+            (Status, StopReason) = (RequestStatus.FinishedStopped, token);
+        else if (n >= MaxTokens || NumTokens >= maxModelLen)
+            Status = RequestStatus.FinishedLength;
+    }
+
+    /// <summary>The finish reason in OpenAI's words.</summary>
+    public string? FinishReason => Status switch
+    {
+        RequestStatus.FinishedStopped => "stop",
+        RequestStatus.FinishedLength => "length",
+        RequestStatus.FinishedAborted => "abort",
+        _ => null,
+    };
+}

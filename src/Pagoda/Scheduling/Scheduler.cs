@@ -1,0 +1,139 @@
+using Pagoda.KvCache;
+
+namespace Pagoda.Scheduling;
+
+/// <summary>
+/// vLLM v1's scheduler: one token budget per step, spent on running requests first (each gets all its
+/// uncomputed tokens, so a decode gets one and a long prompt continues its chunked prefill), then on
+/// waiting requests in arrival order (after a prefix-cache lookup). When blocks run out, the newest
+/// running request is preempted: its blocks are freed and it is recomputed later.
+/// </summary>
+public sealed class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
+{
+    private readonly LinkedList<Request> _waiting = new();
+    private readonly List<Request> _running = [];
+
+    /// <summary>The KV cache bookkeeping.</summary>
+    public KvCacheManager KvCache { get; } = kvCache;
+
+    /// <summary>The limits.</summary>
+    public SchedulerConfig Config { get; } = config;
+
+    /// <summary>Requests waiting (new or preempted).</summary>
+    public int NumWaiting => _waiting.Count;
+
+    /// <summary>Requests holding blocks.</summary>
+    public int NumRunning => _running.Count;
+
+    /// <summary>Preemptions since start.</summary>
+    public long NumPreemptions { get; private set; }
+
+    /// <summary>Whether any request is waiting or running.</summary>
+    public bool HasUnfinishedRequests => _waiting.Count > 0 || _running.Count > 0;
+
+    /// <summary>Queues a new request (first come, first served).</summary>
+    public void AddRequest(Request request) => _waiting.AddLast(request);
+
+    /// <summary>Decides what the next step computes.</summary>
+    public SchedulerOutput Schedule()
+    {
+        int budget = Config.MaxNumBatchedTokens;
+        var scheduled = new List<ScheduledRequest>();
+        var preempted = new List<Request>();
+
+        for (int i = 0; i < _running.Count && budget > 0;)
+        {
+            var req = _running[i];
+            int numNew = Math.Min(req.NumTokens - req.NumComputedTokens, budget);
+            if (numNew <= 0)
+            {
+                i++;
+                continue;
+            }
+            bool allocated;
+            while (!(allocated = KvCache.AllocateSlots(req, numNew)))
+            {
+                // The newest running request gives way; it may be this one.
+                var victim = _running[^1];
+                _running.RemoveAt(_running.Count - 1);
+                Preempt(victim);
+                preempted.Add(victim);
+                if (victim == req)
+                    break;
+            }
+            if (!allocated)
+                break;
+            scheduled.Add(new ScheduledRequest(req, numNew));
+            budget -= numNew;
+            i++;
+        }
+
+        // New work only when nothing had to give way this step.
+        while (preempted.Count == 0 && budget > 0 && _waiting.Count > 0 && _running.Count < Config.MaxNumSeqs)
+        {
+            var req = _waiting.First!.Value;
+            var (hitBlocks, hitTokens) = req.NumComputedTokens == 0 ? KvCache.GetComputedBlocks(req) : ([], 0);
+            int numNew = Math.Min(req.NumTokens - req.NumComputedTokens - hitTokens, budget);
+            if (!KvCache.AllocateSlots(req, numNew, hitBlocks))
+                break;
+            _waiting.RemoveFirst();
+            req.NumComputedTokens += hitTokens;
+            req.Status = RequestStatus.Running;
+            _running.Add(req);
+            scheduled.Add(new ScheduledRequest(req, numNew));
+            budget -= numNew;
+        }
+        return new SchedulerOutput(scheduled, preempted, Config.MaxNumBatchedTokens - budget);
+    }
+
+    /// <summary>
+    /// Records a step's results: computed tokens advance; each request that finished its known tokens gets
+    /// its sampled token; finished requests free their blocks. Returns the requests that finished.
+    /// </summary>
+    public List<Request> Update(SchedulerOutput output, IReadOnlyDictionary<string, int> sampledTokens)
+    {
+        var finished = new List<Request>();
+        foreach (var s in output.Scheduled)
+        {
+            var req = s.Request;
+            bool samples = s.SamplesToken;
+            req.NumComputedTokens += s.NumTokens;
+            if (!samples)
+                continue;
+            req.AppendOutputToken(sampledTokens[req.RequestId], Config.MaxModelLen);
+            if (req.IsFinished)
+            {
+                _running.Remove(req);
+                KvCache.Free(req);
+                finished.Add(req);
+            }
+        }
+        return finished;
+    }
+
+    /// <summary>Ends requests from outside (abort, or a stop string found in the text); frees their blocks at once.</summary>
+    public void FinishRequests(IEnumerable<Request> requests, RequestStatus status)
+    {
+        foreach (var req in requests)
+        {
+            if (req.IsFinished)
+                continue;
+            if (req.Status == RequestStatus.Running)
+                _running.Remove(req);
+            else
+                _waiting.Remove(req);
+            KvCache.Free(req);
+            req.Status = status;
+        }
+    }
+
+    private void Preempt(Request req)
+    {
+        KvCache.Free(req);
+        req.Status = RequestStatus.Preempted;
+        req.NumComputedTokens = 0;
+        req.NumPreemptions++;
+        NumPreemptions++;
+        _waiting.AddFirst(req);
+    }
+}
