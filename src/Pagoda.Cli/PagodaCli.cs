@@ -9,7 +9,10 @@ public static class PagodaCli
     public static int Run(string[] args, TextWriter output, TextWriter error)
     {
         var root = new RootCommand("Pagoda: LLM inference and serving on CPUs and NVIDIA GPUs.");
-        root.Add(GenerateCommand.Create());
+        // Progress bars only on a real terminal, never into files or pipes.
+        bool interactive = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
+        root.Add(GenerateCommand.Create(interactive));
+        root.Add(RunBatchCommand.Create(interactive));
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 }

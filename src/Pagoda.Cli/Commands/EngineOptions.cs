@@ -16,14 +16,22 @@ internal sealed class EngineOptions
     };
     private readonly Option<string?> _chatTemplate = new("--chat-template") { Description = "Chat template file (or template text) overriding the model's." };
     private readonly Option<string> _device = new("--device") { Description = "Where to run (cpu).", DefaultValueFactory = _ => "cpu" };
+    private readonly Option<long?> _kvCacheMemory = new("--kv-cache-memory") { Description = "Bytes for the KV cache on the CPU (default 4 GiB)." };
+    private readonly Option<int?> _numKvBlocks = new("--num-kv-blocks", "--num-gpu-blocks-override") { Description = "Fix the KV pool size in blocks." };
+    private readonly Option<bool> _enablePrefixCaching = new("--enable-prefix-caching") { Description = "Reuse cached prompt prefixes (default on)." };
+    private readonly Option<bool> _noPrefixCaching = new("--no-enable-prefix-caching") { Description = "Turn prefix caching off." };
+    private readonly Option<int?> _maxNumBatchedTokens = new("--max-num-batched-tokens") { Description = "Token budget of one step (default 2048)." };
+    private readonly Option<int?> _maxNumSeqs = new("--max-num-seqs") { Description = "Requests running at once (default 256)." };
+    private readonly Option<long?> _seed = new("--engine-seed") { Description = "Seed of the engine's generator (requests without a seed draw from it)." };
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { _model, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device })
+        foreach (var o in new Option[] { _model, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device,
+                     _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed })
             cmd.Add(o);
     }
 
-    public EngineArgs Bind(ParseResult r) => new()
+    public EngineArgs Bind(ParseResult r) => new EngineArgs() with
     {
         Model = r.GetValue(_model) ?? EngineArgs.DefaultModel,
         Tokenizer = r.GetValue(_tokenizer),
@@ -32,5 +40,11 @@ internal sealed class EngineOptions
         GenerationConfig = r.GetValue(_generationConfig)!,
         ChatTemplate = r.GetValue(_chatTemplate),
         Device = r.GetValue(_device)!,
+        KvCacheMemory = r.GetValue(_kvCacheMemory) ?? new EngineArgs().KvCacheMemory,
+        NumKvBlocks = r.GetValue(_numKvBlocks),
+        EnablePrefixCaching = !r.GetValue(_noPrefixCaching),
+        MaxNumBatchedTokens = r.GetValue(_maxNumBatchedTokens) ?? new EngineArgs().MaxNumBatchedTokens,
+        MaxNumSeqs = r.GetValue(_maxNumSeqs) ?? new EngineArgs().MaxNumSeqs,
+        Seed = r.GetValue(_seed) ?? 0,
     };
 }

@@ -5,7 +5,7 @@ namespace Pagoda.Cli.Commands;
 /// <summary>`pagoda generate`: offline generation for prompts from flags or a JSON-lines file.</summary>
 internal static class GenerateCommand
 {
-    public static Command Create()
+    public static Command Create(bool interactive)
     {
         var engine = new EngineOptions();
         var prompt = new Option<string[]>("--prompt") { Description = "A prompt (repeatable).", AllowMultipleArgumentsPerToken = false };
@@ -34,7 +34,10 @@ internal static class GenerateCommand
             var inputs = lines.Select(l => l.Messages != null ? llm.RenderChat(l.Messages)
                 : l.TokenIds != null ? PromptInput.FromTokenIds(l.TokenIds)
                 : new PromptInput { Text = l.Prompt }).ToList();
-            var outputs = llm.Generate(inputs, samplingParams);
+            r.InvocationConfiguration.Error.WriteLine($"INFO {llm.Engine.KvCacheInfo}");
+            var bar = interactive ? new ProgressBar(r.InvocationConfiguration.Error, "Processed prompts") : null;
+            var outputs = llm.Generate(inputs, inputs.Select(_ => samplingParams).ToList(), bar);
+            bar?.Finish();
             if (r.GetValue(json))
                 OutputFormat.WriteJsonLines(r.InvocationConfiguration.Output, outputs);
             else

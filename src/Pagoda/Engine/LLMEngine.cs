@@ -115,20 +115,7 @@ public sealed class LLMEngine : IDisposable
         samplingParams.ValidateTokenIds(Folder.Config.VocabSize);
         if (_output.ChildIds(requestId).Count > 0)
             throw new ArgumentException($"Request id '{requestId}' is already in use.");
-        int[] ids = prompt.TokenIds?.ToArray()
-            ?? Tokenizer.Encode(prompt.Text ?? throw new ArgumentException("The prompt has neither text nor token ids."),
-                prompt.AddSpecialTokens).ToArray();
-        if (ids.Length == 0)
-            throw new ArgumentException("The prompt is empty.");
-        if (ids.Length >= MaxModelLen)
-            throw new ArgumentException(
-                $"The prompt has {ids.Length} tokens; with --max-model-len {MaxModelLen} at least one must remain for output.");
-        foreach (int id in ids)
-        {
-            if ((uint)id >= (uint)Folder.Config.VocabSize)
-                throw new ArgumentException($"Token id {id} is out of vocabulary (size {Folder.Config.VocabSize}).");
-        }
-
+        int[] ids = ProcessPrompt(prompt);
         int maxTokens = Math.Min(samplingParams.MaxTokens ?? int.MaxValue, MaxModelLen - ids.Length);
         var badWords = BadWords.TokenIds(Tokenizer, samplingParams.BadWords);
         var children = new List<Request>(samplingParams.N);
@@ -149,6 +136,29 @@ public sealed class LLMEngine : IDisposable
             _scheduler.AddRequest(child);
         }
         _promptTokens += ids.Length;
+    }
+
+    /// <summary>
+    /// The prompt's token ids (text is tokenized here), checked: not empty, shorter than --max-model-len,
+    /// inside the vocabulary. Problems throw <see cref="ArgumentException"/>.
+    /// </summary>
+    public int[] ProcessPrompt(PromptInput prompt)
+    {
+        int[] ids = prompt.TokenIds?.ToArray()
+            ?? Tokenizer.Encode(prompt.Text ?? throw new ArgumentException("The prompt has neither text nor token ids."),
+                prompt.AddSpecialTokens).ToArray();
+        if (ids.Length == 0)
+            throw new ArgumentException("The prompt is empty.");
+        if (ids.Length >= MaxModelLen)
+            throw new ArgumentException(
+                $"The prompt has {ids.Length} tokens; with --max-model-len {MaxModelLen} at least one must remain for output.");
+        foreach (int id in ids)
+        {
+            if ((uint)id >= (uint)Folder.Config.VocabSize)
+                throw new ArgumentException($"Token id {id} is out of vocabulary (size {Folder.Config.VocabSize}).");
+        }
+
+        return ids;
     }
 
     /// <summary>Ends a request (all its sequences) and frees its blocks; unknown ids are ignored.</summary>

@@ -1,0 +1,102 @@
+using System.Text.Json.Nodes;
+using Pagoda.Engine;
+
+namespace Pagoda.OpenAi;
+
+/// <summary>A parsed /v1/completions request: one or more prompts sharing sampling parameters.</summary>
+public sealed record CompletionJob(IReadOnlyList<PromptInput> Prompts, SamplingParams Params, bool Echo, int? Logprobs, bool Stream);
+
+/// <summary>/v1/completions: request parsing and the response body, in OpenAI's shapes with vLLM's extras.</summary>
+public static class CompletionsApi
+{
+    /// <summary>Reads a request body; invalid fields throw <see cref="OpenAiRequestException"/>.</summary>
+    public static CompletionJob Parse(JsonObject body, LLMEngine engine)
+    {
+        var f = new RequestFields(body);
+        if (f.Has("suffix"))
+            throw new OpenAiRequestException("suffix is not supported.", "suffix");
+        if (f.Int("best_of") is int bestOf && bestOf != (f.Int("n") ?? 1))
+            throw new OpenAiRequestException("best_of is not supported; use n.", "best_of");
+        var prompts = ReadPrompts(body["prompt"]);
+        int? logprobs = f.Int("logprobs");
+        if (logprobs is < 0)
+            throw new OpenAiRequestException($"logprobs must be non-negative, got {logprobs}.", "logprobs");
+        bool echo = f.Bool("echo") ?? false;
+        var p = SamplingParamsReader.Read(f, SamplingParams.FromGenerationConfig(engine.GenerationConfig), f.Int("max_tokens"),
+            engine.GenerationConfig.MaxNewTokens) with { Logprobs = logprobs };
+        if (echo && logprobs != null)
+            p = p with { PromptLogprobs = p.PromptLogprobs ?? logprobs };
+        return new CompletionJob(prompts, p, echo, logprobs, f.Bool("stream") ?? false);
+    }
+
+    private static List<PromptInput> ReadPrompts(JsonNode? prompt)
+    {
+        static OpenAiRequestException Bad() =>
+            new("prompt must be a string, a list of strings, a list of token ids or a list of lists of token ids.", "prompt");
+        static IReadOnlyList<int> Ids(JsonArray a) =>
+            a.Select(e => e is JsonValue v && v.TryGetValue(out int i) && i >= 0 ? i : throw Bad()).ToList();
+        switch (prompt)
+        {
+            case JsonValue v when v.TryGetValue(out string? s):
+                return [s];
+            case JsonArray { Count: > 0 } a when a.All(e => e is JsonValue ev && ev.TryGetValue(out string? _)):
+                return a.Select(e => (PromptInput)e!.GetValue<string>()).ToList();
+            case JsonArray { Count: > 0 } a when a.All(e => e is JsonArray):
+                return a.Select(e => PromptInput.FromTokenIds(Ids((JsonArray)e!))).ToList();
+            case JsonArray { Count: > 0 } a:
+                return [PromptInput.FromTokenIds(Ids(a))];
+            default:
+                throw Bad();
+        }
+    }
+
+    /// <summary>The non-streaming response for <paramref name="outputs"/> (one per prompt, in order).</summary>
+    public static JsonObject Response(string id, string model, long created, CompletionJob job, IReadOnlyList<RequestOutput> outputs,
+        LLMEngine engine)
+    {
+        var choices = new JsonArray();
+        int promptTokens = 0, completionTokens = 0;
+        for (int i = 0; i < outputs.Count; i++)
+        {
+            var o = outputs[i];
+            promptTokens += o.PromptTokenIds.Count;
+            string promptText = o.Prompt ?? engine.Tokenizer.Decode(o.PromptTokenIds);
+            foreach (var c in o.Outputs)
+            {
+                completionTokens += c.TokenIds.Count;
+                JsonNode? logprobs = null;
+                if (job.Logprobs != null)
+                {
+                    var entries = new List<TokenLogprob?>();
+                    var ids = new List<int>();
+                    if (job.Echo)
+                    {
+                        entries.AddRange(o.PromptLogprobs!);
+                        ids.AddRange(o.PromptTokenIds);
+                    }
+                    entries.AddRange(c.Logprobs!);
+                    ids.AddRange(c.TokenIds);
+                    logprobs = LogprobsFormat.Completion(engine.Tokenizer, entries, ids, 0);
+                }
+                choices.Add(new JsonObject
+                {
+                    ["index"] = i * job.Params.N + c.Index,
+                    ["text"] = job.Echo ? promptText + c.Text : c.Text,
+                    ["logprobs"] = logprobs,
+                    ["finish_reason"] = c.FinishReason,
+                    ["stop_reason"] = OpenAiJson.StopReason(c.StopReason),
+                });
+            }
+        }
+        return new JsonObject
+        {
+            ["id"] = id,
+            ["object"] = "text_completion",
+            ["created"] = created,
+            ["model"] = model,
+            ["choices"] = choices,
+            ["usage"] = OpenAiJson.Usage(promptTokens, completionTokens),
+            ["system_fingerprint"] = OpenAiJson.SystemFingerprint,
+        };
+    }
+}

@@ -1,0 +1,39 @@
+using System.Text.Json.Nodes;
+
+namespace Pagoda.OpenAi;
+
+/// <summary>Small pieces shared by every OpenAI response body.</summary>
+public static class OpenAiJson
+{
+    /// <summary>Identifies the serving stack in responses.</summary>
+    public const string SystemFingerprint = "pagoda";
+
+    /// <summary>A fresh id with OpenAI's prefix (cmpl, chatcmpl, ...).</summary>
+    public static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
+
+    /// <summary>Token counts.</summary>
+    public static JsonObject Usage(int promptTokens, int completionTokens) => new()
+    {
+        ["prompt_tokens"] = promptTokens,
+        ["total_tokens"] = promptTokens + completionTokens,
+        ["completion_tokens"] = completionTokens,
+    };
+
+    /// <summary>vLLM's stop_reason: the stop token id, the stop string, or null.</summary>
+    public static JsonNode? StopReason(object? reason) => reason switch
+    {
+        int id => id,
+        string s => s,
+        _ => null,
+    };
+
+    /// <summary>OpenAI's error body.</summary>
+    public static JsonObject Error(string message, string type = "BadRequestError", int code = 400, string? param = null) => new()
+    {
+        ["object"] = "error",
+        ["message"] = message,
+        ["type"] = type,
+        ["param"] = param,
+        ["code"] = code,
+    };
+}

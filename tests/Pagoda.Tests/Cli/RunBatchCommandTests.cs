@@ -1,0 +1,65 @@
+using System.Text.Json.Nodes;
+using Pagoda.Cli;
+using Pagoda.Cli.Commands;
+using Pagoda.Tests.Support;
+
+namespace Pagoda.Tests.Cli;
+
+/// <summary>`pagoda run-batch` with completions and chat bodies, and per-line errors.</summary>
+public class RunBatchCommandTests
+{
+    [Fact]
+    public void RunsAnOpenAiBatchFileInOrder()
+    {
+        var g = Golden.Load("fortune-chat", "completions", 0);
+        var chat = Golden.Load("fortune-chat", "chats", 0);
+        string input = Path.GetTempFileName(), output = Path.GetTempFileName();
+        File.WriteAllLines(input,
+        [
+            new JsonObject { ["custom_id"] = "c1", ["method"] = "POST", ["url"] = "/v1/completions",
+                ["body"] = new JsonObject { ["model"] = "m", ["prompt"] = g.Prompt, ["max_tokens"] = 48, ["temperature"] = 0, ["logprobs"] = 2 } }.ToJsonString(),
+            new JsonObject { ["custom_id"] = "bad", ["method"] = "POST", ["url"] = "/v1/completions",
+                ["body"] = new JsonObject { ["model"] = "m", ["prompt"] = "x", ["temperature"] = -1 } }.ToJsonString(),
+            new JsonObject { ["custom_id"] = "c2", ["method"] = "POST", ["url"] = "/v1/chat/completions",
+                ["body"] = new JsonObject { ["model"] = "m", ["messages"] = chat.Messages!.DeepClone(), ["max_completion_tokens"] = 48, ["temperature"] = 0 } }.ToJsonString(),
+            new JsonObject { ["custom_id"] = "long", ["method"] = "POST", ["url"] = "/v1/completions",
+                ["body"] = new JsonObject { ["model"] = "m", ["prompt"] = new JsonArray(Enumerable.Range(0, 3000).Select(_ => (JsonNode)5).ToArray()) } }.ToJsonString(),
+        ]);
+        var err = new StringWriter();
+        int code = PagodaCli.Run(["run-batch", "-i", input, "-o", output, "--served-model-name", "fortune"], new StringWriter(), err);
+        Assert.True(code == 0, err.ToString());
+        var lines = File.ReadAllLines(output).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(["c1", "bad", "c2", "long"], lines.Select(l => l["custom_id"]!.GetValue<string>()));
+
+        var c1 = lines[0]["response"]!;
+        Assert.Equal(200, c1["status_code"]!.GetValue<int>());
+        Assert.StartsWith("vllm-batch-", c1["request_id"]!.GetValue<string>());
+        Assert.Null(lines[0]["error"]);
+        var body = c1["body"]!;
+        Assert.Equal("text_completion", body["object"]!.GetValue<string>());
+        Assert.Equal("fortune", body["model"]!.GetValue<string>());
+        Assert.StartsWith("cmpl-", body["id"]!.GetValue<string>());
+        Assert.Equal(g.Text, body["choices"]![0]!["text"]!.GetValue<string>());
+        Assert.Equal(g.OutputIds.Length, body["choices"]![0]!["logprobs"]!["tokens"]!.AsArray().Count);
+        Assert.Equal(g.PromptIds.Length, body["usage"]!["prompt_tokens"]!.GetValue<int>());
+        Assert.Equal(g.OutputIds.Length, body["usage"]!["completion_tokens"]!.GetValue<int>());
+
+        Assert.Equal(400, lines[1]["response"]!["status_code"]!.GetValue<int>());
+        Assert.Equal("temperature must be non-negative, got -1.", lines[1]["error"]!["message"]!.GetValue<string>());
+
+        var c2 = lines[2]["response"]!["body"]!;
+        Assert.Equal("chat.completion", c2["object"]!.GetValue<string>());
+        Assert.Equal(chat.Text, c2["choices"]![0]!["message"]!["content"]!.GetValue<string>());
+        Assert.Equal("assistant", c2["choices"]![0]!["message"]!["role"]!.GetValue<string>());
+
+        Assert.Equal(400, lines[3]["response"]!["status_code"]!.GetValue<int>());
+        Assert.Contains("--max-model-len", lines[3]["error"]!["message"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void ProgressLineHasVllmsShape()
+    {
+        string line = ProgressBar.Format("Processed prompts", new GenerateProgress(370, 1000, 25356, 10140, TimeSpan.FromSeconds(12)));
+        Assert.Equal("Processed prompts:  37%|███▋      | 370/1000 [00:12<00:20, 30.83it/s, est. speed input: 2113.00 toks/s, output: 845.00 toks/s]", line);
+    }
+}
