@@ -39,6 +39,11 @@ internal sealed class BpeModel
 
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
 
+    public BpeOptions Options => _options;
+
+    /// <summary>The same vocab and merges with other options (and a fresh cache).</summary>
+    public BpeModel WithOptions(BpeOptions options) => new(_vocab, _merges, options);
+
     /// <summary>Appends the ids of one pre-token to <paramref name="output"/>.</summary>
     public void Encode(string word, List<int> output)
     {
