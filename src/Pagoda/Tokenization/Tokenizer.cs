@@ -128,7 +128,9 @@ public sealed class Tokenizer
             if (IdToToken(id) is string token) tokens.Add(token);
         }
         string text = _def.Decoder is null ? string.Join(' ', tokens) : string.Concat(_def.Decoder.DecodeChain(tokens));
-        return _config.CleanUpTokenizationSpaces ? CleanUpSpaces(text) : text;
+        // clean_up_tokenization_spaces is not applied: transformers >= 5.7 (the goldens' 5.17 included)
+        // ignores it for BPE models, the only kind Pagoda loads, because it deletes real spaces ("x != y").
+        return text;
     }
 
     /// <summary>The token string for an id, or null when the id is unknown.</summary>
@@ -143,12 +145,4 @@ public sealed class Tokenizer
 
     /// <summary>Whether the id is an added token marked special (skipped by skip-special decoding).</summary>
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var t) && t.Special;
-
-    // transformers' clean_up_tokenization: drop the space before punctuation and English contractions.
-    private static string CleanUpSpaces(string text) => text
-        .Replace(" .", ".", StringComparison.Ordinal).Replace(" ?", "?", StringComparison.Ordinal)
-        .Replace(" !", "!", StringComparison.Ordinal).Replace(" ,", ",", StringComparison.Ordinal)
-        .Replace(" ' ", "'", StringComparison.Ordinal).Replace(" n't", "n't", StringComparison.Ordinal)
-        .Replace(" 'm", "'m", StringComparison.Ordinal).Replace(" 's", "'s", StringComparison.Ordinal)
-        .Replace(" 've", "'ve", StringComparison.Ordinal).Replace(" 're", "'re", StringComparison.Ordinal);
 }
