@@ -143,6 +143,11 @@ public sealed class Tokenizer
         return _def.Model.Vocab.TryGetValue(token, out int id) ? id : null;
     }
 
+    /// <summary>The content of an added token (special or not), or null when the id is not one.</summary>
+    internal string? AddedTokenContent(int id) => _addedById.TryGetValue(id, out var t) ? t.Content : null;
+
+    internal bool HasAddedTokens => _addedById.Count > 0;
+
     /// <summary>Whether the id is an added token marked special (skipped by skip-special decoding).</summary>
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var t) && t.Special;
 }
