@@ -10,6 +10,8 @@ public static class PagodaCli
     {
         var root = new RootCommand("Pagoda: LLM inference and serving on CPUs and NVIDIA GPUs.");
         root.Add(GenerateCommand.Create());
+        root.Add(TokenizeCommand.Create());
+        root.Add(DetokenizeCommand.Create());
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 }
