@@ -81,7 +81,7 @@ internal sealed class TokenizerJson
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var p in m.GetProperty("vocab").EnumerateObject()) vocab[p.Name] = p.Value.GetInt32();
 
-        var merges = new Dictionary<long, (int, int)>();
+        var merges = new Dictionary<long, (int, int)>(BpeModel.PairComparer.Instance);
         int rank = 0;
         foreach (var entry in m.GetProperty("merges").EnumerateArray())
         {

@@ -29,13 +29,12 @@ public sealed class TokenizeCommandTests : IDisposable
 
     private static int[] Ints(JsonNode? array) => array!.AsArray().Select(n => n!.GetValue<int>()).ToArray();
 
-    [Theory]
-    [InlineData("qwen3", 1)]
-    [InlineData("llama2", 2)]
-    [InlineData("llama2", 5)]
-    public void Text_gives_golden_ids_and_tokens(string family, int index)
+    // Each run loads the tokenizer from disk, so one small family and one case keep this quick.
+    [Fact]
+    public void Text_gives_golden_ids_and_tokens()
     {
-        var g = GoldenTokenizers.Encodes(family)[index];
+        const string family = "llama2";
+        var g = GoldenTokenizers.Encodes(family)[2];
         string dir = NpmTokenizers.Folder(family); // holds only tokenizer.json and tokenizer_config.json
         var (code, output, err) = Run("tokenize", "--tokenizer", dir, "--text", g.Text);
         Assert.True(code == 0, err);

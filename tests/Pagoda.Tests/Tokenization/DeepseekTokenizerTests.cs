@@ -5,7 +5,7 @@ namespace Pagoda.Tests.Tokenization;
 
 public sealed class DeepseekTokenizerFixture
 {
-    public Tokenizer Tokenizer { get; } = Tokenizer.FromFolder(NpmTokenizers.Folder("deepseek_v3"));
+    public Tokenizer Tokenizer { get; } = SharedTokenizers.Get("deepseek_v3");
 }
 
 /// <summary>

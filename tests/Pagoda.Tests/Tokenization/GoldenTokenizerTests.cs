@@ -61,7 +61,7 @@ public sealed class FortuneGoldenTests(FortuneTokenizerFixture f)
 
 public sealed class Qwen3TokenizerFixture
 {
-    public Tokenizer Tokenizer { get; } = Tokenizer.FromFolder(NpmTokenizers.Folder("qwen3"));
+    public Tokenizer Tokenizer { get; } = SharedTokenizers.Get("qwen3");
 }
 
 public sealed class Qwen3GoldenTests(Qwen3TokenizerFixture f)
@@ -88,7 +88,7 @@ public sealed class Qwen3GoldenTests(Qwen3TokenizerFixture f)
 
 public sealed class Llama3TokenizerFixture
 {
-    public Tokenizer Tokenizer { get; } = Tokenizer.FromFolder(NpmTokenizers.Folder("llama3"));
+    public Tokenizer Tokenizer { get; } = SharedTokenizers.Get("llama3");
 }
 
 public sealed class Llama3GoldenTests(Llama3TokenizerFixture f)

@@ -5,7 +5,7 @@ namespace Pagoda.Tests.Tokenization;
 
 public sealed class Llama2TokenizerFixture
 {
-    public Tokenizer Tokenizer { get; } = Tokenizer.FromFolder(NpmTokenizers.Folder("llama2"));
+    public Tokenizer Tokenizer { get; } = SharedTokenizers.Get("llama2");
 }
 
 /// <summary>
