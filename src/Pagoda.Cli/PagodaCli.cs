@@ -13,6 +13,8 @@ public static class PagodaCli
         bool interactive = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
         root.Add(GenerateCommand.Create(interactive));
         root.Add(RunBatchCommand.Create(interactive));
+        root.Add(TokenizeCommand.Create());
+        root.Add(DetokenizeCommand.Create());
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 }

@@ -22,6 +22,7 @@ internal sealed class BpeModel
     private readonly BpeOptions _options;
     private readonly int? _unkId;
     private readonly int[] _byteIds; // <0xXX> ids for byte fallback, -1 where missing
+    private readonly int[] _charIds; // id of each one-character BMP token, -1 where missing
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
 
     public BpeModel(Dictionary<string, int> vocab, Dictionary<long, (int Rank, int NewId)> merges, BpeOptions options)
@@ -33,11 +34,35 @@ internal sealed class BpeModel
         _byteIds = new int[256];
         for (int b = 0; b < 256; b++)
             _byteIds[b] = vocab.TryGetValue($"<0x{b:X2}>", out int id) ? id : -1;
+        // Looking symbols up by char instead of by one-char string saves an allocation and a string
+        // hash per character, which is most of the time spent on words too long for the cache.
+        _charIds = new int[char.MaxValue + 1];
+        Array.Fill(_charIds, -1);
+        foreach (var (token, id) in vocab)
+            if (token.Length == 1 && !char.IsSurrogate(token[0])) _charIds[token[0]] = id;
     }
 
     public static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
 
+    /// <summary>
+    /// Hashes pair keys well. long's own hash XORs the halves, so every (x, x) pair lands in one bucket
+    /// and a 300-character word of one letter took milliseconds to merge.
+    /// </summary>
+    public sealed class PairComparer : IEqualityComparer<long>
+    {
+        public static readonly PairComparer Instance = new();
+
+        public bool Equals(long x, long y) => x == y;
+
+        public int GetHashCode(long key) => (int)(((ulong)key * 0x9E3779B97F4A7C15UL) >> 32);
+    }
+
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
+
+    public BpeOptions Options => _options;
+
+    /// <summary>The same vocab and merges with other options (and a fresh cache).</summary>
+    public BpeModel WithOptions(BpeOptions options) => new(_vocab, _merges, options);
 
     /// <summary>Appends the ids of one pre-token to <paramref name="output"/>.</summary>
     public void Encode(string word, List<int> output)
@@ -101,6 +126,13 @@ internal sealed class BpeModel
     private List<int> InitialSymbols(string word)
     {
         var symbols = new List<int>(word.Length);
+        if (string.IsNullOrEmpty(_options.ContinuingSubwordPrefix) && string.IsNullOrEmpty(_options.EndOfWordSuffix))
+        {
+            int i = 0;
+            for (; i < word.Length && !char.IsSurrogate(word[i]) && _charIds[word[i]] >= 0; i++) symbols.Add(_charIds[word[i]]);
+            if (i == word.Length) return symbols; // every character has its own token: the usual byte-level case
+            symbols.Clear();
+        }
         bool lastWasUnk = false;
         int index = 0;
         int count = word.EnumerateRunes().Count();

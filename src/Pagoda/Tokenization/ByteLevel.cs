@@ -30,10 +30,9 @@ internal static class ByteLevel
         int max = Encoding.UTF8.GetMaxByteCount(s.Length);
         Span<byte> bytes = max <= 1024 ? stackalloc byte[max] : new byte[max];
         int n = Encoding.UTF8.GetBytes(s, bytes);
-        return string.Create(n, bytes[..n].ToArray(), static (dst, src) =>
-        {
-            for (int i = 0; i < src.Length; i++) dst[i] = ByteToChar[src[i]];
-        });
+        Span<char> chars = n <= 1024 ? stackalloc char[n] : new char[n];
+        for (int i = 0; i < n; i++) chars[i] = ByteToChar[bytes[i]];
+        return new string(chars);
     }
 
     /// <summary>

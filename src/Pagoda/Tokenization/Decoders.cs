@@ -89,3 +89,22 @@ internal sealed class StripDecoder(char content, int start, int stop) : Decoder
         return t[s..e];
     }).ToList();
 }
+
+/// <summary>
+/// HF "Metaspace" decoder: the replacement character becomes a space, except that in the first token
+/// every one of them is dropped unless the scheme is "never" (HF drops them all, not just the leading one).
+/// </summary>
+internal sealed class MetaspaceDecoder(char replacement, PrependScheme scheme) : Decoder
+{
+    public override List<string> DecodeChain(List<string> tokens)
+    {
+        var output = new List<string>(tokens.Count);
+        for (int i = 0; i < tokens.Count; i++)
+        {
+            output.Add(i == 0 && scheme != PrependScheme.Never
+                ? tokens[i].Replace(replacement.ToString(), "", StringComparison.Ordinal)
+                : tokens[i].Replace(replacement, ' '));
+        }
+        return output;
+    }
+}

@@ -28,7 +28,8 @@ internal sealed class HfRegex
         int firstSurrogate = s.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF');
         if (firstSurrogate < 0)
         {
-            for (Match m = _regex.Match(s); m.Success; m = m.NextMatch())
+            // EnumerateMatches allocates no Match objects, which matters at a match per word.
+            foreach (var m in _regex.EnumerateMatches(s))
                 if (m.Length > 0) result.Add((m.Index, m.Index + m.Length));
             return result;
         }
@@ -50,7 +51,7 @@ internal sealed class HfRegex
             }
         }
         origin.Add(s.Length);
-        for (Match m = _regex.Match(mapped.ToString()); m.Success; m = m.NextMatch())
+        foreach (var m in _regex.EnumerateMatches(mapped.ToString()))
             if (m.Length > 0) result.Add((origin[m.Index], origin[m.Index + m.Length]));
         return result;
     }

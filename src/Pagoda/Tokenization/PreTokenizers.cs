@@ -4,14 +4,17 @@ namespace Pagoda.Tokenization;
 internal abstract class PreTokenizer
 {
     /// <summary>Replaces every piece with the pieces it splits into (empty ones dropped).</summary>
-    public abstract List<string> Apply(List<string> pieces);
+    /// <param name="pieces">The pieces to split.</param>
+    /// <param name="startsText">Whether the first piece begins at the start of the encoded text
+    /// (Metaspace's "first" scheme prepends only there).</param>
+    public abstract List<string> Apply(List<string> pieces, bool startsText);
 }
 
 internal sealed class SequencePreTokenizer(IReadOnlyList<PreTokenizer> steps) : PreTokenizer
 {
-    public override List<string> Apply(List<string> pieces)
+    public override List<string> Apply(List<string> pieces, bool startsText)
     {
-        foreach (var step in steps) pieces = step.Apply(pieces);
+        foreach (var step in steps) pieces = step.Apply(pieces, startsText);
         return pieces;
     }
 }
@@ -22,7 +25,7 @@ internal enum SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithN
 /// <summary>HF "Split": cuts each piece at pattern matches, keeping them per the behaviour.</summary>
 internal sealed class SplitPreTokenizer(HfRegex regex, SplitBehavior behavior, bool invert) : PreTokenizer
 {
-    public override List<string> Apply(List<string> pieces)
+    public override List<string> Apply(List<string> pieces, bool startsText)
     {
         var output = new List<string>(pieces.Count * 4);
         foreach (var piece in pieces) Split(piece, regex, behavior, invert, output);
@@ -90,7 +93,7 @@ internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) 
 {
     private static readonly Lazy<HfRegex> Gpt2 = new(() => new HfRegex(ByteLevel.Gpt2Pattern));
 
-    public override List<string> Apply(List<string> pieces)
+    public override List<string> Apply(List<string> pieces, bool startsText)
     {
         var output = new List<string>(pieces.Count);
         var split = new List<string>();
@@ -101,6 +104,43 @@ internal sealed class ByteLevelPreTokenizer(bool addPrefixSpace, bool useRegex) 
             if (useRegex) SplitPreTokenizer.Split(piece, Gpt2.Value, SplitBehavior.Isolated, false, split);
             else split.Add(piece);
             foreach (var s in split) output.Add(ByteLevel.Encode(s));
+        }
+        return output;
+    }
+}
+
+/// <summary>HF's Metaspace prepend_scheme: when a leading replacement character is added.</summary>
+internal enum PrependScheme { Always, First, Never }
+
+/// <summary>
+/// HF "Metaspace" (SentencePiece style): spaces become the replacement character (▁), a leading one is
+/// added per the scheme unless the piece already starts with it, and with split each ▁ starts a new piece.
+/// </summary>
+internal sealed class MetaspacePreTokenizer(char replacement, PrependScheme scheme, bool split) : PreTokenizer
+{
+    public override List<string> Apply(List<string> pieces, bool startsText)
+    {
+        var output = new List<string>(pieces.Count);
+        for (int i = 0; i < pieces.Count; i++)
+        {
+            // HF cannot prepend to an empty string, so "" stays "" (and encodes to nothing).
+            if (pieces[i].Length == 0) continue;
+            string piece = pieces[i].Replace(' ', replacement);
+            bool prepend = scheme == PrependScheme.Always || (scheme == PrependScheme.First && i == 0 && startsText);
+            if (prepend && piece[0] != replacement) piece = replacement + piece;
+            if (!split)
+            {
+                output.Add(piece);
+                continue;
+            }
+            int start = 0;
+            for (int j = 1; j < piece.Length; j++)
+            {
+                if (piece[j] != replacement) continue;
+                output.Add(piece[start..j]);
+                start = j;
+            }
+            output.Add(piece[start..]);
         }
         return output;
     }

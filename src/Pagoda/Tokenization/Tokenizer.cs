@@ -15,8 +15,7 @@ public sealed class Tokenizer
     private readonly string?[] _idToToken;
     private readonly AddedTokenMatcher _rawMatcher;
     private readonly AddedTokenMatcher _normalizedMatcher;
-    private readonly bool _postProcessorAddsBos;
-    private readonly bool _postProcessorAddsEos;
+    private readonly bool _configAddsSpecials;
 
     private Tokenizer(TokenizerDefinition def, TokenizerConfig config)
     {
@@ -44,10 +43,10 @@ public sealed class Tokenizer
         BosTokenId = config.BosToken is null ? null : TokenToId(config.BosToken);
         EosTokenId = config.EosToken is null ? null : TokenToId(config.EosToken);
         PadTokenId = config.PadToken is null ? null : TokenToId(config.PadToken);
-        // add_bos_token/add_eos_token only add what the post-processor does not already add.
-        var probe = def.PostProcessor?.Process([]) ?? [];
-        _postProcessorAddsBos = BosTokenId is int b && probe.Contains(b);
-        _postProcessorAddsEos = EosTokenId is int e && probe.Contains(e);
+        // transformers lets tokenizer.json's post-processor decide which special tokens to add; only
+        // without one does it build a template from add_bos_token/add_eos_token (so DeepSeek-V3, whose
+        // config asks for BOS over a ByteLevel post-processor, gets none: see the golden entries).
+        _configAddsSpecials = def.PostProcessor is null;
     }
 
     /// <summary>
@@ -61,7 +60,7 @@ public sealed class Tokenizer
         var def = TokenizerJson.Load(json);
         string configPath = Path.Combine(modelDir, "tokenizer_config.json");
         var config = File.Exists(configPath) ? TokenizerConfig.Load(configPath) : TokenizerConfig.Empty;
-        return new Tokenizer(def, config);
+        return new Tokenizer(TransformersTokenizerClass.Apply(def, config), config);
     }
 
     /// <summary>One more than the highest id in the vocabulary or the added tokens.</summary>
@@ -94,22 +93,24 @@ public sealed class Tokenizer
     {
         ArgumentNullException.ThrowIfNull(text);
         var ids = new List<int>(text.Length / 3 + 4);
+        bool startsText = true; // whether the next piece begins at offset 0 of the text
         foreach (var (raw, rawToken) in _rawMatcher.Split(text))
         {
-            if (rawToken is not null) { ids.Add(rawToken.Id); continue; }
+            if (rawToken is not null) { ids.Add(rawToken.Id); startsText = false; continue; }
             string normalized = _def.Normalizer?.Apply(raw) ?? raw;
             foreach (var (plain, token) in _normalizedMatcher.Split(normalized))
             {
-                if (token is not null) { ids.Add(token.Id); continue; }
-                var words = _def.PreTokenizer?.Apply([plain]) ?? [plain];
+                if (token is not null) { ids.Add(token.Id); startsText = false; continue; }
+                var words = _def.PreTokenizer?.Apply([plain], startsText) ?? [plain];
                 foreach (var word in words) _def.Model.Encode(word, ids);
+                startsText = false;
             }
         }
         if (!addSpecialTokens) return ids;
 
         if (_def.PostProcessor is not null) ids = _def.PostProcessor.Process(ids);
-        if (_config.AddBosToken && !_postProcessorAddsBos && BosTokenId is int bos) ids.Insert(0, bos);
-        if (_config.AddEosToken && !_postProcessorAddsEos && EosTokenId is int eos) ids.Add(eos);
+        if (_configAddsSpecials && _config.AddBosToken && BosTokenId is int bos) ids.Insert(0, bos);
+        if (_configAddsSpecials && _config.AddEosToken && EosTokenId is int eos) ids.Add(eos);
         return ids;
     }
 
@@ -127,7 +128,9 @@ public sealed class Tokenizer
             if (IdToToken(id) is string token) tokens.Add(token);
         }
         string text = _def.Decoder is null ? string.Join(' ', tokens) : string.Concat(_def.Decoder.DecodeChain(tokens));
-        return _config.CleanUpTokenizationSpaces ? CleanUpSpaces(text) : text;
+        // clean_up_tokenization_spaces is not applied: transformers >= 5.7 (the goldens' 5.17 included)
+        // ignores it for BPE models, the only kind Pagoda loads, because it deletes real spaces ("x != y").
+        return text;
     }
 
     /// <summary>The token string for an id, or null when the id is unknown.</summary>
@@ -140,14 +143,11 @@ public sealed class Tokenizer
         return _def.Model.Vocab.TryGetValue(token, out int id) ? id : null;
     }
 
+    /// <summary>The content of an added token (special or not), or null when the id is not one.</summary>
+    internal string? AddedTokenContent(int id) => _addedById.TryGetValue(id, out var t) ? t.Content : null;
+
+    internal bool HasAddedTokens => _addedById.Count > 0;
+
     /// <summary>Whether the id is an added token marked special (skipped by skip-special decoding).</summary>
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var t) && t.Special;
-
-    // transformers' clean_up_tokenization: drop the space before punctuation and English contractions.
-    private static string CleanUpSpaces(string text) => text
-        .Replace(" .", ".", StringComparison.Ordinal).Replace(" ?", "?", StringComparison.Ordinal)
-        .Replace(" !", "!", StringComparison.Ordinal).Replace(" ,", ",", StringComparison.Ordinal)
-        .Replace(" ' ", "'", StringComparison.Ordinal).Replace(" n't", "n't", StringComparison.Ordinal)
-        .Replace(" 'm", "'m", StringComparison.Ordinal).Replace(" 's", "'s", StringComparison.Ordinal)
-        .Replace(" 've", "'ve", StringComparison.Ordinal).Replace(" 're", "'re", StringComparison.Ordinal);
 }

@@ -9,7 +9,8 @@ namespace Pagoda.Tokenization;
 /// </summary>
 internal sealed record TokenizerConfig(
     string? BosToken, string? EosToken, string? PadToken, string? UnkToken,
-    bool AddBosToken, bool AddEosToken, bool CleanUpTokenizationSpaces)
+    bool AddBosToken, bool AddEosToken, bool CleanUpTokenizationSpaces,
+    string? TokenizerClass = null, bool? Legacy = null, bool? AddPrefixSpace = null)
 {
     public static TokenizerConfig Empty { get; } = new(null, null, null, null, false, false, false);
 
@@ -22,7 +23,9 @@ internal sealed record TokenizerConfig(
             if (root.ValueKind != JsonValueKind.Object) throw new ModelLoadException(path, "top level is not a JSON object");
             return new TokenizerConfig(
                 Token(root, "bos_token"), Token(root, "eos_token"), Token(root, "pad_token"), Token(root, "unk_token"),
-                Bool(root, "add_bos_token"), Bool(root, "add_eos_token"), Bool(root, "clean_up_tokenization_spaces"));
+                Bool(root, "add_bos_token"), Bool(root, "add_eos_token"), Bool(root, "clean_up_tokenization_spaces"),
+                root.TryGetProperty("tokenizer_class", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null,
+                OptionalBool(root, "legacy"), OptionalBool(root, "add_prefix_space"));
         }
         catch (JsonException e)
         {
@@ -44,6 +47,9 @@ internal sealed record TokenizerConfig(
             _ => null,
         };
     }
+
+    private static bool? OptionalBool(JsonElement root, string name) =>
+        root.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;
 
     private static bool Bool(JsonElement root, string name) =>
         root.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.True;

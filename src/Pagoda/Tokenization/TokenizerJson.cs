@@ -81,7 +81,7 @@ internal sealed class TokenizerJson
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var p in m.GetProperty("vocab").EnumerateObject()) vocab[p.Name] = p.Value.GetInt32();
 
-        var merges = new Dictionary<long, (int, int)>();
+        var merges = new Dictionary<long, (int, int)>(BpeModel.PairComparer.Instance);
         int rank = 0;
         foreach (var entry in m.GetProperty("merges").EnumerateArray())
         {
@@ -130,7 +130,8 @@ internal sealed class TokenizerJson
             "Sequence" => new SequencePreTokenizer(p.GetProperty("pretokenizers").EnumerateArray().Select(BuildPreTokenizer).ToList()),
             "Split" => new SplitPreTokenizer(Pattern(p.GetProperty("pattern")), Behavior(Str(p, "behavior")), Bool(p, "invert", false)),
             "ByteLevel" => new ByteLevelPreTokenizer(Bool(p, "add_prefix_space", true), Bool(p, "use_regex", true)),
-            _ => throw Unsupported("pre-tokenizer", type, "Sequence, Split, ByteLevel"),
+            "Metaspace" => new MetaspacePreTokenizer(Replacement(p), Scheme(p), Bool(p, "split", true)),
+            _ => throw Unsupported("pre-tokenizer", type, "Sequence, Split, ByteLevel, Metaspace"),
         };
     }
 
@@ -177,6 +178,7 @@ internal sealed class TokenizerJson
             case "Sequence": return new SequenceDecoder(d.GetProperty("decoders").EnumerateArray().Select(BuildDecoder).ToList());
             case "ByteFallback": return new ByteFallbackDecoder();
             case "Fuse": return new FuseDecoder();
+            case "Metaspace": return new MetaspaceDecoder(Replacement(d), Scheme(d));
             case "Strip":
                 string content = Str(d, "content") ?? " ";
                 if (content.Length != 1) throw Fail("Strip decoder content must be one character");
@@ -186,7 +188,7 @@ internal sealed class TokenizerJson
                     throw Fail("Replace decoder supports only a String pattern");
                 return new ReplaceDecoder(literal.GetString() ?? "", Str(d, "content") ?? "");
             default:
-                throw Unsupported("decoder", type, "ByteLevel, Sequence, ByteFallback, Fuse, Strip, Replace");
+                throw Unsupported("decoder", type, "ByteLevel, Sequence, ByteFallback, Fuse, Strip, Replace, Metaspace");
         }
     }
 
@@ -200,6 +202,22 @@ internal sealed class TokenizerJson
         }
         throw Fail("pattern is neither String nor Regex: " + pattern.GetRawText());
     }
+
+    private char Replacement(JsonElement e)
+    {
+        string r = Str(e, "replacement") ?? "\u2581";
+        return r.Length == 1 ? r[0] : throw Fail($"Metaspace replacement must be one character, not '{r}'");
+    }
+
+    // Files written before prepend_scheme existed say add_prefix_space instead.
+    private PrependScheme Scheme(JsonElement e) => Str(e, "prepend_scheme") switch
+    {
+        "always" => PrependScheme.Always,
+        "first" => PrependScheme.First,
+        "never" => PrependScheme.Never,
+        null => Bool(e, "add_prefix_space", true) ? PrependScheme.Always : PrependScheme.Never,
+        var other => throw Fail($"unknown Metaspace prepend_scheme '{other}'"),
+    };
 
     private SplitBehavior Behavior(string? name) => name switch
     {

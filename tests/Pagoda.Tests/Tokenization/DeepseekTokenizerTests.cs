@@ -5,54 +5,39 @@ namespace Pagoda.Tests.Tokenization;
 
 public sealed class DeepseekTokenizerFixture
 {
-    public Tokenizer Tokenizer { get; } = Tokenizer.FromFolder(NpmTokenizers.Folder("deepseek_v3"));
+    public Tokenizer Tokenizer { get; } = SharedTokenizers.Get("deepseek_v3");
 }
 
 /// <summary>
-/// DeepSeek-V3 (a Sequence of three Split pre-tokenizers). The golden "deepseek_v3" entries are not
-/// used: they were made by a transformers build that re-creates this tokenizer as a SentencePiece-style
-/// LlamaTokenizer (spaces and CJK vanish, "Hello world" becomes H/ellow/orld), not by the tokenizer.json
-/// pipeline. These tests check the tokenizer.json semantics instead.
+/// DeepSeek-V3's tokenizer_config.json names LlamaTokenizerFast, so transformers v5 (which made the golden
+/// entries) replaces the byte-level pipeline of its tokenizer.json by Metaspace + byte fallback over the
+/// byte-level vocab: ▁ and characters such as CJK have no token and no &lt;0xXX&gt; fallback, so they are
+/// dropped and the neighbours merge ("Hello world" becomes H / ellow / orld).
 /// </summary>
-public sealed class DeepseekTokenizerTests(DeepseekTokenizerFixture f) : IClassFixture<DeepseekTokenizerFixture>
+public sealed class DeepseekGoldenTests(DeepseekTokenizerFixture f)
+    : GoldenTokenizerTests(f.Tokenizer, "deepseek_v3"), IClassFixture<DeepseekTokenizerFixture>
 {
-    private readonly Tokenizer _tok = f.Tokenizer;
-
     public static TheoryData<int> Cases => GoldenTokenizers.Cases("deepseek_v3");
 
     [Theory, MemberData(nameof(Cases))]
-    public void Decode_inverts_encode(int index)
+    public void Encode_matches_golden(int index) => CheckEncode(index);
+
+    [Theory, MemberData(nameof(Cases))]
+    public void Decode_matches_golden(int index) => CheckDecode(index);
+
+    [Fact]
+    public void Add_bos_token_yields_to_the_tokenizer_json_post_processor()
     {
-        string text = GoldenTokenizers.Encodes("deepseek_v3")[index].Text;
-        Assert.Equal(text, _tok.Decode(_tok.Encode(text, addSpecialTokens: false)));
+        Assert.Equal("<｜begin▁of▁sentence｜>", Tokenizer.BosToken);
+        Assert.Equal(0, Tokenizer.BosTokenId);
+        Assert.Equal(Tokenizer.Encode("Hello world", addSpecialTokens: false), Tokenizer.Encode("Hello world"));
     }
 
     [Fact]
-    public void Words_split_as_the_pre_tokenizer_regexes_say()
+    public void Added_tokens_are_still_found_in_text()
     {
-        Assert.Equal(new[] { "Hello", "Ġworld" }, Tokens("Hello world"));
-        // \p{N}{1,3} isolates digits in threes before the word regex runs.
-        Assert.Equal(new[] { "123", "456", "7" }, Tokens("1234567"));
-    }
-
-    [Fact]
-    public void Add_bos_token_from_the_config_prepends_bos()
-    {
-        Assert.Equal("<｜begin▁of▁sentence｜>", _tok.BosToken);
-        Assert.Equal(0, _tok.BosTokenId);
-        var ids = _tok.Encode("Hello world");
-        Assert.Equal([0, .. _tok.Encode("Hello world", addSpecialTokens: false)], ids);
-        Assert.Equal("Hello world", _tok.Decode(ids, skipSpecialTokens: true));
-    }
-
-    [Fact]
-    public void Normalized_added_tokens_are_found_in_text()
-    {
-        var ids = _tok.Encode("<｜User｜>hi<｜Assistant｜>", addSpecialTokens: false);
+        var ids = Tokenizer.Encode("<｜User｜>hi<｜Assistant｜>", addSpecialTokens: false);
         Assert.Equal(128803, ids[0]);
         Assert.Equal(128804, ids[^1]);
     }
-
-    private string[] Tokens(string text) =>
-        _tok.Encode(text, addSpecialTokens: false).Select(id => _tok.IdToToken(id) ?? "?").ToArray();
 }

@@ -66,7 +66,7 @@ public sealed class TokenizerLoadingTests : IDisposable
 
     [Theory]
     [InlineData("normalizer", "NFKC")]
-    [InlineData("pre-tokenizer", "Metaspace")]
+    [InlineData("pre-tokenizer", "BertPreTokenizer")]
     [InlineData("decoder", "WordPiece")]
     [InlineData("post-processor", "Whatever")]
     public void Unsupported_component_types_are_refused(string component, string type)
