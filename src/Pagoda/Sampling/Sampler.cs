@@ -3,6 +3,8 @@ namespace Pagoda.Sampling;
 /// <summary>
 /// Picks the next token from one row of processed logits: greedy argmax, or temperature → min-p →
 /// top-k → top-p → one draw from the request's own generator (so the draw does not depend on the batch).
+/// Only the candidates a filter can keep are sorted: top-k selects k first, and with no filter at all
+/// nothing is sorted.
 /// </summary>
 public static class Sampler
 {
@@ -11,37 +13,35 @@ public static class Sampler
     {
         if (p.IsGreedy)
             return ArgMax(logits);
-        var probs = Probabilities(logits, p.Temperature);
-        int[] order = SortedCandidates(probs);
-        int keep = Filter(probs, order, p);
+        var (ids, weights, keep) = Candidates(logits, p);
         double mass = 0;
         for (int i = 0; i < keep; i++)
-            mass += probs[order[i]];
+            mass += weights[i];
         double u = rng.NextDouble() * mass;
         for (int i = 0; i < keep; i++)
         {
-            u -= probs[order[i]];
+            u -= weights[i];
             if (u < 0)
-                return order[i];
+                return ids[i];
         }
-        return order[keep - 1];
+        return ids[keep - 1];
     }
 
-    /// <summary>
-    /// The distribution <see cref="Sample"/> draws from (for tests): temperature softmax restricted by
-    /// min-p, top-k and top-p and renormalised.
-    /// </summary>
+    /// <summary>The distribution <see cref="Sample"/> draws from (for tests), over the whole vocabulary.</summary>
     public static double[] Distribution(ReadOnlySpan<float> logits, SamplingParams p)
     {
-        var probs = Probabilities(logits, p.Temperature);
-        int[] order = SortedCandidates(probs);
-        int keep = Filter(probs, order, p);
-        var result = new double[probs.Length];
+        var result = new double[logits.Length];
+        if (p.IsGreedy)
+        {
+            result[ArgMax(logits)] = 1;
+            return result;
+        }
+        var (ids, weights, keep) = Candidates(logits, p);
         double mass = 0;
         for (int i = 0; i < keep; i++)
-            mass += probs[order[i]];
+            mass += weights[i];
         for (int i = 0; i < keep; i++)
-            result[order[i]] = probs[order[i]] / mass;
+            result[ids[i]] = weights[i] / mass;
         return result;
     }
 
@@ -57,55 +57,43 @@ public static class Sampler
         return best;
     }
 
-    private static double[] Probabilities(ReadOnlySpan<float> logits, double temperature)
+    /// <summary>
+    /// Candidate ids with unnormalised weights exp((logit - max) / T); the first <c>keep</c> survive the
+    /// filters. Filtered candidates come sorted by descending logit, so each filter is a prefix cut.
+    /// </summary>
+    private static (int[] Ids, double[] Weights, int Keep) Candidates(ReadOnlySpan<float> logits, SamplingParams p)
     {
-        var probs = new double[logits.Length];
-        double max = double.NegativeInfinity;
+        float max = float.NegativeInfinity;
         foreach (float v in logits)
-            max = Math.Max(max, v);
-        double sum = 0;
-        for (int i = 0; i < probs.Length; i++)
-        {
-            probs[i] = Math.Exp((logits[i] - max) / temperature);
-            sum += probs[i];
-        }
-        for (int i = 0; i < probs.Length; i++)
-            probs[i] /= sum;
-        return probs;
-    }
+            max = MathF.Max(max, v);
+        bool filtered = p.TopK > 0 || p.TopP < 1.0 || p.MinP > 0;
+        int[] ids = !filtered ? Enumerable.Range(0, logits.Length).ToArray()
+            : p.TopK > 0 && p.TopK < logits.Length ? TopKIds(logits, p.TopK)
+            : SortAll(logits);
+        var weights = new double[ids.Length];
+        for (int i = 0; i < ids.Length; i++)
+            weights[i] = Math.Exp((logits[ids[i]] - max) / p.Temperature);
+        if (!filtered)
+            return (ids, weights, ids.Length);
 
-    // Candidates by descending probability (ties by id), so every filter is a prefix cut.
-    private static int[] SortedCandidates(double[] probs)
-    {
-        int[] order = new int[probs.Length];
-        for (int i = 0; i < order.Length; i++)
-            order[i] = i;
-        Array.Sort(order, (a, b) => probs[b] != probs[a] ? probs[b].CompareTo(probs[a]) : a.CompareTo(b));
-        return order;
-    }
-
-    private static int Filter(double[] probs, int[] order, SamplingParams p)
-    {
-        int keep = order.Length;
-        while (keep > 1 && probs[order[keep - 1]] == 0)
+        int keep = ids.Length;
+        while (keep > 1 && weights[keep - 1] == 0)
             keep--;
         if (p.MinP > 0)
         {
-            double threshold = p.MinP * probs[order[0]];
-            while (keep > 1 && probs[order[keep - 1]] < threshold)
+            // Weights are relative to the best token (weight 1), so min-p compares them directly.
+            while (keep > 1 && weights[keep - 1] < p.MinP)
                 keep--;
         }
-        if (p.TopK > 0)
-            keep = Math.Min(keep, p.TopK);
         if (p.TopP < 1.0)
         {
             double total = 0;
             for (int i = 0; i < keep; i++)
-                total += probs[order[i]];
+                total += weights[i];
             double cumulative = 0;
             for (int i = 0; i < keep; i++)
             {
-                cumulative += probs[order[i]];
+                cumulative += weights[i];
                 if (cumulative >= p.TopP * total)
                 {
                     keep = i + 1;
@@ -113,6 +101,47 @@ public static class Sampler
                 }
             }
         }
-        return keep;
+        return (ids, weights, keep);
+    }
+
+    // All ids by descending logit, ties by id (a primitive-key sort: no comparison delegate per element).
+    private static int[] SortAll(ReadOnlySpan<float> logits)
+    {
+        var keys = new long[logits.Length];
+        for (int i = 0; i < keys.Length; i++)
+            keys[i] = OrderKey(logits[i], i);
+        Array.Sort(keys);
+        var ids = new int[keys.Length];
+        for (int i = 0; i < ids.Length; i++)
+            ids[i] = (int)(keys[i] & 0xFFFFFFFF);
+        return ids;
+    }
+
+    // The k largest logits in O(V log k) with a bounded min-heap, then sorted.
+    private static int[] TopKIds(ReadOnlySpan<float> logits, int k)
+    {
+        var heap = new PriorityQueue<int, long>(k + 1);
+        for (int i = 0; i < logits.Length; i++)
+        {
+            long key = -OrderKey(logits[i], i); // heap root = the worst kept candidate
+            if (heap.Count < k)
+                heap.Enqueue(i, key);
+            else if (heap.TryPeek(out _, out long worst) && key > worst)
+                heap.EnqueueDequeue(i, key);
+        }
+        var keys = new long[heap.Count];
+        int n = 0;
+        while (heap.TryDequeue(out int id, out _))
+            keys[n++] = OrderKey(logits[id], id);
+        Array.Sort(keys);
+        return keys.Select(x => (int)(x & 0xFFFFFFFF)).ToArray();
+    }
+
+    // Ascending key = descending logit, then ascending id. The float's bits are made order-preserving.
+    private static long OrderKey(float logit, int id)
+    {
+        int bits = BitConverter.SingleToInt32Bits(logit);
+        int ordered = bits >= 0 ? bits : bits ^ int.MaxValue; // monotone in the float's value
+        return ((long)~ordered << 32) | (uint)id;
     }
 }
