@@ -15,7 +15,7 @@ public sealed record TensorInfo(string Name, DType DType, int[] Shape, long Offs
 /// A memory-mapped .safetensors file: an 8-byte little-endian header length, a JSON header, then raw
 /// tensor bytes. Every header entry is validated against the file before any tensor is used.
 /// </summary>
-public sealed unsafe class SafeTensorsFile : IDisposable
+public sealed unsafe class SafeTensorsFile : ITensorFile
 {
     private const long MaxHeaderBytes = 100L << 20;
     private readonly MemoryMappedFile _file;
