@@ -1,11 +1,12 @@
 using System.CommandLine;
+using Pagoda.Loading.Hub;
 
 namespace Pagoda.Cli.Commands;
 
 /// <summary>`pagoda generate`: offline generation for prompts from flags or a JSON-lines file.</summary>
 internal static class GenerateCommand
 {
-    public static Command Create()
+    public static Command Create(HubSettings hub, bool terminal)
     {
         var engine = new EngineOptions();
         var prompt = new Option<string[]>("--prompt") { Description = "A prompt (repeatable).", AllowMultipleArgumentsPerToken = false };
@@ -28,7 +29,8 @@ internal static class GenerateCommand
             if (lines.Count == 0)
                 lines.AddRange(DefaultPrompts.Select(p => new PromptLine(p, null, null)));
 
-            using var llm = new LLM(engine.Bind(r));
+            var progress = terminal ? new TerminalProgress(r.InvocationConfiguration.Error) : null;
+            using var llm = new LLM(engine.Bind(r, hub, progress));
             var samplingParams = sampling.Bind(r, llm.GetDefaultSamplingParams(),
                 llm.Engine.GenerationConfig.MaxNewTokens ?? SamplingOptions.DefaultMaxTokens);
             var inputs = lines.Select(l => l.Messages != null ? llm.RenderChat(l.Messages)
