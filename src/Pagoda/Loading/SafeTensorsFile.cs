@@ -47,7 +47,9 @@ public sealed unsafe class SafeTensorsFile : ITensorFile
     {
         if (!File.Exists(path))
             throw new ModelLoadException(path, "file not found");
-        long fileLength = new FileInfo(path).Length;
+        // Hub cache snapshots are symlinks into blobs/: measure the target, not the link.
+        var info = new FileInfo(path);
+        long fileLength = (info.LinkTarget != null ? info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo : null)?.Length ?? info.Length;
         if (fileLength < 8)
             throw new ModelLoadException(path, $"truncated safetensors file ({fileLength} bytes, the header length alone takes 8)");
 
