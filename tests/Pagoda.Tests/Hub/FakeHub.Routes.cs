@@ -59,7 +59,7 @@ public sealed partial class FakeHub
                 return Response.File(file, bytes) with { Headers = [.. headers, ("ETag", $"\"{GitSha1(bytes)}\"")] };
             // LFS: the Hub answers with a redirect to its CDN and describes the object in X-Linked-*.
             headers.AddRange([("ETag", "\"0123456789abcdef0123456789abcdef01234567\""), ("X-Linked-Etag", $"\"{Sha256(bytes)}\""),
-                ("X-Linked-Size", bytes.Length.ToString()), ("Location", $"{Url}/cdn-lfs/{Sha256(bytes)}")]);
+                ("X-Linked-Size", bytes.Length.ToString()), ("Location", $"{Url.Replace("127.0.0.1", "localhost")}/cdn-lfs/{Sha256(bytes)}")]);
             return new Response(302, headers, [], null);
         }
         return Response.Error(404, null);

@@ -38,7 +38,8 @@ public sealed record FakeRequest(string Method, string Path, string? Range, stri
 /// <summary>
 /// A Hugging Face Hub and ModelScope stand-in on 127.0.0.1 speaking the real endpoints and headers:
 /// /api/models/{id}/revision/{rev}, HEAD/GET /{id}/resolve/{rev}/{file} (ETag, X-Repo-Commit, and for LFS
-/// files X-Linked-Etag/X-Linked-Size with a 302 to /cdn-lfs/{sha256}), Range requests, X-Error-Code
+/// files X-Linked-Etag/X-Linked-Size with a 302 to localhost/cdn-lfs/{sha256}, another host as the real CDN is),
+/// Range requests, X-Error-Code
 /// errors; and ModelScope's /api/v1/models/{id}/repo/files and /repo?FilePath=. One request per connection.
 /// </summary>
 public sealed partial class FakeHub : IDisposable
