@@ -1,18 +1,24 @@
 using System.CommandLine;
 using Pagoda.Cli.Commands;
+using Pagoda.Loading.Hub;
 
 namespace Pagoda.Cli;
 
 /// <summary>The `pagoda` command tree; Program runs it on the console, tests on string writers.</summary>
 public static class PagodaCli
 {
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    /// <param name="args">Command-line arguments.</param>
+    /// <param name="output">Where results go.</param>
+    /// <param name="error">Where errors (and, on a terminal, download progress) go.</param>
+    /// <param name="environment">Environment variables (HF_ENDPOINT, HF_HOME, ...); default: this process's.</param>
+    /// <param name="terminal">Whether <paramref name="error"/> is a terminal, so a progress bar may be drawn.</param>
+    public static int Run(string[] args, TextWriter output, TextWriter error,
+        IReadOnlyDictionary<string, string?>? environment = null, bool terminal = false)
     {
+        var hub = HubSettings.FromEnvironment(environment);
         var root = new RootCommand("Pagoda: LLM inference and serving on CPUs and NVIDIA GPUs.");
-        // Progress bars only on a real terminal, never into files or pipes.
-        bool interactive = ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected;
-        root.Add(GenerateCommand.Create(interactive));
-        root.Add(RunBatchCommand.Create(interactive));
+        root.Add(GenerateCommand.Create(hub, terminal));
+        root.Add(RunBatchCommand.Create(hub, terminal));
         root.Add(TokenizeCommand.Create());
         root.Add(DetokenizeCommand.Create());
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });

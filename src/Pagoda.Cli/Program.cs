@@ -1,1 +1,1 @@
-return Pagoda.Cli.PagodaCli.Run(args, Console.Out, Console.Error);
+return Pagoda.Cli.PagodaCli.Run(args, Console.Out, Console.Error, terminal: !Console.IsErrorRedirected);

@@ -1,3 +1,5 @@
+using Pagoda.Loading.Hub;
+
 namespace Pagoda;
 
 /// <summary>
@@ -9,8 +11,20 @@ public sealed record EngineArgs
     /// <summary>The embedded default model, shipped beside the program.</summary>
     public static string DefaultModel => Path.Combine(AppContext.BaseDirectory, "models", "fortune-chat");
 
-    /// <summary>Model folder.</summary>
+    /// <summary>Model folder, or a Hugging Face Hub / ModelScope repo id (downloaded into the shared cache).</summary>
     public string Model { get; init; } = DefaultModel;
+
+    /// <summary>Branch, tag or commit hash of a repo id (default: main; master on ModelScope).</summary>
+    public string? Revision { get; init; }
+
+    /// <summary>Cache folder for downloads instead of HF_HUB_CACHE (vLLM's --download-dir).</summary>
+    public string? DownloadDir { get; init; }
+
+    /// <summary>Hub endpoint, cache, token and offline settings (default: read from the environment).</summary>
+    public HubSettings? Hub { get; init; }
+
+    /// <summary>Receives download progress when a repo id has to be fetched.</summary>
+    public IProgress<DownloadProgress>? DownloadProgress { get; init; }
 
     /// <summary>Folder to read the tokenizer from (default: the model folder).</summary>
     public string? Tokenizer { get; init; }

@@ -1,11 +1,14 @@
 using System.CommandLine;
+using Pagoda.Loading.Hub;
 
 namespace Pagoda.Cli.Commands;
 
 /// <summary>The engine flags shared by every command that loads a model (vLLM's names).</summary>
 internal sealed class EngineOptions
 {
-    private readonly Option<string?> _model = new("--model") { Description = "Model folder (default: the embedded fortune-chat model)." };
+    private readonly Option<string?> _model = new("--model") { Description = "Model folder or Hub repo id (default: the embedded fortune-chat model)." };
+    private readonly Option<string?> _revision = new("--revision") { Description = "Branch, tag or commit of a repo id (default: main)." };
+    private readonly Option<string?> _downloadDir = new("--download-dir") { Description = "Cache folder for downloaded models (default: HF_HUB_CACHE)." };
     private readonly Option<string?> _tokenizer = new("--tokenizer") { Description = "Folder to load the tokenizer from (default: the model's)." };
     private readonly Option<int?> _maxModelLen = new("--max-model-len") { Description = "Longest prompt + output in tokens." };
     private readonly Option<int> _blockSize = new("--block-size") { Description = "Tokens per KV cache block.", DefaultValueFactory = _ => 16 };
@@ -26,14 +29,18 @@ internal sealed class EngineOptions
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { _model, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device,
+        foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device,
                      _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed })
             cmd.Add(o);
     }
 
-    public EngineArgs Bind(ParseResult r) => new EngineArgs() with
+    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress) => new EngineArgs() with
     {
         Model = r.GetValue(_model) ?? EngineArgs.DefaultModel,
+        Revision = r.GetValue(_revision),
+        DownloadDir = r.GetValue(_downloadDir),
+        Hub = hub,
+        DownloadProgress = progress,
         Tokenizer = r.GetValue(_tokenizer),
         MaxModelLen = r.GetValue(_maxModelLen),
         BlockSize = r.GetValue(_blockSize),

@@ -1,11 +1,12 @@
 using System.CommandLine;
+using Pagoda.Loading.Hub;
 
 namespace Pagoda.Cli.Commands;
 
 /// <summary>`pagoda generate`: offline generation for prompts from flags or a JSON-lines file.</summary>
 internal static class GenerateCommand
 {
-    public static Command Create(bool interactive)
+    public static Command Create(HubSettings hub, bool terminal)
     {
         var engine = new EngineOptions();
         var prompt = new Option<string[]>("--prompt") { Description = "A prompt (repeatable).", AllowMultipleArgumentsPerToken = false };
@@ -28,14 +29,15 @@ internal static class GenerateCommand
             if (lines.Count == 0)
                 lines.AddRange(DefaultPrompts.Select(p => new PromptLine(p, null, null)));
 
-            using var llm = new LLM(engine.Bind(r));
+            var progress = terminal ? new TerminalProgress(r.InvocationConfiguration.Error) : null;
+            using var llm = new LLM(engine.Bind(r, hub, progress));
             var samplingParams = sampling.Bind(r, llm.GetDefaultSamplingParams(),
                 llm.Engine.GenerationConfig.MaxNewTokens ?? SamplingOptions.DefaultMaxTokens);
             var inputs = lines.Select(l => l.Messages != null ? llm.RenderChat(l.Messages)
                 : l.TokenIds != null ? PromptInput.FromTokenIds(l.TokenIds)
                 : new PromptInput { Text = l.Prompt }).ToList();
             r.InvocationConfiguration.Error.WriteLine($"INFO {llm.Engine.KvCacheInfo}");
-            var bar = interactive ? new ProgressBar(r.InvocationConfiguration.Error, "Processed prompts") : null;
+            var bar = terminal ? new ProgressBar(r.InvocationConfiguration.Error, "Processed prompts") : null;
             var outputs = llm.Generate(inputs, inputs.Select(_ => samplingParams).ToList(), bar);
             bar?.Finish();
             if (r.GetValue(json))

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Pagoda.Loading.Hub;
 using Pagoda.OpenAi;
 
 namespace Pagoda.Cli.Commands;
@@ -6,7 +7,7 @@ namespace Pagoda.Cli.Commands;
 /// <summary>`pagoda run-batch -i requests.jsonl -o results.jsonl`: an OpenAI batch file run offline.</summary>
 internal static class RunBatchCommand
 {
-    public static Command Create(bool interactive)
+    public static Command Create(HubSettings hub, bool terminal)
     {
         var engine = new EngineOptions();
         var input = new Option<string>("-i", "--input-file") { Description = "OpenAI batch file (JSON lines).", Required = true };
@@ -23,11 +24,11 @@ internal static class RunBatchCommand
             if (!File.Exists(inPath))
                 throw new ArgumentException($"{inPath}: input file not found");
             var lines = File.ReadAllLines(inPath);
-            var args = engine.Bind(r);
+            var args = engine.Bind(r, hub, terminal ? new TerminalProgress(r.InvocationConfiguration.Error) : null);
             using var llm = new LLM(args);
             r.InvocationConfiguration.Error.WriteLine($"INFO {llm.Engine.KvCacheInfo}");
             string model = r.GetValue(servedName) ?? args.Model;
-            var bar = interactive ? new ProgressBar(r.InvocationConfiguration.Error, "Running batch") : null;
+            var bar = terminal ? new ProgressBar(r.InvocationConfiguration.Error, "Running batch") : null;
             var results = BatchRunner.Run(llm, model, lines, bar);
             bar?.Finish();
             File.WriteAllLines(r.GetValue(output)!, results);

@@ -32,7 +32,7 @@ public sealed class LLMEngine : IDisposable
     {
         args.Validate();
         Args = args;
-        Folder = ModelFolder.Open(args.Model);
+        Folder = ModelFolder.Open(args);
         Tokenizer = Tokenizer.FromFolder(args.Tokenizer ?? Folder.Path);
         ChatTemplate = ChatTemplate.FromFolder(args.Tokenizer ?? Folder.Path, args.ChatTemplate);
         GenerationConfig = args.GenerationConfig switch

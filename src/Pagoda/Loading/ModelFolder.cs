@@ -1,13 +1,22 @@
+using Pagoda.Loading.Hub;
 using Pagoda.Models;
 
 namespace Pagoda.Loading;
 
 /// <summary>
 /// A Hugging Face model folder: config.json (required), generation_config.json (optional), weights and
-/// tokenizer files. Only local folders for now; errors name the path.
+/// tokenizer files; errors name the path.
 /// </summary>
 public sealed record ModelFolder(string Path, ModelConfig Config, GenerationConfig GenerationConfig)
 {
+    /// <summary>
+    /// Resolves <see cref="EngineArgs.Model"/> (a folder, or a repo id fetched through the hub cache with
+    /// <see cref="EngineArgs.Revision"/> and <see cref="EngineArgs.DownloadDir"/>) and reads its configs.
+    /// </summary>
+    public static ModelFolder Open(EngineArgs args) =>
+        Open(ModelResolver.Resolve(args.Model, args.Revision, args.DownloadDir, args.Hub ?? HubSettings.FromEnvironment(),
+            args.DownloadProgress));
+
     /// <summary>Reads the folder's configs (weights and tokenizer are opened by their own loaders).</summary>
     public static ModelFolder Open(string model)
     {
@@ -15,7 +24,7 @@ public sealed record ModelFolder(string Path, ModelConfig Config, GenerationConf
         if (!Directory.Exists(path))
             throw new ModelLoadException(model, File.Exists(path)
                 ? "is a file; expected a model folder holding config.json"
-                : "model folder not found (downloading from a hub is not supported yet)");
+                : "model folder not found");
         var config = ConfigReader.Read(System.IO.Path.Combine(path, "config.json"));
         var generation = GenerationConfig.Read(System.IO.Path.Combine(path, "generation_config.json"));
         return new ModelFolder(path, config, generation);

@@ -15,7 +15,7 @@ public sealed record TensorInfo(string Name, DType DType, int[] Shape, long Offs
 /// A memory-mapped .safetensors file: an 8-byte little-endian header length, a JSON header, then raw
 /// tensor bytes. Every header entry is validated against the file before any tensor is used.
 /// </summary>
-public sealed unsafe class SafeTensorsFile : IDisposable
+public sealed unsafe class SafeTensorsFile : ITensorFile
 {
     private const long MaxHeaderBytes = 100L << 20;
     private readonly MemoryMappedFile _file;
@@ -47,7 +47,9 @@ public sealed unsafe class SafeTensorsFile : IDisposable
     {
         if (!File.Exists(path))
             throw new ModelLoadException(path, "file not found");
-        long fileLength = new FileInfo(path).Length;
+        // Hub cache snapshots are symlinks into blobs/: measure the target, not the link.
+        var info = new FileInfo(path);
+        long fileLength = (info.LinkTarget != null ? info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo : null)?.Length ?? info.Length;
         if (fileLength < 8)
             throw new ModelLoadException(path, $"truncated safetensors file ({fileLength} bytes, the header length alone takes 8)");
 

@@ -4,12 +4,14 @@ namespace Pagoda.Loading;
 
 /// <summary>
 /// All weights of a model folder: one model.safetensors, or the shards named by
-/// model.safetensors.index.json. Files stay memory-mapped for the store's lifetime.
+/// model.safetensors.index.json; without safetensors, pytorch_model.bin (or the shards of
+/// pytorch_model.bin.index.json) read by the restricted <see cref="TorchCheckpoint"/> loader.
+/// Files stay open (safetensors memory-mapped) for the store's lifetime.
 /// </summary>
 public sealed class WeightStore : IDisposable
 {
-    private readonly List<SafeTensorsFile> _files = [];
-    private readonly Dictionary<string, (SafeTensorsFile File, TensorInfo Info)> _tensors = new();
+    private readonly List<ITensorFile> _files = [];
+    private readonly Dictionary<string, (ITensorFile File, TensorInfo Info)> _tensors = new();
 
     private WeightStore(string folder) => Folder = folder;
 
@@ -27,13 +29,19 @@ public sealed class WeightStore : IDisposable
         {
             string index = Path.Combine(folder, "model.safetensors.index.json");
             string single = Path.Combine(folder, "model.safetensors");
+            string binIndex = Path.Combine(folder, "pytorch_model.bin.index.json");
+            string bin = Path.Combine(folder, "pytorch_model.bin");
             if (File.Exists(index))
-                store.OpenSharded(index);
+                store.OpenSharded(index, SafeTensorsFile.Open);
             else if (File.Exists(single))
                 store.Add(SafeTensorsFile.Open(single));
+            else if (File.Exists(binIndex))
+                store.OpenSharded(binIndex, TorchCheckpoint.Open);
+            else if (File.Exists(bin))
+                store.Add(TorchCheckpoint.Open(bin));
             else
                 throw new ModelLoadException(folder,
-                    "no model.safetensors or model.safetensors.index.json (only safetensors weights are supported)");
+                    "no weights: expected model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json");
             return store;
         }
         catch
@@ -43,7 +51,7 @@ public sealed class WeightStore : IDisposable
         }
     }
 
-    private void OpenSharded(string indexPath)
+    private void OpenSharded(string indexPath, Func<string, ITensorFile> open)
     {
         Dictionary<string, string> weightMap;
         try
@@ -64,7 +72,7 @@ public sealed class WeightStore : IDisposable
         {
             if (shard.Contains('/') || shard.Contains('\\') || shard.Contains(".."))
                 throw new ModelLoadException(indexPath, $"shard name '{shard}' must be a plain file name");
-            Add(SafeTensorsFile.Open(Path.Combine(Folder, shard)));
+            Add(open(Path.Combine(Folder, shard)));
         }
         foreach (var (name, shard) in weightMap)
         {
@@ -73,7 +81,7 @@ public sealed class WeightStore : IDisposable
         }
     }
 
-    private void Add(SafeTensorsFile file)
+    private void Add(ITensorFile file)
     {
         _files.Add(file);
         foreach (var (name, info) in file.Tensors)
@@ -83,6 +91,9 @@ public sealed class WeightStore : IDisposable
         }
     }
 
+    // For tests and tools that inspect a store without a config to imply shapes.
+    internal (ITensorFile File, TensorInfo Info) Find(string name) => _tensors[name];
+
     /// <summary>Whether a tensor of that name exists.</summary>
     public bool Contains(string name) => _tensors.ContainsKey(name);
 
@@ -90,7 +101,7 @@ public sealed class WeightStore : IDisposable
     /// Looks a tensor up and checks its shape; a missing tensor or a wrong shape is a
     /// <see cref="ModelLoadException"/> naming the file.
     /// </summary>
-    public (SafeTensorsFile File, TensorInfo Info) Get(string name, params int[] expectedShape)
+    public (ITensorFile File, TensorInfo Info) Get(string name, params int[] expectedShape)
     {
         if (!_tensors.TryGetValue(name, out var entry))
             throw new ModelLoadException(_files.Count == 1 ? _files[0].FilePath : Folder, $"missing tensor '{name}'");

@@ -103,7 +103,7 @@ public class GenerateCommandTests
     {
         var (code, _, err) = Run("generate", "--model", "/no/such/model", "--prompt", "x");
         Assert.Equal(1, code);
-        Assert.Equal("error: /no/such/model: model folder not found (downloading from a hub is not supported yet)", err.Trim());
+        Assert.Equal("error: /no/such/model: model folder not found (and not a repo id such as Qwen/Qwen2.5-1.5B-Instruct)", err.Trim());
     }
 
     [Fact]

@@ -121,6 +121,6 @@ public class ModelFolderTests
         using var m = new TempModel("tiny-qwen3");
         File.Delete(m.File("model.safetensors"));
         var e = Assert.Throws<ModelLoadException>(() => new LLM(m.Dir));
-        Assert.Contains("no model.safetensors", e.Message);
+        Assert.Contains("no weights: expected model.safetensors", e.Message);
     }
 }
