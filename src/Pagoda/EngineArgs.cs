@@ -59,6 +59,9 @@ public sealed record EngineArgs
     /// <summary>A chat template file (or template text) overriding the model's.</summary>
     public string? ChatTemplate { get; init; }
 
+    /// <summary>auto (safetensors, else .bin), safetensors, pt, or dummy (random weights from config.json alone).</summary>
+    public string LoadFormat { get; init; } = "auto";
+
     /// <summary>Where to run: cpu.</summary>
     public string Device { get; init; } = "cpu";
 
@@ -77,6 +80,8 @@ public sealed record EngineArgs
             throw new ArgumentException($"--max-num-seqs must be positive, got {MaxNumSeqs}.");
         if (MaxModelLen is < 1)
             throw new ArgumentException($"--max-model-len must be positive, got {MaxModelLen}.");
+        if (LoadFormat is not ("auto" or "safetensors" or "pt" or "dummy"))
+            throw new ArgumentException($"--load-format '{LoadFormat}' is not supported (supported: auto, safetensors, pt, dummy).");
         if (Device != "cpu")
             throw new ArgumentException($"--device '{Device}' is not available (supported: cpu).");
     }

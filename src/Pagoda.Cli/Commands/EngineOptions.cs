@@ -19,6 +19,11 @@ internal sealed class EngineOptions
     };
     private readonly Option<string?> _chatTemplate = new("--chat-template") { Description = "Chat template file (or template text) overriding the model's." };
     private readonly Option<string> _device = new("--device") { Description = "Where to run (cpu).", DefaultValueFactory = _ => "cpu" };
+    private readonly Option<string> _loadFormat = new("--load-format")
+    {
+        Description = "auto, safetensors, pt, or dummy (random weights of the config's shapes, for benchmarks).",
+        DefaultValueFactory = _ => "auto",
+    };
     private readonly Option<long?> _kvCacheMemory = new("--kv-cache-memory") { Description = "Bytes for the KV cache on the CPU (default 4 GiB)." };
     private readonly Option<int?> _numKvBlocks = new("--num-kv-blocks", "--num-gpu-blocks-override") { Description = "Fix the KV pool size in blocks." };
     private readonly Option<bool> _enablePrefixCaching = new("--enable-prefix-caching") { Description = "Reuse cached prompt prefixes (default on)." };
@@ -29,7 +34,7 @@ internal sealed class EngineOptions
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device,
+        foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _loadFormat,
                      _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed })
             cmd.Add(o);
     }
@@ -47,6 +52,7 @@ internal sealed class EngineOptions
         GenerationConfig = r.GetValue(_generationConfig)!,
         ChatTemplate = r.GetValue(_chatTemplate),
         Device = r.GetValue(_device)!,
+        LoadFormat = r.GetValue(_loadFormat)!,
         KvCacheMemory = r.GetValue(_kvCacheMemory) ?? new EngineArgs().KvCacheMemory,
         NumKvBlocks = r.GetValue(_numKvBlocks),
         EnablePrefixCaching = !r.GetValue(_noPrefixCaching),

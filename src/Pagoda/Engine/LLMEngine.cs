@@ -54,7 +54,9 @@ public sealed class LLMEngine : IDisposable
         _seeds = new Random(unchecked((int)args.Seed));
 
         _backend = new CpuBackend();
-        _weights = WeightStore.Open(Folder.Path);
+        _weights = args.LoadFormat == "dummy"
+            ? WeightStore.CreateDummy(Folder.Path, Folder.Config.DType ?? DType.BF16)
+            : WeightStore.Open(Folder.Path, args.LoadFormat);
         try
         {
             _model = ModelRegistry.Create(Folder.Config, _weights, _backend);

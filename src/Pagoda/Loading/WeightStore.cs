@@ -12,6 +12,7 @@ public sealed class WeightStore : IDisposable
 {
     private readonly List<ITensorFile> _files = [];
     private readonly Dictionary<string, (ITensorFile File, TensorInfo Info)> _tensors = new();
+    private DummyWeights? _dummy;
 
     private WeightStore(string folder) => Folder = folder;
 
@@ -49,6 +50,32 @@ public sealed class WeightStore : IDisposable
             store.Dispose();
             throw;
         }
+    }
+
+    /// <summary>A store that makes random weights of the requested shapes (`--load-format dummy`).</summary>
+    public static WeightStore CreateDummy(string folder, Backends.DType dtype)
+    {
+        var store = new WeightStore(folder);
+        store._dummy = new DummyWeights(folder, dtype);
+        store._files.Add(store._dummy);
+        return store;
+    }
+
+    /// <summary>Opens real weights for <paramref name="loadFormat"/> auto, safetensors or pt.</summary>
+    public static WeightStore Open(string folder, string loadFormat)
+    {
+        string[] safetensors = ["model.safetensors.index.json", "model.safetensors"];
+        string[] pt = ["pytorch_model.bin.index.json", "pytorch_model.bin"];
+        string[]? required = loadFormat switch
+        {
+            "auto" => null,
+            "safetensors" => safetensors,
+            "pt" => pt,
+            _ => throw new ArgumentException($"--load-format '{loadFormat}' is not supported (supported: auto, safetensors, pt, dummy)."),
+        };
+        if (required != null && !required.Any(f => File.Exists(Path.Combine(folder, f))))
+            throw new ModelLoadException(folder, $"--load-format {loadFormat} needs {string.Join(" or ", required)}");
+        return Open(folder);
     }
 
     private void OpenSharded(string indexPath, Func<string, ITensorFile> open)
@@ -103,6 +130,8 @@ public sealed class WeightStore : IDisposable
     /// </summary>
     public (ITensorFile File, TensorInfo Info) Get(string name, params int[] expectedShape)
     {
+        if (_dummy != null)
+            return (_dummy, _dummy.GetOrCreate(name, expectedShape));
         if (!_tensors.TryGetValue(name, out var entry))
             throw new ModelLoadException(_files.Count == 1 ? _files[0].FilePath : Folder, $"missing tensor '{name}'");
         if (!entry.Info.Shape.SequenceEqual(expectedShape))
