@@ -70,7 +70,7 @@ internal sealed class ServerContext
     {
         if (Options.EnableLogRequests)
             _log.LogInformation("Received request {Id}: prompt: {Prompt}, params: {Params}, prompt_token_ids: {Ids}",
-                id, JsonSerializer.Serialize(prompt.Text, Json), p, prompt.TokenIds is { } ids ? $"[{string.Join(", ", ids)}]" : "None");
+                id, JsonSerializer.Serialize(prompt.Text, Json), p is null ? "None" : JsonSerializer.Serialize(p, Json), prompt.TokenIds is { } ids ? $"[{string.Join(", ", ids)}]" : "None");
         _log.LogInformation("Added request {Id}.", id);
     }
 
