@@ -19,6 +19,7 @@ public static class PagodaCli
         var root = new RootCommand("Pagoda: LLM inference and serving on CPUs and NVIDIA GPUs.");
         root.Add(GenerateCommand.Create(hub, terminal));
         root.Add(RunBatchCommand.Create(hub, terminal));
+        root.Add(ServeCommand.Create(hub, terminal, environment));
         root.Add(TokenizeCommand.Create());
         root.Add(DetokenizeCommand.Create());
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });

@@ -30,7 +30,11 @@ internal sealed class EngineOptions
     private readonly Option<bool> _noPrefixCaching = new("--no-enable-prefix-caching") { Description = "Turn prefix caching off." };
     private readonly Option<int?> _maxNumBatchedTokens = new("--max-num-batched-tokens") { Description = "Token budget of one step (default 2048)." };
     private readonly Option<int?> _maxNumSeqs = new("--max-num-seqs") { Description = "Requests running at once (default 256)." };
-    private readonly Option<long?> _seed = new("--engine-seed") { Description = "Seed of the engine's generator (requests without a seed draw from it)." };
+    private readonly Option<long?> _seed;
+
+    /// <param name="seedFlag">`--engine-seed` where `--seed` is a sampling flag (generate), `--seed` for serve as in vLLM.</param>
+    public EngineOptions(string seedFlag = "--engine-seed") =>
+        _seed = new(seedFlag) { Description = "Seed of the engine's generator (requests without a seed draw from it)." };
 
     public void AddTo(Command cmd)
     {
@@ -39,9 +43,9 @@ internal sealed class EngineOptions
             cmd.Add(o);
     }
 
-    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress) => new EngineArgs() with
+    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model = null) => new EngineArgs() with
     {
-        Model = r.GetValue(_model) ?? EngineArgs.DefaultModel,
+        Model = model ?? r.GetValue(_model) ?? EngineArgs.DefaultModel,
         Revision = r.GetValue(_revision),
         DownloadDir = r.GetValue(_downloadDir),
         Hub = hub,

@@ -13,10 +13,12 @@ public sealed class AsyncLLMEngine : IDisposable
     private abstract record Command;
     private sealed record AddCommand(string RequestId, PromptInput Prompt, SamplingParams Params, Channel<RequestOutput> Outputs) : Command;
     private sealed record AbortCommand(string RequestId) : Command;
+    private sealed record EmbedCommand(string RequestId, int[] PromptIds, PoolingType Pooling, TaskCompletionSource<float[]> Result) : Command;
 
     private readonly LLMEngine _engine;
     private readonly Channel<Command> _commands = Channel.CreateUnbounded<Command>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, Channel<RequestOutput>> _streams = new();
+    private readonly List<EmbedCommand> _pendingEmbeds = [];
     private readonly Thread _loop;
     private readonly CancellationTokenSource _stop = new();
     private volatile EngineStats _stats;
@@ -36,6 +38,9 @@ public sealed class AsyncLLMEngine : IDisposable
 
     /// <summary>Load counters as of the last step.</summary>
     public EngineStats Stats => _stats;
+
+    /// <summary>Why the loop stopped, if a step failed (the engine then serves nothing more).</summary>
+    public Exception? Failure => _fatal;
 
     /// <summary>
     /// Adds a request and streams its outputs (cumulative, delta or final-only, as its parameters say) until
@@ -64,6 +69,21 @@ public sealed class AsyncLLMEngine : IDisposable
         }
     }
 
+    /// <summary>
+    /// The prompt's pooled, L2-normalized final hidden state (see <see cref="LLMEngine.TryEmbed"/>), computed on
+    /// the loop between steps; waits for free blocks when running requests hold the pool. Invalid prompts throw
+    /// <see cref="ArgumentException"/>.
+    /// </summary>
+    public async Task<float[]> EmbedAsync(string requestId, PromptInput prompt, PoolingType pooling, CancellationToken cancellationToken = default)
+    {
+        if (_fatal is { } fatal)
+            throw new InvalidOperationException("The engine loop failed and stopped.", fatal);
+        int[] ids = _engine.ProcessPrompt(prompt);
+        var result = new TaskCompletionSource<float[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _commands.Writer.WriteAsync(new EmbedCommand(requestId, ids, pooling, result), cancellationToken);
+        return await result.Task.WaitAsync(cancellationToken);
+    }
+
     /// <summary>Aborts a request by id.</summary>
     public void Abort(string requestId) => _commands.Writer.TryWrite(new AbortCommand(requestId));
 
@@ -74,7 +94,7 @@ public sealed class AsyncLLMEngine : IDisposable
         {
             while (!token.IsCancellationRequested)
             {
-                if (!_engine.HasUnfinishedRequests)
+                if (!_engine.HasUnfinishedRequests && _pendingEmbeds.Count == 0)
                 {
                     // Idle: block until a command arrives.
                     if (!_commands.Reader.WaitToReadAsync(token).AsTask().GetAwaiter().GetResult())
@@ -82,6 +102,7 @@ public sealed class AsyncLLMEngine : IDisposable
                 }
                 while (_commands.Reader.TryRead(out var command))
                     Apply(command);
+                RunPendingEmbeds();
                 if (!_engine.HasUnfinishedRequests)
                     continue;
                 foreach (var output in _engine.Step())
@@ -112,7 +133,12 @@ public sealed class AsyncLLMEngine : IDisposable
             {
                 if (pending is AddCommand add)
                     add.Outputs.Writer.TryComplete(e);
+                else if (pending is EmbedCommand embed)
+                    embed.Result.TrySetException(e);
             }
+            foreach (var embed in _pendingEmbeds)
+                embed.Result.TrySetException(e);
+            _pendingEmbeds.Clear();
         }
     }
 
@@ -132,6 +158,9 @@ public sealed class AsyncLLMEngine : IDisposable
                     add.Outputs.Writer.TryComplete(e);
                 }
                 break;
+            case EmbedCommand embed:
+                _pendingEmbeds.Add(embed);
+                break;
             case AbortCommand abort:
                 _engine.Abort(abort.RequestId);
                 if (_streams.Remove(abort.RequestId, out var stream))
@@ -139,6 +168,31 @@ public sealed class AsyncLLMEngine : IDisposable
                 break;
         }
         _stats = _engine.Stats;
+    }
+
+    // In arrival order; one that finds no free blocks waits (with those behind it) for a later turn.
+    private void RunPendingEmbeds()
+    {
+        int done = 0;
+        for (; done < _pendingEmbeds.Count; done++)
+        {
+            var embed = _pendingEmbeds[done];
+            if (embed.Result.Task.IsCompleted)
+                continue;
+            try
+            {
+                if (_engine.TryEmbed(embed.RequestId, embed.PromptIds, embed.Pooling) is not { } vector)
+                    break;
+                embed.Result.TrySetResult(vector);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                embed.Result.TrySetException(e);
+            }
+        }
+        _pendingEmbeds.RemoveRange(0, done);
+        if (done > 0)
+            _stats = _engine.Stats;
     }
 
     /// <inheritdoc />
@@ -149,6 +203,8 @@ public sealed class AsyncLLMEngine : IDisposable
         _loop.Join();
         foreach (var s in _streams.Values)
             s.Writer.TryComplete(new ObjectDisposedException(nameof(AsyncLLMEngine)));
+        foreach (var embed in _pendingEmbeds)
+            embed.Result.TrySetException(new ObjectDisposedException(nameof(AsyncLLMEngine)));
         _engine.Dispose();
         _stop.Dispose();
     }

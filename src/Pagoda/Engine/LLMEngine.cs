@@ -163,6 +163,51 @@ public sealed class LLMEngine : IDisposable
         return ids;
     }
 
+    /// <summary>
+    /// The prompt's pooled final hidden state, L2-normalized (vLLM's embed task). It runs as one forward
+    /// outside the scheduler over blocks borrowed from the pool and returned at once; returns null, changing
+    /// nothing, when the pool has no room for the prompt right now. <paramref name="promptIds"/> must have
+    /// passed <see cref="ProcessPrompt"/>.
+    /// </summary>
+    public float[]? TryEmbed(string requestId, int[] promptIds, PoolingType pooling)
+    {
+        var kv = _scheduler.KvCache;
+        var request = new Request(requestId, promptIds, new SamplingParams { MaxTokens = 1 }, 1, new Random(0), _eosIds);
+        if (!kv.AllocateSlots(request, promptIds.Length))
+            return null;
+        try
+        {
+            int n = promptIds.Length;
+            var batch = _runner.BuildBatch([new ScheduledRequest(request, n)], kv.GetBlockIds) with
+            {
+                LogitsIndices = pooling == PoolingType.Mean ? Enumerable.Range(0, n).ToArray() : [n - 1],
+                ReturnHiddenStates = true,
+            };
+            float[] rows = _model.Forward(batch, _runner.Cache);
+            _promptTokens += n;
+            return Pool(rows, Folder.Config.HiddenSize);
+        }
+        finally
+        {
+            kv.Free(request);
+        }
+    }
+
+    // Mean of the rows (one row for last-token pooling), then L2 normalization, in double for stability.
+    private static float[] Pool(float[] rows, int hidden)
+    {
+        int count = rows.Length / hidden;
+        var sum = new double[hidden];
+        for (int r = 0; r < count; r++)
+        {
+            for (int i = 0; i < hidden; i++)
+                sum[i] += rows[r * hidden + i];
+        }
+        double norm = Math.Sqrt(sum.Sum(v => v * v));
+        double scale = norm > 1e-12 ? 1 / norm : 0;
+        return sum.Select(v => (float)(v * scale)).ToArray();
+    }
+
     /// <summary>Ends a request (all its sequences) and frees its blocks; unknown ids are ignored.</summary>
     public void Abort(string requestId)
     {

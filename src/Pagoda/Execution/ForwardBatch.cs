@@ -18,4 +18,10 @@ public sealed record ForwardBatch(
 
     /// <summary>Sequences in this step.</summary>
     public int NumSeqs => SeqLens.Length;
+
+    /// <summary>
+    /// Pooling (embeddings): the model returns the final-normed hidden states of the rows in
+    /// <see cref="LogitsIndices"/> instead of their logits.
+    /// </summary>
+    public bool ReturnHiddenStates { get; init; }
 }

@@ -101,7 +101,7 @@ public sealed class DecoderModel : IModel
             _b.Add(x, hs, x);
         }
         _b.RmsNorm(x, _norm, eps, hs);
-        return LmHead.Logits(_b, hs, _lmHead, batch.LogitsIndices);
+        return LmHead.Project(_b, hs, _lmHead, batch);
     }
 
     /// <inheritdoc />

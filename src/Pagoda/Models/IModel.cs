@@ -14,7 +14,8 @@ public interface IModel : IDisposable
 
     /// <summary>
     /// Runs the batch, writing its keys and values into <paramref name="cache"/>, and returns the logits of
-    /// the rows in <see cref="ForwardBatch.LogitsIndices"/>: [numOutputs, vocab], row-major.
+    /// the rows in <see cref="ForwardBatch.LogitsIndices"/>: [numOutputs, vocab], row-major (with
+    /// <see cref="ForwardBatch.ReturnHiddenStates"/>, their final-normed hidden states: [numOutputs, hidden]).
     /// </summary>
     float[] Forward(ForwardBatch batch, PagedKvCache cache);
 }

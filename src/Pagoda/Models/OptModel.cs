@@ -93,7 +93,7 @@ public sealed class OptModel : IModel
             _b.Add(x, hs, x);
         }
         _b.LayerNorm(x, _normW, _normB, eps, hs);
-        return LmHead.Logits(_b, hs, _lmHead, batch.LogitsIndices);
+        return LmHead.Project(_b, hs, _lmHead, batch);
     }
 
     /// <inheritdoc />

@@ -59,9 +59,8 @@ public static class ChatCompletionsApi
             f.Int("max_completion_tokens") ?? f.Int("max_tokens"), engine.GenerationConfig.MaxNewTokens);
         if (logprobs)
             p = p with { Logprobs = topLogprobs };
-        bool includeUsage = body["stream_options"] is JsonObject so && so["include_usage"] is JsonValue iu && iu.TryGetValue(out bool b) && b;
         return new ChatJob(new PromptInput { Text = text, AddSpecialTokens = false }, p, logprobs, topLogprobs,
-            f.Bool("stream") ?? false, includeUsage);
+            f.Bool("stream") ?? false, RequestFields.IncludeUsage(body));
     }
 
     /// <summary>Normalises messages: roles checked, text-part lists joined into one string.</summary>

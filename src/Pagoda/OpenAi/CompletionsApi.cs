@@ -4,7 +4,8 @@ using Pagoda.Engine;
 namespace Pagoda.OpenAi;
 
 /// <summary>A parsed /v1/completions request: one or more prompts sharing sampling parameters.</summary>
-public sealed record CompletionJob(IReadOnlyList<PromptInput> Prompts, SamplingParams Params, bool Echo, int? Logprobs, bool Stream);
+public sealed record CompletionJob(IReadOnlyList<PromptInput> Prompts, SamplingParams Params, bool Echo, int? Logprobs, bool Stream,
+    bool IncludeUsage = false);
 
 /// <summary>/v1/completions: request parsing and the response body, in OpenAI's shapes with vLLM's extras.</summary>
 public static class CompletionsApi
@@ -17,7 +18,7 @@ public static class CompletionsApi
             throw new OpenAiRequestException("suffix is not supported.", "suffix");
         if (f.Int("best_of") is int bestOf && bestOf != (f.Int("n") ?? 1))
             throw new OpenAiRequestException("best_of is not supported; use n.", "best_of");
-        var prompts = ReadPrompts(body["prompt"]);
+        var prompts = ReadPrompts(body["prompt"], "prompt");
         int? logprobs = f.Int("logprobs");
         if (logprobs is < 0)
             throw new OpenAiRequestException($"logprobs must be non-negative, got {logprobs}.", "logprobs");
@@ -26,14 +27,15 @@ public static class CompletionsApi
             engine.GenerationConfig.MaxNewTokens) with { Logprobs = logprobs };
         if (echo && logprobs != null)
             p = p with { PromptLogprobs = p.PromptLogprobs ?? logprobs };
-        return new CompletionJob(prompts, p, echo, logprobs, f.Bool("stream") ?? false);
+        return new CompletionJob(prompts, p, echo, logprobs, f.Bool("stream") ?? false, RequestFields.IncludeUsage(body));
     }
 
-    private static List<PromptInput> ReadPrompts(JsonNode? prompt)
+    /// <summary>OpenAI's prompt shapes (also /v1/embeddings' input): a string, strings, token ids or lists of them.</summary>
+    internal static List<PromptInput> ReadPrompts(JsonNode? prompt, string field)
     {
-        static OpenAiRequestException Bad() =>
-            new("prompt must be a string, a list of strings, a list of token ids or a list of lists of token ids.", "prompt");
-        static IReadOnlyList<int> Ids(JsonArray a) =>
+        OpenAiRequestException Bad() =>
+            new($"{field} must be a string, a list of strings, a list of token ids or a list of lists of token ids.", field);
+        IReadOnlyList<int> Ids(JsonArray a) =>
             a.Select(e => e is JsonValue v && v.TryGetValue(out int i) && i >= 0 ? i : throw Bad()).ToList();
         switch (prompt)
         {

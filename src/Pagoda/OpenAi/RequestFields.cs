@@ -17,6 +17,10 @@ internal sealed class RequestFields(JsonObject body)
 
     public bool Has(string key) => Body[key] is not null;
 
+    /// <summary>stream_options.include_usage.</summary>
+    public static bool IncludeUsage(JsonObject body) =>
+        body["stream_options"] is JsonObject so && so["include_usage"] is JsonValue iu && iu.TryGetValue(out bool b) && b;
+
     private static OpenAiRequestException Wrong(string key, string expected) => new($"'{key}' must be {expected}.", key);
 
     public double? Double(string key) => Body[key] switch

@@ -1,0 +1,83 @@
+using System.CommandLine;
+using System.Text.Json;
+using Pagoda.Engine;
+using Pagoda.Loading.Hub;
+using Pagoda.Server;
+
+namespace Pagoda.Cli.Commands;
+
+/// <summary>`pagoda serve [MODEL]`: the OpenAI-compatible server, with `vllm serve`'s flags.</summary>
+internal static class ServeCommand
+{
+    public static Command Create(HubSettings hub, bool terminal, IReadOnlyDictionary<string, string?>? environment)
+    {
+        var engine = new EngineOptions("--seed");
+        var model = new Argument<string?>("MODEL") { Description = "Model folder or Hub repo id (default: the embedded fortune-chat model).", Arity = ArgumentArity.ZeroOrOne };
+        var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "Port to listen on (0: any free port).", DefaultValueFactory = _ => 8000 };
+        var apiKey = new Option<string?>("--api-key") { Description = "Require `Authorization: Bearer KEY` on every route but /health and /ping (default: PAGODA_API_KEY)." };
+        var names = new Option<string[]>("--served-model-name") { Description = "Model name(s) clients use; the first is reported.", AllowMultipleArgumentsPerToken = true };
+        var origins = new Option<string?>("--allowed-origins") { Description = "CORS origins: a JSON list such as '[\"*\"]' or a comma-separated list." };
+        var enableLog = new Option<bool>("--enable-log-requests") { Description = "Log prompts, parameters and outputs." };
+        var disableLog = new Option<bool>("--disable-log-requests") { Description = "Do not log prompts and outputs (the default)." };
+        var dtype = new Option<string>("--dtype") { Description = "Compute dtype: auto or float32 (the CPU backend computes in float32).", DefaultValueFactory = _ => "auto" };
+        var metricsPrefix = new Option<string>("--metrics-prefix") { Description = "Prometheus name prefix: pagoda, or vllm for vLLM dashboards.", DefaultValueFactory = _ => "pagoda" };
+        var pooling = new Option<PoolingType>("--pooling-type") { Description = "How /v1/embeddings pools hidden states: Last or Mean.", DefaultValueFactory = _ => PoolingType.Last };
+
+        var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (http://127.0.0.1:8000/v1).");
+        cmd.Add(model);
+        engine.AddTo(cmd);
+        foreach (var o in new Option[] { host, port, apiKey, names, origins, enableLog, disableLog, dtype, metricsPrefix, pooling })
+            cmd.Add(o);
+        cmd.SetAction(r => CliErrors.Run(r.InvocationConfiguration.Error, () =>
+        {
+            var error = r.InvocationConfiguration.Error;
+            if (r.GetValue(dtype) is not ("auto" or "float32" or "float"))
+                throw new ArgumentException($"--dtype '{r.GetValue(dtype)}' is not supported: the CPU backend computes in float32 (use auto or float32).");
+            string? Env(string name) => environment != null ? environment.GetValueOrDefault(name) : Environment.GetEnvironmentVariable(name);
+            var options = new ServerOptions
+            {
+                Host = r.GetValue(host)!,
+                Port = r.GetValue(port),
+                ApiKey = r.GetValue(apiKey) ?? Env("PAGODA_API_KEY") ?? Env("VLLM_API_KEY"),
+                ServedModelNames = r.GetValue(names) ?? [],
+                AllowedOrigins = Origins(r.GetValue(origins)),
+                EnableLogRequests = r.GetValue(enableLog) && !r.GetValue(disableLog),
+                MetricsPrefix = r.GetValue(metricsPrefix)!,
+                PoolingType = r.GetValue(pooling),
+            };
+            options.Validate();
+            var args = engine.Bind(r, hub, terminal ? new TerminalProgress(error) : null, r.GetValue(model));
+            using var async = new AsyncLLMEngine(new LLMEngine(args));
+            var server = PagodaServer.Create(options, async, error);
+            try
+            {
+                server.RunAsync().GetAwaiter().GetResult();
+            }
+            finally
+            {
+                server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static List<string> Origins(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return [];
+        if (value.TrimStart().StartsWith('['))
+        {
+            try
+            {
+                return JsonSerializer.Deserialize<List<string>>(value) ?? [];
+            }
+            catch (JsonException e)
+            {
+                throw new ArgumentException($"--allowed-origins is not a JSON list of strings: {e.Message}");
+            }
+        }
+        return value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).ToList();
+    }
+}

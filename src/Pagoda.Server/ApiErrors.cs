@@ -1,0 +1,62 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Pagoda.OpenAi;
+using Pagoda.Tokenization.Jinja;
+
+namespace Pagoda.Server;
+
+/// <summary>A request the server refuses, with its HTTP status (400 unless said otherwise).</summary>
+internal sealed class ApiException(int status, string message, string? param = null) : Exception(message)
+{
+    public int Status { get; } = status;
+    public string? Param { get; } = param;
+}
+
+/// <summary>Turns every failure into OpenAI's error body with the right status.</summary>
+internal static class ApiErrors
+{
+    public static string TypeOf(int status) => status switch
+    {
+        400 => "BadRequestError",
+        401 => "AuthenticationError",
+        404 => "NotFoundError",
+        405 => "MethodNotAllowedError",
+        503 => "ServiceUnavailableError",
+        _ => "InternalServerError",
+    };
+
+    public static IResult Result(int status, string message, string? param = null) =>
+        TypedResults.Json(new ErrorBody(new ErrorDetail(message, TypeOf(status), param, status)), ServerJsonContext.Relaxed.ErrorBody,
+            statusCode: status);
+
+    public static Task Write(HttpContext http, int status, string message, string? param = null) =>
+        Result(status, message, param).ExecuteAsync(http);
+
+    /// <summary>Middleware: maps exceptions thrown by the endpoints to error responses.</summary>
+    public static async Task Handle(HttpContext http, RequestDelegate next)
+    {
+        try
+        {
+            await next(http);
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; its request was aborted and there is nobody to answer.
+        }
+        catch (Exception e) when (!http.Response.HasStarted)
+        {
+            var (status, param) = e switch
+            {
+                ApiException a => (a.Status, a.Param),
+                OpenAiRequestException o => (400, o.Param),
+                ArgumentException or JsonException or JinjaException => (400, null),
+                _ => (500, null),
+            };
+            if (status == 500)
+                http.RequestServices.GetService<ILogger<ServerContext>>()?.LogError(e, "Request failed");
+            await Write(http, status, status == 500 ? $"Internal server error: {e.Message}" : e.Message, param);
+        }
+    }
+}

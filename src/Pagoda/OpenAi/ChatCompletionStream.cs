@@ -1,0 +1,72 @@
+using System.Text.Json.Nodes;
+using Pagoda.Engine;
+
+namespace Pagoda.OpenAi;
+
+/// <summary>
+/// The `chat.completion.chunk`s of one streamed chat request, in OpenAI's order: a role chunk per choice,
+/// content deltas, a finish chunk (empty delta) per choice, and with include_usage a last chunk whose
+/// `choices` is empty. Feed it the engine's delta outputs in order.
+/// </summary>
+public sealed class ChatCompletionStream(string id, string model, long created, ChatJob job, LLMEngine engine)
+{
+    private int _promptTokens, _completionTokens;
+
+    /// <summary>The role chunks, sent before the first token.</summary>
+    public IEnumerable<JsonObject> Start() =>
+        Enumerable.Range(0, job.Params.N).Select(i => Chunk(Choice(i, new JsonObject { ["role"] = "assistant", ["content"] = "" }, null, null, null)));
+
+    /// <summary>The chunks for one delta output.</summary>
+    public IEnumerable<JsonObject> Next(RequestOutput delta)
+    {
+        _promptTokens = delta.PromptTokenIds.Count;
+        foreach (var c in delta.Outputs)
+        {
+            _completionTokens += c.TokenIds.Count;
+            bool hasLogprobs = job.Logprobs && c.Logprobs is { Count: > 0 };
+            if (c.Text.Length > 0 || hasLogprobs)
+            {
+                var logprobs = hasLogprobs ? LogprobsFormat.Chat(engine.Tokenizer, c.Logprobs!, job.TopLogprobs) : null;
+                yield return Chunk(Choice(c.Index, new JsonObject { ["content"] = c.Text }, logprobs, null, null));
+            }
+            if (c.FinishReason != null)
+                yield return Chunk(Choice(c.Index, new JsonObject(), null, c.FinishReason, c.StopReason));
+        }
+    }
+
+    /// <summary>The usage chunk when the request asked for it (stream_options.include_usage), else null.</summary>
+    public JsonObject? Usage()
+    {
+        if (!job.IncludeUsage)
+            return null;
+        var chunk = Chunk([]);
+        chunk["usage"] = OpenAiJson.Usage(_promptTokens, _completionTokens);
+        return chunk;
+    }
+
+    private static JsonObject Choice(int index, JsonObject delta, JsonNode? logprobs, string? finishReason, object? stopReason) => new()
+    {
+        ["index"] = index,
+        ["delta"] = delta,
+        ["logprobs"] = logprobs,
+        ["finish_reason"] = finishReason,
+        ["stop_reason"] = OpenAiJson.StopReason(stopReason),
+    };
+
+    private JsonObject Chunk(params JsonObject[] choices)
+    {
+        var chunk = new JsonObject
+        {
+            ["id"] = id,
+            ["object"] = "chat.completion.chunk",
+            ["created"] = created,
+            ["model"] = model,
+            ["system_fingerprint"] = OpenAiJson.SystemFingerprint,
+            ["choices"] = new JsonArray(choices),
+        };
+        // OpenAI: with include_usage every chunk carries usage, null until the last one.
+        if (job.IncludeUsage)
+            chunk["usage"] = null;
+        return chunk;
+    }
+}
