@@ -21,7 +21,10 @@ internal sealed class ServerContext
         Engine = engine;
         Options = options;
         _log = log;
-        ModelNames = options.ServedModelNames.Count > 0 ? options.ServedModelNames : [engine.Engine.Args.Model];
+        // vLLM serves a model under the name it was given; the embedded default is simply "fortune-chat".
+        string given = engine.Engine.Args.Model;
+        ModelNames = options.ServedModelNames.Count > 0 ? options.ServedModelNames
+            : [given == EngineArgs.DefaultModel ? Path.GetFileName(EngineArgs.DefaultModel) : given];
         Metrics = new ServerMetrics(options.MetricsPrefix, ModelName);
     }
 

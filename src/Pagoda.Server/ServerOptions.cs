@@ -12,7 +12,7 @@ public sealed record ServerOptions
     /// <summary>When set, every route but /health and /ping needs `Authorization: Bearer KEY`.</summary>
     public string? ApiKey { get; init; }
 
-    /// <summary>Names clients may use in `model`; the first is reported in responses. Empty: the model path.</summary>
+    /// <summary>Names clients may use in `model`; the first is reported in responses. Empty: the model as given (fortune-chat for the embedded one).</summary>
     public IReadOnlyList<string> ServedModelNames { get; init; } = [];
 
     /// <summary>CORS origins allowed to call the API (`*` for any); empty: no CORS headers.</summary>
