@@ -62,8 +62,17 @@ public sealed record EngineArgs
     /// <summary>auto (safetensors, else .bin), safetensors, pt, or dummy (random weights from config.json alone).</summary>
     public string LoadFormat { get; init; } = "auto";
 
-    /// <summary>Where to run: cpu.</summary>
-    public string Device { get; init; } = "cpu";
+    /// <summary>Where to run: auto (a GPU when one is usable, else the CPU), cpu or cuda.</summary>
+    public string Device { get; init; } = "auto";
+
+    /// <summary>Compute dtype on a GPU: auto (the config's torch_dtype; float32 stays float32), float32, bfloat16 or float16.</summary>
+    public string DType { get; init; } = "auto";
+
+    /// <summary>Fraction of GPU memory the engine may use (weights, activations and the KV pool).</summary>
+    public double GpuMemoryUtilization { get; init; } = 0.9;
+
+    /// <summary>Run every step eagerly instead of replaying CUDA graphs for decode.</summary>
+    public bool EnforceEager { get; init; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
@@ -82,7 +91,11 @@ public sealed record EngineArgs
             throw new ArgumentException($"--max-model-len must be positive, got {MaxModelLen}.");
         if (LoadFormat is not ("auto" or "safetensors" or "pt" or "dummy"))
             throw new ArgumentException($"--load-format '{LoadFormat}' is not supported (supported: auto, safetensors, pt, dummy).");
-        if (Device != "cpu")
-            throw new ArgumentException($"--device '{Device}' is not available (supported: cpu).");
+        if (Device is not ("auto" or "cpu" or "cuda"))
+            throw new ArgumentException($"--device '{Device}' is not supported (supported: auto, cpu, cuda).");
+        if (DType is not ("auto" or "float32" or "float" or "bfloat16" or "float16" or "half"))
+            throw new ArgumentException($"--dtype '{DType}' is not supported (supported: auto, float32, bfloat16, float16).");
+        if (GpuMemoryUtilization is not (> 0 and <= 1))
+            throw new ArgumentException($"--gpu-memory-utilization must be in (0, 1], got {GpuMemoryUtilization}.");
     }
 }

@@ -18,7 +18,18 @@ internal sealed class EngineOptions
         DefaultValueFactory = _ => "auto",
     };
     private readonly Option<string?> _chatTemplate = new("--chat-template") { Description = "Chat template file (or template text) overriding the model's." };
-    private readonly Option<string> _device = new("--device") { Description = "Where to run (cpu).", DefaultValueFactory = _ => "cpu" };
+    private readonly Option<string> _device = new("--device")
+    {
+        Description = "Where to run: auto (an NVIDIA GPU when one is usable, else the CPU), cpu or cuda.",
+        DefaultValueFactory = _ => "auto",
+    };
+    private readonly Option<string> _dtype = new("--dtype")
+    {
+        Description = "GPU compute dtype: auto (the model's), float32, bfloat16 or float16 (the CPU computes in float32).",
+        DefaultValueFactory = _ => "auto",
+    };
+    private readonly Option<double?> _gpuMemoryUtilization = new("--gpu-memory-utilization") { Description = "Fraction of GPU memory to use (default 0.9)." };
+    private readonly Option<bool> _enforceEager = new("--enforce-eager") { Description = "Do not capture CUDA graphs for decode." };
     private readonly Option<string> _loadFormat = new("--load-format")
     {
         Description = "auto, safetensors, pt, or dummy (random weights of the config's shapes, for benchmarks).",
@@ -38,7 +49,7 @@ internal sealed class EngineOptions
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _loadFormat,
+        foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _dtype, _gpuMemoryUtilization, _enforceEager, _loadFormat,
                      _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed })
             cmd.Add(o);
     }
@@ -56,6 +67,9 @@ internal sealed class EngineOptions
         GenerationConfig = r.GetValue(_generationConfig)!,
         ChatTemplate = r.GetValue(_chatTemplate),
         Device = r.GetValue(_device)!,
+        DType = r.GetValue(_dtype)!,
+        GpuMemoryUtilization = r.GetValue(_gpuMemoryUtilization) ?? new EngineArgs().GpuMemoryUtilization,
+        EnforceEager = r.GetValue(_enforceEager),
         LoadFormat = r.GetValue(_loadFormat)!,
         KvCacheMemory = r.GetValue(_kvCacheMemory) ?? new EngineArgs().KvCacheMemory,
         NumKvBlocks = r.GetValue(_numKvBlocks),

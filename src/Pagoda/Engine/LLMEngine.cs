@@ -53,19 +53,24 @@ public sealed class LLMEngine : IDisposable
             _eosIds.Add(eos);
         _seeds = new Random(unchecked((int)args.Seed));
 
-        _backend = new CpuBackend();
+        var provider = BackendProviders.Resolve(args.Device);
+        _backend = provider?.CreateBackend(args, Folder.Config, MaxModelLen) ?? new CpuBackend();
         _weights = args.LoadFormat == "dummy"
             ? WeightStore.CreateDummy(Folder.Path, Folder.Config.DType ?? DType.BF16)
             : WeightStore.Open(Folder.Path, args.LoadFormat);
         try
         {
             _model = ModelRegistry.Create(Folder.Config, _weights, _backend);
-            KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen);
-            _runner = new ModelRunner(_model, _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth));
+            int? blocks = provider?.KvCacheBlocks(_backend, args, Folder.Config, _model.KvWidth, MaxModelLen);
+            KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks);
+            var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth);
+            _model = provider?.Prepare(_model, _backend, cache, args, MaxModelLen) ?? _model;
+            _runner = new ModelRunner(_model, cache);
         }
         catch
         {
             _weights.Dispose();
+            _backend.Dispose();
             throw;
         }
         var kv = new KvCacheManager(KvCacheInfo.NumBlocks, args.BlockSize, args.EnablePrefixCaching);
@@ -93,6 +98,9 @@ public sealed class LLMEngine : IDisposable
 
     /// <summary>The KV pool's size.</summary>
     public KvCacheInfo KvCacheInfo { get; }
+
+    /// <summary>The backend running the model (cpu, cuda).</summary>
+    public IBackend Backend => _backend;
 
     /// <summary>Ids that end a sequence unless IgnoreEos.</summary>
     public IReadOnlySet<int> EosTokenIds => _eosIds;
@@ -234,10 +242,10 @@ public sealed class LLMEngine : IDisposable
         return outputs;
     }
 
-    private static KvCacheInfo SizeKvCache(EngineArgs args, int kvWidth, int numLayers, int maxModelLen)
+    private static KvCacheInfo SizeKvCache(EngineArgs args, int kvWidth, int numLayers, int maxModelLen, int? deviceBlocks)
     {
         long bytesPerBlock = 2L * numLayers * kvWidth * sizeof(float) * args.BlockSize;
-        int numBlocks = args.NumKvBlocks ?? (int)Math.Min(args.KvCacheMemory / bytesPerBlock, int.MaxValue / args.BlockSize);
+        int numBlocks = args.NumKvBlocks ?? deviceBlocks ?? (int)Math.Min(args.KvCacheMemory / bytesPerBlock, int.MaxValue / args.BlockSize);
         var info = new KvCacheInfo(numBlocks, args.BlockSize, maxModelLen);
         // One request of the full context length must always fit, or preemption could never make room.
         if (info.NumTokens < maxModelLen)

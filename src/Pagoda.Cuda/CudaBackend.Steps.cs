@@ -1,0 +1,184 @@
+using Pagoda.Backends;
+using Pagoda.Cuda.Interop;
+using Pagoda.Execution;
+
+namespace Pagoda.Cuda;
+
+/// <summary>How the ops of one forward are executed.</summary>
+public enum StepMode
+{
+    /// <summary>Launch every op now.</summary>
+    Eager,
+    /// <summary>Record every op into a CUDA graph (instantiated at the final copy to the host).</summary>
+    Capture,
+    /// <summary>Launch nothing: only refresh the pinned inputs a captured graph reads, then replay it.</summary>
+    Replay,
+}
+
+/// <summary>
+/// Staging of host inputs and step modes. A captured graph reads its inputs from fixed pinned
+/// addresses: every forward starts the staging buffer at offset 0 and stages the same inputs in the
+/// same order, so a replay re-runs the model's host code with kernels switched off, which writes the new
+/// ids, positions, slots and block tables exactly where the graph's copies read them.
+/// </summary>
+public sealed unsafe partial class CudaBackend
+{
+    private const long StagingBytes = 32L << 20;
+    private readonly PinnedMemory _staging;
+    private long _stagingOffset;
+    private readonly Dictionary<string, (int[] Data, CudaTensor Buffer)> _uploads = new();
+    private readonly List<CudaGraph> _graphs = [];
+    private StepMode _mode = StepMode.Eager;
+    private CudaGraph? _current;
+    private PinnedMemory? _hostOut;
+    private ForwardBatch? _metaBatch;
+    private (ulong BlockTables, int Width, ulong SeqOfToken, ulong Positions, int Splits, int SplitLen) _meta;
+
+    /// <summary>A captured forward.</summary>
+    public sealed class CudaGraph : IDisposable
+    {
+        internal GraphExecHandle? Exec { get; set; }
+
+        /// <inheritdoc />
+        public void Dispose() => Exec?.Dispose();
+    }
+
+    private bool Skip => _mode == StepMode.Replay;
+
+    /// <summary>
+    /// Block-table width to use for every batch while capturing or replaying (graphs need fixed shapes);
+    /// 0 lets each eager batch use its own widest table.
+    /// </summary>
+    public int FixedBlockTableWidth { get; set; }
+
+    /// <summary>Starts a forward in <paramref name="mode"/>; <paramref name="graph"/> is the graph to capture into or replay.</summary>
+    public void BeginStep(StepMode mode, CudaGraph? graph = null)
+    {
+        _device.MakeCurrent();
+        if (mode != StepMode.Eager && graph == null)
+            throw new ArgumentNullException(nameof(graph));
+        Sync(); // the previous step's staged inputs have been consumed
+        _stagingOffset = 0;
+        foreach (var (_, u) in _uploads)
+            u.Buffer.Dispose();
+        _uploads.Clear();
+        _metaBatch = null;
+        _mode = mode;
+        _current = graph;
+        if (mode == StepMode.Capture)
+            Driver.Check(Driver.cuStreamBeginCapture(S, 2 /* relaxed */), "cuStreamBeginCapture_v2");
+    }
+
+    /// <summary>Pinned host memory for logits copied out of captured graphs (allocate before capturing).</summary>
+    public void EnsureHostOutput(long bytes)
+    {
+        if (_hostOut != null && _hostOut.Bytes >= bytes)
+            return;
+        if (_graphs.Count > 0)
+            throw new InvalidOperationException("the graph output buffer must be sized before the first capture");
+        _hostOut?.Dispose();
+        _hostOut = new PinnedMemory(bytes);
+    }
+
+    /// <summary>Graphs captured so far.</summary>
+    public int GraphCount => _graphs.Count;
+
+    /// <inheritdoc />
+    public void CopyToHost(Tensor src, Span<float> dst)
+    {
+        _device.MakeCurrent();
+        var t = (CudaTensor)src;
+        long bytes = t.NumElements * 4;
+        CudaTensor? f32 = null;
+        ulong from = t.Ptr;
+        if (!Skip && t.DType != DType.F32)
+        {
+            f32 = new CudaTensor(DType.F32, t.Shape, _pool.Rent(bytes), _pool);
+            Kernels.Launch(_k.ToF32, "to_f32", S, Grid(t.NumElements), 1, 1, 256, t.Ptr, f32.Ptr, t.NumElements);
+            from = f32.Ptr;
+        }
+        try
+        {
+            switch (_mode)
+            {
+                case StepMode.Eager:
+                    fixed (float* d = dst)
+                        Driver.Check(Driver.cuMemcpyDtoHAsync(d, from, (nuint)bytes, S), "cuMemcpyDtoHAsync_v2");
+                    Sync();
+                    return;
+                case StepMode.Capture:
+                    if (_hostOut == null || _hostOut.Bytes < bytes)
+                        throw new InvalidOperationException("EnsureHostOutput was not called with enough bytes before capture");
+                    Driver.Check(Driver.cuMemcpyDtoHAsync(_hostOut.Pointer, from, (nuint)bytes, S), "cuMemcpyDtoHAsync_v2");
+                    f32?.Dispose();
+                    f32 = null;
+                    Driver.Check(Driver.cuStreamEndCapture(S, out nint graph), "cuStreamEndCapture");
+                    _current!.Exec = new GraphExecHandle(graph);
+                    _graphs.Add(_current);
+                    break;
+            }
+            Driver.Check(Driver.cuGraphLaunch(_current!.Exec!.Exec, S), "cuGraphLaunch");
+            Sync();
+            new Span<float>(_hostOut!.Pointer, checked((int)t.NumElements)).CopyTo(dst);
+        }
+        finally
+        {
+            f32?.Dispose();
+            _mode = StepMode.Eager;
+        }
+    }
+
+    private ulong UploadInts(string key, ReadOnlySpan<int> data)
+    {
+        if (_uploads.TryGetValue(key, out var last) && data.SequenceEqual(last.Data))
+            return last.Buffer.Ptr;
+        long bytes = Math.Max(data.Length, 1) * 4L;
+        long aligned = (bytes + 255) & ~255L;
+        if (_stagingOffset + aligned > StagingBytes)
+        {
+            if (_mode != StepMode.Eager)
+                throw new InvalidOperationException("a captured step stages more than the pinned staging buffer holds");
+            Sync();
+            _stagingOffset = 0;
+        }
+        byte* host = _staging.Pointer + _stagingOffset;
+        _stagingOffset += aligned;
+        data.CopyTo(new Span<int>(host, data.Length));
+        if (last.Buffer != null)
+            last.Buffer.Dispose();
+        var buffer = new CudaTensor(DType.F32, [Math.Max(data.Length, 1)], _pool.Rent(bytes), _pool);
+        _uploads[key] = (data.ToArray(), buffer);
+        if (!Skip)
+            Driver.Check(Driver.cuMemcpyHtoDAsync(buffer.Ptr, host, (nuint)(data.Length * 4L), S), "cuMemcpyHtoDAsync_v2");
+        return buffer.Ptr;
+    }
+
+    private ulong UploadFloats(string key, ReadOnlySpan<float> data) =>
+        UploadInts(key, System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(data));
+
+    private (ulong BlockTables, int Width, ulong SeqOfToken, ulong Positions, int Splits, int SplitLen) AttentionMetadata(ForwardBatch batch, int blockSize)
+    {
+        if (ReferenceEquals(batch, _metaBatch))
+            return _meta;
+        int maxLen = batch.SeqLens.Length == 0 ? 1 : batch.SeqLens.Max();
+        int width = FixedBlockTableWidth > 0 ? FixedBlockTableWidth : Math.Max(1, (maxLen + blockSize - 1) / blockSize);
+        var tables = new int[batch.NumSeqs * width];
+        for (int s = 0; s < batch.NumSeqs; s++)
+        {
+            var bt = batch.BlockTables[s];
+            int count = Math.Min(bt.Length, width);
+            bt.AsSpan(0, count).CopyTo(tables.AsSpan(s * width));
+        }
+        var seqOf = new int[batch.NumTokens];
+        for (int s = 0; s < batch.NumSeqs; s++)
+            seqOf.AsSpan(batch.QueryStartLoc[s], batch.QueryStartLoc[s + 1] - batch.QueryStartLoc[s]).Fill(s);
+        // A fixed split length (from the longest context the engine allows) keeps each token's reduction
+        // order independent of the other sequences in the batch.
+        int splitLen = Math.Max(256, (MaxModelLen + 31) / 32);
+        int splitSpan = FixedBlockTableWidth > 0 ? FixedBlockTableWidth * blockSize : maxLen;
+        int splits = Math.Max(1, (splitSpan + splitLen - 1) / splitLen);
+        _meta = (UploadInts("block_tables", tables), width, UploadInts("seq_of_token", seqOf), UploadInts("positions", batch.Positions), splits, splitLen);
+        _metaBatch = batch;
+        return _meta;
+    }
+}

@@ -1,0 +1,290 @@
+using Pagoda.Backends;
+using Pagoda.Cuda.Interop;
+using Pagoda.Execution;
+using Pagoda.Loading;
+
+namespace Pagoda.Cuda;
+
+/// <summary>
+/// The CUDA backend: weights and activations live on the GPU in one element type (float32, bfloat16 or
+/// float16; arithmetic is float32 inside every kernel), kernels come from NVRTC, GEMMs from cuBLAS, and
+/// everything runs in order on one stream. Host inputs (ids, positions, slots, block tables) are staged
+/// through pinned memory; see <see cref="CudaBackend.BeginStep"/> for how CUDA graphs replay a forward.
+/// </summary>
+public sealed unsafe partial class CudaBackend : IBackend
+{
+    private readonly CudaDevice _device;
+    private readonly bool _ownsDevice;
+    private readonly StreamHandle _stream;
+    private readonly CublasHandle _blas;
+    private readonly DeviceMemory _workspace;
+    private readonly Kernels _k;
+    private readonly DevicePool _pool = new();
+    private readonly List<Tensor> _owned = [];
+    private readonly int _elemSize;
+
+    /// <summary>Opens the GPU and compiles (or loads cached) kernels for <paramref name="dtype"/>.</summary>
+    public CudaBackend(DType dtype, CudaDevice? device = null, int maxModelLen = 4096)
+    {
+        _ownsDevice = device == null;
+        _device = device ?? new CudaDevice();
+        _device.MakeCurrent();
+        DType = dtype;
+        _elemSize = DTypes.SizeOf(dtype);
+        MaxModelLen = maxModelLen;
+        _stream = new StreamHandle();
+        _blas = new CublasHandle();
+        Cublas.Check(Cublas.cublasSetStream(_blas.Handle, _stream.Stream), "cublasSetStream_v2");
+        _workspace = new DeviceMemory(32L << 20);
+        Cublas.Check(Cublas.cublasSetWorkspace_v2(_blas.Handle, _workspace.Ptr, 32 << 20), "cublasSetWorkspace_v2");
+        if (dtype == DType.F32)
+            Cublas.Check(Cublas.cublasSetMathMode(_blas.Handle, Cublas.PedanticMath), "cublasSetMathMode");
+        _k = new Kernels(_device, dtype);
+        _staging = new PinnedMemory(StagingBytes);
+    }
+
+    /// <inheritdoc />
+    public string Name => "cuda";
+
+    /// <summary>The GPU.</summary>
+    public CudaDevice Device => _device;
+
+    /// <summary>Element type of weights, activations and the KV pool.</summary>
+    public DType DType { get; }
+
+    /// <summary>Longest context: fixes the split-K length of attention (and so its reduction order).</summary>
+    public int MaxModelLen { get; set; }
+
+    /// <summary>How the kernel module was obtained (compiled or loaded from the disk cache), for start-up logs.</summary>
+    public string KernelInfo => _k.CompileInfo;
+
+    /// <summary>Bytes the activation pool holds.</summary>
+    public long PoolBytes => _pool.ReservedBytes;
+
+    private nint S => _stream.Stream;
+
+    /// <inheritdoc />
+    public Tensor LoadWeight(WeightStore store, string name, params int[] shape)
+    {
+        _device.MakeCurrent();
+        var (file, info) = store.Get(name, shape);
+        long n = shape.Aggregate(1L, (a, b) => a * b);
+        var t = new CudaTensor(DType, shape, new DeviceMemory(n * _elemSize), null);
+        _owned.Add(t);
+        byte* src = file.GetPointer(info);
+        if (info.DType == DType)
+        {
+            Driver.Check(Driver.cuMemcpyHtoDAsync(t.Ptr, src, (nuint)(n * _elemSize), S), "cuMemcpyHtoDAsync_v2");
+        }
+        else
+        {
+            using var raw = new DeviceMemory(n * DTypes.SizeOf(info.DType));
+            Driver.Check(Driver.cuMemcpyHtoDAsync(raw.Ptr, src, (nuint)raw.Bytes, S), "cuMemcpyHtoDAsync_v2");
+            var (fn, fname) = info.DType switch
+            {
+                DType.F32 => (_k.ConvertFromF32, "convert_from_f32"),
+                DType.BF16 => (_k.ConvertFromBf16, "convert_from_bf16"),
+                _ => (_k.ConvertFromF16, "convert_from_f16"),
+            };
+            Kernels.Launch(fn, fname, S, Grid(n), 1, 1, 256, raw.Ptr, t.Ptr, n);
+            Sync(); // raw is freed on return
+        }
+        return t;
+    }
+
+    /// <summary>A tensor of <see cref="DType"/> holding <paramref name="data"/> (tests and tools).</summary>
+    public Tensor Upload(ReadOnlySpan<float> data, params int[] shape)
+    {
+        var t = (CudaTensor)Empty(shape);
+        using var tmp = new DeviceMemory((long)data.Length * 4);
+        fixed (float* p = data)
+            Driver.Check(Driver.cuMemcpyHtoDAsync(tmp.Ptr, p, (nuint)(data.Length * 4), S), "cuMemcpyHtoDAsync_v2");
+        Kernels.Launch(_k.FromF32, "from_f32", S, Grid(data.Length), 1, 1, 256, tmp.Ptr, t.Ptr, (long)data.Length);
+        Sync();
+        return t;
+    }
+
+    /// <inheritdoc />
+    public Tensor Empty(params int[] shape)
+    {
+        _device.MakeCurrent();
+        long n = shape.Aggregate(1L, (a, b) => a * b);
+        var t = new CudaTensor(DType, shape, _pool.Rent(n * _elemSize), _pool);
+        if (_mode != StepMode.Replay)
+            Driver.Check(Driver.cuMemsetD8Async(t.Ptr, 0, (nuint)(n * _elemSize), S), "cuMemsetD8Async");
+        return t;
+    }
+
+    /// <inheritdoc />
+    public PagedKvCache AllocateKvCache(int numLayers, int numBlocks, int blockSize, int kvWidth)
+    {
+        _device.MakeCurrent();
+        // One extra block past the pool's end is scratch: padded rows of captured decode graphs write there.
+        int slots = checked((numBlocks + 1) * blockSize);
+        var keys = new Tensor[numLayers];
+        var values = new Tensor[numLayers];
+        for (int l = 0; l < numLayers; l++)
+        {
+            keys[l] = new CudaTensor(DType, [slots, kvWidth], new DeviceMemory((long)slots * kvWidth * _elemSize), null);
+            values[l] = new CudaTensor(DType, [slots, kvWidth], new DeviceMemory((long)slots * kvWidth * _elemSize), null);
+        }
+        ScratchBlock = numBlocks;
+        return new PagedKvCache(keys, values, numBlocks, blockSize);
+    }
+
+    /// <summary>Bytes of one KV block over all layers (K and V).</summary>
+    public long KvBlockBytes(int numLayers, int blockSize, int kvWidth) => 2L * numLayers * blockSize * kvWidth * _elemSize;
+
+    /// <summary>The block id reserved as scratch by <see cref="AllocateKvCache"/>.</summary>
+    public int ScratchBlock { get; private set; }
+
+    /// <inheritdoc />
+    public void Embedding(Tensor table, ReadOnlySpan<int> ids, Tensor dst)
+    {
+        ulong d = UploadInts("ids", ids);
+        if (Skip) return;
+        Kernels.Launch(_k.Embedding, "embedding", S, (uint)ids.Length, 1, 1, RowThreads(dst.Cols), P(table), d, P(dst), dst.Cols);
+    }
+
+    /// <inheritdoc />
+    public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor dst)
+    {
+        if (Skip) return;
+        int m = weight.Rows, n = x.Rows, k = weight.Cols;
+        float one = 1f, zero = 0f;
+        int type = DType switch { DType.BF16 => Cublas.R16BF, DType.F16 => Cublas.R16F, _ => Cublas.R32F };
+        int compute = DType == DType.F32 ? Cublas.Compute32FPedantic : Cublas.Compute32F;
+        Cublas.Check(Cublas.cublasGemmEx(_blas.Handle, Cublas.OpT, Cublas.OpN, m, n, k, &one, P(weight), type, k, P(x), type, k,
+            &zero, P(dst), type, m, compute, Cublas.GemmDefault), "cublasGemmEx");
+        if (bias != null)
+            Kernels.Launch(_k.BiasAdd, "bias_add", S, Grid(dst.NumElements), 1, 1, 256, P(dst), P(bias), dst.NumElements, dst.Cols);
+    }
+
+    /// <inheritdoc />
+    public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor dst)
+    {
+        if (Skip) return;
+        int cols = weight.Cols;
+        Kernels.Launch(_k.RmsNorm, "rms_norm", S, (uint)(x.NumElements / cols), 1, 1, RowThreads(cols), P(x), P(weight), P(dst), cols, eps);
+    }
+
+    /// <summary>residual += delta, then dst = RMSNorm(residual) · weight, in one pass.</summary>
+    public void AddRmsNorm(Tensor residual, Tensor delta, Tensor weight, float eps, Tensor dst)
+    {
+        if (Skip) return;
+        int cols = weight.Cols;
+        Kernels.Launch(_k.AddRmsNorm, "add_rms_norm", S, (uint)residual.Rows, 1, 1, RowThreads(cols), P(residual), P(delta), P(weight), P(dst), cols, eps);
+    }
+
+    /// <inheritdoc />
+    public void LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor dst)
+    {
+        if (Skip) return;
+        Kernels.Launch(_k.LayerNorm, "layer_norm", S, (uint)x.Rows, 1, 1, RowThreads(x.Cols), P(x), P(weight), P(bias), P(dst), x.Cols, eps);
+    }
+
+    /// <inheritdoc />
+    public void Add(Tensor a, Tensor b, Tensor dst)
+    {
+        if (Skip) return;
+        Kernels.Launch(_k.Add, "add", S, Grid(dst.NumElements), 1, 1, 256, P(a), P(b), P(dst), dst.NumElements);
+    }
+
+    /// <inheritdoc />
+    public void SiluMul(Tensor gate, Tensor up, Tensor dst)
+    {
+        if (Skip) return;
+        Kernels.Launch(_k.SiluMul, "silu_mul", S, Grid(dst.NumElements), 1, 1, 256, P(gate), P(up), P(dst), dst.NumElements);
+    }
+
+    /// <inheritdoc />
+    public void Relu(Tensor x)
+    {
+        if (Skip) return;
+        Kernels.Launch(_k.Relu, "relu", S, Grid(x.NumElements), 1, 1, 256, P(x), x.NumElements);
+    }
+
+    /// <inheritdoc />
+    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq)
+    {
+        ulong pos = UploadInts("positions", positions);
+        ulong freq = UploadFloats("inv_freq", invFreq);
+        if (Skip) return;
+        Kernels.Launch(_k.Rope, "rope", S, (uint)x.Rows, 1, 1, RowThreads(x.Cols / 2), P(x), pos, freq, x.Cols, headDim);
+    }
+
+    /// <inheritdoc />
+    public void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping)
+    {
+        ulong slots = UploadInts("slots", slotMapping);
+        if (Skip) return;
+        Kernels.Launch(_k.RopeStoreKv, "rope_store_kv", S, (uint)k.Rows, 1, 1, RowThreads(k.Cols), P(k), P(v),
+            P(cache.Keys[layer]), P(cache.Values[layer]), slots, 0UL, 0UL, k.Cols, 0, 0);
+    }
+
+    /// <inheritdoc />
+    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
+        int headDim, float scale, Tensor dst)
+    {
+        if (headDim > 256)
+            throw new NotSupportedException($"CUDA paged attention supports head_dim up to 256, not {headDim}");
+        var meta = AttentionMetadata(batch, cache.BlockSize);
+        if (Skip) return;
+        int n = batch.NumTokens;
+        int splits = meta.Splits;
+        ulong partAcc = 0, partMl = 0;
+        CudaTensor? acc = null, ml = null;
+        if (splits > 1)
+        {
+            acc = new CudaTensor(DType.F32, [n * numHeads * splits, headDim], _pool.Rent((long)n * numHeads * splits * headDim * 4), _pool);
+            ml = new CudaTensor(DType.F32, [n * numHeads * splits, 2], _pool.Rent((long)n * numHeads * splits * 2 * 4), _pool);
+            (partAcc, partMl) = (acc.Ptr, ml.Ptr);
+        }
+        Kernels.Launch(_k.PagedAttention, "paged_attention", S, (uint)n, (uint)numHeads, (uint)splits, 128,
+            P(q), P(cache.Keys[layer]), P(cache.Values[layer]), P(dst), partAcc, partMl,
+            meta.BlockTables, meta.Width, meta.SeqOfToken, meta.Positions, numHeads, numKvHeads, headDim, cache.BlockSize, scale, meta.SplitLen);
+        if (splits > 1)
+        {
+            Kernels.Launch(_k.AttentionCombine, "attention_combine", S, (uint)n, (uint)numHeads, 1, (uint)Math.Min(256, (headDim + 31) / 32 * 32),
+                partAcc, partMl, P(dst), numHeads, headDim, splits);
+            acc!.Dispose();
+            ml!.Dispose();
+        }
+    }
+
+    /// <inheritdoc />
+    public void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor dst)
+    {
+        ulong r = UploadInts("rows", rows);
+        if (Skip) return;
+        Kernels.Launch(_k.Embedding, "embedding", S, (uint)rows.Length, 1, 1, RowThreads(x.Cols), P(x), r, P(dst), x.Cols);
+    }
+
+    /// <summary>Waits for all queued work.</summary>
+    public void Sync() => Driver.Check(Driver.cuStreamSynchronize(S), "cuStreamSynchronize");
+
+    private static ulong P(Tensor t) => ((CudaTensor)t).Ptr;
+
+    private static uint Grid(long n) => (uint)Math.Clamp((n + 255) / 256, 1, 8192);
+
+    private static uint RowThreads(int cols) => (uint)Math.Clamp((cols + 31) / 32 * 32, 32, 512);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var g in _graphs)
+            g.Dispose();
+        foreach (var t in _owned)
+            t.Dispose();
+        _uploads.Clear();
+        _pool.Dispose();
+        _k.Dispose();
+        _workspace.Dispose();
+        _blas.Dispose();
+        _stream.Dispose();
+        _staging.Dispose();
+        _hostOut?.Dispose();
+        if (_ownsDevice)
+            _device.Dispose();
+    }
+}

@@ -1,0 +1,149 @@
+using Pagoda.Backends;
+using Pagoda.Execution;
+using Pagoda.Models;
+
+namespace Pagoda.Cuda;
+
+/// <summary>
+/// Runs decode steps as CUDA graph replays. At start-up one graph is captured per batch size (1, 2, 4, 8,
+/// then steps of 8 up to max-num-seqs) from an all-padding batch; a decode batch (one token per sequence,
+/// every row sampled) is padded to the next captured size and replayed; anything else runs eagerly.
+/// Padding rows read and write only the pool's scratch block.
+/// </summary>
+public sealed class CudaGraphModel : IModel
+{
+    private readonly IModel _inner;
+    private readonly CudaBackend _backend;
+    private readonly int _blockSize, _scratchSlot, _width;
+    private readonly SortedDictionary<int, CudaBackend.CudaGraph> _graphs = new();
+
+    /// <summary>Wraps <paramref name="inner"/>; captures graphs now unless <paramref name="enforceEager"/>.</summary>
+    public CudaGraphModel(IModel inner, CudaBackend backend, PagedKvCache cache, int maxNumSeqs, int maxModelLen, bool enforceEager)
+    {
+        _inner = inner;
+        _backend = backend;
+        _blockSize = cache.BlockSize;
+        _scratchSlot = backend.ScratchBlock * cache.BlockSize;
+        _width = (maxModelLen + cache.BlockSize - 1) / cache.BlockSize;
+        if (enforceEager)
+            return;
+        var sizes = CaptureSizes(maxNumSeqs);
+        backend.EnsureHostOutput((long)sizes[^1] * inner.Config.VocabSize * sizeof(float));
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        foreach (int b in sizes.Reverse())
+        {
+            var dummy = Pad(Empty, b);
+            Run(StepMode.Eager, null, dummy, cache);       // warm-up: allocations and cuBLAS heuristics happen outside capture
+            var g = new CudaBackend.CudaGraph();
+            Run(StepMode.Capture, g, dummy, cache);
+            _graphs[b] = g;
+        }
+        CaptureMilliseconds = sw.Elapsed.TotalMilliseconds;
+    }
+
+    /// <summary>Batch sizes with a captured graph.</summary>
+    public IReadOnlyCollection<int> CapturedSizes => _graphs.Keys;
+
+    /// <summary>Time spent capturing at start-up.</summary>
+    public double CaptureMilliseconds { get; }
+
+    /// <summary>Decode steps replayed from graphs so far.</summary>
+    public long Replays { get; private set; }
+
+    /// <inheritdoc />
+    public ModelConfig Config => _inner.Config;
+
+    /// <inheritdoc />
+    public int KvWidth => _inner.KvWidth;
+
+    /// <summary>1, 2, 4, 8, then multiples of 8 up to max-num-seqs (rounded up to 8).</summary>
+    public static int[] CaptureSizes(int maxNumSeqs)
+    {
+        var sizes = new List<int>();
+        foreach (int s in new[] { 1, 2, 4, 8 })
+        {
+            if (s <= Math.Max(maxNumSeqs, 1) || sizes.Count == 0 || sizes[^1] < maxNumSeqs)
+                sizes.Add(s);
+        }
+        for (int s = 16; sizes[^1] < maxNumSeqs; s += 8)
+            sizes.Add(s);
+        return [.. sizes.Distinct().Order()];
+    }
+
+    /// <inheritdoc />
+    public float[] Forward(ForwardBatch batch, PagedKvCache cache)
+    {
+        int n = batch.NumSeqs;
+        if (_graphs.Count > 0 && IsDecode(batch))
+        {
+            foreach (var (size, graph) in _graphs)
+            {
+                if (size < n)
+                    continue;
+                float[] logits = Run(StepMode.Replay, graph, Pad(batch, size), cache);
+                Replays++;
+                return size == n ? logits : logits.AsSpan(0, n * Config.VocabSize).ToArray();
+            }
+        }
+        _backend.BeginStep(StepMode.Eager);
+        return _inner.Forward(batch, cache);
+    }
+
+    private float[] Run(StepMode mode, CudaBackend.CudaGraph? graph, ForwardBatch batch, PagedKvCache cache)
+    {
+        _backend.BeginStep(mode, graph);
+        _backend.FixedBlockTableWidth = mode == StepMode.Eager && graph == null && !IsPadded(batch) ? 0 : _width;
+        try
+        {
+            return _inner.Forward(batch, cache);
+        }
+        finally
+        {
+            _backend.FixedBlockTableWidth = 0;
+        }
+    }
+
+    private static bool IsPadded(ForwardBatch b) => b.NumSeqs > 0 && b.SeqLens[^1] == 1 && b.InputIds[^1] == 0;
+
+    private static bool IsDecode(ForwardBatch b)
+    {
+        if (b.NumTokens != b.NumSeqs || b.LogitsIndices.Length != b.NumTokens || b.NumSeqs == 0)
+            return false;
+        for (int i = 0; i < b.NumSeqs; i++)
+        {
+            if (b.QueryStartLoc[i] != i || b.LogitsIndices[i] != i)
+                return false;
+        }
+        return true;
+    }
+
+    private static readonly ForwardBatch Empty = new([], [], [], [], [0], [], []);
+
+    private ForwardBatch Pad(ForwardBatch b, int size)
+    {
+        int n = b.NumSeqs;
+        var ids = new int[size];
+        var positions = new int[size];
+        var slots = new int[size];
+        var tables = new int[size][];
+        var start = new int[size + 1];
+        var lens = new int[size];
+        var rows = new int[size];
+        for (int i = 0; i < size; i++)
+        {
+            bool real = i < n;
+            ids[i] = real ? b.InputIds[i] : 0;
+            positions[i] = real ? b.Positions[i] : 0;
+            slots[i] = real ? b.SlotMapping[i] : _scratchSlot;
+            tables[i] = real ? b.BlockTables[i] : [_scratchSlot / _blockSize];
+            lens[i] = real ? b.SeqLens[i] : 1;
+            start[i] = i;
+            rows[i] = i;
+        }
+        start[size] = size;
+        return new ForwardBatch(ids, positions, slots, tables, start, lens, rows);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _inner.Dispose();
+}

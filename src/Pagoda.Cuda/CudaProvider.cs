@@ -1,0 +1,52 @@
+using Pagoda.Backends;
+using Pagoda.Models;
+
+namespace Pagoda.Cuda;
+
+/// <summary>Registers `--device cuda` with the engine: backend creation, KV sizing and CUDA graphs.</summary>
+public sealed class CudaProvider : IBackendProvider
+{
+    private static readonly CudaProvider Instance = new();
+
+    /// <summary>Makes --device cuda (and auto-detection) available to <see cref="Engine.LLMEngine"/>.</summary>
+    public static void Register() => BackendProviders.Register(Instance);
+
+    /// <inheritdoc />
+    public string Device => "cuda";
+
+    /// <inheritdoc />
+    public bool IsAvailable(out string reason) => CudaDevice.IsAvailable(out reason);
+
+    /// <summary>The compute dtype for --dtype and the model's config.</summary>
+    public static DType ResolveDType(string dtype, ModelConfig config) => dtype switch
+    {
+        "float32" or "float" => DType.F32,
+        "bfloat16" => DType.BF16,
+        "float16" or "half" => DType.F16,
+        _ => config.DType ?? DType.BF16,
+    };
+
+    /// <inheritdoc />
+    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen) =>
+        new CudaBackend(ResolveDType(args.DType, config), maxModelLen: maxModelLen);
+
+    /// <inheritdoc />
+    public int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen)
+    {
+        var b = (CudaBackend)backend;
+        var (free, total) = b.Device.MemoryInfo();
+        int elem = DTypes.SizeOf(b.DType);
+        // Activations of the largest step: the residual stream, norms, q/k/v, attention, the MLP, and the logits.
+        long tokens = args.MaxNumBatchedTokens;
+        long perToken = 4L * config.HiddenSize + 3L * config.NumHeads * config.HeadDim + 3L * config.IntermediateSize;
+        long logitRows = Math.Max(tokens, args.MaxNumSeqs);
+        long reserve = tokens * perToken * elem + logitRows * config.VocabSize * (elem + 4L) + (1L << 30);
+        long budget = (long)(total * args.GpuMemoryUtilization) - (total - free) - reserve;
+        long perBlock = b.KvBlockBytes(config.NumLayers, args.BlockSize, kvWidth);
+        return (int)Math.Clamp(budget / perBlock, 0, int.MaxValue / args.BlockSize - 1);
+    }
+
+    /// <inheritdoc />
+    public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen) =>
+        new CudaGraphModel(model, (CudaBackend)backend, cache, args.MaxNumSeqs, maxModelLen, args.EnforceEager);
+}

@@ -1,0 +1,102 @@
+using Pagoda.Backends;
+using Pagoda.Cuda.Interop;
+
+namespace Pagoda.Cuda;
+
+/// <summary>One kernel argument: 8 bytes holding a device pointer, an int or a float.</summary>
+internal readonly struct KernelArg(ulong bits)
+{
+    public ulong Bits { get; } = bits;
+    public static implicit operator KernelArg(ulong v) => new(v);
+    public static implicit operator KernelArg(int v) => new((uint)v);
+    public static implicit operator KernelArg(long v) => new((ulong)v);
+    public static implicit operator KernelArg(float v) => new(BitConverter.SingleToUInt32Bits(v));
+}
+
+/// <summary>The compiled module for one element type and its kernel handles.</summary>
+internal sealed unsafe class Kernels : IDisposable
+{
+    private readonly CudaModuleHandle _module;
+
+    public Kernels(CudaDevice device, DType elem)
+    {
+        string[] defines = elem switch
+        {
+            DType.BF16 => ["ELEM_BF16"],
+            DType.F16 => ["ELEM_F16"],
+            _ => [],
+        };
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var (cubin, cached, path) = KernelCompiler.Compile(device, defines);
+        CompileInfo = $"{(cached ? "loaded" : "compiled")} {path} ({cubin.Length} bytes, {sw.ElapsedMilliseconds} ms)";
+        fixed (byte* c = cubin)
+        {
+            Driver.Check(Driver.cuModuleLoadData(out nint m, c), "cuModuleLoadData");
+            _module = new CudaModuleHandle(m);
+        }
+        nint F(string name)
+        {
+            Driver.Check(Driver.cuModuleGetFunction(out nint f, _module.Module, name), $"cuModuleGetFunction({name})");
+            return f;
+        }
+        ConvertFromF32 = F("convert_from_f32");
+        ConvertFromBf16 = F("convert_from_bf16");
+        ConvertFromF16 = F("convert_from_f16");
+        ToF32 = F("to_f32");
+        FromF32 = F("from_f32");
+        Embedding = F("embedding");
+        EmbeddingAdd = F("embedding_add");
+        RmsNorm = F("rms_norm");
+        AddRmsNorm = F("add_rms_norm");
+        LayerNorm = F("layer_norm");
+        Add = F("add");
+        SiluMul = F("silu_mul");
+        Relu = F("relu");
+        BiasAdd = F("bias_add");
+        Rope = F("rope");
+        RopeStoreKv = F("rope_store_kv");
+        PagedAttention = F("paged_attention");
+        AttentionCombine = F("attention_combine");
+    }
+
+    public string CompileInfo { get; }
+    public nint ConvertFromF32 { get; }
+    public nint ConvertFromBf16 { get; }
+    public nint ConvertFromF16 { get; }
+    public nint ToF32 { get; }
+    public nint FromF32 { get; }
+    public nint Embedding { get; }
+    public nint EmbeddingAdd { get; }
+    public nint RmsNorm { get; }
+    public nint AddRmsNorm { get; }
+    public nint LayerNorm { get; }
+    public nint Add { get; }
+    public nint SiluMul { get; }
+    public nint Relu { get; }
+    public nint BiasAdd { get; }
+    public nint Rope { get; }
+    public nint RopeStoreKv { get; }
+    public nint PagedAttention { get; }
+    public nint AttentionCombine { get; }
+
+    /// <summary>Enqueues <paramref name="function"/> on <paramref name="stream"/>.</summary>
+    public static void Launch(nint function, string name, nint stream, uint gridX, uint gridY, uint gridZ, uint block,
+        params ReadOnlySpan<KernelArg> args)
+    {
+        if (gridX == 0 || gridY == 0 || gridZ == 0)
+            return; // an empty batch (e.g. no rows to gather) launches nothing
+        ulong* values = stackalloc ulong[args.Length];
+        void** pointers = stackalloc void*[args.Length];
+        for (int i = 0; i < args.Length; i++)
+        {
+            values[i] = args[i].Bits;
+            pointers[i] = &values[i];
+        }
+        int status = Driver.cuLaunchKernel(function, gridX, gridY, gridZ, block, 1, 1, 0, stream, pointers, null);
+        if (status != 0)
+            throw new CudaException($"cuLaunchKernel({name})", status, Driver.Describe(status));
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _module.Dispose();
+}

@@ -1,0 +1,207 @@
+// Pagoda's CUDA kernels, compiled by NVRTC at start-up for the device's architecture. ELEM_BF16 or
+// ELEM_F16 selects the activation / weight element type T; without either T is float. Arithmetic is
+// float32 throughout; T is only the storage type.
+
+typedef unsigned short u16;
+#define NEG_INF __int_as_float(0xff800000)
+
+__device__ __forceinline__ float bf16_to_f32(u16 v) { return __uint_as_float(((unsigned)v) << 16); }
+__device__ __forceinline__ u16 f32_to_bf16(float f)
+{
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u16)((u >> 16) | 0x40u);   // quiet NaN
+    u += 0x7fffu + ((u >> 16) & 1u);                                         // round to nearest even
+    return (u16)(u >> 16);
+}
+__device__ __forceinline__ float f16_to_f32(u16 v) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v)); return f; }
+__device__ __forceinline__ u16 f32_to_f16(float f) { u16 h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
+
+#if defined(ELEM_BF16)
+typedef u16 T;
+__device__ __forceinline__ float ld(T v) { return bf16_to_f32(v); }
+__device__ __forceinline__ T st(float f) { return f32_to_bf16(f); }
+#elif defined(ELEM_F16)
+typedef u16 T;
+__device__ __forceinline__ float ld(T v) { return f16_to_f32(v); }
+__device__ __forceinline__ T st(float f) { return f32_to_f16(f); }
+#else
+typedef float T;
+__device__ __forceinline__ float ld(T v) { return v; }
+__device__ __forceinline__ T st(float f) { return f; }
+#endif
+
+__device__ __forceinline__ float warp_sum(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+__device__ float block_sum(float v)
+{
+    __shared__ float partial[32];
+    __shared__ float total;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    if (warp == 0)
+    {
+        float s = lane < warps ? partial[lane] : 0.f;
+        s = warp_sum(s);
+        if (lane == 0) total = s;
+    }
+    __syncthreads();
+    float r = total;
+    __syncthreads();
+    return r;
+}
+
+// ---- weight conversion (stored dtype -> T) and output conversion (T -> float) ----
+extern "C" __global__ void convert_from_f32(const float* src, T* dst, long long n)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = st(src[i]);
+}
+extern "C" __global__ void convert_from_bf16(const u16* src, T* dst, long long n)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = st(bf16_to_f32(src[i]));
+}
+extern "C" __global__ void convert_from_f16(const u16* src, T* dst, long long n)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = st(f16_to_f32(src[i]));
+}
+extern "C" __global__ void to_f32(const T* src, float* dst, long long n)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = ld(src[i]);
+}
+extern "C" __global__ void from_f32(const float* src, T* dst, long long n)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = st(src[i]);
+}
+
+// ---- embedding and row gathers: one block per output row ----
+extern "C" __global__ void embedding(const T* table, const int* ids, T* dst, int cols)
+{
+    const T* src = table + (long long)ids[blockIdx.x] * cols;
+    T* out = dst + (long long)blockIdx.x * cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = src[c];
+}
+extern "C" __global__ void embedding_add(const T* table, const int* ids, int offset, T* dst, int cols)
+{
+    const T* src = table + (long long)(ids[blockIdx.x] + offset) * cols;
+    T* out = dst + (long long)blockIdx.x * cols;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = st(ld(out[c]) + ld(src[c]));
+}
+
+// ---- norms: one block per group of `cols` elements ----
+extern "C" __global__ void rms_norm(const T* x, const T* w, T* dst, int cols, float eps)
+{
+    const T* row = x + (long long)blockIdx.x * cols;
+    T* out = dst + (long long)blockIdx.x * cols;
+    float ss = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) { float v = ld(row[c]); ss += v * v; }
+    ss = block_sum(ss);
+    float inv = 1.f / sqrtf(ss / cols + eps);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = st(ld(w[c]) * (ld(row[c]) * inv));
+}
+
+// residual += delta; dst = rms_norm(residual) * w   (the fused pre-norm of the next sub-layer)
+extern "C" __global__ void add_rms_norm(T* residual, const T* delta, const T* w, T* dst, int cols, float eps)
+{
+    T* row = residual + (long long)blockIdx.x * cols;
+    const T* d = delta + (long long)blockIdx.x * cols;
+    T* out = dst + (long long)blockIdx.x * cols;
+    float ss = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x)
+    {
+        T s = st(ld(row[c]) + ld(d[c]));
+        row[c] = s;
+        float v = ld(s);
+        ss += v * v;
+    }
+    ss = block_sum(ss);
+    float inv = 1.f / sqrtf(ss / cols + eps);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = st(ld(w[c]) * (ld(row[c]) * inv));
+}
+
+extern "C" __global__ void layer_norm(const T* x, const T* w, const T* b, T* dst, int cols, float eps)
+{
+    const T* row = x + (long long)blockIdx.x * cols;
+    T* out = dst + (long long)blockIdx.x * cols;
+    float s = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) s += ld(row[c]);
+    float mean = block_sum(s) / cols;
+    float v = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) { float d = ld(row[c]) - mean; v += d * d; }
+    float inv = 1.f / sqrtf(block_sum(v) / cols + eps);
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = st((ld(row[c]) - mean) * inv * ld(w[c]) + ld(b[c]));
+}
+
+// ---- elementwise ----
+extern "C" __global__ void add(const T* a, const T* b, T* dst, long long n)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = st(ld(a[i]) + ld(b[i]));
+}
+extern "C" __global__ void silu_mul(const T* gate, const T* up, T* dst, long long n)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    {
+        float g = ld(gate[i]);
+        dst[i] = st(g / (1.f + expf(-g)) * ld(up[i]));
+    }
+}
+extern "C" __global__ void relu(T* x, long long n)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) x[i] = st(fmaxf(ld(x[i]), 0.f));
+}
+extern "C" __global__ void bias_add(T* x, const T* bias, long long n, int cols)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) x[i] = st(ld(x[i]) + ld(bias[i % cols]));
+}
+
+// ---- rotary embedding, NeoX halves; one block per token ----
+extern "C" __global__ void rope(T* x, const int* positions, const float* inv_freq, int width, int head_dim)
+{
+    int half = head_dim / 2;
+    float pos = (float)positions[blockIdx.x];
+    T* row = x + (long long)blockIdx.x * width;
+    for (int j = threadIdx.x; j < width / 2; j += blockDim.x)
+    {
+        int h = j / half, i = j % half;
+        float angle = pos * inv_freq[i];
+        float c = cosf(angle), s = sinf(angle);
+        T* head = row + h * head_dim;
+        float a = ld(head[i]), b = ld(head[i + half]);
+        head[i] = st(a * c - b * s);
+        head[i + half] = st(b * c + a * s);
+    }
+}
+
+// RoPE on k fused with the paged write of k and v: one block per token.
+extern "C" __global__ void rope_store_kv(const T* k, const T* v, T* kc, T* vc, const int* slots, const int* positions,
+    const float* inv_freq, int width, int head_dim, int rotate)
+{
+    long long slot = slots[blockIdx.x];
+    const T* ks = k + (long long)blockIdx.x * width;
+    const T* vs = v + (long long)blockIdx.x * width;
+    T* kd = kc + slot * width;
+    T* vd = vc + slot * width;
+    for (int c = threadIdx.x; c < width; c += blockDim.x) vd[c] = vs[c];
+    if (!rotate)
+    {
+        for (int c = threadIdx.x; c < width; c += blockDim.x) kd[c] = ks[c];
+        return;
+    }
+    int half = head_dim / 2;
+    float pos = (float)positions[blockIdx.x];
+    for (int j = threadIdx.x; j < width / 2; j += blockDim.x)
+    {
+        int h = j / half, i = j % half;
+        float angle = pos * inv_freq[i];
+        float c = cosf(angle), s = sinf(angle);
+        float a = ld(ks[h * head_dim + i]), b = ld(ks[h * head_dim + i + half]);
+        kd[h * head_dim + i] = st(a * c - b * s);
+        kd[h * head_dim + i + half] = st(b * c + a * s);
+    }
+}

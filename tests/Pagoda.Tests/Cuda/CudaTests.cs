@@ -1,0 +1,74 @@
+using Pagoda.Backends;
+using Pagoda.Cuda;
+using Pagoda.CudaCheck;
+
+namespace Pagoda.Tests.Cuda;
+
+/// <summary>A fact that runs only where the CUDA driver reports a GPU; elsewhere (CI) it is skipped with the reason.</summary>
+public sealed class CudaFactAttribute : FactAttribute
+{
+    public CudaFactAttribute()
+    {
+        if (!CudaDevice.IsAvailable(out string why))
+            Skip = $"no CUDA GPU: {why}";
+    }
+}
+
+/// <summary>
+/// The GPU checks of tools/Pagoda.CudaCheck (the same code the self-contained build runs on a GPU box):
+/// every op against the CPU backend, and the golden runs on the GPU.
+/// </summary>
+public class CudaTests
+{
+    [CudaFact]
+    public void EveryOpMatchesTheCpuBackendInFloat32() => Assert.Empty(RunParity(DType.F32));
+
+    [CudaFact]
+    public void EveryOpMatchesTheCpuBackendInBfloat16() => Assert.Empty(RunParity(DType.BF16));
+
+    [CudaFact]
+    public void Float32GoldenRunsMatchTransformers()
+    {
+        foreach (var (entry, dir) in new[] { ("fortune-chat", "models/fortune-chat"), ("tiny-llama", "tests/fixtures/models/tiny-llama"),
+                     ("tiny-qwen3", "tests/fixtures/models/tiny-qwen3"), ("tiny-opt", "tests/fixtures/models/tiny-opt") })
+            Assert.Empty(GoldenCheck.Run(Support.TestPaths.RepoRoot, entry, dir, "float32", TextWriter.Null));
+    }
+
+    [CudaFact]
+    public void Bfloat16FortuneChatAgreesByVllmsRule() =>
+        Assert.Empty(GoldenCheck.Run(Support.TestPaths.RepoRoot, "fortune-chat-bf16", "models/fortune-chat", "bfloat16", TextWriter.Null));
+
+    [Fact]
+    public void DeviceCudaWithoutAGpuFailsClearly()
+    {
+        if (CudaDevice.IsAvailable(out _))
+            return; // the GPU path is covered above
+        CudaProvider.Register();
+        var e = Assert.Throws<ArgumentException>(() => new LLM(new EngineArgs { Device = "cuda" }));
+        Assert.Contains("--device cuda: no usable GPU here", e.Message);
+    }
+
+    [Fact]
+    public void AutoFallsBackToTheCpuWithoutAGpu()
+    {
+        if (CudaDevice.IsAvailable(out _))
+            return;
+        CudaProvider.Register();
+        using var llm = new LLM(new EngineArgs { Device = "auto" });
+        Assert.Equal("cpu", llm.Engine.Backend.Name);
+    }
+
+    [Fact]
+    public void DecodeGraphSizesFollowVllm()
+    {
+        Assert.Equal([1, 2, 4, 8, 16, 24, 32], CudaGraphModel.CaptureSizes(32));
+        Assert.Equal([1, 2, 4, 8], CudaGraphModel.CaptureSizes(5));
+        Assert.Equal([1], CudaGraphModel.CaptureSizes(1));
+    }
+
+    private static List<string> RunParity(DType dtype)
+    {
+        using var device = new CudaDevice();
+        return Parity.Run(dtype, device, TextWriter.Null);
+    }
+}

@@ -1,0 +1,159 @@
+using Pagoda.Backends;
+using Pagoda.Backends.Cpu;
+using Pagoda.Cuda;
+using Pagoda.Execution;
+using Pagoda.Loading;
+
+namespace Pagoda.CudaCheck;
+
+/// <summary>Every CUDA op against the CPU backend on random inputs: ‖gpu − cpu‖ / ‖cpu‖ under a dtype's tolerance.</summary>
+public static class Parity
+{
+    /// <summary>Runs every check for <paramref name="dtype"/>; returns the failures (each line printed).</summary>
+    public static List<string> Run(DType dtype, CudaDevice device, TextWriter log)
+    {
+        double tol = dtype == DType.F32 ? 2e-5 : 1.5e-2;
+        var failures = new List<string>();
+        var rng = new Random(1234 + (int)dtype);
+        using var cpu = new CpuBackend();
+        using var gpu = new CudaBackend(dtype, device);
+        using var store = WeightStore.CreateDummy(Path.GetTempPath(), DType.BF16);
+        string folder = Path.GetTempPath();
+
+        (Tensor C, Tensor G) Pair(params int[] shape)
+        {
+            long n = shape.Aggregate(1L, (a, b) => a * b);
+            var data = new float[n];
+            for (long i = 0; i < n; i++)
+                data[i] = (float)(rng.NextDouble() * 2 - 1);
+            var c = CpuTensor.Allocate(shape);
+            data.CopyTo(c.F32);
+            return (c, gpu.Upload(data, shape));
+        }
+        (Tensor C, Tensor G) Weight(string name, params int[] shape) => (cpu.LoadWeight(store, name, shape), gpu.LoadWeight(store, name, shape));
+        (Tensor C, Tensor G) Out(params int[] shape) => (cpu.Empty(shape), gpu.Empty(shape));
+        void Check(string what, Tensor c, Tensor g)
+        {
+            var a = ((CpuTensor)c).F32.ToArray();
+            var b = new float[a.Length];
+            gpu.CopyToHost(g, b);
+            double num = 0, den = 0;
+            bool nan = false;
+            for (int i = 0; i < a.Length; i++)
+            {
+                nan |= float.IsNaN(b[i]);
+                num += (double)(a[i] - b[i]) * (a[i] - b[i]);
+                den += (double)a[i] * a[i];
+            }
+            double rel = Math.Sqrt(num / Math.Max(den, 1e-30));
+            bool ok = !nan && rel <= tol;
+            string line = $"  {(ok ? "PASS" : "FAIL")} {dtype,-4} {what,-34} rel {rel:E2} (tol {tol:E0})";
+            log.WriteLine(line);
+            if (!ok)
+                failures.Add(line);
+        }
+
+        int n = 37, h = 256, ff = 512;
+        var table = Weight("embed", 1000, h);
+        var emb = Out(n, h);
+        int[] ids = Enumerable.Range(0, n).Select(_ => rng.Next(1000)).ToArray();
+        cpu.Embedding(table.C, ids, emb.C); gpu.Embedding(table.G, ids, emb.G);
+        Check("embedding", emb.C, emb.G);
+
+        var x = Pair(n, h);
+        var w = Weight("w", ff, h);
+        var bias = Weight("bias", ff);
+        var y = Out(n, ff);
+        cpu.Linear(x.C, w.C, bias.C, y.C); gpu.Linear(x.G, w.G, bias.G, y.G);
+        Check("linear + bias", y.C, y.G);
+
+        var nw = Weight("norm", h);
+        var nb = Weight("norm_b", h);
+        var z = Out(n, h);
+        cpu.RmsNorm(x.C, nw.C, 1e-6f, z.C); gpu.RmsNorm(x.G, nw.G, 1e-6f, z.G);
+        Check("rms_norm rows", z.C, z.G);
+        var hn = Weight("head_norm", 64);
+        var zh = Out(n, h);
+        cpu.RmsNorm(x.C, hn.C, 1e-6f, zh.C); gpu.RmsNorm(x.G, hn.G, 1e-6f, zh.G);
+        Check("rms_norm per head", zh.C, zh.G);
+        cpu.LayerNorm(x.C, nw.C, nb.C, 1e-5f, z.C); gpu.LayerNorm(x.G, nw.G, nb.G, 1e-5f, z.G);
+        Check("layer_norm", z.C, z.G);
+
+        var x2 = Pair(n, h);
+        var s = Out(n, h);
+        cpu.Add(x.C, x2.C, s.C); gpu.Add(x.G, x2.G, s.G);
+        Check("add", s.C, s.G);
+        var g1 = Pair(n, ff);
+        var u1 = Pair(n, ff);
+        var m1 = Out(n, ff);
+        cpu.SiluMul(g1.C, u1.C, m1.C); gpu.SiluMul(g1.G, u1.G, m1.G);
+        Check("silu_mul", m1.C, m1.G);
+        cpu.Relu(g1.C); gpu.Relu(g1.G);
+        Check("relu", g1.C, g1.G);
+
+        int[] positions = Enumerable.Range(0, n).Select(i => i * 37 % 3000).ToArray();
+        float[] invFreq = Pagoda.Models.RotaryEmbedding.InverseFrequencies(64, 500000, null);
+        var r = Pair(n, h);
+        cpu.Rope(r.C, 64, positions, invFreq); gpu.Rope(r.G, 64, positions, invFreq);
+        Check("rope", r.C, r.G);
+
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [5, 17, 1, 40], [0, 30, 0, 3], "prefill, 4 seqs, chunked");
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1, 1], [700, 5, 1300], "decode, split-K");
+
+        var rowsIdx = new[] { 3, 0, 36 };
+        var gathered = Out(3, h);
+        cpu.GatherRows(x.C, rowsIdx, gathered.C); gpu.GatherRows(x.G, rowsIdx, gathered.G);
+        Check("gather_rows", gathered.C, gathered.G);
+        _ = folder;
+        return failures;
+    }
+
+    private static void AttentionCase(CpuBackend cpu, CudaBackend gpu, Func<int[], (Tensor C, Tensor G)> pair,
+        Func<int[], (Tensor C, Tensor G)> @out, Action<string, Tensor, Tensor> check, Random rng,
+        int[] newTokens, int[] cached, string what)
+    {
+        const int heads = 8, kvHeads = 2, hd = 64, bs = 16;
+        int seqs = newTokens.Length, total = newTokens.Sum();
+        int numBlocks = seqs * 100;
+        using var cc = cpu.AllocateKvCache(1, numBlocks, bs, kvHeads * hd);
+        using var gc = gpu.AllocateKvCache(1, numBlocks, bs, kvHeads * hd);
+        var blocks = Enumerable.Range(0, numBlocks).OrderBy(_ => rng.Next()).ToArray();
+        var tables = new int[seqs][];
+        var ids = new List<int>(); var pos = new List<int>(); var slots = new List<int>(); var start = new int[seqs + 1]; var lens = new int[seqs];
+        int next = 0;
+        for (int s = 0; s < seqs; s++)
+        {
+            lens[s] = cached[s] + newTokens[s];
+            tables[s] = blocks[next..(next + (lens[s] + bs - 1) / bs)];
+            next += tables[s].Length;
+            start[s + 1] = start[s] + newTokens[s];
+        }
+        // Fill the cached context first (all positions before each sequence's new tokens).
+        for (int s = 0; s < seqs; s++)
+        {
+            if (cached[s] == 0)
+                continue;
+            var kc = pair([cached[s], kvHeads * hd]);
+            var vc = pair([cached[s], kvHeads * hd]);
+            int[] cs = Enumerable.Range(0, cached[s]).Select(p => tables[s][p / bs] * bs + p % bs).ToArray();
+            cpu.StoreKv(kc.C, vc.C, cc, 0, cs); gpu.StoreKv(kc.G, vc.G, gc, 0, cs);
+        }
+        for (int s = 0; s < seqs; s++)
+        {
+            for (int i = 0; i < newTokens[s]; i++)
+            {
+                int p = cached[s] + i;
+                ids.Add(0); pos.Add(p); slots.Add(tables[s][p / bs] * bs + p % bs);
+            }
+        }
+        var batch = new ForwardBatch([.. ids], [.. pos], [.. slots], tables, start, lens, []);
+        var k = pair([total, kvHeads * hd]);
+        var v = pair([total, kvHeads * hd]);
+        var q = pair([total, heads * hd]);
+        var o = @out([total, heads * hd]);
+        cpu.StoreKv(k.C, v.C, cc, 0, batch.SlotMapping); gpu.StoreKv(k.G, v.G, gc, 0, batch.SlotMapping);
+        cpu.PagedAttention(q.C, cc, 0, batch, heads, kvHeads, hd, 0.125f, o.C);
+        gpu.PagedAttention(q.G, gc, 0, batch, heads, kvHeads, hd, 0.125f, o.G);
+        check($"paged_attention {what}", o.C, o.G);
+    }
+}

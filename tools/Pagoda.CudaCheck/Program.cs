@@ -1,0 +1,44 @@
+using Pagoda.Backends;
+using Pagoda.Cuda;
+using Pagoda.CudaCheck;
+
+// pagoda-cuda-check cli ARGS... runs the pagoda CLI itself (one binary to carry to a GPU box).
+if (args.Length > 0 && args[0] == "cli")
+    return Pagoda.Cli.PagodaCli.Run(args[1..], Console.Out, Console.Error);
+
+// pagoda-cuda-check parity | golden | bench MODEL_DIR [--eager] [--dtype D] [--prompts N]   (run from the repo root)
+if (!CudaDevice.IsAvailable(out string why))
+{
+    Console.WriteLine($"SKIP: no CUDA GPU ({why})");
+    return 0;
+}
+string mode = args.Length > 0 ? args[0] : "parity";
+string Opt(string name, string dflt) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
+bool eager = args.Contains("--eager");
+int failures = 0;
+var log = Console.Out;
+switch (mode)
+{
+    case "parity":
+        using (var dev = new CudaDevice())
+        {
+            log.WriteLine($"parity on {dev.Name} (sm_{dev.Major}{dev.Minor}, driver {dev.DriverVersion})");
+            foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
+                failures += Parity.Run(dt, dev, log).Count;
+        }
+        break;
+    case "golden":
+        foreach (var (entry, dir) in new[] { ("fortune-chat", "models/fortune-chat"), ("tiny-llama", "tests/fixtures/models/tiny-llama"),
+                     ("tiny-qwen3", "tests/fixtures/models/tiny-qwen3"), ("tiny-opt", "tests/fixtures/models/tiny-opt") })
+            failures += GoldenCheck.Run(".", entry, dir, "float32", log, eager).Count;
+        failures += GoldenCheck.Run(".", "fortune-chat-bf16", "models/fortune-chat", "bfloat16", log, eager).Count;
+        break;
+    case "bench":
+        Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, int.Parse(Opt("--prompts", "256")), log);
+        break;
+    default:
+        Console.Error.WriteLine("usage: pagoda-cuda-check parity | golden [--eager] | bench MODEL_DIR [--eager] [--dtype D] [--prompts N]");
+        return 2;
+}
+log.WriteLine(failures == 0 ? $"{mode}: OK" : $"{mode}: {failures} FAILED");
+return failures == 0 ? 0 : 1;
