@@ -24,4 +24,11 @@ public sealed record ForwardBatch(
     /// <see cref="LogitsIndices"/> instead of their logits.
     /// </summary>
     public bool ReturnHiddenStates { get; init; }
+
+    /// <summary>
+    /// When above 0 (and the backend implements <see cref="Backends.ILogitsTopK"/>), the model returns for
+    /// each logits row only its k best candidates: [numOutputs, 2k], k values best first then their ids
+    /// as floats. 0 returns full logits.
+    /// </summary>
+    public int LogitsTopK { get; init; }
 }

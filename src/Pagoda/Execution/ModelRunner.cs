@@ -17,9 +17,11 @@ public sealed record ModelRunnerOutput(
 
 /// <summary>
 /// Turns a <see cref="SchedulerOutput"/> into one <see cref="ForwardBatch"/>, runs the model over the KV
-/// pool, and samples each request that reached the end of its known tokens.
+/// pool, and samples each request that reached the end of its known tokens. When the backend can reduce
+/// logits on the device (<paramref name="maxLogitsTopK"/> above 0) and every sampled request is greedy
+/// or a small top-k without logits processors or logprobs, only each row's best candidates come back.
 /// </summary>
-public sealed class ModelRunner(IModel model, PagedKvCache cache)
+public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsTopK = 0)
 {
     /// <summary>The KV pool.</summary>
     public PagedKvCache Cache { get; } = cache;
@@ -71,8 +73,15 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache)
             return new ModelRunnerOutput(sampled, logprobs, promptLogprobs);
 
         var batch = BuildBatch(output.Scheduled, kv.GetBlockIds);
-        float[] logits = model.Forward(batch, Cache);
         int vocab = model.Config.VocabSize;
+        int topK = CandidatesPerRow(output.Scheduled, vocab);
+        if (topK > 0)
+        {
+            float[] candidates = model.Forward(batch with { LogitsTopK = topK }, Cache);
+            SampleFromCandidates(output.Scheduled, candidates, topK, sampled);
+            return new ModelRunnerOutput(sampled, logprobs, promptLogprobs);
+        }
+        float[] logits = model.Forward(batch, Cache);
         int row = 0;
         foreach (var s in output.Scheduled)
         {
@@ -112,6 +121,52 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache)
                 logprobs[req.RequestId] = LogprobsComputer.Describe(raw, token, req.Params.Logprobs!.Value);
         }
         return new ModelRunnerOutput(sampled, logprobs, promptLogprobs);
+    }
+
+    /// <summary>
+    /// 1 when every sampled request is plain greedy, the device's largest k when each is greedy or a
+    /// top-k of at most that, and 0 (full logits) when any needs the whole row: logits processors,
+    /// logprobs, prompt logprobs, or filters that may keep more than k tokens.
+    /// </summary>
+    private int CandidatesPerRow(IReadOnlyList<ScheduledRequest> scheduled, int vocab)
+    {
+        if (maxLogitsTopK <= 0)
+            return 0;
+        bool allGreedy = true;
+        foreach (var s in scheduled)
+        {
+            if (WantsPromptLogprobs(s))
+                return 0;
+            if (!s.SamplesToken)
+                continue;
+            var req = s.Request;
+            var p = req.Params;
+            bool processors = p.AllowedTokenIds != null || req.BadWordsTokenIds is { Count: > 0 }
+                || req.NumOutputTokens < p.MinTokens || p.LogitBias is { Count: > 0 }
+                || p.RepetitionPenalty != 1.0 || p.FrequencyPenalty != 0 || p.PresencePenalty != 0;
+            if (processors || p.Logprobs != null || !Sampler.CandidatesSuffice(p, maxLogitsTopK, vocab))
+                return 0;
+            allGreedy &= p.IsGreedy;
+        }
+        return allGreedy ? 1 : maxLogitsTopK;
+    }
+
+    private static void SampleFromCandidates(IReadOnlyList<ScheduledRequest> scheduled, float[] candidates, int k,
+        Dictionary<string, int> sampled)
+    {
+        var ids = new int[k];
+        int row = 0;
+        foreach (var s in scheduled)
+        {
+            if (!s.SamplesToken)
+                continue;
+            var values = candidates.AsSpan(row * 2 * k, k);
+            var idFloats = candidates.AsSpan(row * 2 * k + k, k);
+            for (int i = 0; i < k; i++)
+                ids[i] = (int)idFloats[i];
+            row++;
+            sampled[s.Request.RequestId] = Sampler.SampleCandidates(values, ids, s.Request.Params, s.Request.Rng);
+        }
     }
 
     private static bool WantsPromptLogprobs(ScheduledRequest s) =>

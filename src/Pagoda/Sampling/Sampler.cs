@@ -73,10 +73,13 @@ public static class Sampler
         var weights = new double[ids.Length];
         for (int i = 0; i < ids.Length; i++)
             weights[i] = Math.Exp((logits[ids[i]] - max) / p.Temperature);
-        if (!filtered)
-            return (ids, weights, ids.Length);
+        return (ids, weights, filtered ? Cut(weights, p) : ids.Length);
+    }
 
-        int keep = ids.Length;
+    /// <summary>How many of the sorted candidates survive min-p and top-p (weights relative to the best).</summary>
+    private static int Cut(double[] weights, SamplingParams p)
+    {
+        int keep = weights.Length;
         while (keep > 1 && weights[keep - 1] == 0)
             keep--;
         if (p.MinP > 0)
@@ -101,7 +104,40 @@ public static class Sampler
                 }
             }
         }
-        return (ids, weights, keep);
+        return keep;
+    }
+
+    /// <summary>
+    /// Whether <see cref="SampleCandidates"/> with the row's best <paramref name="k"/> candidates draws
+    /// exactly what <see cref="Sample"/> draws from the whole row: greedy, or a top-k of at most k.
+    /// </summary>
+    public static bool CandidatesSuffice(SamplingParams p, int k, int vocab) =>
+        p.IsGreedy || (p.TopK > 0 && p.TopK <= k && p.TopK < vocab);
+
+    /// <summary>
+    /// <see cref="Sample"/> given only the row's best candidates (values best first, ties by lower id, at
+    /// least max(1, top_k) of them); valid when <see cref="CandidatesSuffice"/> holds.
+    /// </summary>
+    public static int SampleCandidates(ReadOnlySpan<float> values, ReadOnlySpan<int> ids, SamplingParams p, Random rng)
+    {
+        if (p.IsGreedy)
+            return ids[0];
+        int n = Math.Min(p.TopK, values.Length);
+        var weights = new double[n];
+        for (int i = 0; i < n; i++)
+            weights[i] = Math.Exp((values[i] - values[0]) / p.Temperature);
+        int keep = Cut(weights, p);
+        double mass = 0;
+        for (int i = 0; i < keep; i++)
+            mass += weights[i];
+        double u = rng.NextDouble() * mass;
+        for (int i = 0; i < keep; i++)
+        {
+            u -= weights[i];
+            if (u < 0)
+                return ids[i];
+        }
+        return ids[keep - 1];
     }
 
     // All ids by descending logit, ties by id (a primitive-key sort: no comparison delegate per element).
