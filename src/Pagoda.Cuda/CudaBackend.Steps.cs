@@ -99,6 +99,22 @@ public sealed unsafe partial class CudaBackend
         }
         try
         {
+            CopyOut(from, bytes, dst);
+        }
+        finally
+        {
+            f32?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The step's final device-to-host copy: eagerly, or as the end of a capture (instantiating the
+    /// graph) followed by a replay whose output lands in the pinned output buffer.
+    /// </summary>
+    private void CopyOut(ulong from, long bytes, Span<float> dst)
+    {
+        try
+        {
             switch (_mode)
             {
                 case StepMode.Eager:
@@ -110,8 +126,6 @@ public sealed unsafe partial class CudaBackend
                     if (_hostOut == null || _hostOut.Bytes < bytes)
                         throw new InvalidOperationException("EnsureHostOutput was not called with enough bytes before capture");
                     Driver.Check(Driver.cuMemcpyDtoHAsync(_hostOut.Pointer, from, (nuint)bytes, S), "cuMemcpyDtoHAsync_v2");
-                    f32?.Dispose();
-                    f32 = null;
                     Driver.Check(Driver.cuStreamEndCapture(S, out nint graph), "cuStreamEndCapture");
                     _current!.Exec = new GraphExecHandle(graph);
                     _graphs.Add(_current);
@@ -119,11 +133,10 @@ public sealed unsafe partial class CudaBackend
             }
             Driver.Check(Driver.cuGraphLaunch(_current!.Exec!.Exec, S), "cuGraphLaunch");
             Sync();
-            new Span<float>(_hostOut!.Pointer, checked((int)t.NumElements)).CopyTo(dst);
+            new Span<float>(_hostOut!.Pointer, checked((int)(bytes / 4))).CopyTo(dst);
         }
         finally
         {
-            f32?.Dispose();
             _mode = StepMode.Eager;
         }
     }

@@ -8,14 +8,17 @@ namespace Pagoda.Cuda;
 /// Runs decode steps as CUDA graph replays. At start-up one graph is captured per batch size (1, 2, 4, 8,
 /// then steps of 8 up to max-num-seqs) from an all-padding batch; a decode batch (one token per sequence,
 /// every row sampled) is padded to the next captured size and replayed; anything else runs eagerly.
-/// Padding rows read and write only the pool's scratch block.
+/// Padding rows read and write only the pool's scratch block. Graphs end either in the device top-k
+/// reduction (<see cref="ForwardBatch.LogitsTopK"/>) or in a full logits copy: greedy (k = 1) graphs
+/// are captured at start-up, other variants the first time a batch of that size asks for them.
 /// </summary>
 public sealed class CudaGraphModel : IModel
 {
     private readonly IModel _inner;
     private readonly CudaBackend _backend;
     private readonly int _blockSize, _scratchSlot, _width;
-    private readonly SortedDictionary<int, CudaBackend.CudaGraph> _graphs = new();
+    private readonly int[] _sizes = [];
+    private readonly Dictionary<(int Size, int TopK), CudaBackend.CudaGraph> _graphs = new();
 
     /// <summary>Wraps <paramref name="inner"/>; captures graphs now unless <paramref name="enforceEager"/>.</summary>
     public CudaGraphModel(IModel inner, CudaBackend backend, PagedKvCache cache, int maxNumSeqs, int maxModelLen, bool enforceEager)
@@ -27,22 +30,26 @@ public sealed class CudaGraphModel : IModel
         _width = (maxModelLen + cache.BlockSize - 1) / cache.BlockSize;
         if (enforceEager)
             return;
-        var sizes = CaptureSizes(maxNumSeqs);
-        backend.EnsureHostOutput((long)sizes[^1] * inner.Config.VocabSize * sizeof(float));
+        _sizes = CaptureSizes(maxNumSeqs);
+        backend.EnsureHostOutput((long)_sizes[^1] * inner.Config.VocabSize * sizeof(float));
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        foreach (int b in sizes.Reverse())
-        {
-            var dummy = Pad(Empty, b);
-            Run(StepMode.Eager, null, dummy, cache);       // warm-up: allocations and cuBLAS heuristics happen outside capture
-            var g = new CudaBackend.CudaGraph();
-            Run(StepMode.Capture, g, dummy, cache);
-            _graphs[b] = g;
-        }
+        foreach (int b in _sizes.Reverse())
+            Capture(b, 1, cache);
         CaptureMilliseconds = sw.Elapsed.TotalMilliseconds;
     }
 
+    private CudaBackend.CudaGraph Capture(int size, int topK, PagedKvCache cache)
+    {
+        var dummy = Pad(Empty, size) with { LogitsTopK = topK };
+        Run(StepMode.Eager, null, dummy, cache);       // warm-up: allocations and cuBLAS heuristics happen outside capture
+        var g = new CudaBackend.CudaGraph();
+        Run(StepMode.Capture, g, dummy, cache);
+        _graphs[(size, topK)] = g;
+        return g;
+    }
+
     /// <summary>Batch sizes with a captured graph.</summary>
-    public IReadOnlyCollection<int> CapturedSizes => _graphs.Keys;
+    public IReadOnlyCollection<int> CapturedSizes => _sizes;
 
     /// <summary>Time spent capturing at start-up.</summary>
     public double CaptureMilliseconds { get; }
@@ -74,15 +81,18 @@ public sealed class CudaGraphModel : IModel
     public float[] Forward(ForwardBatch batch, PagedKvCache cache)
     {
         int n = batch.NumSeqs;
-        if (_graphs.Count > 0 && IsDecode(batch))
+        if (_sizes.Length > 0 && IsDecode(batch))
         {
-            foreach (var (size, graph) in _graphs)
+            foreach (int size in _sizes)
             {
                 if (size < n)
                     continue;
-                float[] logits = Run(StepMode.Replay, graph, Pad(batch, size), cache);
+                int k = batch.LogitsTopK;
+                var graph = _graphs.GetValueOrDefault((size, k)) ?? Capture(size, k, cache);
+                float[] output = Run(StepMode.Replay, graph, Pad(batch, size) with { LogitsTopK = k }, cache);
                 Replays++;
-                return size == n ? logits : logits.AsSpan(0, n * Config.VocabSize).ToArray();
+                int width = k > 0 ? 2 * k : Config.VocabSize;
+                return size == n ? output : output.AsSpan(0, n * width).ToArray();
             }
         }
         _backend.BeginStep(StepMode.Eager);

@@ -57,6 +57,8 @@ internal sealed unsafe class Kernels : IDisposable
         RopeStoreKv = F("rope_store_kv");
         PagedAttention = F("paged_attention");
         AttentionCombine = F("attention_combine");
+        TopKChunks = F("topk_chunks");
+        TopKMerge = F("topk_merge");
     }
 
     public string CompileInfo { get; }
@@ -78,6 +80,8 @@ internal sealed unsafe class Kernels : IDisposable
     public nint RopeStoreKv { get; }
     public nint PagedAttention { get; }
     public nint AttentionCombine { get; }
+    public nint TopKChunks { get; }
+    public nint TopKMerge { get; }
 
     /// <summary>Enqueues <paramref name="function"/> on <paramref name="stream"/>.</summary>
     public static void Launch(nint function, string name, nint stream, uint gridX, uint gridY, uint gridZ, uint block,

@@ -25,6 +25,7 @@ public static class GoldenCheck
         });
         double worst = 0;
         int cases = 0, exactMatches = 0;
+        var prompts = new List<int[]>();
         foreach (string kind in new[] { "completions", "chats", "ids" })
         {
             var list = e[kind]!.AsArray();
@@ -34,6 +35,7 @@ public static class GoldenCheck
                 int[] prompt = c["prompt_ids"]!.AsArray().Select(v => v!.GetValue<int>()).ToArray();
                 int[] expected = c["output_ids"]!.AsArray().Select(v => v!.GetValue<int>()).ToArray();
                 var steps = c["steps"]!.AsArray();
+                prompts.Add(prompt);
                 var p = new SamplingParams { Temperature = 0, MaxTokens = expected.Length, Logprobs = 5, StopTokenIds = [8192, 8194] };
                 var output = llm.Generate([PromptInput.FromTokenIds(prompt)], p)[0].Outputs[0];
                 cases++;
@@ -77,6 +79,7 @@ public static class GoldenCheck
         }
         log.WriteLine($"  {(failures.Count == 0 ? "PASS" : "FAIL")} golden {entry} ({dtype}{(enforceEager ? ", eager" : ", graphs")}): " +
             $"{cases} cases, {exactMatches} identical{(exact ? $", worst logprob diff {worst:E2}" : "")}");
+        failures.AddRange(DeviceSamplingCheck.Run(llm, prompts.Take(6).ToList(), 24, log));
         foreach (var f in failures)
             log.WriteLine("    " + f);
         return failures;
