@@ -73,11 +73,14 @@ public sealed class DecoderModel : IModel
         using var gate = _b.Empty(n, c.IntermediateSize);   // [n, intermediate]
         using var up = _b.Empty(n, c.IntermediateSize);     // [n, intermediate]
 
+        // With a fused residual-add + RMSNorm each sub-layer's add also makes the next sub-layer's input.
+        var fused = _b as IFusedNormOps;
         _b.Embedding(_embed, batch.InputIds, x);
         for (int l = 0; l < _layers.Length; l++)
         {
             var L = _layers[l];
-            _b.RmsNorm(x, L.InputNorm, eps, hs);
+            if (fused == null || l == 0)
+                _b.RmsNorm(x, L.InputNorm, eps, hs);
             _b.Linear(hs, L.Q, L.QBias, q);
             _b.Linear(hs, L.K, L.KBias, k);
             _b.Linear(hs, L.V, L.VBias, v);
@@ -91,16 +94,26 @@ public sealed class DecoderModel : IModel
             _b.StoreKv(k, v, cache, l, batch.SlotMapping);
             _b.PagedAttention(q, cache, l, batch, c.NumHeads, c.NumKvHeads, c.HeadDim, scale, attn);
             _b.Linear(attn, L.O, L.OBias, hs);
-            _b.Add(x, hs, x);
-
-            _b.RmsNorm(x, L.PostNorm, eps, hs);
+            if (fused != null)
+            {
+                fused.AddRmsNorm(x, hs, L.PostNorm, eps, hs);
+            }
+            else
+            {
+                _b.Add(x, hs, x);
+                _b.RmsNorm(x, L.PostNorm, eps, hs);
+            }
             _b.Linear(hs, L.Gate, L.GateBias, gate);
             _b.Linear(hs, L.Up, L.UpBias, up);
             _b.SiluMul(gate, up, gate);
             _b.Linear(gate, L.Down, L.DownBias, hs);
-            _b.Add(x, hs, x);
+            if (fused != null)
+                fused.AddRmsNorm(x, hs, l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _norm, eps, hs);
+            else
+                _b.Add(x, hs, x);
         }
-        _b.RmsNorm(x, _norm, eps, hs);
+        if (fused == null)
+            _b.RmsNorm(x, _norm, eps, hs);
         return LmHead.Project(_b, hs, _lmHead, batch);
     }
 
