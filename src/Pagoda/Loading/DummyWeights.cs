@@ -6,13 +6,14 @@ namespace Pagoda.Loading;
 /// <summary>
 /// `--load-format dummy`: random weights of whatever shape the model asks for, made on demand from
 /// config.json alone (vLLM's option), so a real model shape can be benchmarked without its files.
-/// Values are uniform in [-1e-3, 1e-3] from a fixed seed, like vLLM's dummy initialisation.
+/// Values are uniform in [-1e-3, 1e-3] from a fixed seed, like vLLM's dummy initialisation. Each value
+/// is a hash of (seed, tensor name, index), so tensors are filled in parallel chunks and the values do
+/// not depend on the order tensors are asked for.
 /// </summary>
 public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed = 0x9E3779B97F4A7C15UL) : ITensorFile
 {
     private readonly Dictionary<string, TensorInfo> _tensors = new();
     private readonly Dictionary<string, nint> _data = new();
-    private ulong _state = seed;
 
     /// <inheritdoc />
     public string FilePath { get; } = Path.Combine(folder, "(dummy weights)");
@@ -31,7 +32,7 @@ public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed =
         long count = shape.Aggregate(1L, (a, b) => a * b);
         long bytes = count * DTypes.SizeOf(dtype);
         var p = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 64), 64);
-        Fill(p, count);
+        Fill(p, count, TensorSeed(name));
         var info = new TensorInfo(name, dtype, shape, 0, bytes);
         _tensors[name] = info;
         _data[name] = (nint)p;
@@ -41,23 +42,42 @@ public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed =
     /// <inheritdoc />
     public byte* GetPointer(TensorInfo info) => (byte*)_data[info.Name];
 
-    private void Fill(byte* p, long count)
+    private ulong TensorSeed(string name)
     {
-        for (long i = 0; i < count; i++)
+        ulong h = 0xCBF29CE484222325UL; // FNV-1a over the name: stable across processes
+        foreach (char c in name)
+            h = (h ^ c) * 0x100000001B3UL;
+        return Mix(seed ^ h);
+    }
+
+    // splitmix64's finaliser: a good 64-bit hash of a counter.
+    private static ulong Mix(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    private void Fill(byte* p, long count, ulong tensorSeed)
+    {
+        const long chunk = 1 << 18;
+        long chunks = (count + chunk - 1) / chunk;
+        var kind = dtype;
+        Parallel.For(0L, chunks, c =>
         {
-            // xorshift64*: fast, deterministic, good enough for filler values.
-            _state ^= _state >> 12;
-            _state ^= _state << 25;
-            _state ^= _state >> 27;
-            ulong r = _state * 0x2545F4914F6CDD1DUL;
-            float v = ((r >> 40) / (float)(1 << 24) * 2f - 1f) * 1e-3f;
-            switch (dtype)
+            long end = Math.Min(count, (c + 1) * chunk);
+            for (long i = c * chunk; i < end; i++)
             {
-                case DType.F32: ((float*)p)[i] = v; break;
-                case DType.F16: ((Half*)p)[i] = (Half)v; break;
-                default: ((ushort*)p)[i] = (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16); break;
+                ulong r = Mix(tensorSeed + (ulong)i * 0x9E3779B97F4A7C15UL);
+                float v = ((r >> 40) / (float)(1 << 24) * 2f - 1f) * 1e-3f;
+                switch (kind)
+                {
+                    case DType.F32: ((float*)p)[i] = v; break;
+                    case DType.F16: ((Half*)p)[i] = (Half)v; break;
+                    default: ((ushort*)p)[i] = (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16); break;
+                }
             }
-        }
+        });
     }
 
     /// <inheritdoc />
