@@ -6,19 +6,22 @@ namespace Pagoda.Models;
 
 /// <summary>
 /// The Llama-style decoder: RMSNorm, RoPE attention with GQA, SiLU-gated MLP. Qwen2 (q/k/v bias) and
-/// Qwen3 (per-head q/k RMSNorm) are flags on it.
+/// Qwen3 (per-head q/k RMSNorm) are flags on it. On a backend with <see cref="IMergedProjectionOps"/>
+/// (and no q/k norm) q/k/v and gate/up are stacked at load time: Q holds [q+k+v, hidden] and Gate holds
+/// [2·intermediate, hidden], with K, V and Up null.
 /// </summary>
 public sealed class DecoderModel : IModel
 {
     private sealed record Layer(
-        Tensor InputNorm, Tensor Q, Tensor? QBias, Tensor K, Tensor? KBias, Tensor V, Tensor? VBias,
+        Tensor InputNorm, Tensor Q, Tensor? QBias, Tensor? K, Tensor? KBias, Tensor? V, Tensor? VBias,
         Tensor O, Tensor? OBias, Tensor? QNorm, Tensor? KNorm, Tensor PostNorm,
-        Tensor Gate, Tensor? GateBias, Tensor Up, Tensor? UpBias, Tensor Down, Tensor? DownBias);
+        Tensor Gate, Tensor? GateBias, Tensor? Up, Tensor? UpBias, Tensor Down, Tensor? DownBias);
 
     private readonly IBackend _b;
     private readonly Tensor _embed, _norm, _lmHead;
     private readonly Layer[] _layers;
     private readonly float[] _invFreq;
+    private readonly IMergedProjectionOps? _merged;
 
     /// <summary>Binds every weight, checking names and shapes against the config.</summary>
     public DecoderModel(ModelConfig config, WeightStore weights, IBackend backend)
@@ -50,6 +53,22 @@ public sealed class DecoderModel : IModel
                 Down: W(p + "mlp.down_proj.weight", h, ff), DownBias: B(config.MlpBias, p + "mlp.down_proj.bias", h));
         }
         _invFreq = RotaryEmbedding.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling);
+        if (backend is IMergedProjectionOps { StacksProjections: true } merged && !config.QkNorm)
+        {
+            _merged = merged;
+            for (int i = 0; i < _layers.Length; i++)
+                _layers[i] = Stack(merged, _layers[i]);
+        }
+    }
+
+    private static Layer Stack(IMergedProjectionOps m, Layer L)
+    {
+        Tensor? Bias(params Tensor?[] parts) => parts[0] == null ? null : m.StackRows(parts!);
+        return L with
+        {
+            Q = m.StackRows(L.Q, L.K!, L.V!), QBias = Bias(L.QBias, L.KBias, L.VBias), K = null, KBias = null, V = null, VBias = null,
+            Gate = m.StackRows(L.Gate, L.Up!), GateBias = Bias(L.GateBias, L.UpBias), Up = null, UpBias = null,
+        };
     }
 
     /// <inheritdoc />
@@ -67,10 +86,15 @@ public sealed class DecoderModel : IModel
         using var x = _b.Empty(n, h);                       // [n, hidden] residual stream
         using var hs = _b.Empty(n, h);                      // [n, hidden] normed input
         using var q = _b.Empty(n, qw);                      // [n, numHeads * headDim]
-        using var k = _b.Empty(n, KvWidth);                 // [n, numKvHeads * headDim]
-        using var v = _b.Empty(n, KvWidth);                 // [n, numKvHeads * headDim]
         using var attn = _b.Empty(n, qw);                   // [n, numHeads * headDim]
         using var gate = _b.Empty(n, c.IntermediateSize);   // [n, intermediate]
+        if (_merged != null)
+        {
+            ForwardStacked(batch, cache, x, hs, q, attn, gate);
+            return LmHead.Project(_b, hs, _lmHead, batch);
+        }
+        using var k = _b.Empty(n, KvWidth);                 // [n, numKvHeads * headDim]
+        using var v = _b.Empty(n, KvWidth);                 // [n, numKvHeads * headDim]
         using var up = _b.Empty(n, c.IntermediateSize);     // [n, intermediate]
 
         // With a fused residual-add + RMSNorm each sub-layer's add also makes the next sub-layer's input.
@@ -82,8 +106,8 @@ public sealed class DecoderModel : IModel
             if (fused == null || l == 0)
                 _b.RmsNorm(x, L.InputNorm, eps, hs);
             _b.Linear(hs, L.Q, L.QBias, q);
-            _b.Linear(hs, L.K, L.KBias, k);
-            _b.Linear(hs, L.V, L.VBias, v);
+            _b.Linear(hs, L.K!, L.KBias, k);
+            _b.Linear(hs, L.V!, L.VBias, v);
             if (L.QNorm != null)
             {
                 _b.RmsNorm(q, L.QNorm, eps, q);
@@ -94,17 +118,9 @@ public sealed class DecoderModel : IModel
             _b.StoreKv(k, v, cache, l, batch.SlotMapping);
             _b.PagedAttention(q, cache, l, batch, c.NumHeads, c.NumKvHeads, c.HeadDim, scale, attn);
             _b.Linear(attn, L.O, L.OBias, hs);
-            if (fused != null)
-            {
-                fused.AddRmsNorm(x, hs, L.PostNorm, eps, hs);
-            }
-            else
-            {
-                _b.Add(x, hs, x);
-                _b.RmsNorm(x, L.PostNorm, eps, hs);
-            }
+            AddNorm(fused, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gate);
-            _b.Linear(hs, L.Up, L.UpBias, up);
+            _b.Linear(hs, L.Up!, L.UpBias, up);
             _b.SiluMul(gate, up, gate);
             _b.Linear(gate, L.Down, L.DownBias, hs);
             if (fused != null)
@@ -115,6 +131,50 @@ public sealed class DecoderModel : IModel
         if (fused == null)
             _b.RmsNorm(x, _norm, eps, hs);
         return LmHead.Project(_b, hs, _lmHead, batch);
+    }
+
+    /// <summary>The layers with stacked projections (always with the fused add + RMSNorm when offered).</summary>
+    private void ForwardStacked(ForwardBatch batch, PagedKvCache cache, Tensor x, Tensor hs, Tensor q, Tensor attn, Tensor act)
+    {
+        var c = Config;
+        int n = batch.NumTokens;
+        float eps = (float)c.NormEps, scale = 1f / MathF.Sqrt(c.HeadDim);
+        var m = _merged!;
+        var fused = _b as IFusedNormOps;
+        using var qkv = _b.Empty(n, q.Cols + 2 * KvWidth);           // [n, q + k + v]
+        using var gateUp = _b.Empty(n, 2 * c.IntermediateSize);     // [n, gate | up]
+        _b.Embedding(_embed, batch.InputIds, x);
+        for (int l = 0; l < _layers.Length; l++)
+        {
+            var L = _layers[l];
+            if (fused == null || l == 0)
+                _b.RmsNorm(x, L.InputNorm, eps, hs);
+            _b.Linear(hs, L.Q, null, qkv);
+            m.QkvRopeStore(qkv, L.QBias, c.NumHeads, c.NumKvHeads, c.HeadDim, batch.Positions, _invFreq, cache, l, batch.SlotMapping, q);
+            _b.PagedAttention(q, cache, l, batch, c.NumHeads, c.NumKvHeads, c.HeadDim, scale, attn);
+            _b.Linear(attn, L.O, L.OBias, hs);
+            AddNorm(fused, x, hs, L.PostNorm, eps);
+            _b.Linear(hs, L.Gate, L.GateBias, gateUp);
+            m.SiluMulStacked(gateUp, act);
+            _b.Linear(act, L.Down, L.DownBias, hs);
+            if (fused != null)
+                fused.AddRmsNorm(x, hs, l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _norm, eps, hs);
+            else
+                _b.Add(x, hs, x);
+        }
+        if (fused == null)
+            _b.RmsNorm(x, _norm, eps, hs);
+    }
+
+    private void AddNorm(IFusedNormOps? fused, Tensor x, Tensor hs, Tensor weight, float eps)
+    {
+        if (fused != null)
+        {
+            fused.AddRmsNorm(x, hs, weight, eps, hs);
+            return;
+        }
+        _b.Add(x, hs, x);
+        _b.RmsNorm(x, weight, eps, hs);
     }
 
     /// <inheritdoc />
