@@ -55,6 +55,12 @@ public sealed unsafe partial class CudaBackend : IBackend
     /// <summary>Longest context: fixes the split-K length of attention (and so its reduction order).</summary>
     public int MaxModelLen { get; set; }
 
+    /// <summary>
+    /// Whether Linear on 1–8 rows of a 16-bit type uses Pagoda's GEMV kernel instead of cuBLAS (off unless
+    /// PAGODA_CUDA_GEMV=1: an experiment, measured before it becomes the default).
+    /// </summary>
+    public bool SmallBatchGemv { get; set; } = Environment.GetEnvironmentVariable("PAGODA_CUDA_GEMV") == "1";
+
     /// <summary>How the kernel module was obtained (compiled or loaded from the disk cache), for start-up logs.</summary>
     public string KernelInfo => _k.CompileInfo;
 
@@ -151,6 +157,12 @@ public sealed unsafe partial class CudaBackend : IBackend
     {
         if (Skip) return;
         int m = weight.Rows, n = x.Rows, k = weight.Cols;
+        if (SmallBatchGemv && _k.GemvSmall != 0 && n <= 8 && k % 8 == 0)
+        {
+            Kernels.Launch(_k.GemvSmall, "gemv_small", S, (uint)((m + 7) / 8), 1, 1, 256,
+                P(x), P(weight), bias == null ? 0UL : P(bias), P(dst), n, m, k);
+            return;
+        }
         float one = 1f, zero = 0f;
         int type = DType switch { DType.BF16 => Cublas.R16BF, DType.F16 => Cublas.R16F, _ => Cublas.R32F };
         int compute = DType == DType.F32 ? Cublas.Compute32FPedantic : Cublas.Compute32F;

@@ -55,6 +55,9 @@ internal sealed unsafe class Kernels : IDisposable
         BiasAdd = F("bias_add");
         Rope = F("rope");
         RopeStoreKv = F("rope_store_kv");
+        QkvRopeStore = F("qkv_rope_store");
+        SiluMulStacked = F("silu_mul_stacked");
+        GemvSmall = elem == DType.F32 ? 0 : F("gemv_small");
         PagedAttention = F("paged_attention");
         AttentionCombine = F("attention_combine");
         TopKChunks = F("topk_chunks");
@@ -78,6 +81,9 @@ internal sealed unsafe class Kernels : IDisposable
     public nint BiasAdd { get; }
     public nint Rope { get; }
     public nint RopeStoreKv { get; }
+    public nint QkvRopeStore { get; }
+    public nint SiluMulStacked { get; }
+    public nint GemvSmall { get; }
     public nint PagedAttention { get; }
     public nint AttentionCombine { get; }
     public nint TopKChunks { get; }

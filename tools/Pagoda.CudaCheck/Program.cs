@@ -24,7 +24,7 @@ switch (mode)
         {
             log.WriteLine($"parity on {dev.Name} (sm_{dev.Major}{dev.Minor}, driver {dev.DriverVersion})");
             foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
-                failures += Parity.Run(dt, dev, log).Count;
+                failures += Parity.Run(dt, dev, log).Count + MergedParity.Run(dt, dev, log).Count;
         }
         break;
     case "golden":
@@ -34,10 +34,10 @@ switch (mode)
         failures += GoldenCheck.Run(".", "fortune-chat-bf16", "models/fortune-chat", "bfloat16", log, eager).Count;
         break;
     case "bench":
-        Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, int.Parse(Opt("--prompts", "256")), log);
+        Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, int.Parse(Opt("--prompts", "256")), log, args.Contains("--quick"));
         break;
     default:
-        Console.Error.WriteLine("usage: pagoda-cuda-check parity | golden [--eager] | bench MODEL_DIR [--eager] [--dtype D] [--prompts N]");
+        Console.Error.WriteLine("usage: pagoda-cuda-check parity | golden [--eager] | bench MODEL_DIR [--eager] [--dtype D] [--prompts N] [--quick]");
         return 2;
 }
 log.WriteLine(failures == 0 ? $"{mode}: OK" : $"{mode}: {failures} FAILED");

@@ -205,3 +205,89 @@ extern "C" __global__ void rope_store_kv(const T* k, const T* v, T* kc, T* vc, c
         kd[h * head_dim + i + half] = st(b * c + a * s);
     }
 }
+
+// After the stacked qkv GEMM: bias, NeoX RoPE on q and k, q to its buffer, k and v to the paged pool.
+// One block per token; each thread handles rotation pairs of q and k heads, then plain v columns.
+extern "C" __global__ void qkv_rope_store(const T* qkv, const T* bias, T* q, T* kc, T* vc, const int* slots,
+    const int* positions, const float* inv_freq, int num_heads, int num_kv_heads, int head_dim)
+{
+    int half = head_dim / 2;
+    int qw = num_heads * head_dim, kw = num_kv_heads * head_dim, width = qw + 2 * kw;
+    long long slot = slots[blockIdx.x];
+    float pos = (float)positions[blockIdx.x];
+    const T* row = qkv + (long long)blockIdx.x * width;
+    T* qd = q + (long long)blockIdx.x * qw;
+    T* kd = kc + slot * kw;
+    T* vd = vc + slot * kw;
+    int pairs = (num_heads + num_kv_heads) * half;
+    for (int j = threadIdx.x; j < pairs; j += blockDim.x)
+    {
+        int h = j / half, i = j % half;
+        int c0 = h * head_dim + i, c1 = c0 + half;             // columns within qkv (k heads follow q heads)
+        float a = ld(row[c0]), b = ld(row[c1]);
+        if (bias) { a = ld(st(a + ld(bias[c0]))); b = ld(st(b + ld(bias[c1]))); }
+        float angle = pos * inv_freq[i];
+        float c = cosf(angle), s = sinf(angle);
+        T ra = st(a * c - b * s), rb = st(b * c + a * s);
+        if (h < num_heads) { qd[c0] = ra; qd[c1] = rb; }
+        else { kd[c0 - qw] = ra; kd[c1 - qw] = rb; }
+    }
+    for (int c = threadIdx.x; c < kw; c += blockDim.x)
+    {
+        int col = qw + kw + c;
+        vd[c] = bias ? st(ld(row[col]) + ld(bias[col])) : row[col];
+    }
+}
+
+// silu(gate) * up where gate and up are the two halves of each row of the stacked gate/up output.
+extern "C" __global__ void silu_mul_stacked(const T* gate_up, T* dst, long long n, int cols)
+{
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    {
+        long long r = i / cols;
+        int c = (int)(i - r * cols);
+        const T* row = gate_up + r * 2 * cols;
+        float g = ld(row[c]);
+        dst[i] = st(g / (1.f + expf(-g)) * ld(row[cols + c]));
+    }
+}
+
+#if defined(ELEM_BF16) || defined(ELEM_F16)
+// dst[r, o] = x[r, :] · w[o, :] (+ bias[o]) for 1..8 rows r: one warp per output o, reading w once with
+// 16-byte loads and keeping one float accumulator per row. cols must be a multiple of 8.
+extern "C" __global__ void gemv_small(const T* x, const T* w, const T* bias, T* dst, int rows, int outs, int cols)
+{
+    int o = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (o >= outs) return;
+    float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    const uint4* wr = (const uint4*)(w + (long long)o * cols);
+    int chunks = cols >> 3;
+#pragma unroll 4
+    for (int c = lane; c < chunks; c += 32)
+    {
+        uint4 wv = wr[c];
+        const T* wp = (const T*)&wv;
+        float wf[8];
+#pragma unroll
+        for (int e = 0; e < 8; e++) wf[e] = ld(wp[e]);
+#pragma unroll
+        for (int r = 0; r < 8; r++)
+        {
+            if (r >= rows) break;
+            uint4 xv = ((const uint4*)(x + (long long)r * cols))[c];
+            const T* xp = (const T*)&xv;
+            float s = 0.f;
+#pragma unroll
+            for (int e = 0; e < 8; e++) s += ld(xp[e]) * wf[e];
+            acc[r] += s;
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 8; r++)
+    {
+        if (r >= rows) break;
+        float s = warp_sum(acc[r]);
+        if (lane == 0) dst[(long long)r * outs + o] = st(bias ? s + ld(bias[o]) : s);
+    }
+}
+#endif
