@@ -23,6 +23,7 @@ internal static class ApiErrors
         401 => "AuthenticationError",
         404 => "NotFoundError",
         405 => "MethodNotAllowedError",
+        413 => "RequestTooLargeError",
         503 => "ServiceUnavailableError",
         _ => "InternalServerError",
     };
@@ -50,6 +51,8 @@ internal static class ApiErrors
             var (status, param) = e switch
             {
                 ApiException a => (a.Status, a.Param),
+                // Kestrel's limits (body size, read timeouts) surface as its bad-request exception.
+                BadHttpRequestException b => (b.StatusCode, null),
                 OpenAiRequestException o => (400, o.Param),
                 ArgumentException or JsonException or JinjaException => (400, null),
                 _ => (500, null),

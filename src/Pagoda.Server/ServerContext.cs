@@ -62,7 +62,37 @@ internal sealed class ServerContext
         {
             throw new ApiException(400, $"Malformed JSON in the request body: {e.Message}");
         }
-        return node as JsonObject ?? throw new ApiException(400, "The request body must be a JSON object.");
+        var body = node as JsonObject ?? throw new ApiException(400, "The request body must be a JSON object.");
+        try
+        {
+            CheckStrings(body);
+        }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json parses lazily: invalid UTF-8 or a lone surrogate escape only fails when read.
+            throw new ApiException(400, $"Malformed JSON in the request body: {e.Message}");
+        }
+        return body;
+    }
+
+    // Reads every name and string once, so text that cannot become a .NET string is refused here and not
+    // deep inside an endpoint.
+    private static void CheckStrings(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (_, child) in o)
+                    CheckStrings(child);
+                break;
+            case JsonArray a:
+                foreach (var child in a)
+                    CheckStrings(child);
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                v.GetValue<string>();
+                break;
+        }
     }
 
     /// <summary>A JSON body built by the OpenAI layer.</summary>
