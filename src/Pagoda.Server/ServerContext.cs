@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Pagoda.Engine;
+using Pagoda.OpenAi;
 using Pagoda.Server.Metrics;
 
 namespace Pagoda.Server;
@@ -48,6 +49,18 @@ internal sealed class ServerContext
         if (!ModelNames.Contains(name))
             throw new ApiException(404, $"The model `{name}` does not exist.", "model");
         return ModelName;
+    }
+
+    /// <summary>
+    /// The request id: `PREFIX-` and the client's X-Request-Id header when it sends a sane one (as vLLM does,
+    /// so logs can be matched across services), else a random one.
+    /// </summary>
+    public static string RequestId(HttpContext http, string prefix)
+    {
+        string? given = http.Request.Headers["X-Request-Id"];
+        if (given is { Length: > 0 and <= 128 } && given.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            return $"{prefix}-{given}";
+        return OpenAiJson.NewId(prefix);
     }
 
     /// <summary>Reads the request body as a JSON object; malformed JSON is a 400.</summary>
