@@ -165,6 +165,7 @@ public static class HostileRequests
                      ("response_format", "{\"type\": {\"a\": 1}}"), ("top_logprobs", "21"), ("top_logprobs", "2147483647"), ("top_logprobs", "-1"), ("logprobs", "\"true\""),
                      ("continue_final_message", "5"), ("add_generation_prompt", "\"x\""), ("max_completion_tokens", "-1"),
                      ("stream_options", "[]"),
+                     ("chat_template", "\"{{ raise_exception('x') }}\""), ("chat_template", "\"/etc/passwd\""),
                  })
             list.Add(Post($"{field}={Trim(value)}", "/v1/chat/completions", WithField(chat, field, value)));
         list.Add(Post("continue + add_generation_prompt", "/v1/chat/completions",

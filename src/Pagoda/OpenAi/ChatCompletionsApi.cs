@@ -15,6 +15,9 @@ public static class ChatCompletionsApi
     public static ChatJob Parse(JsonObject body, LLMEngine engine)
     {
         var f = new RequestFields(body);
+        // A template is code run on the server: only the operator chooses it (--chat-template), never a request.
+        if (body.ContainsKey("chat_template"))
+            throw new OpenAiRequestException("'chat_template' is not accepted in requests; the server's template is used.", "chat_template");
         var messages = ReadMessages(body["messages"]);
         switch (body["response_format"])
         {
