@@ -21,6 +21,7 @@ public static class PagodaCli
         root.Add(GenerateCommand.Create(hub, terminal));
         root.Add(RunBatchCommand.Create(hub, terminal));
         root.Add(ServeCommand.Create(hub, terminal, environment));
+        root.Add(BenchCommand.Create(environment));
         root.Add(TokenizeCommand.Create());
         root.Add(DetokenizeCommand.Create());
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });

@@ -8,9 +8,10 @@ using Pagoda.Tokenization.Jinja;
 namespace Pagoda.Server;
 
 /// <summary>A request the server refuses, with its HTTP status (400 unless said otherwise).</summary>
-internal sealed class ApiException(int status, string message, string? param = null) : Exception(message)
+internal sealed class ApiException(int status, string message, string? param = null, int? retryAfterSeconds = null) : Exception(message)
 {
     public int Status { get; } = status;
+    public int? RetryAfterSeconds { get; } = retryAfterSeconds;
     public string? Param { get; } = param;
 }
 
@@ -23,6 +24,7 @@ internal static class ApiErrors
         401 => "AuthenticationError",
         404 => "NotFoundError",
         405 => "MethodNotAllowedError",
+        413 => "RequestTooLargeError",
         503 => "ServiceUnavailableError",
         _ => "InternalServerError",
     };
@@ -47,16 +49,31 @@ internal static class ApiErrors
         }
         catch (Exception e) when (!http.Response.HasStarted)
         {
-            var (status, param) = e switch
-            {
-                ApiException a => (a.Status, a.Param),
-                OpenAiRequestException o => (400, o.Param),
-                ArgumentException or JsonException or JinjaException => (400, null),
-                _ => (500, null),
-            };
-            if (status == 500)
-                http.RequestServices.GetService<ILogger<ServerContext>>()?.LogError(e, "Request failed");
-            await Write(http, status, status == 500 ? $"Internal server error: {e.Message}" : e.Message, param);
+            var (status, message, param) = Classify(http, e);
+            if (e is ApiException { RetryAfterSeconds: int retry })
+                http.Response.Headers.RetryAfter = retry.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await Write(http, status, message, param);
         }
     }
+
+    /// <summary>The status, message and param an exception becomes; a 500 is logged with its stack.</summary>
+    public static (int Status, string Message, string? Param) Classify(HttpContext http, Exception e)
+    {
+        var (status, param) = e switch
+        {
+            ApiException a => (a.Status, a.Param),
+            // Kestrel's limits (body size, read timeouts) surface as its bad-request exception.
+            BadHttpRequestException b => (b.StatusCode, null),
+            OpenAiRequestException o => (400, o.Param),
+            ArgumentException or JsonException or JinjaException => (400, null),
+            _ => (500, (string?)null),
+        };
+        if (status == 500)
+            http.RequestServices.GetService<ILogger<ServerContext>>()?.LogError(e, "Request failed");
+        return (status, status == 500 ? $"Internal server error: {e.Message}" : e.Message, param);
+    }
+
+    /// <summary>The error body as JSON (for a stream that already started, where the status cannot change).</summary>
+    public static string Json(int status, string message, string? param = null) =>
+        JsonSerializer.Serialize(new ErrorBody(new ErrorDetail(message, TypeOf(status), param, status)), ServerJsonContext.Relaxed.ErrorBody);
 }

@@ -50,6 +50,13 @@ public sealed class PagodaServer : IAsyncDisposable
                 var h => IPAddress.TryParse(h, out var a) ? a : throw new ArgumentException($"--host must be an IP address, got '{h}'."),
             };
             k.Listen(ip, options.Port);
+            // Explicit limits rather than Kestrel's defaults, so they are documented and tested: bodies are
+            // bounded by the option, headers by 32 KiB in at most 100 fields (larger requests get 431).
+            k.Limits.MaxRequestBodySize = options.MaxRequestBodySize;
+            k.Limits.MaxRequestHeadersTotalSize = 32 << 10;
+            k.Limits.MaxRequestHeaderCount = 100;
+            k.Limits.MaxRequestLineSize = 8 << 10;
+            k.AddServerHeader = false;
         });
         builder.Services.AddSingleton(engine);
         builder.Services.AddSingleton(options);

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Pagoda.Engine;
+using Pagoda.OpenAi;
 using Pagoda.Server.Metrics;
 
 namespace Pagoda.Server;
@@ -50,6 +51,18 @@ internal sealed class ServerContext
         return ModelName;
     }
 
+    /// <summary>
+    /// The request id: `PREFIX-` and the client's X-Request-Id header when it sends a sane one (as vLLM does,
+    /// so logs can be matched across services), else a random one.
+    /// </summary>
+    public static string RequestId(HttpContext http, string prefix)
+    {
+        string? given = http.Request.Headers["X-Request-Id"];
+        if (given is { Length: > 0 and <= 128 } && given.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            return $"{prefix}-{given}";
+        return OpenAiJson.NewId(prefix);
+    }
+
     /// <summary>Reads the request body as a JSON object; malformed JSON is a 400.</summary>
     public static async Task<JsonObject> ReadBody(HttpContext http)
     {
@@ -62,7 +75,37 @@ internal sealed class ServerContext
         {
             throw new ApiException(400, $"Malformed JSON in the request body: {e.Message}");
         }
-        return node as JsonObject ?? throw new ApiException(400, "The request body must be a JSON object.");
+        var body = node as JsonObject ?? throw new ApiException(400, "The request body must be a JSON object.");
+        try
+        {
+            CheckStrings(body);
+        }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json parses lazily: invalid UTF-8 or a lone surrogate escape only fails when read.
+            throw new ApiException(400, $"Malformed JSON in the request body: {e.Message}");
+        }
+        return body;
+    }
+
+    // Reads every name and string once, so text that cannot become a .NET string is refused here and not
+    // deep inside an endpoint.
+    private static void CheckStrings(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (_, child) in o)
+                    CheckStrings(child);
+                break;
+            case JsonArray a:
+                foreach (var child in a)
+                    CheckStrings(child);
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                v.GetValue<string>();
+                break;
+        }
     }
 
     /// <summary>A JSON body built by the OpenAI layer.</summary>

@@ -30,6 +30,15 @@ public sealed record ServerOptions
     /// <summary>How often the throughput / load line is logged while requests are in flight.</summary>
     public TimeSpan StatsInterval { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Largest request body accepted; a larger one is answered 413 before it is read.</summary>
+    public long MaxRequestBodySize { get; init; } = 8 << 20;
+
+    /// <summary>
+    /// Requests allowed to wait for a slot in the engine; beyond it generation requests get 503 with
+    /// Retry-After instead of joining an unbounded queue. Null: no limit (vLLM's behaviour).
+    /// </summary>
+    public int? MaxWaitingRequests { get; init; }
+
     /// <summary>How long shutdown waits for in-flight requests before closing their connections.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -40,6 +49,12 @@ public sealed record ServerOptions
             throw new ArgumentException($"--port must be between 0 and 65535, got {Port}.");
         if (MetricsPrefix is not ("pagoda" or "vllm"))
             throw new ArgumentException($"--metrics-prefix must be 'pagoda' or 'vllm', got '{MetricsPrefix}'.");
+        if (MaxRequestBodySize < 1024)
+            throw new ArgumentException($"--max-request-body-size must be at least 1024 bytes, got {MaxRequestBodySize}.");
+        if (MaxWaitingRequests is < 0)
+            throw new ArgumentException($"--max-waiting-requests must not be negative, got {MaxWaitingRequests}.");
+        if (ShutdownTimeout < TimeSpan.Zero)
+            throw new ArgumentException("--shutdown-timeout must not be negative.");
         if (ApiKey is "")
             throw new ArgumentException("--api-key must not be empty.");
         if (ServedModelNames.Any(string.IsNullOrWhiteSpace))

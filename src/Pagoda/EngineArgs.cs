@@ -74,6 +74,9 @@ public sealed record EngineArgs
     /// <summary>Run every step eagerly instead of replaying CUDA graphs for decode.</summary>
     public bool EnforceEager { get; init; }
 
+    /// <summary>Test-only: consulted per request inside each step to inject faults (null in production).</summary>
+    public Engine.FaultHook? FaultHook { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {

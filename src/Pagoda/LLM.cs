@@ -67,6 +67,9 @@ public sealed class LLM : IDisposable
             while (_engine.HasUnfinishedRequests)
             {
                 var finished = _engine.Step();
+                // Offline, a failed prompt fails the call (the others are aborted below).
+                if (_engine.TakeFailures() is [var failure, ..])
+                    throw new RequestFailedException(failure.RequestId, failure.Error);
                 foreach (var output in finished)
                 {
                     done[output.RequestId] = output;

@@ -22,12 +22,15 @@ internal static class ServeCommand
         var disableLog = new Option<bool>("--disable-log-requests") { Description = "Do not log prompts and outputs (the default)." };
         var dtype = new Option<string>("--dtype") { Description = "Compute dtype: auto or float32 (the CPU backend computes in float32).", DefaultValueFactory = _ => "auto" };
         var metricsPrefix = new Option<string>("--metrics-prefix") { Description = "Prometheus name prefix: pagoda, or vllm for vLLM dashboards.", DefaultValueFactory = _ => "pagoda" };
+        var maxWaiting = new Option<int?>("--max-waiting-requests") { Description = "Requests allowed to wait; beyond it generation gets 503 with Retry-After (default: unbounded)." };
+        var shutdownTimeout = new Option<double>("--shutdown-timeout") { Description = "Seconds SIGTERM waits for in-flight requests before closing them.", DefaultValueFactory = _ => 30 };
+        var maxBody = new Option<long>("--max-request-body-size") { Description = "Largest request body in bytes (larger: 413).", DefaultValueFactory = _ => 8 << 20 };
         var pooling = new Option<PoolingType>("--pooling-type") { Description = "How /v1/embeddings pools hidden states: Last or Mean.", DefaultValueFactory = _ => PoolingType.Last };
 
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (http://127.0.0.1:8000/v1).");
         cmd.Add(model);
         engine.AddTo(cmd);
-        foreach (var o in new Option[] { host, port, apiKey, names, origins, enableLog, disableLog, dtype, metricsPrefix, pooling })
+        foreach (var o in new Option[] { host, port, apiKey, names, origins, enableLog, disableLog, dtype, metricsPrefix, pooling, maxWaiting, shutdownTimeout, maxBody })
             cmd.Add(o);
         cmd.SetAction(r => CliErrors.Run(r.InvocationConfiguration.Error, () =>
         {
@@ -45,6 +48,9 @@ internal static class ServeCommand
                 EnableLogRequests = r.GetValue(enableLog) && !r.GetValue(disableLog),
                 MetricsPrefix = r.GetValue(metricsPrefix)!,
                 PoolingType = r.GetValue(pooling),
+                MaxWaitingRequests = r.GetValue(maxWaiting),
+                ShutdownTimeout = TimeSpan.FromSeconds(r.GetValue(shutdownTimeout)),
+                MaxRequestBodySize = r.GetValue(maxBody),
             };
             options.Validate();
             var args = engine.Bind(r, hub, terminal ? new TerminalProgress(error) : null, r.GetValue(model));

@@ -18,9 +18,13 @@ internal static class GenerationEndpoints
 
     private static long Now => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
-    // Admission checks (length, vocabulary) before any bytes go out, so they become 400s, not broken streams.
+    // Admission checks (load, length, vocabulary) before any bytes go out, so they become 4xx/503s, not broken streams.
     private static PromptInput Admit(ServerContext s, PromptInput prompt, SamplingParams p)
     {
+        // Bounded queue: beyond --max-waiting-requests the client is told to come back rather than wait unboundedly.
+        if (s.Options.MaxWaitingRequests is int max && s.Engine.NumWaiting >= max)
+            throw new ApiException(503, $"The server is overloaded: {s.Engine.NumWaiting} requests are waiting (--max-waiting-requests {max}). Retry later.",
+                retryAfterSeconds: 1);
         p.ValidateTokenIds(s.Model.Folder.Config.VocabSize);
         return prompt with { TokenIds = s.Model.ProcessPrompt(prompt) };
     }
@@ -30,7 +34,7 @@ internal static class GenerationEndpoints
         string model = s.CheckModel(body);
         var job = ChatCompletionsApi.Parse(body, s.Model);
         var prompt = Admit(s, job.Prompt, job.Params);
-        string id = OpenAiJson.NewId("chatcmpl");
+        string id = ServerContext.RequestId(http, "chatcmpl");
         long created = Now;
         s.LogRequest(id, prompt, job.Params);
         var ct = http.RequestAborted;
@@ -64,7 +68,7 @@ internal static class GenerationEndpoints
         string model = s.CheckModel(body);
         var job = CompletionsApi.Parse(body, s.Model);
         var prompts = job.Prompts.Select(p => Admit(s, p, job.Params)).ToList();
-        string id = OpenAiJson.NewId("cmpl");
+        string id = ServerContext.RequestId(http, "cmpl");
         long created = Now;
         for (int i = 0; i < prompts.Count; i++)
             s.LogRequest($"{id}-{i}", prompts[i], job.Params);

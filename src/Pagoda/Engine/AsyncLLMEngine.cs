@@ -23,6 +23,7 @@ public sealed class AsyncLLMEngine : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private volatile EngineStats _stats;
     private volatile Exception? _fatal;
+    private int _queuedAdds;
 
     /// <summary>Starts the loop over an engine it now owns.</summary>
     public AsyncLLMEngine(LLMEngine engine)
@@ -39,6 +40,9 @@ public sealed class AsyncLLMEngine : IDisposable
     /// <summary>Load counters as of the last step.</summary>
     public EngineStats Stats => _stats;
 
+    /// <summary>Requests not yet running: queued for the loop, or waiting in the scheduler as of the last step.</summary>
+    public int NumWaiting => Volatile.Read(ref _queuedAdds) + _stats.NumWaiting;
+
     /// <summary>Why the loop stopped, if a step failed (the engine then serves nothing more).</summary>
     public Exception? Failure => _fatal;
 
@@ -52,7 +56,12 @@ public sealed class AsyncLLMEngine : IDisposable
         if (_fatal is { } fatal)
             throw new InvalidOperationException("The engine loop failed and stopped.", fatal);
         var outputs = Channel.CreateUnbounded<RequestOutput>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = true });
-        await _commands.Writer.WriteAsync(new AddCommand(requestId, prompt, samplingParams, outputs), cancellationToken);
+        Interlocked.Increment(ref _queuedAdds);
+        if (!_commands.Writer.TryWrite(new AddCommand(requestId, prompt, samplingParams, outputs)))
+        {
+            Interlocked.Decrement(ref _queuedAdds);
+            throw new ObjectDisposedException(nameof(AsyncLLMEngine));
+        }
         bool finished = false;
         try
         {
@@ -116,6 +125,12 @@ public sealed class AsyncLLMEngine : IDisposable
                         _streams.Remove(output.RequestId);
                     }
                 }
+                // A request that failed on its own ends with an error; every other stream goes on.
+                foreach (var failure in _engine.TakeFailures())
+                {
+                    if (_streams.Remove(failure.RequestId, out var failed))
+                        failed.Writer.TryComplete(new RequestFailedException(failure.RequestId, failure.Error));
+                }
                 _stats = _engine.Stats;
             }
         }
@@ -124,7 +139,8 @@ public sealed class AsyncLLMEngine : IDisposable
         }
         catch (Exception e)
         {
-            // A failing step leaves the engine in an unknown state: fail every stream rather than hang them.
+            // Step isolates per-request faults itself; what escapes it is a bug in the engine's own bookkeeping,
+            // which leaves its state unknown: fail every stream rather than hang them, and /health turns 503.
             _fatal = e;
             foreach (var s in _streams.Values)
                 s.Writer.TryComplete(e);
@@ -147,6 +163,7 @@ public sealed class AsyncLLMEngine : IDisposable
         switch (command)
         {
             case AddCommand add:
+                Interlocked.Decrement(ref _queuedAdds);
                 try
                 {
                     _engine.AddRequest(add.RequestId, add.Prompt, add.Params);
@@ -185,8 +202,9 @@ public sealed class AsyncLLMEngine : IDisposable
                     break;
                 embed.Result.TrySetResult(vector);
             }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
+                // TryEmbed returns its borrowed blocks whatever happens, so only this embedding fails.
                 embed.Result.TrySetException(e);
             }
         }

@@ -25,6 +25,7 @@ public sealed class LLMEngine : IDisposable
     private readonly Dictionary<string, Request> _requests = new();
     private readonly Random _seeds;
     private readonly HashSet<int> _eosIds;
+    private readonly List<RequestFailure> _failures = [];
     private long _promptTokens, _generationTokens;
 
     /// <summary>Loads the model, tokenizer and chat template named by <paramref name="args"/> and sizes the KV pool.</summary>
@@ -65,7 +66,7 @@ public sealed class LLMEngine : IDisposable
             KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks);
             var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth);
             _model = provider?.Prepare(_model, _backend, cache, args, MaxModelLen) ?? _model;
-            _runner = new ModelRunner(_model, cache, (_backend as ILogitsTopK)?.MaxLogitsTopK ?? 0);
+            _runner = new ModelRunner(_model, cache, (_backend as ILogitsTopK)?.MaxLogitsTopK ?? 0, args.FaultHook);
         }
         catch
         {
@@ -75,7 +76,7 @@ public sealed class LLMEngine : IDisposable
         }
         var kv = new KvCacheManager(KvCacheInfo.NumBlocks, args.BlockSize, args.EnablePrefixCaching);
         _scheduler = new Scheduler(new SchedulerConfig(args.MaxNumBatchedTokens, args.MaxNumSeqs, MaxModelLen), kv);
-        _output = new OutputProcessor(Tokenizer);
+        _output = new OutputProcessor(Tokenizer, args.FaultHook);
     }
 
     /// <summary>The options this engine was built with.</summary>
@@ -226,20 +227,67 @@ public sealed class LLMEngine : IDisposable
         _output.Remove(requestId);
     }
 
-    /// <summary>Schedules, runs and samples one step; returns the outputs it produced.</summary>
+    /// <summary>
+    /// Schedules, runs and samples one step; returns the outputs it produced. A request whose own processing
+    /// throws (batch preparation, sampling, detokenization) is ended and its blocks freed; it is reported by
+    /// <see cref="TakeFailures"/> while the others go on. A failing forward fails the requests of its batch.
+    /// </summary>
     public IReadOnlyList<RequestOutput> Step()
     {
         var scheduled = _scheduler.Schedule();
-        var run = _runner.Execute(scheduled, _scheduler.KvCache);
+        ModelRunnerOutput run;
+        try
+        {
+            run = _runner.Execute(scheduled, _scheduler.KvCache);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Nothing of this step was recorded: failing its requests frees their blocks and leaves the rest intact.
+            foreach (var s in scheduled.Scheduled)
+                Fail(s.Request.RequestId, e);
+            return [];
+        }
+        foreach (var (id, e) in run.Failed)
+            Fail(id, e);
+        // Siblings of a failed sequence were ended with it; the step is recorded for the others only.
+        if (run.Failed.Count > 0)
+            scheduled = scheduled with { Scheduled = scheduled.Scheduled.Where(s => !s.Request.IsFinished).ToList() };
         _generationTokens += run.SampledTokens.Count;
         foreach (var done in _scheduler.Update(scheduled, run.SampledTokens))
             _requests.Remove(done.RequestId);
-        var (outputs, stopped) = _output.Process(scheduled, run);
-        var byString = stopped.Select(id => _requests[id]).ToList();
+        var (outputs, stopped, failed) = _output.Process(scheduled, run);
+        foreach (var (id, e) in failed)
+            Fail(id, e);
+        var byString = stopped.Select(id => _requests.GetValueOrDefault(id)).OfType<Request>().ToList();
         _scheduler.FinishRequests(byString, RequestStatus.FinishedStopped);
         foreach (var r in byString)
             _requests.Remove(r.RequestId);
         return outputs;
+    }
+
+    /// <summary>Requests that failed in the steps since the last call (each is already ended and freed).</summary>
+    public IReadOnlyList<RequestFailure> TakeFailures()
+    {
+        if (_failures.Count == 0)
+            return [];
+        var taken = _failures.ToList();
+        _failures.Clear();
+        return taken;
+    }
+
+    // Ends the prompt a failed sequence belongs to (all its sequences), as an abort does, and records why.
+    private void Fail(string childId, Exception e)
+    {
+        string? parent = _output.ParentOf(childId);
+        if (parent is null)
+        {
+            // Already finished (e.g. in the same step): just make sure its blocks are back.
+            if (_requests.Remove(childId, out var orphan))
+                _scheduler.FinishRequests([orphan], RequestStatus.FinishedAborted);
+            return;
+        }
+        Abort(parent);
+        _failures.Add(new RequestFailure(parent, e));
     }
 
     private static KvCacheInfo SizeKvCache(EngineArgs args, int kvWidth, int numLayers, int maxModelLen, int? deviceBlocks)

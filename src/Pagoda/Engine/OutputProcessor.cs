@@ -8,7 +8,7 @@ namespace Pagoda.Engine;
 /// The output side of a step: detokenizes new tokens incrementally, finds stop strings, gathers
 /// logprobs and builds each prompt's <see cref="RequestOutput"/> (cumulative, delta or final-only).
 /// </summary>
-internal sealed class OutputProcessor(Tokenizer tokenizer)
+internal sealed class OutputProcessor(Tokenizer tokenizer, FaultHook? faults = null)
 {
     private readonly Dictionary<string, RequestState> _states = new();
     private readonly Dictionary<string, ParentRequest> _parents = new();
@@ -30,6 +30,9 @@ internal sealed class OutputProcessor(Tokenizer tokenizer)
     public IReadOnlyList<string> ChildIds(string parentId) =>
         _parents.TryGetValue(parentId, out var p) ? p.Children.Select(c => c.RequestId).ToArray() : [];
 
+    /// <summary>The prompt a child sequence belongs to, if it is still known.</summary>
+    public string? ParentOf(string childId) => _states.TryGetValue(childId, out var s) ? s.Parent.RequestId : null;
+
     /// <summary>Forgets an aborted prompt.</summary>
     public void Remove(string parentId)
     {
@@ -40,13 +43,17 @@ internal sealed class OutputProcessor(Tokenizer tokenizer)
     }
 
     /// <summary>
-    /// Applies one step. Returns the outputs to emit and the requests a stop string ended (the engine
-    /// tells the scheduler to free them).
+    /// Applies one step. Returns the outputs to emit, the requests a stop string ended (the engine tells the
+    /// scheduler to free them) and the sequences whose detokenization threw (their prompts get no output;
+    /// the engine fails them).
     /// </summary>
-    public (List<RequestOutput> Outputs, List<string> StoppedByString) Process(SchedulerOutput step, ModelRunnerOutput run)
+    public (List<RequestOutput> Outputs, List<string> StoppedByString, Dictionary<string, Exception> Failed) Process(SchedulerOutput step,
+        ModelRunnerOutput run)
     {
         var touched = new List<ParentRequest>();
         var stopped = new List<string>();
+        var failed = new Dictionary<string, Exception>();
+        var failedParents = new HashSet<ParentRequest>();
         foreach (var s in step.Scheduled)
         {
             var req = s.Request;
@@ -64,7 +71,18 @@ internal sealed class OutputProcessor(Tokenizer tokenizer)
             }
             if (!run.SampledTokens.TryGetValue(req.RequestId, out int token))
                 continue;
-            AppendToken(state, req, token, run.Logprobs.GetValueOrDefault(req.RequestId));
+            try
+            {
+                faults?.Invoke(FaultSite.Detokenizer, req.RequestId);
+                AppendToken(state, req, token, run.Logprobs.GetValueOrDefault(req.RequestId));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Detokenizer and stop-string state are per sequence: only this prompt is lost.
+                failed[req.RequestId] = e;
+                failedParents.Add(parent);
+                continue;
+            }
             if (state.IsFinished && !req.IsFinished)
                 stopped.Add(req.RequestId);
             if (!touched.Contains(parent))
@@ -72,14 +90,14 @@ internal sealed class OutputProcessor(Tokenizer tokenizer)
         }
 
         var outputs = new List<RequestOutput>();
-        foreach (var parent in touched)
+        foreach (var parent in touched.Where(p => !failedParents.Contains(p)))
         {
             if (MakeOutput(parent) is { } o)
                 outputs.Add(o);
             if (parent.IsFinished)
                 Remove(parent.RequestId);
         }
-        return (outputs, stopped);
+        return (outputs, stopped, failed);
     }
 
     private static void AppendToken(RequestState state, Request req, int token, TokenLogprob? logprob)

@@ -9,11 +9,18 @@ namespace Pagoda.Execution;
 /// <summary>Logprobs of prompt tokens FirstPosition, FirstPosition + 1, ... computed in one step.</summary>
 public sealed record PromptLogprobsChunk(int FirstPosition, List<TokenLogprob> Entries);
 
-/// <summary>What one step produced per request: sampled tokens, their logprobs, and prompt logprobs of the chunk.</summary>
+/// <summary>
+/// What one step produced per request: sampled tokens, their logprobs, prompt logprobs of the chunk, and the
+/// requests that failed on their own (they were left out of the forward or got no token).
+/// </summary>
 public sealed record ModelRunnerOutput(
     IReadOnlyDictionary<string, int> SampledTokens,
     IReadOnlyDictionary<string, TokenLogprob> Logprobs,
-    IReadOnlyDictionary<string, PromptLogprobsChunk> PromptLogprobs);
+    IReadOnlyDictionary<string, PromptLogprobsChunk> PromptLogprobs)
+{
+    /// <summary>Requests whose own processing threw, with the exception.</summary>
+    public IReadOnlyDictionary<string, Exception> Failed { get; init; } = new Dictionary<string, Exception>();
+}
 
 /// <summary>
 /// Turns a <see cref="SchedulerOutput"/> into one <see cref="ForwardBatch"/>, runs the model over the KV
@@ -21,7 +28,7 @@ public sealed record ModelRunnerOutput(
 /// logits on the device (<paramref name="maxLogitsTopK"/> above 0) and every sampled request is greedy
 /// or a small top-k without logits processors or logprobs, only each row's best candidates come back.
 /// </summary>
-public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsTopK = 0)
+public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsTopK = 0, Engine.FaultHook? faults = null)
 {
     /// <summary>The KV pool.</summary>
     public PagedKvCache Cache { get; } = cache;
@@ -69,21 +76,26 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         var sampled = new Dictionary<string, int>();
         var logprobs = new Dictionary<string, TokenLogprob>();
         var promptLogprobs = new Dictionary<string, PromptLogprobsChunk>();
+        var failed = new Dictionary<string, Exception>();
         if (output.IsEmpty)
             return new ModelRunnerOutput(sampled, logprobs, promptLogprobs);
 
-        var batch = BuildBatch(output.Scheduled, kv.GetBlockIds);
+        // A request whose own preparation fails is left out of the forward; the rest of the batch runs.
+        var scheduled = output.Scheduled.Where(s => Guard(Engine.FaultSite.Step, s.Request.RequestId, failed)).ToList();
+        if (scheduled.Count == 0)
+            return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed };
+        var batch = BuildBatch(scheduled, kv.GetBlockIds);
         int vocab = model.Config.VocabSize;
-        int topK = CandidatesPerRow(output.Scheduled, vocab);
+        int topK = CandidatesPerRow(scheduled, vocab);
         if (topK > 0)
         {
             float[] candidates = model.Forward(batch with { LogitsTopK = topK }, Cache);
-            SampleFromCandidates(output.Scheduled, candidates, topK, sampled);
-            return new ModelRunnerOutput(sampled, logprobs, promptLogprobs);
+            SampleFromCandidates(scheduled, candidates, topK, sampled, failed);
+            return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed };
         }
         float[] logits = model.Forward(batch, Cache);
         int row = 0;
-        foreach (var s in output.Scheduled)
+        foreach (var s in scheduled)
         {
             var req = s.Request;
             if (WantsPromptLogprobs(s))
@@ -105,22 +117,46 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
             }
             if (!s.SamplesToken)
                 continue;
-            var rowLogits = logits.AsSpan(row * vocab, vocab);
-            row++;
-            double[]? raw = null;
-            if (req.Params.Logprobs != null)
+            int at = row++;
+            try
             {
-                // Logprobs describe the raw model distribution, before penalties and temperature.
-                raw = new double[vocab];
-                LogprobsComputer.LogSoftmax(rowLogits, raw);
+                faults?.Invoke(Engine.FaultSite.Sampler, req.RequestId);
+                var rowLogits = logits.AsSpan(at * vocab, vocab);
+                double[]? raw = null;
+                if (req.Params.Logprobs != null)
+                {
+                    // Logprobs describe the raw model distribution, before penalties and temperature.
+                    raw = new double[vocab];
+                    LogprobsComputer.LogSoftmax(rowLogits, raw);
+                }
+                LogitsProcessors.Apply(rowLogits, req, req.BadWordsTokenIds);
+                int token = Sampler.Sample(rowLogits, req.Params, req.Rng);
+                sampled[req.RequestId] = token;
+                if (raw != null)
+                    logprobs[req.RequestId] = LogprobsComputer.Describe(raw, token, req.Params.Logprobs!.Value);
             }
-            LogitsProcessors.Apply(rowLogits, req, req.BadWordsTokenIds);
-            int token = Sampler.Sample(rowLogits, req.Params, req.Rng);
-            sampled[req.RequestId] = token;
-            if (raw != null)
-                logprobs[req.RequestId] = LogprobsComputer.Describe(raw, token, req.Params.Logprobs!.Value);
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // Sampling reads only this request's row and state: a failure here is this request's alone.
+                failed[req.RequestId] = e;
+                sampled.Remove(req.RequestId);
+            }
         }
-        return new ModelRunnerOutput(sampled, logprobs, promptLogprobs);
+        return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed };
+    }
+
+    private bool Guard(Engine.FaultSite site, string requestId, Dictionary<string, Exception> failed)
+    {
+        try
+        {
+            faults?.Invoke(site, requestId);
+            return true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            failed[requestId] = e;
+            return false;
+        }
     }
 
     /// <summary>
@@ -151,8 +187,8 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         return allGreedy ? 1 : maxLogitsTopK;
     }
 
-    private static void SampleFromCandidates(IReadOnlyList<ScheduledRequest> scheduled, float[] candidates, int k,
-        Dictionary<string, int> sampled)
+    private void SampleFromCandidates(IReadOnlyList<ScheduledRequest> scheduled, float[] candidates, int k,
+        Dictionary<string, int> sampled, Dictionary<string, Exception> failed)
     {
         var ids = new int[k];
         int row = 0;
@@ -165,7 +201,8 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
             for (int i = 0; i < k; i++)
                 ids[i] = (int)idFloats[i];
             row++;
-            sampled[s.Request.RequestId] = Sampler.SampleCandidates(values, ids, s.Request.Params, s.Request.Rng);
+            if (Guard(Engine.FaultSite.Sampler, s.Request.RequestId, failed))
+                sampled[s.Request.RequestId] = Sampler.SampleCandidates(values, ids, s.Request.Params, s.Request.Rng);
         }
     }
 

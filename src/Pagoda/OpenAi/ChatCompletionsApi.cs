@@ -15,14 +15,27 @@ public static class ChatCompletionsApi
     public static ChatJob Parse(JsonObject body, LLMEngine engine)
     {
         var f = new RequestFields(body);
+        // A template is code run on the server: only the operator chooses it (--chat-template), never a request.
+        if (body.ContainsKey("chat_template"))
+            throw new OpenAiRequestException("'chat_template' is not accepted in requests; the server's template is used.", "chat_template");
         var messages = ReadMessages(body["messages"]);
-        if (body["response_format"] is JsonObject rf && rf["type"]?.GetValue<string>() is { } type && type != "text")
-            throw new OpenAiRequestException($"response_format '{type}' is not supported yet (supported: text).", "response_format");
+        switch (body["response_format"])
+        {
+            case null:
+                break;
+            case JsonObject rf when StringOf(rf["type"]) is { } type:
+                if (type != "text")
+                    throw new OpenAiRequestException($"response_format '{type}' is not supported yet (supported: text).", "response_format");
+                break;
+            default:
+                throw new OpenAiRequestException("'response_format' must be an object with a string 'type'.", "response_format");
+        }
         var tools = body["tools"] switch
         {
             null => null,
-            JsonArray a when a.All(t => t is JsonObject) => (JsonArray)a.DeepClone(),
-            _ => throw new OpenAiRequestException("'tools' must be a list of objects.", "tools"),
+            JsonArray a when a.All(IsTool) => (JsonArray)a.DeepClone(),
+            _ => throw new OpenAiRequestException(
+                "'tools' must be a list of {\"type\": \"function\", \"function\": {\"name\": string, \"parameters\": object}}.", "tools"),
         };
         var kwargs = body["chat_template_kwargs"] switch
         {
@@ -90,15 +103,24 @@ public static class ChatCompletionsApi
         return result;
     }
 
+    private static string? StringOf(JsonNode? node) => node is JsonValue v && v.TryGetValue(out string? s) ? s : null;
+
+    // A tool is a function with a string name; its parameters, when given, are a JSON schema object.
+    private static bool IsTool(JsonNode? tool) =>
+        tool is JsonObject o && StringOf(o["type"]) == "function" && o["function"] is JsonObject fn
+        && StringOf(fn["name"]) is { Length: > 0 }
+        && fn["parameters"] is null or JsonObject
+        && (fn["description"] is null || StringOf(fn["description"]) != null);
+
     private static string TextPart(JsonNode? part) =>
-        part is JsonObject o && o["type"]?.GetValue<string>() == "text" && o["text"] is JsonValue t && t.TryGetValue(out string? s)
+        part is JsonObject o && StringOf(o["type"]) == "text" && StringOf(o["text"]) is { } s
             ? s
             : throw new OpenAiRequestException("Only text content parts ({\"type\": \"text\", \"text\": ...}) are supported.", "messages");
 
     // continue_final_message: the model goes on from the end of the last message's text.
     private static string CutAfterFinalMessage(string rendered, JsonArray messages)
     {
-        string last = messages[^1]?["content"]?.GetValue<string>() ?? "";
+        string last = StringOf(messages[^1]?["content"]) ?? "";
         int at = rendered.LastIndexOf(last, StringComparison.Ordinal);
         if (last.Length == 0 || at < 0)
             throw new OpenAiRequestException("continue_final_message: the final message's text does not appear in the rendered prompt.");

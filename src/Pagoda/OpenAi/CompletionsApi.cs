@@ -22,6 +22,8 @@ public static class CompletionsApi
         int? logprobs = f.Int("logprobs");
         if (logprobs is < 0)
             throw new OpenAiRequestException($"logprobs must be non-negative, got {logprobs}.", "logprobs");
+        if (logprobs > SamplingParamsReader.MaxLogprobs)
+            throw new OpenAiRequestException($"logprobs must be at most {SamplingParamsReader.MaxLogprobs}, got {logprobs}.", "logprobs");
         bool echo = f.Bool("echo") ?? false;
         var p = SamplingParamsReader.Read(f, SamplingParams.FromGenerationConfig(engine.GenerationConfig), f.Int("max_tokens"),
             engine.GenerationConfig.MaxNewTokens) with { Logprobs = logprobs };

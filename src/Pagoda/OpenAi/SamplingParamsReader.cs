@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+
 namespace Pagoda.OpenAi;
 
 /// <summary>
@@ -6,8 +8,27 @@ namespace Pagoda.OpenAi;
 /// </summary>
 internal static class SamplingParamsReader
 {
+    /// <summary>OpenAI's ceiling on `n`: more would let one request occupy the whole engine.</summary>
+    public const int MaxN = 128;
+
+    /// <summary>vLLM's default max_logprobs: the most logprobs (or prompt_logprobs) a request may ask for.</summary>
+    public const int MaxLogprobs = 20;
+
+    /// <summary>Stop strings are scanned on every token, so their number is bounded.</summary>
+    public const int MaxStopStrings = 256;
+
     public static SamplingParams Read(RequestFields f, SamplingParams defaults, int? maxTokens, int? defaultMaxTokens)
     {
+        if (f.Int("n") is > MaxN)
+            throw new OpenAiRequestException($"n must be at most {MaxN}, got {f.Int("n")}.", "n");
+        if (f.Int("prompt_logprobs") is > MaxLogprobs)
+            throw new OpenAiRequestException($"prompt_logprobs must be at most {MaxLogprobs}, got {f.Int("prompt_logprobs")}.", "prompt_logprobs");
+        if (f.Strings("stop") is { Count: > MaxStopStrings } stops)
+            throw new OpenAiRequestException($"At most {MaxStopStrings} stop strings are allowed, got {stops.Count}.", "stop");
+        if (f.Strings("bad_words") is { Count: > MaxStopStrings } bad)
+            throw new OpenAiRequestException($"At most {MaxStopStrings} bad_words are allowed, got {bad.Count}.", "bad_words");
+        if (f.Has("stream_options") && f.Body["stream_options"] is not JsonObject)
+            throw new OpenAiRequestException("'stream_options' must be an object.", "stream_options");
         var p = defaults with
         {
             N = f.Int("n") ?? 1,

@@ -1,0 +1,31 @@
+namespace Pagoda.Engine;
+
+/// <summary>Where inside a step <see cref="EngineArgs.FaultHook"/> is consulted, once per request.</summary>
+public enum FaultSite
+{
+    /// <summary>While the step's batch is assembled, before the forward.</summary>
+    Step,
+
+    /// <summary>Just before the request's next token is sampled.</summary>
+    Sampler,
+
+    /// <summary>Just before the request's new token is detokenized.</summary>
+    Detokenizer,
+}
+
+/// <summary>
+/// A test-only hook: called at each <see cref="FaultSite"/> with the id of the sequence being processed; an
+/// exception it throws is treated exactly like a bug hitting that one request.
+/// </summary>
+public delegate void FaultHook(FaultSite site, string requestId);
+
+/// <summary>One request failed inside the engine; the others carry on.</summary>
+public sealed class RequestFailedException(string requestId, Exception inner)
+    : Exception($"Request {requestId} failed inside the engine: {inner.Message}", inner)
+{
+    /// <summary>The failed request.</summary>
+    public string RequestId { get; } = requestId;
+}
+
+/// <summary>A request the engine gave up on, and why.</summary>
+public sealed record RequestFailure(string RequestId, Exception Error);
