@@ -20,7 +20,6 @@ internal static class ServeCommand
         var origins = new Option<string?>("--allowed-origins") { Description = "CORS origins: a JSON list such as '[\"*\"]' or a comma-separated list." };
         var enableLog = new Option<bool>("--enable-log-requests") { Description = "Log prompts, parameters and outputs." };
         var disableLog = new Option<bool>("--disable-log-requests") { Description = "Do not log prompts and outputs (the default)." };
-        var dtype = new Option<string>("--dtype") { Description = "Compute dtype: auto or float32 (the CPU backend computes in float32).", DefaultValueFactory = _ => "auto" };
         var metricsPrefix = new Option<string>("--metrics-prefix") { Description = "Prometheus name prefix: pagoda, or vllm for vLLM dashboards.", DefaultValueFactory = _ => "pagoda" };
         var maxWaiting = new Option<int?>("--max-waiting-requests") { Description = "Requests allowed to wait; beyond it generation gets 503 with Retry-After (default: unbounded)." };
         var shutdownTimeout = new Option<double>("--shutdown-timeout") { Description = "Seconds SIGTERM waits for in-flight requests before closing them.", DefaultValueFactory = _ => 30 };
@@ -30,13 +29,11 @@ internal static class ServeCommand
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (http://127.0.0.1:8000/v1).");
         cmd.Add(model);
         engine.AddTo(cmd);
-        foreach (var o in new Option[] { host, port, apiKey, names, origins, enableLog, disableLog, dtype, metricsPrefix, pooling, maxWaiting, shutdownTimeout, maxBody })
+        foreach (var o in new Option[] { host, port, apiKey, names, origins, enableLog, disableLog, metricsPrefix, pooling, maxWaiting, shutdownTimeout, maxBody })
             cmd.Add(o);
         cmd.SetAction(r => CliErrors.Run(r.InvocationConfiguration.Error, () =>
         {
             var error = r.InvocationConfiguration.Error;
-            if (r.GetValue(dtype) is not ("auto" or "float32" or "float"))
-                throw new ArgumentException($"--dtype '{r.GetValue(dtype)}' is not supported: the CPU backend computes in float32 (use auto or float32).");
             string? Env(string name) => environment != null ? environment.GetValueOrDefault(name) : Environment.GetEnvironmentVariable(name);
             var options = new ServerOptions
             {
