@@ -62,6 +62,15 @@ public sealed record EngineArgs
     /// <summary>auto (safetensors, else .bin), safetensors, pt, or dummy (random weights from config.json alone).</summary>
     public string LoadFormat { get; init; } = "auto";
 
+    /// <summary>null (weights as stored) or "int8": weight-only int8 made at load time, per output channel.</summary>
+    public string? Quantization { get; init; }
+
+    /// <summary>
+    /// Load no tokenizer (vLLM's --skip-tokenizer-init): prompts must be token ids and outputs carry ids
+    /// only (empty text). For config-only folders such as dummy-weight benchmarks.
+    /// </summary>
+    public bool SkipTokenizerInit { get; init; }
+
     /// <summary>Where to run: cpu.</summary>
     public string Device { get; init; } = "cpu";
 
@@ -82,6 +91,8 @@ public sealed record EngineArgs
             throw new ArgumentException($"--max-model-len must be positive, got {MaxModelLen}.");
         if (LoadFormat is not ("auto" or "safetensors" or "pt" or "dummy"))
             throw new ArgumentException($"--load-format '{LoadFormat}' is not supported (supported: auto, safetensors, pt, dummy).");
+        if (Quantization is not (null or "int8"))
+            throw new ArgumentException($"--quantization '{Quantization}' is not supported (supported: int8).");
         if (Device != "cpu")
             throw new ArgumentException($"--device '{Device}' is not available (supported: cpu).");
     }
