@@ -21,6 +21,7 @@ public static class PagodaCli
         root.Add(RunBatchCommand.Create(hub, terminal));
         root.Add(TokenizeCommand.Create());
         root.Add(DetokenizeCommand.Create());
+        root.Add(BenchCommand.Create(hub, terminal));
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 }

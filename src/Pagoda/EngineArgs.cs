@@ -62,6 +62,12 @@ public sealed record EngineArgs
     /// <summary>auto (safetensors, else .bin), safetensors, pt, or dummy (random weights from config.json alone).</summary>
     public string LoadFormat { get; init; } = "auto";
 
+    /// <summary>
+    /// Weight dtype: auto (as stored; for dummy weights config.json's torch_dtype, else bfloat16), or
+    /// bfloat16 / float16 / float32 for dummy weights.
+    /// </summary>
+    public string DType { get; init; } = "auto";
+
     /// <summary>null (weights as stored) or "int8": weight-only int8 made at load time, per output channel.</summary>
     public string? Quantization { get; init; }
 
@@ -91,6 +97,10 @@ public sealed record EngineArgs
             throw new ArgumentException($"--max-model-len must be positive, got {MaxModelLen}.");
         if (LoadFormat is not ("auto" or "safetensors" or "pt" or "dummy"))
             throw new ArgumentException($"--load-format '{LoadFormat}' is not supported (supported: auto, safetensors, pt, dummy).");
+        if (DType != "auto" && Backends.DTypes.ParseTorch(DType) == null)
+            throw new ArgumentException($"--dtype '{DType}' is not supported (supported: auto, bfloat16, float16, float32).");
+        if (DType != "auto" && LoadFormat != "dummy")
+            throw new ArgumentException("--dtype other than auto needs --load-format dummy: real weights are used in their stored dtype.");
         if (Quantization is not (null or "int8"))
             throw new ArgumentException($"--quantization '{Quantization}' is not supported (supported: int8).");
         if (Device != "cpu")

@@ -24,6 +24,9 @@ internal sealed class EngineOptions
         Description = "auto, safetensors, pt, or dummy (random weights of the config's shapes, for benchmarks).",
         DefaultValueFactory = _ => "auto",
     };
+    private readonly Option<string> _dtype = new("--dtype") { Description = "Weight dtype of dummy weights: auto, bfloat16, float16 or float32.", DefaultValueFactory = _ => "auto" };
+    private readonly Option<string?> _quantization = new("--quantization", "-q") { Description = "int8: weight-only int8 (per output channel) made at load time." };
+    private readonly Option<bool> _skipTokenizerInit = new("--skip-tokenizer-init") { Description = "Load no tokenizer: prompts are token ids, outputs ids only." };
     private readonly Option<long?> _kvCacheMemory = new("--kv-cache-memory") { Description = "Bytes for the KV cache on the CPU (default 4 GiB)." };
     private readonly Option<int?> _numKvBlocks = new("--num-kv-blocks", "--num-gpu-blocks-override") { Description = "Fix the KV pool size in blocks." };
     private readonly Option<bool> _enablePrefixCaching = new("--enable-prefix-caching") { Description = "Reuse cached prompt prefixes (default on)." };
@@ -34,7 +37,7 @@ internal sealed class EngineOptions
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _loadFormat,
+        foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _loadFormat, _dtype, _quantization, _skipTokenizerInit,
                      _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed })
             cmd.Add(o);
     }
@@ -53,6 +56,9 @@ internal sealed class EngineOptions
         ChatTemplate = r.GetValue(_chatTemplate),
         Device = r.GetValue(_device)!,
         LoadFormat = r.GetValue(_loadFormat)!,
+        DType = r.GetValue(_dtype)!,
+        Quantization = r.GetValue(_quantization),
+        SkipTokenizerInit = r.GetValue(_skipTokenizerInit),
         KvCacheMemory = r.GetValue(_kvCacheMemory) ?? new EngineArgs().KvCacheMemory,
         NumKvBlocks = r.GetValue(_numKvBlocks),
         EnablePrefixCaching = !r.GetValue(_noPrefixCaching),

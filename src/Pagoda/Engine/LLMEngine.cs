@@ -56,7 +56,7 @@ public sealed class LLMEngine : IDisposable
 
         _backend = new CpuBackend();
         _weights = args.LoadFormat == "dummy"
-            ? WeightStore.CreateDummy(Folder.Path, Folder.Config.DType ?? DType.BF16)
+            ? WeightStore.CreateDummy(Folder.Path, DTypes.ParseTorch(args.DType) ?? Folder.Config.DType ?? DType.BF16)
             : WeightStore.Open(Folder.Path, args.LoadFormat);
         try
         {
@@ -82,6 +82,12 @@ public sealed class LLMEngine : IDisposable
 
     /// <summary>The model's tokenizer.</summary>
     public Tokenizer Tokenizer => _tokenizer ?? throw new InvalidOperationException("No tokenizer was loaded (--skip-tokenizer-init).");
+
+    /// <summary>Bytes of the weights the model computes with (int8 copies replacing what they quantized).</summary>
+    public long WeightBytes => _model.WeightBytes;
+
+    /// <summary>Worker threads of the CPU kernels.</summary>
+    public int NumThreads => _backend is CpuBackend cpu ? cpu.NumThreads : 1;
 
     /// <summary>Whether a tokenizer was loaded (false under --skip-tokenizer-init).</summary>
     public bool HasTokenizer => _tokenizer != null;

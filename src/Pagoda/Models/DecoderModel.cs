@@ -63,11 +63,16 @@ public sealed class DecoderModel : IModel
                 Up: L(p + "mlp.up_proj.weight", ff, h), UpBias: B(config.MlpBias, p + "mlp.up_proj.bias", ff),
                 Down: L(p + "mlp.down_proj.weight", h, ff), DownBias: B(config.MlpBias, p + "mlp.down_proj.bias", h));
         }
+        WeightBytes = WeightSize.Of(_layers.SelectMany(l => new[] { l.InputNorm, l.Q, l.QBias, l.K, l.KBias, l.V, l.VBias, l.O,
+            l.OBias, l.QNorm, l.KNorm, l.PostNorm, l.Gate, l.GateBias, l.Up, l.UpBias, l.Down, l.DownBias }).Append(_embed).Append(_norm).Append(_lmHead));
         _invFreq = RotaryEmbedding.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling);
     }
 
     /// <inheritdoc />
     public ModelConfig Config { get; }
+
+    /// <inheritdoc />
+    public long WeightBytes { get; }
 
     /// <inheritdoc />
     public int KvWidth => Config.NumKvHeads * Config.HeadDim;

@@ -10,23 +10,26 @@ internal abstract class PoolJob
 /// <summary>
 /// Persistent workers, one per core: the calling thread plus (cores - 1) background threads that spin
 /// briefly between ops (decode issues a few hundred small ops per token) and then sleep. Chunks are
-/// handed out dynamically, so a worker descheduled by another process does not stall the op; which
+/// claimed dynamically and the caller waits only for chunks already claimed, never for a worker to wake
+/// up: on a loaded machine a descheduled worker costs nothing, the caller just does more chunks. Which
 /// worker runs a chunk never changes its result, because every kernel fixes its reduction order per
 /// output element. Runs are serialized: an engine that finds the pool busy runs its op inline.
 /// </summary>
 internal sealed class WorkerPool
 {
     private const int SpinIterations = 20_000;
+    private const int CountBits = 20;
+    private const long CountMask = (1L << CountBits) - 1;
 
     private static readonly Lazy<WorkerPool> SharedPool = new(() => new WorkerPool(DefaultThreads()));
 
     private readonly object _gate = new();
     private readonly object _runLock = new();
     private PoolJob? _job;
-    private int _chunks;
-    private int _next;
-    private int _active;
-    private long _generation;
+    // [generation:24][chunks:20][next:20], changed only by compare-exchange, so a worker can never claim a
+    // chunk index of one run against the chunk count or job of another.
+    private long _state;
+    private int _done;
     private Exception? _error;
 
     private WorkerPool(int threads)
@@ -53,7 +56,7 @@ internal sealed class WorkerPool
     {
         if (chunks <= 0)
             return;
-        if (chunks == 1 || Size == 1 || !Monitor.TryEnter(_runLock))
+        if (chunks == 1 || Size == 1 || chunks > CountMask || !Monitor.TryEnter(_runLock))
         {
             for (int c = 0; c < chunks; c++)
                 job.Execute(c, 0);
@@ -62,69 +65,85 @@ internal sealed class WorkerPool
         try
         {
             _job = job;
-            _chunks = chunks;
-            _next = 0;
             _error = null;
-            Volatile.Write(ref _active, Size - 1);
+            Volatile.Write(ref _done, 0);
+            long generation = ((Volatile.Read(ref _state) >> (2 * CountBits)) + 1) & 0xFFFFFF;
             lock (_gate)
             {
-                _generation++;
+                Volatile.Write(ref _state, (generation << (2 * CountBits)) | ((long)chunks << CountBits));
                 Monitor.PulseAll(_gate);
             }
-            Drain(0);
-            var spin = new SpinWait();
-            while (Volatile.Read(ref _active) > 0)
-                spin.SpinOnce(sleep1Threshold: -1);
-            _job = null;
+            while (TryClaim(out int chunk))
+                Execute(job, chunk, 0);
+            // Only chunks other workers already hold remain.
+            while (Volatile.Read(ref _done) < chunks)
+                Thread.SpinWait(4);
             if (_error is { } e)
                 throw new AggregateException("a CPU kernel failed", e);
         }
         finally
         {
+            _job = null;
             Monitor.Exit(_runLock);
         }
     }
 
-    private void Drain(int worker)
+    private bool TryClaim(out int chunk)
     {
-        var job = _job!;
-        int c;
-        while ((c = Interlocked.Increment(ref _next) - 1) < _chunks)
+        while (true)
         {
-            try
+            long s = Volatile.Read(ref _state);
+            long next = s & CountMask, chunks = (s >> CountBits) & CountMask;
+            if (next >= chunks)
             {
-                job.Execute(c, worker);
+                chunk = -1;
+                return false;
             }
-            catch (Exception e)
+            if (Interlocked.CompareExchange(ref _state, s + 1, s) == s)
             {
-                Interlocked.CompareExchange(ref _error, e, null);
+                chunk = (int)next;
+                return true;
             }
         }
     }
 
+    private void Execute(PoolJob job, int chunk, int worker)
+    {
+        try
+        {
+            job.Execute(chunk, worker);
+        }
+        catch (Exception e)
+        {
+            Interlocked.CompareExchange(ref _error, e, null);
+        }
+        Interlocked.Increment(ref _done);
+    }
+
+    private bool HasWork()
+    {
+        long s = Volatile.Read(ref _state);
+        return (s & CountMask) < ((s >> CountBits) & CountMask);
+    }
+
     private void WorkerLoop(int worker)
     {
-        long seen = 0;
         while (true)
         {
             // Spin first: the next op of a decode step usually follows within microseconds.
-            int i = 0;
-            while (Volatile.Read(ref _generation) == seen && i < SpinIterations)
-            {
+            for (int i = 0; i < SpinIterations && !HasWork(); i++)
                 Thread.SpinWait(8);
-                i++;
-            }
-            if (Volatile.Read(ref _generation) == seen)
+            if (!HasWork())
             {
                 lock (_gate)
                 {
-                    while (_generation == seen)
+                    while (!HasWork())
                         Monitor.Wait(_gate);
                 }
             }
-            seen = Volatile.Read(ref _generation);
-            Drain(worker);
-            Interlocked.Decrement(ref _active);
+            // The claim succeeds only while its run is current, so the job read after it is that run's.
+            while (TryClaim(out int chunk))
+                Execute(_job!, chunk, worker);
         }
     }
 }
