@@ -19,6 +19,9 @@ public sealed class WeightStore : IDisposable
     /// <summary>The model folder.</summary>
     public string Folder { get; }
 
+    /// <summary>The open tensor files (for dummy weights: the one generator, holding every tensor made so far).</summary>
+    public IReadOnlyList<ITensorFile> Files => _files;
+
     /// <summary>Names of every tensor across all files.</summary>
     public IEnumerable<string> Names => _tensors.Keys;
 
