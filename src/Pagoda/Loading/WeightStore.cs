@@ -124,6 +124,12 @@ public sealed class WeightStore : IDisposable
     // For tests and tools that inspect a store without a config to imply shapes.
     internal (ITensorFile File, TensorInfo Info) Find(string name) => _tensors[name];
 
+    /// <summary>
+    /// Tells the store a tensor will not be read again (quantization copied it). Dummy weights are freed;
+    /// memory-mapped files keep their pages, which the OS may drop since they are file-backed.
+    /// </summary>
+    public void Release(string name) => _dummy?.Release(name);
+
     /// <summary>Whether a tensor of that name exists.</summary>
     public bool Contains(string name) => _tensors.ContainsKey(name);
 

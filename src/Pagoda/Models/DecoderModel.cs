@@ -40,12 +40,18 @@ public sealed class DecoderModel : IModel
             _owned.Add(q8);
             return q8;
         }
-        Tensor L(string name, params int[] shape) => Q(W(name, shape));
+        Tensor L(string name, params int[] shape)
+        {
+            var q8 = Q(W(name, shape));
+            if (int8Weights)
+                weights.Release(name);
+            return q8;
+        }
 
         _embed = W("model.embed_tokens.weight", config.VocabSize, h);
         _norm = W("model.norm.weight", h);
         // A tied head gets its own int8 copy; the embedding keeps its dtype (only rows are read from it).
-        _lmHead = Q(config.TieWordEmbeddings ? _embed : W("lm_head.weight", config.VocabSize, h));
+        _lmHead = config.TieWordEmbeddings ? Q(_embed) : L("lm_head.weight", config.VocabSize, h);
         _layers = new Layer[config.NumLayers];
         for (int i = 0; i < _layers.Length; i++)
         {
