@@ -5,8 +5,8 @@ using LLama.Native;
 
 namespace LlamaCompare;
 
-/// <summary>llama.cpp through LLamaSharp: prefill of a prompt and greedy decode, timed like Pagoda's side.</summary>
-internal sealed class LlamaRunner : IDisposable
+/// <summary>llama.cpp through LLamaSharp: prefill of a prompt and greedy decode, one token per call.</summary>
+internal sealed class LlamaRunner : ISide
 {
     private readonly LLamaWeights _weights;
     private readonly LLamaContext _context;
@@ -28,31 +28,34 @@ internal sealed class LlamaRunner : IDisposable
         _vocab = vocab;
     }
 
-    /// <summary>Seconds for the prompt (ending with the first greedy token) and for the remaining tokens.</summary>
-    public (double Prefill, double Decode) Generate(int[] prompt, int outputLen)
+    private readonly LLamaBatch _batch = new();
+    private int _token, _position;
+
+    public double Start(int[] prompt, int outputLen)
     {
-        _context.NativeHandle.MemoryClear(true);
-        var batch = new LLamaBatch();
         var sw = Stopwatch.StartNew();
+        _context.NativeHandle.MemoryClear(true);
         for (int start = 0; start < prompt.Length; start += 512)
         {
-            batch.Clear();
+            _batch.Clear();
             int end = Math.Min(prompt.Length, start + 512);
             for (int i = start; i < end; i++)
-                batch.Add((LLamaToken)prompt[i], i, (LLamaSeqId)0, i == prompt.Length - 1);
-            Check(_context.Decode(batch));
+                _batch.Add((LLamaToken)prompt[i], i, (LLamaSeqId)0, i == prompt.Length - 1);
+            Check(_context.Decode(_batch));
         }
-        int token = ArgMax(_context.NativeHandle.GetLogitsIth(batch.TokenCount - 1));
-        double prefill = sw.Elapsed.TotalSeconds;
-        sw.Restart();
-        for (int i = 1; i < outputLen; i++)
-        {
-            batch.Clear();
-            batch.Add((LLamaToken)token, prompt.Length + i - 1, (LLamaSeqId)0, true);
-            Check(_context.Decode(batch));
-            token = ArgMax(_context.NativeHandle.GetLogitsIth(0));
-        }
-        return (prefill, sw.Elapsed.TotalSeconds);
+        _token = ArgMax(_context.NativeHandle.GetLogitsIth(_batch.TokenCount - 1));
+        _position = prompt.Length;
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    public double Next()
+    {
+        var sw = Stopwatch.StartNew();
+        _batch.Clear();
+        _batch.Add((LLamaToken)_token, _position++, (LLamaSeqId)0, true);
+        Check(_context.Decode(_batch));
+        _token = ArgMax(_context.NativeHandle.GetLogitsIth(0));
+        return sw.Elapsed.TotalSeconds;
     }
 
     private int ArgMax(Span<float> logits)

@@ -4,8 +4,8 @@ using Pagoda.Engine;
 
 namespace LlamaCompare;
 
-/// <summary>Pagoda's engine on dummy weights: the same prompt, greedy decode, prefill timed to the first token.</summary>
-internal sealed class PagodaRunner(string model, string? quantization, int maxLen) : IDisposable
+/// <summary>Pagoda's engine on dummy weights: one request, greedy, one engine step per call.</summary>
+internal sealed class PagodaRunner(string model, string? quantization, int maxLen) : ISide
 {
     private readonly LLMEngine _engine = new(new EngineArgs
     {
@@ -21,22 +21,22 @@ internal sealed class PagodaRunner(string model, string? quantization, int maxLe
 
     public LLMEngine Engine => _engine;
 
-    public (double Prefill, double Decode) Generate(int[] prompt, int outputLen)
+    public double Start(int[] prompt, int outputLen)
     {
-        var p = new SamplingParams { Temperature = 0, MaxTokens = outputLen, IgnoreEos = true, OutputKind = RequestOutputKind.FinalOnly };
-        _engine.AddRequest($"r{_id++}", PromptInput.FromTokenIds(prompt), p);
-        var sw = Stopwatch.StartNew();
-        double prefill = -1;
         while (_engine.HasUnfinishedRequests)
-        {
-            _engine.Step();
-            if (prefill < 0)
-            {
-                prefill = sw.Elapsed.TotalSeconds;
-                sw.Restart();
-            }
-        }
-        return (prefill, sw.Elapsed.TotalSeconds);
+            _engine.Step();   // the previous request's leftover steps, if any, untimed
+        var p = new SamplingParams { Temperature = 0, MaxTokens = outputLen, IgnoreEos = true, OutputKind = RequestOutputKind.FinalOnly };
+        var sw = Stopwatch.StartNew();
+        _engine.AddRequest($"r{_id++}", PromptInput.FromTokenIds(prompt), p);
+        _engine.Step();
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    public double Next()
+    {
+        var sw = Stopwatch.StartNew();
+        _engine.Step();
+        return sw.Elapsed.TotalSeconds;
     }
 
     public void Dispose() => _engine.Dispose();

@@ -41,7 +41,7 @@ if (!File.Exists(f16) || !File.Exists(q8))
 }
 
 int maxLen = Math.Max(inputLen + outputLen, pp + 1) + 16;
-var sides = new (string Name, Func<IDisposable> Open)[]
+var sides = new (string Name, Func<ISide> Open)[]
 {
     ("pagoda bf16", () => new PagodaRunner(model, null, maxLen)),
     ("llama.cpp F16", () => new LlamaRunner(f16, threads, maxLen, config.VocabSize)),
@@ -51,26 +51,37 @@ var sides = new (string Name, Func<IDisposable> Open)[]
 var runners = sides.Select(s => s.Open()).ToArray();
 var results = sides.Select(_ => new List<(double Prefill, double Decode, double Pp)>()).ToArray();
 var bandwidth = new List<double> { Bandwidth.MeasureGBps(threads) };
+// Pairs (Pagoda, llama.cpp) alternate step by step - prompt, prompt, token, token, ... - so both see the
+// same machine load within milliseconds; a run's decode rate is 1 / its median token time, which a step
+// descheduled by another process does not move.
 for (int r = -1; r < runs; r++)
 {
     var rng = new Random(r + 7);
     int[] prompt = Enumerable.Range(0, inputLen).Select(_ => rng.Next(config.VocabSize)).ToArray();
     int[] ppPrompt = Enumerable.Range(0, pp).Select(_ => rng.Next(config.VocabSize)).ToArray();
-    for (int s = 0; s < sides.Length; s++)
+    for (int pair = 0; pair < sides.Length; pair += 2)
     {
-        (double Prefill, double Decode) Gen(int[] p, int n) => runners[s] switch
+        var prefill = new double[2];
+        var tokens = new[] { new List<double>(), new List<double>() };
+        for (int s = 0; s < 2; s++)
+            prefill[s] = runners[pair + s].Start(prompt, outputLen);
+        for (int t = 1; t < outputLen; t++)
         {
-            PagodaRunner pr => pr.Generate(p, n),
-            LlamaRunner lr => lr.Generate(p, n),
-            _ => throw new InvalidOperationException(),
-        };
-        var (prefill, decode) = Gen(prompt, outputLen);
-        var (ppTime, _) = Gen(ppPrompt, 1);
+            for (int s = 0; s < 2; s++)
+                tokens[s].Add(runners[pair + s].Next());
+        }
+        var ppTime = new double[2];
+        for (int s = 0; s < 2; s++)
+            ppTime[s] = runners[pair + s].Start(ppPrompt, 1);
         if (r < 0)
             continue; // warm-up: JIT, page faults, llama.cpp's first-use allocations
-        results[s].Add((inputLen / prefill, (outputLen - 1) / decode, pp / ppTime));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"run {r + 1} {sides[s].Name,-15} prefill {inputLen / prefill,7:F1} tok/s  decode {(outputLen - 1) / decode,6:F2} tok/s  pp{pp} {pp / ppTime,7:F1} tok/s"));
+        for (int s = 0; s < 2; s++)
+        {
+            double decode = 1 / Median(tokens[s]);
+            results[pair + s].Add((inputLen / prefill[s], decode, pp / ppTime[s]));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"run {r + 1} {sides[pair + s].Name,-15} prefill {inputLen / prefill[s],7:F1} tok/s  decode {decode,6:F2} tok/s (mean {tokens[s].Count / tokens[s].Sum(),6:F2})  pp{pp} {pp / ppTime[s],7:F1} tok/s"));
+        }
     }
     bandwidth.Add(Bandwidth.MeasureGBps(threads));
 }

@@ -15,7 +15,10 @@ public unsafe class CpuKernelTests
     [InlineData(DType.BF16, 3, 64, 70)]
     [InlineData(DType.F16, 9, 29, 131)]
     [InlineData(DType.I8, 17, 96, 40)]
-    public void LinearMatchesReferenceAndIsBatchInvariant(DType dtype, int n, int inDim, int outDim)
+    public void LinearMatchesReferenceAndIsBatchInvariant(DType dtype, int n, int inDim, int outDim) =>
+        CheckLinear(dtype, n, inDim, outDim);
+
+    internal static void CheckLinear(DType dtype, int n, int inDim, int outDim)
     {
         var rng = new Random(n * 1000 + inDim);
         using var backend = new CpuBackend();
@@ -101,5 +104,33 @@ public unsafe class CpuKernelTests
             DType.F16 => (float)((Half*)w.Pointer)[i],
             _ => ((sbyte*)w.Pointer)[i] * (double)w.Scales[row],
         };
+    }
+}
+
+/// <summary>Keeps tests that flip process-wide kernel switches away from every other test.</summary>
+[CollectionDefinition("kernel switches", DisableParallelization = true)]
+public class KernelSwitchCollection;
+
+/// <summary>The AVX-512 kernels (software-emulated where the CPU lacks AVX-512) keep the same contract.</summary>
+[Collection("kernel switches")]
+public class CpuKernel512Tests
+{
+    [Theory]
+    [InlineData(DType.F32, 1, 37, 45)]
+    [InlineData(DType.BF16, 5, 64, 70)]
+    [InlineData(DType.F16, 9, 29, 131)]
+    [InlineData(DType.I8, 17, 96, 40)]
+    public void WideKernelsMatchReferenceAndAreBatchInvariant(DType dtype, int n, int inDim, int outDim)
+    {
+        bool saved = DotKernels.UseVector512;
+        DotKernels.UseVector512 = true;
+        try
+        {
+            CpuKernelTests.CheckLinear(dtype, n, inDim, outDim);
+        }
+        finally
+        {
+            DotKernels.UseVector512 = saved;
+        }
     }
 }

@@ -9,14 +9,23 @@ namespace Pagoda.Backends.Cpu;
 /// <see cref="HSum"/>, then the scalar tail — so an element's value does not depend on the tile shape,
 /// on how many rows share the batch, or on which path (GEMV or GEMM) computed it: batch invariance.
 /// </summary>
-internal static unsafe class DotKernels
+/// <remarks>
+/// On AVX-512 hardware the kernels use 16-lane accumulators instead (DotKernels512); the choice is one
+/// process-wide flag, so every path on a machine still shares one order.
+/// </remarks>
+internal static unsafe partial class DotKernels
 {
+    /// <summary>Whether the 16-lane kernels run (settable only so tests can exercise them anywhere).</summary>
+    internal static bool UseVector512 = Vector512.IsHardwareAccelerated;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float HSum(Vector256<float> v) => Vector256.Sum(v);
 
     /// <summary>One element: x [k] · w row [k].</summary>
     public static float Dot<TW>(float* x, byte* w, int k) where TW : IWeightFormat
     {
+        if (UseVector512)
+            return Dot512<TW>(x, w, k);
         var acc = Vector256<float>.Zero;
         int i = 0;
         for (; i <= k - 8; i += 8)
@@ -30,6 +39,11 @@ internal static unsafe class DotKernels
     /// <summary>One input row against four consecutive weight rows (GEMV): four independent chains hide FMA latency.</summary>
     public static void Dot1x4<TW>(float* x, byte* w, long wRowBytes, int k, float* sums) where TW : IWeightFormat
     {
+        if (UseVector512)
+        {
+            Dot1x4_512<TW>(x, w, wRowBytes, k, sums);
+            return;
+        }
         byte* w1 = w + wRowBytes, w2 = w1 + wRowBytes, w3 = w2 + wRowBytes;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         int i = 0;
@@ -63,6 +77,11 @@ internal static unsafe class DotKernels
     /// </summary>
     public static void Dot4x3(float* x, int xStride, float* w, int wStride, int k, float* sums)
     {
+        if (UseVector512)
+        {
+            Dot4x3_512(x, xStride, w, wStride, k, sums);
+            return;
+        }
         float* x1 = x + xStride, x2 = x1 + xStride, x3 = x2 + xStride;
         float* w1 = w + wStride, w2 = w1 + wStride;
         Vector256<float> a00 = default, a01 = default, a02 = default, a10 = default, a11 = default, a12 = default;
@@ -94,15 +113,19 @@ internal static unsafe class DotKernels
         sums[3] = HSum(a10); sums[4] = HSum(a11); sums[5] = HSum(a12);
         sums[6] = HSum(a20); sums[7] = HSum(a21); sums[8] = HSum(a22);
         sums[9] = HSum(a30); sums[10] = HSum(a31); sums[11] = HSum(a32);
-        for (; i < k; i++)
+        Tail(x, xStride, w, wStride, i, k, sums);
+    }
+
+    // The scalar tail of a 4×3 tile, continuing each element's sum in k order.
+    private static void Tail(float* x, int xStride, float* w, int wStride, int from, int k, float* sums)
+    {
+        for (int i = from; i < k; i++)
         {
-            float c0 = w[i], c1 = w1[i], c2 = w2[i];
-            float* xs = x + i;
-            for (int r = 0; r < 4; r++, xs += xStride)
+            for (int r = 0; r < 4; r++)
             {
-                sums[r * 3] = MathF.FusedMultiplyAdd(*xs, c0, sums[r * 3]);
-                sums[r * 3 + 1] = MathF.FusedMultiplyAdd(*xs, c1, sums[r * 3 + 1]);
-                sums[r * 3 + 2] = MathF.FusedMultiplyAdd(*xs, c2, sums[r * 3 + 2]);
+                float xs = x[r * xStride + i];
+                for (int c = 0; c < 3; c++)
+                    sums[r * 3 + c] = MathF.FusedMultiplyAdd(xs, w[c * wStride + i], sums[r * 3 + c]);
             }
         }
     }

@@ -16,6 +16,9 @@ internal unsafe interface IWeightFormat
     /// <summary>Elements k .. k+7 of the row at <paramref name="row"/>, widened.</summary>
     static abstract Vector256<float> Load8(byte* row, int k);
 
+    /// <summary>Elements k .. k+15, widened (the AVX-512 path).</summary>
+    static abstract Vector512<float> Load16(byte* row, int k);
+
     /// <summary>Element k of the row, widened.</summary>
     static abstract float Load1(byte* row, int k);
 }
@@ -28,6 +31,9 @@ internal unsafe struct F32Weights : IWeightFormat
     public static Vector256<float> Load8(byte* row, int k) => Vector256.Load((float*)row + k);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* row, int k) => Vector512.Load((float*)row + k);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* row, int k) => ((float*)row)[k];
 }
 
@@ -38,6 +44,12 @@ internal unsafe struct Bf16Weights : IWeightFormat
     // bf16 is the high half of a float32: zero-extend and shift, exact.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load8(byte* row, int k) => Vector256.ShiftLeft(WidenU16((ushort*)row + k), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* row, int k) => Vector512.ShiftLeft(WidenU16x16((ushort*)row + k), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<uint> WidenU16x16(ushort* p) => Vector512.WidenLower(Vector256.Load(p).ToVector512Unsafe());
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<uint> WidenU16(ushort* p) => Avx2.IsSupported
@@ -54,6 +66,17 @@ internal unsafe struct F16Weights : IWeightFormat
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load8(byte* row, int k) => Widen(Bf16Weights.WidenU16((ushort*)row + k));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* row, int k)
+    {
+        var h = Bf16Weights.WidenU16x16((ushort*)row + k);
+        var magnitude = Vector512.ShiftLeft(h & Vector512.Create(0x7FFFu), 13);
+        var value = magnitude.AsSingle() * Vector512.Create(0x77800000u).AsSingle();
+        var special = Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(0x7C00u << 13));
+        value = Vector512.ConditionalSelect(special.AsSingle(), (magnitude | Vector512.Create(0x7F800000u)).AsSingle(), value);
+        return (value.AsUInt32() | Vector512.ShiftLeft(h & Vector512.Create(0x8000u), 16)).AsSingle();
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* row, int k) => (float)((Half*)row)[k];
@@ -80,6 +103,10 @@ internal unsafe struct I8Weights : IWeightFormat
     public static Vector256<float> Load8(byte* row, int k) => Vector256.ConvertToSingle(Avx2.IsSupported
         ? Avx2.ConvertToVector256Int32((sbyte*)row + k)
         : Vector256.WidenLower(Vector256.WidenLower(Vector128.CreateScalarUnsafe(*(long*)(row + k)).AsSByte().ToVector256Unsafe())));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* row, int k) => Vector512.ConvertToSingle(
+        Vector512.WidenLower(Vector256.WidenLower(Vector128.Load((sbyte*)row + k).ToVector256Unsafe()).ToVector512Unsafe()));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* row, int k) => ((sbyte*)row)[k];
