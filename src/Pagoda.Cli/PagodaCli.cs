@@ -21,9 +21,9 @@ public static class PagodaCli
         root.Add(GenerateCommand.Create(hub, terminal));
         root.Add(RunBatchCommand.Create(hub, terminal));
         root.Add(ServeCommand.Create(hub, terminal, environment));
-        root.Add(BenchCommand.Create(environment));
         root.Add(TokenizeCommand.Create());
         root.Add(DetokenizeCommand.Create());
+        root.Add(BenchCommand.Create(hub, terminal, environment));
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 }

@@ -65,7 +65,10 @@ public sealed record EngineArgs
     /// <summary>Where to run: auto (a GPU when one is usable, else the CPU), cpu or cuda.</summary>
     public string Device { get; init; } = "auto";
 
-    /// <summary>Compute dtype on a GPU: auto (the config's torch_dtype; float32 stays float32), float32, bfloat16 or float16.</summary>
+    /// <summary>
+    /// Model dtype: auto (the config's torch_dtype), float32, bfloat16 or float16. A GPU computes in it; the
+    /// CPU computes in float32 with weights as stored; dummy weights are made in it.
+    /// </summary>
     public string DType { get; init; } = "auto";
 
     /// <summary>Fraction of GPU memory the engine may use (weights, activations and the KV pool).</summary>
@@ -76,6 +79,15 @@ public sealed record EngineArgs
 
     /// <summary>Test-only: consulted per request inside each step to inject faults (null in production).</summary>
     public Engine.FaultHook? FaultHook { get; init; }
+
+    /// <summary>null (weights as stored) or "int8": weight-only int8 made at load time, per output channel.</summary>
+    public string? Quantization { get; init; }
+
+    /// <summary>
+    /// Load no tokenizer (vLLM's --skip-tokenizer-init): prompts must be token ids and outputs carry ids
+    /// only (empty text). For config-only folders such as dummy-weight benchmarks.
+    /// </summary>
+    public bool SkipTokenizerInit { get; init; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
@@ -100,5 +112,7 @@ public sealed record EngineArgs
             throw new ArgumentException($"--dtype '{DType}' is not supported (supported: auto, float32, bfloat16, float16).");
         if (GpuMemoryUtilization is not (> 0 and <= 1))
             throw new ArgumentException($"--gpu-memory-utilization must be in (0, 1], got {GpuMemoryUtilization}.");
+        if (Quantization is not (null or "int8"))
+            throw new ArgumentException($"--quantization '{Quantization}' is not supported (supported: int8).");
     }
 }

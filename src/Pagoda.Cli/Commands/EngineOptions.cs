@@ -25,7 +25,7 @@ internal sealed class EngineOptions
     };
     private readonly Option<string> _dtype = new("--dtype")
     {
-        Description = "GPU compute dtype: auto (the model's), float32, bfloat16 or float16 (the CPU computes in float32).",
+        Description = "Model dtype: auto (the model's), float32, bfloat16 or float16 (GPU compute dtype; the CPU computes in float32; dummy weights are made in it).",
         DefaultValueFactory = _ => "auto",
     };
     private readonly Option<double?> _gpuMemoryUtilization = new("--gpu-memory-utilization") { Description = "Fraction of GPU memory to use (default 0.9)." };
@@ -35,6 +35,8 @@ internal sealed class EngineOptions
         Description = "auto, safetensors, pt, or dummy (random weights of the config's shapes, for benchmarks).",
         DefaultValueFactory = _ => "auto",
     };
+    private readonly Option<string?> _quantization = new("--quantization", "-q") { Description = "int8: weight-only int8 (per output channel) made at load time." };
+    private readonly Option<bool> _skipTokenizerInit = new("--skip-tokenizer-init") { Description = "Load no tokenizer: prompts are token ids, outputs ids only." };
     private readonly Option<long?> _kvCacheMemory = new("--kv-cache-memory") { Description = "Bytes for the KV cache on the CPU (default 4 GiB)." };
     private readonly Option<int?> _numKvBlocks = new("--num-kv-blocks", "--num-gpu-blocks-override") { Description = "Fix the KV pool size in blocks." };
     private readonly Option<bool> _enablePrefixCaching = new("--enable-prefix-caching") { Description = "Reuse cached prompt prefixes (default on)." };
@@ -49,7 +51,7 @@ internal sealed class EngineOptions
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _dtype, _gpuMemoryUtilization, _enforceEager, _loadFormat,
+        foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _dtype, _gpuMemoryUtilization, _enforceEager, _loadFormat, _quantization, _skipTokenizerInit,
                      _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed })
             cmd.Add(o);
     }
@@ -71,6 +73,8 @@ internal sealed class EngineOptions
         GpuMemoryUtilization = r.GetValue(_gpuMemoryUtilization) ?? new EngineArgs().GpuMemoryUtilization,
         EnforceEager = r.GetValue(_enforceEager),
         LoadFormat = r.GetValue(_loadFormat)!,
+        Quantization = r.GetValue(_quantization),
+        SkipTokenizerInit = r.GetValue(_skipTokenizerInit),
         KvCacheMemory = r.GetValue(_kvCacheMemory) ?? new EngineArgs().KvCacheMemory,
         NumKvBlocks = r.GetValue(_numKvBlocks),
         EnablePrefixCaching = !r.GetValue(_noPrefixCaching),

@@ -9,13 +9,18 @@ public enum DType
     F16,
     /// <summary>bfloat16: the top 16 bits of a float32.</summary>
     BF16,
+    /// <summary>
+    /// Signed 8-bit integers with one float32 scale per row (weight-only quantization made at load time:
+    /// value = q * scale[row]). Never stored in model files.
+    /// </summary>
+    I8,
 }
 
 /// <summary>Names and sizes of <see cref="DType"/> values.</summary>
 public static class DTypes
 {
     /// <summary>Bytes per element.</summary>
-    public static int SizeOf(DType t) => t == DType.F32 ? 4 : 2;
+    public static int SizeOf(DType t) => t switch { DType.F32 => 4, DType.I8 => 1, _ => 2 };
 
     /// <summary>Parses a safetensors dtype name (F32, F16, BF16).</summary>
     public static bool TryParseSafeTensors(string name, out DType dtype)

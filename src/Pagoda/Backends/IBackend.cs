@@ -15,6 +15,12 @@ public interface IBackend : IDisposable
     /// <summary>Makes a stored weight usable by kernels (CPU: a view on the mapping; GPU: an upload).</summary>
     Tensor LoadWeight(WeightStore store, string name, params int[] shape);
 
+    /// <summary>
+    /// Weight-only int8 copy of a [out, in] Linear weight (per output channel symmetric, made at load
+    /// time), usable wherever the original is passed to <see cref="Linear"/>.
+    /// </summary>
+    Tensor QuantizeInt8(Tensor weight) => throw new NotSupportedException($"the {Name} backend has no int8 weights");
+
     /// <summary>A float32 activation buffer, zeroed.</summary>
     Tensor Empty(params int[] shape);
 

@@ -19,6 +19,7 @@ public sealed class LLMEngine : IDisposable
     private readonly WeightStore _weights;
     private readonly IBackend _backend;
     private readonly IModel _model;
+    private readonly Tokenizer? _tokenizer;
     private readonly ModelRunner _runner;
     private readonly Scheduler _scheduler;
     private readonly OutputProcessor _output;
@@ -34,8 +35,8 @@ public sealed class LLMEngine : IDisposable
         args.Validate();
         Args = args;
         Folder = ModelFolder.Open(args);
-        Tokenizer = Tokenizer.FromFolder(args.Tokenizer ?? Folder.Path);
-        ChatTemplate = ChatTemplate.FromFolder(args.Tokenizer ?? Folder.Path, args.ChatTemplate);
+        _tokenizer = args.SkipTokenizerInit ? null : Tokenizer.FromFolder(args.Tokenizer ?? Folder.Path);
+        ChatTemplate = args.SkipTokenizerInit ? null : ChatTemplate.FromFolder(args.Tokenizer ?? Folder.Path, args.ChatTemplate);
         GenerationConfig = args.GenerationConfig switch
         {
             "auto" => Folder.GenerationConfig,
@@ -50,18 +51,18 @@ public sealed class LLMEngine : IDisposable
         _eosIds = [.. GenerationConfig.EosTokenIds];
         if (args.GenerationConfig == "auto" && _eosIds.Count == 0)
             _eosIds.UnionWith(Folder.Config.EosTokenIds);
-        if (Tokenizer.EosTokenId is int eos)
+        if (_tokenizer?.EosTokenId is int eos)
             _eosIds.Add(eos);
         _seeds = new Random(unchecked((int)args.Seed));
 
         var provider = BackendProviders.Resolve(args.Device);
         _backend = provider?.CreateBackend(args, Folder.Config, MaxModelLen) ?? new CpuBackend();
         _weights = args.LoadFormat == "dummy"
-            ? WeightStore.CreateDummy(Folder.Path, Folder.Config.DType ?? DType.BF16)
+            ? WeightStore.CreateDummy(Folder.Path, DTypes.ParseTorch(args.DType) ?? Folder.Config.DType ?? DType.BF16)
             : WeightStore.Open(Folder.Path, args.LoadFormat);
         try
         {
-            _model = ModelRegistry.Create(Folder.Config, _weights, _backend);
+            _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization);
             int? blocks = provider?.KvCacheBlocks(_backend, args, Folder.Config, _model.KvWidth, MaxModelLen);
             KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks);
             var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth);
@@ -76,7 +77,7 @@ public sealed class LLMEngine : IDisposable
         }
         var kv = new KvCacheManager(KvCacheInfo.NumBlocks, args.BlockSize, args.EnablePrefixCaching);
         _scheduler = new Scheduler(new SchedulerConfig(args.MaxNumBatchedTokens, args.MaxNumSeqs, MaxModelLen), kv);
-        _output = new OutputProcessor(Tokenizer, args.FaultHook);
+        _output = new OutputProcessor(_tokenizer, args.FaultHook);
     }
 
     /// <summary>The options this engine was built with.</summary>
@@ -86,7 +87,16 @@ public sealed class LLMEngine : IDisposable
     public ModelFolder Folder { get; }
 
     /// <summary>The model's tokenizer.</summary>
-    public Tokenizer Tokenizer { get; }
+    public Tokenizer Tokenizer => _tokenizer ?? throw new InvalidOperationException("No tokenizer was loaded (--skip-tokenizer-init).");
+
+    /// <summary>Bytes of the weights the model computes with (int8 copies replacing what they quantized).</summary>
+    public long WeightBytes => _model.WeightBytes;
+
+    /// <summary>Worker threads of the CPU kernels.</summary>
+    public int NumThreads => _backend is CpuBackend cpu ? cpu.NumThreads : 1;
+
+    /// <summary>Whether a tokenizer was loaded (false under --skip-tokenizer-init).</summary>
+    public bool HasTokenizer => _tokenizer != null;
 
     /// <summary>The model's chat template, if it has one.</summary>
     public ChatTemplate? ChatTemplate { get; }
@@ -128,7 +138,7 @@ public sealed class LLMEngine : IDisposable
             throw new ArgumentException($"Request id '{requestId}' is already in use.");
         int[] ids = ProcessPrompt(prompt);
         int maxTokens = Math.Min(samplingParams.MaxTokens ?? int.MaxValue, MaxModelLen - ids.Length);
-        var badWords = BadWords.TokenIds(Tokenizer, samplingParams.BadWords);
+        var badWords = samplingParams.BadWords is { Count: > 0 } ? BadWords.TokenIds(Tokenizer, samplingParams.BadWords) : null;
         var children = new List<Request>(samplingParams.N);
         for (int i = 0; i < samplingParams.N; i++)
         {
@@ -156,7 +166,8 @@ public sealed class LLMEngine : IDisposable
     public int[] ProcessPrompt(PromptInput prompt)
     {
         int[] ids = prompt.TokenIds?.ToArray()
-            ?? Tokenizer.Encode(prompt.Text ?? throw new ArgumentException("The prompt has neither text nor token ids."),
+            ?? (_tokenizer ?? throw new ArgumentException("Without a tokenizer (--skip-tokenizer-init) prompts must be token ids."))
+                .Encode(prompt.Text ?? throw new ArgumentException("The prompt has neither text nor token ids."),
                 prompt.AddSpecialTokens).ToArray();
         if (ids.Length == 0)
             throw new ArgumentException("The prompt is empty.");

@@ -8,7 +8,7 @@ namespace Pagoda.Engine;
 /// The output side of a step: detokenizes new tokens incrementally, finds stop strings, gathers
 /// logprobs and builds each prompt's <see cref="RequestOutput"/> (cumulative, delta or final-only).
 /// </summary>
-internal sealed class OutputProcessor(Tokenizer tokenizer, FaultHook? faults = null)
+internal sealed class OutputProcessor(Tokenizer? tokenizer, FaultHook? faults = null)
 {
     private readonly Dictionary<string, RequestState> _states = new();
     private readonly Dictionary<string, ParentRequest> _parents = new();
@@ -19,7 +19,7 @@ internal sealed class OutputProcessor(Tokenizer tokenizer, FaultHook? faults = n
     public void Add(ParentRequest parent, IReadOnlyList<Request> children)
     {
         parent.Children = children.Select((c, i) => new RequestState(c.RequestId, parent, i, parent.Params,
-            new IncrementalDetokenizer(tokenizer, parent.PromptTokenIds, parent.Params.SkipSpecialTokens,
+            tokenizer == null ? null : new IncrementalDetokenizer(tokenizer, parent.PromptTokenIds, parent.Params.SkipSpecialTokens,
                 parent.Params.SpacesBetweenSpecialTokens))).ToArray();
         _parents.Add(parent.RequestId, parent);
         foreach (var c in parent.Children)
@@ -112,7 +112,8 @@ internal sealed class OutputProcessor(Tokenizer tokenizer, FaultHook? faults = n
         bool stopToken = req.Status == RequestStatus.FinishedStopped && req.NumOutputTokens == state.TokenIds.Count;
         if (!stopToken)
         {
-            string delta = state.Detokenizer.Push(token);
+            // Without a tokenizer (--skip-tokenizer-init) outputs carry token ids only.
+            string delta = state.Detokenizer?.Push(token) ?? "";
             state.Text += delta;
             if (StopStrings.Find(state.Text, delta.Length, state.Params) is var (cut, stop) && stop != null)
             {

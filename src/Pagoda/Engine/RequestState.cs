@@ -7,13 +7,13 @@ namespace Pagoda.Engine;
 /// how much of it has already been sent.
 /// </summary>
 internal sealed class RequestState(string requestId, ParentRequest parent, int index, SamplingParams p,
-    IncrementalDetokenizer detokenizer)
+    IncrementalDetokenizer? detokenizer)
 {
     public string RequestId { get; } = requestId;
     public ParentRequest Parent { get; } = parent;
     public int Index { get; } = index;
     public SamplingParams Params { get; } = p;
-    public IncrementalDetokenizer Detokenizer { get; } = detokenizer;
+    public IncrementalDetokenizer? Detokenizer { get; } = detokenizer;
 
     public List<int> TokenIds { get; } = [];
     public List<TokenLogprob>? Logprobs { get; } = p.Logprobs != null ? [] : null;

@@ -42,6 +42,13 @@ public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed =
     /// <inheritdoc />
     public byte* GetPointer(TensorInfo info) => (byte*)_data[info.Name];
 
+    /// <summary>Frees a tensor nothing reads any more (its int8 copy replaced it); asking for it again is an error.</summary>
+    public void Release(string name)
+    {
+        if (_data.Remove(name, out var p))
+            NativeMemory.AlignedFree((void*)p);
+    }
+
     private ulong TensorSeed(string name)
     {
         ulong h = 0xCBF29CE484222325UL; // FNV-1a over the name: stable across processes

@@ -19,6 +19,9 @@ public sealed class WeightStore : IDisposable
     /// <summary>The model folder.</summary>
     public string Folder { get; }
 
+    /// <summary>The open tensor files (for dummy weights: the one generator, holding every tensor made so far).</summary>
+    public IReadOnlyList<ITensorFile> Files => _files;
+
     /// <summary>Names of every tensor across all files.</summary>
     public IEnumerable<string> Names => _tensors.Keys;
 
@@ -120,6 +123,12 @@ public sealed class WeightStore : IDisposable
 
     // For tests and tools that inspect a store without a config to imply shapes.
     internal (ITensorFile File, TensorInfo Info) Find(string name) => _tensors[name];
+
+    /// <summary>
+    /// Tells the store a tensor will not be read again (quantization copied it). Dummy weights are freed;
+    /// memory-mapped files keep their pages, which the OS may drop since they are file-backed.
+    /// </summary>
+    public void Release(string name) => _dummy?.Release(name);
 
     /// <summary>Whether a tensor of that name exists.</summary>
     public bool Contains(string name) => _tensors.ContainsKey(name);

@@ -22,36 +22,58 @@ public sealed class DecoderModel : IModel
     private readonly Layer[] _layers;
     private readonly float[] _invFreq;
     private readonly IMergedProjectionOps? _merged;
+    private readonly List<Tensor> _owned = [];
 
-    /// <summary>Binds every weight, checking names and shapes against the config.</summary>
-    public DecoderModel(ModelConfig config, WeightStore weights, IBackend backend)
+    /// <summary>
+    /// Binds every weight, checking names and shapes against the config; with <paramref name="int8Weights"/>
+    /// the Linear weights (and the LM head, tied or not) become weight-only int8 copies.
+    /// </summary>
+    public DecoderModel(ModelConfig config, WeightStore weights, IBackend backend, bool int8Weights = false)
     {
         Config = config;
         _b = backend;
         int h = config.HiddenSize, q = config.NumHeads * config.HeadDim, kv = KvWidth, ff = config.IntermediateSize;
         Tensor W(string name, params int[] shape) => backend.LoadWeight(weights, name, shape);
         Tensor? B(bool present, string name, int size) => present ? W(name, size) : null;
+        Tensor Q(Tensor t)
+        {
+            if (!int8Weights)
+                return t;
+            var q8 = backend.QuantizeInt8(t);
+            _owned.Add(q8);
+            return q8;
+        }
+        Tensor L(string name, params int[] shape)
+        {
+            var q8 = Q(W(name, shape));
+            if (int8Weights)
+                weights.Release(name);
+            return q8;
+        }
 
         _embed = W("model.embed_tokens.weight", config.VocabSize, h);
         _norm = W("model.norm.weight", h);
-        _lmHead = config.TieWordEmbeddings ? _embed : W("lm_head.weight", config.VocabSize, h);
+        // A tied head gets its own int8 copy; the embedding keeps its dtype (only rows are read from it).
+        _lmHead = config.TieWordEmbeddings ? Q(_embed) : L("lm_head.weight", config.VocabSize, h);
         _layers = new Layer[config.NumLayers];
         for (int i = 0; i < _layers.Length; i++)
         {
             string p = $"model.layers.{i}.";
             _layers[i] = new Layer(
                 InputNorm: W(p + "input_layernorm.weight", h),
-                Q: W(p + "self_attn.q_proj.weight", q, h), QBias: B(config.QkvBias, p + "self_attn.q_proj.bias", q),
-                K: W(p + "self_attn.k_proj.weight", kv, h), KBias: B(config.QkvBias, p + "self_attn.k_proj.bias", kv),
-                V: W(p + "self_attn.v_proj.weight", kv, h), VBias: B(config.QkvBias, p + "self_attn.v_proj.bias", kv),
-                O: W(p + "self_attn.o_proj.weight", h, q), OBias: B(config.OutputBias, p + "self_attn.o_proj.bias", h),
+                Q: L(p + "self_attn.q_proj.weight", q, h), QBias: B(config.QkvBias, p + "self_attn.q_proj.bias", q),
+                K: L(p + "self_attn.k_proj.weight", kv, h), KBias: B(config.QkvBias, p + "self_attn.k_proj.bias", kv),
+                V: L(p + "self_attn.v_proj.weight", kv, h), VBias: B(config.QkvBias, p + "self_attn.v_proj.bias", kv),
+                O: L(p + "self_attn.o_proj.weight", h, q), OBias: B(config.OutputBias, p + "self_attn.o_proj.bias", h),
                 QNorm: config.QkNorm ? W(p + "self_attn.q_norm.weight", config.HeadDim) : null,
                 KNorm: config.QkNorm ? W(p + "self_attn.k_norm.weight", config.HeadDim) : null,
                 PostNorm: W(p + "post_attention_layernorm.weight", h),
-                Gate: W(p + "mlp.gate_proj.weight", ff, h), GateBias: B(config.MlpBias, p + "mlp.gate_proj.bias", ff),
-                Up: W(p + "mlp.up_proj.weight", ff, h), UpBias: B(config.MlpBias, p + "mlp.up_proj.bias", ff),
-                Down: W(p + "mlp.down_proj.weight", h, ff), DownBias: B(config.MlpBias, p + "mlp.down_proj.bias", h));
+                Gate: L(p + "mlp.gate_proj.weight", ff, h), GateBias: B(config.MlpBias, p + "mlp.gate_proj.bias", ff),
+                Up: L(p + "mlp.up_proj.weight", ff, h), UpBias: B(config.MlpBias, p + "mlp.up_proj.bias", ff),
+                Down: L(p + "mlp.down_proj.weight", h, ff), DownBias: B(config.MlpBias, p + "mlp.down_proj.bias", h));
         }
+        WeightBytes = WeightSize.Of(_layers.SelectMany(l => new[] { l.InputNorm, l.Q, l.QBias, l.K, l.KBias, l.V, l.VBias, l.O,
+            l.OBias, l.QNorm, l.KNorm, l.PostNorm, l.Gate, l.GateBias, l.Up, l.UpBias, l.Down, l.DownBias }).Append(_embed).Append(_norm).Append(_lmHead));
         _invFreq = RotaryEmbedding.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling);
         if (backend is IMergedProjectionOps { StacksProjections: true } merged && !config.QkNorm)
         {
@@ -73,6 +95,9 @@ public sealed class DecoderModel : IModel
 
     /// <inheritdoc />
     public ModelConfig Config { get; }
+
+    /// <inheritdoc />
+    public long WeightBytes { get; }
 
     /// <inheritdoc />
     public int KvWidth => Config.NumKvHeads * Config.HeadDim;
@@ -180,6 +205,10 @@ public sealed class DecoderModel : IModel
     /// <inheritdoc />
     public void Dispose()
     {
-        // Weights are views on the memory-mapped store (CPU) or owned by the backend; nothing to free here.
+        // Stored weights are views on the memory-mapped store (CPU) or owned by the backend; only
+        // quantized copies belong to the model.
+        foreach (var t in _owned)
+            t.Dispose();
+        _owned.Clear();
     }
 }

@@ -12,6 +12,9 @@ public interface IModel : IDisposable
     /// <summary>Floats per token per layer in each of the K and V pools (numKvHeads * headDim).</summary>
     int KvWidth { get; }
 
+    /// <summary>Bytes of the weights the forward uses (each tensor once; quantized copies instead of their sources).</summary>
+    long WeightBytes => 0;
+
     /// <summary>
     /// Runs the batch, writing its keys and values into <paramref name="cache"/>, and returns the logits of
     /// the rows in <see cref="ForwardBatch.LogitsIndices"/>: [numOutputs, vocab], row-major (with

@@ -6,11 +6,15 @@ namespace Pagoda.Models;
 /// <summary>Maps a config's architecture name to the model class that runs it.</summary>
 public static class ModelRegistry
 {
-    /// <summary>Builds the model for <paramref name="config"/> over its weights.</summary>
-    public static IModel Create(ModelConfig config, WeightStore weights, IBackend backend) => config.Architecture switch
+    /// <summary>
+    /// Builds the model for <paramref name="config"/> over its weights; <paramref name="quantization"/>
+    /// "int8" turns its Linear weights into weight-only int8 (Llama / Qwen2 / Qwen3).
+    /// </summary>
+    public static IModel Create(ModelConfig config, WeightStore weights, IBackend backend, string? quantization = null) => config.Architecture switch
     {
-        "LlamaForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" => new DecoderModel(config, weights, backend),
-        "OPTForCausalLM" => new OptModel(config, weights, backend),
+        "LlamaForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" => new DecoderModel(config, weights, backend, quantization == "int8"),
+        "OPTForCausalLM" when quantization == null => new OptModel(config, weights, backend),
+        "OPTForCausalLM" => throw new ArgumentException($"--quantization {quantization} is not supported for OPT models."),
         _ => throw new ModelLoadException(weights.Folder,
             $"unsupported architecture '{config.Architecture}' (supported: {string.Join(", ", ConfigReader.SupportedArchitectures)})"),
     };

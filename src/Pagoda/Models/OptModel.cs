@@ -55,6 +55,10 @@ public sealed class OptModel : IModel
     public ModelConfig Config { get; }
 
     /// <inheritdoc />
+    public long WeightBytes => WeightSize.Of(_layers.SelectMany(l => new[] { l.AttnNormW, l.AttnNormB, l.Q, l.QBias, l.K, l.KBias, l.V,
+        l.VBias, l.Out, l.OutBias, l.MlpNormW, l.MlpNormB, l.Fc1, l.Fc1Bias, l.Fc2, l.Fc2Bias }).Concat([_embed, _positions, _normW, _normB, _lmHead]));
+
+    /// <inheritdoc />
     public int KvWidth => Config.HiddenSize;
 
     /// <inheritdoc />

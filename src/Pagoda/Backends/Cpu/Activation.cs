@@ -1,29 +1,50 @@
+using System.Runtime.Intrinsics;
+
 namespace Pagoda.Backends.Cpu;
 
-/// <summary>Elementwise activations.</summary>
-internal static class Activation
+/// <summary>Elementwise activations, 8 lanes at a time with a scalar tail.</summary>
+internal static unsafe class Activation
 {
-    /// <summary>destination = gate * sigmoid(gate) * up.</summary>
+    /// <summary>destination = gate * sigmoid(gate) * up (destination may alias gate).</summary>
     public static void SiluMul(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> destination)
     {
-        for (int i = 0; i < gate.Length; i++)
+        int n = gate.Length, i = 0;
+        fixed (float* g = gate, u = up, d = destination)
         {
-            float g = gate[i];
-            destination[i] = g / (1f + MathF.Exp(-g)) * up[i];
+            var one = Vector256.Create(1f);
+            for (; i <= n - 8; i += 8)
+            {
+                var gv = Vector256.Load(g + i);
+                (gv / (one + Vector256.Exp(-gv)) * Vector256.Load(u + i)).Store(d + i);
+            }
+            for (; i < n; i++)
+                d[i] = g[i] / (1f + MathF.Exp(-g[i])) * u[i];
         }
     }
 
     /// <summary>x = max(x, 0).</summary>
     public static void Relu(Span<float> x)
     {
-        for (int i = 0; i < x.Length; i++)
-            x[i] = MathF.Max(x[i], 0f);
+        int n = x.Length, i = 0;
+        fixed (float* p = x)
+        {
+            for (; i <= n - 8; i += 8)
+                Vector256.Max(Vector256.Load(p + i), Vector256<float>.Zero).Store(p + i);
+            for (; i < n; i++)
+                p[i] = MathF.Max(p[i], 0f);
+        }
     }
 
-    /// <summary>destination = a + b.</summary>
+    /// <summary>destination = a + b (destination may alias a).</summary>
     public static void Add(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination)
     {
-        for (int i = 0; i < a.Length; i++)
-            destination[i] = a[i] + b[i];
+        int n = a.Length, i = 0;
+        fixed (float* pa = a, pb = b, d = destination)
+        {
+            for (; i <= n - 8; i += 8)
+                (Vector256.Load(pa + i) + Vector256.Load(pb + i)).Store(d + i);
+            for (; i < n; i++)
+                d[i] = pa[i] + pb[i];
+        }
     }
 }

@@ -4,11 +4,29 @@ using Pagoda.Loading;
 namespace Pagoda.Backends.Cpu;
 
 /// <summary>
-/// The managed SIMD backend. Weights stay memory-mapped in their stored dtype; activations and the KV
-/// pool are float32 native buffers.
+/// The managed SIMD backend. Weights stay memory-mapped in their stored dtype (or become int8 copies
+/// under weight-only quantization); activations and the KV pool are float32 native buffers. Kernels run
+/// on the process-wide persistent <see cref="WorkerPool"/> (one worker per core).
 /// </summary>
 public sealed unsafe class CpuBackend : IBackend
 {
+    private readonly WorkerPool _pool = WorkerPool.Shared;
+    private readonly BufferCache _buffers = new();
+    private readonly Gemm _gemm;
+    private readonly Attention _attention;
+    private readonly RowOps _rows;
+
+    /// <summary>Creates the backend over the shared worker pool.</summary>
+    public CpuBackend()
+    {
+        _gemm = new Gemm(_pool);
+        _attention = new Attention(_pool);
+        _rows = new RowOps(_pool);
+    }
+
+    /// <summary>Worker threads the kernels use (including the calling thread).</summary>
+    public int NumThreads => _pool.Size;
+
     /// <inheritdoc />
     public string Name => "cpu";
 
@@ -20,7 +38,10 @@ public sealed unsafe class CpuBackend : IBackend
     }
 
     /// <inheritdoc />
-    public Tensor Empty(params int[] shape) => CpuTensor.Allocate(shape);
+    public Tensor QuantizeInt8(Tensor weight) => Quantize.Int8((CpuTensor)weight, _pool);
+
+    /// <inheritdoc />
+    public Tensor Empty(params int[] shape) => CpuTensor.Allocate(shape, zero: true, _buffers);
 
     /// <inheritdoc />
     public PagedKvCache AllocateKvCache(int numLayers, int numBlocks, int blockSize, int kvWidth)
@@ -51,46 +72,28 @@ public sealed unsafe class CpuBackend : IBackend
 
     /// <inheritdoc />
     public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor dst) =>
-        Gemm.Linear((CpuTensor)x, (CpuTensor)weight, (CpuTensor?)bias, (CpuTensor)dst);
+        _gemm.Linear((CpuTensor)x, (CpuTensor)weight, (CpuTensor?)bias, (CpuTensor)dst);
 
     /// <inheritdoc />
-    public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor dst)
-    {
-        float[] w = Gemm.ReadVector((CpuTensor)weight);
-        var src = ((CpuTensor)x).F32;
-        var d = ((CpuTensor)dst).F32;
-        for (int off = 0; off < src.Length; off += w.Length)
-            Norm.RmsNorm(src.Slice(off, w.Length), w, eps, d.Slice(off, w.Length));
-    }
+    public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor dst) =>
+        _rows.RmsNorm((CpuTensor)x, (CpuTensor)weight, eps, (CpuTensor)dst);
 
     /// <inheritdoc />
-    public void LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor dst)
-    {
-        float[] w = Gemm.ReadVector((CpuTensor)weight), b = Gemm.ReadVector((CpuTensor)bias);
-        var src = (CpuTensor)x;
-        var d = (CpuTensor)dst;
-        for (int r = 0; r < src.Rows; r++)
-            Norm.LayerNorm(src.Row(r), w, b, eps, d.Row(r));
-    }
+    public void LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor dst) =>
+        _rows.LayerNorm((CpuTensor)x, (CpuTensor)weight, (CpuTensor)bias, eps, (CpuTensor)dst);
 
     /// <inheritdoc />
-    public void Add(Tensor a, Tensor b, Tensor dst) =>
-        Activation.Add(((CpuTensor)a).F32, ((CpuTensor)b).F32, ((CpuTensor)dst).F32);
+    public void Add(Tensor a, Tensor b, Tensor dst) => _rows.Add((CpuTensor)a, (CpuTensor)b, (CpuTensor)dst);
 
     /// <inheritdoc />
-    public void SiluMul(Tensor gate, Tensor up, Tensor dst) =>
-        Activation.SiluMul(((CpuTensor)gate).F32, ((CpuTensor)up).F32, ((CpuTensor)dst).F32);
+    public void SiluMul(Tensor gate, Tensor up, Tensor dst) => _rows.SiluMul((CpuTensor)gate, (CpuTensor)up, (CpuTensor)dst);
 
     /// <inheritdoc />
-    public void Relu(Tensor x) => Activation.Relu(((CpuTensor)x).F32);
+    public void Relu(Tensor x) => _rows.Relu((CpuTensor)x);
 
     /// <inheritdoc />
-    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq)
-    {
-        var t = (CpuTensor)x;
-        for (int r = 0; r < t.Rows; r++)
-            Cpu.Rope.Apply(t.Row(r), headDim, positions[r], invFreq);
-    }
+    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq) =>
+        _rows.Rope((CpuTensor)x, headDim, positions, invFreq);
 
     /// <inheritdoc />
     public void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping)
@@ -109,7 +112,7 @@ public sealed unsafe class CpuBackend : IBackend
     /// <inheritdoc />
     public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
         int headDim, float scale, Tensor dst) =>
-        Attention.Paged((CpuTensor)q, cache, layer, batch, numHeads, numKvHeads, headDim, scale, (CpuTensor)dst);
+        _attention.Paged((CpuTensor)q, cache, layer, batch, numHeads, numKvHeads, headDim, scale, (CpuTensor)dst);
 
     /// <inheritdoc />
     public void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor dst)
@@ -124,7 +127,5 @@ public sealed unsafe class CpuBackend : IBackend
     public void CopyToHost(Tensor src, Span<float> dst) => ((CpuTensor)src).F32.CopyTo(dst);
 
     /// <inheritdoc />
-    public void Dispose()
-    {
-    }
+    public void Dispose() => _buffers.Dispose();
 }

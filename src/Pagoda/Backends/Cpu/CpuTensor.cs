@@ -10,6 +10,7 @@ internal sealed unsafe class CpuTensor : Tensor
 {
     private byte* _data;
     private readonly bool _owned;
+    private BufferCache? _cache;
 
     private CpuTensor(DType dtype, int[] shape, byte* data, bool owned) : base(dtype, shape)
     {
@@ -21,11 +22,14 @@ internal sealed unsafe class CpuTensor : Tensor
     /// An owned float32 buffer. <paramref name="zero"/> false leaves large buffers (the KV pool) untouched,
     /// so the OS commits their pages only as tokens are written.
     /// </summary>
-    public static CpuTensor Allocate(int[] shape, bool zero = true)
+    public static CpuTensor Allocate(int[] shape, bool zero = true, BufferCache? cache = null)
     {
         var t = new CpuTensor(DType.F32, shape, null, owned: true);
         nuint bytes = (nuint)Math.Max(t.NumElements * sizeof(float), 64);
-        t._data = (byte*)NativeMemory.AlignedAlloc(bytes, 64);
+        t._cache = cache;
+        t._data = cache != null ? cache.Rent(bytes) : null;
+        if (t._data == null)
+            t._data = (byte*)NativeMemory.AlignedAlloc(bytes, 64);
         if (zero)
             NativeMemory.Clear(t._data, bytes);
         return t;
@@ -35,6 +39,45 @@ internal sealed unsafe class CpuTensor : Tensor
 
     public byte* Pointer => _data;
 
+    /// <summary>Per-row float32 scales of an int8 weight ([Rows]); null otherwise.</summary>
+    public float* Scales { get; private set; }
+
+    /// <summary>Bytes per row as stored.</summary>
+    public long RowBytes => (long)Cols * DTypes.SizeOf(DType);
+
+    /// <summary>An owned int8 weight [rows, cols] with its per-row scales, both 64-byte aligned.</summary>
+    public static CpuTensor AllocateInt8(int[] shape)
+    {
+        var t = new CpuTensor(DType.I8, shape, null, owned: true);
+        t._data = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(t.NumElements, 64), 64);
+        t.Scales = (float*)NativeMemory.AlignedAlloc((nuint)Math.Max(t.Rows * sizeof(float), 64), 64);
+        return t;
+    }
+
+    private float[]? _vector;
+
+    /// <summary>
+    /// The whole tensor widened to float32, made once: norm weights and biases are read on every call,
+    /// so they are widened at first use rather than per op.
+    /// </summary>
+    public float[] AsFloatVector()
+    {
+        if (_vector != null)
+            return _vector;
+        var v = new float[NumElements];
+        for (int i = 0; i < v.Length; i++)
+        {
+            v[i] = DType switch
+            {
+                DType.F32 => ((float*)_data)[i],
+                DType.BF16 => BitConverter.Int32BitsToSingle(((ushort*)_data)[i] << 16),
+                DType.F16 => (float)((Half*)_data)[i],
+                _ => throw new InvalidOperationException($"{DType} tensors are not read as vectors"),
+            };
+        }
+        return _vector = v;
+    }
+
     public Span<float> F32 => DType == DType.F32
         ? new Span<float>(_data, checked((int)NumElements))
         : throw new InvalidOperationException($"tensor is {DType}, not F32");
@@ -43,15 +86,24 @@ internal sealed unsafe class CpuTensor : Tensor
 
     public override void Dispose()
     {
-        if (_owned && _data != null)
-            NativeMemory.AlignedFree(_data);
-        _data = null;
+        Free();
         base.Dispose();
     }
 
     ~CpuTensor()
     {
-        if (_owned && _data != null)
+        // The cache belongs to another thread's backend; a finalized buffer is simply freed.
+        _cache = null;
+        Free();
+    }
+
+    private void Free()
+    {
+        if (_owned && _data != null && (_cache == null || !_cache.Return((nuint)Math.Max(NumElements * sizeof(float), 64), _data)))
             NativeMemory.AlignedFree(_data);
+        if (Scales != null)
+            NativeMemory.AlignedFree(Scales);
+        _data = null;
+        Scales = null;
     }
 }

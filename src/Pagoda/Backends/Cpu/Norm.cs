@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Pagoda.Backends.Cpu;
 
 /// <summary>RMSNorm and LayerNorm over contiguous groups, matching transformers' float32 formulas.</summary>
@@ -8,7 +10,17 @@ internal static class Norm
     {
         float ss = Vec.Dot(x, x);
         float inv = 1f / MathF.Sqrt(ss / x.Length + eps);
-        for (int i = 0; i < x.Length; i++)
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var s = Vector256.Create(inv);
+            for (; i <= x.Length - 8; i += 8)
+            {
+                var v = Vector256.Create(weight.Slice(i, 8)) * (Vector256.Create(x.Slice(i, 8)) * s);
+                v.CopyTo(destination.Slice(i, 8));
+            }
+        }
+        for (; i < x.Length; i++)
             destination[i] = weight[i] * (x[i] * inv);
     }
 

@@ -3,12 +3,10 @@ namespace Pagoda.Backends.Cpu;
 /// <summary>Rotary position embedding, NeoX layout: element i pairs with i + headDim/2.</summary>
 internal static class Rope
 {
-    /// <summary>Rotates every head of one token's row in place.</summary>
-    public static void Apply(Span<float> row, int headDim, int position, ReadOnlySpan<float> invFreq)
+    /// <summary>Rotates every head of one token's row in place; cos and sin are scratch of headDim/2.</summary>
+    public static void Apply(Span<float> row, int headDim, int position, ReadOnlySpan<float> invFreq, Span<float> cos, Span<float> sin)
     {
         int half = headDim / 2;
-        Span<float> cos = stackalloc float[half];
-        Span<float> sin = stackalloc float[half];
         for (int i = 0; i < half; i++)
         {
             // float32 product then cos/sin, as transformers computes its rotary tables.

@@ -1,0 +1,136 @@
+using Pagoda.Backends;
+using Pagoda.Backends.Cpu;
+
+namespace Pagoda.Tests.Backends;
+
+/// <summary>
+/// The CPU Linear kernels against a double-precision reference for every weight dtype, and the
+/// batch-invariance contract: a row's output is bit-identical whether it runs alone (GEMV) or among
+/// many rows (panel GEMM).
+/// </summary>
+public unsafe class CpuKernelTests
+{
+    [Theory]
+    [InlineData(DType.F32, 1, 37, 45)]
+    [InlineData(DType.BF16, 3, 64, 70)]
+    [InlineData(DType.F16, 9, 29, 131)]
+    [InlineData(DType.I8, 17, 96, 40)]
+    public void LinearMatchesReferenceAndIsBatchInvariant(DType dtype, int n, int inDim, int outDim) =>
+        CheckLinear(dtype, n, inDim, outDim);
+
+    internal static void CheckLinear(DType dtype, int n, int inDim, int outDim)
+    {
+        var rng = new Random(n * 1000 + inDim);
+        using var backend = new CpuBackend();
+        using var source = CpuTensor.Allocate([outDim, inDim]);
+        foreach (ref float v in source.F32)
+            v = (float)(rng.NextDouble() * 2 - 1);
+        // Tiny values too, so half subnormals are widened.
+        for (int k = 0; k < inDim; k += 3)
+            source.Row(0)[k] *= 1e-6f;
+        Tensor weight = dtype switch
+        {
+            DType.I8 => backend.QuantizeInt8(source),
+            DType.F32 => source,
+            _ => Narrow(source, dtype),
+        };
+        using var bias = CpuTensor.Allocate([outDim]);
+        foreach (ref float v in bias.F32)
+            v = (float)rng.NextDouble();
+        using var x = CpuTensor.Allocate([n, inDim]);
+        foreach (ref float v in x.F32)
+            v = (float)(rng.NextDouble() * 2 - 1);
+
+        using var dst = CpuTensor.Allocate([n, outDim]);
+        backend.Linear(x, weight, bias, dst);
+
+        var w = (CpuTensor)weight;
+        for (int r = 0; r < n; r++)
+        {
+            // Reference: the weights as the kernel sees them (widened, dequantized), summed in double.
+            for (int j = 0; j < outDim; j++)
+            {
+                double s = 0;
+                for (int k = 0; k < inDim; k++)
+                    s += (double)x.Row(r)[k] * Widened(w, j, k);
+                Assert.True(Math.Abs(s + bias.F32[j] - dst.Row(r)[j]) < 1e-4, $"row {r} col {j}: {s + bias.F32[j]} vs {dst.Row(r)[j]}");
+            }
+            // The same row alone takes the GEMV path and must give the same bits.
+            using var one = CpuTensor.Allocate([1, inDim]);
+            x.Row(r).CopyTo(one.Row(0));
+            using var alone = CpuTensor.Allocate([1, outDim]);
+            backend.Linear(one, weight, bias, alone);
+            Assert.Equal(dst.Row(r).ToArray(), alone.Row(0).ToArray());
+        }
+        if (weight != source)
+            weight.Dispose();
+    }
+
+    [Fact]
+    public void Int8KeepsEachRowsLargestWeightAndErrsByHalfAStep()
+    {
+        using var backend = new CpuBackend();
+        using var source = CpuTensor.Allocate([3, 50]);
+        var rng = new Random(5);
+        foreach (ref float v in source.F32)
+            v = (float)(rng.NextDouble() * 4 - 2);
+        using var q = (CpuTensor)backend.QuantizeInt8(source);
+        for (int r = 0; r < 3; r++)
+        {
+            float max = source.Row(r).ToArray().Max(MathF.Abs);
+            Assert.Equal(max / 127f, q.Scales[r]);
+            for (int k = 0; k < 50; k++)
+                Assert.True(Math.Abs(Widened(q, r, k) - source.Row(r)[k]) <= q.Scales[r] / 2 + 1e-6);
+        }
+    }
+
+    private static CpuTensor Narrow(CpuTensor source, DType dtype)
+    {
+        // A borrowed tensor over a buffer that lives as long as the test process (tests are short).
+        var bytes = (ushort*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(source.NumElements * 2), 64);
+        var f = source.F32;
+        for (int i = 0; i < f.Length; i++)
+            bytes[i] = dtype == DType.BF16 ? (ushort)(BitConverter.SingleToUInt32Bits(f[i]) >> 16) : BitConverter.HalfToUInt16Bits((Half)f[i]);
+        return CpuTensor.Borrow(dtype, source.Shape, (byte*)bytes);
+    }
+
+    private static double Widened(CpuTensor w, int row, int k)
+    {
+        long i = (long)row * w.Cols + k;
+        return w.DType switch
+        {
+            DType.F32 => ((float*)w.Pointer)[i],
+            DType.BF16 => BitConverter.Int32BitsToSingle(((ushort*)w.Pointer)[i] << 16),
+            DType.F16 => (float)((Half*)w.Pointer)[i],
+            _ => ((sbyte*)w.Pointer)[i] * (double)w.Scales[row],
+        };
+    }
+}
+
+/// <summary>Keeps tests that flip process-wide kernel switches away from every other test.</summary>
+[CollectionDefinition("kernel switches", DisableParallelization = true)]
+public class KernelSwitchCollection;
+
+/// <summary>The AVX-512 kernels (software-emulated where the CPU lacks AVX-512) keep the same contract.</summary>
+[Collection("kernel switches")]
+public class CpuKernel512Tests
+{
+    [Theory]
+    [InlineData(DType.F32, 1, 37, 45)]
+    [InlineData(DType.BF16, 5, 64, 70)]
+    [InlineData(DType.F16, 9, 29, 131)]
+    [InlineData(DType.I8, 17, 96, 40)]
+    public void WideKernelsMatchReferenceAndAreBatchInvariant(DType dtype, int n, int inDim, int outDim)
+    {
+        bool saved = DotKernels.UseVector512;
+        DotKernels.UseVector512 = true;
+        try
+        {
+            CpuKernelTests.CheckLinear(dtype, n, inDim, outDim);
+        }
+        finally
+        {
+            DotKernels.UseVector512 = saved;
+        }
+    }
+}
