@@ -18,8 +18,8 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
     private float[]? _w, _bias;
     private int _rows, _cols, _rowsPerChunk, _headDim;
     private float _eps;
-    private int[]? _positions;
-    private float[]? _invFreq;
+    private int[] _positions = [];
+    private float[] _invFreq = [];
 
     public void RmsNorm(CpuTensor x, CpuTensor weight, float eps, CpuTensor dst)
     {
@@ -44,8 +44,13 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
     public void Rope(CpuTensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq)
     {
         _headDim = headDim;
-        _positions = positions.ToArray();
-        _invFreq = invFreq.ToArray();
+        // A job cannot hold spans; copy into arrays reused across calls instead of allocating per op.
+        if (_positions.Length < positions.Length)
+            _positions = new int[Math.Max(positions.Length, 2 * _positions.Length)];
+        positions.CopyTo(_positions);
+        if (_invFreq.Length != invFreq.Length)
+            _invFreq = new float[invFreq.Length];
+        invFreq.CopyTo(_invFreq);
         Run(Op.Rope, x, null, x, x.Rows, x.Cols);
     }
 
@@ -84,7 +89,7 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
                 case Op.Add: Activation.Add(a, new ReadOnlySpan<float>(_b + off, cols), d); break;
                 case Op.SiluMul: Activation.SiluMul(a, new ReadOnlySpan<float>(_b + off, cols), d); break;
                 case Op.Relu: Activation.Relu(d); break;
-                case Op.Rope: Cpu.Rope.Apply(d, _headDim, _positions![r], _invFreq, cos, sin); break;
+                case Op.Rope: Cpu.Rope.Apply(d, _headDim, _positions[r], _invFreq, cos, sin); break;
             }
         }
     }

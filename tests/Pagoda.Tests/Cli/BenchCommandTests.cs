@@ -1,0 +1,62 @@
+using System.Text.Json.Nodes;
+using Pagoda.Cli;
+using Pagoda.Tests.Support;
+
+namespace Pagoda.Tests.Cli;
+
+/// <summary>`pagoda bench latency|throughput` on a config-only folder (dummy weights, no tokenizer).</summary>
+public class BenchCommandTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = PagodaCli.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private static string ConfigOnlyFolder()
+    {
+        string dir = Directory.CreateTempSubdirectory("pagoda-bench-").FullName;
+        File.Copy(Path.Combine(TestPaths.Model("tiny-llama"), "config.json"), Path.Combine(dir, "config.json"));
+        return dir;
+    }
+
+    [Fact]
+    public void LatencyWritesVllmFieldsAndRatesWithoutATokenizer()
+    {
+        string dir = ConfigOnlyFolder(), json = Path.Combine(dir, "lat.json");
+        var (code, output, err) = Run("bench", "latency", "--model", dir, "--load-format", "dummy", "--input-len", "8", "--output-len", "4",
+            "--batch-size", "2", "--num-iters", "2", "--num-iters-warmup", "0", "--output-json", json);
+        Assert.True(code == 0, err);
+        Assert.Contains("Avg latency:", output);
+        var r = JsonNode.Parse(File.ReadAllText(json))!;
+        Assert.True((double)r["avg_latency"]! > 0);
+        Assert.True((double)r["prefill_tokens_per_s"]! > 0);
+        Assert.True((double)r["decode_tokens_per_s"]! > 0);
+        Assert.True((long)r["weight_bytes"]! > 0);
+        Assert.Equal(2, r["latencies"]!.AsArray().Count);
+    }
+
+    [Fact]
+    public void ThroughputRunsInt8AndReportsTokens()
+    {
+        string dir = ConfigOnlyFolder(), json = Path.Combine(dir, "tp.json");
+        var (code, output, err) = Run("bench", "throughput", "--model", dir, "--load-format", "dummy", "--dtype", "float16", "--quantization", "int8",
+            "--input-len", "6", "--output-len", "3", "--num-prompts", "5", "--output-json", json);
+        Assert.True(code == 0, err);
+        Assert.Contains("Throughput:", output);
+        var r = JsonNode.Parse(File.ReadAllText(json))!;
+        Assert.Equal(5, (int)r["num_requests"]!);
+        Assert.Equal(5 * 9, (long)r["total_num_tokens"]!);
+        Assert.Equal("int8", (string?)r["quantization"]);
+    }
+
+    [Fact]
+    public void GenerateWithoutATokenizerRefusesTextPrompts()
+    {
+        var (code, _, err) = Run("generate", "--model", ConfigOnlyFolder(), "--load-format", "dummy", "--skip-tokenizer-init", "--prompt", "hi");
+        Assert.Equal(1, code);
+        Assert.Contains("token ids", err);
+    }
+}
