@@ -14,17 +14,7 @@ public static class Sampler
         if (p.IsGreedy)
             return ArgMax(logits);
         var (ids, weights, keep) = Candidates(logits, p);
-        double mass = 0;
-        for (int i = 0; i < keep; i++)
-            mass += weights[i];
-        double u = rng.NextDouble() * mass;
-        for (int i = 0; i < keep; i++)
-        {
-            u -= weights[i];
-            if (u < 0)
-                return ids[i];
-        }
-        return ids[keep - 1];
+        return Draw(ids, weights, keep, rng);
     }
 
     /// <summary>The distribution <see cref="Sample"/> draws from (for tests), over the whole vocabulary.</summary>
@@ -127,6 +117,12 @@ public static class Sampler
         for (int i = 0; i < n; i++)
             weights[i] = Math.Exp((values[i] - values[0]) / p.Temperature);
         int keep = Cut(weights, p);
+        return Draw(ids, weights, keep, rng);
+    }
+
+    // One uniform draw over the first `keep` candidates, in their order.
+    private static int Draw(ReadOnlySpan<int> ids, double[] weights, int keep, Random rng)
+    {
         double mass = 0;
         for (int i = 0; i < keep; i++)
             mass += weights[i];
