@@ -32,7 +32,7 @@ public sealed unsafe partial class CudaBackend
     private CudaGraph? _current;
     private PinnedMemory? _hostOut;
     private ForwardBatch? _metaBatch;
-    private (ulong BlockTables, int Width, ulong SeqOfToken, ulong Positions, int Splits, int SplitLen) _meta;
+    private AttentionMeta _meta;
 
     /// <summary>A captured forward.</summary>
     public sealed class CudaGraph : IDisposable
@@ -79,6 +79,9 @@ public sealed unsafe partial class CudaBackend
         _hostOut?.Dispose();
         _hostOut = new PinnedMemory(bytes);
     }
+
+    /// <summary>Stopwatch ticks from each graph launch to the end of its replay (device time as the host sees it).</summary>
+    public long GraphTicks { get; set; }
 
     /// <summary>Graphs captured so far.</summary>
     public int GraphCount => _graphs.Count;
@@ -131,8 +134,10 @@ public sealed unsafe partial class CudaBackend
                     _graphs.Add(_current);
                     break;
             }
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             Driver.Check(Driver.cuGraphLaunch(_current!.Exec!.Exec, S), "cuGraphLaunch");
             Sync();
+            GraphTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
             new Span<float>(_hostOut!.Pointer, checked((int)(bytes / 4))).CopyTo(dst);
         }
         finally
@@ -169,28 +174,47 @@ public sealed unsafe partial class CudaBackend
     private ulong UploadFloats(string key, ReadOnlySpan<float> data) =>
         UploadInts(key, System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(data));
 
-    private (ulong BlockTables, int Width, ulong SeqOfToken, ulong Positions, int Splits, int SplitLen) AttentionMetadata(ForwardBatch batch, int blockSize)
+    private const int AttentionKeys = 64;
+    private const int AttentionCounterSlots = 1 << 16;
+
+    /// <summary>What the attention kernel reads besides q and the pool, staged once per batch.</summary>
+    private readonly record struct AttentionMeta(ulong BlockTables, int Width, ulong Positions, ulong Tiles, int NumTiles,
+        int SplitLen, int MaxSplits, int Workers);
+
+    private AttentionMeta AttentionMetadata(ForwardBatch batch, int blockSize, int group, int numKvHeads)
     {
         if (ReferenceEquals(batch, _metaBatch))
             return _meta;
         int maxLen = batch.SeqLens.Length == 0 ? 1 : batch.SeqLens.Max();
         int width = FixedBlockTableWidth > 0 ? FixedBlockTableWidth : Math.Max(1, (maxLen + blockSize - 1) / blockSize);
         var tables = new int[batch.NumSeqs * width];
+        bool decodeOnly = true;
         for (int s = 0; s < batch.NumSeqs; s++)
         {
             var bt = batch.BlockTables[s];
             int count = Math.Min(bt.Length, width);
             bt.AsSpan(0, count).CopyTo(tables.AsSpan(s * width));
+            decodeOnly &= batch.QueryStartLoc[s + 1] - batch.QueryStartLoc[s] == 1;
         }
-        var seqOf = new int[batch.NumTokens];
+        // Query tiles: up to 64 rows (tokens x the group's q heads) of one sequence; one token when decoding.
+        int perTile = decodeOnly ? 1 : Math.Max(1, 64 / group);
+        var tiles = new List<int>();
         for (int s = 0; s < batch.NumSeqs; s++)
-            seqOf.AsSpan(batch.QueryStartLoc[s], batch.QueryStartLoc[s + 1] - batch.QueryStartLoc[s]).Fill(s);
-        // A fixed split length (from the longest context the engine allows) keeps each token's reduction
-        // order independent of the other sequences in the batch.
-        int splitLen = Math.Max(256, (MaxModelLen + 31) / 32);
-        int splitSpan = FixedBlockTableWidth > 0 ? FixedBlockTableWidth * blockSize : maxLen;
-        int splits = Math.Max(1, (splitSpan + splitLen - 1) / splitLen);
-        _meta = (UploadInts("block_tables", tables), width, UploadInts("seq_of_token", seqOf), UploadInts("positions", batch.Positions), splits, splitLen);
+        {
+            for (int t = batch.QueryStartLoc[s]; t < batch.QueryStartLoc[s + 1]; t += perTile)
+                tiles.AddRange([s, t, Math.Min(perTile, batch.QueryStartLoc[s + 1] - t)]);
+        }
+        int numTiles = tiles.Count / 3;
+        // Splits of a fixed length (from the longest context the engine allows): a row's reduction order
+        // depends only on its own position. Decode spreads a tile's splits over several blocks.
+        int splitLen = AttentionKeys * Math.Max(1, (MaxModelLen + 4095) / 4096);
+        int span = FixedBlockTableWidth > 0 ? FixedBlockTableWidth * blockSize : maxLen;
+        int maxSplits = Math.Max(1, (span + splitLen - 1) / splitLen);
+        int workers = 1;
+        if (decodeOnly && maxSplits > 1 && numTiles * numKvHeads <= AttentionCounterSlots)
+            workers = Math.Clamp((4 * _device.MultiprocessorCount + numTiles * numKvHeads - 1) / (numTiles * numKvHeads), 1, maxSplits);
+        _meta = new AttentionMeta(UploadInts("block_tables", tables), width, UploadInts("positions", batch.Positions),
+            UploadInts("attention_tiles", tiles.ToArray()), numTiles, splitLen, maxSplits, workers);
         _metaBatch = batch;
         return _meta;
     }

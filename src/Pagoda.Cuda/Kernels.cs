@@ -58,8 +58,7 @@ internal sealed unsafe class Kernels : IDisposable
         QkvRopeStore = F("qkv_rope_store");
         SiluMulStacked = F("silu_mul_stacked");
         GemvSmall = elem == DType.F32 ? 0 : F("gemv_small");
-        PagedAttention = F("paged_attention");
-        AttentionCombine = F("attention_combine");
+        Attention = [F("attention_r1_d8"), F("attention_r1_d16"), F("attention_r4_d8"), F("attention_r4_d16")];
         TopKChunks = F("topk_chunks");
         TopKMerge = F("topk_merge");
     }
@@ -84,13 +83,17 @@ internal sealed unsafe class Kernels : IDisposable
     public nint QkvRopeStore { get; }
     public nint SiluMulStacked { get; }
     public nint GemvSmall { get; }
-    public nint PagedAttention { get; }
-    public nint AttentionCombine { get; }
+    /// <summary>Paged attention variants: [r1 d8, r1 d16, r4 d8, r4 d16] (rows per thread group, dims per thread).</summary>
+    public nint[] Attention { get; }
     public nint TopKChunks { get; }
     public nint TopKMerge { get; }
 
     /// <summary>Enqueues <paramref name="function"/> on <paramref name="stream"/>.</summary>
     public static void Launch(nint function, string name, nint stream, uint gridX, uint gridY, uint gridZ, uint block,
+        params ReadOnlySpan<KernelArg> args) => Launch(function, name, stream, gridX, gridY, gridZ, block, 0, args);
+
+    /// <summary>Enqueues <paramref name="function"/> with <paramref name="sharedBytes"/> of dynamic shared memory.</summary>
+    public static void Launch(nint function, string name, nint stream, uint gridX, uint gridY, uint gridZ, uint block, uint sharedBytes,
         params ReadOnlySpan<KernelArg> args)
     {
         if (gridX == 0 || gridY == 0 || gridZ == 0)
@@ -102,7 +105,7 @@ internal sealed unsafe class Kernels : IDisposable
             values[i] = args[i].Bits;
             pointers[i] = &values[i];
         }
-        int status = Driver.cuLaunchKernel(function, gridX, gridY, gridZ, block, 1, 1, 0, stream, pointers, null);
+        int status = Driver.cuLaunchKernel(function, gridX, gridY, gridZ, block, 1, 1, sharedBytes, stream, pointers, null);
         if (status != 0)
             throw new CudaException($"cuLaunchKernel({name})", status, Driver.Describe(status));
     }

@@ -99,6 +99,14 @@ public static class Parity
 
         AttentionCase(cpu, gpu, Pair, Out, Check, rng, [5, 17, 1, 40], [0, 30, 0, 3], "prefill, 4 seqs, chunked");
         AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1, 1], [700, 5, 1300], "decode, split-K");
+        // Qwen2.5-1.5B's shape (6 q heads per kv head, head_dim 128): tiles of 10 tokens, key tiles at 64-key edges.
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [200, 3, 64], [0, 61, 65], "prefill g6 d128", 12, 2, 128);
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1, 1, 1, 1], [62, 63, 127, 999, 0], "decode g6 d128", 12, 2, 128);
+        // head_dim 256 without GQA, and 32 q heads on one kv head (a decode tile of 32 rows).
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [70, 1], [10, 0], "prefill g1 d256", 2, 2, 256);
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1], [300, 40], "decode g1 d256", 2, 2, 256);
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1, 9], [500, 3, 20], "decode+prefill g32 d64", 32, 1, 64);
+        AttentionInvariance(gpu, Pair, rng, dtype, log, failures);
 
         var rowsIdx = new[] { 3, 0, 36 };
         var gathered = Out(3, h);
@@ -111,9 +119,9 @@ public static class Parity
 
     private static void AttentionCase(CpuBackend cpu, CudaBackend gpu, Func<int[], (Tensor C, Tensor G)> pair,
         Func<int[], (Tensor C, Tensor G)> @out, Action<string, Tensor, Tensor> check, Random rng,
-        int[] newTokens, int[] cached, string what)
+        int[] newTokens, int[] cached, string what, int heads = 8, int kvHeads = 2, int hd = 64)
     {
-        const int heads = 8, kvHeads = 2, hd = 64, bs = 16;
+        const int bs = 16;
         int seqs = newTokens.Length, total = newTokens.Sum();
         int numBlocks = seqs * 100;
         using var cc = cpu.AllocateKvCache(1, numBlocks, bs, kvHeads * hd);
@@ -153,9 +161,61 @@ public static class Parity
         var q = pair([total, heads * hd]);
         var o = @out([total, heads * hd]);
         cpu.StoreKv(k.C, v.C, cc, 0, batch.SlotMapping); gpu.StoreKv(k.G, v.G, gc, 0, batch.SlotMapping);
-        cpu.PagedAttention(q.C, cc, 0, batch, heads, kvHeads, hd, 0.125f, o.C);
-        gpu.PagedAttention(q.G, gc, 0, batch, heads, kvHeads, hd, 0.125f, o.G);
+        float scale = 1f / MathF.Sqrt(hd);
+        cpu.PagedAttention(q.C, cc, 0, batch, heads, kvHeads, hd, scale, o.C);
+        gpu.PagedAttention(q.G, gc, 0, batch, heads, kvHeads, hd, scale, o.G);
         check($"paged_attention {what}", o.C, o.G);
+    }
+
+    /// <summary>
+    /// One query row (position 699 of a 700-token context) computed as a lone decode, as a decode among 7
+    /// others, and as the last token of a 30-token prefill chunk beside a decode: the bits must be equal.
+    /// </summary>
+    private static void AttentionInvariance(CudaBackend gpu, Func<int[], (Tensor C, Tensor G)> pair, Random rng, DType dtype,
+        TextWriter log, List<string> failures)
+    {
+        const int heads = 12, kvHeads = 2, hd = 128, bs = 16, len = 700, others = 7;
+        int blocksPer = (len + bs - 1) / bs;
+        using var cache = gpu.AllocateKvCache(1, blocksPer * (others + 1), bs, kvHeads * hd);
+        var tables = Enumerable.Range(0, others + 1).Select(s => Enumerable.Range(s * blocksPer, blocksPer).Reverse().ToArray()).ToArray();
+        for (int s = 0; s <= others; s++)
+        {
+            var kv = pair([len, kvHeads * hd]);
+            var vv = pair([len, kvHeads * hd]);
+            gpu.StoreKv(kv.G, vv.G, cache, 0, Enumerable.Range(0, len).Select(p => tables[s][p / bs] * bs + p % bs).ToArray());
+        }
+        var q = pair([30 + others, heads * hd]); // rows 0..29: the chunk (row 29 is the probe); 30..: other decodes
+        float[] Run(int[] seqs, int[] qRows, int[] chunk, int probeToken)
+        {
+            var all = new float[(30 + others) * heads * hd];
+            gpu.CopyToHost(q.G, all);
+            var sel = qRows.SelectMany(r => all.AsSpan(r * heads * hd, heads * hd).ToArray()).ToArray();
+            using var qs = gpu.Upload(sel, qRows.Length, heads * hd);
+            var start = new int[seqs.Length + 1];
+            var pos = new List<int>();
+            for (int i = 0; i < seqs.Length; i++)
+            {
+                int n = chunk[i];
+                start[i + 1] = start[i] + n;
+                for (int p = len - n; p < len; p++)
+                    pos.Add(p);
+            }
+            var batch = new ForwardBatch(new int[pos.Count], [.. pos], new int[pos.Count], seqs.Select(s => tables[s]).ToArray(), start,
+                seqs.Select(_ => len).ToArray(), []);
+            using var o = gpu.Empty(qRows.Length, heads * hd);
+            gpu.PagedAttention(qs, cache, 0, batch, heads, kvHeads, hd, 1f / MathF.Sqrt(hd), o);
+            var host = new float[qRows.Length * heads * hd];
+            gpu.CopyToHost(o, host);
+            return host.AsSpan(probeToken * heads * hd, heads * hd).ToArray();
+        }
+        var alone = Run([0], [29], [1], 0);
+        var crowd = Run([.. Enumerable.Range(1, others), 0], [.. Enumerable.Range(30, others), 29], [.. Enumerable.Repeat(1, others + 1)], others);
+        var prefill = Run([1, 0], [30, .. Enumerable.Range(0, 30)], [1, 30], 30);
+        bool ok = alone.AsSpan().SequenceEqual(crowd) && alone.AsSpan().SequenceEqual(prefill);
+        string line = $"  {(ok ? "PASS" : "FAIL")} {dtype,-4} {"attention row invariance",-34} decode alone = among 8 = in a prefill chunk (bitwise)";
+        log.WriteLine(line);
+        if (!ok)
+            failures.Add(line);
     }
 
     /// <summary>Device top-k of logits rows (with ties) against a stable descending sort on the host.</summary>

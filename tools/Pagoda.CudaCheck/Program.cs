@@ -36,6 +36,9 @@ switch (mode)
     case "bench":
         Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, int.Parse(Opt("--prompts", "256")), log, args.Contains("--quick"));
         break;
+    case "profile":
+        Profile.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--batch", "256")), int.Parse(Opt("--context", "512")), args.Contains("--ncu"), log);
+        break;
     default:
         Console.Error.WriteLine("usage: pagoda-cuda-check parity | golden [--eager] | bench MODEL_DIR [--eager] [--dtype D] [--prompts N] [--quick]");
         return 2;

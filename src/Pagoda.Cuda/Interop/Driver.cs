@@ -53,6 +53,8 @@ internal static unsafe partial class Driver
     [LibraryImport(Lib)] public static partial int cuGraphLaunch(nint exec, nint stream);
     [LibraryImport(Lib)] public static partial int cuGraphExecDestroy(nint exec);
     [LibraryImport(Lib)] public static partial int cuGraphDestroy(nint graph);
+    [LibraryImport(Lib)] public static partial int cuProfilerStart();
+    [LibraryImport(Lib)] public static partial int cuProfilerStop();
 
     public const int AttrComputeCapabilityMajor = 75;
     public const int AttrComputeCapabilityMinor = 76;

@@ -1,97 +1,295 @@
-// Paged attention (appended to kernels.cu by the compiler). One block of ATT_WARPS warps per
-// (query token, head, split): each warp walks keys p = split_start + warp, + ATT_WARPS, ... up to the
-// token's own position (causal), reading K and V through the sequence's block table, with an online
-// softmax in float32; the warps are merged in shared memory. With several splits (decode over long
-// contexts: split-K) each split writes its partial max, sum and output, and attention_combine merges
-// them in a fixed order, so results do not depend on how many other sequences share the batch.
+// Paged attention (appended to kernels.cu by the compiler), FlashAttention-style and GQA-aware.
+//
+// Work unit: one block per (query tile, kv head[, split]). A query tile is 1..n consecutive tokens of one
+// sequence; its rows are (token, q head of the kv head's group), so the group's q heads share each K/V
+// tile that is loaded. Keys are walked in tiles of ATT_KEYS through the sequence's block table, each tile
+// staged in shared memory; scores, the causal mask and an online softmax run in float32.
+//
+// Keys are grouped into splits of split_len (a multiple of ATT_KEYS fixed by the engine's longest
+// context). Each split starts its own online softmax; the splits are then merged in split order by
+// merge(). Either one block walks all splits of its tile and merges as it goes (gridDim.z == 1, any
+// batch), or gridDim.z blocks share a tile's splits (z, z + gridDim.z, ...; decode), write each split's
+// partial result, and the last block to finish merges the partials in split order. Both paths do the
+// same float operations in the same order for every row, and a row's result depends only on its own
+// position and keys: not on the batch, the tile it shares, the number of blocks, or which path ran it.
+//
+// Threads: 256 = 16 row groups x 16 lanes. In the score phase lane = key group (keys lane + 16 j); in
+// the P·V phase lane = dim group (dims lane * DPT ...). A row group owns RPT rows in both phases, so a
+// row's softmax statistics stay in the registers of its 16 threads.
 
-#define ATT_WARPS 4
-#define ATT_MAXD 8   // head_dim <= 256
+#define ATT_KEYS 64
+#define ATT_THREADS 256
+#define ATT_PSTRIDE (ATT_KEYS + 4)
 
-extern "C" __global__ void __launch_bounds__(ATT_WARPS * 32) paged_attention(
-    const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml,
-    const int* block_tables, int max_blocks, const int* seq_of_token, const int* positions,
-    int num_heads, int num_kv_heads, int head_dim, int block_size, float scale, int split_len)
+template <typename U> struct Vec8;
+template <> struct Vec8<u16>
 {
-    int tok = blockIdx.x, head = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int seq = seq_of_token[tok], pos = positions[tok];
+    static __device__ __forceinline__ void load(const u16* p, float* f)
+    {
+        uint4 v = *reinterpret_cast<const uint4*>(p);
+        unsigned w[4] = { v.x, v.y, v.z, v.w };
+#pragma unroll
+        for (int i = 0; i < 4; i++) { f[2 * i] = ld((T)(w[i] & 0xffffu)); f[2 * i + 1] = ld((T)(w[i] >> 16)); }
+    }
+};
+template <> struct Vec8<float>
+{
+    static __device__ __forceinline__ void load(const float* p, float* f)
+    {
+        float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
+        f[0] = a.x; f[1] = a.y; f[2] = a.z; f[3] = a.w; f[4] = b.x; f[5] = b.y; f[6] = b.z; f[7] = b.w;
+    }
+};
+
+// Folds one split's (m, l, acc) into the running (M, L, O); a split without a key for this row is skipped.
+template <int DPT>
+__device__ __forceinline__ void merge(float& M, float& L, float* O, float m, float l, const float* acc)
+{
+    if (m == NEG_INF) return;
+    float mn = fmaxf(M, m);
+    float a = M == NEG_INF ? 0.f : expf(M - mn), b = expf(m - mn);
+    L = fmaf(l, b, L * a);
+#pragma unroll
+    for (int e = 0; e < DPT; e++) O[e] = fmaf(acc[e], b, O[e] * a);
+    M = mn;
+}
+
+template <int RPT, int DPT>
+__device__ void attention_impl(
+    const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles,
+    const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,
+    int block_size, float scale, int split_len, int max_splits)
+{
+    extern __shared__ __align__(16) unsigned char smem[];
+    const int ROWS = 16 * RPT;
+    const int hd = head_dim, kstride = hd + 16 / (int)sizeof(T);
+    float* Qs = reinterpret_cast<float*>(smem);                 // [ROWS, hd]
+    T* Ks = reinterpret_cast<T*>(Qs + ROWS * hd);               // [ATT_KEYS, kstride]
+    T* Vs = Ks + ATT_KEYS * kstride;                            // [ATT_KEYS, kstride]
+    float* Ps = reinterpret_cast<float*>(Vs + ATT_KEYS * kstride); // [ROWS, ATT_PSTRIDE]
+    __shared__ int last_block;
+
+    const int t = threadIdx.x, rg = t >> 4, lane = t & 15;
+    const unsigned half_mask = 0xffffu << (t & 16); // a row group is one half-warp: shuffles stay inside it
+    const int seq = tiles[3 * blockIdx.x], tok0 = tiles[3 * blockIdx.x + 1], count = tiles[3 * blockIdx.x + 2];
+    const int kvh = blockIdx.y, group = num_heads / num_kv_heads, rows = count * group;
+    const int kvw = num_kv_heads * hd;
+    const int nkeys = positions[tok0 + count - 1] + 1;
+    const int nsplits = (nkeys + split_len - 1) / split_len;
+    const bool split_mode = gridDim.z > 1;
+    if (split_mode && (int)blockIdx.z >= nsplits) return;
     const int* bt = block_tables + (long long)seq * max_blocks;
-    int kvw = num_kv_heads * head_dim;
-    int kvoff = (head / (num_heads / num_kv_heads)) * head_dim;
-    const T* qrow = q + ((long long)tok * num_heads + head) * head_dim;
 
-    float qv[ATT_MAXD], acc[ATT_MAXD];
-#pragma unroll
-    for (int i = 0; i < ATT_MAXD; i++)
+    for (int i = t; i < ROWS * hd; i += ATT_THREADS)
     {
-        int d = lane + 32 * i;
-        qv[i] = d < head_dim ? ld(qrow[d]) : 0.f;
-        acc[i] = 0.f;
+        int r = i / hd, d = i - r * hd;
+        Qs[i] = r < rows ? ld(q[((long long)(tok0 + r / group) * num_heads + kvh * group + r % group) * hd + d]) : 0.f;
     }
-    float m = NEG_INF, l = 0.f;
-    int begin = split * split_len, end = min(pos + 1, begin + split_len);
-    for (int p = begin + warp; p < end; p += ATT_WARPS)
-    {
-        long long slot = (long long)bt[p / block_size] * block_size + p % block_size;
-        const T* krow = kc + slot * kvw + kvoff;
-        const T* vrow = vc + slot * kvw + kvoff;
-        float s = 0.f;
+    int rpos[RPT];
 #pragma unroll
-        for (int i = 0; i < ATT_MAXD; i++)
+    for (int i = 0; i < RPT; i++)
+    {
+        int r = rg * RPT + i;
+        rpos[i] = r < rows ? positions[tok0 + r / group] : -1;
+    }
+    const bool active = rg * RPT < rows;
+    const int d0 = lane * DPT;
+
+    float M[RPT], L[RPT], O[RPT][DPT];
+    float m[RPT], l[RPT], acc[RPT][DPT];
+#pragma unroll
+    for (int i = 0; i < RPT; i++)
+    {
+        M[i] = NEG_INF; L[i] = 0.f;
+#pragma unroll
+        for (int e = 0; e < DPT; e++) O[i][e] = 0.f;
+    }
+
+    const int zstep = split_mode ? gridDim.z : 1;
+    for (int z = split_mode ? blockIdx.z : 0; z < nsplits; z += zstep)
+    {
+#pragma unroll
+        for (int i = 0; i < RPT; i++)
         {
-            int d = lane + 32 * i;
-            if (d < head_dim) s += qv[i] * ld(krow[d]);
-        }
-        s = warp_sum(s) * scale;
-        float mn = fmaxf(m, s);
-        float corr = expf(m - mn), e = expf(s - mn);
-        l = l * corr + e;
+            m[i] = NEG_INF; l[i] = 0.f;
 #pragma unroll
-        for (int i = 0; i < ATT_MAXD; i++)
+            for (int e = 0; e < DPT; e++) acc[i][e] = 0.f;
+        }
+        int kend = min(nkeys, (z + 1) * split_len);
+        for (int kt = z * split_len; kt < kend; kt += ATT_KEYS)
         {
-            int d = lane + 32 * i;
-            acc[i] = acc[i] * corr + (d < head_dim ? e * ld(vrow[d]) : 0.f);
-        }
-        m = mn;
-    }
+            // Stage the K and V tile (keys past the context are zeros: P is 0 there, and 0 * garbage could be NaN).
+            const int cpr = hd * (int)sizeof(T) / 16;
+            for (int c = t; c < ATT_KEYS * cpr; c += ATT_THREADS)
+            {
+                int key = c / cpr, part = c - key * cpr, p = kt + key;
+                uint4 kv4 = make_uint4(0, 0, 0, 0), vv4 = make_uint4(0, 0, 0, 0);
+                if (p < kend)
+                {
+                    long long slot = (long long)bt[p / block_size] * block_size + p % block_size;
+                    long long off = slot * kvw + kvh * hd;
+                    kv4 = reinterpret_cast<const uint4*>(kc + off)[part];
+                    vv4 = reinterpret_cast<const uint4*>(vc + off)[part];
+                }
+                reinterpret_cast<uint4*>(Ks + key * kstride)[part] = kv4;
+                reinterpret_cast<uint4*>(Vs + key * kstride)[part] = vv4;
+            }
+            __syncthreads();
 
-    __shared__ float sm[ATT_WARPS], sl[ATT_WARPS];
-    __shared__ float sacc[ATT_WARPS][32 * ATT_MAXD];
-    if (lane == 0) { sm[warp] = m; sl[warp] = l; }
+            // Scores of the RPT rows x 4 keys (lane + 16 j) of this thread, then the online softmax.
+            float corr[RPT];
+            if (active)
+            {
+                float s[RPT][4];
 #pragma unroll
-    for (int i = 0; i < ATT_MAXD; i++) sacc[warp][lane + 32 * i] = acc[i];
-    __syncthreads();
+                for (int i = 0; i < RPT; i++)
+#pragma unroll
+                    for (int j = 0; j < 4; j++) s[i][j] = 0.f;
+                for (int d = 0; d < hd; d += 8)
+                {
+                    float kf[4][8];
+#pragma unroll
+                    for (int j = 0; j < 4; j++) Vec8<T>::load(Ks + (lane + 16 * j) * kstride + d, kf[j]);
+#pragma unroll
+                    for (int i = 0; i < RPT; i++)
+                    {
+                        float qf[8];
+                        Vec8<float>::load(Qs + (rg * RPT + i) * hd + d, qf);
+#pragma unroll
+                        for (int j = 0; j < 4; j++)
+#pragma unroll
+                            for (int e = 0; e < 8; e++) s[i][j] = fmaf(qf[e], kf[j][e], s[i][j]);
+                    }
+                }
+#pragma unroll
+                for (int i = 0; i < RPT; i++)
+                {
+                    float mx = NEG_INF;
+#pragma unroll
+                    for (int j = 0; j < 4; j++)
+                    {
+                        int p = kt + lane + 16 * j;
+                        s[i][j] = p <= rpos[i] ? s[i][j] * scale : NEG_INF;
+                        mx = fmaxf(mx, s[i][j]);
+                    }
+#pragma unroll
+                    for (int o = 8; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(half_mask, mx, o));
+                    float mn = fmaxf(m[i], mx);
+                    corr[i] = mn == NEG_INF ? 1.f : expf(m[i] - mn);
+                    float ps = 0.f;
+#pragma unroll
+                    for (int j = 0; j < 4; j++)
+                    {
+                        float pv = s[i][j] == NEG_INF ? 0.f : expf(s[i][j] - mn);
+                        Ps[(rg * RPT + i) * ATT_PSTRIDE + lane + 16 * j] = pv;
+                        ps += pv;
+                    }
+#pragma unroll
+                    for (int o = 8; o > 0; o >>= 1) ps += __shfl_xor_sync(half_mask, ps, o);
+                    l[i] = fmaf(l[i], corr[i], ps);
+                    m[i] = mn;
+                }
+            }
+            __syncthreads();
 
-    float M = NEG_INF;
-    for (int w = 0; w < ATT_WARPS; w++) M = fmaxf(M, sm[w]);
-    float L = 0.f;
-    for (int w = 0; w < ATT_WARPS; w++) L += sm[w] == NEG_INF ? 0.f : sl[w] * expf(sm[w] - M);
-    long long item = ((long long)tok * num_heads + head) * splits + split;
-    for (int d = threadIdx.x; d < head_dim; d += blockDim.x)
-    {
-        float o = 0.f;
-        for (int w = 0; w < ATT_WARPS; w++) o += sm[w] == NEG_INF ? 0.f : sacc[w][d] * expf(sm[w] - M);
-        if (splits == 1) out[((long long)tok * num_heads + head) * head_dim + d] = st(o / L);
-        else part_acc[item * head_dim + d] = o;
+            // acc = acc * corr + P · V over this tile's keys, in key order.
+            if (active && d0 < hd)
+            {
+#pragma unroll
+                for (int i = 0; i < RPT; i++)
+#pragma unroll
+                    for (int e = 0; e < DPT; e++) acc[i][e] *= corr[i];
+                int kn = min(ATT_KEYS, kend - kt);
+                for (int k = 0; k < kn; k++)
+                {
+                    float vf[DPT];
+#pragma unroll
+                    for (int e = 0; e < DPT; e += 8) Vec8<T>::load(Vs + k * kstride + d0 + e, vf + e);
+#pragma unroll
+                    for (int i = 0; i < RPT; i++)
+                    {
+                        float pk = Ps[(rg * RPT + i) * ATT_PSTRIDE + k];
+#pragma unroll
+                        for (int e = 0; e < DPT; e++) acc[i][e] = fmaf(pk, vf[e], acc[i][e]);
+                    }
+                }
+            }
+            __syncthreads();
+        }
+
+        if (!split_mode || nsplits == 1)
+        {
+#pragma unroll
+            for (int i = 0; i < RPT; i++) merge<DPT>(M[i], L[i], O[i], m[i], l[i], acc[i]);
+            continue;
+        }
+        // Split mode: publish this split's partial rows.
+        long long base = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + z) * rows;
+#pragma unroll
+        for (int i = 0; i < RPT; i++)
+        {
+            int r = rg * RPT + i;
+            if (r >= rows || d0 >= hd) continue;
+#pragma unroll
+            for (int e = 0; e < DPT; e++) part_acc[(base + r) * hd + d0 + e] = acc[i][e];
+            if (lane == 0) { part_ml[(base + r) * 2] = m[i]; part_ml[(base + r) * 2 + 1] = l[i]; }
+        }
     }
-    if (splits > 1 && threadIdx.x == 0) { part_ml[item * 2] = M; part_ml[item * 2 + 1] = L; }
+    if (split_mode && nsplits > 1)
+    {
+        // The block whose splits complete the tile's count merges every partial, in split order.
+        __threadfence();
+        __syncthreads();
+        if (t == 0)
+        {
+            int* counter = counters + blockIdx.x * num_kv_heads + kvh;
+            int done = (nsplits - (int)blockIdx.z + zstep - 1) / zstep;
+            last_block = atomicAdd(counter, done) + done == nsplits;
+            if (last_block) *counter = 0; // every split has arrived: ready for the next launch
+        }
+        __syncthreads();
+        if (!last_block) return;
+        __threadfence();
+        for (int s = 0; s < nsplits; s++)
+        {
+            long long b = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + s) * rows;
+#pragma unroll
+            for (int i = 0; i < RPT; i++)
+            {
+                int r = rg * RPT + i;
+                if (r >= rows || d0 >= hd) continue;
+                float pa[DPT];
+#pragma unroll
+                for (int e = 0; e < DPT; e++) pa[e] = __ldcg(part_acc + (b + r) * hd + d0 + e);
+                merge<DPT>(M[i], L[i], O[i], __ldcg(part_ml + (b + r) * 2), __ldcg(part_ml + (b + r) * 2 + 1), pa);
+            }
+        }
+    }
+
+#pragma unroll
+    for (int i = 0; i < RPT; i++)
+    {
+        int r = rg * RPT + i;
+        if (r >= rows || d0 >= hd) continue;
+        T* o = out + ((long long)(tok0 + r / group) * num_heads + kvh * group + r % group) * hd + d0;
+#pragma unroll
+        for (int e = 0; e < DPT; e++) o[e] = st(O[i][e] / L[i]); // the host keeps head_dim a multiple of DPT
+    }
 }
 
-// Merges the splits of each (token, head) in split order: one block per (token, head).
-extern "C" __global__ void attention_combine(const float* part_acc, const float* part_ml, T* out, int num_heads, int head_dim, int splits)
-{
-    long long th = (long long)blockIdx.x * num_heads + blockIdx.y;
-    const float* ml = part_ml + th * splits * 2;
-    float M = NEG_INF;
-    for (int s = 0; s < splits; s++) M = fmaxf(M, ml[2 * s]);
-    float L = 0.f;
-    for (int s = 0; s < splits; s++) L += ml[2 * s] == NEG_INF ? 0.f : ml[2 * s + 1] * expf(ml[2 * s] - M);
-    for (int d = threadIdx.x; d < head_dim; d += blockDim.x)
-    {
-        float o = 0.f;
-        for (int s = 0; s < splits; s++)
-            o += ml[2 * s] == NEG_INF ? 0.f : part_acc[(th * splits + s) * head_dim + d] * expf(ml[2 * s] - M);
-        out[th * head_dim + d] = st(o / L);
+#define ATTENTION_KERNEL(NAME, RPT, DPT)                                                                            \
+    extern "C" __global__ void __launch_bounds__(ATT_THREADS) NAME(                                                 \
+        const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles, \
+        const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,  \
+        int block_size, float scale, int split_len, int max_splits)                                                 \
+    {                                                                                                               \
+        attention_impl<RPT, DPT>(q, kc, vc, out, part_acc, part_ml, counters, tiles, block_tables, max_blocks,       \
+            positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits);                  \
     }
-}
+
+// r4: 64 rows per tile (prefill and mixed batches); r1: 16 rows (decode tiles of one token). d8 / d16:
+// head_dim up to 128 / 256.
+ATTENTION_KERNEL(attention_r4_d8, 4, 8)
+ATTENTION_KERNEL(attention_r4_d16, 4, 16)
+ATTENTION_KERNEL(attention_r1_d8, 1, 8)
+ATTENTION_KERNEL(attention_r1_d16, 1, 16)

@@ -122,6 +122,9 @@ public sealed class LLMEngine : IDisposable
     /// <summary>The KV bookkeeping (for tests and metrics).</summary>
     public KvCacheManager KvCacheManager => _scheduler.KvCache;
 
+    /// <summary>Where step time goes (schedule, build, forward, sample, update), cumulatively.</summary>
+    public StepTimings Timings => _runner.Timings;
+
     /// <summary>Load counters.</summary>
     public EngineStats Stats => new(_scheduler.NumRunning, _scheduler.NumWaiting, _scheduler.KvCache.Usage,
         _scheduler.KvCache.PrefixCacheStats, _scheduler.NumPreemptions, _promptTokens, _generationTokens);
@@ -245,7 +248,9 @@ public sealed class LLMEngine : IDisposable
     /// </summary>
     public IReadOnlyList<RequestOutput> Step()
     {
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var scheduled = _scheduler.Schedule();
+        Timings.Lap(StepPhase.Schedule, t0);
         ModelRunnerOutput run;
         try
         {
@@ -258,6 +263,7 @@ public sealed class LLMEngine : IDisposable
                 Fail(s.Request.RequestId, e);
             return [];
         }
+        t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         foreach (var (id, e) in run.Failed)
             Fail(id, e);
         // Siblings of a failed sequence were ended with it; the step is recorded for the others only.
@@ -273,6 +279,8 @@ public sealed class LLMEngine : IDisposable
         _scheduler.FinishRequests(byString, RequestStatus.FinishedStopped);
         foreach (var r in byString)
             _requests.Remove(r.RequestId);
+        Timings.Lap(StepPhase.Update, t0);
+        Timings.EndStep();
         return outputs;
     }
 

@@ -30,6 +30,9 @@ public sealed record ModelRunnerOutput(
 /// </summary>
 public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsTopK = 0, Engine.FaultHook? faults = null)
 {
+    /// <summary>Time spent building batches, in forwards and sampling.</summary>
+    public Engine.StepTimings Timings { get; } = new();
+
     /// <summary>The KV pool.</summary>
     public PagedKvCache Cache { get; } = cache;
 
@@ -84,16 +87,21 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         var scheduled = output.Scheduled.Where(s => Guard(Engine.FaultSite.Step, s.Request.RequestId, failed)).ToList();
         if (scheduled.Count == 0)
             return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed };
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var batch = BuildBatch(scheduled, kv.GetBlockIds);
         int vocab = model.Config.VocabSize;
         int topK = CandidatesPerRow(scheduled, vocab);
+        t0 = Timings.Lap(Engine.StepPhase.Build, t0);
         if (topK > 0)
         {
             float[] candidates = model.Forward(batch with { LogitsTopK = topK }, Cache);
+            t0 = Timings.Lap(Engine.StepPhase.Forward, t0);
             SampleFromCandidates(scheduled, candidates, topK, sampled, failed);
+            Timings.Lap(Engine.StepPhase.Sample, t0);
             return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed };
         }
         float[] logits = model.Forward(batch, Cache);
+        t0 = Timings.Lap(Engine.StepPhase.Forward, t0);
         int row = 0;
         foreach (var s in scheduled)
         {
@@ -142,6 +150,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
                 sampled.Remove(req.RequestId);
             }
         }
+        Timings.Lap(Engine.StepPhase.Sample, t0);
         return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed };
     }
 

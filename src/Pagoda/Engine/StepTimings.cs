@@ -1,0 +1,58 @@
+using System.Diagnostics;
+
+namespace Pagoda.Engine;
+
+/// <summary>
+/// Where the engine's steps spend wall time, cumulatively: scheduling, building the batch, the model's
+/// forward (device work included, as the host waits for it), sampling, and recording the results. Cheap
+/// enough to be always on (a few timestamps per step); used by the benchmarks to tell host from device time.
+/// </summary>
+public sealed class StepTimings
+{
+    private readonly long[] _ticks = new long[5];
+    private long _steps;
+
+    /// <summary>Steps measured since the last <see cref="Reset"/>.</summary>
+    public long Steps => _steps;
+
+    /// <summary>Adds the time since <paramref name="since"/> to <paramref name="phase"/>; returns now.</summary>
+    internal long Lap(StepPhase phase, long since)
+    {
+        long now = Stopwatch.GetTimestamp();
+        _ticks[(int)phase] += now - since;
+        return now;
+    }
+
+    internal void EndStep() => _steps++;
+
+    /// <summary>Forgets everything measured so far.</summary>
+    public void Reset()
+    {
+        Array.Clear(_ticks);
+        _steps = 0;
+    }
+
+    /// <summary>Milliseconds per step of each phase: schedule, build, forward, sample, update.</summary>
+    public (double Schedule, double Build, double Forward, double Sample, double Update) PerStepMs()
+    {
+        double f = 1000.0 / Stopwatch.Frequency / Math.Max(_steps, 1);
+        return (_ticks[0] * f, _ticks[1] * f, _ticks[2] * f, _ticks[3] * f, _ticks[4] * f);
+    }
+
+    /// <inheritdoc />
+    public override string ToString()
+    {
+        var (s, b, f, p, u) = PerStepMs();
+        return $"{_steps} steps, ms/step: schedule {s:F3}, build {b:F3}, forward {f:F3}, sample {p:F3}, update {u:F3}, total {s + b + f + p + u:F3}";
+    }
+}
+
+/// <summary>The phases of a step that <see cref="StepTimings"/> tells apart.</summary>
+internal enum StepPhase
+{
+    Schedule,
+    Build,
+    Forward,
+    Sample,
+    Update,
+}

@@ -1,0 +1,75 @@
+using System.Diagnostics;
+using Pagoda.Cuda;
+
+namespace Pagoda.CudaCheck;
+
+/// <summary>
+/// Splits step time into host phases and graph replay time for single-stream and large-batch decode and a
+/// long prefill; each measured region is also bracketed for `ncu --profile-from-start off`.
+/// </summary>
+public static class Profile
+{
+    /// <summary>Runs the profile on <paramref name="modelDir"/> (a folder with config.json).</summary>
+    public static void Run(string modelDir, string dtype, int batch, int context, bool ncu, TextWriter log)
+    {
+        int Steps(int n) => ncu ? Math.Min(n, 2) : n; // a kernel profiler replays every kernel: keep the range small
+        CudaProvider.Register();
+        var args = new EngineArgs
+        {
+            Model = modelDir, LoadFormat = "dummy", Device = "cuda", DType = dtype, MaxModelLen = 4096,
+            MaxNumSeqs = 256, MaxNumBatchedTokens = 8192, EnablePrefixCaching = false,
+        };
+        using var llm = new LLM(args);
+        var engine = llm.Engine;
+        var b = (CudaBackend)engine.Backend;
+        var rng = new Random(7);
+        int vocab = engine.Folder.Config.VocabSize - 1000;
+        int[] Ids(int n) => Enumerable.Range(0, n).Select(_ => rng.Next(vocab)).ToArray();
+        SamplingParams P(int n) => new() { Temperature = 0, MaxTokens = n, IgnoreEos = true };
+
+        // Single stream: 128-token prompt, then decode steps.
+        llm.Generate([PromptInput.FromTokenIds(Ids(128))], P(16));
+        Measure(log, engine, b, "single stream decode (ctx 128-384)", () =>
+        {
+            engine.AddRequest("s", PromptInput.FromTokenIds(Ids(128)), P(257));
+            engine.Step(); // prefill
+        }, Steps(256));
+
+        // Prefill of one 1024-token prompt (eager).
+        Measure(log, engine, b, "prefill 1024 tokens (1 step)", () => engine.AddRequest("p", PromptInput.FromTokenIds(Ids(1024)), P(1)), 1);
+        Drain(engine);
+
+        // Large-batch decode: `batch` sequences with `context`-token prompts.
+        Measure(log, engine, b, $"decode bs={batch}, ctx {context}", () =>
+        {
+            for (int i = 0; i < batch; i++)
+                engine.AddRequest($"b{i}", PromptInput.FromTokenIds(Ids(context)), P(64));
+            while (engine.Stats.NumWaiting > 0 || engine.KvCacheManager.Usage == 0)
+                engine.Step(); // prefill every prompt (chunks of max-num-batched-tokens)
+            engine.Step();
+        }, Steps(32));
+        Drain(engine);
+    }
+
+    private static void Measure(TextWriter log, Pagoda.Engine.LLMEngine engine, CudaBackend b, string what, Action setup, int steps)
+    {
+        setup();
+        engine.Timings.Reset();
+        b.GraphTicks = 0;
+        b.ProfilerRange(true);
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < steps; i++)
+            engine.Step();
+        double ms = sw.Elapsed.TotalMilliseconds / steps;
+        b.ProfilerRange(false);
+        double graphMs = b.GraphTicks * 1000.0 / Stopwatch.Frequency / steps;
+        log.WriteLine($"{what}: {ms:F3} ms/step wall; graph launch->done {graphMs:F3} ms/step; {engine.Timings}");
+        Drain(engine);
+    }
+
+    private static void Drain(Pagoda.Engine.LLMEngine engine)
+    {
+        while (engine.HasUnfinishedRequests)
+            engine.Step();
+    }
+}
