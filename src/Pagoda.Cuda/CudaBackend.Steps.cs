@@ -212,7 +212,7 @@ public sealed unsafe partial class CudaBackend
         int maxSplits = Math.Max(1, (span + splitLen - 1) / splitLen);
         int workers = 1;
         if (decodeOnly && maxSplits > 1 && numTiles * numKvHeads <= AttentionCounterSlots)
-            workers = Math.Clamp((4 * _device.MultiprocessorCount + numTiles * numKvHeads - 1) / (numTiles * numKvHeads), 1, maxSplits);
+            workers = Math.Clamp((8 * _device.MultiprocessorCount + numTiles * numKvHeads - 1) / (numTiles * numKvHeads), 1, maxSplits);
         _meta = new AttentionMeta(UploadInts("block_tables", tables), width, UploadInts("positions", batch.Positions),
             UploadInts("attention_tiles", tiles.ToArray()), numTiles, splitLen, maxSplits, workers);
         _metaBatch = batch;

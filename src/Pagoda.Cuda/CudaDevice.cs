@@ -27,6 +27,8 @@ public sealed unsafe class CudaDevice : IDisposable
         Driver.Check(Driver.cuDeviceGetAttribute(out int major, Driver.AttrComputeCapabilityMajor, dev), "cuDeviceGetAttribute");
         Driver.Check(Driver.cuDeviceGetAttribute(out int minor, Driver.AttrComputeCapabilityMinor, dev), "cuDeviceGetAttribute");
         Driver.Check(Driver.cuDeviceGetAttribute(out int sms, Driver.AttrMultiprocessorCount, dev), "cuDeviceGetAttribute");
+        Driver.Check(Driver.cuDeviceGetAttribute(out int smem, Driver.AttrMaxSharedMemoryPerBlockOptin, dev), "cuDeviceGetAttribute");
+        MaxSharedMemoryPerBlock = smem;
         Driver.Check(Driver.cuDriverGetVersion(out int driver), "cuDriverGetVersion");
         Driver.Check(Driver.cuDeviceTotalMem(out nuint total, dev), "cuDeviceTotalMem_v2");
         (Major, Minor, MultiprocessorCount, DriverVersion, TotalMemory) = (major, minor, sms, driver, (long)total);
@@ -48,6 +50,9 @@ public sealed unsafe class CudaDevice : IDisposable
 
     /// <summary>Streaming multiprocessors.</summary>
     public int MultiprocessorCount { get; }
+
+    /// <summary>Shared memory one block may use when it opts in (bytes).</summary>
+    public int MaxSharedMemoryPerBlock { get; }
 
     /// <summary>CUDA driver version (e.g. 13000).</summary>
     public int DriverVersion { get; }

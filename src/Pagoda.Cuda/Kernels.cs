@@ -58,7 +58,8 @@ internal sealed unsafe class Kernels : IDisposable
         QkvRopeStore = F("qkv_rope_store");
         SiluMulStacked = F("silu_mul_stacked");
         GemvSmall = elem == DType.F32 ? 0 : F("gemv_small");
-        Attention = [F("attention_r1_d8"), F("attention_r1_d16"), F("attention_r4_d8"), F("attention_r4_d16")];
+        Attention = [F("attention_g8_r1_d8"), F("attention_g8_r1_d16"), F("attention_g16_r1_d8"), F("attention_g16_r1_d16"),
+            F("attention_g16_r4_d8"), F("attention_g16_r4_d16")];
         TopKChunks = F("topk_chunks");
         TopKMerge = F("topk_merge");
     }
@@ -83,7 +84,7 @@ internal sealed unsafe class Kernels : IDisposable
     public nint QkvRopeStore { get; }
     public nint SiluMulStacked { get; }
     public nint GemvSmall { get; }
-    /// <summary>Paged attention variants: [r1 d8, r1 d16, r4 d8, r4 d16] (rows per thread group, dims per thread).</summary>
+    /// <summary>Paged attention variants (row groups, rows per group, dims per thread): 8·1 d8, 8·1 d16, 16·1 d8, 16·1 d16, 16·4 d8, 16·4 d16.</summary>
     public nint[] Attention { get; }
     public nint TopKChunks { get; }
     public nint TopKMerge { get; }

@@ -25,7 +25,7 @@ public static class Profile
         var rng = new Random(7);
         int vocab = engine.Folder.Config.VocabSize - 1000;
         int[] Ids(int n) => Enumerable.Range(0, n).Select(_ => rng.Next(vocab)).ToArray();
-        SamplingParams P(int n) => new() { Temperature = 0, MaxTokens = n, IgnoreEos = true };
+        SamplingParams P(int n) => new() { Temperature = 0, MaxTokens = n, IgnoreEos = true, OutputKind = RequestOutputKind.FinalOnly };
 
         // Single stream: 128-token prompt, then decode steps.
         llm.Generate([PromptInput.FromTokenIds(Ids(128))], P(16));

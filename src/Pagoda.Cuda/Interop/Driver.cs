@@ -59,6 +59,7 @@ internal static unsafe partial class Driver
     public const int AttrComputeCapabilityMajor = 75;
     public const int AttrComputeCapabilityMinor = 76;
     public const int AttrMultiprocessorCount = 16;
+    public const int AttrMaxSharedMemoryPerBlockOptin = 97;
     public const int FuncAttrMaxDynamicSharedSize = 8;
     public const uint StreamNonBlocking = 1;
     public const int CaptureModeThreadLocal = 1;

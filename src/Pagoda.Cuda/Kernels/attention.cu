@@ -13,12 +13,11 @@
 // same float operations in the same order for every row, and a row's result depends only on its own
 // position and keys: not on the batch, the tile it shares, the number of blocks, or which path ran it.
 //
-// Threads: 256 = 16 row groups x 16 lanes. In the score phase lane = key group (keys lane + 16 j); in
+// Threads: RG row groups x 16 lanes (RG = 16, or 8 for decode tiles of at most 8 rows). In the score phase lane = key group (keys lane + 16 j); in
 // the P·V phase lane = dim group (dims lane * DPT ...). A row group owns RPT rows in both phases, so a
 // row's softmax statistics stay in the registers of its 16 threads.
 
 #define ATT_KEYS 64
-#define ATT_THREADS 256
 #define ATT_PSTRIDE (ATT_KEYS + 4)
 
 template <typename U> struct Vec8;
@@ -54,19 +53,48 @@ __device__ __forceinline__ void merge(float& M, float& L, float* O, float m, flo
     M = mn;
 }
 
-template <int RPT, int DPT>
+// Asynchronous 16-byte copies global -> shared (src_bytes 0 writes zeros), so a tile's loads are all in
+// flight at once and the next tile streams in while this one is computed.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes)
+{
+    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(d), "l"(src), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
+
+// Stages keys [kt, kt + ATT_KEYS) of one kv head into Ks / Vs; keys at or past kend become zeros (P is 0
+// there, and 0 * garbage could be NaN).
+__device__ __forceinline__ void stage_tile(T* Ks, T* Vs, const T* kc, const T* vc, const int* bt, int kt, int kend,
+    int hd, int kstride, int kvw, int kvh, int block_size)
+{
+    const int cpr = hd * (int)sizeof(T) / 16;
+#pragma unroll 4
+    for (int c = threadIdx.x; c < ATT_KEYS * cpr; c += blockDim.x)
+    {
+        int key = c / cpr, part = c - key * cpr, p = kt + key;
+        long long off = 0;
+        if (p < kend)
+            off = ((long long)bt[p / block_size] * block_size + p % block_size) * kvw + kvh * hd;
+        int bytes = p < kend ? 16 : 0;
+        cp_async16(reinterpret_cast<uint4*>(Ks + key * kstride) + part, reinterpret_cast<const uint4*>(kc + off) + part, bytes);
+        cp_async16(reinterpret_cast<uint4*>(Vs + key * kstride) + part, reinterpret_cast<const uint4*>(vc + off) + part, bytes);
+    }
+}
+
+template <int RG, int RPT, int DPT>
 __device__ void attention_impl(
     const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles,
     const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,
-    int block_size, float scale, int split_len, int max_splits)
+    int block_size, float scale, int split_len, int max_splits, int nbuf)
 {
     extern __shared__ __align__(16) unsigned char smem[];
-    const int ROWS = 16 * RPT;
-    const int hd = head_dim, kstride = hd + 16 / (int)sizeof(T);
-    float* Qs = reinterpret_cast<float*>(smem);                 // [ROWS, hd]
-    T* Ks = reinterpret_cast<T*>(Qs + ROWS * hd);               // [ATT_KEYS, kstride]
-    T* Vs = Ks + ATT_KEYS * kstride;                            // [ATT_KEYS, kstride]
-    float* Ps = reinterpret_cast<float*>(Vs + ATT_KEYS * kstride); // [ROWS, ATT_PSTRIDE]
+    const int ROWS = RG * RPT;
+    const int hd = head_dim, kstride = hd + 16 / (int)sizeof(T), tile_elems = ATT_KEYS * kstride;
+    T* Qs = reinterpret_cast<T*>(smem);                         // [ROWS, hd]
+    T* Ks = Qs + ROWS * hd;                                     // [nbuf][ATT_KEYS, kstride]
+    T* Vs = Ks + nbuf * tile_elems;                             // [nbuf][ATT_KEYS, kstride]
+    float* Ps = reinterpret_cast<float*>(Vs + nbuf * tile_elems); // [ROWS, ATT_PSTRIDE]
     __shared__ int last_block;
 
     const int t = threadIdx.x, rg = t >> 4, lane = t & 15;
@@ -79,11 +107,17 @@ __device__ void attention_impl(
     const bool split_mode = gridDim.z > 1;
     if (split_mode && (int)blockIdx.z >= nsplits) return;
     const int* bt = block_tables + (long long)seq * max_blocks;
+    const int zstep = split_mode ? gridDim.z : 1;
 
-    for (int i = t; i < ROWS * hd; i += ATT_THREADS)
+    // This block's key tiles run split by split: z, z + zstep, ...; the first one starts loading now.
+    int z = split_mode ? blockIdx.z : 0, kt = z * split_len;
+    stage_tile(Ks, Vs, kc, vc, bt, kt, min(nkeys, (z + 1) * split_len), hd, kstride, kvw, kvh, block_size);
+    cp_async_commit();
+
+    for (int i = t; i < ROWS * hd; i += RG * 16)
     {
         int r = i / hd, d = i - r * hd;
-        Qs[i] = r < rows ? ld(q[((long long)(tok0 + r / group) * num_heads + kvh * group + r % group) * hd + d]) : 0.f;
+        Qs[i] = r < rows ? q[((long long)(tok0 + r / group) * num_heads + kvh * group + r % group) * hd + d] : (T)0;
     }
     int rpos[RPT];
 #pragma unroll
@@ -100,141 +134,150 @@ __device__ void attention_impl(
 #pragma unroll
     for (int i = 0; i < RPT; i++)
     {
-        M[i] = NEG_INF; L[i] = 0.f;
+        M[i] = NEG_INF; L[i] = 0.f; m[i] = NEG_INF; l[i] = 0.f;
 #pragma unroll
-        for (int e = 0; e < DPT; e++) O[i][e] = 0.f;
+        for (int e = 0; e < DPT; e++) { O[i][e] = 0.f; acc[i][e] = 0.f; }
     }
 
-    const int zstep = split_mode ? gridDim.z : 1;
-    for (int z = split_mode ? blockIdx.z : 0; z < nsplits; z += zstep)
+    for (int it = 0;; it++)
     {
-#pragma unroll
-        for (int i = 0; i < RPT; i++)
+        const int kend = min(nkeys, (z + 1) * split_len);
+        int zn = z, ktn = kt + ATT_KEYS;
+        if (ktn >= kend) { zn = z + zstep; ktn = zn * split_len; }
+        const bool more = zn < nsplits;
+        const int buf = nbuf == 2 ? (it & 1) : 0;
+        if (nbuf == 2 && more)
         {
-            m[i] = NEG_INF; l[i] = 0.f;
-#pragma unroll
-            for (int e = 0; e < DPT; e++) acc[i][e] = 0.f;
+            stage_tile(Ks + (buf ^ 1) * tile_elems, Vs + (buf ^ 1) * tile_elems, kc, vc, bt, ktn, min(nkeys, (zn + 1) * split_len),
+                hd, kstride, kvw, kvh, block_size);
+            cp_async_commit();
+            cp_async_wait<1>();
         }
-        int kend = min(nkeys, (z + 1) * split_len);
-        for (int kt = z * split_len; kt < kend; kt += ATT_KEYS)
-        {
-            // Stage the K and V tile (keys past the context are zeros: P is 0 there, and 0 * garbage could be NaN).
-            const int cpr = hd * (int)sizeof(T) / 16;
-            for (int c = t; c < ATT_KEYS * cpr; c += ATT_THREADS)
-            {
-                int key = c / cpr, part = c - key * cpr, p = kt + key;
-                uint4 kv4 = make_uint4(0, 0, 0, 0), vv4 = make_uint4(0, 0, 0, 0);
-                if (p < kend)
-                {
-                    long long slot = (long long)bt[p / block_size] * block_size + p % block_size;
-                    long long off = slot * kvw + kvh * hd;
-                    kv4 = reinterpret_cast<const uint4*>(kc + off)[part];
-                    vv4 = reinterpret_cast<const uint4*>(vc + off)[part];
-                }
-                reinterpret_cast<uint4*>(Ks + key * kstride)[part] = kv4;
-                reinterpret_cast<uint4*>(Vs + key * kstride)[part] = vv4;
-            }
-            __syncthreads();
+        else
+            cp_async_wait<0>();
+        __syncthreads();
+        const T* Kt = Ks + buf * tile_elems;
+        const T* Vt = Vs + buf * tile_elems;
 
-            // Scores of the RPT rows x 4 keys (lane + 16 j) of this thread, then the online softmax.
-            float corr[RPT];
-            if (active)
+        // Scores of the RPT rows x 4 keys (lane + 16 j) of this thread, then the online softmax.
+        float corr[RPT];
+        if (active)
+        {
+            float s[RPT][4];
+#pragma unroll
+            for (int i = 0; i < RPT; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) s[i][j] = 0.f;
+            for (int d = 0; d < hd; d += 8)
             {
-                float s[RPT][4];
+                float kf[4][8];
 #pragma unroll
-                for (int i = 0; i < RPT; i++)
-#pragma unroll
-                    for (int j = 0; j < 4; j++) s[i][j] = 0.f;
-                for (int d = 0; d < hd; d += 8)
-                {
-                    float kf[4][8];
-#pragma unroll
-                    for (int j = 0; j < 4; j++) Vec8<T>::load(Ks + (lane + 16 * j) * kstride + d, kf[j]);
-#pragma unroll
-                    for (int i = 0; i < RPT; i++)
-                    {
-                        float qf[8];
-                        Vec8<float>::load(Qs + (rg * RPT + i) * hd + d, qf);
-#pragma unroll
-                        for (int j = 0; j < 4; j++)
-#pragma unroll
-                            for (int e = 0; e < 8; e++) s[i][j] = fmaf(qf[e], kf[j][e], s[i][j]);
-                    }
-                }
+                for (int j = 0; j < 4; j++) Vec8<T>::load(Kt + (lane + 16 * j) * kstride + d, kf[j]);
 #pragma unroll
                 for (int i = 0; i < RPT; i++)
                 {
-                    float mx = NEG_INF;
+                    float qf[8];
+                    Vec8<T>::load(Qs + (rg * RPT + i) * hd + d, qf);
 #pragma unroll
                     for (int j = 0; j < 4; j++)
-                    {
-                        int p = kt + lane + 16 * j;
-                        s[i][j] = p <= rpos[i] ? s[i][j] * scale : NEG_INF;
-                        mx = fmaxf(mx, s[i][j]);
-                    }
 #pragma unroll
-                    for (int o = 8; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(half_mask, mx, o));
-                    float mn = fmaxf(m[i], mx);
-                    corr[i] = mn == NEG_INF ? 1.f : expf(m[i] - mn);
-                    float ps = 0.f;
-#pragma unroll
-                    for (int j = 0; j < 4; j++)
-                    {
-                        float pv = s[i][j] == NEG_INF ? 0.f : expf(s[i][j] - mn);
-                        Ps[(rg * RPT + i) * ATT_PSTRIDE + lane + 16 * j] = pv;
-                        ps += pv;
-                    }
-#pragma unroll
-                    for (int o = 8; o > 0; o >>= 1) ps += __shfl_xor_sync(half_mask, ps, o);
-                    l[i] = fmaf(l[i], corr[i], ps);
-                    m[i] = mn;
+                        for (int e = 0; e < 8; e++) s[i][j] = fmaf(qf[e], kf[j][e], s[i][j]);
                 }
             }
-            __syncthreads();
-
-            // acc = acc * corr + P · V over this tile's keys, in key order.
-            if (active && d0 < hd)
+#pragma unroll
+            for (int i = 0; i < RPT; i++)
             {
+                float mx = NEG_INF;
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                {
+                    int p = kt + lane + 16 * j;
+                    s[i][j] = p <= rpos[i] ? s[i][j] * scale : NEG_INF;
+                    mx = fmaxf(mx, s[i][j]);
+                }
+#pragma unroll
+                for (int o = 8; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(half_mask, mx, o));
+                float mn = fmaxf(m[i], mx);
+                corr[i] = mn == NEG_INF ? 1.f : expf(m[i] - mn);
+                float ps = 0.f;
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                {
+                    float pv = s[i][j] == NEG_INF ? 0.f : expf(s[i][j] - mn);
+                    Ps[(rg * RPT + i) * ATT_PSTRIDE + lane + 16 * j] = pv;
+                    ps += pv;
+                }
+#pragma unroll
+                for (int o = 8; o > 0; o >>= 1) ps += __shfl_xor_sync(half_mask, ps, o);
+                l[i] = fmaf(l[i], corr[i], ps);
+                m[i] = mn;
+            }
+        }
+        __syncthreads();
+
+        // acc = acc * corr + P · V over this tile's keys, in key order.
+        if (active && d0 < hd)
+        {
+#pragma unroll
+            for (int i = 0; i < RPT; i++)
+#pragma unroll
+                for (int e = 0; e < DPT; e++) acc[i][e] *= corr[i];
+            int kn = min(ATT_KEYS, kend - kt);
+            for (int k = 0; k < kn; k++)
+            {
+                float vf[DPT];
+#pragma unroll
+                for (int e = 0; e < DPT; e += 8) Vec8<T>::load(Vt + k * kstride + d0 + e, vf + e);
 #pragma unroll
                 for (int i = 0; i < RPT; i++)
-#pragma unroll
-                    for (int e = 0; e < DPT; e++) acc[i][e] *= corr[i];
-                int kn = min(ATT_KEYS, kend - kt);
-                for (int k = 0; k < kn; k++)
                 {
-                    float vf[DPT];
+                    float pk = Ps[(rg * RPT + i) * ATT_PSTRIDE + k];
 #pragma unroll
-                    for (int e = 0; e < DPT; e += 8) Vec8<T>::load(Vs + k * kstride + d0 + e, vf + e);
-#pragma unroll
-                    for (int i = 0; i < RPT; i++)
-                    {
-                        float pk = Ps[(rg * RPT + i) * ATT_PSTRIDE + k];
-#pragma unroll
-                        for (int e = 0; e < DPT; e++) acc[i][e] = fmaf(pk, vf[e], acc[i][e]);
-                    }
+                    for (int e = 0; e < DPT; e++) acc[i][e] = fmaf(pk, vf[e], acc[i][e]);
                 }
             }
-            __syncthreads();
         }
+        __syncthreads(); // the buffers read above are refilled next
 
-        if (!split_mode || nsplits == 1)
+        if (zn != z || !more)
         {
+            // Split z is complete: fold it in, or publish it as a partial for the tile's last block.
+            if (!split_mode || nsplits == 1)
+            {
 #pragma unroll
-            for (int i = 0; i < RPT; i++) merge<DPT>(M[i], L[i], O[i], m[i], l[i], acc[i]);
-            continue;
+                for (int i = 0; i < RPT; i++) merge<DPT>(M[i], L[i], O[i], m[i], l[i], acc[i]);
+            }
+            else
+            {
+                long long base = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + z) * rows;
+#pragma unroll
+                for (int i = 0; i < RPT; i++)
+                {
+                    int r = rg * RPT + i;
+                    if (r >= rows || d0 >= hd) continue;
+#pragma unroll
+                    for (int e = 0; e < DPT; e++) part_acc[(base + r) * hd + d0 + e] = acc[i][e];
+                    if (lane == 0) { part_ml[(base + r) * 2] = m[i]; part_ml[(base + r) * 2 + 1] = l[i]; }
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < RPT; i++)
+            {
+                m[i] = NEG_INF; l[i] = 0.f;
+#pragma unroll
+                for (int e = 0; e < DPT; e++) acc[i][e] = 0.f;
+            }
         }
-        // Split mode: publish this split's partial rows.
-        long long base = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + z) * rows;
-#pragma unroll
-        for (int i = 0; i < RPT; i++)
+        if (!more) break;
+        if (nbuf == 1)
         {
-            int r = rg * RPT + i;
-            if (r >= rows || d0 >= hd) continue;
-#pragma unroll
-            for (int e = 0; e < DPT; e++) part_acc[(base + r) * hd + d0 + e] = acc[i][e];
-            if (lane == 0) { part_ml[(base + r) * 2] = m[i]; part_ml[(base + r) * 2 + 1] = l[i]; }
+            stage_tile(Ks, Vs, kc, vc, bt, ktn, min(nkeys, (zn + 1) * split_len), hd, kstride, kvw, kvh, block_size);
+            cp_async_commit();
         }
+        z = zn;
+        kt = ktn;
     }
+
     if (split_mode && nsplits > 1)
     {
         // The block whose splits complete the tile's count merges every partial, in split order.
@@ -250,9 +293,9 @@ __device__ void attention_impl(
         __syncthreads();
         if (!last_block) return;
         __threadfence();
-        for (int s = 0; s < nsplits; s++)
+        for (int sp = 0; sp < nsplits; sp++)
         {
-            long long b = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + s) * rows;
+            long long b = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + sp) * rows;
 #pragma unroll
             for (int i = 0; i < RPT; i++)
             {
@@ -277,19 +320,21 @@ __device__ void attention_impl(
     }
 }
 
-#define ATTENTION_KERNEL(NAME, RPT, DPT)                                                                            \
-    extern "C" __global__ void __launch_bounds__(ATT_THREADS) NAME(                                                 \
+#define ATTENTION_KERNEL(NAME, RG, RPT, DPT)                                                                        \
+    extern "C" __global__ void __launch_bounds__(RG * 16) NAME(                                                     \
         const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles, \
         const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,  \
-        int block_size, float scale, int split_len, int max_splits)                                                 \
+        int block_size, float scale, int split_len, int max_splits, int nbuf)                                       \
     {                                                                                                               \
-        attention_impl<RPT, DPT>(q, kc, vc, out, part_acc, part_ml, counters, tiles, block_tables, max_blocks,       \
-            positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits);                  \
+        attention_impl<RG, RPT, DPT>(q, kc, vc, out, part_acc, part_ml, counters, tiles, block_tables, max_blocks,   \
+            positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits, nbuf);            \
     }
 
-// r4: 64 rows per tile (prefill and mixed batches); r1: 16 rows (decode tiles of one token). d8 / d16:
-// head_dim up to 128 / 256.
-ATTENTION_KERNEL(attention_r4_d8, 4, 8)
-ATTENTION_KERNEL(attention_r4_d16, 4, 16)
-ATTENTION_KERNEL(attention_r1_d8, 1, 8)
-ATTENTION_KERNEL(attention_r1_d16, 1, 16)
+// Rows per block = row groups x rows per group: 64 (prefill and mixed batches), 16 or 8 (decode tiles of one
+// token: the group's q heads). d8 / d16: head_dim up to 128 / 256. Every variant does the same math per row.
+ATTENTION_KERNEL(attention_g8_r1_d8, 8, 1, 8)
+ATTENTION_KERNEL(attention_g8_r1_d16, 8, 1, 16)
+ATTENTION_KERNEL(attention_g16_r1_d8, 16, 1, 8)
+ATTENTION_KERNEL(attention_g16_r1_d16, 16, 1, 16)
+ATTENTION_KERNEL(attention_g16_r4_d8, 16, 4, 8)
+ATTENTION_KERNEL(attention_g16_r4_d16, 16, 4, 16)
