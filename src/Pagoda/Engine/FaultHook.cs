@@ -6,6 +6,9 @@ public enum FaultSite
     /// <summary>While the step's batch is assembled, before the forward.</summary>
     Step,
 
+    /// <summary>Inside the step's forward, once per request of the batch: a throw fails the whole batch.</summary>
+    Forward,
+
     /// <summary>Just before the request's next token is sampled.</summary>
     Sampler,
 

@@ -207,6 +207,8 @@ public sealed class LLMEngine : IDisposable
                 ReturnHiddenStates = true,
             };
             float[] rows = _model.Forward(batch, _runner.Cache);
+            // Written: freeing keeps the prompt's full blocks in the prefix cache (a throw above uncaches them).
+            request.NumComputedTokens = n;
             _promptTokens += n;
             return Pool(rows, Folder.Config.HiddenSize);
         }
@@ -266,9 +268,11 @@ public sealed class LLMEngine : IDisposable
         t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         foreach (var (id, e) in run.Failed)
             Fail(id, e);
-        // Siblings of a failed sequence were ended with it; the step is recorded for the others only.
-        if (run.Failed.Count > 0)
-            scheduled = scheduled with { Scheduled = scheduled.Scheduled.Where(s => !s.Request.IsFinished).ToList() };
+        _scheduler.Recompute(run.Recompute);
+        // Siblings of a failed sequence were ended with it and recomputed requests went back to waiting;
+        // the step is recorded for the others only.
+        if (run.Failed.Count > 0 || run.Recompute.Count > 0)
+            scheduled = scheduled with { Scheduled = scheduled.Scheduled.Where(s => s.Request.Status == RequestStatus.Running).ToList() };
         _generationTokens += run.SampledTokens.Count;
         foreach (var done in _scheduler.Update(scheduled, run.SampledTokens))
             _requests.Remove(done.RequestId);

@@ -20,6 +20,12 @@ public sealed record ModelRunnerOutput(
 {
     /// <summary>Requests whose own processing threw, with the exception.</summary>
     public IReadOnlyDictionary<string, Exception> Failed { get; init; } = new Dictionary<string, Exception>();
+
+    /// <summary>
+    /// Requests left out of the forward, not failed: they adopted prefix-cache blocks that a failed request
+    /// was to write in this step, so they must be recomputed from scratch.
+    /// </summary>
+    public IReadOnlyList<Request> Recompute { get; init; } = [];
 }
 
 /// <summary>
@@ -85,10 +91,14 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
 
         // A request whose own preparation fails is left out of the forward; the rest of the batch runs.
         var scheduled = output.Scheduled.Where(s => Guard(Engine.FaultSite.Step, s.Request.RequestId, failed)).ToList();
+        var recompute = DropReadersOfUnwrittenBlocks(output.Scheduled, scheduled, kv);
         if (scheduled.Count == 0)
-            return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed };
+            return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed, Recompute = recompute };
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var batch = BuildBatch(scheduled, kv.GetBlockIds);
+        // Unguarded on purpose: this stands for the model itself throwing, which fails the whole batch.
+        foreach (var s in scheduled)
+            faults?.Invoke(Engine.FaultSite.Forward, s.Request.RequestId);
         int vocab = model.Config.VocabSize;
         int topK = CandidatesPerRow(scheduled, vocab);
         t0 = Timings.Lap(Engine.StepPhase.Build, t0);
@@ -98,7 +108,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
             t0 = Timings.Lap(Engine.StepPhase.Forward, t0);
             SampleFromCandidates(scheduled, candidates, topK, sampled, failed);
             Timings.Lap(Engine.StepPhase.Sample, t0);
-            return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed };
+            return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed, Recompute = recompute };
         }
         float[] logits = model.Forward(batch, Cache);
         t0 = Timings.Lap(Engine.StepPhase.Forward, t0);
@@ -151,7 +161,44 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
             }
         }
         Timings.Lap(Engine.StepPhase.Sample, t0);
-        return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed };
+        return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed, Recompute = recompute };
+    }
+
+    /// <summary>
+    /// A request left out of the forward never writes the blocks past its computed tokens, yet the
+    /// scheduler registered the full ones in the prefix cache and a request admitted later in the same step
+    /// may have adopted them as hits. Such readers are removed from <paramref name="kept"/> (and their own
+    /// unwritten blocks count in turn) and returned, to be recomputed rather than attend over garbage.
+    /// </summary>
+    private static List<Request> DropReadersOfUnwrittenBlocks(IReadOnlyList<ScheduledRequest> all, List<ScheduledRequest> kept, KvCacheManager kv)
+    {
+        var readers = new List<Request>();
+        if (kept.Count == all.Count)
+            return readers;
+        var unwritten = new HashSet<int>();
+        void MarkUnwritten(Request r)
+        {
+            var ids = kv.GetBlockIds(r.RequestId);
+            for (int i = r.NumComputedTokens / kv.BlockSize; i < ids.Count; i++)
+                unwritten.Add(ids[i]);
+        }
+        foreach (var s in all.Except(kept))
+            MarkUnwritten(s.Request);
+        // Blocks past a request's computed tokens are its own, so any overlap is a hit on unwritten KV.
+        for (int i = 0; i < kept.Count;)
+        {
+            var r = kept[i].Request;
+            if (!kv.GetBlockIds(r.RequestId).Any(unwritten.Contains))
+            {
+                i++;
+                continue;
+            }
+            kept.RemoveAt(i);
+            readers.Add(r);
+            MarkUnwritten(r);
+            i = 0; // a reader admitted earlier may share the blocks this one left unwritten
+        }
+        return readers;
     }
 
     private bool Guard(Engine.FaultSite site, string requestId, Dictionary<string, Exception> failed)

@@ -97,6 +97,19 @@ public sealed class BlockPool
             block.Hash = hash;
     }
 
+    /// <summary>
+    /// Takes a block out of the prefix cache (vLLM's _maybe_evict_cached_block) whoever holds it: its KV
+    /// was never written, so no later lookup may find it. Its holders keep the block itself.
+    /// </summary>
+    public void EvictCachedBlock(KvCacheBlock block)
+    {
+        if (block.Hash is not { } h)
+            return;
+        if (_cached.TryGetValue(h.Value, out var cached) && cached == block)
+            _cached.Remove(h.Value);
+        block.Hash = null;
+    }
+
     /// <summary>Forgets every cached block (all must be free).</summary>
     public bool ResetPrefixCache()
     {

@@ -81,11 +81,20 @@ public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePref
         return true;
     }
 
-    /// <summary>Releases a finished, aborted or preempted request's blocks, last block first.</summary>
+    /// <summary>
+    /// Releases a finished, aborted or preempted request's blocks, last block first. Blocks registered for
+    /// tokens past <see cref="Request.NumComputedTokens"/> leave the prefix cache first: they were cached
+    /// when the step was scheduled (as vLLM does), but that step never completed, so their KV is garbage.
+    /// </summary>
     public void Free(Request request)
     {
         if (_blocks.Remove(request.RequestId, out var held))
         {
+            int cached = _numCachedBlocks.GetValueOrDefault(request.RequestId);
+            // Blocks below the first uncomputed token's block are hits or were written by completed steps;
+            // the rest this request allocated itself, so only it can have registered them.
+            for (int i = request.NumComputedTokens / BlockSize; i < cached; i++)
+                Pool.EvictCachedBlock(held[i]);
             held.Reverse();
             Pool.FreeBlocks(held);
         }

@@ -127,6 +127,21 @@ public sealed class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
         }
     }
 
+    /// <summary>
+    /// Sends running requests whose scheduled step was dropped back to the front of the waiting queue with
+    /// nothing computed (a preemption by recompute): their blocks were shared with a request that failed.
+    /// </summary>
+    public void Recompute(IEnumerable<Request> requests)
+    {
+        foreach (var req in requests)
+        {
+            if (req.Status != RequestStatus.Running)
+                continue;
+            _running.Remove(req);
+            Preempt(req);
+        }
+    }
+
     private void Preempt(Request req)
     {
         KvCache.Free(req);

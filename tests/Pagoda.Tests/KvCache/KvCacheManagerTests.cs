@@ -58,6 +58,7 @@ public class KvCacheManagerTests
         var kv = new KvCacheManager(4, 2, enablePrefixCaching: true);
         var a = Req("a", 1, 2, 3, 4, 5, 6, 7);
         Assert.True(kv.AllocateSlots(a, 7));
+        a.NumComputedTokens = 7; // the step that wrote them completed
         kv.Free(a);
         // Freed last block first: the prefix (block 0) is evicted last.
         Assert.Equal([3, 2, 1, 0], kv.Pool.FreeQueue.Select(b => b.BlockId));
@@ -87,6 +88,7 @@ public class KvCacheManagerTests
         var kv = new KvCacheManager(3, 2, enablePrefixCaching: true);
         var a = Req("a", 1, 2, 3, 4, 5);
         Assert.True(kv.AllocateSlots(a, 5));
+        a.NumComputedTokens = 5;
         kv.Free(a);
         // b hits blocks 0 and 1 (both free) and needs 2 more for 5 new tokens: only 1 other block exists.
         var b = Req("b", 1, 2, 3, 4, 5, 6, 7, 8, 9);
@@ -95,5 +97,25 @@ public class KvCacheManagerTests
         Assert.False(kv.AllocateSlots(b, 5, hits));
         Assert.Equal(3, kv.Pool.NumFreeBlocks);
         Assert.Equal(0, kv.Pool[0].RefCount);
+    }
+
+    [Fact]
+    public void FreeingBeforeTheStepCompletedUncachesOnlyWhatThatStepWasToWrite()
+    {
+        var kv = new KvCacheManager(8, 2, enablePrefixCaching: true);
+        var a = Req("a", 1, 2, 3, 4, 5, 6, 7);
+        Assert.True(kv.AllocateSlots(a, 3)); // step 1: tokens 0-2, block 0 full
+        a.NumComputedTokens = 3;
+        Assert.True(kv.AllocateSlots(a, 4)); // step 2: tokens 3-6, blocks 1-2 full, registered now
+        Assert.Equal([0, 1, 2, 3], kv.GetBlockIds("a"));
+        Assert.NotNull(kv.Pool[2].Hash);
+        kv.Free(a); // step 2 never completed: block 1 (token 3 unwritten) and block 2 leave the cache
+        Assert.NotNull(kv.Pool[0].Hash);
+        Assert.Null(kv.Pool[1].Hash);
+        Assert.Null(kv.Pool[2].Hash);
+
+        var (hits, computed) = kv.GetComputedBlocks(Req("b", 1, 2, 3, 4, 5, 6, 7));
+        Assert.Equal([0], hits.Select(x => x.BlockId));
+        Assert.Equal(2, computed);
     }
 }
