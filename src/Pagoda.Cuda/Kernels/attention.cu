@@ -338,3 +338,319 @@ ATTENTION_KERNEL(attention_g16_r1_d8, 16, 1, 8)
 ATTENTION_KERNEL(attention_g16_r1_d16, 16, 1, 16)
 ATTENTION_KERNEL(attention_g16_r4_d8, 16, 4, 8)
 ATTENTION_KERNEL(attention_g16_r4_d16, 16, 4, 16)
+
+#if defined(ELEM_BF16) || defined(ELEM_F16)
+// ---- The same algorithm on tensor cores (16-bit element types, head_dim 64 or 128) ----
+// Each warp owns 16 rows; S = Q·Kᵀ and O += P·V are mma.m16n8k16 products with float32 accumulators (P
+// is rounded to T for the second product, as FlashAttention does). Splits, tiles, masking, the online
+// softmax and the split merge are those of attention_impl, in fragment layout: a thread holds rows
+// g = lane / 4 and g + 8 of its warp, columns 2 (lane % 4) and + 1 of every 8-wide n-tile. Per-row
+// reductions run in the thread, then across the row's quad, in a fixed order; an mma's output element
+// depends only on its own row, so a row's bits do not depend on the block's other rows.
+#if defined(ELEM_BF16)
+#define MMA_AB "bf16"
+#else
+#define MMA_AB "f16"
+#endif
+
+__device__ __forceinline__ void mma16816(float* c, const unsigned* a, unsigned b0, unsigned b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." MMA_AB "." MMA_AB ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3]) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ unsigned pack2(float lo, float hi) { return (unsigned)st(lo) | ((unsigned)st(hi) << 16); }
+__device__ __forceinline__ void ldsm_x2_trans(unsigned& r0, unsigned& r1, const T* p)
+{
+    unsigned a = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(r0), "=r"(r1) : "r"(a));
+}
+__device__ __forceinline__ float quad_max(float v)
+{
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quad_sum(float v)
+{
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+template <int HD, bool SPLIT>
+__device__ void attention_mma_impl(
+    const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles,
+    const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,
+    int block_size, float scale, int split_len, int max_splits, int nbuf)
+{
+    extern __shared__ __align__(16) unsigned char smem[];
+    const int KS = HD / 16, NT = HD / 8, kstride = HD + 8, tile_elems = ATT_KEYS * kstride;
+    T* Ks = reinterpret_cast<T*>(smem);                         // [nbuf][ATT_KEYS, kstride]
+    T* Vs = Ks + nbuf * tile_elems;                             // [nbuf][ATT_KEYS, kstride]
+    __shared__ int last_block;
+
+    const int t = threadIdx.x, warp = t >> 5, lane = t & 31, g = lane >> 2, tig = lane & 3;
+    const int seq = tiles[3 * blockIdx.x], tok0 = tiles[3 * blockIdx.x + 1], count = tiles[3 * blockIdx.x + 2];
+    const int kvh = blockIdx.y, group = num_heads / num_kv_heads, rows = count * group;
+    const int kvw = num_kv_heads * HD;
+    const int nkeys = positions[tok0 + count - 1] + 1;
+    const int nsplits = (nkeys + split_len - 1) / split_len;
+    const bool split_mode = SPLIT;
+    if (split_mode && (int)blockIdx.z >= nsplits) return;
+    const int* bt = block_tables + (long long)seq * max_blocks;
+    const int zstep = split_mode ? gridDim.z : 1;
+
+    int z = split_mode ? blockIdx.z : 0, kt = z * split_len;
+    stage_tile(Ks, Vs, kc, vc, bt, kt, min(nkeys, (z + 1) * split_len), HD, kstride, kvw, kvh, block_size);
+    cp_async_commit();
+
+    // This thread's two rows (r0 = g, r1 = g + 8 of the warp) and their q fragments.
+    int rr[2] = { warp * 16 + g, warp * 16 + g + 8 };
+    int rpos[2];
+    const T* qrow[2];
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+    {
+        bool ok = rr[h] < rows;
+        rpos[h] = ok ? positions[tok0 + rr[h] / group] : -1;
+        qrow[h] = ok ? q + ((long long)(tok0 + rr[h] / group) * num_heads + kvh * group + rr[h] % group) * HD : nullptr;
+    }
+    unsigned qa[KS][4];
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++)
+    {
+        int c = ks * 16 + tig * 2;
+        qa[ks][0] = qrow[0] ? *reinterpret_cast<const unsigned*>(qrow[0] + c) : 0u;
+        qa[ks][1] = qrow[1] ? *reinterpret_cast<const unsigned*>(qrow[1] + c) : 0u;
+        qa[ks][2] = qrow[0] ? *reinterpret_cast<const unsigned*>(qrow[0] + c + 8) : 0u;
+        qa[ks][3] = qrow[1] ? *reinterpret_cast<const unsigned*>(qrow[1] + c + 8) : 0u;
+    }
+    const bool active = warp * 16 < rows;
+
+    float M[2] = { NEG_INF, NEG_INF }, L[2] = { 0.f, 0.f }, m[2] = { NEG_INF, NEG_INF }, l[2] = { 0.f, 0.f };
+    float O[NT][4], acc[NT][4];
+#pragma unroll
+    for (int n = 0; n < NT; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) { O[n][e] = 0.f; acc[n][e] = 0.f; }
+
+    for (int it = 0;; it++)
+    {
+        const int kend = min(nkeys, (z + 1) * split_len);
+        int zn = z, ktn = kt + ATT_KEYS;
+        if (ktn >= kend) { zn = z + zstep; ktn = zn * split_len; }
+        const bool more = zn < nsplits;
+        const int buf = nbuf == 2 ? (it & 1) : 0;
+        if (nbuf == 2 && more)
+        {
+            stage_tile(Ks + (buf ^ 1) * tile_elems, Vs + (buf ^ 1) * tile_elems, kc, vc, bt, ktn, min(nkeys, (zn + 1) * split_len),
+                HD, kstride, kvw, kvh, block_size);
+            cp_async_commit();
+            cp_async_wait<1>();
+        }
+        else
+            cp_async_wait<0>();
+        __syncthreads();
+        const T* Kt = Ks + buf * tile_elems;
+        const T* Vt = Vs + buf * tile_elems;
+
+        if (active)
+        {
+            // S = Q·Kᵀ for the 64 keys: n-tile j holds keys j * 8 + 2 tig + {0, 1}.
+            float sc[8][4];
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) sc[j][e] = 0.f;
+#pragma unroll
+            for (int ks = 0; ks < KS; ks++)
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+                {
+                    const T* kp = Kt + (j * 8 + g) * kstride + ks * 16 + tig * 2;
+                    mma16816(sc[j], qa[ks], *reinterpret_cast<const unsigned*>(kp), *reinterpret_cast<const unsigned*>(kp + 8));
+                }
+            float corr[2];
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+            {
+                float mx = NEG_INF;
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++)
+                    {
+                        int p = kt + j * 8 + tig * 2 + e;
+                        float& v = sc[j][2 * h + e];
+                        v = p <= rpos[h] ? v * scale : NEG_INF;
+                        mx = fmaxf(mx, v);
+                    }
+                mx = quad_max(mx);
+                float mn = fmaxf(m[h], mx);
+                corr[h] = mn == NEG_INF ? 1.f : expf(m[h] - mn);
+                float ps = 0.f;
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+#pragma unroll
+                    for (int e = 0; e < 2; e++)
+                    {
+                        float& v = sc[j][2 * h + e];
+                        v = v == NEG_INF ? 0.f : expf(v - mn);
+                        ps += v;
+                    }
+                ps = quad_sum(ps);
+                l[h] = fmaf(l[h], corr[h], ps);
+                m[h] = mn;
+            }
+            // acc = acc * corr + P · V, 16 keys per product, in key order.
+#pragma unroll
+            for (int n = 0; n < NT; n++)
+            {
+                acc[n][0] *= corr[0]; acc[n][1] *= corr[0];
+                acc[n][2] *= corr[1]; acc[n][3] *= corr[1];
+            }
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+            {
+                unsigned pa[4] = { pack2(sc[2 * kk][0], sc[2 * kk][1]), pack2(sc[2 * kk][2], sc[2 * kk][3]),
+                                   pack2(sc[2 * kk + 1][0], sc[2 * kk + 1][1]), pack2(sc[2 * kk + 1][2], sc[2 * kk + 1][3]) };
+#pragma unroll
+                for (int n = 0; n < NT; n++)
+                {
+                    unsigned b0, b1;
+                    ldsm_x2_trans(b0, b1, Vt + (kk * 16 + (lane & 15)) * kstride + n * 8);
+                    mma16816(acc[n], pa, b0, b1);
+                }
+            }
+        }
+        __syncthreads(); // the buffers read above are refilled next
+
+        if (zn != z || !more)
+        {
+            if (SPLIT && nsplits == 1)
+                break; // the only split: acc, m and l are the result (merging them into zeros changes no bit)
+            if (!SPLIT)
+            {
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+                {
+                    if (m[h] == NEG_INF) continue;
+                    float mn = fmaxf(M[h], m[h]);
+                    float a = M[h] == NEG_INF ? 0.f : expf(M[h] - mn), b = expf(m[h] - mn);
+                    L[h] = fmaf(l[h], b, L[h] * a);
+#pragma unroll
+                    for (int n = 0; n < NT; n++)
+                    {
+                        O[n][2 * h] = fmaf(acc[n][2 * h], b, O[n][2 * h] * a);
+                        O[n][2 * h + 1] = fmaf(acc[n][2 * h + 1], b, O[n][2 * h + 1] * a);
+                    }
+                    M[h] = mn;
+                }
+            }
+            else
+            {
+                long long base = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + z) * rows;
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+                {
+                    if (rr[h] >= rows) continue;
+                    float* pa = part_acc + (base + rr[h]) * HD + tig * 2;
+#pragma unroll
+                    for (int n = 0; n < NT; n++) { pa[n * 8] = acc[n][2 * h]; pa[n * 8 + 1] = acc[n][2 * h + 1]; }
+                    if (tig == 0) { part_ml[(base + rr[h]) * 2] = m[h]; part_ml[(base + rr[h]) * 2 + 1] = l[h]; }
+                }
+            }
+            m[0] = m[1] = NEG_INF;
+            l[0] = l[1] = 0.f;
+#pragma unroll
+            for (int n = 0; n < NT; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) acc[n][e] = 0.f;
+        }
+        if (!more) break;
+        if (nbuf == 1)
+        {
+            stage_tile(Ks, Vs, kc, vc, bt, ktn, min(nkeys, (zn + 1) * split_len), HD, kstride, kvw, kvh, block_size);
+            cp_async_commit();
+        }
+        z = zn;
+        kt = ktn;
+    }
+
+    if (SPLIT && nsplits == 1)
+    {
+#pragma unroll
+        for (int h = 0; h < 2; h++)
+        {
+            L[h] = l[h];
+#pragma unroll
+            for (int n = 0; n < NT; n++)
+#pragma unroll
+                for (int e = 0; e < 2; e++) O[n][2 * h + e] = acc[n][2 * h + e];
+        }
+    }
+    else if (SPLIT)
+    {
+        __threadfence();
+        __syncthreads();
+        if (t == 0)
+        {
+            int* counter = counters + blockIdx.x * num_kv_heads + kvh;
+            int done = (nsplits - (int)blockIdx.z + zstep - 1) / zstep;
+            last_block = atomicAdd(counter, done) + done == nsplits;
+            if (last_block) *counter = 0;
+        }
+        __syncthreads();
+        if (!last_block) return;
+        __threadfence();
+        for (int sp = 0; sp < nsplits; sp++)
+        {
+            long long b = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + sp) * rows;
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+            {
+                if (rr[h] >= rows) continue;
+                float ms = __ldcg(part_ml + (b + rr[h]) * 2), ls = __ldcg(part_ml + (b + rr[h]) * 2 + 1);
+                if (ms == NEG_INF) continue;
+                const float* pa = part_acc + (b + rr[h]) * HD + tig * 2;
+                float mn = fmaxf(M[h], ms);
+                float a = M[h] == NEG_INF ? 0.f : expf(M[h] - mn), bb = expf(ms - mn);
+                L[h] = fmaf(ls, bb, L[h] * a);
+#pragma unroll
+                for (int n = 0; n < NT; n++)
+                {
+                    O[n][2 * h] = fmaf(__ldcg(pa + n * 8), bb, O[n][2 * h] * a);
+                    O[n][2 * h + 1] = fmaf(__ldcg(pa + n * 8 + 1), bb, O[n][2 * h + 1] * a);
+                }
+                M[h] = mn;
+            }
+        }
+    }
+
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+    {
+        if (rr[h] >= rows) continue;
+        T* o = out + ((long long)(tok0 + rr[h] / group) * num_heads + kvh * group + rr[h] % group) * HD + tig * 2;
+#pragma unroll
+        for (int n = 0; n < NT; n++) { o[n * 8] = st(O[n][2 * h] / L[h]); o[n * 8 + 1] = st(O[n][2 * h + 1] / L[h]); }
+    }
+}
+
+#define ATTENTION_MMA_KERNEL(NAME, HD, SPLIT, MIN_BLOCKS)                                                           \
+    extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) NAME(                                             \
+        const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles, \
+        const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,  \
+        int block_size, float scale, int split_len, int max_splits, int nbuf)                                       \
+    {                                                                                                               \
+        attention_mma_impl<HD, SPLIT>(q, kc, vc, out, part_acc, part_ml, counters, tiles, block_tables, max_blocks,         \
+            positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits, nbuf);            \
+    }
+
+// Walking all splits (gridDim.z == 1) or one block per split set (decode); head_dim 64 or 128.
+ATTENTION_MMA_KERNEL(attention_mma_d64, 64, false, 1)
+ATTENTION_MMA_KERNEL(attention_mma_d128, 128, false, 1)
+ATTENTION_MMA_KERNEL(attention_mma_split_d64, 64, true, 1)
+ATTENTION_MMA_KERNEL(attention_mma_split_d128, 128, true, 1)
+// At most 128 registers, so 4 blocks fit an SM with one K/V buffer: for large decode batches.
+ATTENTION_MMA_KERNEL(attention_mma_split_occ_d64, 64, true, 4)
+ATTENTION_MMA_KERNEL(attention_mma_split_occ_d128, 128, true, 4)
+#endif

@@ -95,32 +95,15 @@ extern "C" __global__ void embedding_add(const T* table, const int* ids, int off
 }
 
 // ---- norms: one block per group of `cols` elements ----
-// A row's first NORM_REGS * blockDim.x elements stay in registers between the sum of squares and the
-// scaling (one global read each); wider rows re-read the rest. Each thread sums its elements in column order.
-#define NORM_REGS 16
-
 extern "C" __global__ void rms_norm(const T* x, const T* w, T* dst, int cols, float eps)
 {
     const T* row = x + (long long)blockIdx.x * cols;
     T* out = dst + (long long)blockIdx.x * cols;
-    float v[NORM_REGS], ss = 0.f;
-#pragma unroll
-    for (int i = 0; i < NORM_REGS; i++)
-    {
-        int c = threadIdx.x + i * blockDim.x;
-        v[i] = c < cols ? ld(row[c]) : 0.f;
-        ss += v[i] * v[i];
-    }
-    for (int c = threadIdx.x + NORM_REGS * blockDim.x; c < cols; c += blockDim.x) { float u = ld(row[c]); ss += u * u; }
+    float ss = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) { float v = ld(row[c]); ss += v * v; }
     ss = block_sum(ss);
     float inv = 1.f / sqrtf(ss / cols + eps);
-#pragma unroll
-    for (int i = 0; i < NORM_REGS; i++)
-    {
-        int c = threadIdx.x + i * blockDim.x;
-        if (c < cols) out[c] = st(ld(w[c]) * (v[i] * inv));
-    }
-    for (int c = threadIdx.x + NORM_REGS * blockDim.x; c < cols; c += blockDim.x) out[c] = st(ld(w[c]) * (ld(row[c]) * inv));
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = st(ld(w[c]) * (ld(row[c]) * inv));
 }
 
 // residual += delta; dst = rms_norm(residual) * w   (the fused pre-norm of the next sub-layer)
@@ -129,36 +112,17 @@ extern "C" __global__ void add_rms_norm(T* residual, const T* delta, const T* w,
     T* row = residual + (long long)blockIdx.x * cols;
     const T* d = delta + (long long)blockIdx.x * cols;
     T* out = dst + (long long)blockIdx.x * cols;
-    float v[NORM_REGS], ss = 0.f;
-#pragma unroll
-    for (int i = 0; i < NORM_REGS; i++)
+    float ss = 0.f;
+    for (int c = threadIdx.x; c < cols; c += blockDim.x)
     {
-        int c = threadIdx.x + i * blockDim.x;
-        v[i] = 0.f;
-        if (c < cols)
-        {
-            T sum = st(ld(row[c]) + ld(d[c]));
-            row[c] = sum;
-            v[i] = ld(sum);
-        }
-        ss += v[i] * v[i];
-    }
-    for (int c = threadIdx.x + NORM_REGS * blockDim.x; c < cols; c += blockDim.x)
-    {
-        T sum = st(ld(row[c]) + ld(d[c]));
-        row[c] = sum;
-        float u = ld(sum);
-        ss += u * u;
+        T s = st(ld(row[c]) + ld(d[c]));
+        row[c] = s;
+        float v = ld(s);
+        ss += v * v;
     }
     ss = block_sum(ss);
     float inv = 1.f / sqrtf(ss / cols + eps);
-#pragma unroll
-    for (int i = 0; i < NORM_REGS; i++)
-    {
-        int c = threadIdx.x + i * blockDim.x;
-        if (c < cols) out[c] = st(ld(w[c]) * (v[i] * inv));
-    }
-    for (int c = threadIdx.x + NORM_REGS * blockDim.x; c < cols; c += blockDim.x) out[c] = st(ld(w[c]) * (ld(row[c]) * inv));
+    for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = st(ld(w[c]) * (ld(row[c]) * inv));
 }
 
 extern "C" __global__ void layer_norm(const T* x, const T* w, const T* b, T* dst, int cols, float eps)
