@@ -49,7 +49,7 @@ internal sealed unsafe class CpuTensor : Tensor
     public static CpuTensor AllocateInt8(int[] shape)
     {
         var t = new CpuTensor(DType.I8, shape, null, owned: true);
-        t._data = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(t.NumElements, 64), 64);
+        t._data = HugePageMemory.Allocate((nuint)t.NumElements);
         t.Scales = (float*)NativeMemory.AlignedAlloc((nuint)Math.Max(t.Rows * sizeof(float), 64), 64);
         return t;
     }
