@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Pagoda.Backends;
+using Pagoda.Backends.Cpu;
 
 namespace Pagoda.Loading;
 
@@ -31,7 +32,8 @@ public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed =
             return existing;
         long count = shape.Aggregate(1L, (a, b) => a * b);
         long bytes = count * DTypes.SizeOf(dtype);
-        var p = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 64), 64);
+        // Huge pages: decode reads every weight once per token (see HugePageMemory).
+        var p = HugePageMemory.Allocate((nuint)bytes);
         Fill(p, count, TensorSeed(name));
         var info = new TensorInfo(name, dtype, shape, 0, bytes);
         _tensors[name] = info;
@@ -46,7 +48,7 @@ public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed =
     public void Release(string name)
     {
         if (_data.Remove(name, out var p))
-            NativeMemory.AlignedFree((void*)p);
+            HugePageMemory.Free((void*)p);
     }
 
     private ulong TensorSeed(string name)
@@ -91,7 +93,7 @@ public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed =
     public void Dispose()
     {
         foreach (var p in _data.Values)
-            NativeMemory.AlignedFree((void*)p);
+            HugePageMemory.Free((void*)p);
         _data.Clear();
     }
 }

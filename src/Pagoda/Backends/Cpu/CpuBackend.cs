@@ -8,13 +8,14 @@ namespace Pagoda.Backends.Cpu;
 /// under weight-only quantization); activations and the KV pool are float32 native buffers. Kernels run
 /// on the process-wide persistent <see cref="WorkerPool"/> (one worker per core).
 /// </summary>
-public sealed unsafe class CpuBackend : IBackend
+public sealed unsafe partial class CpuBackend : IBackend
 {
     private readonly WorkerPool _pool = WorkerPool.Shared;
     private readonly BufferCache _buffers = new();
     private readonly Gemm _gemm;
     private readonly Attention _attention;
     private readonly RowOps _rows;
+    private readonly StackedRowOps _stackedRows;
 
     /// <summary>Creates the backend over the shared worker pool.</summary>
     public CpuBackend()
@@ -22,6 +23,7 @@ public sealed unsafe class CpuBackend : IBackend
         _gemm = new Gemm(_pool);
         _attention = new Attention(_pool);
         _rows = new RowOps(_pool);
+        _stackedRows = new StackedRowOps(_pool);
     }
 
     /// <summary>Worker threads the kernels use (including the calling thread).</summary>

@@ -37,6 +37,21 @@ internal sealed unsafe class CpuTensor : Tensor
 
     public static CpuTensor Borrow(DType dtype, int[] shape, byte* data) => new(dtype, shape, data, owned: false);
 
+    /// <summary>
+    /// Weights [r₀ + r₁ + ..., cols] made of <paramref name="parts"/> [rᵢ, cols] without copying them: Linear
+    /// runs over the parts as one dispatch. The parts stay where they are (mapped, or owned by the model).
+    /// </summary>
+    public static CpuTensor StackView(CpuTensor[] parts)
+    {
+        int cols = parts[0].Cols;
+        if (parts.Any(p => p.DType != parts[0].DType || p.Cols != cols || p.Parts != null || p.Shape.Length != 2))
+            throw new ArgumentException("stacked weights need one dtype, one column count and 2-D parts", nameof(parts));
+        return new CpuTensor(parts[0].DType, [parts.Sum(p => p.Rows), cols], null, owned: false) { Parts = parts };
+    }
+
+    /// <summary>The tensors a <see cref="StackView"/> is made of; null for an ordinary tensor.</summary>
+    public CpuTensor[]? Parts { get; private init; }
+
     public byte* Pointer => _data;
 
     /// <summary>Per-row float32 scales of an int8 weight ([Rows]); null otherwise.</summary>
@@ -49,7 +64,7 @@ internal sealed unsafe class CpuTensor : Tensor
     public static CpuTensor AllocateInt8(int[] shape)
     {
         var t = new CpuTensor(DType.I8, shape, null, owned: true);
-        t._data = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(t.NumElements, 64), 64);
+        t._data = HugePageMemory.Allocate((nuint)t.NumElements);
         t.Scales = (float*)NativeMemory.AlignedAlloc((nuint)Math.Max(t.Rows * sizeof(float), 64), 64);
         return t;
     }

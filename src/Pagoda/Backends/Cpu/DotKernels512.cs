@@ -22,11 +22,14 @@ internal static unsafe partial class DotKernels
 
     private static void Dot1x4_512<TW>(float* x, byte* w, long wRowBytes, int k, float* sums) where TW : IWeightFormat
     {
-        byte* w1 = w + wRowBytes, w2 = w1 + wRowBytes, w3 = w2 + wRowBytes;
+        byte* w1 = w + wRowBytes, w2 = w1 + wRowBytes, w3 = w2 + wRowBytes, next = w3 + wRowBytes;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         int i = 0;
         for (; i <= k - 16; i += 16)
         {
+            // 16 elements per step: twice the 8-element prefetch.
+            PrefetchNextBlock<TW>(next, i);
+            PrefetchNextBlock<TW>(next, i + 8);
             var xv = Vector512.Load(x + i);
             a0 = Vector512.FusedMultiplyAdd(xv, TW.Load16(w, i), a0);
             a1 = Vector512.FusedMultiplyAdd(xv, TW.Load16(w1, i), a1);

@@ -21,9 +21,18 @@ internal sealed unsafe class Gemm : PoolJob
     private readonly float*[] _panels;
     private readonly long[] _panelFloats;
 
-    private float* _x, _dst, _scales;
+    // One part of the weight: the whole tensor, or one of the tensors a stacked weight is made of.
+    private struct Part
+    {
+        public byte* W;
+        public float* Scales;
+        public int Rows, Col0, FirstChunk;
+    }
+
+    private Part[] _parts = new Part[3];
+    private int _numParts;
+    private float* _x, _dst;
     private float[]? _bias;
-    private byte* _w;
     private long _wRowBytes;
     private DType _dtype;
     private int _n, _k, _out, _colsPerChunk;
@@ -43,86 +52,102 @@ internal sealed unsafe class Gemm : PoolJob
             throw new ArgumentException($"Linear shapes: x [{n}, {inDim}], w [{outDim}, {w.Cols}], dst [{dst.Rows}, {dst.Cols}]");
         _x = (float*)x.Pointer;
         _dst = (float*)dst.Pointer;
-        _w = w.Pointer;
         _wRowBytes = w.RowBytes;
         _dtype = w.DType;
-        _scales = w.Scales;
         _bias = bias?.AsFloatVector();
         (_n, _k, _out) = (n, inDim, outDim);
         _gemm = n >= GemmMinRows;
         // A panel of widened weight rows should stay in L2 while every input row streams past it.
         _colsPerChunk = _gemm ? Math.Clamp(PanelBytes / (inDim * sizeof(float)) / 3 * 3, 3, 48) : GemvColumnsPerChunk;
+        // A stacked weight (q/k/v, gate/up) runs as one dispatch over its parts' chunks, each part
+        // chunked on its own so a chunk never straddles two tensors.
+        var parts = w.Parts ?? [w];
+        if (_parts.Length < parts.Length)
+            _parts = new Part[parts.Length];
+        int chunks = 0, col = 0;
+        for (int i = 0; i < parts.Length; i++)
+        {
+            _parts[i] = new Part { W = parts[i].Pointer, Scales = parts[i].Scales, Rows = parts[i].Rows, Col0 = col, FirstChunk = chunks };
+            col += parts[i].Rows;
+            chunks += (parts[i].Rows + _colsPerChunk - 1) / _colsPerChunk;
+        }
+        _numParts = parts.Length;
         try
         {
-            _pool.Run(this, (outDim + _colsPerChunk - 1) / _colsPerChunk);
+            _pool.Run(this, chunks);
         }
         finally
         {
             _x = _dst = null;
-            _w = null;
             _bias = null;
+            Array.Clear(_parts);
         }
     }
 
     public override void Execute(int chunk, int worker)
     {
-        int c0 = chunk * _colsPerChunk, c1 = Math.Min(_out, c0 + _colsPerChunk);
+        int p = _numParts - 1;
+        while (_parts[p].FirstChunk > chunk)
+            p--;
+        ref readonly Part part = ref _parts[p];
+        int c0 = (chunk - part.FirstChunk) * _colsPerChunk, c1 = Math.Min(part.Rows, c0 + _colsPerChunk);
         if (_gemm)
         {
             switch (_dtype)
             {
-                case DType.F32: GemmChunk<F32Weights>(c0, c1, worker); break;
-                case DType.BF16: GemmChunk<Bf16Weights>(c0, c1, worker); break;
-                case DType.F16: GemmChunk<F16Weights>(c0, c1, worker); break;
-                default: GemmChunk<I8Weights>(c0, c1, worker); break;
+                case DType.F32: GemmChunk<F32Weights>(part, c0, c1, worker); break;
+                case DType.BF16: GemmChunk<Bf16Weights>(part, c0, c1, worker); break;
+                case DType.F16: GemmChunk<F16Weights>(part, c0, c1, worker); break;
+                default: GemmChunk<I8Weights>(part, c0, c1, worker); break;
             }
         }
         else
         {
             switch (_dtype)
             {
-                case DType.F32: GemvChunk<F32Weights>(c0, c1); break;
-                case DType.BF16: GemvChunk<Bf16Weights>(c0, c1); break;
-                case DType.F16: GemvChunk<F16Weights>(c0, c1); break;
-                default: GemvChunk<I8Weights>(c0, c1); break;
+                case DType.F32: GemvChunk<F32Weights>(part, c0, c1); break;
+                case DType.BF16: GemvChunk<Bf16Weights>(part, c0, c1); break;
+                case DType.F16: GemvChunk<F16Weights>(part, c0, c1); break;
+                default: GemvChunk<I8Weights>(part, c0, c1); break;
             }
         }
     }
 
-    private void GemvChunk<TW>(int c0, int c1) where TW : IWeightFormat
+    // Columns [c0, c1) of one part; its column j is output column part.Col0 + j.
+    private void GemvChunk<TW>(in Part part, int c0, int c1) where TW : IWeightFormat
     {
         float* sums = stackalloc float[4];
         int j = c0;
         for (; j + 4 <= c1; j += 4)
         {
-            byte* w = _w + j * _wRowBytes;
+            byte* w = part.W + j * _wRowBytes;
             for (int r = 0; r < _n; r++)
             {
                 DotKernels.Dot1x4<TW>(_x + (long)r * _k, w, _wRowBytes, _k, sums);
-                float* d = _dst + (long)r * _out + j;
+                float* d = _dst + (long)r * _out + part.Col0 + j;
                 for (int c = 0; c < 4; c++)
-                    d[c] = Finish(j + c, sums[c]);
+                    d[c] = Finish(part, j + c, sums[c]);
             }
         }
         for (; j < c1; j++)
         {
             for (int r = 0; r < _n; r++)
-                _dst[(long)r * _out + j] = Finish(j, DotKernels.Dot<TW>(_x + (long)r * _k, _w + j * _wRowBytes, _k));
+                _dst[(long)r * _out + part.Col0 + j] = Finish(part, j, DotKernels.Dot<TW>(_x + (long)r * _k, part.W + j * _wRowBytes, _k));
         }
     }
 
-    private void GemmChunk<TW>(int c0, int c1, int worker) where TW : IWeightFormat
+    private void GemmChunk<TW>(in Part part, int c0, int c1, int worker) where TW : IWeightFormat
     {
         int cols = c1 - c0, k = _k;
         float* panel;
         if (typeof(TW) == typeof(F32Weights))
         {
-            panel = (float*)(_w + c0 * _wRowBytes);
+            panel = (float*)(part.W + c0 * _wRowBytes);
         }
         else
         {
             panel = Panel(worker, (long)cols * k);
-            DotKernels.WidenRows<TW>(_w, _wRowBytes, c0, cols, k, panel);
+            DotKernels.WidenRows<TW>(part.W, _wRowBytes, c0, cols, k, panel);
         }
         float* sums = stackalloc float[12];
         int r = 0;
@@ -135,30 +160,31 @@ internal sealed unsafe class Gemm : PoolJob
                 DotKernels.Dot4x3(x, k, panel + (long)c * k, k, k, sums);
                 for (int i = 0; i < 4; i++)
                 {
-                    float* d = _dst + (long)(r + i) * _out + c0 + c;
-                    d[0] = Finish(c0 + c, sums[i * 3]);
-                    d[1] = Finish(c0 + c + 1, sums[i * 3 + 1]);
-                    d[2] = Finish(c0 + c + 2, sums[i * 3 + 2]);
+                    float* d = _dst + (long)(r + i) * _out + part.Col0 + c0 + c;
+                    d[0] = Finish(part, c0 + c, sums[i * 3]);
+                    d[1] = Finish(part, c0 + c + 1, sums[i * 3 + 1]);
+                    d[2] = Finish(part, c0 + c + 2, sums[i * 3 + 2]);
                 }
             }
             for (; c < cols; c++)
             {
                 for (int i = 0; i < 4; i++)
-                    _dst[(long)(r + i) * _out + c0 + c] = Finish(c0 + c, DotKernels.Dot<F32Weights>(x + (long)i * k, (byte*)(panel + (long)c * k), k));
+                    _dst[(long)(r + i) * _out + part.Col0 + c0 + c] = Finish(part, c0 + c, DotKernels.Dot<F32Weights>(x + (long)i * k, (byte*)(panel + (long)c * k), k));
             }
         }
         for (; r < _n; r++)
         {
             for (int c = 0; c < cols; c++)
-                _dst[(long)r * _out + c0 + c] = Finish(c0 + c, DotKernels.Dot<F32Weights>(_x + (long)r * k, (byte*)(panel + (long)c * k), k));
+                _dst[(long)r * _out + part.Col0 + c0 + c] = Finish(part, c0 + c, DotKernels.Dot<F32Weights>(_x + (long)r * k, (byte*)(panel + (long)c * k), k));
         }
     }
 
-    private float Finish(int column, float dot)
+    // Column j of a part: its int8 scale is the part's, its bias the stacked output column's.
+    private float Finish(in Part part, int j, float dot)
     {
-        if (_scales != null)
-            dot *= _scales[column];
-        return _bias == null ? dot : dot + _bias[column];
+        if (part.Scales != null)
+            dot *= part.Scales[j];
+        return _bias == null ? dot : dot + _bias[part.Col0 + j];
     }
 
     private float* Panel(int worker, long floats)
