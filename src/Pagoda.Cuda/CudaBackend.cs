@@ -248,19 +248,21 @@ public sealed unsafe partial class CudaBackend : IBackend
                 $"CUDA paged attention supports head_dim a multiple of 8 up to 128 (of 16 up to 256) and up to 64 q heads per kv head, not {headDim} and {group}");
         var meta = AttentionMetadata(batch, cache.BlockSize, group, numKvHeads);
         if (Skip) return;
-        int variant, threads, nbuf;
+        int variant, threads, nbuf, workers = meta.Workers;
         long smem;
         if (_k.Attention[6] != 0 && (headDim == 64 || headDim == 128))
         {
-            // Tensor cores: a warp per 16 rows; 4 warps stage K/V (double-buffered) even when a decode tile's
-            // rows (the group's q heads) keep fewer of them busy with products.
-            // Large decode batches: the form capped at 128 registers with one buffer fits 4 blocks per SM, which
-            // keeps more K/V loads in flight (5.88 vs 6.32 ms per bs-256 step); small ones keep the default.
-            bool occ = meta.Workers > 1 && meta.NumTiles * numKvHeads >= 2 * _device.MultiprocessorCount;
-            variant = (headDim == 64 ? 6 : 7) + (meta.Workers > 1 ? (occ ? 4 : 2) : 0);
+            // Tensor cores, 4 warps. Decode tiles (one token, the group's q heads, at most 16 rows) spread a
+            // tile's work over the warps, several blocks per tile; large decode batches keep one K/V buffer
+            // so more blocks share an SM. Other batches: a warp per 16 rows, K/V double-buffered, one block
+            // walking all splits.
+            bool decode = meta.Workers > 1 && group <= 16;
+            variant = (headDim == 64 ? 6 : 7) + (decode ? 2 : 0);
+            workers = decode ? meta.Workers : 1;
             threads = 128;
-            nbuf = occ ? 1 : 2;
-            smem = 2L * nbuf * AttentionKeys * (headDim + 8) * _elemSize;
+            nbuf = decode && meta.NumTiles * numKvHeads >= 2 * _device.MultiprocessorCount ? 1 : 2;
+            smem = 2L * nbuf * AttentionKeys * (headDim + 8) * _elemSize + (decode ? (16 * (AttentionKeys + 4) + 32) * 4L : 0)
+                + (meta.Width * 4L + 15) / 16 * 16; // + the block table
         }
         else
         {
@@ -277,13 +279,13 @@ public sealed unsafe partial class CudaBackend : IBackend
         }
         EnsureDynamicSharedMemory(variant, smem);
         CudaTensor? acc = null, ml = null;
-        if (meta.Workers > 1)
+        if (workers > 1)
         {
             long partRows = (long)meta.NumTiles * numKvHeads * meta.MaxSplits * group;
             acc = new CudaTensor(DType.F32, [(int)partRows, headDim], _pool.Rent(partRows * headDim * 4), _pool);
             ml = new CudaTensor(DType.F32, [(int)partRows, 2], _pool.Rent(partRows * 2 * 4), _pool);
         }
-        Kernels.Launch(_k.Attention[variant], "attention", S, (uint)meta.NumTiles, (uint)numKvHeads, (uint)meta.Workers, (uint)threads, (uint)smem,
+        Kernels.Launch(_k.Attention[variant], "attention", S, (uint)meta.NumTiles, (uint)numKvHeads, (uint)workers, (uint)threads, (uint)smem,
             P(q), P(cache.Keys[layer]), P(cache.Values[layer]), P(dst), acc?.Ptr ?? 0UL, ml?.Ptr ?? 0UL, _attentionCounters.Ptr,
             meta.Tiles, meta.BlockTables, meta.Width, meta.Positions, numHeads, numKvHeads, headDim, cache.BlockSize, scale,
             meta.SplitLen, meta.MaxSplits, nbuf);

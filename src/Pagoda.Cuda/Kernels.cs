@@ -60,8 +60,7 @@ internal sealed unsafe class Kernels : IDisposable
         GemvSmall = elem == DType.F32 ? 0 : F("gemv_small");
         Attention = [F("attention_g8_r1_d8"), F("attention_g8_r1_d16"), F("attention_g16_r1_d8"), F("attention_g16_r1_d16"),
             F("attention_g16_r4_d8"), F("attention_g16_r4_d16"),
-            .. elem == DType.F32 ? new nint[6] : [F("attention_mma_d64"), F("attention_mma_d128"), F("attention_mma_split_d64"), F("attention_mma_split_d128"),
-                F("attention_mma_split_occ_d64"), F("attention_mma_split_occ_d128")]];
+            .. elem == DType.F32 ? new nint[4] : [F("attention_mma_d64"), F("attention_mma_d128"), F("attention_mma_decode_d64"), F("attention_mma_decode_d128")]];
         TopKChunks = F("topk_chunks");
         TopKMerge = F("topk_merge");
     }
@@ -88,7 +87,7 @@ internal sealed unsafe class Kernels : IDisposable
     public nint GemvSmall { get; }
     /// <summary>
     /// Paged attention variants: on CUDA cores (row groups, rows per group, dims per thread) 8·1 d8, 8·1 d16,
-    /// 16·1 d8, 16·1 d16, 16·4 d8, 16·4 d16; then on tensor cores (16-bit types only, else 0) head_dim 64, 128, and the split (decode) forms of both.
+    /// 16·1 d8, 16·1 d16, 16·4 d8, 16·4 d16; then on tensor cores (16-bit types only, else 0) head_dim 64, 128, and the decode forms of both.
     /// </summary>
     public nint[] Attention { get; }
     public nint TopKChunks { get; }

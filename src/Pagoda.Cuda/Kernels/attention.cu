@@ -82,6 +82,26 @@ __device__ __forceinline__ void stage_tile(T* Ks, T* Vs, const T* kc, const T* v
     }
 }
 
+// stage_tile for a compile-time head_dim, reading block ids from a shared-memory copy of the sequence's
+// block table (no dependent global load before each copy can be issued).
+template <int HD>
+__device__ __forceinline__ void stage_tile_fixed(T* Ks, T* Vs, const T* kc, const T* vc, const int* bts, int kt, int kend,
+    int kvw, int kvh, int block_size)
+{
+    constexpr int CPR = HD * (int)sizeof(T) / 16, KSTRIDE = HD + 8;
+#pragma unroll 4
+    for (int c = threadIdx.x; c < ATT_KEYS * CPR; c += blockDim.x)
+    {
+        int key = c / CPR, part = c % CPR, p = kt + key;
+        long long off = 0;
+        if (p < kend)
+            off = ((long long)bts[p / block_size] * block_size + p % block_size) * kvw + kvh * HD;
+        int bytes = p < kend ? 16 : 0;
+        cp_async16(reinterpret_cast<uint4*>(Ks + key * KSTRIDE) + part, reinterpret_cast<const uint4*>(kc + off) + part, bytes);
+        cp_async16(reinterpret_cast<uint4*>(Vs + key * KSTRIDE) + part, reinterpret_cast<const uint4*>(vc + off) + part, bytes);
+    }
+}
+
 template <int RG, int RPT, int DPT>
 __device__ void attention_impl(
     const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles,
@@ -385,6 +405,7 @@ __device__ void attention_mma_impl(
     const int KS = HD / 16, NT = HD / 8, kstride = HD + 8, tile_elems = ATT_KEYS * kstride;
     T* Ks = reinterpret_cast<T*>(smem);                         // [nbuf][ATT_KEYS, kstride]
     T* Vs = Ks + nbuf * tile_elems;                             // [nbuf][ATT_KEYS, kstride]
+    int* bts = reinterpret_cast<int*>(Vs + nbuf * tile_elems);  // [blocks of the context]
     __shared__ int last_block;
 
     const int t = threadIdx.x, warp = t >> 5, lane = t & 31, g = lane >> 2, tig = lane & 3;
@@ -397,9 +418,11 @@ __device__ void attention_mma_impl(
     if (split_mode && (int)blockIdx.z >= nsplits) return;
     const int* bt = block_tables + (long long)seq * max_blocks;
     const int zstep = split_mode ? gridDim.z : 1;
+    for (int i = t; i < (nkeys + block_size - 1) / block_size; i += blockDim.x) bts[i] = bt[i];
+    __syncthreads();
 
     int z = split_mode ? blockIdx.z : 0, kt = z * split_len;
-    stage_tile(Ks, Vs, kc, vc, bt, kt, min(nkeys, (z + 1) * split_len), HD, kstride, kvw, kvh, block_size);
+    stage_tile_fixed<HD>(Ks, Vs, kc, vc, bts, kt, min(nkeys, (z + 1) * split_len), kvw, kvh, block_size);
     cp_async_commit();
 
     // This thread's two rows (r0 = g, r1 = g + 8 of the warp) and their q fragments.
@@ -441,8 +464,8 @@ __device__ void attention_mma_impl(
         const int buf = nbuf == 2 ? (it & 1) : 0;
         if (nbuf == 2 && more)
         {
-            stage_tile(Ks + (buf ^ 1) * tile_elems, Vs + (buf ^ 1) * tile_elems, kc, vc, bt, ktn, min(nkeys, (zn + 1) * split_len),
-                HD, kstride, kvw, kvh, block_size);
+            stage_tile_fixed<HD>(Ks + (buf ^ 1) * tile_elems, Vs + (buf ^ 1) * tile_elems, kc, vc, bts, ktn, min(nkeys, (zn + 1) * split_len),
+                kvw, kvh, block_size);
             cp_async_commit();
             cp_async_wait<1>();
         }
@@ -568,7 +591,7 @@ __device__ void attention_mma_impl(
         if (!more) break;
         if (nbuf == 1)
         {
-            stage_tile(Ks, Vs, kc, vc, bt, ktn, min(nkeys, (zn + 1) * split_len), HD, kstride, kvw, kvh, block_size);
+            stage_tile_fixed<HD>(Ks, Vs, kc, vc, bts, ktn, min(nkeys, (zn + 1) * split_len), kvw, kvh, block_size);
             cp_async_commit();
         }
         z = zn;
@@ -635,22 +658,276 @@ __device__ void attention_mma_impl(
     }
 }
 
-#define ATTENTION_MMA_KERNEL(NAME, HD, SPLIT, MIN_BLOCKS)                                                           \
-    extern "C" __global__ void __launch_bounds__(128, MIN_BLOCKS) NAME(                                             \
+
+// Decode form (one-token tiles of at most 16 rows, several blocks per tile's splits). The prefill form
+// leaves 3 of its 4 warps idle here, so the work of a tile is spread instead, with every value computed
+// by the same operations as there: warp w makes the scores of keys 16w..16w+15 (n-tiles 2w, 2w+1), two
+// warps run each row's softmax over the 64 scores exactly as a prefill thread would (same per-thread
+// order, same quad reduction), and warp w makes output columns of its quarter of head_dim.
+template <int HD>
+__device__ void attention_mma_decode_impl(
+    const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles,
+    const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,
+    int block_size, float scale, int split_len, int max_splits, int nbuf)
+{
+    extern __shared__ __align__(16) unsigned char smem[];
+    constexpr int KS = HD / 16, NT = HD / 8, NW = NT / 4, kstride = HD + 8, tile_elems = ATT_KEYS * kstride;
+    T* Ks = reinterpret_cast<T*>(smem);                         // [nbuf][ATT_KEYS, kstride]
+    T* Vs = Ks + nbuf * tile_elems;                             // [nbuf][ATT_KEYS, kstride]
+    float* Ps = reinterpret_cast<float*>(Vs + nbuf * tile_elems); // [16, ATT_PSTRIDE]: scores, then P
+    float* corr_s = Ps + 16 * ATT_PSTRIDE;                      // [16]
+    float* l_s = corr_s + 16;                                   // [16]
+    int* bts = reinterpret_cast<int*>(l_s + 16);                // [blocks of the context]
+    __shared__ int last_block;
+
+    const int t = threadIdx.x, warp = t >> 5, lane = t & 31, g = lane >> 2, tig = lane & 3;
+    const int seq = tiles[3 * blockIdx.x], tok0 = tiles[3 * blockIdx.x + 1];
+    const int kvh = blockIdx.y, group = num_heads / num_kv_heads, rows = group; // one token per tile
+    const int kvw = num_kv_heads * HD;
+    const int pos = positions[tok0], nkeys = pos + 1;
+    const int nsplits = (nkeys + split_len - 1) / split_len;
+    if ((int)blockIdx.z >= nsplits) return;
+    const int* bt = block_tables + (long long)seq * max_blocks;
+    const int zstep = gridDim.z;
+    for (int i = t; i < (nkeys + block_size - 1) / block_size; i += blockDim.x) bts[i] = bt[i];
+    __syncthreads();
+
+    int z = blockIdx.z, kt = z * split_len;
+    stage_tile_fixed<HD>(Ks, Vs, kc, vc, bts, kt, min(nkeys, (z + 1) * split_len), kvw, kvh, block_size);
+    cp_async_commit();
+
+    // q fragments of rows g and g + 8 (the group's q heads; rows past the group are zeros).
+    const T* qbase = q + ((long long)tok0 * num_heads + kvh * group) * HD;
+    unsigned qa[KS][4];
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++)
+    {
+        int c = ks * 16 + tig * 2;
+        qa[ks][0] = g < rows ? *reinterpret_cast<const unsigned*>(qbase + g * HD + c) : 0u;
+        qa[ks][1] = g + 8 < rows ? *reinterpret_cast<const unsigned*>(qbase + (g + 8) * HD + c) : 0u;
+        qa[ks][2] = g < rows ? *reinterpret_cast<const unsigned*>(qbase + g * HD + c + 8) : 0u;
+        qa[ks][3] = g + 8 < rows ? *reinterpret_cast<const unsigned*>(qbase + (g + 8) * HD + c + 8) : 0u;
+    }
+    // Softmax threads (warps 0-1): row sr = 8 warp + g, quad lane tig; their m and l live in registers.
+    const int sr = warp * 8 + g;
+    const bool stats = warp < 2;
+    const int srpos = stats && sr < rows ? pos : -1;
+    float m = NEG_INF, l = 0.f;
+    float acc[NW][4];
+#pragma unroll
+    for (int n = 0; n < NW; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) acc[n][e] = 0.f;
+
+    for (int it = 0;; it++)
+    {
+        const int kend = min(nkeys, (z + 1) * split_len);
+        int zn = z, ktn = kt + ATT_KEYS;
+        if (ktn >= kend) { zn = z + zstep; ktn = zn * split_len; }
+        const bool more = zn < nsplits;
+        const int buf = nbuf == 2 ? (it & 1) : 0;
+        if (nbuf == 2 && more)
+        {
+            stage_tile_fixed<HD>(Ks + (buf ^ 1) * tile_elems, Vs + (buf ^ 1) * tile_elems, kc, vc, bts, ktn,
+                min(nkeys, (zn + 1) * split_len), kvw, kvh, block_size);
+            cp_async_commit();
+            cp_async_wait<1>();
+        }
+        else
+            cp_async_wait<0>();
+        __syncthreads();
+        const T* Kt = Ks + buf * tile_elems;
+        const T* Vt = Vs + buf * tile_elems;
+
+        // Scores of this warp's 16 keys for the 16 rows.
+#pragma unroll
+        for (int jj = 0; jj < 2; jj++)
+        {
+            int j = 2 * warp + jj;
+            float sc[4] = { 0.f, 0.f, 0.f, 0.f };
+#pragma unroll
+            for (int ks = 0; ks < KS; ks++)
+            {
+                const T* kp = Kt + (j * 8 + g) * kstride + ks * 16 + tig * 2;
+                mma16816(sc, qa[ks], *reinterpret_cast<const unsigned*>(kp), *reinterpret_cast<const unsigned*>(kp + 8));
+            }
+            Ps[g * ATT_PSTRIDE + j * 8 + tig * 2] = sc[0];
+            Ps[g * ATT_PSTRIDE + j * 8 + tig * 2 + 1] = sc[1];
+            Ps[(g + 8) * ATT_PSTRIDE + j * 8 + tig * 2] = sc[2];
+            Ps[(g + 8) * ATT_PSTRIDE + j * 8 + tig * 2 + 1] = sc[3];
+        }
+        __syncthreads();
+
+        // Online softmax of row sr over its 16 scores (keys j * 8 + 2 tig + e), as the prefill form does.
+        if (stats)
+        {
+            float* row = Ps + sr * ATT_PSTRIDE;
+            float v[8][2];
+            float mx = NEG_INF;
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int e = 0; e < 2; e++)
+                {
+                    int p = kt + j * 8 + tig * 2 + e;
+                    v[j][e] = p <= srpos ? row[j * 8 + tig * 2 + e] * scale : NEG_INF;
+                    mx = fmaxf(mx, v[j][e]);
+                }
+            mx = quad_max(mx);
+            float mn = fmaxf(m, mx);
+            float corr = mn == NEG_INF ? 1.f : expf(m - mn);
+            float ps = 0.f;
+#pragma unroll
+            for (int j = 0; j < 8; j++)
+#pragma unroll
+                for (int e = 0; e < 2; e++)
+                {
+                    float pv = v[j][e] == NEG_INF ? 0.f : expf(v[j][e] - mn);
+                    row[j * 8 + tig * 2 + e] = pv;
+                    ps += pv;
+                }
+            ps = quad_sum(ps);
+            l = fmaf(l, corr, ps);
+            m = mn;
+            if (tig == 0) corr_s[sr] = corr;
+        }
+        __syncthreads();
+
+        // acc = acc * corr + P · V for this warp's columns, 16 keys per product, in key order.
+        {
+            float c0 = corr_s[g], c1 = corr_s[g + 8];
+#pragma unroll
+            for (int n = 0; n < NW; n++) { acc[n][0] *= c0; acc[n][1] *= c0; acc[n][2] *= c1; acc[n][3] *= c1; }
+#pragma unroll
+            for (int kk = 0; kk < 4; kk++)
+            {
+                const float* p0 = Ps + g * ATT_PSTRIDE + kk * 16 + tig * 2;
+                const float* p1 = Ps + (g + 8) * ATT_PSTRIDE + kk * 16 + tig * 2;
+                unsigned pa[4] = { pack2(p0[0], p0[1]), pack2(p1[0], p1[1]), pack2(p0[8], p0[9]), pack2(p1[8], p1[9]) };
+#pragma unroll
+                for (int n = 0; n < NW; n++)
+                {
+                    unsigned b0, b1;
+                    ldsm_x2_trans(b0, b1, Vt + (kk * 16 + (lane & 15)) * kstride + (warp * NW + n) * 8);
+                    mma16816(acc[n], pa, b0, b1);
+                }
+            }
+        }
+        __syncthreads(); // Ps and the K/V buffer are rewritten next
+
+        if (zn != z || !more)
+        {
+            if (nsplits == 1)
+                break; // the only split: acc, m and l are the result
+            long long base = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + z) * rows;
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+            {
+                int r = g + 8 * h;
+                if (r >= rows) continue;
+                float* pa = part_acc + (base + r) * HD + warp * NW * 8 + tig * 2;
+#pragma unroll
+                for (int n = 0; n < NW; n++) { pa[n * 8] = acc[n][2 * h]; pa[n * 8 + 1] = acc[n][2 * h + 1]; }
+            }
+            if (stats && tig == 0 && sr < rows) { part_ml[(base + sr) * 2] = m; part_ml[(base + sr) * 2 + 1] = l; }
+            m = NEG_INF;
+            l = 0.f;
+#pragma unroll
+            for (int n = 0; n < NW; n++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) acc[n][e] = 0.f;
+        }
+        if (!more) break;
+        if (nbuf == 1)
+        {
+            stage_tile_fixed<HD>(Ks, Vs, kc, vc, bts, ktn, min(nkeys, (zn + 1) * split_len), kvw, kvh, block_size);
+            cp_async_commit();
+        }
+        z = zn;
+        kt = ktn;
+    }
+
+    float O[NW][4], L[2];
+    if (nsplits == 1)
+    {
+        // Merging the only split into zeros changes no bit: the result is acc / l.
+        if (stats && tig == 0) l_s[sr] = l;
+        __syncthreads();
+        L[0] = l_s[g];
+        L[1] = l_s[g + 8];
+#pragma unroll
+        for (int n = 0; n < NW; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) O[n][e] = acc[n][e];
+    }
+    else
+    {
+        __threadfence();
+        __syncthreads();
+        if (t == 0)
+        {
+            int* counter = counters + blockIdx.x * num_kv_heads + kvh;
+            int done = (nsplits - (int)blockIdx.z + zstep - 1) / zstep;
+            last_block = atomicAdd(counter, done) + done == nsplits;
+            if (last_block) *counter = 0;
+        }
+        __syncthreads();
+        if (!last_block) return;
+        __threadfence();
+        float M[2] = { NEG_INF, NEG_INF };
+        L[0] = L[1] = 0.f;
+#pragma unroll
+        for (int n = 0; n < NW; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) O[n][e] = 0.f;
+        for (int sp = 0; sp < nsplits; sp++)
+        {
+            long long b = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + sp) * rows;
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+            {
+                int r = g + 8 * h;
+                if (r >= rows) continue;
+                float ms = __ldcg(part_ml + (b + r) * 2), ls = __ldcg(part_ml + (b + r) * 2 + 1);
+                if (ms == NEG_INF) continue;
+                const float* pa = part_acc + (b + r) * HD + warp * NW * 8 + tig * 2;
+                float mn = fmaxf(M[h], ms);
+                float a = M[h] == NEG_INF ? 0.f : expf(M[h] - mn), bb = expf(ms - mn);
+                L[h] = fmaf(ls, bb, L[h] * a);
+#pragma unroll
+                for (int n = 0; n < NW; n++)
+                {
+                    O[n][2 * h] = fmaf(__ldcg(pa + n * 8), bb, O[n][2 * h] * a);
+                    O[n][2 * h + 1] = fmaf(__ldcg(pa + n * 8 + 1), bb, O[n][2 * h + 1] * a);
+                }
+                M[h] = mn;
+            }
+        }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+    {
+        int r = g + 8 * h;
+        if (r >= rows) continue;
+        T* o = out + ((long long)tok0 * num_heads + kvh * group + r) * HD + warp * NW * 8 + tig * 2;
+#pragma unroll
+        for (int n = 0; n < NW; n++) { o[n * 8] = st(O[n][2 * h] / L[h]); o[n * 8 + 1] = st(O[n][2 * h + 1] / L[h]); }
+    }
+}
+
+#define ATTENTION_MMA_KERNEL(NAME, IMPL)                                                                            \
+    extern "C" __global__ void __launch_bounds__(128) NAME(                                                         \
         const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles, \
         const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,  \
         int block_size, float scale, int split_len, int max_splits, int nbuf)                                       \
     {                                                                                                               \
-        attention_mma_impl<HD, SPLIT>(q, kc, vc, out, part_acc, part_ml, counters, tiles, block_tables, max_blocks,         \
+        IMPL(q, kc, vc, out, part_acc, part_ml, counters, tiles, block_tables, max_blocks,                           \
             positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits, nbuf);            \
     }
 
-// Walking all splits (gridDim.z == 1) or one block per split set (decode); head_dim 64 or 128.
-ATTENTION_MMA_KERNEL(attention_mma_d64, 64, false, 1)
-ATTENTION_MMA_KERNEL(attention_mma_d128, 128, false, 1)
-ATTENTION_MMA_KERNEL(attention_mma_split_d64, 64, true, 1)
-ATTENTION_MMA_KERNEL(attention_mma_split_d128, 128, true, 1)
-// At most 128 registers, so 4 blocks fit an SM with one K/V buffer: for large decode batches.
-ATTENTION_MMA_KERNEL(attention_mma_split_occ_d64, 64, true, 4)
-ATTENTION_MMA_KERNEL(attention_mma_split_occ_d128, 128, true, 4)
+// Walking all splits (gridDim.z == 1, any batch) or decode tiles with several blocks per tile's splits.
+ATTENTION_MMA_KERNEL(attention_mma_d64, (attention_mma_impl<64, false>))
+ATTENTION_MMA_KERNEL(attention_mma_d128, (attention_mma_impl<128, false>))
+ATTENTION_MMA_KERNEL(attention_mma_decode_d64, attention_mma_decode_impl<64>)
+ATTENTION_MMA_KERNEL(attention_mma_decode_d128, attention_mma_decode_impl<128>)
 #endif
