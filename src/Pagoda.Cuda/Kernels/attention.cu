@@ -395,7 +395,7 @@ __device__ __forceinline__ float quad_sum(float v)
     return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
-template <int HD, bool SPLIT>
+template <int HD>
 __device__ void attention_mma_impl(
     const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles,
     const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,
@@ -406,7 +406,6 @@ __device__ void attention_mma_impl(
     T* Ks = reinterpret_cast<T*>(smem);                         // [nbuf][ATT_KEYS, kstride]
     T* Vs = Ks + nbuf * tile_elems;                             // [nbuf][ATT_KEYS, kstride]
     int* bts = reinterpret_cast<int*>(Vs + nbuf * tile_elems);  // [blocks of the context]
-    __shared__ int last_block;
 
     const int t = threadIdx.x, warp = t >> 5, lane = t & 31, g = lane >> 2, tig = lane & 3;
     const int seq = tiles[3 * blockIdx.x], tok0 = tiles[3 * blockIdx.x + 1], count = tiles[3 * blockIdx.x + 2];
@@ -414,14 +413,11 @@ __device__ void attention_mma_impl(
     const int kvw = num_kv_heads * HD;
     const int nkeys = positions[tok0 + count - 1] + 1;
     const int nsplits = (nkeys + split_len - 1) / split_len;
-    const bool split_mode = SPLIT;
-    if (split_mode && (int)blockIdx.z >= nsplits) return;
     const int* bt = block_tables + (long long)seq * max_blocks;
-    const int zstep = split_mode ? gridDim.z : 1;
     for (int i = t; i < (nkeys + block_size - 1) / block_size; i += blockDim.x) bts[i] = bt[i];
     __syncthreads();
 
-    int z = split_mode ? blockIdx.z : 0, kt = z * split_len;
+    int z = 0, kt = 0;
     stage_tile_fixed<HD>(Ks, Vs, kc, vc, bts, kt, min(nkeys, (z + 1) * split_len), kvw, kvh, block_size);
     cp_async_commit();
 
@@ -459,7 +455,7 @@ __device__ void attention_mma_impl(
     {
         const int kend = min(nkeys, (z + 1) * split_len);
         int zn = z, ktn = kt + ATT_KEYS;
-        if (ktn >= kend) { zn = z + zstep; ktn = zn * split_len; }
+        if (ktn >= kend) { zn = z + 1; ktn = zn * split_len; }
         const bool more = zn < nsplits;
         const int buf = nbuf == 2 ? (it & 1) : 0;
         if (nbuf == 2 && more)
@@ -548,38 +544,20 @@ __device__ void attention_mma_impl(
 
         if (zn != z || !more)
         {
-            if (SPLIT && nsplits == 1)
-                break; // the only split: acc, m and l are the result (merging them into zeros changes no bit)
-            if (!SPLIT)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
             {
+                if (m[h] == NEG_INF) continue;
+                float mn = fmaxf(M[h], m[h]);
+                float a = M[h] == NEG_INF ? 0.f : expf(M[h] - mn), b = expf(m[h] - mn);
+                L[h] = fmaf(l[h], b, L[h] * a);
 #pragma unroll
-                for (int h = 0; h < 2; h++)
+                for (int n = 0; n < NT; n++)
                 {
-                    if (m[h] == NEG_INF) continue;
-                    float mn = fmaxf(M[h], m[h]);
-                    float a = M[h] == NEG_INF ? 0.f : expf(M[h] - mn), b = expf(m[h] - mn);
-                    L[h] = fmaf(l[h], b, L[h] * a);
-#pragma unroll
-                    for (int n = 0; n < NT; n++)
-                    {
-                        O[n][2 * h] = fmaf(acc[n][2 * h], b, O[n][2 * h] * a);
-                        O[n][2 * h + 1] = fmaf(acc[n][2 * h + 1], b, O[n][2 * h + 1] * a);
-                    }
-                    M[h] = mn;
+                    O[n][2 * h] = fmaf(acc[n][2 * h], b, O[n][2 * h] * a);
+                    O[n][2 * h + 1] = fmaf(acc[n][2 * h + 1], b, O[n][2 * h + 1] * a);
                 }
-            }
-            else
-            {
-                long long base = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + z) * rows;
-#pragma unroll
-                for (int h = 0; h < 2; h++)
-                {
-                    if (rr[h] >= rows) continue;
-                    float* pa = part_acc + (base + rr[h]) * HD + tig * 2;
-#pragma unroll
-                    for (int n = 0; n < NT; n++) { pa[n * 8] = acc[n][2 * h]; pa[n * 8 + 1] = acc[n][2 * h + 1]; }
-                    if (tig == 0) { part_ml[(base + rr[h]) * 2] = m[h]; part_ml[(base + rr[h]) * 2 + 1] = l[h]; }
-                }
+                M[h] = mn;
             }
             m[0] = m[1] = NEG_INF;
             l[0] = l[1] = 0.f;
@@ -596,56 +574,6 @@ __device__ void attention_mma_impl(
         }
         z = zn;
         kt = ktn;
-    }
-
-    if (SPLIT && nsplits == 1)
-    {
-#pragma unroll
-        for (int h = 0; h < 2; h++)
-        {
-            L[h] = l[h];
-#pragma unroll
-            for (int n = 0; n < NT; n++)
-#pragma unroll
-                for (int e = 0; e < 2; e++) O[n][2 * h + e] = acc[n][2 * h + e];
-        }
-    }
-    else if (SPLIT)
-    {
-        __threadfence();
-        __syncthreads();
-        if (t == 0)
-        {
-            int* counter = counters + blockIdx.x * num_kv_heads + kvh;
-            int done = (nsplits - (int)blockIdx.z + zstep - 1) / zstep;
-            last_block = atomicAdd(counter, done) + done == nsplits;
-            if (last_block) *counter = 0;
-        }
-        __syncthreads();
-        if (!last_block) return;
-        __threadfence();
-        for (int sp = 0; sp < nsplits; sp++)
-        {
-            long long b = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + sp) * rows;
-#pragma unroll
-            for (int h = 0; h < 2; h++)
-            {
-                if (rr[h] >= rows) continue;
-                float ms = __ldcg(part_ml + (b + rr[h]) * 2), ls = __ldcg(part_ml + (b + rr[h]) * 2 + 1);
-                if (ms == NEG_INF) continue;
-                const float* pa = part_acc + (b + rr[h]) * HD + tig * 2;
-                float mn = fmaxf(M[h], ms);
-                float a = M[h] == NEG_INF ? 0.f : expf(M[h] - mn), bb = expf(ms - mn);
-                L[h] = fmaf(ls, bb, L[h] * a);
-#pragma unroll
-                for (int n = 0; n < NT; n++)
-                {
-                    O[n][2 * h] = fmaf(__ldcg(pa + n * 8), bb, O[n][2 * h] * a);
-                    O[n][2 * h + 1] = fmaf(__ldcg(pa + n * 8 + 1), bb, O[n][2 * h + 1] * a);
-                }
-                M[h] = mn;
-            }
-        }
     }
 
 #pragma unroll
@@ -925,9 +853,9 @@ __device__ void attention_mma_decode_impl(
             positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits, nbuf);            \
     }
 
-// Walking all splits (gridDim.z == 1, any batch) or decode tiles with several blocks per tile's splits.
-ATTENTION_MMA_KERNEL(attention_mma_d64, (attention_mma_impl<64, false>))
-ATTENTION_MMA_KERNEL(attention_mma_d128, (attention_mma_impl<128, false>))
+// One block walking all splits of its tile (any batch), or several blocks per decode tile's splits.
+ATTENTION_MMA_KERNEL(attention_mma_d64, attention_mma_impl<64>)
+ATTENTION_MMA_KERNEL(attention_mma_d128, attention_mma_impl<128>)
 ATTENTION_MMA_KERNEL(attention_mma_decode_d64, attention_mma_decode_impl<64>)
 ATTENTION_MMA_KERNEL(attention_mma_decode_d128, attention_mma_decode_impl<128>)
 #endif
