@@ -40,17 +40,45 @@ template <> struct Vec8<float>
     }
 };
 
-// Folds one split's (m, l, acc) into the running (M, L, O); a split without a key for this row is skipped.
+// Folds one split's softmax statistics (m, l) into the running (M, L) and gives the scales of the running
+// sum (a) and of the split's sum (b): O = acc * b + O * a. False (nothing changes) when the split has no
+// key for this row. Every merge, in every kernel, goes through here, so they all round alike.
+__device__ __forceinline__ bool merge_scales(float& M, float& L, float m, float l, float& a, float& b)
+{
+    if (m == NEG_INF) return false;
+    float mn = fmaxf(M, m);
+    a = M == NEG_INF ? 0.f : expf(M - mn);
+    b = expf(m - mn);
+    L = fmaf(l, b, L * a);
+    M = mn;
+    return true;
+}
+
 template <int DPT>
 __device__ __forceinline__ void merge(float& M, float& L, float* O, float m, float l, const float* acc)
 {
-    if (m == NEG_INF) return;
-    float mn = fmaxf(M, m);
-    float a = M == NEG_INF ? 0.f : expf(M - mn), b = expf(m - mn);
-    L = fmaf(l, b, L * a);
+    float a, b;
+    if (!merge_scales(M, L, m, l, a, b)) return;
 #pragma unroll
     for (int e = 0; e < DPT; e++) O[e] = fmaf(acc[e], b, O[e] * a);
-    M = mn;
+}
+
+// Split mode: after publishing its partials, a block counts the splits it did into the tile's counter;
+// true for the block whose count completes the tile (it merges; the counter is reset for the next launch).
+__device__ __forceinline__ bool last_to_finish(int* counter, int nsplits, int zstep)
+{
+    __shared__ int last;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0)
+    {
+        int done = (nsplits - (int)blockIdx.z + zstep - 1) / zstep;
+        last = atomicAdd(counter, done) + done == nsplits;
+        if (last) *counter = 0;
+    }
+    __syncthreads();
+    if (last) __threadfence();
+    return last;
 }
 
 // Asynchronous 16-byte copies global -> shared (src_bytes 0 writes zeros), so a tile's loads are all in
@@ -115,7 +143,6 @@ __device__ void attention_impl(
     T* Ks = Qs + ROWS * hd;                                     // [nbuf][ATT_KEYS, kstride]
     T* Vs = Ks + nbuf * tile_elems;                             // [nbuf][ATT_KEYS, kstride]
     float* Ps = reinterpret_cast<float*>(Vs + nbuf * tile_elems); // [ROWS, ATT_PSTRIDE]
-    __shared__ int last_block;
 
     const int t = threadIdx.x, rg = t >> 4, lane = t & 15;
     const unsigned half_mask = 0xffffu << (t & 16); // a row group is one half-warp: shuffles stay inside it
@@ -301,18 +328,7 @@ __device__ void attention_impl(
     if (split_mode && nsplits > 1)
     {
         // The block whose splits complete the tile's count merges every partial, in split order.
-        __threadfence();
-        __syncthreads();
-        if (t == 0)
-        {
-            int* counter = counters + blockIdx.x * num_kv_heads + kvh;
-            int done = (nsplits - (int)blockIdx.z + zstep - 1) / zstep;
-            last_block = atomicAdd(counter, done) + done == nsplits;
-            if (last_block) *counter = 0; // every split has arrived: ready for the next launch
-        }
-        __syncthreads();
-        if (!last_block) return;
-        __threadfence();
+        if (!last_to_finish(counters + blockIdx.x * num_kv_heads + kvh, nsplits, zstep)) return;
         for (int sp = 0; sp < nsplits; sp++)
         {
             long long b = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + sp) * rows;
@@ -547,17 +563,14 @@ __device__ void attention_mma_impl(
 #pragma unroll
             for (int h = 0; h < 2; h++)
             {
-                if (m[h] == NEG_INF) continue;
-                float mn = fmaxf(M[h], m[h]);
-                float a = M[h] == NEG_INF ? 0.f : expf(M[h] - mn), b = expf(m[h] - mn);
-                L[h] = fmaf(l[h], b, L[h] * a);
+                float a, b;
+                if (!merge_scales(M[h], L[h], m[h], l[h], a, b)) continue;
 #pragma unroll
                 for (int n = 0; n < NT; n++)
                 {
                     O[n][2 * h] = fmaf(acc[n][2 * h], b, O[n][2 * h] * a);
                     O[n][2 * h + 1] = fmaf(acc[n][2 * h + 1], b, O[n][2 * h + 1] * a);
                 }
-                M[h] = mn;
             }
             m[0] = m[1] = NEG_INF;
             l[0] = l[1] = 0.f;
@@ -606,7 +619,6 @@ __device__ void attention_mma_decode_impl(
     float* corr_s = Ps + 16 * ATT_PSTRIDE;                      // [16]
     float* l_s = corr_s + 16;                                   // [16]
     int* bts = reinterpret_cast<int*>(l_s + 16);                // [blocks of the context]
-    __shared__ int last_block;
 
     const int t = threadIdx.x, warp = t >> 5, lane = t & 31, g = lane >> 2, tig = lane & 3;
     const int seq = tiles[3 * blockIdx.x], tok0 = tiles[3 * blockIdx.x + 1];
@@ -790,18 +802,7 @@ __device__ void attention_mma_decode_impl(
     }
     else
     {
-        __threadfence();
-        __syncthreads();
-        if (t == 0)
-        {
-            int* counter = counters + blockIdx.x * num_kv_heads + kvh;
-            int done = (nsplits - (int)blockIdx.z + zstep - 1) / zstep;
-            last_block = atomicAdd(counter, done) + done == nsplits;
-            if (last_block) *counter = 0;
-        }
-        __syncthreads();
-        if (!last_block) return;
-        __threadfence();
+        if (!last_to_finish(counters + blockIdx.x * num_kv_heads + kvh, nsplits, zstep)) return;
         float M[2] = { NEG_INF, NEG_INF };
         L[0] = L[1] = 0.f;
 #pragma unroll
@@ -816,19 +817,15 @@ __device__ void attention_mma_decode_impl(
             {
                 int r = g + 8 * h;
                 if (r >= rows) continue;
-                float ms = __ldcg(part_ml + (b + r) * 2), ls = __ldcg(part_ml + (b + r) * 2 + 1);
-                if (ms == NEG_INF) continue;
+                float a, bb;
+                if (!merge_scales(M[h], L[h], __ldcg(part_ml + (b + r) * 2), __ldcg(part_ml + (b + r) * 2 + 1), a, bb)) continue;
                 const float* pa = part_acc + (b + r) * HD + warp * NW * 8 + tig * 2;
-                float mn = fmaxf(M[h], ms);
-                float a = M[h] == NEG_INF ? 0.f : expf(M[h] - mn), bb = expf(ms - mn);
-                L[h] = fmaf(ls, bb, L[h] * a);
 #pragma unroll
                 for (int n = 0; n < NW; n++)
                 {
                     O[n][2 * h] = fmaf(__ldcg(pa + n * 8), bb, O[n][2 * h] * a);
                     O[n][2 * h + 1] = fmaf(__ldcg(pa + n * 8 + 1), bb, O[n][2 * h + 1] * a);
                 }
-                M[h] = mn;
             }
         }
     }
