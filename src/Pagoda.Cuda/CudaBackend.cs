@@ -23,7 +23,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     private readonly List<Tensor> _owned = [];
     private readonly int _elemSize;
     private readonly DeviceMemory _attentionCounters; // per (tile, kv head): splits finished; the last block resets it
-    private readonly long[] _attentionSmem = new long[12];
+    private readonly long[] _attentionSmem; // per attention variant: the dynamic shared memory opted into so far
 
     /// <summary>Opens the GPU and compiles (or loads cached) kernels for <paramref name="dtype"/>.</summary>
     public CudaBackend(DType dtype, CudaDevice? device = null, int maxModelLen = 4096)
@@ -42,6 +42,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         if (dtype == DType.F32)
             Cublas.Check(Cublas.cublasSetMathMode(_blas.Handle, Cublas.PedanticMath), "cublasSetMathMode");
         _k = new Kernels(_device, dtype);
+        _attentionSmem = new long[_k.Attention.Length];
         _staging = new PinnedMemory(StagingBytes);
         _attentionCounters = new DeviceMemory(AttentionCounterSlots * 4L);
         Driver.Check(Driver.cuMemsetD8Async(_attentionCounters.Ptr, 0, (nuint)_attentionCounters.Bytes, S), "cuMemsetD8Async");

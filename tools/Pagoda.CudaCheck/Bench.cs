@@ -6,16 +6,19 @@ namespace Pagoda.CudaCheck;
 /// <summary>Benchmarks of docs/BENCHMARKS.md: a model shape with dummy weights (start-up, TTFT, decode, throughput, invariance).</summary>
 public static class Bench
 {
+    /// <summary>The engine every GPU benchmark and profile measures: dummy weights, 4,096-token contexts, no prefix cache.</summary>
+    public static EngineArgs Args(string modelDir, string dtype, bool eager) => new()
+    {
+        Model = modelDir, LoadFormat = "dummy", Device = "cuda", DType = dtype, MaxModelLen = 4096,
+        MaxNumSeqs = 256, MaxNumBatchedTokens = 8192, EnforceEager = eager, EnablePrefixCaching = false,
+    };
+
     /// <summary>Runs the suite on <paramref name="modelDir"/> (a folder with config.json).</summary>
     /// <remarks><paramref name="quick"/> measures only start-up, single-stream decode and batch invariance.</remarks>
     public static void Run(string modelDir, string dtype, bool eager, int numPrompts, TextWriter log, bool quick = false)
     {
         CudaProvider.Register();
-        var args = new EngineArgs
-        {
-            Model = modelDir, LoadFormat = "dummy", Device = "cuda", DType = dtype, MaxModelLen = 4096,
-            MaxNumSeqs = 256, MaxNumBatchedTokens = 8192, EnforceEager = eager, EnablePrefixCaching = false,
-        };
+        var args = Args(modelDir, dtype, eager);
         var processStart = Process.GetCurrentProcess().StartTime.ToUniversalTime();
         var sw = Stopwatch.StartNew();
         using var llm = new LLM(args);

@@ -14,12 +14,7 @@ public static class Profile
     {
         int Steps(int n) => ncu ? Math.Min(n, 2) : n; // a kernel profiler replays every kernel: keep the range small
         CudaProvider.Register();
-        var args = new EngineArgs
-        {
-            Model = modelDir, LoadFormat = "dummy", Device = "cuda", DType = dtype, MaxModelLen = 4096,
-            MaxNumSeqs = 256, MaxNumBatchedTokens = 8192, EnablePrefixCaching = false,
-        };
-        using var llm = new LLM(args);
+        using var llm = new LLM(Bench.Args(modelDir, dtype, eager: false));
         var engine = llm.Engine;
         var b = (CudaBackend)engine.Backend;
         var rng = new Random(7);

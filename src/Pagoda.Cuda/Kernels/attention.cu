@@ -92,7 +92,8 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N)); }
 
 // Stages keys [kt, kt + ATT_KEYS) of one kv head into Ks / Vs; keys at or past kend become zeros (P is 0
-// there, and 0 * garbage could be NaN).
+// there, and 0 * garbage could be NaN). bt may be the global block table or a shared-memory copy; inlined
+// with a constant hd the divisions fold.
 __device__ __forceinline__ void stage_tile(T* Ks, T* Vs, const T* kc, const T* vc, const int* bt, int kt, int kend,
     int hd, int kstride, int kvw, int kvh, int block_size)
 {
@@ -107,26 +108,6 @@ __device__ __forceinline__ void stage_tile(T* Ks, T* Vs, const T* kc, const T* v
         int bytes = p < kend ? 16 : 0;
         cp_async16(reinterpret_cast<uint4*>(Ks + key * kstride) + part, reinterpret_cast<const uint4*>(kc + off) + part, bytes);
         cp_async16(reinterpret_cast<uint4*>(Vs + key * kstride) + part, reinterpret_cast<const uint4*>(vc + off) + part, bytes);
-    }
-}
-
-// stage_tile for a compile-time head_dim, reading block ids from a shared-memory copy of the sequence's
-// block table (no dependent global load before each copy can be issued).
-template <int HD>
-__device__ __forceinline__ void stage_tile_fixed(T* Ks, T* Vs, const T* kc, const T* vc, const int* bts, int kt, int kend,
-    int kvw, int kvh, int block_size)
-{
-    constexpr int CPR = HD * (int)sizeof(T) / 16, KSTRIDE = HD + 8;
-#pragma unroll 4
-    for (int c = threadIdx.x; c < ATT_KEYS * CPR; c += blockDim.x)
-    {
-        int key = c / CPR, part = c % CPR, p = kt + key;
-        long long off = 0;
-        if (p < kend)
-            off = ((long long)bts[p / block_size] * block_size + p % block_size) * kvw + kvh * HD;
-        int bytes = p < kend ? 16 : 0;
-        cp_async16(reinterpret_cast<uint4*>(Ks + key * KSTRIDE) + part, reinterpret_cast<const uint4*>(kc + off) + part, bytes);
-        cp_async16(reinterpret_cast<uint4*>(Vs + key * KSTRIDE) + part, reinterpret_cast<const uint4*>(vc + off) + part, bytes);
     }
 }
 
@@ -434,7 +415,7 @@ __device__ void attention_mma_impl(
     __syncthreads();
 
     int z = 0, kt = 0;
-    stage_tile_fixed<HD>(Ks, Vs, kc, vc, bts, kt, min(nkeys, (z + 1) * split_len), kvw, kvh, block_size);
+    stage_tile(Ks, Vs, kc, vc, bts, kt, min(nkeys, (z + 1) * split_len), HD, kstride, kvw, kvh, block_size);
     cp_async_commit();
 
     // This thread's two rows (r0 = g, r1 = g + 8 of the warp) and their q fragments.
@@ -476,8 +457,8 @@ __device__ void attention_mma_impl(
         const int buf = nbuf == 2 ? (it & 1) : 0;
         if (nbuf == 2 && more)
         {
-            stage_tile_fixed<HD>(Ks + (buf ^ 1) * tile_elems, Vs + (buf ^ 1) * tile_elems, kc, vc, bts, ktn, min(nkeys, (zn + 1) * split_len),
-                kvw, kvh, block_size);
+            stage_tile(Ks + (buf ^ 1) * tile_elems, Vs + (buf ^ 1) * tile_elems, kc, vc, bts, ktn, min(nkeys, (zn + 1) * split_len),
+                HD, kstride, kvw, kvh, block_size);
             cp_async_commit();
             cp_async_wait<1>();
         }
@@ -582,7 +563,7 @@ __device__ void attention_mma_impl(
         if (!more) break;
         if (nbuf == 1)
         {
-            stage_tile_fixed<HD>(Ks, Vs, kc, vc, bts, ktn, min(nkeys, (zn + 1) * split_len), kvw, kvh, block_size);
+            stage_tile(Ks, Vs, kc, vc, bts, ktn, min(nkeys, (zn + 1) * split_len), HD, kstride, kvw, kvh, block_size);
             cp_async_commit();
         }
         z = zn;
@@ -633,7 +614,7 @@ __device__ void attention_mma_decode_impl(
     __syncthreads();
 
     int z = blockIdx.z, kt = z * split_len;
-    stage_tile_fixed<HD>(Ks, Vs, kc, vc, bts, kt, min(nkeys, (z + 1) * split_len), kvw, kvh, block_size);
+    stage_tile(Ks, Vs, kc, vc, bts, kt, min(nkeys, (z + 1) * split_len), HD, kstride, kvw, kvh, block_size);
     cp_async_commit();
 
     // q fragments of rows g and g + 8 (the group's q heads; rows past the group are zeros).
@@ -668,8 +649,8 @@ __device__ void attention_mma_decode_impl(
         const int buf = nbuf == 2 ? (it & 1) : 0;
         if (nbuf == 2 && more)
         {
-            stage_tile_fixed<HD>(Ks + (buf ^ 1) * tile_elems, Vs + (buf ^ 1) * tile_elems, kc, vc, bts, ktn,
-                min(nkeys, (zn + 1) * split_len), kvw, kvh, block_size);
+            stage_tile(Ks + (buf ^ 1) * tile_elems, Vs + (buf ^ 1) * tile_elems, kc, vc, bts, ktn,
+                min(nkeys, (zn + 1) * split_len), HD, kstride, kvw, kvh, block_size);
             cp_async_commit();
             cp_async_wait<1>();
         }
@@ -780,7 +761,7 @@ __device__ void attention_mma_decode_impl(
         if (!more) break;
         if (nbuf == 1)
         {
-            stage_tile_fixed<HD>(Ks, Vs, kc, vc, bts, ktn, min(nkeys, (zn + 1) * split_len), kvw, kvh, block_size);
+            stage_tile(Ks, Vs, kc, vc, bts, ktn, min(nkeys, (zn + 1) * split_len), HD, kstride, kvw, kvh, block_size);
             cp_async_commit();
         }
         z = zn;

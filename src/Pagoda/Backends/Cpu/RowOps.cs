@@ -13,6 +13,10 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
     private const int InlineElements = 16 * 1024;
     private const int ElementsPerChunk = 32 * 1024;
 
+    /// <summary>Rows per pool chunk for row-wise work: all of them (run inline) when the job is small.</summary>
+    internal static int RowsPerChunk(int rows, int cols) =>
+        (long)rows * cols <= InlineElements ? rows : Math.Max(1, ElementsPerChunk / Math.Max(cols, 1));
+
     private Op _op;
     private float* _a, _b, _dst;
     private float[]? _w, _bias;
@@ -60,8 +64,7 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
         _a = (float*)a.Pointer;
         _b = b == null ? null : (float*)b.Pointer;
         _dst = (float*)dst.Pointer;
-        long elements = (long)rows * cols;
-        _rowsPerChunk = elements <= InlineElements ? rows : Math.Max(1, ElementsPerChunk / Math.Max(cols, 1));
+        _rowsPerChunk = RowsPerChunk(rows, cols);
         try
         {
             pool.Run(this, (rows + _rowsPerChunk - 1) / _rowsPerChunk);

@@ -8,9 +8,6 @@ namespace Pagoda.Backends.Cpu;
 /// </summary>
 internal sealed unsafe class StackedRowOps(WorkerPool pool) : PoolJob
 {
-    private const int InlineElements = 16 * 1024;
-    private const int ElementsPerChunk = 32 * 1024;
-
     private bool _qkv;
     private float* _src, _dst, _keys, _values;
     private float[]? _bias;
@@ -58,8 +55,7 @@ internal sealed unsafe class StackedRowOps(WorkerPool pool) : PoolJob
         (_rows, _srcCols, _dstCols) = (src.Rows, src.Cols, dstCols);
         _src = (float*)src.Pointer;
         _dst = (float*)dst.Pointer;
-        long elements = (long)_rows * _srcCols;
-        _rowsPerChunk = elements <= InlineElements ? _rows : Math.Max(1, ElementsPerChunk / Math.Max(_srcCols, 1));
+        _rowsPerChunk = RowOps.RowsPerChunk(_rows, _srcCols);
         try
         {
             pool.Run(this, (_rows + _rowsPerChunk - 1) / _rowsPerChunk);
