@@ -7,9 +7,9 @@ namespace Pagoda.Cuda;
 
 /// <summary>
 /// The CUDA backend: weights and activations live on the GPU in one element type (float32, bfloat16 or
-/// float16; arithmetic is float32 inside every kernel), kernels come from NVRTC, GEMMs from cuBLAS, and
-/// everything runs in order on one stream. Host inputs (ids, positions, slots, block tables) are staged
-/// through pinned memory; see <see cref="CudaBackend.BeginStep"/> for how CUDA graphs replay a forward.
+/// float16; arithmetic is float32 inside every kernel), kernels come from NVRTC, 16-bit GEMMs from Pagoda's
+/// fixed-order kernels (float32 ones from cuBLAS), and everything runs in order on one stream. Host inputs
+/// (ids, positions, slots, block tables) are staged through pinned memory; see <see cref="CudaBackend.BeginStep"/> for how CUDA graphs replay a forward.
 /// </summary>
 public sealed unsafe partial class CudaBackend : IBackend
 {
@@ -46,6 +46,8 @@ public sealed unsafe partial class CudaBackend : IBackend
         _staging = new PinnedMemory(StagingBytes);
         _attentionCounters = new DeviceMemory(AttentionCounterSlots * 4L);
         Driver.Check(Driver.cuMemsetD8Async(_attentionCounters.Ptr, 0, (nuint)_attentionCounters.Bytes, S), "cuMemsetD8Async");
+        _gemmCounters = new DeviceMemory(GemmCounterSlots * 4L);
+        Driver.Check(Driver.cuMemsetD8Async(_gemmCounters.Ptr, 0, (nuint)_gemmCounters.Bytes, S), "cuMemsetD8Async");
     }
 
     /// <inheritdoc />
@@ -59,12 +61,6 @@ public sealed unsafe partial class CudaBackend : IBackend
 
     /// <summary>Longest context: fixes the split-K length of attention (and so its reduction order).</summary>
     public int MaxModelLen { get; set; }
-
-    /// <summary>
-    /// Whether Linear on 1–8 rows of a 16-bit type uses Pagoda's GEMV kernel instead of cuBLAS (off unless
-    /// PAGODA_CUDA_GEMV=1: an experiment, measured before it becomes the default).
-    /// </summary>
-    public bool SmallBatchGemv { get; set; } = Environment.GetEnvironmentVariable("PAGODA_CUDA_GEMV") == "1";
 
     /// <summary>How the kernel module was obtained (compiled or loaded from the disk cache), for start-up logs.</summary>
     public string KernelInfo => _k.CompileInfo;
@@ -162,10 +158,9 @@ public sealed unsafe partial class CudaBackend : IBackend
     {
         if (Skip) return;
         int m = weight.Rows, n = x.Rows, k = weight.Cols;
-        if (SmallBatchGemv && _k.GemvSmall != 0 && n <= 8 && k % 8 == 0)
+        if (UsesFixedGemm(n, k))
         {
-            Kernels.Launch(_k.GemvSmall, "gemv_small", S, (uint)((m + 7) / 8), 1, 1, 256,
-                P(x), P(weight), bias == null ? 0UL : P(bias), P(dst), n, m, k);
+            FixedGemm(x, weight, bias, dst, n, m, k);
             return;
         }
         float one = 1f, zero = 0f;
@@ -338,6 +333,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         _k.Dispose();
         _workspace.Dispose();
         _attentionCounters.Dispose();
+        _gemmCounters.Dispose();
         _blas.Dispose();
         _stream.Dispose();
         _staging.Dispose();

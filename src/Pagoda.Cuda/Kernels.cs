@@ -57,7 +57,8 @@ internal sealed unsafe class Kernels : IDisposable
         RopeStoreKv = F("rope_store_kv");
         QkvRopeStore = F("qkv_rope_store");
         SiluMulStacked = F("silu_mul_stacked");
-        GemvSmall = elem == DType.F32 ? 0 : F("gemv_small");
+        Gemm = elem == DType.F32 ? new nint[6] : [F("gemv_n8"), F("gemv_n16"), F("gemv_n32"), F("gemm_split_n64"),
+            F("gemm_full_n64"), F("gemm_full_n128")];
         Attention = [F("attention_g8_r1_d8"), F("attention_g8_r1_d16"), F("attention_g16_r1_d8"), F("attention_g16_r1_d16"),
             F("attention_g16_r4_d8"), F("attention_g16_r4_d16"),
             .. elem == DType.F32 ? new nint[4] : [F("attention_mma_d64"), F("attention_mma_d128"), F("attention_mma_decode_d64"), F("attention_mma_decode_d128")]];
@@ -84,7 +85,11 @@ internal sealed unsafe class Kernels : IDisposable
     public nint RopeStoreKv { get; }
     public nint QkvRopeStore { get; }
     public nint SiluMulStacked { get; }
-    public nint GemvSmall { get; }
+    /// <summary>
+    /// Fixed-order GEMM variants (16-bit types only, else 0): the decode form for up to 8, 16, 32 tokens, the
+    /// split form with 64x64 tiles, the full form with 64x64 and 128x128 tiles. Every variant gives identical bits.
+    /// </summary>
+    public nint[] Gemm { get; }
     /// <summary>
     /// Paged attention variants: on CUDA cores (row groups, rows per group, dims per thread) 8·1 d8, 8·1 d16,
     /// 16·1 d8, 16·1 d16, 16·4 d8, 16·4 d16; then on tensor cores (16-bit types only, else 0) head_dim 64, 128, and the decode forms of both.

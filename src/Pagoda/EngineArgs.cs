@@ -77,6 +77,13 @@ public sealed record EngineArgs
     /// <summary>Run every step eagerly instead of replaying CUDA graphs for decode.</summary>
     public bool EnforceEager { get; init; }
 
+    /// <summary>
+    /// Make every output independent of the batch it runs in, bit for bit (vLLM's batch-invariant mode): on the
+    /// GPU all 16-bit GEMMs use Pagoda's fixed-order kernels, slower than cuBLAS for large batches and prefill
+    /// (docs/BENCHMARKS.md has the cost). The CPU backend is always batch invariant.
+    /// </summary>
+    public bool BatchInvariant { get; init; }
+
     /// <summary>Test-only: consulted per request inside each step to inject faults (null in production).</summary>
     public Engine.FaultHook? FaultHook { get; init; }
 

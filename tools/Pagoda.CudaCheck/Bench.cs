@@ -7,25 +7,26 @@ namespace Pagoda.CudaCheck;
 public static class Bench
 {
     /// <summary>The engine every GPU benchmark and profile measures: dummy weights, 4,096-token contexts, no prefix cache.</summary>
-    public static EngineArgs Args(string modelDir, string dtype, bool eager) => new()
+    public static EngineArgs Args(string modelDir, string dtype, bool eager, bool invariant) => new()
     {
         Model = modelDir, LoadFormat = "dummy", Device = "cuda", DType = dtype, MaxModelLen = 4096,
         MaxNumSeqs = 256, MaxNumBatchedTokens = 8192, EnforceEager = eager, EnablePrefixCaching = false,
+        BatchInvariant = invariant,
     };
 
     /// <summary>Runs the suite on <paramref name="modelDir"/> (a folder with config.json).</summary>
     /// <remarks><paramref name="quick"/> measures only start-up, single-stream decode and batch invariance.</remarks>
-    public static void Run(string modelDir, string dtype, bool eager, int numPrompts, TextWriter log, bool quick = false)
+    public static void Run(string modelDir, string dtype, bool eager, bool invariant, int numPrompts, TextWriter log, bool quick = false)
     {
         CudaProvider.Register();
-        var args = Args(modelDir, dtype, eager);
+        var args = Args(modelDir, dtype, eager, invariant);
         var processStart = Process.GetCurrentProcess().StartTime.ToUniversalTime();
         var sw = Stopwatch.StartNew();
         using var llm = new LLM(args);
         double loadS = sw.Elapsed.TotalSeconds;
         double readyS = (DateTime.UtcNow - processStart).TotalSeconds;
         var b = (CudaBackend)llm.Engine.Backend;
-        log.WriteLine($"device {b.Device.Name}; kernels {b.KernelInfo}; stacked projections {b.StacksProjections}; small-batch GEMV {b.SmallBatchGemv}");
+        log.WriteLine($"device {b.Device.Name}; kernels {b.KernelInfo}; stacked projections {b.StacksProjections}; fixed-order GEMM: batch invariant {b.BatchInvariant}, up to 8 rows {b.SmallBatchFixedGemm}");
         log.WriteLine($"engine built in {loadS:F2} s (process start to ready {readyS:F2} s); KV blocks {llm.Engine.KvCacheInfo.NumBlocks}; eager={eager}");
 
         var rng = new Random(7);

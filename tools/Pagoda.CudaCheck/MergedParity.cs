@@ -91,29 +91,6 @@ public static class MergedParity
         gpu.SiluMulStacked(gu, act);
         Check("stacked gate/up + silu_mul", gateC, act);
 
-        if (dtype != DType.F32)
-        {
-            // The small-batch GEMV kernel (an opt-in experiment): with a bias, and with a long reduction.
-            var (wo, bo, wd) = (W("m.o", 384, h), W("m.bo", 384), W("m.down", h, ff));
-            gpu.SmallBatchGemv = true;
-            foreach (int rows in new[] { 1, 3, 8 })
-            {
-                foreach (var (w, bias, k, m) in new[] { (wo, bo, h, 384), (wd, default((Tensor C, Tensor G)?), ff, h) })
-                {
-                    var xd = new float[rows * k];
-                    for (int i = 0; i < xd.Length; i++)
-                        xd[i] = (float)(rng.NextDouble() * 2 - 1);
-                    var xs = CpuTensor.Allocate([rows, k]);
-                    xd.CopyTo(xs.F32);
-                    using var xsg = gpu.Upload(xd, rows, k);
-                    var yc = cpu.Empty(rows, m);
-                    using var yg = gpu.Empty(rows, m);
-                    cpu.Linear(xs, w.C, bias?.C, yc); gpu.Linear(xsg, w.G, bias?.G, yg);
-                    Check($"gemv_small {rows}x{k} -> {m}{(bias != null ? " + bias" : "")}", yc, yg);
-                }
-            }
-            gpu.SmallBatchGemv = false;
-        }
         return failures;
     }
 }

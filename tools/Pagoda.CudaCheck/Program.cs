@@ -15,6 +15,7 @@ if (!CudaDevice.IsAvailable(out string why))
 string mode = args.Length > 0 ? args[0] : "parity";
 string Opt(string name, string dflt) => Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
 bool eager = args.Contains("--eager");
+bool invariant = args.Contains("--batch-invariant");
 int failures = 0;
 var log = Console.Out;
 switch (mode)
@@ -24,7 +25,7 @@ switch (mode)
         {
             log.WriteLine($"parity on {dev.Name} (sm_{dev.Major}{dev.Minor}, driver {dev.DriverVersion})");
             foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
-                failures += Parity.Run(dt, dev, log).Count + MergedParity.Run(dt, dev, log).Count;
+                failures += Parity.Run(dt, dev, log).Count + MergedParity.Run(dt, dev, log).Count + GemmParity.Run(dt, dev, log).Count;
         }
         break;
     case "golden":
@@ -34,13 +35,13 @@ switch (mode)
         failures += GoldenCheck.Run(".", "fortune-chat-bf16", "models/fortune-chat", "bfloat16", log, eager).Count;
         break;
     case "bench":
-        Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, int.Parse(Opt("--prompts", "256")), log, args.Contains("--quick"));
+        Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, invariant, int.Parse(Opt("--prompts", "256")), log, args.Contains("--quick"));
         break;
     case "profile":
-        Profile.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--batch", "256")), int.Parse(Opt("--context", "512")), args.Contains("--ncu"), log);
+        Profile.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--batch", "256")), int.Parse(Opt("--context", "512")), args.Contains("--ncu"), invariant, log);
         break;
     default:
-        Console.Error.WriteLine("usage: pagoda-cuda-check parity | golden [--eager] | bench MODEL_DIR [--eager] [--dtype D] [--prompts N] [--quick]");
+        Console.Error.WriteLine("usage: pagoda-cuda-check parity | golden [--eager] | bench MODEL_DIR [--eager] [--batch-invariant] [--dtype D] [--prompts N] [--quick]");
         return 2;
 }
 log.WriteLine(failures == 0 ? $"{mode}: OK" : $"{mode}: {failures} FAILED");

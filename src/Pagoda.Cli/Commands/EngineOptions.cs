@@ -30,6 +30,10 @@ internal sealed class EngineOptions
     };
     private readonly Option<double?> _gpuMemoryUtilization = new("--gpu-memory-utilization") { Description = "Fraction of GPU memory to use (default 0.9)." };
     private readonly Option<bool> _enforceEager = new("--enforce-eager") { Description = "Do not capture CUDA graphs for decode." };
+    private readonly Option<bool> _batchInvariant = new("--batch-invariant")
+    {
+        Description = "Outputs identical whatever the batch (GPU: fixed-order GEMMs everywhere; slower for large batches).",
+    };
     private readonly Option<string> _loadFormat = new("--load-format")
     {
         Description = "auto, safetensors, pt, or dummy (random weights of the config's shapes, for benchmarks).",
@@ -51,7 +55,7 @@ internal sealed class EngineOptions
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _dtype, _gpuMemoryUtilization, _enforceEager, _loadFormat, _quantization, _skipTokenizerInit,
+        foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _dtype, _gpuMemoryUtilization, _enforceEager, _batchInvariant, _loadFormat, _quantization, _skipTokenizerInit,
                      _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed })
             cmd.Add(o);
     }
@@ -72,6 +76,7 @@ internal sealed class EngineOptions
         DType = r.GetValue(_dtype)!,
         GpuMemoryUtilization = r.GetValue(_gpuMemoryUtilization) ?? new EngineArgs().GpuMemoryUtilization,
         EnforceEager = r.GetValue(_enforceEager),
+        BatchInvariant = r.GetValue(_batchInvariant),
         LoadFormat = r.GetValue(_loadFormat)!,
         Quantization = r.GetValue(_quantization),
         SkipTokenizerInit = r.GetValue(_skipTokenizerInit),
