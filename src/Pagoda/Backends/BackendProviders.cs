@@ -36,6 +36,13 @@ public static class BackendProviders
             Providers[provider.Device] = provider;
     }
 
+    /// <summary>Whether a provider answers to <paramref name="device"/> (stand-in devices of tests and benchmarks).</summary>
+    public static bool IsRegistered(string device)
+    {
+        lock (Providers)
+            return Providers.ContainsKey(device);
+    }
+
     /// <summary>
     /// The provider for <paramref name="device"/>: null means the CPU backend. `auto` picks a registered
     /// accelerator that is available, else the CPU; naming an unavailable device is an error.
