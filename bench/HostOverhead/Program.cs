@@ -14,6 +14,7 @@ int seqs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 
 int maxTokens = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 300;
 int runs = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3;
 var kind = args.Length > 3 ? Enum.Parse<RequestOutputKind>(args[3], ignoreCase: true) : RequestOutputKind.FinalOnly;
+bool verbose = Environment.GetEnvironmentVariable("HOST_OVERHEAD_VERBOSE") == "1";
 string model = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "models", "fortune-chat"));
 
 // Ordinary prose with digits, punctuation and a few multi-byte characters (held back until complete).
@@ -36,26 +37,32 @@ for (int i = 0; i < phases.Length; i++)
     phases[i] = [];
 var wall = new List<double>();
 var alloc = new List<double>();
+var cpu = new List<double>();
 var total = Stopwatch.StartNew();
 long generatedBefore = 0;
-for (int run = 0; run < runs + 1; run++)
+// Warm-up runs let tiered compilation finish (hot methods reach optimized code only after a delay).
+const int WarmUpRuns = 8;
+for (int run = 0; run < runs + WarmUpRuns; run++)
 {
-    bool measured = run > 0; // run 0 warms up the JIT
+    bool measured = run >= WarmUpRuns;
     for (int i = 0; i < seqs; i++)
         engine.AddRequest($"r{run}-{i}", new PromptInput { Text = $"Tell me a joke about {topics[i % topics.Length]}." }, p);
     int step = 0;
-    if (run == 1)
+    if (run == WarmUpRuns)
     {
         total.Restart();
         generatedBefore = engine.Stats.GenerationTokens;
     }
+    var runCpu = new List<double>();
     while (engine.HasUnfinishedRequests)
     {
         engine.Timings.Reset();
         long bytes = GC.GetAllocatedBytesForCurrentThread();
+        double cpu0 = ThreadClock.Microseconds();
         long t0 = Stopwatch.GetTimestamp();
         engine.Step();
         double us = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+        double cpuUs = ThreadClock.Microseconds() - cpu0;
         long allocated = GC.GetAllocatedBytesForCurrentThread() - bytes;
         // Steady state only: past the prefill steps, while every sequence still decodes.
         if (!measured || step++ < 4 || engine.Stats.NumRunning < seqs)
@@ -66,7 +73,11 @@ for (int run = 0; run < runs + 1; run++)
             phases[i].Add(values[i] * 1000);
         wall.Add(us);
         alloc.Add(allocated / 1024.0);
+        cpu.Add(cpuUs);
+        runCpu.Add(cpuUs);
     }
+    if (verbose && measured)
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"run {run - WarmUpRuns + 1}: step CPU median {Median(runCpu):F1} us"));
 }
 double seconds = total.Elapsed.TotalSeconds;
 long outputTokens = engine.Stats.GenerationTokens - generatedBefore;
@@ -80,4 +91,5 @@ string[] names = ["schedule", "build", "forward", "sample", "update", "sum"];
 for (int i = 0; i < names.Length; i++)
     Console.WriteLine(string.Create(inv, $"  {names[i],-8} median {Median(phases[i]),8:F1} us   p90 {P90(phases[i]),8:F1} us"));
 Console.WriteLine(string.Create(inv, $"  step     median {Median(wall),8:F1} us   p90 {P90(wall),8:F1} us   mean {Mean(wall),8:F1} us   allocated {Median(alloc):F0} KiB/step"));
+Console.WriteLine(string.Create(inv, $"  step CPU median {Median(cpu),8:F1} us   p90 {P90(cpu),8:F1} us   (this thread's CPU time: robust to a busy machine)"));
 Console.WriteLine(string.Create(inv, $"  host-only throughput {outputTokens / seconds:F0} output tok/s"));

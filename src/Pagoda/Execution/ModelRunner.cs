@@ -45,7 +45,9 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
     /// <summary>Builds the flattened batch; <paramref name="blockIds"/> gives each request's block table.</summary>
     public ForwardBatch BuildBatch(IReadOnlyList<ScheduledRequest> scheduled, Func<string, IReadOnlyList<int>> blockIds)
     {
-        int total = scheduled.Sum(s => s.NumTokens);
+        int total = 0;
+        foreach (var s in scheduled)
+            total += s.NumTokens;
         int bs = Cache.BlockSize;
         var ids = new int[total];
         var positions = new int[total];
@@ -53,7 +55,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         var blockTables = new int[scheduled.Count][];
         var queryStart = new int[scheduled.Count + 1];
         var seqLens = new int[scheduled.Count];
-        var logitRows = new List<int>();
+        var logitRows = new List<int>(scheduled.Count);
         int t = 0;
         for (int s = 0; s < scheduled.Count; s++)
         {
@@ -61,7 +63,9 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
             int computed = req.NumComputedTokens;
             queryStart[s] = t;
             seqLens[s] = computed + numTokens;
-            blockTables[s] = blockIds(req.RequestId).ToArray();
+            // KvCacheManager.GetBlockIds hands out a new array: adopted as is rather than copied again.
+            var table = blockIds(req.RequestId);
+            blockTables[s] = table as int[] ?? [.. table];
             if (blockTables[s].Length * bs < seqLens[s])
                 throw new InvalidOperationException($"request {req.RequestId} has {blockTables[s].Length} blocks for {seqLens[s]} tokens");
             bool allRows = WantsPromptLogprobs(scheduled[s]);
@@ -179,7 +183,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         void MarkUnwritten(Request r)
         {
             var ids = kv.GetBlockIds(r.RequestId);
-            for (int i = r.NumComputedTokens / kv.BlockSize; i < ids.Count; i++)
+            for (int i = r.NumComputedTokens / kv.BlockSize; i < ids.Length; i++)
                 unwritten.Add(ids[i]);
         }
         foreach (var s in all.Except(kept))
