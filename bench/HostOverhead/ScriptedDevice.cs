@@ -11,9 +11,11 @@ namespace Pagoda.Bench.HostOverhead;
 /// for every logits row, the top-k candidates a GPU's device-side reduction would (the next token of a
 /// fixed script at that position), so everything the engine does around a forward runs for real.
 /// </summary>
-internal sealed class ScriptedProvider(int[] script) : IBackendProvider
+internal sealed class ScriptedProvider(int[] script, bool asynchronous) : IBackendProvider
 {
     public string Device => "scripted";
+
+    public bool AutoSelect => false;
 
     public bool IsAvailable(out string reason)
     {
@@ -28,11 +30,15 @@ internal sealed class ScriptedProvider(int[] script) : IBackendProvider
         args.MaxNumSeqs * ((maxModelLen + args.BlockSize - 1) / args.BlockSize + 1);
 
     public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen) =>
-        new ScriptedModel(model, script);
+        new ScriptedModel(model, script, asynchronous);
 }
 
-/// <summary>The next token at position p is script[(p + 1) % length]: real text for the detokenizer.</summary>
-internal sealed class ScriptedModel(IModel inner, int[] script) : IModel
+/// <summary>
+/// The next token at position p is script[(p + 1) % length]: real text for the detokenizer. Asynchronous, its
+/// forward reports itself as still running (as a CUDA graph replay does) and is computed in Wait, so the
+/// engine defers output processing exactly as it does on the GPU.
+/// </summary>
+internal sealed class ScriptedModel(IModel inner, int[] script, bool asynchronous) : IModel
 {
     public ModelConfig Config => inner.Config;
 
@@ -56,7 +62,17 @@ internal sealed class ScriptedModel(IModel inner, int[] script) : IModel
         return output;
     }
 
+    public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache) =>
+        asynchronous ? new Launched(() => Forward(batch, cache)) : new CompletedForward(Forward(batch, cache));
+
     public void Dispose() => inner.Dispose();
+
+    private sealed class Launched(Func<float[]> run) : IForwardHandle
+    {
+        public bool IsAsynchronous => true;
+
+        public float[] Wait() => run();
+    }
 }
 
 /// <summary>The CPU backend for loading, plus a device top-k capability the scripted model answers itself.</summary>
