@@ -168,6 +168,7 @@ public sealed unsafe partial class CudaBackend
         if (_launchedReplay is not var (bytes, launchedAt))
             throw new InvalidOperationException("no replay was launched since the last step began");
         _launchedReplay = null;
+        _device.MakeCurrent();
         Sync();
         GraphTicks += System.Diagnostics.Stopwatch.GetTimestamp() - launchedAt;
         new Span<float>(_hostOut!.Pointer, checked((int)(bytes / 4))).CopyTo(dst);
