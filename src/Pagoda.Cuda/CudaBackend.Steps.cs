@@ -31,6 +31,7 @@ public sealed unsafe partial class CudaBackend
     private StepMode _mode = StepMode.Eager;
     private CudaGraph? _current;
     private PinnedMemory? _hostOut;
+    private (long Bytes, long LaunchedAt)? _launchedReplay;
     private ForwardBatch? _metaBatch;
     private AttentionMeta _meta;
 
@@ -58,6 +59,7 @@ public sealed unsafe partial class CudaBackend
         if (mode != StepMode.Eager && graph == null)
             throw new ArgumentNullException(nameof(graph));
         Sync(); // the previous step's staged inputs have been consumed
+        _launchedReplay = null; // a replay nobody waited for: its output is dropped
         _stagingOffset = 0;
         foreach (var (_, u) in _uploads)
             u.Buffer.Dispose();
@@ -80,7 +82,10 @@ public sealed unsafe partial class CudaBackend
         _hostOut = new PinnedMemory(bytes);
     }
 
-    /// <summary>Stopwatch ticks from each graph launch to the end of its replay (device time as the host sees it).</summary>
+    /// <summary>
+    /// Stopwatch ticks from each graph launch to the end of its replay (device time as the host sees it; where
+    /// the host works before <see cref="FinishReplay"/>, the longer of that work and the device's).
+    /// </summary>
     public long GraphTicks { get; set; }
 
     /// <summary>Graphs captured so far.</summary>
@@ -111,8 +116,10 @@ public sealed unsafe partial class CudaBackend
     }
 
     /// <summary>
-    /// The step's final device-to-host copy: eagerly, or as the end of a capture (instantiating the
-    /// graph) followed by a replay whose output lands in the pinned output buffer.
+    /// The step's final device-to-host copy: eagerly, or as the end of a capture (instantiating the graph)
+    /// followed by a replay whose output lands in the pinned output buffer. A replay (not the first launch of
+    /// a capture) only launches the graph, whose last node copies the output into the pinned buffer, and
+    /// returns: <see cref="FinishReplay"/> waits for it and copies it into <paramref name="dst"/>'s array.
     /// </summary>
     private void CopyOut(ulong from, long bytes, Span<float> dst)
     {
@@ -136,6 +143,11 @@ public sealed unsafe partial class CudaBackend
             }
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             Driver.Check(Driver.cuGraphLaunch(_current!.Exec!.Exec, S), "cuGraphLaunch");
+            if (_mode == StepMode.Replay)
+            {
+                _launchedReplay = (bytes, t0);
+                return;
+            }
             Sync();
             GraphTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
             new Span<float>(_hostOut!.Pointer, checked((int)(bytes / 4))).CopyTo(dst);
@@ -144,6 +156,22 @@ public sealed unsafe partial class CudaBackend
         {
             _mode = StepMode.Eager;
         }
+    }
+
+    /// <summary>
+    /// Waits for the replay the last forward launched and copies its output (the bytes the model's final copy
+    /// asked for) into <paramref name="dst"/>, the array that forward returned. Nothing else may be staged,
+    /// launched or copied between the launch and this call.
+    /// </summary>
+    public void FinishReplay(Span<float> dst)
+    {
+        if (_launchedReplay is not var (bytes, launchedAt))
+            throw new InvalidOperationException("no replay was launched since the last step began");
+        _launchedReplay = null;
+        _device.MakeCurrent();
+        Sync();
+        GraphTicks += System.Diagnostics.Stopwatch.GetTimestamp() - launchedAt;
+        new Span<float>(_hostOut!.Pointer, checked((int)(bytes / 4))).CopyTo(dst);
     }
 
     private ulong UploadInts(string key, ReadOnlySpan<int> data)

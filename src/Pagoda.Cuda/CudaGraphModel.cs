@@ -16,7 +16,8 @@ public sealed class CudaGraphModel : IModel
 {
     private readonly IModel _inner;
     private readonly CudaBackend _backend;
-    private readonly int _blockSize, _scratchSlot, _width;
+    private readonly int _scratchSlot, _width;
+    private readonly int[] _scratchTable;
     private readonly int[] _sizes = [];
     private readonly Dictionary<(int Size, int TopK), CudaBackend.CudaGraph> _graphs = new();
 
@@ -25,8 +26,8 @@ public sealed class CudaGraphModel : IModel
     {
         _inner = inner;
         _backend = backend;
-        _blockSize = cache.BlockSize;
         _scratchSlot = backend.ScratchBlock * cache.BlockSize;
+        _scratchTable = [backend.ScratchBlock];
         _width = (maxModelLen + cache.BlockSize - 1) / cache.BlockSize;
         if (enforceEager)
             return;
@@ -78,7 +79,14 @@ public sealed class CudaGraphModel : IModel
     }
 
     /// <inheritdoc />
-    public float[] Forward(ForwardBatch batch, PagedKvCache cache)
+    public float[] Forward(ForwardBatch batch, PagedKvCache cache) => ForwardAsync(batch, cache).Wait();
+
+    /// <summary>
+    /// A decode batch with a captured size is replayed without waiting: the host walk stages its inputs, the
+    /// graph is launched and the handle's Wait synchronizes and copies the output out of pinned memory. Other
+    /// batches run eagerly, to completion.
+    /// </summary>
+    public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache)
     {
         int n = batch.NumSeqs;
         if (_sizes.Length > 0 && IsDecode(batch))
@@ -89,14 +97,26 @@ public sealed class CudaGraphModel : IModel
                     continue;
                 int k = batch.LogitsTopK;
                 var graph = _graphs.GetValueOrDefault((size, k)) ?? Capture(size, k, cache);
-                float[] output = Run(StepMode.Replay, graph, Pad(batch, size) with { LogitsTopK = k }, cache);
+                float[] output = Run(StepMode.Replay, graph, (size == n ? batch : Pad(batch, size)) with { LogitsTopK = k }, cache);
                 Replays++;
-                int width = k > 0 ? 2 * k : Config.VocabSize;
-                return size == n ? output : output.AsSpan(0, n * width).ToArray();
+                return new ReplayHandle(_backend, output, n * (k > 0 ? 2 * k : Config.VocabSize));
             }
         }
         _backend.BeginStep(StepMode.Eager);
-        return _inner.Forward(batch, cache);
+        return new CompletedForward(_inner.Forward(batch, cache));
+    }
+
+    /// <summary>A launched replay: Wait synchronizes with the stream and fills the output from pinned memory.</summary>
+    private sealed class ReplayHandle(CudaBackend backend, float[] output, int length) : IForwardHandle
+    {
+        public bool IsAsynchronous => true;
+
+        public float[] Wait()
+        {
+            backend.FinishReplay(output);
+            // Rows of padding are dropped.
+            return output.Length == length ? output : output.AsSpan(0, length).ToArray();
+        }
     }
 
     private float[] Run(StepMode mode, CudaBackend.CudaGraph? graph, ForwardBatch batch, PagedKvCache cache)
@@ -129,6 +149,7 @@ public sealed class CudaGraphModel : IModel
 
     private static readonly ForwardBatch Empty = new([], [], [], [], [0], [], []);
 
+    // Real rows first, then rows that read and write only the scratch block (one shared table: nothing writes it).
     private ForwardBatch Pad(ForwardBatch b, int size)
     {
         int n = b.NumSeqs;
@@ -139,18 +160,18 @@ public sealed class CudaGraphModel : IModel
         var start = new int[size + 1];
         var lens = new int[size];
         var rows = new int[size];
-        for (int i = 0; i < size; i++)
-        {
-            bool real = i < n;
-            ids[i] = real ? b.InputIds[i] : 0;
-            positions[i] = real ? b.Positions[i] : 0;
-            slots[i] = real ? b.SlotMapping[i] : _scratchSlot;
-            tables[i] = real ? b.BlockTables[i] : [_scratchSlot / _blockSize];
-            lens[i] = real ? b.SeqLens[i] : 1;
+        b.InputIds.AsSpan(0, n).CopyTo(ids);
+        b.Positions.AsSpan(0, n).CopyTo(positions);
+        b.SlotMapping.AsSpan(0, n).CopyTo(slots);
+        slots.AsSpan(n).Fill(_scratchSlot);
+        b.BlockTables.AsSpan(0, n).CopyTo(tables);
+        tables.AsSpan(n).Fill(_scratchTable);
+        b.SeqLens.AsSpan(0, n).CopyTo(lens);
+        lens.AsSpan(n).Fill(1);
+        for (int i = 0; i <= size; i++)
             start[i] = i;
+        for (int i = 0; i < size; i++)
             rows[i] = i;
-        }
-        start[size] = size;
         return new ForwardBatch(ids, positions, slots, tables, start, lens, rows);
     }
 

@@ -113,7 +113,7 @@ public sealed record EngineArgs
             throw new ArgumentException($"--max-model-len must be positive, got {MaxModelLen}.");
         if (LoadFormat is not ("auto" or "safetensors" or "pt" or "dummy"))
             throw new ArgumentException($"--load-format '{LoadFormat}' is not supported (supported: auto, safetensors, pt, dummy).");
-        if (Device is not ("auto" or "cpu" or "cuda"))
+        if (Device is not ("auto" or "cpu" or "cuda") && !Backends.BackendProviders.IsRegistered(Device))
             throw new ArgumentException($"--device '{Device}' is not supported (supported: auto, cpu, cuda).");
         if (DType is not ("auto" or "float32" or "float" or "bfloat16" or "float16" or "half"))
             throw new ArgumentException($"--dtype '{DType}' is not supported (supported: auto, float32, bfloat16, float16).");

@@ -22,6 +22,9 @@ public interface IBackendProvider
 
     /// <summary>Wraps the model for execution (CUDA graphs for decode); may return it unchanged.</summary>
     IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen);
+
+    /// <summary>Whether `--device auto` may pick it (stand-in devices of tests and benchmarks say no).</summary>
+    bool AutoSelect => true;
 }
 
 /// <summary>Registered device backends; the CPU backend is built in.</summary>
@@ -36,6 +39,13 @@ public static class BackendProviders
             Providers[provider.Device] = provider;
     }
 
+    /// <summary>Whether a provider answers to <paramref name="device"/> (stand-in devices of tests and benchmarks).</summary>
+    public static bool IsRegistered(string device)
+    {
+        lock (Providers)
+            return Providers.ContainsKey(device);
+    }
+
     /// <summary>
     /// The provider for <paramref name="device"/>: null means the CPU backend. `auto` picks a registered
     /// accelerator that is available, else the CPU; naming an unavailable device is an error.
@@ -47,7 +57,7 @@ public static class BackendProviders
             if (device == "cpu")
                 return null;
             if (device == "auto")
-                return Providers.Values.FirstOrDefault(p => p.IsAvailable(out _));
+                return Providers.Values.FirstOrDefault(p => p.AutoSelect && p.IsAvailable(out _));
             if (!Providers.TryGetValue(device, out var provider))
                 throw new ArgumentException(
                     $"--device {device} is not available in this build (the {device} backend is not registered; " +

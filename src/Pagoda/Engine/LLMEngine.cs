@@ -28,6 +28,7 @@ public sealed class LLMEngine : IDisposable
     private readonly HashSet<int> _eosIds;
     private readonly List<RequestFailure> _failures = [];
     private long _promptTokens, _generationTokens;
+    private (SchedulerOutput Scheduled, ModelRunnerOutput Run)? _deferred;
 
     /// <summary>Loads the model, tokenizer and chat template named by <paramref name="args"/> and sizes the KV pool.</summary>
     public LLMEngine(EngineArgs args)
@@ -117,7 +118,7 @@ public sealed class LLMEngine : IDisposable
     public IReadOnlySet<int> EosTokenIds => _eosIds;
 
     /// <summary>Whether any request is waiting or running.</summary>
-    public bool HasUnfinishedRequests => _scheduler.HasUnfinishedRequests || _output.NumUnfinished > 0;
+    public bool HasUnfinishedRequests => _scheduler.HasUnfinishedRequests || _output.NumUnfinished > 0 || _deferred != null;
 
     /// <summary>The KV bookkeeping (for tests and metrics).</summary>
     public KvCacheManager KvCacheManager => _scheduler.KvCache;
@@ -248,34 +249,81 @@ public sealed class LLMEngine : IDisposable
     /// throws (batch preparation, sampling, detokenization) is ended and its blocks freed; it is reported by
     /// <see cref="TakeFailures"/> while the others go on. A failing forward fails the requests of its batch.
     /// </summary>
+    /// <remarks>
+    /// When the model's forward runs asynchronously (CUDA graph replays), a step's outputs come from the next
+    /// call (vLLM's async scheduling, in a light form): the scheduler records step n at once (tokens, EOS,
+    /// max_tokens, stop token ids, freed blocks), but detokenization, stop strings and building outputs for
+    /// step n run while the device computes step n+1. A request a stop string ends there may already be in
+    /// step n+1: it is finished then and its token of step n+1 dropped. Freeing its blocks while the forward
+    /// still writes them is safe because blocks are only handed out again by the next Schedule, after the wait.
+    /// </remarks>
     public IReadOnlyList<RequestOutput> Step()
     {
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var scheduled = _scheduler.Schedule();
         Timings.Lap(StepPhase.Schedule, t0);
-        ModelRunnerOutput run;
+        LaunchedStep launched;
         try
         {
-            run = _runner.Execute(scheduled, _scheduler.KvCache);
+            launched = _runner.Launch(scheduled, _scheduler.KvCache);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Nothing of this step was recorded: failing its requests frees their blocks and leaves the rest intact.
+            var earlier = ProcessDeferredOutputs();
             foreach (var s in scheduled.Scheduled)
                 Fail(s.Request.RequestId, e);
-            return [];
+            return earlier;
+        }
+        // The previous step's outputs, made while the device runs this one.
+        var outputs = ProcessDeferredOutputs();
+        ModelRunnerOutput run;
+        try
+        {
+            run = _runner.Finish(launched);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            foreach (var s in scheduled.Scheduled)
+                Fail(s.Request.RequestId, e);
+            return outputs;
         }
         t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         foreach (var (id, e) in run.Failed)
             Fail(id, e);
         _scheduler.Recompute(run.Recompute);
-        // Siblings of a failed sequence were ended with it and recomputed requests went back to waiting;
-        // the step is recorded for the others only.
-        if (run.Failed.Count > 0 || run.Recompute.Count > 0)
+        // Siblings of a failed sequence were ended with it, recomputed requests went back to waiting, and the
+        // previous step's stop strings or failures may have ended requests of this one: it is recorded for the others only.
+        if (scheduled.Scheduled.Any(s => s.Request.Status != RequestStatus.Running))
             scheduled = scheduled with { Scheduled = scheduled.Scheduled.Where(s => s.Request.Status == RequestStatus.Running).ToList() };
-        _generationTokens += run.SampledTokens.Count;
+        foreach (var s in scheduled.Scheduled)
+            _generationTokens += run.SampledTokens.ContainsKey(s.Request.RequestId) ? 1 : 0;
         foreach (var done in _scheduler.Update(scheduled, run.SampledTokens))
             _requests.Remove(done.RequestId);
+        if (launched.IsAsynchronous)
+            _deferred = (scheduled, run);
+        else
+            outputs.AddRange(ProcessOutputs(scheduled, run));
+        Timings.Lap(StepPhase.Update, t0);
+        Timings.EndStep();
+        return outputs;
+    }
+
+    // Outputs of a step whose processing was deferred to overlap the next forward (none when nothing waits).
+    private List<RequestOutput> ProcessDeferredOutputs()
+    {
+        if (_deferred is not var (scheduled, run))
+            return [];
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        _deferred = null;
+        var outputs = ProcessOutputs(scheduled, run);
+        Timings.Lap(StepPhase.Update, t0);
+        return outputs;
+    }
+
+    // Detokenization, stop strings and outputs of a step the scheduler has recorded.
+    private List<RequestOutput> ProcessOutputs(SchedulerOutput scheduled, ModelRunnerOutput run)
+    {
         var (outputs, stopped, failed) = _output.Process(scheduled, run);
         foreach (var (id, e) in failed)
             Fail(id, e);
@@ -283,8 +331,6 @@ public sealed class LLMEngine : IDisposable
         _scheduler.FinishRequests(byString, RequestStatus.FinishedStopped);
         foreach (var r in byString)
             _requests.Remove(r.RequestId);
-        Timings.Lap(StepPhase.Update, t0);
-        Timings.EndStep();
         return outputs;
     }
 

@@ -53,14 +53,14 @@ internal sealed class OutputProcessor(Tokenizer? tokenizer, FaultHook? faults = 
         var touched = new List<ParentRequest>();
         var stopped = new List<string>();
         var failed = new Dictionary<string, Exception>();
-        var failedParents = new HashSet<ParentRequest>();
         foreach (var s in step.Scheduled)
         {
             var req = s.Request;
             if (!_states.TryGetValue(req.RequestId, out var state))
                 continue;
             var parent = state.Parent;
-            if (run.PromptLogprobs.TryGetValue(req.RequestId, out var chunk) && parent.PromptLogprobs is { } plp)
+            if (run.PromptLogprobs.Count > 0 && run.PromptLogprobs.TryGetValue(req.RequestId, out var chunk)
+                && parent.PromptLogprobs is { } plp)
             {
                 // After a preemption the prompt is recomputed; positions already recorded are skipped.
                 for (int k = 0; k < chunk.Entries.Count; k++)
@@ -74,24 +74,29 @@ internal sealed class OutputProcessor(Tokenizer? tokenizer, FaultHook? faults = 
             try
             {
                 faults?.Invoke(FaultSite.Detokenizer, req.RequestId);
-                AppendToken(state, req, token, run.Logprobs.GetValueOrDefault(req.RequestId));
+                AppendToken(state, req, token, run.Logprobs.Count > 0 ? run.Logprobs.GetValueOrDefault(req.RequestId) : null);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // Detokenizer and stop-string state are per sequence: only this prompt is lost.
                 failed[req.RequestId] = e;
-                failedParents.Add(parent);
                 continue;
             }
             if (state.IsFinished && !req.IsFinished)
                 stopped.Add(req.RequestId);
-            if (!touched.Contains(parent))
+            if (!parent.Touched)
+            {
+                parent.Touched = true;
                 touched.Add(parent);
+            }
         }
 
         var outputs = new List<RequestOutput>();
-        foreach (var parent in touched.Where(p => !failedParents.Contains(p)))
+        foreach (var parent in touched)
         {
+            parent.Touched = false;
+            if (failed.Count > 0 && parent.Children.Any(c => failed.ContainsKey(c.RequestId)))
+                continue;
             if (MakeOutput(parent) is { } o)
                 outputs.Add(o);
             if (parent.IsFinished)
@@ -114,10 +119,10 @@ internal sealed class OutputProcessor(Tokenizer? tokenizer, FaultHook? faults = 
         {
             // Without a tokenizer (--skip-tokenizer-init) outputs carry token ids only.
             string delta = state.Detokenizer?.Push(token) ?? "";
-            state.Text += delta;
+            state.Text.Append(delta);
             if (StopStrings.Find(state.Text, delta.Length, state.Params) is var (cut, stop) && stop != null)
             {
-                state.Text = state.Text[..cut];
+                state.Text.Length = cut;
                 state.FinishReason = "stop";
                 state.StopReason = stop;
                 return;
@@ -141,15 +146,16 @@ internal sealed class OutputProcessor(Tokenizer? tokenizer, FaultHook? faults = 
         foreach (var c in parent.Children)
         {
             // Hold back text that may still turn out to be the start of a stop string.
-            int visible = c.IsFinished ? c.Text.Length : Math.Max(c.SentTextLength, c.Text.Length - StopStrings.HoldBack(p));
+            int visible = c.IsFinished ? c.TextLength : Math.Max(c.SentTextLength, c.TextLength - StopStrings.HoldBack(p));
             if (delta && visible == c.SentTextLength && c.TokenIds.Count == c.SentTokens && (!c.IsFinished || c.FinishSent))
                 continue;
+            // Token ids and logprobs are snapshots of lists that only grow, so cumulative outputs copy nothing.
             completions.Add(new CompletionOutput(
                 c.Index,
-                delta ? c.Text[c.SentTextLength..visible] : c.Text[..visible],
-                delta ? c.TokenIds[c.SentTokens..] : c.TokenIds.ToArray(),
+                c.TextRange(delta ? c.SentTextLength : 0, visible),
+                c.TokenIds.Window(delta ? c.SentTokens : 0),
                 c.Logprobs != null ? c.CumulativeLogprob : null,
-                c.Logprobs is null ? null : delta ? c.Logprobs[c.SentLogprobs..] : c.Logprobs.ToArray(),
+                c.Logprobs?.Window(delta ? c.SentLogprobs : 0),
                 c.FinishReason,
                 c.StopReason));
             c.SentTextLength = visible;

@@ -1,3 +1,4 @@
+using System.Text;
 using Pagoda.Tokenization;
 
 namespace Pagoda.Engine;
@@ -9,18 +10,27 @@ namespace Pagoda.Engine;
 internal sealed class RequestState(string requestId, ParentRequest parent, int index, SamplingParams p,
     IncrementalDetokenizer? detokenizer)
 {
+    // Appended to every token; a string grown by += would copy the whole text each time.
+    private readonly StringBuilder _text = new();
+
     public string RequestId { get; } = requestId;
     public ParentRequest Parent { get; } = parent;
     public int Index { get; } = index;
     public SamplingParams Params { get; } = p;
     public IncrementalDetokenizer? Detokenizer { get; } = detokenizer;
 
-    public List<int> TokenIds { get; } = [];
-    public List<TokenLogprob>? Logprobs { get; } = p.Logprobs != null ? [] : null;
+    public AppendOnlyList<int> TokenIds { get; } = new();
+    public AppendOnlyList<TokenLogprob>? Logprobs { get; } = p.Logprobs != null ? new() : null;
     public double CumulativeLogprob { get; set; }
 
-    /// <summary>The text, cut at a stop string once one is found.</summary>
-    public string Text { get; set; } = "";
+    /// <summary>Characters of text, cut at a stop string once one is found.</summary>
+    public int TextLength => _text.Length;
+
+    public StringBuilder Text => _text;
+
+    /// <summary>Characters <paramref name="from"/> .. <paramref name="to"/> of the text.</summary>
+    public string TextRange(int from, int to) => _text.ToString(from, to - from);
+
     public string? FinishReason { get; set; }
     public object? StopReason { get; set; }
     public bool IsFinished => FinishReason != null;
@@ -41,5 +51,20 @@ internal sealed class ParentRequest(string requestId, string? prompt, int[] prom
     public List<TokenLogprob?>? PromptLogprobs { get; } = p.PromptLogprobs != null ? [null] : null;
     public RequestState[] Children { get; set; } = [];
     public bool PromptLogprobsSent { get; set; }
-    public bool IsFinished => Children.All(c => c.IsFinished);
+
+    /// <summary>Whether the step being processed has already listed this prompt for an output.</summary>
+    public bool Touched { get; set; }
+
+    public bool IsFinished
+    {
+        get
+        {
+            foreach (var c in Children)
+            {
+                if (!c.IsFinished)
+                    return false;
+            }
+            return true;
+        }
+    }
 }

@@ -29,6 +29,17 @@ public sealed record ModelRunnerOutput(
 }
 
 /// <summary>
+/// A step whose forward was started by <see cref="ModelRunner.Launch"/>: the requests in the forward, those that
+/// failed or must be recomputed before it ran, and the forward (null when nothing runs).
+/// </summary>
+public sealed record LaunchedStep(List<ScheduledRequest> Scheduled, Dictionary<string, Exception> Failed, IReadOnlyList<Request> Recompute,
+    IForwardHandle? Forward, int TopK)
+{
+    /// <summary>Whether the forward may still be running on the device (work done before Finish overlaps with it).</summary>
+    public bool IsAsynchronous => Forward?.IsAsynchronous ?? false;
+}
+
+/// <summary>
 /// Turns a <see cref="SchedulerOutput"/> into one <see cref="ForwardBatch"/>, runs the model over the KV
 /// pool, and samples each request that reached the end of its known tokens. When the backend can reduce
 /// logits on the device (<paramref name="maxLogitsTopK"/> above 0) and every sampled request is greedy
@@ -45,7 +56,9 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
     /// <summary>Builds the flattened batch; <paramref name="blockIds"/> gives each request's block table.</summary>
     public ForwardBatch BuildBatch(IReadOnlyList<ScheduledRequest> scheduled, Func<string, IReadOnlyList<int>> blockIds)
     {
-        int total = scheduled.Sum(s => s.NumTokens);
+        int total = 0;
+        foreach (var s in scheduled)
+            total += s.NumTokens;
         int bs = Cache.BlockSize;
         var ids = new int[total];
         var positions = new int[total];
@@ -53,7 +66,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         var blockTables = new int[scheduled.Count][];
         var queryStart = new int[scheduled.Count + 1];
         var seqLens = new int[scheduled.Count];
-        var logitRows = new List<int>();
+        var logitRows = new List<int>(scheduled.Count);
         int t = 0;
         for (int s = 0; s < scheduled.Count; s++)
         {
@@ -61,7 +74,9 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
             int computed = req.NumComputedTokens;
             queryStart[s] = t;
             seqLens[s] = computed + numTokens;
-            blockTables[s] = blockIds(req.RequestId).ToArray();
+            // KvCacheManager.GetBlockIds hands out a new array: adopted as is rather than copied again.
+            var table = blockIds(req.RequestId);
+            blockTables[s] = table as int[] ?? [.. table];
             if (blockTables[s].Length * bs < seqLens[s])
                 throw new InvalidOperationException($"request {req.RequestId} has {blockTables[s].Length} blocks for {seqLens[s]} tokens");
             bool allRows = WantsPromptLogprobs(scheduled[s]);
@@ -80,38 +95,59 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
     }
 
     /// <summary>Runs one step and samples.</summary>
-    public ModelRunnerOutput Execute(SchedulerOutput output, KvCacheManager kv)
+    public ModelRunnerOutput Execute(SchedulerOutput output, KvCacheManager kv) => Finish(Launch(output, kv));
+
+    /// <summary>
+    /// Builds the step's batch and starts its forward (see <see cref="IModel.ForwardAsync"/>); <see cref="Finish"/>
+    /// waits for it and samples. A throw here is the forward's own and fails the whole batch.
+    /// </summary>
+    public LaunchedStep Launch(SchedulerOutput output, KvCacheManager kv)
     {
-        var sampled = new Dictionary<string, int>();
-        var logprobs = new Dictionary<string, TokenLogprob>();
-        var promptLogprobs = new Dictionary<string, PromptLogprobsChunk>();
         var failed = new Dictionary<string, Exception>();
         if (output.IsEmpty)
-            return new ModelRunnerOutput(sampled, logprobs, promptLogprobs);
+            return new LaunchedStep([], failed, [], null, 0);
 
         // A request whose own preparation fails is left out of the forward; the rest of the batch runs.
         var scheduled = output.Scheduled.Where(s => Guard(Engine.FaultSite.Step, s.Request.RequestId, failed)).ToList();
         var recompute = DropReadersOfUnwrittenBlocks(output.Scheduled, scheduled, kv);
         if (scheduled.Count == 0)
-            return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed, Recompute = recompute };
+            return new LaunchedStep(scheduled, failed, recompute, null, 0);
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var batch = BuildBatch(scheduled, kv.GetBlockIds);
         // Unguarded on purpose: this stands for the model itself throwing, which fails the whole batch.
         foreach (var s in scheduled)
             faults?.Invoke(Engine.FaultSite.Forward, s.Request.RequestId);
-        int vocab = model.Config.VocabSize;
-        int topK = CandidatesPerRow(scheduled, vocab);
+        int topK = CandidatesPerRow(scheduled, model.Config.VocabSize);
         t0 = Timings.Lap(Engine.StepPhase.Build, t0);
-        if (topK > 0)
-        {
-            float[] candidates = model.Forward(batch with { LogitsTopK = topK }, Cache);
-            t0 = Timings.Lap(Engine.StepPhase.Forward, t0);
-            SampleFromCandidates(scheduled, candidates, topK, sampled, failed);
-            Timings.Lap(Engine.StepPhase.Sample, t0);
-            return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed, Recompute = recompute };
-        }
-        float[] logits = model.Forward(batch, Cache);
+        var forward = model.ForwardAsync(topK > 0 ? batch with { LogitsTopK = topK } : batch, Cache);
+        Timings.Lap(Engine.StepPhase.Forward, t0);
+        return new LaunchedStep(scheduled, failed, recompute, forward, topK);
+    }
+
+    /// <summary>Waits for a launched step's forward and samples each request that reached the end of its tokens.</summary>
+    public ModelRunnerOutput Finish(LaunchedStep step)
+    {
+        var sampled = new Dictionary<string, int>();
+        var logprobs = new Dictionary<string, TokenLogprob>();
+        var promptLogprobs = new Dictionary<string, PromptLogprobsChunk>();
+        var result = new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = step.Failed, Recompute = step.Recompute };
+        if (step.Forward is null)
+            return result;
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        float[] output = step.Forward.Wait();
         t0 = Timings.Lap(Engine.StepPhase.Forward, t0);
+        if (step.TopK > 0)
+            SampleFromCandidates(step.Scheduled, output, step.TopK, sampled, step.Failed);
+        else
+            SampleFromLogits(step.Scheduled, output, sampled, logprobs, promptLogprobs, step.Failed);
+        Timings.Lap(Engine.StepPhase.Sample, t0);
+        return result;
+    }
+
+    private void SampleFromLogits(List<ScheduledRequest> scheduled, float[] logits, Dictionary<string, int> sampled,
+        Dictionary<string, TokenLogprob> logprobs, Dictionary<string, PromptLogprobsChunk> promptLogprobs, Dictionary<string, Exception> failed)
+    {
+        int vocab = model.Config.VocabSize;
         int row = 0;
         foreach (var s in scheduled)
         {
@@ -160,8 +196,6 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
                 sampled.Remove(req.RequestId);
             }
         }
-        Timings.Lap(Engine.StepPhase.Sample, t0);
-        return new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = failed, Recompute = recompute };
     }
 
     /// <summary>
@@ -179,7 +213,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         void MarkUnwritten(Request r)
         {
             var ids = kv.GetBlockIds(r.RequestId);
-            for (int i = r.NumComputedTokens / kv.BlockSize; i < ids.Count; i++)
+            for (int i = r.NumComputedTokens / kv.BlockSize; i < ids.Length; i++)
                 unwritten.Add(ids[i]);
         }
         foreach (var s in all.Except(kept))

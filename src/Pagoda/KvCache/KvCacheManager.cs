@@ -31,9 +31,16 @@ public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePref
     /// <summary>Counters since start.</summary>
     public PrefixCacheStats PrefixCacheStats => new(_queried, _hits);
 
-    /// <summary>The block ids a request holds, in order.</summary>
-    public IReadOnlyList<int> GetBlockIds(string requestId) =>
-        _blocks.TryGetValue(requestId, out var b) ? b.Select(x => x.BlockId).ToArray() : [];
+    /// <summary>The block ids a request holds, in order (a new array on every call: callers may keep it).</summary>
+    public int[] GetBlockIds(string requestId)
+    {
+        if (!_blocks.TryGetValue(requestId, out var held))
+            return [];
+        var ids = new int[held.Count];
+        for (int i = 0; i < ids.Length; i++)
+            ids[i] = held[i].BlockId;
+        return ids;
+    }
 
     /// <summary>
     /// The longest cached prefix of a new request, in whole blocks, leaving at least its last token to
@@ -69,14 +76,22 @@ public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePref
         int required = (numComputed + numNewTokens + BlockSize - 1) / BlockSize;
         int numNew = Math.Max(0, required - held.Count - newComputedBlocks.Count);
         // Hit blocks sitting in the free queue stop being available once adopted.
-        int evictableHits = newComputedBlocks.Count(b => b.RefCount == 0);
+        int evictableHits = 0;
+        foreach (var b in newComputedBlocks)
+            evictableHits += b.RefCount == 0 ? 1 : 0;
         if (numNew > Pool.NumFreeBlocks - evictableHits)
             return false;
 
-        _blocks[request.RequestId] = held;
-        Pool.Touch(newComputedBlocks);
-        held.AddRange(newComputedBlocks);
-        held.AddRange(Pool.GetNewBlocks(numNew));
+        if (list == null)
+            _blocks[request.RequestId] = held;
+        if (newComputedBlocks.Count > 0)
+        {
+            Pool.Touch(newComputedBlocks);
+            held.AddRange(newComputedBlocks);
+        }
+        // A decode step needs a new block once every block-size tokens; the other steps allocate nothing.
+        if (numNew > 0)
+            held.AddRange(Pool.GetNewBlocks(numNew));
         CacheFullBlocks(request, Math.Min(numComputed + numNewTokens, request.NumTokens));
         return true;
     }

@@ -21,4 +21,11 @@ public interface IModel : IDisposable
     /// <see cref="ForwardBatch.ReturnHiddenStates"/>, their final-normed hidden states: [numOutputs, hidden]).
     /// </summary>
     float[] Forward(ForwardBatch batch, PagedKvCache cache);
+
+    /// <summary>
+    /// Starts <see cref="Forward"/> and returns without waiting for the device where it can (CUDA graph
+    /// replays); the batch and the pool's blocks must stay as they are until the handle's Wait returns.
+    /// Synchronous models keep this default, which runs the forward to completion.
+    /// </summary>
+    IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache) => new CompletedForward(Forward(batch, cache));
 }

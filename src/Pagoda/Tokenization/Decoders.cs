@@ -22,7 +22,7 @@ internal sealed class SequenceDecoder(IReadOnlyList<Decoder> steps) : Decoder
 /// <summary>HF "ByteLevel": maps the byte alphabet back to bytes and decodes UTF-8 lossily.</summary>
 internal sealed class ByteLevelDecoder : Decoder
 {
-    private static readonly UTF8Encoding Lossy = new(false, false);
+    internal static readonly UTF8Encoding Lossy = new(false, false);
 
     public override List<string> DecodeChain(List<string> tokens)
     {

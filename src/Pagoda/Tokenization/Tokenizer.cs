@@ -13,6 +13,7 @@ public sealed class Tokenizer
     private readonly Dictionary<int, AddedToken> _addedById = [];
     private readonly Dictionary<string, AddedToken> _addedByContent = new(StringComparer.Ordinal);
     private readonly string?[] _idToToken;
+    private readonly byte[]?[]? _tokenBytes; // per id, filled on first use: only for a lone ByteLevel decoder
     private readonly AddedTokenMatcher _rawMatcher;
     private readonly AddedTokenMatcher _normalizedMatcher;
     private readonly bool _configAddsSpecials;
@@ -34,6 +35,7 @@ public sealed class Tokenizer
         _idToToken = new string?[VocabSize];
         foreach (var (token, id) in def.Model.Vocab) if (id >= 0) _idToToken[id] = token;
         foreach (var (id, t) in _addedById) if (id >= 0) _idToToken[id] = t.Content;
+        if (def.Decoder is ByteLevelDecoder) _tokenBytes = new byte[]?[VocabSize];
 
         // As in HF, "normalized" tokens are looked for in normalized text, the others in the raw text.
         _rawMatcher = new AddedTokenMatcher(def.AddedTokens.Where(t => !t.Normalized).Select(t => (t.Content, t)));
@@ -121,6 +123,7 @@ public sealed class Tokenizer
     public string Decode(IReadOnlyList<int> ids, bool skipSpecialTokens = false)
     {
         ArgumentNullException.ThrowIfNull(ids);
+        if (_tokenBytes != null) return DecodeByteLevel(ids, skipSpecialTokens);
         var tokens = new List<string>(ids.Count);
         foreach (int id in ids)
         {
@@ -131,6 +134,41 @@ public sealed class Tokenizer
         // clean_up_tokenization_spaces is not applied: transformers >= 5.7 (the goldens' 5.17 included)
         // ignores it for BPE models, the only kind Pagoda loads, because it deletes real spaces ("x != y").
         return text;
+    }
+
+    // A lone ByteLevel decoder turns the tokens' bytes, concatenated, into lossy UTF-8: the same text as the
+    // chain above without its lists, since the incremental detokenizer decodes twice per generated token.
+    private string DecodeByteLevel(IReadOnlyList<int> ids, bool skipSpecialTokens)
+    {
+        int total = 0;
+        foreach (int id in ids)
+        {
+            if (!(skipSpecialTokens && IsSpecial(id)) && TokenBytes(id) is { } b) total += b.Length;
+        }
+        byte[]? rented = total > 256 ? System.Buffers.ArrayPool<byte>.Shared.Rent(total) : null;
+        Span<byte> buffer = rented ?? stackalloc byte[256];
+        int at = 0;
+        foreach (int id in ids)
+        {
+            if (!(skipSpecialTokens && IsSpecial(id)) && TokenBytes(id) is { } b)
+            {
+                b.CopyTo(buffer[at..]);
+                at += b.Length;
+            }
+        }
+        string text = ByteLevelDecoder.Lossy.GetString(buffer[..at]);
+        if (rented != null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        return text;
+    }
+
+    // Racing threads may both fill an entry; they write equal arrays, so either one is right.
+    private byte[]? TokenBytes(int id)
+    {
+        if (IdToToken(id) is not string token) return null;
+        if (_tokenBytes![id] is { } cached) return cached;
+        var bytes = new List<byte>(token.Length);
+        ByteLevel.AppendTokenBytes(token, bytes);
+        return _tokenBytes[id] = bytes.ToArray();
     }
 
     /// <summary>The token string for an id, or null when the id is unknown.</summary>
@@ -149,5 +187,5 @@ public sealed class Tokenizer
     internal bool HasAddedTokens => _addedById.Count > 0;
 
     /// <summary>Whether the id is an added token marked special (skipped by skip-special decoding).</summary>
-    public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var t) && t.Special;
+    public bool IsSpecial(int id) => _addedById.Count > 0 && _addedById.TryGetValue(id, out var t) && t.Special;
 }

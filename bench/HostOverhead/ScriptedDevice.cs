@@ -1,0 +1,108 @@
+using Pagoda.Backends;
+using Pagoda.Backends.Cpu;
+using Pagoda.Execution;
+using Pagoda.Loading;
+using Pagoda.Models;
+
+namespace Pagoda.Bench.HostOverhead;
+
+/// <summary>
+/// A stand-in device for measuring the engine's host work: the model's forward costs nothing and returns,
+/// for every logits row, the top-k candidates a GPU's device-side reduction would (the next token of a
+/// fixed script at that position), so everything the engine does around a forward runs for real.
+/// </summary>
+internal sealed class ScriptedProvider(int[] script, bool asynchronous) : IBackendProvider
+{
+    public string Device => "scripted";
+
+    public bool AutoSelect => false;
+
+    public bool IsAvailable(out string reason)
+    {
+        reason = "";
+        return true;
+    }
+
+    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen) => new TopKBackend();
+
+    // A pool this size holds every request's blocks without preemption; its tensors stay one slot small.
+    public int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen) =>
+        args.MaxNumSeqs * ((maxModelLen + args.BlockSize - 1) / args.BlockSize + 1);
+
+    public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen) =>
+        new ScriptedModel(model, script, asynchronous);
+}
+
+/// <summary>
+/// The next token at position p is script[(p + 1) % length]: real text for the detokenizer. Asynchronous, its
+/// forward reports itself as still running (as a CUDA graph replay does) and is computed in Wait, so the
+/// engine defers output processing exactly as it does on the GPU.
+/// </summary>
+internal sealed class ScriptedModel(IModel inner, int[] script, bool asynchronous) : IModel
+{
+    public ModelConfig Config => inner.Config;
+
+    public int KvWidth => inner.KvWidth;
+
+    public float[] Forward(ForwardBatch batch, PagedKvCache cache)
+    {
+        int k = batch.LogitsTopK;
+        if (k <= 0)
+            throw new NotSupportedException("the scripted model returns top-k candidates only");
+        var output = new float[batch.LogitsIndices.Length * 2 * k];
+        for (int r = 0; r < batch.LogitsIndices.Length; r++)
+        {
+            int pos = batch.Positions[batch.LogitsIndices[r]];
+            for (int i = 0; i < k; i++)
+            {
+                output[r * 2 * k + i] = 10f - i;
+                output[r * 2 * k + k + i] = script[(pos + 1 + i) % script.Length];
+            }
+        }
+        return output;
+    }
+
+    public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache) =>
+        asynchronous ? new Launched(() => Forward(batch, cache)) : new CompletedForward(Forward(batch, cache));
+
+    public void Dispose() => inner.Dispose();
+
+    private sealed class Launched(Func<float[]> run) : IForwardHandle
+    {
+        public bool IsAsynchronous => true;
+
+        public float[] Wait() => run();
+    }
+}
+
+/// <summary>The CPU backend for loading, plus a device top-k capability the scripted model answers itself.</summary>
+internal sealed class TopKBackend : IBackend, ILogitsTopK
+{
+    private readonly CpuBackend _cpu = new();
+
+    public string Name => "scripted";
+    public int MaxLogitsTopK => 64;
+    public void CopyTopKToHost(Tensor logits, int k, Span<float> dst) => throw new NotSupportedException();
+    public Tensor LoadWeight(WeightStore store, string name, params int[] shape) => _cpu.LoadWeight(store, name, shape);
+    public Tensor Empty(params int[] shape) => _cpu.Empty(shape);
+    // The scripted forward never touches the pool: one block's worth of tensors stands for all of them.
+    public PagedKvCache AllocateKvCache(int numLayers, int numBlocks, int blockSize, int kvWidth)
+    {
+        var small = _cpu.AllocateKvCache(numLayers, 1, blockSize, kvWidth);
+        return new PagedKvCache(small.Keys, small.Values, numBlocks, blockSize);
+    }
+    public void Embedding(Tensor table, ReadOnlySpan<int> ids, Tensor dst) => throw new NotSupportedException();
+    public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor dst) => throw new NotSupportedException();
+    public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor dst) => throw new NotSupportedException();
+    public void LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor dst) => throw new NotSupportedException();
+    public void Add(Tensor a, Tensor b, Tensor dst) => throw new NotSupportedException();
+    public void SiluMul(Tensor gate, Tensor up, Tensor dst) => throw new NotSupportedException();
+    public void Relu(Tensor x) => throw new NotSupportedException();
+    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq) => throw new NotSupportedException();
+    public void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping) => throw new NotSupportedException();
+    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
+        int headDim, float scale, Tensor dst) => throw new NotSupportedException();
+    public void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor dst) => throw new NotSupportedException();
+    public void CopyToHost(Tensor src, Span<float> dst) => throw new NotSupportedException();
+    public void Dispose() => _cpu.Dispose();
+}
