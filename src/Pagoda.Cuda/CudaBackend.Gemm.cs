@@ -7,8 +7,9 @@ namespace Pagoda.Cuda;
 /// Linear layers. Pagoda's fixed-order tensor-core GEMM (Kernels/gemm.cu) reduces an output element in one
 /// order whatever the variant (K in chunks of <see cref="GemmChunk"/>, chunks added in order), so a row's
 /// result does not depend on how many rows share the launch: with <see cref="BatchInvariant"/> every 16-bit
-/// GEMM uses it and greedy outputs are the same alone or in any batch. Otherwise its decode form serves up
-/// to 8 rows (faster than cuBLAS there) and cuBLAS the rest.
+/// GEMM uses it and greedy outputs are the same alone or in any batch. Otherwise cuBLAS runs them (faster
+/// on the H100 for every shape measured, docs/BENCHMARKS.md); PAGODA_CUDA_GEMM=fixed sends 1–8 row GEMMs to
+/// the fixed-order decode form instead, for comparisons.
 /// </summary>
 public sealed unsafe partial class CudaBackend
 {
@@ -23,10 +24,10 @@ public sealed unsafe partial class CudaBackend
     public bool BatchInvariant { get; set; }
 
     /// <summary>
-    /// Whether 1–8 row GEMMs use the fixed-order decode kernel (default) rather than cuBLAS
-    /// (PAGODA_CUDA_GEMM=cublas, for comparisons; ignored with <see cref="BatchInvariant"/>).
+    /// Whether 1–8 row GEMMs use the fixed-order decode kernel rather than cuBLAS (off unless
+    /// PAGODA_CUDA_GEMM=fixed; implied by <see cref="BatchInvariant"/>).
     /// </summary>
-    public bool SmallBatchFixedGemm { get; set; } = Environment.GetEnvironmentVariable("PAGODA_CUDA_GEMM") != "cublas";
+    public bool SmallBatchFixedGemm { get; set; } = Environment.GetEnvironmentVariable("PAGODA_CUDA_GEMM") == "fixed";
 
     /// <summary>Forces one fixed-order variant (index into the kernel list; checks and benchmarks only).</summary>
     public int? GemmVariant { get; set; }
@@ -70,7 +71,7 @@ public sealed unsafe partial class CudaBackend
             if (split)
                 ws = RentFloats((long)tilesM * tilesN * chunks * bm * bn);
         }
-        Kernels.Launch(_k.Gemm[variant], "gemm", S, gridX, gridY, variant == 3 ? (uint)chunks : 1, threads, smem,
+        _k.Launch(_k.Gemm[variant], "gemm", S, gridX, gridY, variant == 3 ? (uint)chunks : 1, threads, smem,
             P(x), P(weight), bias == null ? 0UL : P(bias), P(dst), ws?.Ptr ?? 0UL, _gemmCounters.Ptr, n, m, k);
         ws?.Dispose();
     }

@@ -49,7 +49,7 @@ public sealed unsafe partial class CudaBackend : IMergedProjectionOps
         if (Skip) return;
         if (qkv.Cols != (numHeads + 2 * numKvHeads) * headDim || q.Cols != numHeads * headDim || headDim % 2 != 0)
             throw new ArgumentException("qkv, q and the head counts disagree");
-        Kernels.Launch(_k.QkvRopeStore, "qkv_rope_store", S, (uint)qkv.Rows, 1, 1, RowThreads(qkv.Cols / 2),
+        _k.Launch(_k.QkvRopeStore, "qkv_rope_store", S, (uint)qkv.Rows, 1, 1, RowThreads(qkv.Cols / 2),
             P(qkv), bias == null ? 0UL : P(bias), P(q), P(cache.Keys[layer]), P(cache.Values[layer]), slots, pos, freq,
             numHeads, numKvHeads, headDim);
     }
@@ -60,6 +60,6 @@ public sealed unsafe partial class CudaBackend : IMergedProjectionOps
         if (Skip) return;
         if (gateUp.Cols != 2 * dst.Cols)
             throw new ArgumentException("gateUp must be [n, 2·ff] for dst [n, ff]");
-        Kernels.Launch(_k.SiluMulStacked, "silu_mul_stacked", S, Grid(dst.NumElements), 1, 1, 256, P(gateUp), P(dst), dst.NumElements, dst.Cols);
+        _k.Launch(_k.SiluMulStacked, "silu_mul_stacked", S, Grid(dst.NumElements), 1, 1, 256, P(gateUp), P(dst), dst.NumElements, dst.Cols);
     }
 }

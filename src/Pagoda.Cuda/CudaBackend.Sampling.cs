@@ -30,8 +30,8 @@ public sealed unsafe partial class CudaBackend : ILogitsTopK, IFusedNormOps
         using var result = new CudaTensor(DType.F32, [rows, 2 * k], _pool.Rent(outBytes), _pool);
         if (!Skip && rows > 0)
         {
-            Kernels.Launch(_k.TopKChunks, "topk_chunks", S, (uint)chunks, (uint)rows, 1, 256, t.Ptr, part.Ptr, vocab, k);
-            Kernels.Launch(_k.TopKMerge, "topk_merge", S, (uint)rows, 1, 1, 256, part.Ptr, result.Ptr, chunks, k);
+            _k.Launch(_k.TopKChunks, "topk_chunks", S, (uint)chunks, (uint)rows, 1, 256, t.Ptr, part.Ptr, vocab, k);
+            _k.Launch(_k.TopKMerge, "topk_merge", S, (uint)rows, 1, 1, 256, part.Ptr, result.Ptr, chunks, k);
         }
         CopyOut(result.Ptr, outBytes, dst[..(int)(outBytes / 4)]);
     }

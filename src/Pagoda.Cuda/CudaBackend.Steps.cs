@@ -102,7 +102,7 @@ public sealed unsafe partial class CudaBackend
         if (!Skip && t.DType != DType.F32)
         {
             f32 = new CudaTensor(DType.F32, t.Shape, _pool.Rent(bytes), _pool);
-            Kernels.Launch(_k.ToF32, "to_f32", S, Grid(t.NumElements), 1, 1, 256, t.Ptr, f32.Ptr, t.NumElements);
+            _k.Launch(_k.ToF32, "to_f32", S, Grid(t.NumElements), 1, 1, 256, t.Ptr, f32.Ptr, t.NumElements);
             from = f32.Ptr;
         }
         try

@@ -93,7 +93,7 @@ public sealed unsafe partial class CudaBackend : IBackend
                 DType.BF16 => (_k.ConvertFromBf16, "convert_from_bf16"),
                 _ => (_k.ConvertFromF16, "convert_from_f16"),
             };
-            Kernels.Launch(fn, fname, S, Grid(n), 1, 1, 256, raw.Ptr, t.Ptr, n);
+            _k.Launch(fn, fname, S, Grid(n), 1, 1, 256, raw.Ptr, t.Ptr, n);
             Sync(); // raw is freed on return
         }
         return t;
@@ -106,7 +106,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         using var tmp = new DeviceMemory((long)data.Length * 4);
         fixed (float* p = data)
             Driver.Check(Driver.cuMemcpyHtoDAsync(tmp.Ptr, p, (nuint)(data.Length * 4), S), "cuMemcpyHtoDAsync_v2");
-        Kernels.Launch(_k.FromF32, "from_f32", S, Grid(data.Length), 1, 1, 256, tmp.Ptr, t.Ptr, (long)data.Length);
+        _k.Launch(_k.FromF32, "from_f32", S, Grid(data.Length), 1, 1, 256, tmp.Ptr, t.Ptr, (long)data.Length);
         Sync();
         return t;
     }
@@ -150,7 +150,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     {
         ulong d = UploadInts("ids", ids);
         if (Skip) return;
-        Kernels.Launch(_k.Embedding, "embedding", S, (uint)ids.Length, 1, 1, RowThreads(dst.Cols), P(table), d, P(dst), dst.Cols);
+        _k.Launch(_k.Embedding, "embedding", S, (uint)ids.Length, 1, 1, RowThreads(dst.Cols), P(table), d, P(dst), dst.Cols);
     }
 
     /// <inheritdoc />
@@ -169,7 +169,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         Cublas.Check(Cublas.cublasGemmEx(_blas.Handle, Cublas.OpT, Cublas.OpN, m, n, k, &one, P(weight), type, k, P(x), type, k,
             &zero, P(dst), type, m, compute, Cublas.GemmDefault), "cublasGemmEx");
         if (bias != null)
-            Kernels.Launch(_k.BiasAdd, "bias_add", S, Grid(dst.NumElements), 1, 1, 256, P(dst), P(bias), dst.NumElements, dst.Cols);
+            _k.Launch(_k.BiasAdd, "bias_add", S, Grid(dst.NumElements), 1, 1, 256, P(dst), P(bias), dst.NumElements, dst.Cols);
     }
 
     /// <inheritdoc />
@@ -177,7 +177,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     {
         if (Skip) return;
         int cols = weight.Cols;
-        Kernels.Launch(_k.RmsNorm, "rms_norm", S, (uint)(x.NumElements / cols), 1, 1, RowThreads(cols), P(x), P(weight), P(dst), cols, eps);
+        _k.Launch(_k.RmsNorm, "rms_norm", S, (uint)(x.NumElements / cols), 1, 1, RowThreads(cols), P(x), P(weight), P(dst), cols, eps);
     }
 
     /// <summary>residual += delta, then dst = RMSNorm(residual) · weight, in one pass.</summary>
@@ -185,35 +185,35 @@ public sealed unsafe partial class CudaBackend : IBackend
     {
         if (Skip) return;
         int cols = weight.Cols;
-        Kernels.Launch(_k.AddRmsNorm, "add_rms_norm", S, (uint)residual.Rows, 1, 1, RowThreads(cols), P(residual), P(delta), P(weight), P(dst), cols, eps);
+        _k.Launch(_k.AddRmsNorm, "add_rms_norm", S, (uint)residual.Rows, 1, 1, RowThreads(cols), P(residual), P(delta), P(weight), P(dst), cols, eps);
     }
 
     /// <inheritdoc />
     public void LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor dst)
     {
         if (Skip) return;
-        Kernels.Launch(_k.LayerNorm, "layer_norm", S, (uint)x.Rows, 1, 1, RowThreads(x.Cols), P(x), P(weight), P(bias), P(dst), x.Cols, eps);
+        _k.Launch(_k.LayerNorm, "layer_norm", S, (uint)x.Rows, 1, 1, RowThreads(x.Cols), P(x), P(weight), P(bias), P(dst), x.Cols, eps);
     }
 
     /// <inheritdoc />
     public void Add(Tensor a, Tensor b, Tensor dst)
     {
         if (Skip) return;
-        Kernels.Launch(_k.Add, "add", S, Grid(dst.NumElements), 1, 1, 256, P(a), P(b), P(dst), dst.NumElements);
+        _k.Launch(_k.Add, "add", S, Grid(dst.NumElements), 1, 1, 256, P(a), P(b), P(dst), dst.NumElements);
     }
 
     /// <inheritdoc />
     public void SiluMul(Tensor gate, Tensor up, Tensor dst)
     {
         if (Skip) return;
-        Kernels.Launch(_k.SiluMul, "silu_mul", S, Grid(dst.NumElements), 1, 1, 256, P(gate), P(up), P(dst), dst.NumElements);
+        _k.Launch(_k.SiluMul, "silu_mul", S, Grid(dst.NumElements), 1, 1, 256, P(gate), P(up), P(dst), dst.NumElements);
     }
 
     /// <inheritdoc />
     public void Relu(Tensor x)
     {
         if (Skip) return;
-        Kernels.Launch(_k.Relu, "relu", S, Grid(x.NumElements), 1, 1, 256, P(x), x.NumElements);
+        _k.Launch(_k.Relu, "relu", S, Grid(x.NumElements), 1, 1, 256, P(x), x.NumElements);
     }
 
     /// <inheritdoc />
@@ -222,7 +222,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         ulong pos = UploadInts("positions", positions);
         ulong freq = UploadFloats("inv_freq", invFreq);
         if (Skip) return;
-        Kernels.Launch(_k.Rope, "rope", S, (uint)x.Rows, 1, 1, RowThreads(x.Cols / 2), P(x), pos, freq, x.Cols, headDim);
+        _k.Launch(_k.Rope, "rope", S, (uint)x.Rows, 1, 1, RowThreads(x.Cols / 2), P(x), pos, freq, x.Cols, headDim);
     }
 
     /// <inheritdoc />
@@ -230,7 +230,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     {
         ulong slots = UploadInts("slots", slotMapping);
         if (Skip) return;
-        Kernels.Launch(_k.RopeStoreKv, "rope_store_kv", S, (uint)k.Rows, 1, 1, RowThreads(k.Cols), P(k), P(v),
+        _k.Launch(_k.RopeStoreKv, "rope_store_kv", S, (uint)k.Rows, 1, 1, RowThreads(k.Cols), P(k), P(v),
             P(cache.Keys[layer]), P(cache.Values[layer]), slots, 0UL, 0UL, k.Cols, 0, 0);
     }
 
@@ -281,7 +281,7 @@ public sealed unsafe partial class CudaBackend : IBackend
             acc = new CudaTensor(DType.F32, [(int)partRows, headDim], _pool.Rent(partRows * headDim * 4), _pool);
             ml = new CudaTensor(DType.F32, [(int)partRows, 2], _pool.Rent(partRows * 2 * 4), _pool);
         }
-        Kernels.Launch(_k.Attention[variant], "attention", S, (uint)meta.NumTiles, (uint)numKvHeads, (uint)workers, (uint)threads, (uint)smem,
+        _k.Launch(_k.Attention[variant], "attention", S, (uint)meta.NumTiles, (uint)numKvHeads, (uint)workers, (uint)threads, (uint)smem,
             P(q), P(cache.Keys[layer]), P(cache.Values[layer]), P(dst), acc?.Ptr ?? 0UL, ml?.Ptr ?? 0UL, _attentionCounters.Ptr,
             meta.Tiles, meta.BlockTables, meta.Width, meta.Positions, numHeads, numKvHeads, headDim, cache.BlockSize, scale,
             meta.SplitLen, meta.MaxSplits, nbuf);
@@ -302,7 +302,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     {
         ulong r = UploadInts("rows", rows);
         if (Skip) return;
-        Kernels.Launch(_k.Embedding, "embedding", S, (uint)rows.Length, 1, 1, RowThreads(x.Cols), P(x), r, P(dst), x.Cols);
+        _k.Launch(_k.Embedding, "embedding", S, (uint)rows.Length, 1, 1, RowThreads(x.Cols), P(x), r, P(dst), x.Cols);
     }
 
     /// <summary>Brackets work for a profiler started with profiling off (ncu --profile-from-start off).</summary>

@@ -39,6 +39,7 @@ internal sealed unsafe class Kernels : IDisposable
             Driver.Check(Driver.cuModuleGetFunction(out nint f, _module.Module, name), $"cuModuleGetFunction({name})");
             return f;
         }
+        ProgrammaticLaunch = device.Major >= 9 && Environment.GetEnvironmentVariable("PAGODA_CUDA_PDL") != "0";
         ConvertFromF32 = F("convert_from_f32");
         ConvertFromBf16 = F("convert_from_bf16");
         ConvertFromF16 = F("convert_from_f16");
@@ -98,12 +99,19 @@ internal sealed unsafe class Kernels : IDisposable
     public nint TopKChunks { get; }
     public nint TopKMerge { get; }
 
+    /// <summary>
+    /// Whether kernels launch with programmatic stream serialization (sm_90+, unless PAGODA_CUDA_PDL=0): each may
+    /// start while the previous one finishes; every kernel waits for its predecessor (griddepcontrol.wait)
+    /// before it touches activations, so only weight prefetch runs ahead.
+    /// </summary>
+    public bool ProgrammaticLaunch { get; }
+
     /// <summary>Enqueues <paramref name="function"/> on <paramref name="stream"/>.</summary>
-    public static void Launch(nint function, string name, nint stream, uint gridX, uint gridY, uint gridZ, uint block,
+    public void Launch(nint function, string name, nint stream, uint gridX, uint gridY, uint gridZ, uint block,
         params ReadOnlySpan<KernelArg> args) => Launch(function, name, stream, gridX, gridY, gridZ, block, 0, args);
 
     /// <summary>Enqueues <paramref name="function"/> with <paramref name="sharedBytes"/> of dynamic shared memory.</summary>
-    public static void Launch(nint function, string name, nint stream, uint gridX, uint gridY, uint gridZ, uint block, uint sharedBytes,
+    public void Launch(nint function, string name, nint stream, uint gridX, uint gridY, uint gridZ, uint block, uint sharedBytes,
         params ReadOnlySpan<KernelArg> args)
     {
         if (gridX == 0 || gridY == 0 || gridZ == 0)
@@ -115,7 +123,21 @@ internal sealed unsafe class Kernels : IDisposable
             values[i] = args[i].Bits;
             pointers[i] = &values[i];
         }
-        int status = Driver.cuLaunchKernel(function, gridX, gridY, gridZ, block, 1, 1, sharedBytes, stream, pointers, null);
+        int status;
+        if (ProgrammaticLaunch)
+        {
+            var attr = new Driver.LaunchAttribute { Id = Driver.LaunchAttributeProgrammaticStreamSerialization, Value = 1 };
+            var config = new Driver.LaunchConfig
+            {
+                GridX = gridX, GridY = gridY, GridZ = gridZ, BlockX = block, BlockY = 1, BlockZ = 1, SharedBytes = sharedBytes,
+                Stream = stream, Attributes = &attr, NumAttributes = 1,
+            };
+            status = Driver.cuLaunchKernelEx(&config, function, pointers, null);
+        }
+        else
+        {
+            status = Driver.cuLaunchKernel(function, gridX, gridY, gridZ, block, 1, 1, sharedBytes, stream, pointers, null);
+        }
         if (status != 0)
             throw new CudaException($"cuLaunchKernel({name})", status, Driver.Describe(status));
     }

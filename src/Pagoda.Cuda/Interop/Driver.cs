@@ -41,6 +41,29 @@ internal static unsafe partial class Driver
     [LibraryImport(Lib)] public static partial int cuModuleUnload(nint module);
     [LibraryImport(Lib, StringMarshalling = StringMarshalling.Utf8)] public static partial int cuModuleGetFunction(out nint function, nint module, string name);
     [LibraryImport(Lib)] public static partial int cuFuncSetAttribute(nint function, int attribute, int value);
+    [LibraryImport(Lib)] public static partial int cuLaunchKernelEx(LaunchConfig* config, nint f, void** kernelParams, void** extra);
+
+    /// <summary>CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION.</summary>
+    public const int LaunchAttributeProgrammaticStreamSerialization = 6;
+
+    /// <summary>CUlaunchConfig.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct LaunchConfig
+    {
+        public uint GridX, GridY, GridZ, BlockX, BlockY, BlockZ, SharedBytes;
+        public nint Stream;
+        public LaunchAttribute* Attributes;
+        public uint NumAttributes;
+    }
+
+    /// <summary>CUlaunchAttribute: an id, padding to 8 bytes, then a 64-byte value union (here its first int).</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 72)]
+    public struct LaunchAttribute
+    {
+        [FieldOffset(0)] public int Id;
+        [FieldOffset(8)] public int Value;
+    }
+
     [LibraryImport(Lib)] public static partial int cuLaunchKernel(nint f, uint gridX, uint gridY, uint gridZ, uint blockX, uint blockY, uint blockZ,
         uint sharedMemBytes, nint stream, void** kernelParams, void** extra);
 

@@ -343,6 +343,7 @@ __device__ void attention_impl(
         const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,  \
         int block_size, float scale, int split_len, int max_splits, int nbuf)                                       \
     {                                                                                                               \
+        PDL_ENTRY();                                                                                                \
         attention_impl<RG, RPT, DPT>(q, kc, vc, out, part_acc, part_ml, counters, tiles, block_tables, max_blocks,   \
             positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits, nbuf);            \
     }
@@ -827,6 +828,7 @@ __device__ void attention_mma_decode_impl(
         const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,  \
         int block_size, float scale, int split_len, int max_splits, int nbuf)                                       \
     {                                                                                                               \
+        PDL_ENTRY();                                                                                                \
         IMPL(q, kc, vc, out, part_acc, part_ml, counters, tiles, block_tables, max_blocks,                           \
             positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits, nbuf);            \
     }

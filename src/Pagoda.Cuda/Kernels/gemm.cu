@@ -155,26 +155,33 @@ __device__ __forceinline__ void gemv_impl(const T* __restrict__ x, const T* __re
     const int first = (int)(items * blockIdx.x / gridDim.x), end = (int)(items * (blockIdx.x + 1) / gridDim.x);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
 
-    auto issue = [&](int item) {
-        if (item < end)
+    // Rows [r0, r1) of an item's slot: 0-63 are weights, 64.. the tokens.
+    auto load = [&](int item, int r0, int r1) {
+        T* slot = (T*)gemv_smem + (item % STAGES) * ROWS * GEMV_ROW;
+        int c = item % chunks, m0 = item / chunks * 64, kbeg = c * GEMM_KC, seg = min(K - kbeg, GEMM_KC) >> 3;
+        for (int r = r0 + warp; r < r1; r += 4)
         {
-            T* slot = (T*)gemv_smem + (item % STAGES) * ROWS * GEMV_ROW;
-            int c = item % chunks, m0 = item / chunks * 64, kbeg = c * GEMM_KC, seg = min(K - kbeg, GEMM_KC) >> 3;
-            for (int r = warp; r < ROWS; r += 4)
-            {
-                bool isw = r < 64;
-                int src = isw ? m0 + r : r - 64, rows = isw ? M : N;
-                const T* base = isw ? w : x;
-                bool ok = src < rows && lane < seg;
-                cp_async16(slot + r * GEMV_ROW + lane * 8, base + (long long)min(src, rows - 1) * K + kbeg + min(lane, seg - 1) * 8,
-                    ok ? 16 : 0);
-            }
+            bool isw = r < 64;
+            int src = isw ? m0 + r : r - 64, rows = isw ? M : N;
+            const T* base = isw ? w : x;
+            bool ok = src < rows && lane < seg;
+            cp_async16(slot + r * GEMV_ROW + lane * 8, base + (long long)min(src, rows - 1) * K + kbeg + min(lane, seg - 1) * 8,
+                ok ? 16 : 0);
         }
+    };
+    auto issue = [&](int item) {
+        if (item < end) load(item, 0, ROWS);
         cp_async_commit();
     };
 
-#pragma unroll
-    for (int s = 0; s < STAGES - 1; s++) issue(first + s);
+    // The first items' weights stream in while the previous kernel finishes; the tokens only after it has.
+    for (int s = 0; s < STAGES - 1; s++)
+        if (first + s < end) load(first + s, 0, 64);
+    PDL_ENTRY();
+    for (int s = 0; s < STAGES - 1; s++)
+        if (first + s < end) load(first + s, 64, ROWS);
+    cp_async_commit();
+    cp_async_wait<0>();
     for (int item = first; item < end; item++)
     {
         issue(item + STAGES - 1);
@@ -266,6 +273,7 @@ GEMV_KERNEL(gemv_n32, 4, 3)
     extern "C" __global__ void __launch_bounds__(32 * WM * WN) NAME(const T* x, const T* w, const T* bias, T* dst,  \
         float* ws, int* counters, int N, int M, int K)                                                             \
     {                                                                                                              \
+        PDL_ENTRY();                                                                                               \
         gemm_impl<BM, BN, WM, WN, STAGES, SPLIT>(x, w, bias, dst, ws, counters, N, M, K);                          \
     }
 GEMM_KERNEL(gemm_split_n64, 64, 64, 2, 2, 4, true)

@@ -30,6 +30,19 @@ __device__ __forceinline__ float ld(T v) { return v; }
 __device__ __forceinline__ T st(float f) { return f; }
 #endif
 
+// Programmatic dependent launch (sm_90+; the host launches every kernel so): a kernel may be scheduled while
+// its predecessor on the stream still runs. Every kernel first waits for that predecessor to complete (its
+// writes visible), then lets its own successor be scheduled, so at most one kernel runs ahead and only
+// reads of constant weights (the GEMV prefetch) may come before the wait.
+#if __CUDA_ARCH__ >= 900
+#define PDL_WAIT() asm volatile("griddepcontrol.wait;\n" ::: "memory")
+#define PDL_TRIGGER() asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory")
+#else
+#define PDL_WAIT() do { } while (0)
+#define PDL_TRIGGER() do { } while (0)
+#endif
+#define PDL_ENTRY() do { PDL_WAIT(); PDL_TRIGGER(); } while (0)
+
 __device__ __forceinline__ float warp_sum(float v)
 {
 #pragma unroll
@@ -61,34 +74,41 @@ __device__ float block_sum(float v)
 // ---- weight conversion (stored dtype -> T) and output conversion (T -> float) ----
 extern "C" __global__ void convert_from_f32(const float* src, T* dst, long long n)
 {
+    PDL_ENTRY();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = st(src[i]);
 }
 extern "C" __global__ void convert_from_bf16(const u16* src, T* dst, long long n)
 {
+    PDL_ENTRY();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = st(bf16_to_f32(src[i]));
 }
 extern "C" __global__ void convert_from_f16(const u16* src, T* dst, long long n)
 {
+    PDL_ENTRY();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = st(f16_to_f32(src[i]));
 }
 extern "C" __global__ void to_f32(const T* src, float* dst, long long n)
 {
+    PDL_ENTRY();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = ld(src[i]);
 }
 extern "C" __global__ void from_f32(const float* src, T* dst, long long n)
 {
+    PDL_ENTRY();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = st(src[i]);
 }
 
 // ---- embedding and row gathers: one block per output row ----
 extern "C" __global__ void embedding(const T* table, const int* ids, T* dst, int cols)
 {
+    PDL_ENTRY();
     const T* src = table + (long long)ids[blockIdx.x] * cols;
     T* out = dst + (long long)blockIdx.x * cols;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = src[c];
 }
 extern "C" __global__ void embedding_add(const T* table, const int* ids, int offset, T* dst, int cols)
 {
+    PDL_ENTRY();
     const T* src = table + (long long)(ids[blockIdx.x] + offset) * cols;
     T* out = dst + (long long)blockIdx.x * cols;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) out[c] = st(ld(out[c]) + ld(src[c]));
@@ -97,6 +117,7 @@ extern "C" __global__ void embedding_add(const T* table, const int* ids, int off
 // ---- norms: one block per group of `cols` elements ----
 extern "C" __global__ void rms_norm(const T* x, const T* w, T* dst, int cols, float eps)
 {
+    PDL_ENTRY();
     const T* row = x + (long long)blockIdx.x * cols;
     T* out = dst + (long long)blockIdx.x * cols;
     float ss = 0.f;
@@ -109,6 +130,7 @@ extern "C" __global__ void rms_norm(const T* x, const T* w, T* dst, int cols, fl
 // residual += delta; dst = rms_norm(residual) * w   (the fused pre-norm of the next sub-layer)
 extern "C" __global__ void add_rms_norm(T* residual, const T* delta, const T* w, T* dst, int cols, float eps)
 {
+    PDL_ENTRY();
     T* row = residual + (long long)blockIdx.x * cols;
     const T* d = delta + (long long)blockIdx.x * cols;
     T* out = dst + (long long)blockIdx.x * cols;
@@ -127,6 +149,7 @@ extern "C" __global__ void add_rms_norm(T* residual, const T* delta, const T* w,
 
 extern "C" __global__ void layer_norm(const T* x, const T* w, const T* b, T* dst, int cols, float eps)
 {
+    PDL_ENTRY();
     const T* row = x + (long long)blockIdx.x * cols;
     T* out = dst + (long long)blockIdx.x * cols;
     float s = 0.f;
@@ -141,10 +164,12 @@ extern "C" __global__ void layer_norm(const T* x, const T* w, const T* b, T* dst
 // ---- elementwise ----
 extern "C" __global__ void add(const T* a, const T* b, T* dst, long long n)
 {
+    PDL_ENTRY();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = st(ld(a[i]) + ld(b[i]));
 }
 extern "C" __global__ void silu_mul(const T* gate, const T* up, T* dst, long long n)
 {
+    PDL_ENTRY();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
     {
         float g = ld(gate[i]);
@@ -153,16 +178,19 @@ extern "C" __global__ void silu_mul(const T* gate, const T* up, T* dst, long lon
 }
 extern "C" __global__ void relu(T* x, long long n)
 {
+    PDL_ENTRY();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) x[i] = st(fmaxf(ld(x[i]), 0.f));
 }
 extern "C" __global__ void bias_add(T* x, const T* bias, long long n, int cols)
 {
+    PDL_ENTRY();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) x[i] = st(ld(x[i]) + ld(bias[i % cols]));
 }
 
 // ---- rotary embedding, NeoX halves; one block per token ----
 extern "C" __global__ void rope(T* x, const int* positions, const float* inv_freq, int width, int head_dim)
 {
+    PDL_ENTRY();
     int half = head_dim / 2;
     float pos = (float)positions[blockIdx.x];
     T* row = x + (long long)blockIdx.x * width;
@@ -182,6 +210,7 @@ extern "C" __global__ void rope(T* x, const int* positions, const float* inv_fre
 extern "C" __global__ void rope_store_kv(const T* k, const T* v, T* kc, T* vc, const int* slots, const int* positions,
     const float* inv_freq, int width, int head_dim, int rotate)
 {
+    PDL_ENTRY();
     long long slot = slots[blockIdx.x];
     const T* ks = k + (long long)blockIdx.x * width;
     const T* vs = v + (long long)blockIdx.x * width;
@@ -211,6 +240,7 @@ extern "C" __global__ void rope_store_kv(const T* k, const T* v, T* kc, T* vc, c
 extern "C" __global__ void qkv_rope_store(const T* qkv, const T* bias, T* q, T* kc, T* vc, const int* slots,
     const int* positions, const float* inv_freq, int num_heads, int num_kv_heads, int head_dim)
 {
+    PDL_ENTRY();
     int half = head_dim / 2;
     int qw = num_heads * head_dim, kw = num_kv_heads * head_dim, width = qw + 2 * kw;
     long long slot = slots[blockIdx.x];
@@ -242,6 +272,7 @@ extern "C" __global__ void qkv_rope_store(const T* qkv, const T* bias, T* q, T* 
 // silu(gate) * up where gate and up are the two halves of each row of the stacked gate/up output.
 extern "C" __global__ void silu_mul_stacked(const T* gate_up, T* dst, long long n, int cols)
 {
+    PDL_ENTRY();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
     {
         long long r = i / cols;

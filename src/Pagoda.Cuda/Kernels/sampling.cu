@@ -64,6 +64,7 @@ __device__ u64 block_best_below(const u64* keys, int n, u64 limit)
 // Stage 1: grid (chunks, rows). The k best keys of one chunk of a row -> part[row][chunk][0..k).
 extern "C" __global__ void topk_chunks(const T* logits, u64* part, int vocab, int k)
 {
+    PDL_ENTRY();
     __shared__ u64 keys[TOPK_CHUNK];
     int chunk = blockIdx.x, row = blockIdx.y, chunks = gridDim.x;
     int start = chunk * TOPK_CHUNK;
@@ -84,6 +85,7 @@ extern "C" __global__ void topk_chunks(const T* logits, u64* part, int vocab, in
 // dst[row][k..2k) ids as floats (-1 past the row's end).
 extern "C" __global__ void topk_merge(const u64* part, float* dst, int chunks, int k)
 {
+    PDL_ENTRY();
     int row = blockIdx.x;
     const u64* keys = part + (long long)row * chunks * k;
     float* out = dst + (long long)row * 2 * k;
