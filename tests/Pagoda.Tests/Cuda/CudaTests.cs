@@ -27,6 +27,14 @@ public class CudaTests
     public void EveryOpMatchesTheCpuBackendInBfloat16() => Assert.Empty(RunParity(DType.BF16));
 
     [CudaFact]
+    public void FixedOrderGemmIsRowInvariantBitForBit()
+    {
+        using var device = new CudaDevice();
+        Assert.Empty(GemmParity.Run(DType.BF16, device, TextWriter.Null));
+        Assert.Empty(GemmParity.Run(DType.F16, device, TextWriter.Null));
+    }
+
+    [CudaFact]
     public void Float32GoldenRunsMatchTransformers()
     {
         foreach (var (entry, dir) in new[] { ("fortune-chat", "models/fortune-chat"), ("tiny-llama", "tests/fixtures/models/tiny-llama"),
