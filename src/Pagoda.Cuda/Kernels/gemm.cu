@@ -12,6 +12,33 @@
 #if defined(ELEM_BF16) || defined(ELEM_F16)
 #define GEMM_KC 256
 
+// The published chunk results of one element, added to zero in chunk order (loads issued four at a time).
+__device__ __forceinline__ float fold_chunks(const float* p, long long step, int chunks)
+{
+    float sum = 0.f;
+    int ch = 0;
+    for (; ch + 4 <= chunks; ch += 4)
+    {
+        float a = __ldcg(p + ch * step), b = __ldcg(p + (ch + 1) * step), c = __ldcg(p + (ch + 2) * step), d = __ldcg(p + (ch + 3) * step);
+        sum += a; sum += b; sum += c; sum += d;
+    }
+    for (; ch < chunks; ch++) sum += __ldcg(p + ch * step);
+    return sum;
+}
+
+// Calls f(i, j, e, row, col) for every accumulator element of a warp's MT x NT fragments (row and col
+// within the tile, from the lane's first row r0 and first column c0).
+template <int MT, int NT, typename F>
+__device__ __forceinline__ void each_fragment(const F& f, int r0, int c0)
+{
+#pragma unroll
+    for (int i = 0; i < MT; i++)
+#pragma unroll
+        for (int j = 0; j < NT; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) f(i, j, e, r0 + i * 16 + (e >> 1) * 8, c0 + j * 8 + (e & 1));
+}
+
 template <int BM, int BN, int WM, int WN, int STAGES, bool SPLIT>
 __device__ __forceinline__ void gemm_impl(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
     T* __restrict__ dst, float* __restrict__ ws, int* __restrict__ counters, int N, int M, int K)
@@ -100,41 +127,18 @@ __device__ __forceinline__ void gemm_impl(const T* __restrict__ x, const T* __re
         // Publish this chunk; the tile's last block adds all chunks in order.
         const int chunks = gridDim.z, tile = blockIdx.x * gridDim.y + blockIdx.y;
         float* part = ws + (long long)tile * chunks * (BM * BN);
-#pragma unroll
-        for (int i = 0; i < MT; i++)
-#pragma unroll
-            for (int j = 0; j < NT; j++)
-#pragma unroll
-                for (int e = 0; e < 4; e++)
-                {
-                    int r = rm + i * 16 + g + (e >> 1) * 8, c = cn + j * 8 + 2 * t + (e & 1);
-                    if (m0 + r < M && n0 + c < N) part[blockIdx.z * (BM * BN) + r * BN + c] = chain[i][j][e];
-                }
+        each_fragment<MT, NT>([&](int i, int j, int e, int r, int c) {
+            if (m0 + r < M && n0 + c < N) part[blockIdx.z * (BM * BN) + r * BN + c] = chain[i][j][e];
+        }, rm + g, cn + 2 * t);
         if (!last_to_finish(counters + tile, chunks, chunks)) return;
-#pragma unroll
-        for (int i = 0; i < MT; i++)
-#pragma unroll
-            for (int j = 0; j < NT; j++)
-#pragma unroll
-                for (int e = 0; e < 4; e++)
-                {
-                    int r = rm + i * 16 + g + (e >> 1) * 8, c = cn + j * 8 + 2 * t + (e & 1);
-                    if (m0 + r >= M || n0 + c >= N) continue;
-                    float sum = 0.f;
-                    for (int ch = 0; ch < chunks; ch++) sum += __ldcg(&part[ch * (BM * BN) + r * BN + c]);
-                    tot[i][j][e] = sum;
-                }
+        each_fragment<MT, NT>([&](int i, int j, int e, int r, int c) {
+            if (m0 + r < M && n0 + c < N) tot[i][j][e] = fold_chunks(part + r * BN + c, BM * BN, chunks);
+        }, rm + g, cn + 2 * t);
     }
-#pragma unroll
-    for (int i = 0; i < MT; i++)
-#pragma unroll
-        for (int j = 0; j < NT; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++)
-            {
-                int m = m0 + rm + i * 16 + g + (e >> 1) * 8, n = n0 + cn + j * 8 + 2 * t + (e & 1);
-                if (m < M && n < N) dst[(long long)n * M + m] = st(bias ? tot[i][j][e] + ld(bias[m]) : tot[i][j][e]);
-            }
+    each_fragment<MT, NT>([&](int i, int j, int e, int r, int c) {
+        int m = m0 + r, n = n0 + c;
+        if (m < M && n < N) dst[(long long)n * M + m] = st(bias ? tot[i][j][e] + ld(bias[m]) : tot[i][j][e]);
+    }, rm + g, cn + 2 * t);
 }
 
 // The decode form (at most 8·NT tokens), persistent: an item is one chunk of 64 rows (64 × 512 bytes of
@@ -243,16 +247,7 @@ __device__ __forceinline__ void gemv_impl(const T* __restrict__ x, const T* __re
         {
             int ti = i / (64 * N), rn = i - ti * 64 * N, r = rn / N, n = rn - r * N, tile = t0 + ti, m = tile * 64 + r;
             if (!mine[ti] || m >= M) continue;
-            const float* p = ws + (long long)tile * chunks * 64 * N + r * N + n;
-            const long long step = 64LL * N;
-            float sum = 0.f;
-            int ch = 0;
-            for (; ch + 4 <= chunks; ch += 4)
-            {
-                float a = __ldcg(p + ch * step), b = __ldcg(p + (ch + 1) * step), c = __ldcg(p + (ch + 2) * step), d = __ldcg(p + (ch + 3) * step);
-                sum += a; sum += b; sum += c; sum += d;
-            }
-            for (; ch < chunks; ch++) sum += __ldcg(p + ch * step);
+            float sum = fold_chunks(ws + (long long)tile * chunks * 64 * N + r * N + n, 64LL * N, chunks);
             dst[(long long)n * M + m] = st(bias ? sum + ld(bias[m]) : sum);
         }
         __syncthreads();
