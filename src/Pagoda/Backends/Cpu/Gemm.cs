@@ -7,12 +7,24 @@ namespace Pagoda.Backends.Cpu;
 /// chunks of output columns. Few rows (decode): GEMV, widening weights in registers straight from the
 /// mapping, so each weight byte is read once per step. Many rows (prefill, batched decode): GEMM that
 /// widens a panel of weight rows once into a per-worker cache-sized buffer and reuses it for 4×3 tiles
-/// of every input row. Both paths give bit-identical elements (see <see cref="DotKernels"/>).
+/// of every input row. With <see cref="BatchInvariant"/> the GEMV is the 4-row kernel in the GEMM's order,
+/// so both paths give bit-identical elements (see <see cref="DotKernels"/>); by default it is the faster
+/// row-streaming kernel of <see cref="RowDotKernels"/>, whose order is its own.
 /// </summary>
 internal sealed unsafe class Gemm : PoolJob
 {
     /// <summary>Rows from which the panel (GEMM) path pays off.</summary>
     public const int GemmMinRows = 4;
+
+    /// <summary>
+    /// Rows below which the default (not batch-invariant) mode runs the row GEMV of
+    /// <see cref="RowDotKernels"/> instead of the panel GEMM.
+    /// </summary>
+    public const int RowGemvMaxRows = 4;
+
+    // Whether the row GEMV reads two weight rows per pass (sharing each input load) or one.
+    private const bool TwoRowsBf16 = false;
+    private const bool TwoRowsI8 = false;
 
     private const int GemvColumnsPerChunk = 64;
     private const int PanelBytes = 96 * 1024;
@@ -36,7 +48,13 @@ internal sealed unsafe class Gemm : PoolJob
     private long _wRowBytes;
     private DType _dtype;
     private int _n, _k, _out, _colsPerChunk;
-    private bool _gemm;
+    private bool _gemm, _rowGemv;
+
+    /// <summary>
+    /// Every row's result independent of the batch (see <see cref="DotKernels"/>): decode-sized inputs take
+    /// the 4-row GEMV in the GEMM's order. Off (the default), they take the faster row GEMV.
+    /// </summary>
+    public bool BatchInvariant { get; set; }
 
     public Gemm(WorkerPool pool)
     {
@@ -56,7 +74,8 @@ internal sealed unsafe class Gemm : PoolJob
         _dtype = w.DType;
         _bias = bias?.AsFloatVector();
         (_n, _k, _out) = (n, inDim, outDim);
-        _gemm = n >= GemmMinRows;
+        _gemm = BatchInvariant ? n >= GemmMinRows : n >= RowGemvMaxRows;
+        _rowGemv = !_gemm && !BatchInvariant;
         // A panel of widened weight rows should stay in L2 while every input row streams past it.
         _colsPerChunk = _gemm ? Math.Clamp(PanelBytes / (inDim * sizeof(float)) / 3 * 3, 3, 48) : GemvColumnsPerChunk;
         // A stacked weight (q/k/v, gate/up) runs as one dispatch over its parts' chunks, each part
@@ -101,6 +120,16 @@ internal sealed unsafe class Gemm : PoolJob
                 default: GemmChunk<I8Weights>(part, c0, c1, worker); break;
             }
         }
+        else if (_rowGemv)
+        {
+            switch (_dtype)
+            {
+                case DType.F32: RowGemvChunk<F32Weights>(part, c0, c1, false); break;
+                case DType.BF16: RowGemvChunk<Bf16Weights>(part, c0, c1, TwoRowsBf16); break;
+                case DType.F16: RowGemvChunk<F16Weights>(part, c0, c1, TwoRowsBf16); break;
+                default: RowGemvChunk<I8Weights>(part, c0, c1, TwoRowsI8); break;
+            }
+        }
         else
         {
             switch (_dtype)
@@ -133,6 +162,33 @@ internal sealed unsafe class Gemm : PoolJob
         {
             for (int r = 0; r < _n; r++)
                 _dst[(long)r * _out + part.Col0 + j] = Finish(part, j, DotKernels.Dot<TW>(_x + (long)r * _k, part.W + j * _wRowBytes, _k));
+        }
+    }
+
+    // Columns [c0, c1) of one part, one or two weight rows per pass read linearly (the same bits either way).
+    private void RowGemvChunk<TW>(in Part part, int c0, int c1, bool twoRows) where TW : IWeightFormat
+    {
+        int j = c0;
+        if (twoRows)
+        {
+            float* sums = stackalloc float[2];
+            for (; j + 2 <= c1; j += 2)
+            {
+                byte* w = part.W + j * _wRowBytes;
+                for (int r = 0; r < _n; r++)
+                {
+                    RowDotKernels.Dot2Rows<TW>(_x + (long)r * _k, w, _wRowBytes, _k, sums);
+                    float* d = _dst + (long)r * _out + part.Col0 + j;
+                    d[0] = Finish(part, j, sums[0]);
+                    d[1] = Finish(part, j + 1, sums[1]);
+                }
+            }
+        }
+        for (; j < c1; j++)
+        {
+            byte* w = part.W + j * _wRowBytes;
+            for (int r = 0; r < _n; r++)
+                _dst[(long)r * _out + part.Col0 + j] = Finish(part, j, RowDotKernels.DotRow<TW>(_x + (long)r * _k, w, _k));
         }
     }
 
