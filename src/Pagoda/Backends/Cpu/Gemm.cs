@@ -8,8 +8,9 @@ namespace Pagoda.Backends.Cpu;
 /// mapping, so each weight byte is read once per step. Many rows (prefill, batched decode): GEMM that
 /// widens a panel of weight rows once into a per-worker cache-sized buffer and reuses it for 4×3 tiles
 /// of every input row. With <see cref="BatchInvariant"/> the GEMV is the 4-row kernel in the GEMM's order,
-/// so both paths give bit-identical elements (see <see cref="DotKernels"/>); by default it is the faster
-/// row-streaming kernel of <see cref="RowDotKernels"/>, whose order is its own.
+/// so both paths give bit-identical elements (see <see cref="DotKernels"/>); by default a single input row
+/// over 16/32-bit weights takes the faster row-streaming kernel of <see cref="RowDotKernels"/>, whose order
+/// is its own.
 /// </summary>
 internal sealed unsafe class Gemm : PoolJob
 {
@@ -17,14 +18,12 @@ internal sealed unsafe class Gemm : PoolJob
     public const int GemmMinRows = 4;
 
     /// <summary>
-    /// Rows below which the default (not batch-invariant) mode runs the row GEMV of
-    /// <see cref="RowDotKernels"/> instead of the panel GEMM.
+    /// Rows up to which the default (not batch-invariant) mode runs the row GEMV of
+    /// <see cref="RowDotKernels"/> for 16- and 32-bit weights. Measured: with 2 or 3 input rows the 4-row
+    /// kernel is faster again (it shares each input load among 4 weight rows, and the weights come from L1
+    /// after the first input row anyway), and int8 is faster with the 4-row kernel even for one row.
     /// </summary>
-    public const int RowGemvMaxRows = 4;
-
-    // Whether the row GEMV reads two weight rows per pass (sharing each input load) or one.
-    private const bool TwoRowsBf16 = false;
-    private const bool TwoRowsI8 = false;
+    public const int RowGemvMaxRows = 1;
 
     private const int GemvColumnsPerChunk = 64;
     private const int PanelBytes = 96 * 1024;
@@ -51,8 +50,8 @@ internal sealed unsafe class Gemm : PoolJob
     private bool _gemm, _rowGemv;
 
     /// <summary>
-    /// Every row's result independent of the batch (see <see cref="DotKernels"/>): decode-sized inputs take
-    /// the 4-row GEMV in the GEMM's order. Off (the default), they take the faster row GEMV.
+    /// Every row's result independent of the batch (see <see cref="DotKernels"/>): a single input row takes
+    /// the 4-row GEMV in the GEMM's order. Off (the default), it takes the faster row GEMV (16/32-bit weights).
     /// </summary>
     public bool BatchInvariant { get; set; }
 
@@ -74,8 +73,8 @@ internal sealed unsafe class Gemm : PoolJob
         _dtype = w.DType;
         _bias = bias?.AsFloatVector();
         (_n, _k, _out) = (n, inDim, outDim);
-        _gemm = BatchInvariant ? n >= GemmMinRows : n >= RowGemvMaxRows;
-        _rowGemv = !_gemm && !BatchInvariant;
+        _gemm = n >= GemmMinRows;
+        _rowGemv = !BatchInvariant && n <= RowGemvMaxRows && w.DType != DType.I8;
         // A panel of widened weight rows should stay in L2 while every input row streams past it.
         _colsPerChunk = _gemm ? Math.Clamp(PanelBytes / (inDim * sizeof(float)) / 3 * 3, 3, 48) : GemvColumnsPerChunk;
         // A stacked weight (q/k/v, gate/up) runs as one dispatch over its parts' chunks, each part
@@ -124,10 +123,9 @@ internal sealed unsafe class Gemm : PoolJob
         {
             switch (_dtype)
             {
-                case DType.F32: RowGemvChunk<F32Weights>(part, c0, c1, false); break;
-                case DType.BF16: RowGemvChunk<Bf16Weights>(part, c0, c1, TwoRowsBf16); break;
-                case DType.F16: RowGemvChunk<F16Weights>(part, c0, c1, TwoRowsBf16); break;
-                default: RowGemvChunk<I8Weights>(part, c0, c1, TwoRowsI8); break;
+                case DType.F32: RowGemvChunk<F32Weights>(part, c0, c1); break;
+                case DType.BF16: RowGemvChunk<Bf16Weights>(part, c0, c1); break;
+                default: RowGemvChunk<F16Weights>(part, c0, c1); break;
             }
         }
         else
@@ -165,26 +163,10 @@ internal sealed unsafe class Gemm : PoolJob
         }
     }
 
-    // Columns [c0, c1) of one part, one or two weight rows per pass read linearly (the same bits either way).
-    private void RowGemvChunk<TW>(in Part part, int c0, int c1, bool twoRows) where TW : IWeightFormat
+    // Columns [c0, c1) of one part, each weight row read linearly once per input row.
+    private void RowGemvChunk<TW>(in Part part, int c0, int c1) where TW : IWeightFormat
     {
-        int j = c0;
-        if (twoRows)
-        {
-            float* sums = stackalloc float[2];
-            for (; j + 2 <= c1; j += 2)
-            {
-                byte* w = part.W + j * _wRowBytes;
-                for (int r = 0; r < _n; r++)
-                {
-                    RowDotKernels.Dot2Rows<TW>(_x + (long)r * _k, w, _wRowBytes, _k, sums);
-                    float* d = _dst + (long)r * _out + part.Col0 + j;
-                    d[0] = Finish(part, j, sums[0]);
-                    d[1] = Finish(part, j + 1, sums[1]);
-                }
-            }
-        }
-        for (; j < c1; j++)
+        for (int j = c0; j < c1; j++)
         {
             byte* w = part.W + j * _wRowBytes;
             for (int r = 0; r < _n; r++)
