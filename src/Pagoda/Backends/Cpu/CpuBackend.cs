@@ -28,9 +28,9 @@ public sealed unsafe partial class CpuBackend : IBackend
 
     /// <summary>
     /// Make every row's output independent of the batch, bit for bit (<see cref="EngineArgs.BatchInvariant"/>):
-    /// decode-sized Linear ops then use the 4-row GEMV in the panel GEMM's reduction order. Off (the default),
-    /// they read one weight row at a time in their own order, which is faster, so a request's last bits may
-    /// differ between running alone and in a batch.
+    /// a single input row's Linear ops then use the 4-row GEMV in the panel GEMM's reduction order. Off (the
+    /// default), bf16/f16/f32 weights are read one row at a time in that kernel's own order, which is faster,
+    /// so a request's last bits may differ between decoding alone and in a batch.
     /// </summary>
     public bool BatchInvariant
     {
