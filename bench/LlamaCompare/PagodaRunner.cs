@@ -5,7 +5,7 @@ using Pagoda.Engine;
 namespace LlamaCompare;
 
 /// <summary>Pagoda's engine on dummy weights: one request, greedy, one engine step per call.</summary>
-internal sealed class PagodaRunner(string model, string? quantization, int maxLen) : ISide
+internal sealed class PagodaRunner(string model, string? quantization, int maxLen, bool batchInvariant) : ISide
 {
     private readonly LLMEngine _engine = new(new EngineArgs
     {
@@ -16,6 +16,7 @@ internal sealed class PagodaRunner(string model, string? quantization, int maxLe
         MaxModelLen = maxLen,
         EnablePrefixCaching = false,
         KvCacheMemory = 1L << 30,
+        BatchInvariant = batchInvariant,
     });
     private int _id;
 

@@ -12,12 +12,14 @@ using Pagoda.Models;
 // Pagoda beside llama.cpp (LLamaSharp 0.30.0) on the same dummy weights, prompt, lengths and threads, in
 // one process, runs interleaved so both see the same machine load. See docs/BENCHMARKS.md.
 // Usage: dotnet run -c Release --project bench/LlamaCompare -- [--model DIR] [--input-len 128] [--output-len 128]
-//        [--pp 512] [--runs 5] [--threads N] [--gguf-dir DIR] [--output-json FILE]
+//        [--pp 512] [--runs 5] [--threads N] [--gguf-dir DIR] [--output-json FILE] [--batch-invariant]
 var opts = Args.Parse(args);
 string model = Path.GetFullPath(opts.Get("--model", "tests/fixtures/configs/qwen2.5-0.5b-instruct"));
 int inputLen = opts.Int("--input-len", 128), outputLen = opts.Int("--output-len", 128), pp = opts.Int("--pp", 512);
 int runs = opts.Int("--runs", 5), threads = opts.Int("--threads", Environment.ProcessorCount);
 string ggufDir = opts.Get("--gguf-dir", Path.Combine(Path.GetTempPath(), "pagoda-gguf"));
+// Pagoda in batch-invariant mode (EngineArgs.BatchInvariant): decode in the prefill GEMM's reduction order.
+bool batchInvariant = opts.Flag("--batch-invariant");
 Environment.SetEnvironmentVariable("PAGODA_CPU_THREADS", threads.ToString(CultureInfo.InvariantCulture));
 NativeLibraryConfig.All.WithLogCallback((level, message) =>
 {
@@ -43,9 +45,9 @@ if (!File.Exists(f16) || !File.Exists(q8))
 int maxLen = Math.Max(inputLen + outputLen, pp + 1) + 16;
 var sides = new (string Name, Func<ISide> Open)[]
 {
-    ("pagoda bf16", () => new PagodaRunner(model, null, maxLen)),
+    ("pagoda bf16", () => new PagodaRunner(model, null, maxLen, batchInvariant)),
     ("llama.cpp F16", () => new LlamaRunner(f16, threads, maxLen, config.VocabSize)),
-    ("pagoda int8", () => new PagodaRunner(model, "int8", maxLen)),
+    ("pagoda int8", () => new PagodaRunner(model, "int8", maxLen, batchInvariant)),
     ("llama.cpp Q8_0", () => new LlamaRunner(q8, threads, maxLen, config.VocabSize)),
 };
 var runners = sides.Select(s => s.Open()).ToArray();
@@ -95,7 +97,7 @@ long bf16Bytes = ((PagodaRunner)runners[0]).Engine.WeightBytes;
 long int8Bytes = ((PagodaRunner)runners[2]).Engine.WeightBytes - embedBytes;
 string I(FormattableString f) => f.ToString(CultureInfo.InvariantCulture);
 Console.WriteLine();
-Console.WriteLine(I($"{name}, batch 1, {threads} threads, {inputLen} prompt + {outputLen} generated, pp{pp}; medians of {runs} runs"));
+Console.WriteLine(I($"{name}, batch 1, {threads} threads, Pagoda batch invariant: {batchInvariant}, {inputLen} prompt + {outputLen} generated, pp{pp}; medians of {runs} runs"));
 Console.WriteLine(I($"memory bandwidth (1 GiB streaming read, {threads} threads): {bw:F1} GB/s (median of {bandwidth.Count})"));
 for (int s = 0; s < sides.Length; s++)
     Console.WriteLine(I($"{sides[s].Name,-15} prefill {med[s].Prefill,7:F1}  decode {med[s].Decode,6:F2}  pp{pp} {med[s].Pp,7:F1} tok/s"));
@@ -106,7 +108,7 @@ if (opts.Get("--output-json", "") is { Length: > 0 } jsonPath)
 {
     var json = new JsonObject
     {
-        ["model"] = name, ["threads"] = threads, ["input_len"] = inputLen, ["output_len"] = outputLen, ["pp"] = pp, ["runs"] = runs,
+        ["model"] = name, ["threads"] = threads, ["batch_invariant"] = batchInvariant, ["input_len"] = inputLen, ["output_len"] = outputLen, ["pp"] = pp, ["runs"] = runs,
         ["bandwidth_gbps"] = bw, ["bf16_bytes_per_token"] = bf16Bytes, ["int8_bytes_per_token"] = int8Bytes,
     };
     for (int s = 0; s < sides.Length; s++)
@@ -118,7 +120,16 @@ foreach (var runner in runners)
 
 internal sealed class Args(Dictionary<string, string> values)
 {
-    public static Args Parse(string[] a) => new(Enumerable.Range(0, a.Length / 2).ToDictionary(i => a[2 * i], i => a[2 * i + 1]));
+    // "--key value" pairs; a key followed by another key (or nothing) is a flag.
+    public static Args Parse(string[] a)
+    {
+        var values = new Dictionary<string, string>();
+        for (int i = 0; i < a.Length; i++)
+            values[a[i]] = i + 1 < a.Length && !a[i + 1].StartsWith("--", StringComparison.Ordinal) ? a[++i] : "true";
+        return new(values);
+    }
+
+    public bool Flag(string key) => values.GetValueOrDefault(key) == "true";
     public string Get(string key, string fallback) => values.GetValueOrDefault(key, fallback);
     public int Int(string key, int fallback) => values.TryGetValue(key, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
 }

@@ -79,8 +79,10 @@ public sealed record EngineArgs
 
     /// <summary>
     /// Make every output independent of the batch it runs in, bit for bit (vLLM's batch-invariant mode): on the
-    /// GPU all 16-bit GEMMs use Pagoda's fixed-order kernels, slower than cuBLAS for large batches and prefill
-    /// (docs/BENCHMARKS.md has the cost). The CPU backend is always batch invariant.
+    /// GPU all 16-bit GEMMs use Pagoda's fixed-order kernels, slower than cuBLAS for large batches and prefill;
+    /// on the CPU a lone decoding row's Linear ops use the 4-row GEMV that reduces in the prefill GEMM's order
+    /// instead of the faster one-row-at-a-time GEMV (docs/BENCHMARKS.md has both costs). Off, a request's outputs may
+    /// differ in the last bits between running alone and in a batch (greedy tokens almost always agree).
     /// </summary>
     public bool BatchInvariant { get; init; }
 

@@ -32,7 +32,7 @@ internal sealed class EngineOptions
     private readonly Option<bool> _enforceEager = new("--enforce-eager") { Description = "Do not capture CUDA graphs for decode." };
     private readonly Option<bool> _batchInvariant = new("--batch-invariant")
     {
-        Description = "Outputs identical whatever the batch (GPU: fixed-order GEMMs everywhere; slower for large batches).",
+        Description = "Outputs identical whatever the batch (GPU: fixed-order GEMMs everywhere, slower for large batches; CPU: decode in the prefill GEMM's order, slower decode).",
     };
     private readonly Option<string> _loadFormat = new("--load-format")
     {

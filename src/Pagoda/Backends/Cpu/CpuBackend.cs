@@ -26,6 +26,18 @@ public sealed unsafe partial class CpuBackend : IBackend
         _stackedRows = new StackedRowOps(_pool);
     }
 
+    /// <summary>
+    /// Make every row's output independent of the batch, bit for bit (<see cref="EngineArgs.BatchInvariant"/>):
+    /// a single input row's Linear ops then use the 4-row GEMV in the panel GEMM's reduction order. Off (the
+    /// default), bf16/f16/f32 weights are read one row at a time in that kernel's own order, which is faster,
+    /// so a request's last bits may differ between decoding alone and in a batch.
+    /// </summary>
+    public bool BatchInvariant
+    {
+        get => _gemm.BatchInvariant;
+        init => _gemm.BatchInvariant = value;
+    }
+
     /// <summary>Worker threads the kernels use (including the calling thread).</summary>
     public int NumThreads => _pool.Size;
 

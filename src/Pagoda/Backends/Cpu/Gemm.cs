@@ -7,12 +7,23 @@ namespace Pagoda.Backends.Cpu;
 /// chunks of output columns. Few rows (decode): GEMV, widening weights in registers straight from the
 /// mapping, so each weight byte is read once per step. Many rows (prefill, batched decode): GEMM that
 /// widens a panel of weight rows once into a per-worker cache-sized buffer and reuses it for 4×3 tiles
-/// of every input row. Both paths give bit-identical elements (see <see cref="DotKernels"/>).
+/// of every input row. With <see cref="BatchInvariant"/> the GEMV is the 4-row kernel in the GEMM's order,
+/// so both paths give bit-identical elements (see <see cref="DotKernels"/>); by default a single input row
+/// over 16/32-bit weights takes the faster row-streaming kernel of <see cref="RowDotKernels"/>, whose order
+/// is its own.
 /// </summary>
 internal sealed unsafe class Gemm : PoolJob
 {
     /// <summary>Rows from which the panel (GEMM) path pays off.</summary>
     public const int GemmMinRows = 4;
+
+    /// <summary>
+    /// Rows up to which the default (not batch-invariant) mode runs the row GEMV of
+    /// <see cref="RowDotKernels"/> for 16- and 32-bit weights. Measured: with 2 or 3 input rows the 4-row
+    /// kernel is faster again (it shares each input load among 4 weight rows, and the weights come from L1
+    /// after the first input row anyway), and int8 is faster with the 4-row kernel even for one row.
+    /// </summary>
+    public const int RowGemvMaxRows = 1;
 
     private const int GemvColumnsPerChunk = 64;
     private const int PanelBytes = 96 * 1024;
@@ -36,7 +47,13 @@ internal sealed unsafe class Gemm : PoolJob
     private long _wRowBytes;
     private DType _dtype;
     private int _n, _k, _out, _colsPerChunk;
-    private bool _gemm;
+    private bool _gemm, _rowGemv;
+
+    /// <summary>
+    /// Every row's result independent of the batch (see <see cref="DotKernels"/>): a single input row takes
+    /// the 4-row GEMV in the GEMM's order. Off (the default), it takes the faster row GEMV (16/32-bit weights).
+    /// </summary>
+    public bool BatchInvariant { get; set; }
 
     public Gemm(WorkerPool pool)
     {
@@ -57,6 +74,7 @@ internal sealed unsafe class Gemm : PoolJob
         _bias = bias?.AsFloatVector();
         (_n, _k, _out) = (n, inDim, outDim);
         _gemm = n >= GemmMinRows;
+        _rowGemv = !BatchInvariant && n <= RowGemvMaxRows && w.DType != DType.I8;
         // A panel of widened weight rows should stay in L2 while every input row streams past it.
         _colsPerChunk = _gemm ? Math.Clamp(PanelBytes / (inDim * sizeof(float)) / 3 * 3, 3, 48) : GemvColumnsPerChunk;
         // A stacked weight (q/k/v, gate/up) runs as one dispatch over its parts' chunks, each part
@@ -101,6 +119,15 @@ internal sealed unsafe class Gemm : PoolJob
                 default: GemmChunk<I8Weights>(part, c0, c1, worker); break;
             }
         }
+        else if (_rowGemv)
+        {
+            switch (_dtype)
+            {
+                case DType.F32: RowGemvChunk<F32Weights>(part, c0, c1); break;
+                case DType.BF16: RowGemvChunk<Bf16Weights>(part, c0, c1); break;
+                default: RowGemvChunk<F16Weights>(part, c0, c1); break;
+            }
+        }
         else
         {
             switch (_dtype)
@@ -133,6 +160,17 @@ internal sealed unsafe class Gemm : PoolJob
         {
             for (int r = 0; r < _n; r++)
                 _dst[(long)r * _out + part.Col0 + j] = Finish(part, j, DotKernels.Dot<TW>(_x + (long)r * _k, part.W + j * _wRowBytes, _k));
+        }
+    }
+
+    // Columns [c0, c1) of one part, each weight row read linearly once per input row.
+    private void RowGemvChunk<TW>(in Part part, int c0, int c1) where TW : IWeightFormat
+    {
+        for (int j = c0; j < c1; j++)
+        {
+            byte* w = part.W + j * _wRowBytes;
+            for (int r = 0; r < _n; r++)
+                _dst[(long)r * _out + part.Col0 + j] = Finish(part, j, RowDotKernels.DotRow<TW>(_x + (long)r * _k, w, _k));
         }
     }
 
