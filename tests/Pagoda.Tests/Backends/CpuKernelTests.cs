@@ -31,18 +31,7 @@ public unsafe class CpuKernelTests
     {
         var rng = new Random(n * 1000 + inDim);
         using var backend = new CpuBackend { BatchInvariant = batchInvariant };
-        using var source = CpuTensor.Allocate([outDim, inDim]);
-        foreach (ref float v in source.F32)
-            v = (float)(rng.NextDouble() * 2 - 1);
-        // Tiny values too, so half subnormals are widened.
-        for (int k = 0; k < inDim; k += 3)
-            source.Row(0)[k] *= 1e-6f;
-        Tensor weight = dtype switch
-        {
-            DType.I8 => backend.QuantizeInt8(source),
-            DType.F32 => source,
-            _ => Narrow(source, dtype),
-        };
+        var (weight, source) = CpuRowGemvTests.MakeWeight(backend, dtype, outDim, inDim, rng);
         using var bias = CpuTensor.Allocate([outDim]);
         foreach (ref float v in bias.F32)
             v = (float)rng.NextDouble();
@@ -79,6 +68,7 @@ public unsafe class CpuKernelTests
         }
         if (weight != source)
             weight.Dispose();
+        source.Dispose();
     }
 
     [Fact]

@@ -96,7 +96,8 @@ public unsafe class CpuRowGemvTests
         source.Dispose();
     }
 
-    private static (Tensor Weight, CpuTensor Source) MakeWeight(CpuBackend backend, DType dtype, int rows, int k, Random rng)
+    // Random weights of dtype (int8 quantized at load, 16-bit narrowed), with tiny values so half subnormals are widened.
+    internal static (Tensor Weight, CpuTensor Source) MakeWeight(CpuBackend backend, DType dtype, int rows, int k, Random rng)
     {
         var source = CpuTensor.Allocate([rows, k]);
         foreach (ref float v in source.F32)
