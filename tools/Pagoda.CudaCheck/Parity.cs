@@ -169,12 +169,13 @@ public static class Parity
 
     /// <summary>
     /// One query row (position 699 of a 700-token context) computed as a lone decode, as a decode among 7
-    /// others, and as the last token of a 30-token prefill chunk beside a decode: the bits must be equal.
+    /// others, among 140 others (a batch large enough for the shared K/V buffer form), and as the last token
+    /// of a 30-token prefill chunk beside a decode: the bits must be equal.
     /// </summary>
     private static void AttentionInvariance(CudaBackend gpu, Func<int[], (Tensor C, Tensor G)> pair, Random rng, DType dtype,
         TextWriter log, List<string> failures)
     {
-        const int heads = 12, kvHeads = 2, hd = 128, bs = 16, len = 700, others = 7;
+        const int heads = 12, kvHeads = 2, hd = 128, bs = 16, len = 700, others = 140;
         int blocksPer = (len + bs - 1) / bs;
         using var cache = gpu.AllocateKvCache(1, blocksPer * (others + 1), bs, kvHeads * hd);
         var tables = Enumerable.Range(0, others + 1).Select(s => Enumerable.Range(s * blocksPer, blocksPer).Reverse().ToArray()).ToArray();
@@ -209,10 +210,11 @@ public static class Parity
             return host.AsSpan(probeToken * heads * hd, heads * hd).ToArray();
         }
         var alone = Run([0], [29], [1], 0);
-        var crowd = Run([.. Enumerable.Range(1, others), 0], [.. Enumerable.Range(30, others), 29], [.. Enumerable.Repeat(1, others + 1)], others);
+        float[] Crowd(int n) => Run([.. Enumerable.Range(1, n), 0], [.. Enumerable.Range(30, n), 29], [.. Enumerable.Repeat(1, n + 1)], n);
+        var (crowd, big) = (Crowd(7), Crowd(others));
         var prefill = Run([1, 0], [30, .. Enumerable.Range(0, 30)], [1, 30], 30);
-        bool ok = alone.AsSpan().SequenceEqual(crowd) && alone.AsSpan().SequenceEqual(prefill);
-        string line = $"  {(ok ? "PASS" : "FAIL")} {dtype,-4} {"attention row invariance",-34} decode alone = among 8 = in a prefill chunk (bitwise)";
+        bool ok = alone.AsSpan().SequenceEqual(crowd) && alone.AsSpan().SequenceEqual(big) && alone.AsSpan().SequenceEqual(prefill);
+        string line = $"  {(ok ? "PASS" : "FAIL")} {dtype,-4} {"attention row invariance",-34} decode alone = among 8 = among 141 = in a prefill chunk (bitwise)";
         log.WriteLine(line);
         if (!ok)
             failures.Add(line);
