@@ -18,7 +18,6 @@ public sealed unsafe partial class CudaBackend
 
     private const int GemmCounterSlots = 1 << 16;
     private readonly DeviceMemory _gemmCounters; // per split tile: chunks finished; the last block resets it
-    private bool _gemvSmemSet;
 
     /// <summary>Every 16-bit GEMM on the fixed-order kernels (--batch-invariant).</summary>
     public bool BatchInvariant { get; set; }
@@ -51,12 +50,7 @@ public sealed unsafe partial class CudaBackend
                 throw new NotSupportedException($"a GEMM of {m} outputs exceeds the fixed-order kernel's {GemmCounterSlots * 64}");
             gridX = (uint)Math.Min((long)tiles * chunks, _device.MultiprocessorCount);
             smem = GemvSmem(variant);
-            if (!_gemvSmemSet)
-            {
-                for (int v = 0; v <= 2; v++)
-                    Driver.Check(Driver.cuFuncSetAttribute(_k.Gemm[v], Driver.FuncAttrMaxDynamicSharedSize, (int)GemvSmem(v)), "cuFuncSetAttribute");
-                _gemvSmemSet = true;
-            }
+            EnsureDynamicSharedMemory(_k.Gemm, _gemmSmem, variant, smem);
             ws = RentFloats((long)tiles * chunks * 64 * n);
         }
         else
@@ -81,13 +75,14 @@ public sealed unsafe partial class CudaBackend
 
     private CudaTensor RentFloats(long floats) => new(DType.F32, [checked((int)floats)], _pool.Rent(floats * 4), _pool);
 
-    // Up to 32 tokens: the decode form. More: 128x128 tiles when they fill the GPU, else 64x64 tiles, split
-    // over chunks when those are too few.
+    // Up to 32 tokens: the decode form, where its ring fits the GPU's shared memory (166-184 KB: not on GPUs
+    // with ~100 KB per block). More: 128x128 tiles when they fill the GPU, else 64x64 tiles, split over chunks
+    // when those are too few.
     private int ChooseGemm(int n, int m, int chunks)
     {
-        if (n <= 8) return 0;
-        if (n <= 16) return 1;
-        if (n <= 32) return 2;
+        int decode = n <= 8 ? 0 : n <= 16 ? 1 : n <= 32 ? 2 : -1;
+        if (decode >= 0 && GemvSmem(decode) <= _device.MaxSharedMemoryPerBlock)
+            return decode;
         int sms = _device.MultiprocessorCount;
         long tiles128 = (long)((m + 127) / 128) * ((n + 127) / 128);
         if (tiles128 >= sms) return 5;

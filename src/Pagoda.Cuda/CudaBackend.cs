@@ -24,6 +24,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     private readonly int _elemSize;
     private readonly DeviceMemory _attentionCounters; // per (tile, kv head): splits finished; the last block resets it
     private readonly long[] _attentionSmem; // per attention variant: the dynamic shared memory opted into so far
+    private readonly long[] _gemmSmem; // the same per fixed-order GEMM variant
 
     /// <summary>Opens the GPU and compiles (or loads cached) kernels for <paramref name="dtype"/>.</summary>
     public CudaBackend(DType dtype, CudaDevice? device = null, int maxModelLen = 4096)
@@ -43,6 +44,7 @@ public sealed unsafe partial class CudaBackend : IBackend
             Cublas.Check(Cublas.cublasSetMathMode(_blas.Handle, Cublas.PedanticMath), "cublasSetMathMode");
         _k = new Kernels(_device, dtype);
         _attentionSmem = new long[_k.Attention.Length];
+        _gemmSmem = new long[_k.Gemm.Length];
         _staging = new PinnedMemory(StagingBytes);
         _attentionCounters = new DeviceMemory(AttentionCounterSlots * 4L);
         Driver.Check(Driver.cuMemsetD8Async(_attentionCounters.Ptr, 0, (nuint)_attentionCounters.Bytes, S), "cuMemsetD8Async");
@@ -273,7 +275,7 @@ public sealed unsafe partial class CudaBackend : IBackend
             nbuf = !decode && Smem(2) <= _device.MaxSharedMemoryPerBlock ? 2 : 1;
             smem = Smem(nbuf);
         }
-        EnsureDynamicSharedMemory(variant, smem);
+        EnsureDynamicSharedMemory(_k.Attention, _attentionSmem, variant, smem);
         CudaTensor? acc = null, ml = null;
         if (workers > 1)
         {
@@ -289,12 +291,14 @@ public sealed unsafe partial class CudaBackend : IBackend
         ml?.Dispose();
     }
 
-    private void EnsureDynamicSharedMemory(int variant, long bytes)
+    // Opts a kernel of one family (attention or GEMM variants) into more than 48 KB of dynamic shared memory,
+    // once per size.
+    private static void EnsureDynamicSharedMemory(nint[] functions, long[] optedIn, int variant, long bytes)
     {
-        if (bytes <= 48 * 1024 || _attentionSmem[variant] >= bytes)
+        if (bytes <= 48 * 1024 || optedIn[variant] >= bytes)
             return;
-        Driver.Check(Driver.cuFuncSetAttribute(_k.Attention[variant], Driver.FuncAttrMaxDynamicSharedSize, (int)bytes), "cuFuncSetAttribute");
-        _attentionSmem[variant] = bytes;
+        Driver.Check(Driver.cuFuncSetAttribute(functions[variant], Driver.FuncAttrMaxDynamicSharedSize, (int)bytes), "cuFuncSetAttribute");
+        optedIn[variant] = bytes;
     }
 
     /// <inheritdoc />
