@@ -26,6 +26,9 @@ internal sealed unsafe class Kernels : IDisposable
             DType.F16 => ["ELEM_F16"],
             _ => [],
         };
+        // Extra defines for A/B runs of kernel variants (PAGODA_CUDA_DEFINES="A B=1"); part of the cache key.
+        if (Environment.GetEnvironmentVariable("PAGODA_CUDA_DEFINES") is { Length: > 0 } extra)
+            defines = [.. defines, .. extra.Split(' ', StringSplitOptions.RemoveEmptyEntries)];
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var (cubin, cached, path) = KernelCompiler.Compile(device, defines);
         CompileInfo = $"{(cached ? "loaded" : "compiled")} {path} ({cubin.Length} bytes, {sw.ElapsedMilliseconds} ms)";

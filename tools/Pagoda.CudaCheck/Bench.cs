@@ -69,13 +69,17 @@ public static class Bench
         var lens = Enumerable.Range(0, numPrompts).Select(_ => (In: rng.Next(100, 1025), Out: rng.Next(100, 1025))).ToArray();
         var prompts = lens.Select(l => PromptInput.FromTokenIds(Ids(l.In))).ToList();
         var ps = lens.Select(l => P(l.Out)).ToList();
+        llm.Engine.Timings.Reset();
+        if (llm.Engine.Backend is CudaBackend gb)
+            gb.GraphTicks = 0;
         sw.Restart();
         var outs = llm.Generate(prompts, ps);
         double el = sw.Elapsed.TotalSeconds;
         long outTok = outs.Sum(o => (long)o.Outputs[0].TokenIds.Count), inTok = lens.Sum(l => (long)l.In);
         log.WriteLine($"offline throughput, {numPrompts} prompts, in/out uniform [100, 1024]: {outTok / el:F0} output tok/s, " +
             $"{(outTok + inTok) / el:F0} total tok/s ({el:F1} s, {outTok} out, {inTok} in)");
+        log.WriteLine($"offline steps: {llm.Engine.Timings}");
         if (llm.Engine.Backend is CudaBackend cb)
-            log.WriteLine($"activation pool {cb.PoolBytes >> 20} MiB");
+            log.WriteLine($"graph launch->done {cb.GraphTicks * 1000.0 / Stopwatch.Frequency:F0} ms in all; activation pool {cb.PoolBytes >> 20} MiB");
     }
 }

@@ -52,6 +52,9 @@ public static class Profile
         engine.Timings.Reset();
         b.GraphTicks = 0;
         b.ProfilerRange(true);
+        int gen0 = GC.CollectionCount(0), gen2 = GC.CollectionCount(2);
+        var paused = GC.GetTotalPauseDuration();
+        long allocated = GC.GetTotalAllocatedBytes();
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < steps; i++)
             engine.Step();
@@ -59,6 +62,8 @@ public static class Profile
         b.ProfilerRange(false);
         double graphMs = b.GraphTicks * 1000.0 / Stopwatch.Frequency / steps;
         log.WriteLine($"{what}: {ms:F3} ms/step wall; graph launch->done {graphMs:F3} ms/step; {engine.Timings}");
+        log.WriteLine($"  GC: {(GC.GetTotalAllocatedBytes() - allocated) / steps / 1024} KiB allocated per step, {GC.CollectionCount(0) - gen0} gen0 / " +
+            $"{GC.CollectionCount(2) - gen2} gen2 collections, {(GC.GetTotalPauseDuration() - paused).TotalMilliseconds / steps:F3} ms paused per step");
         Drain(engine);
     }
 

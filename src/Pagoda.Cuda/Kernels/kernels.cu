@@ -8,10 +8,17 @@ typedef unsigned short u16;
 __device__ __forceinline__ float bf16_to_f32(u16 v) { return __uint_as_float(((unsigned)v) << 16); }
 __device__ __forceinline__ u16 f32_to_bf16(float f)
 {
+#if __CUDA_ARCH__ >= 800
+    // One instruction instead of seven; the same round-to-nearest-even (a NaN becomes the canonical one).
+    u16 h;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+#else
     unsigned u = __float_as_uint(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (u16)((u >> 16) | 0x40u);   // quiet NaN
     u += 0x7fffu + ((u >> 16) & 1u);                                         // round to nearest even
     return (u16)(u >> 16);
+#endif
 }
 __device__ __forceinline__ float f16_to_f32(u16 v) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v)); return f; }
 __device__ __forceinline__ u16 f32_to_f16(float f) { u16 h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }

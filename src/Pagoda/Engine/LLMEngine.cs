@@ -317,7 +317,7 @@ public sealed class LLMEngine : IDisposable
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         _deferred = null;
         var outputs = ProcessOutputs(scheduled, run);
-        Timings.Lap(StepPhase.Update, t0);
+        Timings.Lap(StepPhase.Output, t0);
         return outputs;
     }
 

@@ -9,7 +9,7 @@ namespace Pagoda.Engine;
 /// </summary>
 public sealed class StepTimings
 {
-    private readonly long[] _ticks = new long[5];
+    private readonly long[] _ticks = new long[7];
     private long _steps;
 
     /// <summary>Steps measured since the last <see cref="Reset"/>.</summary>
@@ -32,18 +32,26 @@ public sealed class StepTimings
         _steps = 0;
     }
 
-    /// <summary>Milliseconds per step of each phase: schedule, build, forward, sample, update.</summary>
+    /// <summary>
+    /// Milliseconds per step of each phase: schedule, build, forward (starting it and waiting for it), sample,
+    /// update (recording the results and making the outputs).
+    /// </summary>
     public (double Schedule, double Build, double Forward, double Sample, double Update) PerStepMs()
     {
-        double f = 1000.0 / Stopwatch.Frequency / Math.Max(_steps, 1);
-        return (_ticks[0] * f, _ticks[1] * f, _ticks[2] * f, _ticks[3] * f, _ticks[4] * f);
+        double f = Scale;
+        return (_ticks[0] * f, _ticks[1] * f, (_ticks[2] + _ticks[5]) * f, _ticks[3] * f, (_ticks[4] + _ticks[6]) * f);
     }
+
+    private double Scale => 1000.0 / Stopwatch.Frequency / Math.Max(_steps, 1);
 
     /// <inheritdoc />
     public override string ToString()
     {
         var (s, b, f, p, u) = PerStepMs();
-        return $"{_steps} steps, ms/step: schedule {s:F3}, build {b:F3}, forward {f:F3}, sample {p:F3}, update {u:F3}, total {s + b + f + p + u:F3}";
+        // Launch (staging inputs, starting the device) and the outputs of a deferred step (made while the device
+        // runs the next one) are shown apart: the first is serial host time, the second overlaps the device.
+        return $"{_steps} steps, ms/step: schedule {s:F3}, build {b:F3}, forward {f:F3} (launch {_ticks[5] * Scale:F3}), " +
+            $"sample {p:F3}, update {u:F3} (outputs {_ticks[6] * Scale:F3}), total {s + b + f + p + u:F3}";
     }
 }
 
@@ -55,4 +63,8 @@ internal enum StepPhase
     Forward,
     Sample,
     Update,
+    /// <summary>Part of the forward: building device inputs and starting it, before any wait.</summary>
+    Launch,
+    /// <summary>Part of the update: detokenization, stop strings and outputs.</summary>
+    Output,
 }

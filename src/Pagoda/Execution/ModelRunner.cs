@@ -120,7 +120,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         int topK = CandidatesPerRow(scheduled, model.Config.VocabSize);
         t0 = Timings.Lap(Engine.StepPhase.Build, t0);
         var forward = model.ForwardAsync(topK > 0 ? batch with { LogitsTopK = topK } : batch, Cache);
-        Timings.Lap(Engine.StepPhase.Forward, t0);
+        Timings.Lap(Engine.StepPhase.Launch, t0);
         return new LaunchedStep(scheduled, failed, recompute, forward, topK);
     }
 
