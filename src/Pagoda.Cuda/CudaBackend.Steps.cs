@@ -178,8 +178,15 @@ public sealed unsafe partial class CudaBackend
     {
         if (_uploads.TryGetValue(key, out var last) && data.SequenceEqual(last.Data))
             return last.Buffer.Ptr;
-        long bytes = Math.Max(data.Length, 1) * 4L;
-        long aligned = (bytes + 255) & ~255L;
+        data.CopyTo(ReserveStaging(data.Length, out long offset));
+        return SendStaged(key, offset, data.Length, data.ToArray());
+    }
+
+    // Pinned staging for `length` ints, filled in place by the caller and then sent by SendStaged (large inputs
+    // skip a managed copy this way). Captures and replays reserve in the same order, so at the same offsets.
+    private Span<int> ReserveStaging(int length, out long offset)
+    {
+        long aligned = (Math.Max(length, 1) * 4L + 255) & ~255L;
         if (_stagingOffset + aligned > StagingBytes)
         {
             if (_mode != StepMode.Eager)
@@ -187,15 +194,22 @@ public sealed unsafe partial class CudaBackend
             Sync();
             _stagingOffset = 0;
         }
-        byte* host = _staging.Pointer + _stagingOffset;
+        offset = _stagingOffset;
         _stagingOffset += aligned;
-        data.CopyTo(new Span<int>(host, data.Length));
-        if (last.Buffer != null)
+        return new Span<int>(_staging.Pointer + offset, length);
+    }
+
+    // Copies staged ints to a device buffer of their own (none when replaying: the graph's copy reads the
+    // staging). `data` is what a later upload under the same key compares with to reuse the buffer.
+    private ulong SendStaged(string key, long offset, int length, int[] data)
+    {
+        if (_uploads.TryGetValue(key, out var last))
             last.Buffer.Dispose();
-        var buffer = new CudaTensor(DType.F32, [Math.Max(data.Length, 1)], _pool.Rent(bytes), _pool);
-        _uploads[key] = (data.ToArray(), buffer);
+        long bytes = Math.Max(length, 1) * 4L;
+        var buffer = new CudaTensor(DType.F32, [Math.Max(length, 1)], _pool.Rent(bytes), _pool);
+        _uploads[key] = (data, buffer);
         if (!Skip)
-            Driver.Check(Driver.cuMemcpyHtoDAsync(buffer.Ptr, host, (nuint)(data.Length * 4L), S), "cuMemcpyHtoDAsync_v2");
+            Driver.Check(Driver.cuMemcpyHtoDAsync(buffer.Ptr, _staging.Pointer + offset, (nuint)(length * 4L), S), "cuMemcpyHtoDAsync_v2");
         return buffer.Ptr;
     }
 
@@ -215,13 +229,15 @@ public sealed unsafe partial class CudaBackend
             return _meta;
         int maxLen = batch.SeqLens.Length == 0 ? 1 : batch.SeqLens.Max();
         int width = FixedBlockTableWidth > 0 ? FixedBlockTableWidth : Math.Max(1, (maxLen + blockSize - 1) / blockSize);
-        var tables = new int[batch.NumSeqs * width];
+        // [numSeqs, width], written straight into the staging (graphs: 256 KB per step at 256 sequences). Entries
+        // past a sequence's blocks keep whatever was there: the kernel reads only the blocks its keys fill.
+        var tables = ReserveStaging(batch.NumSeqs * width, out long tablesAt);
         bool decodeOnly = true;
         for (int s = 0; s < batch.NumSeqs; s++)
         {
             var bt = batch.BlockTables[s];
             int count = Math.Min(bt.Length, width);
-            bt.AsSpan(0, count).CopyTo(tables.AsSpan(s * width));
+            bt.AsSpan(0, count).CopyTo(tables.Slice(s * width));
             decodeOnly &= batch.QueryStartLoc[s + 1] - batch.QueryStartLoc[s] == 1;
         }
         // Query tiles: up to 64 rows (tokens x the group's q heads) of one sequence; one token when decoding.
@@ -241,7 +257,7 @@ public sealed unsafe partial class CudaBackend
         int workers = 1;
         if (decodeOnly && maxSplits > 1 && numTiles * numKvHeads <= AttentionCounterSlots)
             workers = Math.Clamp((8 * _device.MultiprocessorCount + numTiles * numKvHeads - 1) / (numTiles * numKvHeads), 1, maxSplits);
-        _meta = new AttentionMeta(UploadInts("block_tables", tables), width, UploadInts("positions", batch.Positions),
+        _meta = new AttentionMeta(SendStaged("block_tables", tablesAt, batch.NumSeqs * width, []), width, UploadInts("positions", batch.Positions),
             UploadInts("attention_tiles", tiles.ToArray()), numTiles, splitLen, maxSplits, workers);
         _metaBatch = batch;
         return _meta;

@@ -259,7 +259,7 @@ public sealed unsafe partial class CudaBackend : IBackend
             workers = decode ? meta.Workers : 1;
             threads = 128;
             nbuf = decode && meta.NumTiles * numKvHeads >= 2 * _device.MultiprocessorCount ? 1 : 2;
-            smem = 2L * nbuf * AttentionKeys * (headDim + 8) * _elemSize + (decode ? (16 * (AttentionKeys + 4) + 32) * 4L : 0)
+            smem = 2L * nbuf * AttentionKeys * (headDim + 8) * _elemSize + (decode ? (16 * (AttentionKeys + 4) + 32 + 16 * (AttentionKeys / 2 + 4)) * 4L : 0)
                 + (meta.Width * 4L + 15) / 16 * 16; // + the block table
         }
         else

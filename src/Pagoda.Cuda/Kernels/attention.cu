@@ -19,6 +19,7 @@
 
 #define ATT_KEYS 64
 #define ATT_PSTRIDE (ATT_KEYS + 4)
+#define ATT_PPSTRIDE (ATT_KEYS / 2 + 4)
 
 template <typename U> struct Vec8;
 template <> struct Vec8<u16>
@@ -639,7 +640,8 @@ __device__ void attention_mma_decode_impl(
     float* Ps = reinterpret_cast<float*>(Vs + nbuf * tile_elems); // [16, ATT_PSTRIDE]: scores, then P
     float* corr_s = Ps + 16 * ATT_PSTRIDE;                      // [16]
     float* l_s = corr_s + 16;                                   // [16]
-    int* bts = reinterpret_cast<int*>(l_s + 16);                // [blocks of the context]
+    unsigned* Pp = reinterpret_cast<unsigned*>(l_s + 16);       // [16, ATT_PPSTRIDE]: P as 16-bit pairs
+    int* bts = reinterpret_cast<int*>(Pp + 16 * ATT_PPSTRIDE);  // [blocks of the context]
 
     const int t = threadIdx.x, warp = t >> 5, lane = t & 31, g = lane >> 2, tig = lane & 3;
     const int seq = tiles[3 * blockIdx.x], tok0 = tiles[3 * blockIdx.x + 1];
@@ -722,7 +724,7 @@ __device__ void attention_mma_decode_impl(
         // Online softmax of row sr over its 16 scores (keys j * 8 + 2 tig + e), as the prefill form does.
         if (stats)
         {
-            float* row = Ps + sr * ATT_PSTRIDE;
+            const float* row = Ps + sr * ATT_PSTRIDE;
             float v[8][2];
             float mx = NEG_INF;
 #pragma unroll
@@ -740,13 +742,17 @@ __device__ void attention_mma_decode_impl(
             float ps = 0.f;
 #pragma unroll
             for (int j = 0; j < 8; j++)
+            {
+                float pv[2];
 #pragma unroll
                 for (int e = 0; e < 2; e++)
                 {
-                    float pv = v[j][e] == NEG_INF ? 0.f : expf(v[j][e] - mn);
-                    row[j * 8 + tig * 2 + e] = pv;
-                    ps += pv;
+                    pv[e] = v[j][e] == NEG_INF ? 0.f : expf(v[j][e] - mn);
+                    ps += pv[e];
                 }
+                // Keys j * 8 + 2 tig + {0, 1}: the pair the P·V fragments take, rounded once here for all warps.
+                Pp[sr * ATT_PPSTRIDE + j * 4 + tig] = pack2(pv[0], pv[1]);
+            }
             ps = quad_sum(ps);
             l = fmaf(l, corr, ps);
             m = mn;
@@ -762,9 +768,9 @@ __device__ void attention_mma_decode_impl(
 #pragma unroll
             for (int kk = 0; kk < 4; kk++)
             {
-                const float* p0 = Ps + g * ATT_PSTRIDE + kk * 16 + tig * 2;
-                const float* p1 = Ps + (g + 8) * ATT_PSTRIDE + kk * 16 + tig * 2;
-                unsigned pa[4] = { pack2(p0[0], p0[1]), pack2(p1[0], p1[1]), pack2(p0[8], p0[9]), pack2(p1[8], p1[9]) };
+                const unsigned* p0 = Pp + g * ATT_PPSTRIDE + kk * 8 + tig;
+                const unsigned* p1 = Pp + (g + 8) * ATT_PPSTRIDE + kk * 8 + tig;
+                unsigned pa[4] = { p0[0], p1[0], p0[4], p1[4] };
 #pragma unroll
                 for (int n = 0; n < NW; n++)
                 {
