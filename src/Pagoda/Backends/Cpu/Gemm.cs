@@ -10,8 +10,7 @@ namespace Pagoda.Backends.Cpu;
 /// of every input row. With <see cref="BatchInvariant"/> the GEMV is the 4-row kernel in the GEMM's order,
 /// so both paths give bit-identical elements (see <see cref="DotKernels"/>); by default a single input row
 /// over 16/32-bit weights takes the faster row-streaming kernel of <see cref="RowDotKernels"/>, whose order
-/// is its own, and 1-3 input rows over int8 weights are quantized to int16 once per Linear and take the
-/// integer kernels of <see cref="Int8DotKernels"/>.
+/// is its own.
 /// </summary>
 internal sealed unsafe class Gemm : PoolJob
 {
@@ -22,7 +21,7 @@ internal sealed unsafe class Gemm : PoolJob
     /// Rows up to which the default (not batch-invariant) mode runs the row GEMV of
     /// <see cref="RowDotKernels"/> for 16- and 32-bit weights. Measured: with 2 or 3 input rows the 4-row
     /// kernel is faster again (it shares each input load among 4 weight rows, and the weights come from L1
-    /// after the first input row anyway). int8 takes <see cref="Int8DotKernels"/> instead.
+    /// after the first input row anyway), and int8 is faster with the 4-row kernel even for one row.
     /// </summary>
     public const int RowGemvMaxRows = 1;
 
@@ -48,12 +47,7 @@ internal sealed unsafe class Gemm : PoolJob
     private long _wRowBytes;
     private DType _dtype;
     private int _n, _k, _out, _colsPerChunk;
-    private bool _gemm, _rowGemv, _int16Gemv;
-    // The input rows of an int8 GEMV quantized to int16 (default mode), made once per Linear on the calling
-    // thread and grown on demand: _xq [n, k], _xqScales [n, Int8DotKernels.Blocks(k)].
-    private short* _xq;
-    private float* _xqScales;
-    private long _xqCapacity, _xqScalesCapacity;
+    private bool _gemm, _rowGemv;
 
     /// <summary>
     /// Every row's result independent of the batch (see <see cref="DotKernels"/>): a single input row takes
@@ -81,7 +75,6 @@ internal sealed unsafe class Gemm : PoolJob
         (_n, _k, _out) = (n, inDim, outDim);
         _gemm = n >= GemmMinRows;
         _rowGemv = !BatchInvariant && n <= RowGemvMaxRows && w.DType != DType.I8;
-        _int16Gemv = !BatchInvariant && !_gemm && w.DType == DType.I8 && Int8DotKernels.IsSupported && QuantizeInput(n, inDim);
         // A panel of widened weight rows should stay in L2 while every input row streams past it.
         _colsPerChunk = _gemm ? Math.Clamp(PanelBytes / (inDim * sizeof(float)) / 3 * 3, 3, 48) : GemvColumnsPerChunk;
         // A stacked weight (q/k/v, gate/up) runs as one dispatch over its parts' chunks, each part
@@ -126,10 +119,6 @@ internal sealed unsafe class Gemm : PoolJob
                 default: GemmChunk<I8Weights>(part, c0, c1, worker); break;
             }
         }
-        else if (_int16Gemv)
-        {
-            Int16GemvChunk(part, c0, c1);
-        }
         else if (_rowGemv)
         {
             switch (_dtype)
@@ -172,53 +161,6 @@ internal sealed unsafe class Gemm : PoolJob
             for (int r = 0; r < _n; r++)
                 _dst[(long)r * _out + part.Col0 + j] = Finish(part, j, DotKernels.Dot<TW>(_x + (long)r * _k, part.W + j * _wRowBytes, _k));
         }
-    }
-
-    // Columns [c0, c1) of one part over int8 weights, the input rows quantized to int16 (_xq).
-    private void Int16GemvChunk(in Part part, int c0, int c1)
-    {
-        float* sums = stackalloc float[4];
-        int blocks = Int8DotKernels.Blocks(_k), j = c0;
-        for (; j + 4 <= c1; j += 4)
-        {
-            byte* w = part.W + j * _wRowBytes;
-            for (int r = 0; r < _n; r++)
-            {
-                Int8DotKernels.Dot1x4(_xq + (long)r * _k, _xqScales + r * blocks, w, _wRowBytes, _k, sums);
-                float* d = _dst + (long)r * _out + part.Col0 + j;
-                for (int c = 0; c < 4; c++)
-                    d[c] = Finish(part, j + c, sums[c]);
-            }
-        }
-        for (; j < c1; j++)
-        {
-            for (int r = 0; r < _n; r++)
-                _dst[(long)r * _out + part.Col0 + j] = Finish(part, j, Int8DotKernels.DotRow(_xq + (long)r * _k, _xqScales + r * blocks, part.W + j * _wRowBytes, _k));
-        }
-    }
-
-    // Quantizes the n input rows into _xq; false (the float GEMV then runs) if a row is not finite.
-    private bool QuantizeInput(int n, int k)
-    {
-        int blocks = Int8DotKernels.Blocks(k);
-        if (_xqCapacity < (long)n * k)
-        {
-            NativeMemory.AlignedFree(_xq);
-            _xq = (short*)NativeMemory.AlignedAlloc((nuint)((long)n * k * sizeof(short)), 64);
-            _xqCapacity = (long)n * k;
-        }
-        if (_xqScalesCapacity < (long)n * blocks)
-        {
-            NativeMemory.AlignedFree(_xqScales);
-            _xqScales = (float*)NativeMemory.AlignedAlloc((nuint)((long)n * blocks * sizeof(float)), 64);
-            _xqScalesCapacity = (long)n * blocks;
-        }
-        for (int r = 0; r < n; r++)
-        {
-            if (!Int8DotKernels.QuantizeRow(_x + (long)r * k, k, _xq + (long)r * k, _xqScales + r * blocks))
-                return false;
-        }
-        return true;
     }
 
     // Columns [c0, c1) of one part, each weight row read linearly once per input row.
@@ -297,8 +239,6 @@ internal sealed unsafe class Gemm : PoolJob
 
     ~Gemm()
     {
-        NativeMemory.AlignedFree(_xq);
-        NativeMemory.AlignedFree(_xqScales);
         foreach (var p in _panels)
         {
             if (p != null)
