@@ -12,7 +12,7 @@ using Pagoda.Models;
 // Pagoda beside llama.cpp (LLamaSharp 0.30.0) on the same dummy weights, prompt, lengths and threads, in
 // one process, runs interleaved so both see the same machine load. See docs/BENCHMARKS.md.
 // Usage: dotnet run -c Release --project bench/LlamaCompare -- [--model DIR] [--input-len 128] [--output-len 128]
-//        [--pp 512] [--runs 5] [--threads N] [--gguf-dir DIR] [--output-json FILE] [--batch-invariant]
+//        [--pp 512] [--runs 5] [--threads N] [--gguf-dir DIR] [--output-json FILE] [--batch-invariant] [--int8-only]
 var opts = Args.Parse(args);
 string model = Path.GetFullPath(opts.Get("--model", "tests/fixtures/configs/qwen2.5-0.5b-instruct"));
 int inputLen = opts.Int("--input-len", 128), outputLen = opts.Int("--output-len", 128), pp = opts.Int("--pp", 512);
@@ -20,6 +20,8 @@ int runs = opts.Int("--runs", 5), threads = opts.Int("--threads", Environment.Pr
 string ggufDir = opts.Get("--gguf-dir", Path.Combine(Path.GetTempPath(), "pagoda-gguf"));
 // Pagoda in batch-invariant mode (EngineArgs.BatchInvariant): decode in the prefill GEMM's reduction order.
 bool batchInvariant = opts.Flag("--batch-invariant");
+// Only the int8 / Q8_0 pair (half the time; the bf16 / F16 lines then read n/a).
+bool int8Only = opts.Flag("--int8-only");
 Environment.SetEnvironmentVariable("PAGODA_CPU_THREADS", threads.ToString(CultureInfo.InvariantCulture));
 NativeLibraryConfig.All.WithLogCallback((level, message) =>
 {
@@ -50,7 +52,8 @@ var sides = new (string Name, Func<ISide> Open)[]
     ("pagoda int8", () => new PagodaRunner(model, "int8", maxLen, batchInvariant)),
     ("llama.cpp Q8_0", () => new LlamaRunner(q8, threads, maxLen, config.VocabSize)),
 };
-var runners = sides.Select(s => s.Open()).ToArray();
+int firstPair = int8Only ? 2 : 0;
+var runners = sides.Select((s, i) => i < firstPair ? null : s.Open()).ToArray();
 var results = sides.Select(_ => new List<(double Prefill, double Decode, double Pp)>()).ToArray();
 var bandwidth = new List<double> { Bandwidth.MeasureGBps(threads) };
 // Pairs (Pagoda, llama.cpp) alternate step by step - prompt, prompt, token, token, ... - so both see the
@@ -61,20 +64,20 @@ for (int r = -1; r < runs; r++)
     var rng = new Random(r + 7);
     int[] prompt = Enumerable.Range(0, inputLen).Select(_ => rng.Next(config.VocabSize)).ToArray();
     int[] ppPrompt = Enumerable.Range(0, pp).Select(_ => rng.Next(config.VocabSize)).ToArray();
-    for (int pair = 0; pair < sides.Length; pair += 2)
+    for (int pair = firstPair; pair < sides.Length; pair += 2)
     {
         var prefill = new double[2];
         var tokens = new[] { new List<double>(), new List<double>() };
         for (int s = 0; s < 2; s++)
-            prefill[s] = runners[pair + s].Start(prompt, outputLen);
+            prefill[s] = runners[pair + s]!.Start(prompt, outputLen);
         for (int t = 1; t < outputLen; t++)
         {
             for (int s = 0; s < 2; s++)
-                tokens[s].Add(runners[pair + s].Next());
+                tokens[s].Add(runners[pair + s]!.Next());
         }
         var ppTime = new double[2];
         for (int s = 0; s < 2; s++)
-            ppTime[s] = runners[pair + s].Start(ppPrompt, 1);
+            ppTime[s] = runners[pair + s]!.Start(ppPrompt, 1);
         if (r < 0)
             continue; // warm-up: JIT, page faults, llama.cpp's first-use allocations
         for (int s = 0; s < 2; s++)
@@ -88,13 +91,13 @@ for (int r = -1; r < runs; r++)
     bandwidth.Add(Bandwidth.MeasureGBps(threads));
 }
 
-static double Median(IEnumerable<double> xs) { var s = xs.Order().ToArray(); return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
+static double Median(IEnumerable<double> xs) { var s = xs.Order().ToArray(); return s.Length == 0 ? double.NaN : s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
 var med = results.Select(l => (Prefill: Median(l.Select(x => x.Prefill)), Decode: Median(l.Select(x => x.Decode)), Pp: Median(l.Select(x => x.Pp)))).ToArray();
 double bw = Median(bandwidth);
 long embedBytes = (long)config.VocabSize * config.HiddenSize * 2;
-long bf16Bytes = ((PagodaRunner)runners[0]).Engine.WeightBytes;
+long bf16Bytes = runners[0] is PagodaRunner bf16Runner ? bf16Runner.Engine.WeightBytes : 0;
 // int8 keeps the bf16 embedding table for row lookups; per token it reads the int8 copies (LM head included).
-long int8Bytes = ((PagodaRunner)runners[2]).Engine.WeightBytes - embedBytes;
+long int8Bytes = ((PagodaRunner)runners[2]!).Engine.WeightBytes - embedBytes;
 string I(FormattableString f) => f.ToString(CultureInfo.InvariantCulture);
 Console.WriteLine();
 Console.WriteLine(I($"{name}, batch 1, {threads} threads, Pagoda batch invariant: {batchInvariant}, {inputLen} prompt + {outputLen} generated, pp{pp}; medians of {runs} runs"));
@@ -116,7 +119,7 @@ if (opts.Get("--output-json", "") is { Length: > 0 } jsonPath)
     File.WriteAllText(jsonPath, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
 }
 foreach (var runner in runners)
-    runner.Dispose();
+    runner?.Dispose();
 
 internal sealed class Args(Dictionary<string, string> values)
 {
