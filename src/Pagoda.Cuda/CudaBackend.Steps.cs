@@ -223,6 +223,27 @@ public sealed unsafe partial class CudaBackend
     private readonly record struct AttentionMeta(ulong BlockTables, int Width, ulong Positions, ulong Tiles, int NumTiles,
         int SplitLen, int MaxSplits, int Workers);
 
+    /// <summary>Decode batches from which attention splits are at least <see cref="LargeBatchSplitKeys"/> long.</summary>
+    public const int LargeBatchSplitSeqs = 64;
+
+    /// <summary>The shortest split of a large decode batch outside batch-invariant mode.</summary>
+    public const int LargeBatchSplitKeys = 256;
+
+    /// <summary>
+    /// Keys per attention split: 64 per 4,096 tokens of the longest context, so that a row's reduction order
+    /// depends only on its own position (alone, in any batch, inside a prefill chunk). Outside batch-invariant
+    /// mode a decode batch of <see cref="LargeBatchSplitSeqs"/> or more sequences (<paramref name="decodeSeqs"/>;
+    /// 0 for other batches) takes splits of at least <see cref="LargeBatchSplitKeys"/>: each split writes a
+    /// partial result that is read back and merged, and with enough sequences to fill the GPU, fewer and longer
+    /// splits are faster (a 256-sequence step −10% on an H100, docs/BENCHMARKS.md). Its rows' bits may then
+    /// differ from the same rows in a small batch.
+    /// </summary>
+    public static int SplitLength(int maxModelLen, int decodeSeqs, bool batchInvariant)
+    {
+        int fixedLen = AttentionKeys * Math.Max(1, (maxModelLen + 4095) / 4096);
+        return !batchInvariant && decodeSeqs >= LargeBatchSplitSeqs ? Math.Max(fixedLen, LargeBatchSplitKeys) : fixedLen;
+    }
+
     private AttentionMeta AttentionMetadata(ForwardBatch batch, int blockSize, int group, int numKvHeads)
     {
         if (ReferenceEquals(batch, _metaBatch))
@@ -251,7 +272,7 @@ public sealed unsafe partial class CudaBackend
         int numTiles = tiles.Count / 3;
         // Splits of a fixed length (from the longest context the engine allows): a row's reduction order
         // depends only on its own position. Decode spreads a tile's splits over several blocks.
-        int splitLen = AttentionKeys * Math.Max(1, (MaxModelLen + 4095) / 4096);
+        int splitLen = SplitLength(MaxModelLen, decodeOnly ? batch.NumSeqs : 0, BatchInvariant);
         int span = FixedBlockTableWidth > 0 ? FixedBlockTableWidth * blockSize : maxLen;
         int maxSplits = Math.Max(1, (span + splitLen - 1) / splitLen);
         int workers = 1;

@@ -169,8 +169,9 @@ public static class Parity
 
     /// <summary>
     /// One query row (position 699 of a 700-token context) computed as a lone decode, as a decode among 7
-    /// others, among 140 others (a batch large enough for the shared K/V buffer form), and as the last token
-    /// of a 30-token prefill chunk beside a decode: the bits must be equal.
+    /// others, among 140 others (a batch large enough for the one-buffer form and, outside batch-invariant
+    /// mode, for longer splits), and as the last token of a 30-token prefill chunk beside a decode: the bits
+    /// must be equal in batch-invariant mode; by default too, except among 140, which must stay close.
     /// </summary>
     private static void AttentionInvariance(CudaBackend gpu, Func<int[], (Tensor C, Tensor G)> pair, Random rng, DType dtype,
         TextWriter log, List<string> failures)
@@ -209,15 +210,32 @@ public static class Parity
             gpu.CopyToHost(o, host);
             return host.AsSpan(probeToken * heads * hd, heads * hd).ToArray();
         }
-        var alone = Run([0], [29], [1], 0);
         float[] Crowd(int n) => Run([.. Enumerable.Range(1, n), 0], [.. Enumerable.Range(30, n), 29], [.. Enumerable.Repeat(1, n + 1)], n);
-        var (crowd, big) = (Crowd(7), Crowd(others));
-        var prefill = Run([1, 0], [30, .. Enumerable.Range(0, 30)], [1, 30], 30);
-        bool ok = alone.AsSpan().SequenceEqual(crowd) && alone.AsSpan().SequenceEqual(big) && alone.AsSpan().SequenceEqual(prefill);
-        string line = $"  {(ok ? "PASS" : "FAIL")} {dtype,-4} {"attention row invariance",-34} decode alone = among 8 = among 141 = in a prefill chunk (bitwise)";
-        log.WriteLine(line);
-        if (!ok)
-            failures.Add(line);
+        bool wasInvariant = gpu.BatchInvariant;
+        try
+        {
+            foreach (bool invariant in new[] { true, false })
+            {
+                gpu.BatchInvariant = invariant;
+                var alone = Run([0], [29], [1], 0);
+                var (crowd, big) = (Crowd(7), Crowd(others));
+                var prefill = Run([1, 0], [30, .. Enumerable.Range(0, 30)], [1, 30], 30);
+                bool same = alone.AsSpan().SequenceEqual(crowd) && alone.AsSpan().SequenceEqual(prefill);
+                // Outside batch-invariant mode a decode batch of 141 takes longer splits: close, not the same bits.
+                double worst = alone.Zip(big, (a, b) => Math.Abs(a - b) / Math.Max(Math.Abs(a), 1e-2)).Max();
+                bool ok = same && (invariant ? alone.AsSpan().SequenceEqual(big) : worst <= (dtype == DType.F32 ? 1e-5 : 2e-2));
+                string line = invariant
+                    ? $"  {(ok ? "PASS" : "FAIL")} {dtype,-4} {"attention row invariance",-34} decode alone = among 8 = among 141 = in a prefill chunk (bitwise, batch-invariant mode)"
+                    : $"  {(ok ? "PASS" : "FAIL")} {dtype,-4} {"attention row, default mode",-34} alone = among 8 = in a prefill chunk (bitwise); among 141 (longer splits) rel {worst:E2}";
+                log.WriteLine(line);
+                if (!ok)
+                    failures.Add(line);
+            }
+        }
+        finally
+        {
+            gpu.BatchInvariant = wasInvariant;
+        }
     }
 
     /// <summary>Device top-k of logits rows (with ties) against a stable descending sort on the host.</summary>

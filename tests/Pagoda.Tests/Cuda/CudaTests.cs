@@ -74,6 +74,16 @@ public class CudaTests
         Assert.Equal([1], CudaGraphModel.CaptureSizes(1));
     }
 
+    [Theory]
+    [InlineData(4096, 0, false, 64)]       // prefill or mixed batch: the fixed length
+    [InlineData(4096, 63, false, 64)]      // a small decode batch: the fixed length
+    [InlineData(4096, 64, false, 256)]     // a large decode batch: longer splits
+    [InlineData(4096, 256, true, 64)]      // batch-invariant mode never changes the length
+    [InlineData(32768, 256, false, 512)]   // a fixed length already past the large-batch one stays
+    [InlineData(8192, 1, true, 128)]
+    public void AttentionSplitsAreFixedUnlessALargeDecodeBatchMayTakeLongerOnes(int maxModelLen, int decodeSeqs, bool invariant, int expected) =>
+        Assert.Equal(expected, CudaBackend.SplitLength(maxModelLen, decodeSeqs, invariant));
+
     private static List<string> RunParity(DType dtype)
     {
         using var device = new CudaDevice();
