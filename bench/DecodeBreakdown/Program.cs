@@ -10,11 +10,12 @@ using Pagoda.Models;
 // Where one batch-1 decode token's time goes on the CPU backend: every backend op timed (wall clock) over
 // a run of decode steps on dummy weights, beside the bytes each GEMV reads and a memory-bandwidth probe.
 // Usage: dotnet run -c Release --project bench/DecodeBreakdown -- [--model DIR] [--quant int8] [--prompt 128]
-//        [--tokens 128] [--rounds 3] [--batch-invariant]
+//        [--tokens 128] [--rounds 3] [--batch-invariant] [--attention CONTEXT (one layer's attention alone)]
 string model = "tests/fixtures/configs/qwen2.5-0.5b-instruct";
 string? quant = null;
 int promptLen = 128, tokens = 128, rounds = 3;
 bool batchInvariant = false;
+int attentionContext = 0;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -25,11 +26,19 @@ for (int i = 0; i < args.Length; i++)
         case "--tokens": tokens = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--batch-invariant": batchInvariant = true; break;
+        case "--attention": attentionContext = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         default: throw new ArgumentException($"unknown option {args[i]}");
     }
 }
 
 var folder = ModelFolder.Open(Path.GetFullPath(model));
+if (attentionContext > 0)
+{
+    using var cpu = new CpuBackend();
+    var cfg = folder.Config;
+    AttentionProbe.Run(cpu, cfg.NumHeads, cfg.NumKvHeads, cfg.HeadDim, attentionContext, 200);
+    return;
+}
 using var store = WeightStore.CreateDummy(folder.Path, DType.BF16);
 using var timing = new TimingBackend(new CpuBackend { BatchInvariant = batchInvariant });
 using var net = ModelRegistry.Create(folder.Config, store, timing, quant);
