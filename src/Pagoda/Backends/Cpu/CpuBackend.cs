@@ -20,7 +20,7 @@ public sealed unsafe partial class CpuBackend : IBackend
     /// <summary>Creates the backend over the shared worker pool.</summary>
     public CpuBackend()
     {
-        _gemm = new Gemm(_pool);
+        _gemm = new Gemm(_pool) { ContiguousRegions = Environment.GetEnvironmentVariable("PAGODA_CPU_REGIONS") != "0" };
         _attention = new Attention(_pool);
         _rows = new RowOps(_pool);
         _stackedRows = new StackedRowOps(_pool);
@@ -36,6 +36,16 @@ public sealed unsafe partial class CpuBackend : IBackend
     {
         get => _gemm.BatchInvariant;
         init => _gemm.BatchInvariant = value;
+    }
+
+    /// <summary>
+    /// Whether each GEMV/GEMM worker streams its own contiguous run of weight chunks (see <see cref="RegionClaims"/>).
+    /// On unless PAGODA_CPU_REGIONS=0; settable so a benchmark can alternate within one process.
+    /// </summary>
+    internal bool ContiguousRegions
+    {
+        get => _gemm.ContiguousRegions;
+        set => _gemm.ContiguousRegions = value;
     }
 
     /// <summary>Worker threads the kernels use (including the calling thread).</summary>
