@@ -141,7 +141,7 @@ public sealed class DecoderModel : IModel
             _b.Rope(q, c.HeadDim, batch.Positions, _invFreq);
             _b.Rope(k, c.HeadDim, batch.Positions, _invFreq);
             _b.StoreKv(k, v, cache, l, batch.SlotMapping);
-            Attend(q, cache, l, batch, scale, attn, L.O);
+            _b.PagedAttention(q, cache, l, batch, c.NumHeads, c.NumKvHeads, c.HeadDim, scale, attn);
             _b.Linear(attn, L.O, L.OBias, hs);
             AddNorm(fused, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gate);
@@ -173,7 +173,7 @@ public sealed class DecoderModel : IModel
                 _b.RmsNorm(x, L.InputNorm, eps, hs);
             _b.Linear(hs, L.Q, null, qkv);
             m.QkvRopeStore(qkv, L.QBias, c.NumHeads, c.NumKvHeads, c.HeadDim, batch.Positions, _invFreq, cache, l, batch.SlotMapping, q);
-            Attend(q, cache, l, batch, scale, attn, L.O);
+            _b.PagedAttention(q, cache, l, batch, c.NumHeads, c.NumKvHeads, c.HeadDim, scale, attn);
             _b.Linear(attn, L.O, L.OBias, hs);
             AddNorm(fused, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gateUp);
@@ -183,16 +183,6 @@ public sealed class DecoderModel : IModel
         }
         if (fused == null)
             _b.RmsNorm(x, _norm, eps, hs);
-    }
-
-    // Attention; a backend that can fetches the o_proj weight meanwhile.
-    private void Attend(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, float scale, Tensor attn, Tensor oProj)
-    {
-        var c = Config;
-        if (_b is IWeightPrefetchOps prefetching)
-            prefetching.PagedAttention(q, cache, layer, batch, c.NumHeads, c.NumKvHeads, c.HeadDim, scale, attn, oProj);
-        else
-            _b.PagedAttention(q, cache, layer, batch, c.NumHeads, c.NumKvHeads, c.HeadDim, scale, attn);
     }
 
     // Residual add; with the fused op the next layer's input norm (or the final norm) comes with it.

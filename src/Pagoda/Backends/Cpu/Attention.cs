@@ -15,25 +15,21 @@ namespace Pagoda.Backends.Cpu;
 /// softmax over p ascending, output = Σ_p fma(v_p, w_p, ·) with p ascending from zero. The loops are arranged
 /// for throughput only — eight positions' dot products interleaved (eight independent FMA chains instead of
 /// one latency-bound chain), output lanes held in registers across positions — which moves no rounding.
-/// Decode attention is compute-bound and leaves the memory bus idle, so it can prefetch the next Linear's
-/// weight meanwhile: each chunk issues its share of the weight's lines spread over its own loops.
 /// </remarks>
 internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
 {
     private readonly float[][] _scores = new float[pool.Size][];
     private readonly long[][] _rows = new long[pool.Size][];
-    private CpuTensor? _q, _dst, _keys, _values, _next;
-    private long _nextLines;
+    private CpuTensor? _q, _dst, _keys, _values;
     private ForwardBatch? _batch;
     private int[] _seqOfToken = [];
     private int _numHeads, _groupSize, _headDim, _blockSize;
     private float _scale;
 
     public void Paged(CpuTensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
-        int headDim, float scale, CpuTensor dst, CpuTensor? nextWeight = null)
+        int headDim, float scale, CpuTensor dst)
     {
-        (_q, _dst, _batch, _next) = (q, dst, batch, nextWeight);
-        _nextLines = PrefetchCursor.Lines(nextWeight);
+        (_q, _dst, _batch) = (q, dst, batch);
         _keys = (CpuTensor)cache.Keys[layer];
         _values = (CpuTensor)cache.Values[layer];
         (_numHeads, _groupSize, _headDim, _blockSize, _scale) = (numHeads, numHeads / numKvHeads, headDim, cache.BlockSize, scale);
@@ -50,7 +46,7 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
         }
         finally
         {
-            _q = _dst = _keys = _values = _next = null;
+            _q = _dst = _keys = _values = null;
             _batch = null;
         }
     }
@@ -71,12 +67,6 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
         if (rows == null || rows.Length < n)
             rows = _rows[worker] = new long[Math.Max(n, 2 * (rows?.Length ?? 256))];
 
-        // This chunk's share of the next weight's lines, and how many to issue per position and loop.
-        int items = batch.NumTokens * _numHeads;
-        long firstLine = _nextLines * item / items;
-        var prefetch = new PrefetchCursor(_next, firstLine, _nextLines * (item + 1) / items - firstLine);
-        long perPosition = (prefetch.Left + 2L * n - 1) / (2L * n);
-
         fixed (float* s = scores)
         fixed (long* row = rows)
         {
@@ -89,12 +79,11 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
             }
             float* query = (float*)_q!.Pointer + (long)token * _q.Cols + head * headDim;
             float* output = (float*)_dst!.Pointer + (long)token * _dst.Cols + head * headDim;
-            int p0 = DotKernels.UseVector512 ? 0 : Dots8(query, keys, row, n, headDim, s, ref prefetch, perPosition);
+            int p0 = DotKernels.UseVector512 ? 0 : Dots8(query, keys, row, n, headDim, s);
             for (int p = p0; p < n; p++)
                 s[p] = DotKernels.Dot<F32Weights>(query, (byte*)(keys + row[p]), headDim);
             Softmax(s, n, _scale);
-            WeightedSum(values, row, s, n, headDim, output, ref prefetch, perPosition);
-            prefetch.Step(prefetch.Left);
+            WeightedSum(values, row, s, n, headDim, output);
         }
     }
 
@@ -141,8 +130,7 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
 
     // s[p] = q · k_p for p below the returned multiple of 8, eight positions at a time, each in exactly
     // DotKernels.Dot's 8-lane order (one accumulator over k, the lanes summed by HSum, then the scalar tail).
-    private static int Dots8(float* q, float* keys, long* row, int n, int headDim, float* s, ref PrefetchCursor prefetch,
-        long prefetchPerPosition)
+    private static int Dots8(float* q, float* keys, long* row, int n, int headDim, float* s)
     {
         int p = 0;
         for (; p + 8 <= n; p += 8)
@@ -153,7 +141,6 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
             int i = 0;
             for (; i <= headDim - 8; i += 8)
             {
-                prefetch.Step(prefetchPerPosition);
                 var x = Vector256.Load(q + i);
                 a0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k0 + i), a0);
                 a1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k1 + i), a1);
@@ -184,8 +171,7 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
 
     // output [headDim] = Σ_p w[p] · v_p, each element fused-multiply-added over p ascending from zero. Four
     // 8-lane groups of the output stay in registers while all positions stream past.
-    private static void WeightedSum(float* values, long* row, float* w, int n, int headDim, float* output,
-        ref PrefetchCursor prefetch, long prefetchPerPosition)
+    private static void WeightedSum(float* values, long* row, float* w, int n, int headDim, float* output)
     {
         int i = 0;
         for (; i + 32 <= headDim; i += 32)
@@ -193,8 +179,6 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (int p = 0; p < n; p++)
             {
-                if (i == 0)
-                    prefetch.Step(prefetchPerPosition);
                 float* v = values + row[p] + i;
                 var wp = Vector256.Create(w[p]);
                 a0 = Vector256.FusedMultiplyAdd(Vector256.Load(v), wp, a0);
