@@ -11,14 +11,13 @@ using Pagoda.Models;
 // a run of decode steps on dummy weights, beside the bytes each GEMV reads and a memory-bandwidth probe.
 // Usage: dotnet run -c Release --project bench/DecodeBreakdown -- [--model DIR] [--quant int8] [--prompt 128]
 //        [--tokens 128] [--rounds 3] [--batch-invariant] [--attention CONTEXT (one layer's attention alone)]
-//        [--ab-prefetch (alternate steps with and without the o_proj prefetch during attention)]
 //        [--ab-regions (alternate steps with and without contiguous per-worker GEMV regions)]
 string model = "tests/fixtures/configs/qwen2.5-0.5b-instruct";
 string? quant = null;
 int promptLen = 128, tokens = 128, rounds = 3;
 bool batchInvariant = false;
 int attentionContext = 0;
-bool abPrefetch = false, abRegions = false;
+bool abRegions = false;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -29,7 +28,6 @@ for (int i = 0; i < args.Length; i++)
         case "--tokens": tokens = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--batch-invariant": batchInvariant = true; break;
-        case "--ab-prefetch": abPrefetch = true; break;
         case "--ab-regions": abRegions = true; break;
         case "--attention": attentionContext = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         default: throw new ArgumentException($"unknown option {args[i]}");
@@ -69,12 +67,10 @@ for (int round = 0; round < rounds + 1; round++)
     int next = Argmax(logits);
     for (int t = 0; t < tokens; t++)
     {
-        int arm = abPrefetch || abRegions ? t % 2 : 0;
-        if (abPrefetch)
-            timing.Prefetch = arm == 0;
+        int arm = abRegions ? t % 2 : 0;
         if (abRegions)
             cpuBackend.ContiguousRegions = arm == 0;
-        timing.Suffix = arm == 0 ? (abPrefetch || abRegions ? " [A]" : "") : " [B]";
+        timing.Suffix = arm == 0 ? (abRegions ? " [A]" : "") : " [B]";
         long start = Stopwatch.GetTimestamp();
         logits = net.Forward(Batch([next], promptLen + t), cache);
         if (record)
@@ -92,16 +88,16 @@ double meanToken = tokenMs.Average();
 tokenMs.Sort();
 double medianToken = tokenMs[steps / 2];
 // Per-op totals are per step of their own arm.
-int stepsPerKey = abPrefetch || abRegions ? steps / 2 : steps;
+int stepsPerKey = abRegions ? steps / 2 : steps;
 long weightBytes = timing.Totals.Where(kv => kv.Key.StartsWith("Linear", StringComparison.Ordinal)).Sum(kv => kv.Value.Bytes) / steps;
 Console.WriteLine($"{folder.Config.Architecture} {(quant ?? "bf16")}{(batchInvariant ? " batch-invariant" : "")}: {steps} decode steps after a {promptLen}-token prompt, {Environment.ProcessorCount} threads");
 Console.WriteLine($"token: mean {meanToken:F2} ms, median {medianToken:F2} ms ({1000 / medianToken:F1} tok/s); weights read {weightBytes / 1e6:F0} MB/token");
 Console.WriteLine($"probe {probe:F1} GB/s -> ideal token {weightBytes / probe / 1e6:F2} ms; the mean token reaches {weightBytes / (meanToken / 1000) / 1e9:F1} GB/s ({weightBytes / probe / 1e6 / meanToken:P0} of the probe)");
-if (abPrefetch || abRegions)
+if (abRegions)
 {
     foreach (var a in armMs)
         a.Sort();
-    Console.WriteLine($"A/B ({(abPrefetch ? "prefetch" : "")}{(abRegions ? " regions" : "")}): median token A (on) {armMs[0][armMs[0].Count / 2]:F2} ms, B (off) {armMs[1][armMs[1].Count / 2]:F2} ms; means {armMs[0].Average():F2} / {armMs[1].Average():F2} ms");
+    Console.WriteLine($"A/B (regions): median token A (on) {armMs[0][armMs[0].Count / 2]:F2} ms, B (off) {armMs[1][armMs[1].Count / 2]:F2} ms; means {armMs[0].Average():F2} / {armMs[1].Average():F2} ms");
 }
 Console.WriteLine();
 Console.WriteLine($"{"op",-34} {"calls/tok",9} {"ms/tok",8} {"% token",8} {"µs/call",9} {"GB/s",7}");

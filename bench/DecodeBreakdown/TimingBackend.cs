@@ -10,7 +10,7 @@ namespace DecodeBreakdown;
 /// <see cref="Recording"/> is on (Linear ops are keyed by weight shape and dtype). Bench-only: the
 /// engine's own hot path carries no timing.
 /// </summary>
-internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectionOps, IWeightPrefetchOps
+internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectionOps
 {
     private readonly IMergedProjectionOps _merged = (IMergedProjectionOps)inner;
 
@@ -22,9 +22,6 @@ internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectio
     public Dictionary<string, Entry> Totals { get; } = new();
 
     public bool Recording { get; set; }
-
-    /// <summary>Whether attention passes the next weight on (off: the plain op, for A/B within one process).</summary>
-    public bool Prefetch { get; set; } = true;
 
     /// <summary>Appended to every key (e.g. which arm of an A/B the current step belongs to).</summary>
     public string Suffix { get; set; } = "";
@@ -129,19 +126,6 @@ internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectio
         long t = Stopwatch.GetTimestamp();
         inner.PagedAttention(q, cache, layer, batch, numHeads, numKvHeads, headDim, scale, dst);
         Add("PagedAttention", t);
-    }
-
-    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
-        int headDim, float scale, Tensor dst, Tensor nextWeight)
-    {
-        if (!Prefetch)
-        {
-            PagedAttention(q, cache, layer, batch, numHeads, numKvHeads, headDim, scale, dst);
-            return;
-        }
-        long t = Stopwatch.GetTimestamp();
-        ((IWeightPrefetchOps)inner).PagedAttention(q, cache, layer, batch, numHeads, numKvHeads, headDim, scale, dst, nextWeight);
-        Add("PagedAttention + prefetch", t);
     }
 
     public void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor dst)
