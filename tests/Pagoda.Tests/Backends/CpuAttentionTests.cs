@@ -55,6 +55,13 @@ public unsafe class CpuAttentionTests
             }
         }
 
+        // Items handed out in ticket order instead of per-worker regions: the same bits.
+        using var inOrder = CpuTensor.Allocate([4, numHeads * headDim]);
+        backend.ContiguousRegions = false;
+        backend.PagedAttention(q, cache, 0, batch, numHeads, numKvHeads, headDim, scale, inOrder);
+        backend.ContiguousRegions = true;
+        Assert.Equal(dst.F32.ToArray(), inOrder.F32.ToArray());
+
         // The decode token alone: the same bits as inside the batch.
         var alone = new ForwardBatch([1], [context - 1], [0], [table], [0, 1], [context], [0]);
         using var q1 = CpuTensor.Allocate([1, numHeads * headDim]);

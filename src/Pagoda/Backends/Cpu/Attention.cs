@@ -18,6 +18,7 @@ namespace Pagoda.Backends.Cpu;
 /// </remarks>
 internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
 {
+    private readonly RegionClaims _claims = new(pool.Size);
     private readonly float[][] _scores = new float[pool.Size][];
     private readonly long[][] _rows = new long[pool.Size][];
     private CpuTensor? _q, _dst, _keys, _values;
@@ -25,6 +26,12 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
     private int[] _seqOfToken = [];
     private int _numHeads, _groupSize, _headDim, _blockSize;
     private float _scale;
+
+    /// <summary>
+    /// Each worker takes a contiguous run of (token, head) items (<see cref="RegionClaims"/>): the heads of one
+    /// KV group then mostly share a worker, whose cache keeps that group's keys and values after the first.
+    /// </summary>
+    public bool ContiguousRegions { get; set; } = true;
 
     public void Paged(CpuTensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
         int headDim, float scale, CpuTensor dst)
@@ -40,6 +47,7 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
             for (int t = batch.QueryStartLoc[s]; t < batch.QueryStartLoc[s + 1]; t++)
                 _seqOfToken[t] = s;
         }
+        _claims.Reset(batch.NumTokens * numHeads);
         try
         {
             pool.Run(this, batch.NumTokens * numHeads);
@@ -51,8 +59,9 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
         }
     }
 
-    public override void Execute(int item, int worker)
+    public override void Execute(int ticket, int worker)
     {
+        int item = ContiguousRegions ? _claims.Claim(worker) : ticket;
         var batch = _batch!;
         int token = item / _numHeads, head = item % _numHeads, headDim = _headDim, blockSize = _blockSize;
         int position = batch.Positions[token], n = position + 1;
