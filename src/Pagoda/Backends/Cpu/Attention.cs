@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Pagoda.Execution;
 
 namespace Pagoda.Backends.Cpu;
@@ -7,14 +10,28 @@ namespace Pagoda.Backends.Cpu;
 /// position up to its own, reading keys and values through the sequence's block table. One pool chunk
 /// per (token, head); each works alone on its own output slice, so batch composition never changes it.
 /// </summary>
+/// <remarks>
+/// Every element keeps one fixed order: score p = (q · k_p in <see cref="DotKernels.Dot"/>'s order) · scale,
+/// softmax over p ascending, output = Σ_p fma(v_p, w_p, ·) with p ascending from zero. The loops are arranged
+/// for throughput only — eight positions' dot products interleaved (eight independent FMA chains instead of
+/// one latency-bound chain), output lanes held in registers across positions — which moves no rounding.
+/// </remarks>
 internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
 {
+    private readonly RegionClaims _claims = new(pool.Size);
     private readonly float[][] _scores = new float[pool.Size][];
+    private readonly long[][] _rows = new long[pool.Size][];
     private CpuTensor? _q, _dst, _keys, _values;
     private ForwardBatch? _batch;
     private int[] _seqOfToken = [];
     private int _numHeads, _groupSize, _headDim, _blockSize;
     private float _scale;
+
+    /// <summary>
+    /// Each worker takes a contiguous run of (token, head) items (<see cref="RegionClaims"/>): the heads of one
+    /// KV group then mostly share a worker, whose cache keeps that group's keys and values after the first.
+    /// </summary>
+    public bool ContiguousRegions { get; set; } = true;
 
     public void Paged(CpuTensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
         int headDim, float scale, CpuTensor dst)
@@ -30,6 +47,7 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
             for (int t = batch.QueryStartLoc[s]; t < batch.QueryStartLoc[s + 1]; t++)
                 _seqOfToken[t] = s;
         }
+        _claims.Reset(batch.NumTokens * numHeads);
         try
         {
             pool.Run(this, batch.NumTokens * numHeads);
@@ -41,44 +59,160 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
         }
     }
 
-    public override void Execute(int item, int worker)
+    public override void Execute(int ticket, int worker)
     {
+        int item = ContiguousRegions ? _claims.Claim(worker) : ticket;
         var batch = _batch!;
         int token = item / _numHeads, head = item % _numHeads, headDim = _headDim, blockSize = _blockSize;
-        int position = batch.Positions[token];
+        int position = batch.Positions[token], n = position + 1;
         int[] blockTable = batch.BlockTables[_seqOfToken[token]];
         int kvOffset = head / _groupSize * headDim;
         int kvCols = _keys!.Cols;
         float* keys = (float*)_keys.Pointer + kvOffset, values = (float*)_values!.Pointer + kvOffset;
         var scores = _scores[worker];
-        if (scores == null || scores.Length <= position)
-            scores = _scores[worker] = new float[Math.Max(position + 1, 2 * (scores?.Length ?? 256))];
+        if (scores == null || scores.Length < n)
+            scores = _scores[worker] = new float[Math.Max(n, 2 * (scores?.Length ?? 256))];
+        var rows = _rows[worker];
+        if (rows == null || rows.Length < n)
+            rows = _rows[worker] = new long[Math.Max(n, 2 * (rows?.Length ?? 256))];
 
         fixed (float* s = scores)
+        fixed (long* row = rows)
         {
+            // Element offset of position p's key / value row (the same in both pools).
+            for (int b = 0, p = 0; p < n; b++)
+            {
+                long first = (long)blockTable[b] * blockSize * kvCols;
+                for (int e = Math.Min(n, p + blockSize); p < e; p++, first += kvCols)
+                    row[p] = first;
+            }
             float* query = (float*)_q!.Pointer + (long)token * _q.Cols + head * headDim;
-            float max = float.NegativeInfinity;
-            for (int p = 0; p <= position; p++)
+            float* output = (float*)_dst!.Pointer + (long)token * _dst.Cols + head * headDim;
+            int p0 = DotKernels.UseVector512 ? 0 : Dots8(query, keys, row, n, headDim, s);
+            for (int p = p0; p < n; p++)
+                s[p] = DotKernels.Dot<F32Weights>(query, (byte*)(keys + row[p]), headDim);
+            Softmax(s, n, _scale);
+            WeightedSum(values, row, s, n, headDim, output);
+        }
+    }
+
+    // s [n] = softmax(s · scale): max and exp eight lanes at a time (every position through the same vector
+    // exp, the last partial group padded), the sum over p ascending as before.
+    private static void Softmax(float* s, int n, float scale)
+    {
+        var scale8 = Vector256.Create(scale);
+        var max8 = Vector256.Create(float.NegativeInfinity);
+        int p = 0;
+        for (; p + 8 <= n; p += 8)
+        {
+            var v = Vector256.Load(s + p) * scale8;
+            v.Store(s + p);
+            max8 = Vector256.Max(max8, v);
+        }
+        float max = float.NegativeInfinity;
+        for (int i = 0; i < 8; i++)
+            max = MathF.Max(max, max8.GetElement(i));
+        for (int i = p; i < n; i++)
+        {
+            s[i] *= scale;
+            max = MathF.Max(max, s[i]);
+        }
+        var m8 = Vector256.Create(max);
+        for (p = 0; p + 8 <= n; p += 8)
+            Vector256.Exp(Vector256.Load(s + p) - m8).Store(s + p);
+        if (p < n)
+        {
+            float* tail = stackalloc float[8];
+            for (int i = 0; i < 8; i++)
+                tail[i] = p + i < n ? s[p + i] - max : 0f;
+            var e = Vector256.Exp(Vector256.Load(tail));
+            for (int i = 0; p + i < n; i++)
+                s[p + i] = e.GetElement(i);
+        }
+        float sum = 0;
+        for (p = 0; p < n; p++)
+            sum += s[p];
+        float inv = 1f / sum;
+        for (p = 0; p < n; p++)
+            s[p] *= inv;
+    }
+
+    // s[p] = q · k_p for p below the returned multiple of 8, eight positions at a time, each in exactly
+    // DotKernels.Dot's 8-lane order (one accumulator over k, the lanes summed by HSum, then the scalar tail).
+    private static int Dots8(float* q, float* keys, long* row, int n, int headDim, float* s)
+    {
+        int p = 0;
+        for (; p + 8 <= n; p += 8)
+        {
+            float* k0 = keys + row[p], k1 = keys + row[p + 1], k2 = keys + row[p + 2], k3 = keys + row[p + 3];
+            float* k4 = keys + row[p + 4], k5 = keys + row[p + 5], k6 = keys + row[p + 6], k7 = keys + row[p + 7];
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            int i = 0;
+            for (; i <= headDim - 8; i += 8)
             {
-                long slot = (long)blockTable[p / blockSize] * blockSize + p % blockSize;
-                float v = DotKernels.Dot<F32Weights>(query, (byte*)(keys + slot * kvCols), headDim) * _scale;
-                s[p] = v;
-                max = MathF.Max(max, v);
+                var x = Vector256.Load(q + i);
+                a0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k0 + i), a0);
+                a1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k1 + i), a1);
+                a2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k2 + i), a2);
+                a3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k3 + i), a3);
+                a4 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k4 + i), a4);
+                a5 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k5 + i), a5);
+                a6 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k6 + i), a6);
+                a7 = Vector256.FusedMultiplyAdd(x, Vector256.Load(k7 + i), a7);
             }
-            float sum = 0;
-            for (int p = 0; p <= position; p++)
+            s[p] = DotKernels.HSum(a0);
+            s[p + 1] = DotKernels.HSum(a1);
+            s[p + 2] = DotKernels.HSum(a2);
+            s[p + 3] = DotKernels.HSum(a3);
+            s[p + 4] = DotKernels.HSum(a4);
+            s[p + 5] = DotKernels.HSum(a5);
+            s[p + 6] = DotKernels.HSum(a6);
+            s[p + 7] = DotKernels.HSum(a7);
+            for (int j = 0; j < 8; j++)
             {
-                s[p] = MathF.Exp(s[p] - max);
-                sum += s[p];
+                float* k = keys + row[p + j];
+                for (int t = i; t < headDim; t++)
+                    s[p + j] = MathF.FusedMultiplyAdd(q[t], k[t], s[p + j]);
             }
-            var output = new Span<float>((float*)_dst!.Pointer + (long)token * _dst.Cols + head * headDim, headDim);
-            output.Clear();
-            float inv = 1f / sum;
-            for (int p = 0; p <= position; p++)
+        }
+        return p;
+    }
+
+    // output [headDim] = Σ_p w[p] · v_p, each element fused-multiply-added over p ascending from zero. Four
+    // 8-lane groups of the output stay in registers while all positions stream past.
+    private static void WeightedSum(float* values, long* row, float* w, int n, int headDim, float* output)
+    {
+        int i = 0;
+        for (; i + 32 <= headDim; i += 32)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int p = 0; p < n; p++)
             {
-                long slot = (long)blockTable[p / blockSize] * blockSize + p % blockSize;
-                Vec.AddScaled(new ReadOnlySpan<float>(values + slot * kvCols, headDim), s[p] * inv, output);
+                float* v = values + row[p] + i;
+                var wp = Vector256.Create(w[p]);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(v), wp, a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(v + 8), wp, a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(v + 16), wp, a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(v + 24), wp, a3);
             }
+            a0.Store(output + i);
+            a1.Store(output + i + 8);
+            a2.Store(output + i + 16);
+            a3.Store(output + i + 24);
+        }
+        for (; i + 8 <= headDim; i += 8)
+        {
+            Vector256<float> a = default;
+            for (int p = 0; p < n; p++)
+                a = Vector256.FusedMultiplyAdd(Vector256.Load(values + row[p] + i), Vector256.Create(w[p]), a);
+            a.Store(output + i);
+        }
+        for (; i < headDim; i++)
+        {
+            float a = 0;
+            for (int p = 0; p < n; p++)
+                a = MathF.FusedMultiplyAdd(values[row[p] + i], w[p], a);
+            output[i] = a;
         }
     }
 }

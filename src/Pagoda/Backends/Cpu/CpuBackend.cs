@@ -20,8 +20,9 @@ public sealed unsafe partial class CpuBackend : IBackend
     /// <summary>Creates the backend over the shared worker pool.</summary>
     public CpuBackend()
     {
-        _gemm = new Gemm(_pool);
-        _attention = new Attention(_pool);
+        bool regions = Environment.GetEnvironmentVariable("PAGODA_CPU_REGIONS") != "0";
+        _gemm = new Gemm(_pool) { ContiguousRegions = regions };
+        _attention = new Attention(_pool) { ContiguousRegions = regions };
         _rows = new RowOps(_pool);
         _stackedRows = new StackedRowOps(_pool);
     }
@@ -36,6 +37,17 @@ public sealed unsafe partial class CpuBackend : IBackend
     {
         get => _gemm.BatchInvariant;
         init => _gemm.BatchInvariant = value;
+    }
+
+    /// <summary>
+    /// Whether each GEMV/GEMM and attention worker takes its own contiguous run of chunks (see
+    /// <see cref="RegionClaims"/>). On unless PAGODA_CPU_REGIONS=0; settable so a benchmark can alternate
+    /// within one process.
+    /// </summary>
+    internal bool ContiguousRegions
+    {
+        get => _gemm.ContiguousRegions;
+        set => _gemm.ContiguousRegions = _attention.ContiguousRegions = value;
     }
 
     /// <summary>Worker threads the kernels use (including the calling thread).</summary>

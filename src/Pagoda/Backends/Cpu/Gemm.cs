@@ -29,6 +29,7 @@ internal sealed unsafe class Gemm : PoolJob
     private const int PanelBytes = 96 * 1024;
 
     private readonly WorkerPool _pool;
+    private readonly RegionClaims _claims;
     private readonly float*[] _panels;
     private readonly long[] _panelFloats;
 
@@ -55,9 +56,13 @@ internal sealed unsafe class Gemm : PoolJob
     /// </summary>
     public bool BatchInvariant { get; set; }
 
+    /// <summary>Whether each worker walks its own contiguous run of chunks (<see cref="RegionClaims"/>); off: chunks in ticket order.</summary>
+    public bool ContiguousRegions { get; set; } = true;
+
     public Gemm(WorkerPool pool)
     {
         _pool = pool;
+        _claims = new RegionClaims(pool.Size);
         _panels = new float*[pool.Size];
         _panelFloats = new long[pool.Size];
     }
@@ -90,6 +95,7 @@ internal sealed unsafe class Gemm : PoolJob
             chunks += (parts[i].Rows + _colsPerChunk - 1) / _colsPerChunk;
         }
         _numParts = parts.Length;
+        _claims.Reset(chunks);
         try
         {
             _pool.Run(this, chunks);
@@ -102,8 +108,9 @@ internal sealed unsafe class Gemm : PoolJob
         }
     }
 
-    public override void Execute(int chunk, int worker)
+    public override void Execute(int ticket, int worker)
     {
+        int chunk = ContiguousRegions ? _claims.Claim(worker) : ticket;
         int p = _numParts - 1;
         while (_parts[p].FirstChunk > chunk)
             p--;

@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Globalization;
+using DecodeBreakdown;
+using Pagoda.Backends;
+using Pagoda.Backends.Cpu;
+using Pagoda.Execution;
+using Pagoda.Loading;
+using Pagoda.Models;
+
+// Where one batch-1 decode token's time goes on the CPU backend: every backend op timed (wall clock) over
+// a run of decode steps on dummy weights, beside the bytes each GEMV reads and a memory-bandwidth probe.
+// Usage: dotnet run -c Release --project bench/DecodeBreakdown -- [--model DIR] [--quant int8] [--prompt 128]
+//        [--tokens 128] [--rounds 3] [--batch-invariant] [--attention CONTEXT (one layer's attention alone)]
+//        [--ab-regions (alternate steps with and without contiguous per-worker GEMV regions)]
+string model = "tests/fixtures/configs/qwen2.5-0.5b-instruct";
+string? quant = null;
+int promptLen = 128, tokens = 128, rounds = 3;
+bool batchInvariant = false;
+int attentionContext = 0;
+bool abRegions = false;
+for (int i = 0; i < args.Length; i++)
+{
+    switch (args[i])
+    {
+        case "--model": model = args[++i]; break;
+        case "--quant": quant = args[++i]; break;
+        case "--prompt": promptLen = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--tokens": tokens = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--batch-invariant": batchInvariant = true; break;
+        case "--ab-regions": abRegions = true; break;
+        case "--attention": attentionContext = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        default: throw new ArgumentException($"unknown option {args[i]}");
+    }
+}
+
+var folder = ModelFolder.Open(Path.GetFullPath(model));
+if (attentionContext > 0)
+{
+    using var cpu = new CpuBackend();
+    var cfg = folder.Config;
+    AttentionProbe.Run(cpu, cfg.NumHeads, cfg.NumKvHeads, cfg.HeadDim, attentionContext, 200);
+    return;
+}
+using var store = WeightStore.CreateDummy(folder.Path, DType.BF16);
+var cpuBackend = new CpuBackend { BatchInvariant = batchInvariant };
+using var timing = new TimingBackend(cpuBackend);
+using var net = ModelRegistry.Create(folder.Config, store, timing, quant);
+const int blockSize = 16;
+int blocks = (promptLen + tokens + blockSize - 1) / blockSize + 1;
+using var cache = timing.AllocateKvCache(folder.Config.NumLayers, blocks, blockSize, net.KvWidth);
+int[] table = Enumerable.Range(0, blocks).ToArray();
+var rng = new Random(7);
+
+double probe = 0;
+var tokenMs = new List<double>();
+var armMs = new[] { new List<double>(), new List<double>() };   // A/B: steps with, without the prefetch
+for (int round = 0; round < rounds + 1; round++)
+{
+    // Round 0 warms up (JIT, page faults, huge pages) and is not recorded.
+    timing.Recording = round > 0;
+    int[] prompt = Enumerable.Range(0, promptLen).Select(_ => rng.Next(folder.Config.VocabSize)).ToArray();
+    bool record = timing.Recording;
+    timing.Recording = false;
+    var logits = net.Forward(Batch(prompt, 0), cache);
+    timing.Recording = record;
+    int next = Argmax(logits);
+    for (int t = 0; t < tokens; t++)
+    {
+        int arm = abRegions ? t % 2 : 0;
+        if (abRegions)
+            cpuBackend.ContiguousRegions = arm == 0;
+        timing.Suffix = arm == 0 ? (abRegions ? " [A]" : "") : " [B]";
+        long start = Stopwatch.GetTimestamp();
+        logits = net.Forward(Batch([next], promptLen + t), cache);
+        if (record)
+        {
+            tokenMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            armMs[arm].Add(tokenMs[^1]);
+        }
+        next = Argmax(logits);
+    }
+    probe = Math.Max(probe, LlamaCompare.Bandwidth.MeasureGBps(Environment.ProcessorCount));
+}
+
+int steps = tokenMs.Count;
+double meanToken = tokenMs.Average();
+tokenMs.Sort();
+double medianToken = tokenMs[steps / 2];
+// Per-op totals are per step of their own arm.
+int stepsPerKey = abRegions ? steps / 2 : steps;
+long weightBytes = timing.Totals.Where(kv => kv.Key.StartsWith("Linear", StringComparison.Ordinal)).Sum(kv => kv.Value.Bytes) / steps;
+Console.WriteLine($"{folder.Config.Architecture} {(quant ?? "bf16")}{(batchInvariant ? " batch-invariant" : "")}: {steps} decode steps after a {promptLen}-token prompt, {Environment.ProcessorCount} threads");
+Console.WriteLine($"token: mean {meanToken:F2} ms, median {medianToken:F2} ms ({1000 / medianToken:F1} tok/s); weights read {weightBytes / 1e6:F0} MB/token");
+Console.WriteLine($"probe {probe:F1} GB/s -> ideal token {weightBytes / probe / 1e6:F2} ms; the mean token reaches {weightBytes / (meanToken / 1000) / 1e9:F1} GB/s ({weightBytes / probe / 1e6 / meanToken:P0} of the probe)");
+if (abRegions)
+{
+    foreach (var a in armMs)
+        a.Sort();
+    Console.WriteLine($"A/B (regions): median token A (on) {armMs[0][armMs[0].Count / 2]:F2} ms, B (off) {armMs[1][armMs[1].Count / 2]:F2} ms; means {armMs[0].Average():F2} / {armMs[1].Average():F2} ms");
+}
+Console.WriteLine();
+Console.WriteLine($"{"op",-34} {"calls/tok",9} {"ms/tok",8} {"% token",8} {"µs/call",9} {"GB/s",7}");
+double opsMs = 0;
+foreach (var (key, e) in timing.Totals.OrderByDescending(kv => kv.Value.Ticks))
+{
+    double ms = e.Ticks * 1000.0 / Stopwatch.Frequency / stepsPerKey;
+    opsMs += ms * stepsPerKey / steps;
+    string gbps = e.Bytes > 0 ? (e.Bytes / stepsPerKey / (ms / 1000) / 1e9).ToString("F1", CultureInfo.InvariantCulture) : "";
+    Console.WriteLine($"{key,-34} {(double)e.Calls / stepsPerKey,9:F0} {ms,8:F3} {ms / meanToken,8:P1} {ms * 1000 / ((double)e.Calls / stepsPerKey),9:F1} {gbps,7}");
+}
+var linear = timing.Totals.Where(kv => kv.Key.StartsWith("Linear", StringComparison.Ordinal)).ToList();
+double linearMs = linear.Sum(kv => kv.Value.Ticks) * 1000.0 / Stopwatch.Frequency / steps;
+Console.WriteLine($"{"all Linear",-34} {linear.Sum(kv => kv.Value.Calls) / (double)steps,9:F0} {linearMs,8:F3} {linearMs / meanToken,8:P1} {"",9} {weightBytes / (linearMs / 1000) / 1e9,7:F1}");
+Console.WriteLine($"{"other ops",-34} {"",9} {opsMs - linearMs,8:F3} {(opsMs - linearMs) / meanToken,8:P1}");
+Console.WriteLine($"{"outside ops (model host code)",-34} {"",9} {meanToken - opsMs,8:F3} {(meanToken - opsMs) / meanToken,8:P1}");
+
+ForwardBatch Batch(int[] ids, int start) => new(
+    ids,
+    Enumerable.Range(start, ids.Length).ToArray(),
+    Enumerable.Range(start, ids.Length).ToArray(),
+    [table],
+    [0, ids.Length],
+    [start + ids.Length],
+    [ids.Length - 1]);
+
+static int Argmax(float[] v)
+{
+    int best = 0;
+    for (int i = 1; i < v.Length; i++)
+    {
+        if (v[i] > v[best])
+            best = i;
+    }
+    return best;
+}

@@ -1,0 +1,124 @@
+using System.Runtime.Intrinsics;
+using Pagoda.Backends;
+using Pagoda.Backends.Cpu;
+using Pagoda.Execution;
+
+namespace Pagoda.Tests.Backends;
+
+/// <summary>
+/// CPU paged attention against the plain per-position loop (one score dot, softmax with the vector exp
+/// applied one element at a time, one scaled add of each value row at a time), bit for bit: the kernel's
+/// loop arrangement must not move any rounding. Also against double precision, and a sequence's output
+/// must not depend on the batch around it.
+/// </summary>
+public unsafe class CpuAttentionTests
+{
+    [Theory]
+    [InlineData(64, 14, 2, 16, 203)]   // the Qwen2.5-0.5B shape, a context that is no multiple of 4
+    [InlineData(40, 4, 4, 8, 37)]      // 8-lane groups after the 32-lane ones
+    [InlineData(36, 6, 3, 4, 2)]       // a scalar tail; fewer positions than one Dot1x4
+    [InlineData(128, 8, 1, 16, 64)]
+    public void MatchesPerPositionLoopBitForBit(int headDim, int numHeads, int numKvHeads, int blockSize, int context)
+    {
+        var rng = new Random(headDim * 31 + context);
+        using var backend = new CpuBackend();
+        int kvWidth = numKvHeads * headDim, blocks = (context + blockSize - 1) / blockSize + 3;
+        using var cache = backend.AllocateKvCache(1, blocks, blockSize, kvWidth);
+        Fill(((CpuTensor)cache.Keys[0]).F32, rng);
+        Fill(((CpuTensor)cache.Values[0]).F32, rng);
+        // Blocks out of order, so consecutive positions straddle non-adjacent slots at every block edge.
+        int[] table = Enumerable.Range(0, blocks).OrderBy(_ => rng.Next()).ToArray();
+        // Two sequences: a one-token decode at the given context and a 3-token chunk of a shorter one.
+        int[] table2 = table.Reverse().ToArray();
+        var batch = new ForwardBatch([1, 2, 3, 4], [context - 1, 5, 6, 7], [0, 0, 0, 0], [table, table2], [0, 1, 4],
+            [context, 8], [0, 3]);
+        using var q = CpuTensor.Allocate([4, numHeads * headDim]);
+        Fill(q.F32, rng);
+        using var dst = CpuTensor.Allocate([4, numHeads * headDim]);
+        float scale = 1f / MathF.Sqrt(headDim);
+        backend.PagedAttention(q, cache, 0, batch, numHeads, numKvHeads, headDim, scale, dst);
+
+        var keys = (CpuTensor)cache.Keys[0];
+        var values = (CpuTensor)cache.Values[0];
+        for (int t = 0; t < 4; t++)
+        {
+            int[] bt = t == 0 ? table : table2;
+            int position = batch.Positions[t];
+            for (int h = 0; h < numHeads; h++)
+            {
+                var expected = Reference(q.Row(t).Slice(h * headDim, headDim), keys, values, bt, blockSize, position,
+                    h / (numHeads / numKvHeads) * headDim, headDim, scale, out double[] exact);
+                var actual = dst.Row(t).Slice(h * headDim, headDim).ToArray();
+                Assert.Equal(expected, actual);
+                for (int i = 0; i < headDim; i++)
+                    Assert.True(Math.Abs(exact[i] - actual[i]) < 1e-4, $"token {t} head {h} lane {i}: {exact[i]} vs {actual[i]}");
+            }
+        }
+
+        // Items handed out in ticket order instead of per-worker regions: the same bits.
+        using var inOrder = CpuTensor.Allocate([4, numHeads * headDim]);
+        backend.ContiguousRegions = false;
+        backend.PagedAttention(q, cache, 0, batch, numHeads, numKvHeads, headDim, scale, inOrder);
+        backend.ContiguousRegions = true;
+        Assert.Equal(dst.F32.ToArray(), inOrder.F32.ToArray());
+
+        // The decode token alone: the same bits as inside the batch.
+        var alone = new ForwardBatch([1], [context - 1], [0], [table], [0, 1], [context], [0]);
+        using var q1 = CpuTensor.Allocate([1, numHeads * headDim]);
+        q.Row(0).CopyTo(q1.Row(0));
+        using var dst1 = CpuTensor.Allocate([1, numHeads * headDim]);
+        backend.PagedAttention(q1, cache, 0, alone, numHeads, numKvHeads, headDim, scale, dst1);
+        Assert.Equal(dst.Row(0).ToArray(), dst1.Row(0).ToArray());
+    }
+
+    // The plain loop, and the same attention in double precision.
+    private static float[] Reference(ReadOnlySpan<float> query, CpuTensor keys, CpuTensor values, int[] table, int blockSize,
+        int position, int kvOffset, int headDim, float scale, out double[] exact)
+    {
+        var s = new float[position + 1];
+        var d = new double[position + 1];
+        float max = float.NegativeInfinity;
+        double dmax = double.NegativeInfinity;
+        fixed (float* qp = query)
+        {
+            for (int p = 0; p <= position; p++)
+            {
+                var k = keys.Row(table[p / blockSize] * blockSize + p % blockSize).Slice(kvOffset, headDim);
+                fixed (float* kp = k)
+                    s[p] = DotKernels.Dot<F32Weights>(qp, (byte*)kp, headDim) * scale;
+                max = MathF.Max(max, s[p]);
+                double dd = 0;
+                for (int i = 0; i < headDim; i++)
+                    dd += (double)query[i] * k[i];
+                d[p] = dd * scale;
+                dmax = Math.Max(dmax, d[p]);
+            }
+        }
+        float sum = 0;
+        double dsum = 0;
+        for (int p = 0; p <= position; p++)
+        {
+            s[p] = Vector256.Exp(Vector256.Create(s[p] - max)).GetElement(0);
+            sum += s[p];
+            d[p] = Math.Exp(d[p] - dmax);
+            dsum += d[p];
+        }
+        var output = new float[headDim];
+        exact = new double[headDim];
+        float inv = 1f / sum;
+        for (int p = 0; p <= position; p++)
+        {
+            var v = values.Row(table[p / blockSize] * blockSize + p % blockSize).Slice(kvOffset, headDim);
+            Vec.AddScaled(v, s[p] * inv, output);
+            for (int i = 0; i < headDim; i++)
+                exact[i] += d[p] / dsum * v[i];
+        }
+        return output;
+    }
+
+    private static void Fill(Span<float> span, Random rng)
+    {
+        foreach (ref float v in span)
+            v = (float)(rng.NextDouble() * 2 - 1);
+    }
+}
