@@ -53,9 +53,12 @@ public class ServeProcessTests
             Assert.Equal(200, JsonNode.Parse(await response.Content.ReadAsStringAsync())!["usage"]!["completion_tokens"]!.GetValue<int>());
             // Drained within --shutdown-timeout (20 s), with margin for a loaded box.
             Assert.True(process.WaitForExit(20_000), "no exit within --shutdown-timeout after SIGTERM");
-            Assert.True(process.ExitCode == 0, log.ToString());
+            process.WaitForExit(); // the stderr events still in flight are delivered before this returns
+            string stderr;
             lock (log)
-                Assert.Contains("generation config: {'repetition_penalty': 1.05, 'temperature': 0.7, 'top_k': 20, 'top_p': 0.8}", log.ToString());
+                stderr = log.ToString();
+            Assert.True(process.ExitCode == 0, stderr);
+            Assert.Contains("generation config: {'repetition_penalty': 1.05, 'temperature': 0.7, 'top_k': 20, 'top_p': 0.8}", stderr);
             await Assert.ThrowsAnyAsync<HttpRequestException>(() => http.GetAsync("/health"));
         }
         finally
