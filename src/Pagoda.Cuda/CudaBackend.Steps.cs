@@ -224,7 +224,7 @@ public sealed unsafe partial class CudaBackend
         int SplitLen, int MaxSplits, int Workers);
 
     /// <summary>Decode batches from which attention splits are at least <see cref="LargeBatchSplitKeys"/> long.</summary>
-    public const int LargeBatchSplitSeqs = 64;
+    public const int LargeBatchSplitSeqs = 8;
 
     /// <summary>The shortest split of a large decode batch outside batch-invariant mode.</summary>
     public const int LargeBatchSplitKeys = 256;
@@ -234,9 +234,9 @@ public sealed unsafe partial class CudaBackend
     /// depends only on its own position (alone, in any batch, inside a prefill chunk). Outside batch-invariant
     /// mode a decode batch of <see cref="LargeBatchSplitSeqs"/> or more sequences (<paramref name="decodeSeqs"/>;
     /// 0 for other batches) takes splits of at least <see cref="LargeBatchSplitKeys"/>: each split writes a
-    /// partial result that is read back and merged, and with enough sequences to fill the GPU, fewer and longer
-    /// splits are faster (a 256-sequence step −10% on an H100, docs/BENCHMARKS.md). Its rows' bits may then
-    /// differ from the same rows in a small batch.
+    /// partial result that is read back and merged, and from 8 sequences on, fewer and longer splits are faster
+    /// (H100: −8% per step at 8 sequences, −10 to −16% at 16-256; one sequence is 6% slower with them,
+    /// docs/BENCHMARKS.md). Those rows' bits may then differ from the same rows in a smaller batch.
     /// </summary>
     public static int SplitLength(int maxModelLen, int decodeSeqs, bool batchInvariant)
     {

@@ -76,8 +76,8 @@ public class CudaTests
 
     [Theory]
     [InlineData(4096, 0, false, 64)]       // prefill or mixed batch: the fixed length
-    [InlineData(4096, 63, false, 64)]      // a small decode batch: the fixed length
-    [InlineData(4096, 64, false, 256)]     // a large decode batch: longer splits
+    [InlineData(4096, 7, false, 64)]       // a small decode batch: the fixed length
+    [InlineData(4096, 8, false, 256)]      // a large decode batch: longer splits
     [InlineData(4096, 256, true, 64)]      // batch-invariant mode never changes the length
     [InlineData(32768, 256, false, 512)]   // a fixed length already past the large-batch one stays
     [InlineData(8192, 1, true, 128)]
