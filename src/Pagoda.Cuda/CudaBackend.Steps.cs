@@ -270,8 +270,7 @@ public sealed unsafe partial class CudaBackend
                 tiles.AddRange([s, t, Math.Min(perTile, batch.QueryStartLoc[s + 1] - t)]);
         }
         int numTiles = tiles.Count / 3;
-        // Splits of a fixed length (from the longest context the engine allows): a row's reduction order
-        // depends only on its own position. Decode spreads a tile's splits over several blocks.
+        // Splits of one length (see SplitLength); decode spreads a tile's splits over several blocks.
         int splitLen = SplitLength(MaxModelLen, decodeOnly ? batch.NumSeqs : 0, BatchInvariant);
         int span = FixedBlockTableWidth > 0 ? FixedBlockTableWidth * blockSize : maxLen;
         int maxSplits = Math.Max(1, (span + splitLen - 1) / splitLen);

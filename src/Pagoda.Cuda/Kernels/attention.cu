@@ -637,7 +637,7 @@ __device__ void attention_mma_decode_impl(
     constexpr int KS = HD / 16, NT = HD / 8, NW = NT / 4, kstride = HD + 8, tile_elems = ATT_KEYS * kstride;
     T* Ks = reinterpret_cast<T*>(smem);                         // [nbuf][ATT_KEYS, kstride]
     T* Vs = Ks + nbuf * tile_elems;                             // [nbuf][ATT_KEYS, kstride]
-    float* Ps = reinterpret_cast<float*>(Vs + nbuf * tile_elems); // [16, ATT_PSTRIDE]: scores, then P
+    float* Ps = reinterpret_cast<float*>(Vs + nbuf * tile_elems); // [16, ATT_PSTRIDE]: scores
     float* corr_s = Ps + 16 * ATT_PSTRIDE;                      // [16]
     float* l_s = corr_s + 16;                                   // [16]
     unsigned* Pp = reinterpret_cast<unsigned*>(l_s + 16);       // [16, ATT_PPSTRIDE]: P as 16-bit pairs

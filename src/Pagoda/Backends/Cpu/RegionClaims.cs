@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Pagoda.Backends.Cpu;
 
 /// <summary>
@@ -38,19 +36,21 @@ internal sealed class RegionClaims
     public int Claim(int worker)
     {
         int own = worker % _workers;
-        if (TakeFront(own, out int chunk))
+        if (Take(own, fromFront: true, out int chunk))
             return chunk;
         for (int i = 1; i < _workers; i++)
         {
-            if (TakeBack((own + i) % _workers, out chunk))
+            if (Take((own + i) % _workers, fromFront: false, out chunk))
                 return chunk;
         }
         throw new InvalidOperationException("more tickets than chunks");
     }
 
-    private bool TakeFront(int region, out int chunk)
+    // Takes the front chunk of a region (advancing front) or its back chunk (lowering back); false once empty.
+    private bool Take(int region, bool fromFront, out int chunk)
     {
         ref long r = ref _regions[region * Stride];
+        long step = fromFront ? 1 : -(1L << 32);
         while (true)
         {
             long s = Volatile.Read(ref r);
@@ -60,29 +60,9 @@ internal sealed class RegionClaims
                 chunk = -1;
                 return false;
             }
-            if (Interlocked.CompareExchange(ref r, s + 1, s) == s)
+            if (Interlocked.CompareExchange(ref r, s + step, s) == s)
             {
-                chunk = front;
-                return true;
-            }
-        }
-    }
-
-    private bool TakeBack(int region, out int chunk)
-    {
-        ref long r = ref _regions[region * Stride];
-        while (true)
-        {
-            long s = Volatile.Read(ref r);
-            int front = (int)s, back = (int)(s >> 32);
-            if (front >= back)
-            {
-                chunk = -1;
-                return false;
-            }
-            if (Interlocked.CompareExchange(ref r, s - (1L << 32), s) == s)
-            {
-                chunk = back - 1;
+                chunk = fromFront ? front : back - 1;
                 return true;
             }
         }
