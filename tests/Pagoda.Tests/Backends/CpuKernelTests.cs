@@ -104,7 +104,7 @@ public unsafe class CpuKernelTests
             DType.F32 => ((float*)w.Pointer)[i],
             DType.BF16 => BitConverter.Int32BitsToSingle(((ushort*)w.Pointer)[i] << 16),
             DType.F16 => (float)((Half*)w.Pointer)[i],
-            _ => ((sbyte*)w.Pointer)[i] * (double)w.Scales[row],
+            _ => w.Int8At(row, k) * (double)w.Scales[row],
         };
     }
 }

@@ -50,6 +50,12 @@ public sealed unsafe partial class CpuBackend : IBackend
         set => _gemm.ContiguousRegions = _attention.ContiguousRegions = value;
     }
 
+    /// <summary>
+    /// Whether int8 weights made from now on take the <see cref="RowQuads"/> layout where their shape allows
+    /// (the default); off, they stay row-major, which a benchmark uses to compare the two in one process.
+    /// </summary>
+    internal bool Int8RowQuads { get; set; } = true;
+
     /// <summary>Worker threads the kernels use (including the calling thread).</summary>
     public int NumThreads => _pool.Size;
 
@@ -64,7 +70,7 @@ public sealed unsafe partial class CpuBackend : IBackend
     }
 
     /// <inheritdoc />
-    public Tensor QuantizeInt8(Tensor weight) => Quantize.Int8((CpuTensor)weight, _pool);
+    public Tensor QuantizeInt8(Tensor weight) => Quantize.Int8((CpuTensor)weight, _pool, Int8RowQuads);
 
     /// <inheritdoc />
     public Tensor Empty(params int[] shape) => CpuTensor.Allocate(shape, zero: true, _buffers);

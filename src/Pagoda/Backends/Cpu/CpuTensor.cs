@@ -60,14 +60,24 @@ internal sealed unsafe class CpuTensor : Tensor
     /// <summary>Bytes per row as stored.</summary>
     public long RowBytes => (long)Cols * DTypes.SizeOf(DType);
 
-    /// <summary>An owned int8 weight [rows, cols] with its per-row scales, both 64-byte aligned.</summary>
-    public static CpuTensor AllocateInt8(int[] shape)
+    /// <summary>Whether this int8 weight is stored in the <see cref="RowQuads"/> layout (else row-major).</summary>
+    public bool InRowQuads { get; private init; }
+
+    /// <summary>
+    /// An owned int8 weight [rows, cols] with its per-row scales, both 64-byte aligned, in the
+    /// <see cref="RowQuads"/> layout where the shape allows (and <paramref name="rowQuads"/>, which tests turn off).
+    /// </summary>
+    public static CpuTensor AllocateInt8(int[] shape, bool rowQuads = true)
     {
-        var t = new CpuTensor(DType.I8, shape, null, owned: true);
+        var t = new CpuTensor(DType.I8, shape, null, owned: true) { InRowQuads = rowQuads && shape.Length == 2 && RowQuads.Fits(shape[0], shape[1]) };
         t._data = HugePageMemory.Allocate((nuint)t.NumElements);
         t.Scales = (float*)NativeMemory.AlignedAlloc((nuint)Math.Max(t.Rows * sizeof(float), 64), 64);
         return t;
     }
+
+    /// <summary>Element (row, col) of an int8 weight, unscaled, whatever its layout.</summary>
+    public sbyte Int8At(int row, int col) =>
+        ((sbyte*)_data)[InRowQuads ? RowQuads.Offset(row, col, Cols) : (long)row * Cols + col];
 
     private float[]? _vector;
 

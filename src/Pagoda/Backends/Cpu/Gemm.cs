@@ -39,6 +39,7 @@ internal sealed unsafe class Gemm : PoolJob
         public byte* W;
         public float* Scales;
         public int Rows, Col0, FirstChunk;
+        public bool RowQuads;
     }
 
     private Part[] _parts = new Part[3];
@@ -90,7 +91,11 @@ internal sealed unsafe class Gemm : PoolJob
         int chunks = 0, col = 0;
         for (int i = 0; i < parts.Length; i++)
         {
-            _parts[i] = new Part { W = parts[i].Pointer, Scales = parts[i].Scales, Rows = parts[i].Rows, Col0 = col, FirstChunk = chunks };
+            _parts[i] = new Part
+            {
+                W = parts[i].Pointer, Scales = parts[i].Scales, Rows = parts[i].Rows, Col0 = col, FirstChunk = chunks,
+                RowQuads = parts[i].InRowQuads,
+            };
             col += parts[i].Rows;
             chunks += (parts[i].Rows + _colsPerChunk - 1) / _colsPerChunk;
         }
@@ -154,10 +159,14 @@ internal sealed unsafe class Gemm : PoolJob
         int j = c0;
         for (; j + 4 <= c1; j += 4)
         {
+            // A group of four rows starts at row j's row-major offset in either layout (j % 4 == 0 there).
             byte* w = part.W + j * _wRowBytes;
             for (int r = 0; r < _n; r++)
             {
-                DotKernels.Dot1x4<TW>(_x + (long)r * _k, w, _wRowBytes, _k, sums);
+                if (part.RowQuads)
+                    RowQuads.Dot1x4(_x + (long)r * _k, w, _k, sums);
+                else
+                    DotKernels.Dot1x4<TW>(_x + (long)r * _k, w, _wRowBytes, _k, sums);
                 float* d = _dst + (long)r * _out + part.Col0 + j;
                 for (int c = 0; c < 4; c++)
                     d[c] = Finish(part, j + c, sums[c]);
@@ -188,6 +197,11 @@ internal sealed unsafe class Gemm : PoolJob
         if (typeof(TW) == typeof(F32Weights))
         {
             panel = (float*)(part.W + c0 * _wRowBytes);
+        }
+        else if (part.RowQuads)
+        {
+            panel = Panel(worker, (long)cols * k);
+            RowQuads.WidenRows(part.W, c0, cols, k, panel);
         }
         else
         {

@@ -3,6 +3,7 @@ namespace Pagoda.Backends.Cpu;
 /// <summary>
 /// Weight-only int8 made at load time: per output channel (row) symmetric, scale = max|w| / 127 and
 /// q = round(w / scale), so a row's largest weight is exact and the rest err by at most scale / 2.
+/// Rows are written in the <see cref="RowQuads"/> layout where the shape allows.
 /// </summary>
 internal sealed unsafe class Quantize : PoolJob
 {
@@ -11,11 +12,11 @@ internal sealed unsafe class Quantize : PoolJob
 
     private Quantize(CpuTensor src, CpuTensor dst) => (_src, _dst) = (src, dst);
 
-    public static CpuTensor Int8(CpuTensor weight, WorkerPool pool)
+    public static CpuTensor Int8(CpuTensor weight, WorkerPool pool, bool rowQuads = true)
     {
         if (weight.DType == DType.I8)
             return weight;
-        var q = CpuTensor.AllocateInt8(weight.Shape);
+        var q = CpuTensor.AllocateInt8(weight.Shape, rowQuads);
         pool.Run(new Quantize(weight, q), (weight.Rows + RowsPerChunk - 1) / RowsPerChunk);
         return q;
     }
@@ -24,6 +25,7 @@ internal sealed unsafe class Quantize : PoolJob
     {
         int cols = _src.Cols;
         var row = new float[cols];
+        var quantized = new sbyte[cols];
         for (int r = chunk * RowsPerChunk; r < Math.Min(_src.Rows, (chunk + 1) * RowsPerChunk); r++)
         {
             Vec.ReadRow(_src, r, row);
@@ -32,9 +34,12 @@ internal sealed unsafe class Quantize : PoolJob
                 max = MathF.Max(max, MathF.Abs(v));
             float scale = max / 127f;
             float inv = scale == 0 ? 0 : 1f / scale;
-            sbyte* q = (sbyte*)_dst.Pointer + (long)r * cols;
             for (int i = 0; i < cols; i++)
-                q[i] = (sbyte)Math.Clamp(MathF.Round(row[i] * inv), -127f, 127f);
+                quantized[i] = (sbyte)Math.Clamp(MathF.Round(row[i] * inv), -127f, 127f);
+            if (_dst.InRowQuads)
+                RowQuads.StoreRow(quantized, _dst.Pointer, r, cols);
+            else
+                quantized.CopyTo(new Span<sbyte>(_dst.Pointer + (long)r * cols, cols));
             _dst.Scales[r] = scale;
         }
     }
