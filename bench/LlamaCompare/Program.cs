@@ -13,6 +13,7 @@ using Pagoda.Models;
 // one process, runs interleaved so both see the same machine load. See docs/BENCHMARKS.md.
 // Usage: dotnet run -c Release --project bench/LlamaCompare -- [--model DIR] [--input-len 128] [--output-len 128]
 //        [--pp 512] [--runs 5] [--threads N] [--gguf-dir DIR] [--output-json FILE] [--batch-invariant] [--int8-only]
+//        [--interleave token|run]
 var opts = Args.Parse(args);
 string model = Path.GetFullPath(opts.Get("--model", "tests/fixtures/configs/qwen2.5-0.5b-instruct"));
 int inputLen = opts.Int("--input-len", 128), outputLen = opts.Int("--output-len", 128), pp = opts.Int("--pp", 512);
@@ -22,6 +23,15 @@ string ggufDir = opts.Get("--gguf-dir", Path.Combine(Path.GetTempPath(), "pagoda
 bool batchInvariant = opts.Flag("--batch-invariant");
 // Only the int8 / Q8_0 pair (half the time; the bf16 / F16 lines then read n/a).
 bool int8Only = opts.Flag("--int8-only");
+// How the two sides of a pair take turns: token by token (the default: both see the same load within
+// milliseconds, but each side's threads may still be spinning from its last step while the other runs on
+// the same cores), or run by run (no overlap; load can differ between the two halves of a run).
+bool byRun = opts.Get("--interleave", "token") switch
+{
+    "token" => false,
+    "run" => true,
+    var other => throw new ArgumentException($"--interleave token|run, not {other}"),
+};
 Environment.SetEnvironmentVariable("PAGODA_CPU_THREADS", threads.ToString(CultureInfo.InvariantCulture));
 NativeLibraryConfig.All.WithLogCallback((level, message) =>
 {
@@ -57,8 +67,8 @@ var runners = sides.Select((s, i) => i < firstPair ? null : s.Open()).ToArray();
 var results = sides.Select(_ => new List<(double Prefill, double Decode, double Pp)>()).ToArray();
 var bandwidth = new List<double> { Bandwidth.MeasureGBps(threads) };
 // Pairs (Pagoda, llama.cpp) alternate step by step - prompt, prompt, token, token, ... - so both see the
-// same machine load within milliseconds; a run's decode rate is 1 / its median token time, which a step
-// descheduled by another process does not move.
+// same machine load within milliseconds (or run by run with --interleave run); a run's decode rate is
+// 1 / its median token time, which a step descheduled by another process does not move.
 for (int r = -1; r < runs; r++)
 {
     var rng = new Random(r + 7);
@@ -68,16 +78,31 @@ for (int r = -1; r < runs; r++)
     {
         var prefill = new double[2];
         var tokens = new[] { new List<double>(), new List<double>() };
-        for (int s = 0; s < 2; s++)
-            prefill[s] = runners[pair + s]!.Start(prompt, outputLen);
-        for (int t = 1; t < outputLen; t++)
+        var ppTime = new double[2];
+        if (byRun)
+        {
+            // One side's whole run (prompt, decode, pp), then the other's; which goes first alternates.
+            for (int o = 0; o < 2; o++)
+            {
+                int s = (o + r + 1) % 2;
+                prefill[s] = runners[pair + s]!.Start(prompt, outputLen);
+                for (int t = 1; t < outputLen; t++)
+                    tokens[s].Add(runners[pair + s]!.Next());
+                ppTime[s] = runners[pair + s]!.Start(ppPrompt, 1);
+            }
+        }
+        else
         {
             for (int s = 0; s < 2; s++)
-                tokens[s].Add(runners[pair + s]!.Next());
+                prefill[s] = runners[pair + s]!.Start(prompt, outputLen);
+            for (int t = 1; t < outputLen; t++)
+            {
+                for (int s = 0; s < 2; s++)
+                    tokens[s].Add(runners[pair + s]!.Next());
+            }
+            for (int s = 0; s < 2; s++)
+                ppTime[s] = runners[pair + s]!.Start(ppPrompt, 1);
         }
-        var ppTime = new double[2];
-        for (int s = 0; s < 2; s++)
-            ppTime[s] = runners[pair + s]!.Start(ppPrompt, 1);
         if (r < 0)
             continue; // warm-up: JIT, page faults, llama.cpp's first-use allocations
         for (int s = 0; s < 2; s++)
@@ -100,7 +125,7 @@ long bf16Bytes = runners[0] is PagodaRunner bf16Runner ? bf16Runner.Engine.Weigh
 long int8Bytes = ((PagodaRunner)runners[2]!).Engine.WeightBytes - embedBytes;
 string I(FormattableString f) => f.ToString(CultureInfo.InvariantCulture);
 Console.WriteLine();
-Console.WriteLine(I($"{name}, batch 1, {threads} threads, Pagoda batch invariant: {batchInvariant}, {inputLen} prompt + {outputLen} generated, pp{pp}; medians of {runs} runs"));
+Console.WriteLine(I($"{name}, batch 1, {threads} threads, Pagoda batch invariant: {batchInvariant}, {inputLen} prompt + {outputLen} generated, pp{pp}; medians of {runs} runs, turns by {(byRun ? "run" : "token")}"));
 Console.WriteLine(I($"memory bandwidth (1 GiB streaming read, {threads} threads): {bw:F1} GB/s (median of {bandwidth.Count})"));
 for (int s = 0; s < sides.Length; s++)
     Console.WriteLine(I($"{sides[s].Name,-15} prefill {med[s].Prefill,7:F1}  decode {med[s].Decode,6:F2}  pp{pp} {med[s].Pp,7:F1} tok/s"));
