@@ -19,6 +19,7 @@ public sealed class DecoderModel : IModel
 
     private readonly IBackend _b;
     private readonly Tensor _embed, _norm, _lmHead;
+    private readonly LmHead _head;
     private readonly Layer[] _layers;
     private readonly float[] _invFreq;
     private readonly IMergedProjectionOps? _merged;
@@ -55,6 +56,7 @@ public sealed class DecoderModel : IModel
         _norm = W("model.norm.weight", h);
         // A tied head gets its own int8 copy; the embedding keeps its dtype (only rows are read from it).
         _lmHead = config.TieWordEmbeddings ? Q(_embed) : L("lm_head.weight", config.VocabSize, h);
+        _head = new LmHead(backend, _lmHead);
         _layers = new Layer[config.NumLayers];
         for (int i = 0; i < _layers.Length; i++)
         {
@@ -116,7 +118,7 @@ public sealed class DecoderModel : IModel
         if (_merged != null)
         {
             ForwardStacked(batch, cache, x, hs, q, attn, gate);
-            return LmHead.Project(_b, hs, _lmHead, batch);
+            return _head.Project(hs, batch);
         }
         using var k = _b.Empty(n, KvWidth);                 // [n, numKvHeads * headDim]
         using var v = _b.Empty(n, KvWidth);                 // [n, numKvHeads * headDim]
@@ -152,7 +154,7 @@ public sealed class DecoderModel : IModel
         }
         if (fused == null)
             _b.RmsNorm(x, _norm, eps, hs);
-        return LmHead.Project(_b, hs, _lmHead, batch);
+        return _head.Project(hs, batch);
     }
 
     /// <summary>The layers with stacked projections (always with the fused add + RMSNorm when offered).</summary>

@@ -19,6 +19,7 @@ public interface IModel : IDisposable
     /// Runs the batch, writing its keys and values into <paramref name="cache"/>, and returns the logits of
     /// the rows in <see cref="ForwardBatch.LogitsIndices"/>: [numOutputs, vocab], row-major (with
     /// <see cref="ForwardBatch.ReturnHiddenStates"/>, their final-normed hidden states: [numOutputs, hidden]).
+    /// The array may be the model's own, reused: it is valid until the model's next forward.
     /// </summary>
     float[] Forward(ForwardBatch batch, PagedKvCache cache);
 

@@ -19,6 +19,7 @@ public sealed class OptModel : IModel
 
     private readonly IBackend _b;
     private readonly Tensor _embed, _positions, _normW, _normB, _lmHead;
+    private readonly LmHead _head;
     private readonly Layer[] _layers;
 
     /// <summary>Binds every weight, checking names and shapes against the config.</summary>
@@ -35,6 +36,7 @@ public sealed class OptModel : IModel
         _normW = W(d + "final_layer_norm.weight", h);
         _normB = W(d + "final_layer_norm.bias", h);
         _lmHead = config.TieWordEmbeddings || !weights.Contains("lm_head.weight") ? _embed : W("lm_head.weight", config.VocabSize, h);
+        _head = new LmHead(backend, _lmHead);
         _layers = new Layer[config.NumLayers];
         for (int i = 0; i < _layers.Length; i++)
         {
@@ -97,7 +99,7 @@ public sealed class OptModel : IModel
             _b.Add(x, hs, x);
         }
         _b.LayerNorm(x, _normW, _normB, eps, hs);
-        return LmHead.Project(_b, hs, _lmHead, batch);
+        return _head.Project(hs, batch);
     }
 
     /// <inheritdoc />

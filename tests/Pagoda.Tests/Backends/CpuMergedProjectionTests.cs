@@ -39,7 +39,7 @@ public class CpuMergedProjectionTests
         int[] ids = Enumerable.Range(0, promptLen).Select(i => (i * 37 + 11) % config.VocabSize).ToArray();
         int[] positions = Enumerable.Range(0, promptLen).ToArray();
         var prompt = model.Forward(new ForwardBatch(ids, positions, positions.Select(Slot).ToArray(), [table], [0, promptLen],
-            [promptLen], positions), cache);
+            [promptLen], positions), cache).ToArray();   // the model's output is valid until its next forward
         var decode = model.Forward(new ForwardBatch([42], [promptLen], [Slot(promptLen)], [table], [0, 1], [promptLen + 1], [0]), cache);
         return (prompt, decode);
     }
