@@ -9,8 +9,9 @@ namespace Pagoda.Tests.Backends;
 /// CPU paged attention against the plain per-position loop (one score dot, softmax with the vector exp
 /// applied one element at a time, one scaled add of each value row at a time), bit for bit: the kernel's
 /// loop arrangement must not move any rounding. Also against double precision, and a sequence's output
-/// must not depend on the batch around it.
+/// must not depend on the batch around it. With the 8- and the 16-lane (AVX-512, emulated elsewhere) kernels.
 /// </summary>
+[Collection("kernel switches")]
 public unsafe class CpuAttentionTests
 {
     [Theory]
@@ -18,7 +19,26 @@ public unsafe class CpuAttentionTests
     [InlineData(40, 4, 4, 8, 37)]      // 8-lane groups after the 32-lane ones
     [InlineData(36, 6, 3, 4, 2)]       // a scalar tail; fewer positions than one Dot1x4
     [InlineData(128, 8, 1, 16, 64)]
+    [InlineData(96, 3, 1, 16, 70)]     // a 64-lane group, then a 32-lane one
+    [InlineData(72, 2, 1, 8, 19)]      // 16-lane dots with a scalar tail of 8
     public void MatchesPerPositionLoopBitForBit(int headDim, int numHeads, int numKvHeads, int blockSize, int context)
+    {
+        bool saved = DotKernels.UseVector512;
+        try
+        {
+            foreach (bool wide in new[] { false, true })
+            {
+                DotKernels.UseVector512 = wide;
+                Check(headDim, numHeads, numKvHeads, blockSize, context);
+            }
+        }
+        finally
+        {
+            DotKernels.UseVector512 = saved;
+        }
+    }
+
+    private static void Check(int headDim, int numHeads, int numKvHeads, int blockSize, int context)
     {
         var rng = new Random(headDim * 31 + context);
         using var backend = new CpuBackend();

@@ -88,7 +88,7 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
             }
             float* query = (float*)_q!.Pointer + (long)token * _q.Cols + head * headDim;
             float* output = (float*)_dst!.Pointer + (long)token * _dst.Cols + head * headDim;
-            int p0 = DotKernels.UseVector512 ? 0 : Dots8(query, keys, row, n, headDim, s);
+            int p0 = DotKernels.UseVector512 ? Dots8x16(query, keys, row, n, headDim, s) : Dots8(query, keys, row, n, headDim, s);
             for (int p = p0; p < n; p++)
                 s[p] = DotKernels.Dot<F32Weights>(query, (byte*)(keys + row[p]), headDim);
             Softmax(s, n, _scale);
@@ -178,11 +178,70 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
         return p;
     }
 
+    // Dots8 in DotKernels.Dot's 16-lane order (the AVX-512 one): one accumulator per position over k = 0, 16,
+    // ..., summed by Vector512.Sum, then the scalar tail.
+    private static int Dots8x16(float* q, float* keys, long* row, int n, int headDim, float* s)
+    {
+        int p = 0;
+        for (; p + 8 <= n; p += 8)
+        {
+            float* k0 = keys + row[p], k1 = keys + row[p + 1], k2 = keys + row[p + 2], k3 = keys + row[p + 3];
+            float* k4 = keys + row[p + 4], k5 = keys + row[p + 5], k6 = keys + row[p + 6], k7 = keys + row[p + 7];
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            int i = 0;
+            for (; i <= headDim - 16; i += 16)
+            {
+                var x = Vector512.Load(q + i);
+                a0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(k0 + i), a0);
+                a1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(k1 + i), a1);
+                a2 = Vector512.FusedMultiplyAdd(x, Vector512.Load(k2 + i), a2);
+                a3 = Vector512.FusedMultiplyAdd(x, Vector512.Load(k3 + i), a3);
+                a4 = Vector512.FusedMultiplyAdd(x, Vector512.Load(k4 + i), a4);
+                a5 = Vector512.FusedMultiplyAdd(x, Vector512.Load(k5 + i), a5);
+                a6 = Vector512.FusedMultiplyAdd(x, Vector512.Load(k6 + i), a6);
+                a7 = Vector512.FusedMultiplyAdd(x, Vector512.Load(k7 + i), a7);
+            }
+            s[p] = Vector512.Sum(a0);
+            s[p + 1] = Vector512.Sum(a1);
+            s[p + 2] = Vector512.Sum(a2);
+            s[p + 3] = Vector512.Sum(a3);
+            s[p + 4] = Vector512.Sum(a4);
+            s[p + 5] = Vector512.Sum(a5);
+            s[p + 6] = Vector512.Sum(a6);
+            s[p + 7] = Vector512.Sum(a7);
+            for (int j = 0; j < 8; j++)
+            {
+                float* k = keys + row[p + j];
+                for (int t = i; t < headDim; t++)
+                    s[p + j] = MathF.FusedMultiplyAdd(q[t], k[t], s[p + j]);
+            }
+        }
+        return p;
+    }
+
     // output [headDim] = Σ_p w[p] · v_p, each element fused-multiply-added over p ascending from zero. Four
-    // 8-lane groups of the output stay in registers while all positions stream past.
+    // 16- or 8-lane groups of the output stay in registers while all positions stream past (the lane width
+    // changes no element's order, so both give the same bits).
     private static void WeightedSum(float* values, long* row, float* w, int n, int headDim, float* output)
     {
         int i = 0;
+        for (; DotKernels.UseVector512 && i + 64 <= headDim; i += 64)
+        {
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int p = 0; p < n; p++)
+            {
+                float* v = values + row[p] + i;
+                var wp = Vector512.Create(w[p]);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(v), wp, a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 16), wp, a1);
+                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 32), wp, a2);
+                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 48), wp, a3);
+            }
+            a0.Store(output + i);
+            a1.Store(output + i + 16);
+            a2.Store(output + i + 32);
+            a3.Store(output + i + 48);
+        }
         for (; i + 32 <= headDim; i += 32)
         {
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
