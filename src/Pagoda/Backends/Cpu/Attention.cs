@@ -188,6 +188,7 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
             float* k0 = keys + row[p], k1 = keys + row[p + 1], k2 = keys + row[p + 2], k3 = keys + row[p + 3];
             float* k4 = keys + row[p + 4], k5 = keys + row[p + 5], k6 = keys + row[p + 6], k7 = keys + row[p + 7];
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            PrefetchRows(keys, row, p + 8, Math.Min(n, p + 16), headDim);
             int i = 0;
             for (; i <= headDim - 16; i += 16)
             {
@@ -219,6 +220,18 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
         return p;
     }
 
+    // Requests the first `floats` floats of rows [from, to) ahead of their use: the rows of a layer's KV are
+    // scattered over blocks and cold (the weights streamed between this layer and the last evict them).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchRows(float* pool, long* row, int from, int to, int floats)
+    {
+        for (int p = from; p < to; p++)
+        {
+            for (int f = 0; f < floats; f += 16)
+                Sse.Prefetch0(pool + row[p] + f);
+        }
+    }
+
     // output [headDim] = Σ_p w[p] · v_p, each element fused-multiply-added over p ascending from zero. Four
     // 16- or 8-lane groups of the output stay in registers while all positions stream past (the lane width
     // changes no element's order, so both give the same bits).
@@ -231,6 +244,8 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
             for (int p = 0; p < n; p++)
             {
                 float* v = values + row[p] + i;
+                if ((p & 7) == 0)
+                    PrefetchRows(values + i, row, p + 8, Math.Min(n, p + 16), 64);
                 var wp = Vector512.Create(w[p]);
                 a0 = Vector512.FusedMultiplyAdd(Vector512.Load(v), wp, a0);
                 a1 = Vector512.FusedMultiplyAdd(Vector512.Load(v + 16), wp, a1);
