@@ -13,13 +13,14 @@ using Pagoda.Models;
 //        [--tokens 128] [--rounds 3] [--batch-invariant] [--attention CONTEXT (one layer's attention alone)]
 //        [--ab-regions (alternate steps with and without contiguous per-worker GEMV regions)]
 //        [--ab-layout (alternate steps between int8 weights in row quads and the same weights row-major)]
+//        [--prefill (time the prompt forwards instead: one "step" is a whole prompt)]
 //        [--linear-replay PASSES (only one token's int8 Linear ops, both layouts, interleaved)]
 string model = "tests/fixtures/configs/qwen2.5-0.5b-instruct";
 string? quant = null;
 int promptLen = 128, tokens = 128, rounds = 3;
 bool batchInvariant = false;
 int attentionContext = 0, linearReplay = 0;
-bool abRegions = false, abLayout = false;
+bool abRegions = false, abLayout = false, prefill = false;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -32,6 +33,7 @@ for (int i = 0; i < args.Length; i++)
         case "--batch-invariant": batchInvariant = true; break;
         case "--ab-regions": abRegions = true; break;
         case "--ab-layout": abLayout = true; break;
+        case "--prefill": prefill = true; break;
         case "--linear-replay": linearReplay = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--attention": attentionContext = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         default: throw new ArgumentException($"unknown option {args[i]}");
@@ -77,10 +79,13 @@ for (int round = 0; round < rounds + 1; round++)
     timing.Recording = round > 0;
     int[] prompt = Enumerable.Range(0, promptLen).Select(_ => rng.Next(folder.Config.VocabSize)).ToArray();
     bool record = timing.Recording;
-    timing.Recording = false;
+    timing.Recording = record && prefill;
+    long promptStart = Stopwatch.GetTimestamp();
     var logits = net.Forward(Batch(prompt, 0), cache);
+    if (record && prefill)
+        tokenMs.Add(Stopwatch.GetElapsedTime(promptStart).TotalMilliseconds);
     netB?.Forward(Batch(prompt, 0), cacheB!);
-    timing.Recording = record;
+    timing.Recording = record && !prefill;
     int next = Argmax(logits);
     for (int t = 0; t < tokens; t++)
     {
@@ -90,7 +95,7 @@ for (int round = 0; round < rounds + 1; round++)
         timing.Suffix = arm == 0 ? (ab ? " [A]" : "") : " [B]";
         long start = Stopwatch.GetTimestamp();
         logits = arm == 0 ? net.Forward(Batch([next], promptLen + t), cache) : netB!.Forward(Batch([next], promptLen + t), cacheB!);
-        if (record)
+        if (record && !prefill)
         {
             tokenMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             armMs[arm].Add(tokenMs[^1]);

@@ -17,6 +17,7 @@ public unsafe class CpuKernelTests
     [InlineData(DType.BF16, 3, 64, 70, true)]
     [InlineData(DType.F16, 9, 29, 131, true)]
     [InlineData(DType.I8, 17, 96, 40, true)]
+    [InlineData(DType.BF16, 13, 80, 33, true)]    // 8-row tiles (AVX-512), a 4-row one, a single row
     [InlineData(DType.F32, 1, 37, 45, false)]
     [InlineData(DType.BF16, 3, 64, 70, false)]
     [InlineData(DType.F16, 9, 29, 131, false)]
@@ -125,6 +126,7 @@ public class CpuKernel512Tests
     [InlineData(DType.BF16, 5, 64, 70)]
     [InlineData(DType.F16, 9, 29, 131)]
     [InlineData(DType.I8, 17, 96, 40)]
+    [InlineData(DType.F32, 13, 35, 31)]
     public void BatchInvariantWideKernelsMatchReferenceAndAreBatchInvariant(DType dtype, int n, int inDim, int outDim)
     {
         bool saved = DotKernels.UseVector512;
