@@ -94,7 +94,7 @@ for (int round = 0; round < rounds + 1; round++)
             cpuBackend.ContiguousRegions = arm == 0;
         timing.Suffix = arm == 0 ? (ab ? " [A]" : "") : " [B]";
         long start = Stopwatch.GetTimestamp();
-        logits = arm == 0 ? net.Forward(Batch([next], promptLen + t), cache) : netB!.Forward(Batch([next], promptLen + t), cacheB!);
+        logits = arm == 1 && netB != null ? netB.Forward(Batch([next], promptLen + t), cacheB!) : net.Forward(Batch([next], promptLen + t), cache);
         if (record && !prefill)
         {
             tokenMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
