@@ -73,6 +73,31 @@ public class SamplerTests
             Assert.Equal(1, Sampler.Sample(Logits, new SamplingParams { Temperature = 5, TopK = 1 }, new Random(seed)));
     }
 
+    [Theory]
+    [InlineData(1.0)]
+    [InlineData(0.7)]
+    public void TemperatureAloneOverAWideRowMatchesTheSoftmax(double t)
+    {
+        // 37 logits: the eight-wide exp and its scalar tail both draw; -inf (a banned token) is never drawn.
+        var logits = Enumerable.Range(0, 37).Select(i => (float)Math.Sin(i * 1.3) * 2).ToArray();
+        logits[9] = float.NegativeInfinity;
+        var w = logits.Select(l => Math.Exp(l / t)).ToArray();
+        double sum = w.Sum();
+        var rng = new Random(99);
+        var counts = new int[logits.Length];
+        const int draws = 40000;
+        var p = new SamplingParams { Temperature = t };
+        for (int i = 0; i < draws; i++)
+            counts[Sampler.Sample(logits, p, rng)]++;
+        Assert.Equal(0, counts[9]);
+        for (int i = 0; i < logits.Length; i++)
+        {
+            double expected = w[i] / sum, freq = (double)counts[i] / draws;
+            Assert.True(Math.Abs(freq - expected) <= 5 * Math.Sqrt(expected * (1 - expected) / draws) + 1e-9,
+                $"token {i}: frequency {freq:F4}, expected {expected:F4}");
+        }
+    }
+
     [Fact]
     public void SameSeedSameDraws()
     {
