@@ -14,12 +14,13 @@ using Pagoda.Models;
 //        [--ab-regions (alternate steps with and without contiguous per-worker GEMV regions)]
 //        [--ab-layout (alternate steps between int8 weights in row quads and the same weights row-major)]
 //        [--prefill (time the prompt forwards instead: one "step" is a whole prompt)]
+//        [--batch N (N sequences decoding together, each after its own prompt)]
 //        [--linear-replay PASSES (only one token's int8 Linear ops, both layouts, interleaved)]
 string model = "tests/fixtures/configs/qwen2.5-0.5b-instruct";
 string? quant = null;
 int promptLen = 128, tokens = 128, rounds = 3;
 bool batchInvariant = false;
-int attentionContext = 0, linearReplay = 0;
+int attentionContext = 0, linearReplay = 0, batchSize = 1;
 bool abRegions = false, abLayout = false, prefill = false;
 for (int i = 0; i < args.Length; i++)
 {
@@ -34,6 +35,7 @@ for (int i = 0; i < args.Length; i++)
         case "--ab-regions": abRegions = true; break;
         case "--ab-layout": abLayout = true; break;
         case "--prefill": prefill = true; break;
+        case "--batch": batchSize = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--linear-replay": linearReplay = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--attention": attentionContext = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         default: throw new ArgumentException($"unknown option {args[i]}");
@@ -58,7 +60,7 @@ var cpuBackend = new CpuBackend { BatchInvariant = batchInvariant };
 using var timing = new TimingBackend(cpuBackend);
 using var net = ModelRegistry.Create(folder.Config, store, timing, quant);
 const int blockSize = 16;
-int blocks = (promptLen + tokens + blockSize - 1) / blockSize + 1;
+int blocksPerSeq = (promptLen + tokens + blockSize - 1) / blockSize + 1, blocks = blocksPerSeq * batchSize;
 using var cache = timing.AllocateKvCache(folder.Config.NumLayers, blocks, blockSize, net.KvWidth);
 // B of --ab-layout: the same model with its int8 weights row-major, decoding beside A step by step.
 using var storeB = abLayout ? WeightStore.CreateDummy(folder.Path, DType.BF16) : null;
@@ -67,7 +69,7 @@ using var netB = abLayout ? ModelRegistry.Create(folder.Config, storeB!, timing,
 cpuBackend.Int8RowQuads = true;
 using var cacheB = abLayout ? timing.AllocateKvCache(folder.Config.NumLayers, blocks, blockSize, net.KvWidth) : null;
 bool ab = abRegions || abLayout;
-int[] table = Enumerable.Range(0, blocks).ToArray();
+int[][] tables = Enumerable.Range(0, batchSize).Select(s => Enumerable.Range(s * blocksPerSeq, blocksPerSeq).ToArray()).ToArray();
 var rng = new Random(7);
 
 double probe = 0;
@@ -77,7 +79,7 @@ for (int round = 0; round < rounds + 1; round++)
 {
     // Round 0 warms up (JIT, page faults, huge pages) and is not recorded.
     timing.Recording = round > 0;
-    int[] prompt = Enumerable.Range(0, promptLen).Select(_ => rng.Next(folder.Config.VocabSize)).ToArray();
+    int[] prompt = Enumerable.Range(0, promptLen * batchSize).Select(_ => rng.Next(folder.Config.VocabSize)).ToArray();
     bool record = timing.Recording;
     timing.Recording = record && prefill;
     long promptStart = Stopwatch.GetTimestamp();
@@ -86,7 +88,7 @@ for (int round = 0; round < rounds + 1; round++)
         tokenMs.Add(Stopwatch.GetElapsedTime(promptStart).TotalMilliseconds);
     netB?.Forward(Batch(prompt, 0), cacheB!);
     timing.Recording = record && !prefill;
-    int next = Argmax(logits);
+    int[] next = Argmax(logits, batchSize);
     for (int t = 0; t < tokens; t++)
     {
         int arm = ab ? t % 2 : 0;
@@ -94,13 +96,13 @@ for (int round = 0; round < rounds + 1; round++)
             cpuBackend.ContiguousRegions = arm == 0;
         timing.Suffix = arm == 0 ? (ab ? " [A]" : "") : " [B]";
         long start = Stopwatch.GetTimestamp();
-        logits = arm == 1 && netB != null ? netB.Forward(Batch([next], promptLen + t), cacheB!) : net.Forward(Batch([next], promptLen + t), cache);
+        logits = arm == 1 && netB != null ? netB.Forward(Batch(next, promptLen + t), cacheB!) : net.Forward(Batch(next, promptLen + t), cache);
         if (record && !prefill)
         {
             tokenMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             armMs[arm].Add(tokenMs[^1]);
         }
-        next = Argmax(logits);
+        next = Argmax(logits, batchSize);
     }
     probe = Math.Max(probe, LlamaCompare.Bandwidth.MeasureGBps(Environment.ProcessorCount));
 }
@@ -112,7 +114,7 @@ double medianToken = tokenMs[steps / 2];
 // Per-op totals are per step of their own arm.
 int stepsPerKey = ab ? steps / 2 : steps;
 long weightBytes = timing.Totals.Where(kv => kv.Key.StartsWith("Linear", StringComparison.Ordinal)).Sum(kv => kv.Value.Bytes) / steps;
-Console.WriteLine($"{folder.Config.Architecture} {(quant ?? "bf16")}{(batchInvariant ? " batch-invariant" : "")}: {steps} decode steps after a {promptLen}-token prompt, {Environment.ProcessorCount} threads");
+Console.WriteLine($"{folder.Config.Architecture} {(quant ?? "bf16")}{(batchInvariant ? " batch-invariant" : "")}: {steps} {(prefill ? "prompt forwards" : "decode steps")} of {batchSize} sequence(s) after a {promptLen}-token prompt each, {Environment.ProcessorCount} threads");
 Console.WriteLine($"token: mean {meanToken:F2} ms, median {medianToken:F2} ms ({1000 / medianToken:F1} tok/s); weights read {weightBytes / 1e6:F0} MB/token");
 Console.WriteLine($"probe {probe:F1} GB/s -> ideal token {weightBytes / probe / 1e6:F2} ms; the mean token reaches {weightBytes / (meanToken / 1000) / 1e9:F1} GB/s ({weightBytes / probe / 1e6 / meanToken:P0} of the probe)");
 if (ab)
@@ -138,22 +140,29 @@ Console.WriteLine($"{"all Linear",-34} {linear.Sum(kv => kv.Value.Calls) / (doub
 Console.WriteLine($"{"other ops",-34} {"",9} {opsMs - linearMs,8:F3} {(opsMs - linearMs) / meanToken,8:P1}");
 Console.WriteLine($"{"outside ops (model host code)",-34} {"",9} {meanToken - opsMs,8:F3} {(meanToken - opsMs) / meanToken,8:P1}");
 
-ForwardBatch Batch(int[] ids, int start) => new(
-    ids,
-    Enumerable.Range(start, ids.Length).ToArray(),
-    Enumerable.Range(start, ids.Length).ToArray(),
-    [table],
-    [0, ids.Length],
-    [start + ids.Length],
-    [ids.Length - 1]);
-
-static int Argmax(float[] v)
+// ids: batchSize equal runs of tokens, sequence s's run at positions start.. of its own block table.
+ForwardBatch Batch(int[] ids, int start)
 {
-    int best = 0;
-    for (int i = 1; i < v.Length; i++)
+    int per = ids.Length / batchSize;
+    int[] positions = Enumerable.Range(0, ids.Length).Select(i => start + i % per).ToArray();
+    int[] slots = Enumerable.Range(0, ids.Length).Select(i => tables[i / per][positions[i] / blockSize] * blockSize + positions[i] % blockSize).ToArray();
+    return new(ids, positions, slots, tables,
+        Enumerable.Range(0, batchSize + 1).Select(s => s * per).ToArray(),
+        Enumerable.Repeat(start + per, batchSize).ToArray(),
+        Enumerable.Range(1, batchSize).Select(s => s * per - 1).ToArray());
+}
+
+static int[] Argmax(float[] v, int rows)
+{
+    int vocab = v.Length / rows;
+    var best = new int[rows];
+    for (int r = 0; r < rows; r++)
     {
-        if (v[i] > v[best])
-            best = i;
+        for (int i = 1; i < vocab; i++)
+        {
+            if (v[r * vocab + i] > v[r * vocab + best[r]])
+                best[r] = i;
+        }
     }
     return best;
 }
