@@ -213,15 +213,19 @@ internal sealed unsafe class Gemm : PoolJob
         }
         float* sums = stackalloc float[24];
         int r = 0;
-        // 8-row tiles where 32 vector registers hold them (AVX-512): half the panel loads per FMA.
-        for (; DotKernels.UseVector512 && r + 8 <= _n; r += 8)
+        // Tiles of 8 rows where 32 vector registers hold them (AVX-512: half the panel loads per FMA), else 4.
+        for (int tile; r + 4 <= _n; r += tile)
         {
+            tile = DotKernels.UseVector512 && r + 8 <= _n ? 8 : 4;
             float* x = _x + (long)r * k;
             int c = 0;
             for (; c + 3 <= cols; c += 3)
             {
-                DotKernels.Dot8x3_512(x, k, panel + (long)c * k, k, k, sums);
-                for (int i = 0; i < 8; i++)
+                if (tile == 8)
+                    DotKernels.Dot8x3_512(x, k, panel + (long)c * k, k, k, sums);
+                else
+                    DotKernels.Dot4x3(x, k, panel + (long)c * k, k, k, sums);
+                for (int i = 0; i < tile; i++)
                 {
                     float* d = _dst + (long)(r + i) * _out + part.Col0 + c0 + c;
                     d[0] = Finish(part, c0 + c, sums[i * 3]);
@@ -231,28 +235,7 @@ internal sealed unsafe class Gemm : PoolJob
             }
             for (; c < cols; c++)
             {
-                for (int i = 0; i < 8; i++)
-                    _dst[(long)(r + i) * _out + part.Col0 + c0 + c] = Finish(part, c0 + c, DotKernels.Dot<F32Weights>(x + (long)i * k, (byte*)(panel + (long)c * k), k));
-            }
-        }
-        for (; r + 4 <= _n; r += 4)
-        {
-            float* x = _x + (long)r * k;
-            int c = 0;
-            for (; c + 3 <= cols; c += 3)
-            {
-                DotKernels.Dot4x3(x, k, panel + (long)c * k, k, k, sums);
-                for (int i = 0; i < 4; i++)
-                {
-                    float* d = _dst + (long)(r + i) * _out + part.Col0 + c0 + c;
-                    d[0] = Finish(part, c0 + c, sums[i * 3]);
-                    d[1] = Finish(part, c0 + c + 1, sums[i * 3 + 1]);
-                    d[2] = Finish(part, c0 + c + 2, sums[i * 3 + 2]);
-                }
-            }
-            for (; c < cols; c++)
-            {
-                for (int i = 0; i < 4; i++)
+                for (int i = 0; i < tile; i++)
                     _dst[(long)(r + i) * _out + part.Col0 + c0 + c] = Finish(part, c0 + c, DotKernels.Dot<F32Weights>(x + (long)i * k, (byte*)(panel + (long)c * k), k));
             }
         }
