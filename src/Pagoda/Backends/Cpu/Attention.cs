@@ -88,11 +88,15 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
             }
             float* query = (float*)_q!.Pointer + (long)token * _q.Cols + head * headDim;
             float* output = (float*)_dst!.Pointer + (long)token * _dst.Cols + head * headDim;
-            int p0 = DotKernels.UseVector512 ? Dots8x16(query, keys, row, n, headDim, s) : Dots8(query, keys, row, n, headDim, s);
+            // A decode token's KV rows are cold (the weights streamed since this layer last ran); a prompt chunk's
+            // tokens share them, so after the first few they sit in cache and prefetching only costs instructions.
+            int seq = _seqOfToken[token];
+            bool prefetch = batch.QueryStartLoc[seq + 1] - batch.QueryStartLoc[seq] == 1;
+            int p0 = DotKernels.UseVector512 ? Dots8x16(query, keys, row, n, headDim, s, prefetch) : Dots8(query, keys, row, n, headDim, s);
             for (int p = p0; p < n; p++)
                 s[p] = DotKernels.Dot<F32Weights>(query, (byte*)(keys + row[p]), headDim);
             Softmax(s, n, _scale);
-            WeightedSum(values, row, s, n, headDim, output);
+            WeightedSum(values, row, s, n, headDim, output, prefetch);
         }
     }
 
@@ -180,7 +184,7 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
 
     // Dots8 in DotKernels.Dot's 16-lane order (the AVX-512 one): one accumulator per position over k = 0, 16,
     // ..., summed by Vector512.Sum, then the scalar tail.
-    private static int Dots8x16(float* q, float* keys, long* row, int n, int headDim, float* s)
+    private static int Dots8x16(float* q, float* keys, long* row, int n, int headDim, float* s, bool prefetch)
     {
         int p = 0;
         for (; p + 8 <= n; p += 8)
@@ -188,7 +192,8 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
             float* k0 = keys + row[p], k1 = keys + row[p + 1], k2 = keys + row[p + 2], k3 = keys + row[p + 3];
             float* k4 = keys + row[p + 4], k5 = keys + row[p + 5], k6 = keys + row[p + 6], k7 = keys + row[p + 7];
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-            PrefetchRows(keys, row, p + 8, Math.Min(n, p + 16), headDim);
+            if (prefetch)
+                PrefetchRows(keys, row, p + 8, Math.Min(n, p + 16), headDim);
             int i = 0;
             for (; i <= headDim - 16; i += 16)
             {
@@ -235,7 +240,7 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
     // output [headDim] = Σ_p w[p] · v_p, each element fused-multiply-added over p ascending from zero. Four
     // 16- or 8-lane groups of the output stay in registers while all positions stream past (the lane width
     // changes no element's order, so both give the same bits).
-    private static void WeightedSum(float* values, long* row, float* w, int n, int headDim, float* output)
+    private static void WeightedSum(float* values, long* row, float* w, int n, int headDim, float* output, bool prefetch)
     {
         int i = 0;
         for (; DotKernels.UseVector512 && i + 64 <= headDim; i += 64)
@@ -244,7 +249,7 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
             for (int p = 0; p < n; p++)
             {
                 float* v = values + row[p] + i;
-                if ((p & 7) == 0)
+                if (prefetch && (p & 7) == 0)
                     PrefetchRows(values + i, row, p + 8, Math.Min(n, p + 16), 64);
                 var wp = Vector512.Create(w[p]);
                 a0 = Vector512.FusedMultiplyAdd(Vector512.Load(v), wp, a0);
