@@ -11,8 +11,10 @@ namespace Pagoda.Models;
 /// </summary>
 internal sealed class LmHead(IBackend b, Tensor weight)
 {
-    // The last few output lengths seen (batches of different sizes alternate under continuous batching).
+    // The last few output lengths seen (batches of different sizes alternate under continuous batching),
+    // at most 64 MB in all: a long prompt's rows for prompt logprobs are not kept alive between requests.
     private const int KeptArrays = 4;
+    private const long KeptBytes = 64L << 20;
     private readonly List<float[]> _outputs = [];
 
     /// <summary>The model's output for the batch: logits, or the hidden rows themselves when pooling.</summary>
@@ -51,9 +53,11 @@ internal sealed class LmHead(IBackend b, Tensor weight)
         var array = i >= 0 ? _outputs[i] : new float[length];
         if (i >= 0)
             _outputs.RemoveAt(i);
-        else if (_outputs.Count == KeptArrays)
-            _outputs.RemoveAt(0);
+        if ((long)length * sizeof(float) > KeptBytes)
+            return array;
         _outputs.Add(array);   // most recently used last
+        while (_outputs.Count > KeptArrays || _outputs.Sum(a => (long)a.Length * sizeof(float)) > KeptBytes)
+            _outputs.RemoveAt(0);
         return array;
     }
 }
