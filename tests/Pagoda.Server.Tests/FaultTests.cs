@@ -75,10 +75,16 @@ public class FaultTests(FaultFixture f) : IClassFixture<FaultFixture>
         {
             ["prompt"] = prompt, ["max_tokens"] = tokens, ["ignore_eos"] = true, ["temperature"] = 0, ["stream"] = stream,
         };
-        // Healthy requests run alongside; the faulty one joins while they are mid-generation.
-        var healthy = Enumerable.Range(0, 4).Select(i => Post("/v1/completions", Body($"Healthy {i}", 40))).ToList();
-        while (f.Engine.Stats.NumRunning == 0)
+        // Healthy requests run alongside; the faulty one joins while they are mid-generation. They are long
+        // enough (300 tokens) that a poll cannot miss them running; at 40 tokens all four could finish between
+        // two polls on a fast machine, and the loop waited forever.
+        const int healthyTokens = 300;
+        var healthy = Enumerable.Range(0, 4).Select(i => Post("/v1/completions", Body($"Healthy {i}", healthyTokens))).ToList();
+        for (int polls = 0; f.Engine.Stats.NumRunning == 0; polls++)
+        {
+            Assert.True(polls < 2000 && !healthy.Any(h => h.IsCompleted), "the healthy requests were never seen running");
             await Task.Delay(5);
+        }
         var (status, text, response) = await Post("/v1/completions", Body("Doomed", 30), $"fault-{site}-{stream}");
         if (stream)
         {
@@ -104,7 +110,7 @@ public class FaultTests(FaultFixture f) : IClassFixture<FaultFixture>
             r.Dispose();
             Assert.Equal(200, s);
             if (!stream)
-                Assert.Equal(40, JsonNode.Parse(body)!["usage"]!["completion_tokens"]!.GetValue<int>());
+                Assert.Equal(healthyTokens, JsonNode.Parse(body)!["usage"]!["completion_tokens"]!.GetValue<int>());
             else
                 Assert.DoesNotContain("\"error\"", body);
         }

@@ -33,8 +33,11 @@ public class ServeProcessTests
         {
             string url = await address.Task.WaitAsync(TimeSpan.FromSeconds(30));
             using var http = new HttpClient { BaseAddress = new Uri(url) };
-            while ((await http.GetAsync("/health")).StatusCode != System.Net.HttpStatusCode.OK)
+            for (int polls = 0; (await http.GetAsync("/health")).StatusCode != System.Net.HttpStatusCode.OK; polls++)
+            {
+                Assert.True(polls < 3000, "/health never answered 200");
                 await Task.Delay(10);
+            }
             double healthy = clock.Elapsed.TotalSeconds;
             // Measured on a loaded 2-core box (issue 5 asks for 3 s); the margin keeps CI from flaking.
             Assert.True(healthy < 10, $"healthy after {healthy:F2} s");
@@ -42,15 +45,20 @@ public class ServeProcessTests
 
             Assert.Equal(401, (int)(await http.GetAsync("/v1/models")).StatusCode);
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", "env-key");
-            var body = new JsonObject { ["prompt"] = "Hello", ["max_tokens"] = 200, ["ignore_eos"] = true }.ToJsonString();
+            // Long enough that the poll below sees it in flight (a short one can finish between two polls).
+            const int tokens = 600;
+            var body = new JsonObject { ["prompt"] = "Hello", ["max_tokens"] = tokens, ["ignore_eos"] = true }.ToJsonString();
             var inFlight = http.PostAsync("/v1/completions", new StringContent(body, Encoding.UTF8, "application/json"));
-            while (JsonNode.Parse(await http.GetStringAsync("/load"))!["server_load"]!.GetValue<int>() == 0)
+            for (int polls = 0; JsonNode.Parse(await http.GetStringAsync("/load"))!["server_load"]!.GetValue<int>() == 0; polls++)
+            {
+                Assert.True(polls < 2000 && !inFlight.IsCompleted, "the request was never seen in flight");
                 await Task.Delay(5);
+            }
 
             Process.Start("kill", ["-TERM", process.Id.ToString()]).WaitForExit();
             using var response = await inFlight;
             Assert.Equal(200, (int)response.StatusCode);
-            Assert.Equal(200, JsonNode.Parse(await response.Content.ReadAsStringAsync())!["usage"]!["completion_tokens"]!.GetValue<int>());
+            Assert.Equal(tokens, JsonNode.Parse(await response.Content.ReadAsStringAsync())!["usage"]!["completion_tokens"]!.GetValue<int>());
             // Drained within --shutdown-timeout (20 s), with margin for a loaded box.
             Assert.True(process.WaitForExit(20_000), "no exit within --shutdown-timeout after SIGTERM");
             process.WaitForExit(); // the stderr events still in flight are delivered before this returns
