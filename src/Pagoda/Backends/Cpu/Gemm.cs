@@ -175,6 +175,7 @@ internal sealed unsafe class Gemm : PoolJob
                     d[c] = Finish(part, j + c, sums[c]);
             }
         }
+        // Never a row-quads part: its rows, and so its chunks' ends, are multiples of 4.
         for (; j < c1; j++)
         {
             for (int r = 0; r < _n; r++)

@@ -81,7 +81,17 @@ internal static unsafe class RowQuads
             byte* src = w + Offset(row, 0, k);
             float* dst = panel + (long)r * k;
             for (int i = 0; i < k; i += Slice)
-                I8Weights.Load16(src + i * Rows, 0).Store(dst + i);
+            {
+                if (DotKernels.UseVector512)
+                {
+                    I8Weights.Load16(src + i * Rows, 0).Store(dst + i);
+                }
+                else
+                {
+                    I8Weights.Load8(src + i * Rows, 0).Store(dst + i);
+                    I8Weights.Load8(src + i * Rows, 8).Store(dst + i + 8);
+                }
+            }
         }
     }
 
