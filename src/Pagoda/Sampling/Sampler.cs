@@ -22,6 +22,14 @@ public static class Sampler
         return Draw(ids, weights, keep, rng);
     }
 
+    private static float Max(ReadOnlySpan<float> logits)
+    {
+        float max = float.NegativeInfinity;
+        foreach (float v in logits)
+            max = MathF.Max(max, v);
+        return max;
+    }
+
     /// <summary>Index of the largest logit (lowest index on ties, as torch.argmax).</summary>
     public static int ArgMax(ReadOnlySpan<float> logits)
     {
@@ -40,9 +48,7 @@ public static class Sampler
     /// </summary>
     private static (int[] Ids, double[] Weights, int Keep) Candidates(ReadOnlySpan<float> logits, SamplingParams p)
     {
-        float max = float.NegativeInfinity;
-        foreach (float v in logits)
-            max = MathF.Max(max, v);
+        float max = Max(logits);
         int[] ids = p.TopK > 0 && p.TopK < logits.Length ? TopKIds(logits, p.TopK) : SortAll(logits);
         var weights = new double[ids.Length];
         for (int i = 0; i < ids.Length; i++)
@@ -111,9 +117,7 @@ public static class Sampler
     private static int DrawUnfiltered(ReadOnlySpan<float> logits, float invTemperature, Random rng)
     {
         int n = logits.Length;
-        float max = float.NegativeInfinity;
-        foreach (float v in logits)
-            max = MathF.Max(max, v);
+        float max = Max(logits);
         float[] weights = ArrayPool<float>.Shared.Rent(n);
         try
         {
