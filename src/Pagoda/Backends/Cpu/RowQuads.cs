@@ -80,17 +80,11 @@ internal static unsafe class RowQuads
             int row = first + r;
             byte* src = w + Offset(row, 0, k);
             float* dst = panel + (long)r * k;
+            // Eight at a time on every machine, as DotKernels.WidenRows does (Vector512 is emulated without AVX-512).
             for (int i = 0; i < k; i += Slice)
             {
-                if (DotKernels.UseVector512)
-                {
-                    I8Weights.Load16(src + i * Rows, 0).Store(dst + i);
-                }
-                else
-                {
-                    I8Weights.Load8(src + i * Rows, 0).Store(dst + i);
-                    I8Weights.Load8(src + i * Rows, 8).Store(dst + i + 8);
-                }
+                I8Weights.Load8(src + i * Rows, 0).Store(dst + i);
+                I8Weights.Load8(src + i * Rows, 8).Store(dst + i + 8);
             }
         }
     }
