@@ -1,27 +1,23 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using Pagoda.Backends.Cpu;
 
 namespace LlamaCompare;
 
 /// <summary>
 /// Streaming read of 1 GiB with every core: the ceiling for decode, which reads all weights once per token.
-/// The buffer sits in 2 MiB transparent huge pages where Linux offers them, as Pagoda's int8 and dummy
-/// weights do: in 4 KiB pages the same loop measured 21-26 GB/s on a box where the weights streamed at
-/// 35-45 GB/s, so it understated the ceiling. The threads start together and each reads its own half.
+/// The buffer comes from <see cref="HugePageMemory"/> (2 MiB pages), as Pagoda's int8 and dummy weights do:
+/// in 4 KiB pages the same loop measured 21-26 GB/s on a box where the weights streamed at 35-45 GB/s, so
+/// it understated the ceiling. The threads start together and each reads its own half.
 /// </summary>
-internal static unsafe partial class Bandwidth
+internal static unsafe class Bandwidth
 {
-    private const int MadvHugePage = 14;
-
     public static double MeasureGBps(int threads)
     {
         const long bytes = 1L << 30;
-        byte* p = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 2 << 20);
+        byte* p = HugePageMemory.Allocate((nuint)bytes);
         try
         {
-            if (OperatingSystem.IsLinux())
-                _ = Madvise(p, (nuint)bytes, MadvHugePage);
             new Span<byte>(p, (int)bytes).Fill(1);
             using var start = new Barrier(threads + 1);
             var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
@@ -37,7 +33,7 @@ internal static unsafe partial class Bandwidth
         }
         finally
         {
-            NativeMemory.AlignedFree(p);
+            HugePageMemory.Free(p);
         }
     }
 
@@ -53,7 +49,4 @@ internal static unsafe partial class Bandwidth
         }
         return Vector512.Sum(a0 + a1 + a2 + a3);
     }
-
-    [LibraryImport("libc", EntryPoint = "madvise")]
-    private static partial int Madvise(void* address, nuint length, int advice);
 }
