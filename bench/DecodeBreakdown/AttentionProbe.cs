@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Pagoda.Backends;
-using Pagoda.Execution;
 
 namespace DecodeBreakdown;
 

@@ -3,7 +3,6 @@ using System.Globalization;
 using DecodeBreakdown;
 using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
-using Pagoda.Execution;
 using Pagoda.Loading;
 using Pagoda.Models;
 

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using Pagoda.Backends;
-using Pagoda.Execution;
-using Pagoda.Loading;
 
 namespace DecodeBreakdown;
 
@@ -41,7 +39,7 @@ internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectio
         e.Bytes += bytes;
     }
 
-    public Tensor LoadWeight(WeightStore store, string name, params int[] shape) => inner.LoadWeight(store, name, shape);
+    public Tensor LoadWeight(HostWeight weight) => inner.LoadWeight(weight);
 
     public Tensor QuantizeInt8(Tensor weight) => inner.QuantizeInt8(weight);
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Pagoda;
-using Pagoda.Backends;
 using Pagoda.Bench.HostOverhead;
 using Pagoda.Engine;
 using Pagoda.Tokenization;
@@ -26,11 +25,10 @@ const string Script = "A fortune cookie once told me that the best time to plant
     "Tomorrow brings rain; today brings you a joke: why did the computer go to the doctor? It had a virus! ";
 var tokenizer = Tokenizer.FromFolder(model);
 int[] script = [.. tokenizer.Encode(Script, false)];
-BackendProviders.Register(new ScriptedProvider(script, asynchronous));
 
 using var engine = new LLMEngine(new EngineArgs
 {
-    Model = model, Device = "scripted", MaxNumSeqs = seqs, MaxModelLen = 1024, GenerationConfig = "vllm",
+    Model = model, Device = "scripted", BackendProviders = [new ScriptedProvider(script, asynchronous)], MaxNumSeqs = seqs, MaxModelLen = 1024, GenerationConfig = "vllm",
 });
 string[] topics = ["cats", "work", "love", "computers", "the sea", "money", "politics", "poetry", "history", "food"];
 var p = new SamplingParams { Temperature = 0, MaxTokens = maxTokens, IgnoreEos = true, OutputKind = kind };

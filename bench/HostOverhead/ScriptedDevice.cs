@@ -1,6 +1,6 @@
 using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
-using Pagoda.Execution;
+using Pagoda.Engine;
 using Pagoda.Loading;
 using Pagoda.Models;
 
@@ -83,7 +83,7 @@ internal sealed class TopKBackend : IBackend, ILogitsTopK
     public string Name => "scripted";
     public int MaxLogitsTopK => 64;
     public void CopyTopKToHost(Tensor logits, int k, Span<float> dst) => throw new NotSupportedException();
-    public Tensor LoadWeight(WeightStore store, string name, params int[] shape) => _cpu.LoadWeight(store, name, shape);
+    public Tensor LoadWeight(HostWeight weight) => _cpu.LoadWeight(weight);
     public Tensor Empty(params int[] shape) => _cpu.Empty(shape);
     // The scripted forward never touches the pool: one block's worth of tensors stands for all of them.
     public PagedKvCache AllocateKvCache(int numLayers, int numBlocks, int blockSize, int kvWidth)

@@ -15,7 +15,6 @@ public static class PagodaCli
     public static int Run(string[] args, TextWriter output, TextWriter error,
         IReadOnlyDictionary<string, string?>? environment = null, bool terminal = false)
     {
-        Pagoda.Cuda.CudaProvider.Register();
         var hub = HubSettings.FromEnvironment(environment);
         var root = new RootCommand("Pagoda: LLM inference and serving on CPUs and NVIDIA GPUs.");
         root.Add(GenerateCommand.Create(hub, terminal));

@@ -1,6 +1,5 @@
 using Pagoda.Backends;
 using Pagoda.Cuda.Interop;
-using Pagoda.Execution;
 
 namespace Pagoda.Cuda;
 

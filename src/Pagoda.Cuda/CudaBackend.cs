@@ -1,7 +1,5 @@
 using Pagoda.Backends;
 using Pagoda.Cuda.Interop;
-using Pagoda.Execution;
-using Pagoda.Loading;
 
 namespace Pagoda.Cuda;
 
@@ -73,23 +71,23 @@ public sealed unsafe partial class CudaBackend : IBackend
     private nint S => _stream.Stream;
 
     /// <inheritdoc />
-    public Tensor LoadWeight(WeightStore store, string name, params int[] shape)
+    public Tensor LoadWeight(HostWeight weight)
     {
         _device.MakeCurrent();
-        var (file, info) = store.Get(name, shape);
+        int[] shape = weight.Shape;
         long n = shape.Aggregate(1L, (a, b) => a * b);
         var t = new CudaTensor(DType, shape, new DeviceMemory(n * _elemSize), null);
         _owned.Add(t);
-        byte* src = file.GetPointer(info);
-        if (info.DType == DType)
+        byte* src = (byte*)weight.Data;
+        if (weight.DType == DType)
         {
             Driver.Check(Driver.cuMemcpyHtoDAsync(t.Ptr, src, (nuint)(n * _elemSize), S), "cuMemcpyHtoDAsync_v2");
         }
         else
         {
-            using var raw = new DeviceMemory(n * DTypes.SizeOf(info.DType));
+            using var raw = new DeviceMemory(n * DTypes.SizeOf(weight.DType));
             Driver.Check(Driver.cuMemcpyHtoDAsync(raw.Ptr, src, (nuint)raw.Bytes, S), "cuMemcpyHtoDAsync_v2");
-            var (fn, fname) = info.DType switch
+            var (fn, fname) = weight.DType switch
             {
                 DType.F32 => (_k.ConvertFromF32, "convert_from_f32"),
                 DType.BF16 => (_k.ConvertFromBf16, "convert_from_bf16"),

@@ -1,5 +1,5 @@
 using Pagoda.Backends;
-using Pagoda.Execution;
+using Pagoda.Loading;
 using Pagoda.Models;
 
 namespace Pagoda.Cuda;

@@ -1,4 +1,6 @@
 using Pagoda.Backends;
+using Pagoda.Engine;
+using Pagoda.Loading;
 using Pagoda.Models;
 
 namespace Pagoda.Cuda;
@@ -6,10 +8,12 @@ namespace Pagoda.Cuda;
 /// <summary>Registers `--device cuda` with the engine: backend creation, KV sizing and CUDA graphs.</summary>
 public sealed class CudaProvider : IBackendProvider
 {
-    private static readonly CudaProvider Instance = new();
+    private CudaProvider()
+    {
+    }
 
-    /// <summary>Makes --device cuda (and auto-detection) available to <see cref="Engine.LLMEngine"/>.</summary>
-    public static void Register() => BackendProviders.Register(Instance);
+    /// <summary>The provider to list in <see cref="EngineArgs.BackendProviders"/> for --device cuda (and auto-detection).</summary>
+    public static CudaProvider Instance { get; } = new();
 
     /// <inheritdoc />
     public string Device => "cuda";

@@ -1,3 +1,5 @@
+using Pagoda.Engine;
+using Pagoda.Execution;
 using Pagoda.Loading.Hub;
 
 namespace Pagoda;
@@ -66,6 +68,12 @@ public sealed record EngineArgs
     public string Device { get; init; } = "auto";
 
     /// <summary>
+    /// Device backends outside the core library that <see cref="Device"/> may name or `auto` may pick (the
+    /// CLI passes the CUDA one); the CPU backend is always there.
+    /// </summary>
+    public IReadOnlyList<IBackendProvider> BackendProviders { get; init; } = [];
+
+    /// <summary>
     /// Model dtype: auto (the config's torch_dtype), float32, bfloat16 or float16. A GPU computes in it; the
     /// CPU computes in float32 with weights as stored; dummy weights are made in it.
     /// </summary>
@@ -87,7 +95,7 @@ public sealed record EngineArgs
     public bool BatchInvariant { get; init; }
 
     /// <summary>Test-only: consulted per request inside each step to inject faults (null in production).</summary>
-    public Engine.FaultHook? FaultHook { get; init; }
+    public FaultHook? FaultHook { get; init; }
 
     /// <summary>null (weights as stored) or "int8": weight-only int8 made at load time, per output channel.</summary>
     public string? Quantization { get; init; }
@@ -115,7 +123,7 @@ public sealed record EngineArgs
             throw new ArgumentException($"--max-model-len must be positive, got {MaxModelLen}.");
         if (LoadFormat is not ("auto" or "safetensors" or "pt" or "dummy"))
             throw new ArgumentException($"--load-format '{LoadFormat}' is not supported (supported: auto, safetensors, pt, dummy).");
-        if (Device is not ("auto" or "cpu" or "cuda") && !Backends.BackendProviders.IsRegistered(Device))
+        if (Device is not ("auto" or "cpu" or "cuda") && BackendProviders.All(p => p.Device != Device))
             throw new ArgumentException($"--device '{Device}' is not supported (supported: auto, cpu, cuda).");
         if (DType is not ("auto" or "float32" or "float" or "bfloat16" or "float16" or "half"))
             throw new ArgumentException($"--dtype '{DType}' is not supported (supported: auto, float32, bfloat16, float16).");

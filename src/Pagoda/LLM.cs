@@ -31,7 +31,7 @@ public sealed class LLM : IDisposable
     public Tokenizer Tokenizer => _engine.Tokenizer;
 
     /// <summary>The sampling parameters a request that sets nothing gets (generation_config.json applied).</summary>
-    public SamplingParams GetDefaultSamplingParams() => SamplingParams.FromGenerationConfig(_engine.GenerationConfig);
+    public SamplingParams GetDefaultSamplingParams() => _engine.GenerationConfig.SamplingDefaults();
 
     /// <summary>Generates for each prompt with one shared (or the default) SamplingParams.</summary>
     public IReadOnlyList<RequestOutput> Generate(IEnumerable<PromptInput> prompts, SamplingParams? samplingParams = null,

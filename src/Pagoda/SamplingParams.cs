@@ -1,5 +1,3 @@
-using Pagoda.Loading;
-
 namespace Pagoda;
 
 /// <summary>What a request's outputs carry while it streams (vLLM's RequestOutputKind).</summary>
@@ -134,18 +132,4 @@ public sealed record SamplingParams
                 throw new ArgumentException($"token_id {id} in logit_bias is out of vocabulary (size {vocabSize}).");
         }
     }
-
-    /// <summary>
-    /// vLLM's defaults with the model's generation_config.json applied on top (what a request that sets
-    /// nothing gets under `--generation-config auto`).
-    /// </summary>
-    public static SamplingParams FromGenerationConfig(GenerationConfig g) => new SamplingParams() with
-    {
-        Temperature = g.Temperature ?? 1.0,
-        TopP = g.TopP ?? 1.0,
-        TopK = g.TopK ?? 0,
-        MinP = g.MinP ?? 0,
-        RepetitionPenalty = g.RepetitionPenalty ?? 1.0,
-        MaxTokens = g.MaxNewTokens ?? 16,
-    };
 }

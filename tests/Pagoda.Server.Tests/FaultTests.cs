@@ -1,7 +1,7 @@
-using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using Pagoda.Engine;
+using Pagoda.Execution;
 
 namespace Pagoda.Server.Tests;
 

@@ -1,10 +1,10 @@
 using System.ClientModel;
+using System.ClientModel.Primitives;
 using System.Text;
 using System.Text.Json.Nodes;
 using OpenAI;
 using OpenAI.Chat;
 using OpenAI.Embeddings;
-using System.ClientModel.Primitives;
 using OpenAI.Models;
 
 namespace Pagoda.Server.Tests;

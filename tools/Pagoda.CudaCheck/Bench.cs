@@ -9,7 +9,7 @@ public static class Bench
     /// <summary>The engine every GPU benchmark and profile measures: dummy weights, 4,096-token contexts, no prefix cache.</summary>
     public static EngineArgs Args(string modelDir, string dtype, bool eager, bool invariant) => new()
     {
-        Model = modelDir, LoadFormat = "dummy", Device = "cuda", DType = dtype, MaxModelLen = 4096,
+        Model = modelDir, LoadFormat = "dummy", Device = "cuda", BackendProviders = [CudaProvider.Instance], DType = dtype, MaxModelLen = 4096,
         MaxNumSeqs = 256, MaxNumBatchedTokens = 8192, EnforceEager = eager, EnablePrefixCaching = false,
         BatchInvariant = invariant,
     };
@@ -18,7 +18,6 @@ public static class Bench
     /// <remarks><paramref name="quick"/> measures only start-up, single-stream decode and batch invariance.</remarks>
     public static void Run(string modelDir, string dtype, bool eager, bool invariant, int numPrompts, TextWriter log, bool quick = false)
     {
-        CudaProvider.Register();
         var args = Args(modelDir, dtype, eager, invariant);
         var processStart = Process.GetCurrentProcess().StartTime.ToUniversalTime();
         var sw = Stopwatch.StartNew();

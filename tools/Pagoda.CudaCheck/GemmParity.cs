@@ -26,8 +26,8 @@ public static class GemmParity
         // (outputs, k): a partial 64-row tile and a last chunk of 32 (6 chunks); one short chunk; a long reduction.
         foreach (var (m, k, withBias) in new[] { (200, 1312, true), (72, 96, false), (136, 4864, false) })
         {
-            var w = (C: cpu.LoadWeight(store, $"g{m}.w", m, k), G: gpu.LoadWeight(store, $"g{m}.w", m, k));
-            (Tensor C, Tensor G)? b = withBias ? (cpu.LoadWeight(store, $"g{m}.b", m), gpu.LoadWeight(store, $"g{m}.b", m)) : null;
+            var w = (C: cpu.LoadWeight(store.View($"g{m}.w", m, k)), G: gpu.LoadWeight(store.View($"g{m}.w", m, k)));
+            (Tensor C, Tensor G)? b = withBias ? (cpu.LoadWeight(store.View($"g{m}.b", m)), gpu.LoadWeight(store.View($"g{m}.b", m))) : null;
             var data = new float[rows * k];
             for (int i = 0; i < data.Length; i++)
                 data[i] = (float)(rng.NextDouble() * 2 - 1);

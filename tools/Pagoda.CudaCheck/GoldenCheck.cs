@@ -17,10 +17,9 @@ public static class GoldenCheck
         var e = models[entry]!.AsObject();
         bool exact = dtype == "float32";
         var failures = new List<string>();
-        CudaProvider.Register();
         using var llm = new LLM(new EngineArgs
         {
-            Model = Path.Combine(root, modelDir), Device = "cuda", DType = dtype, NumKvBlocks = 512, MaxModelLen = 2048,
+            Model = Path.Combine(root, modelDir), Device = "cuda", BackendProviders = [CudaProvider.Instance], DType = dtype, NumKvBlocks = 512, MaxModelLen = 2048,
             MaxNumSeqs = 16, EnforceEager = enforceEager,
         });
         double worst = 0;

@@ -50,7 +50,7 @@ public static class MergedParity
         var xc = CpuTensor.Allocate([n, h]);
         data.CopyTo(xc.F32);
         using var xg = gpu.Upload(data, n, h);
-        (Tensor C, Tensor G) W(string name, params int[] shape) => (cpu.LoadWeight(store, name, shape), gpu.LoadWeight(store, name, shape));
+        (Tensor C, Tensor G) W(string name, params int[] shape) => (cpu.LoadWeight(store.View(name, shape)), gpu.LoadWeight(store.View(name, shape)));
         var (wq, wk, wv) = (W("m.q", qw, h), W("m.k", kw, h), W("m.v", kw, h));
         var (bq, bk, bv) = (W("m.bq", qw), W("m.bk", kw), W("m.bv", kw));
         var (wg, wu) = (W("m.gate", ff, h), W("m.up", ff, h));

@@ -1,7 +1,6 @@
 using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
 using Pagoda.Cuda;
-using Pagoda.Execution;
 using Pagoda.Loading;
 
 namespace Pagoda.CudaCheck;
@@ -30,7 +29,7 @@ public static class Parity
             data.CopyTo(c.F32);
             return (c, gpu.Upload(data, shape));
         }
-        (Tensor C, Tensor G) Weight(string name, params int[] shape) => (cpu.LoadWeight(store, name, shape), gpu.LoadWeight(store, name, shape));
+        (Tensor C, Tensor G) Weight(string name, params int[] shape) => (cpu.LoadWeight(store.View(name, shape)), gpu.LoadWeight(store.View(name, shape)));
         (Tensor C, Tensor G) Out(params int[] shape) => (cpu.Empty(shape), gpu.Empty(shape));
         void Check(string what, Tensor c, Tensor g)
         {

@@ -13,7 +13,6 @@ public static class Profile
     public static void Run(string modelDir, string dtype, int batch, int context, bool ncu, bool invariant, TextWriter log)
     {
         int Steps(int n) => ncu ? Math.Min(n, 2) : n; // a kernel profiler replays every kernel: keep the range small
-        CudaProvider.Register();
         using var llm = new LLM(Bench.Args(modelDir, dtype, eager: false, invariant));
         var engine = llm.Engine;
         var b = (CudaBackend)engine.Backend;

@@ -73,6 +73,7 @@ internal sealed class EngineOptions
         GenerationConfig = r.GetValue(_generationConfig)!,
         ChatTemplate = r.GetValue(_chatTemplate),
         Device = r.GetValue(_device)!,
+        BackendProviders = [Pagoda.Cuda.CudaProvider.Instance],
         DType = r.GetValue(_dtype)!,
         GpuMemoryUtilization = r.GetValue(_gpuMemoryUtilization) ?? new EngineArgs().GpuMemoryUtilization,
         EnforceEager = r.GetValue(_enforceEager),

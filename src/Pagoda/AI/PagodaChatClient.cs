@@ -100,7 +100,7 @@ public sealed class PagodaChatClient : IChatClient
             list.Add(new JsonObject { ["role"] = m.Role.Value, ["content"] = m.Text });
         var prompt = new PromptInput { Text = template.Render(list, addGenerationPrompt: true), AddSpecialTokens = false };
 
-        var d = SamplingParams.FromGenerationConfig(engine.GenerationConfig);
+        var d = engine.GenerationConfig.SamplingDefaults();
         var p = d with
         {
             Temperature = options?.Temperature ?? d.Temperature,

@@ -1,6 +1,3 @@
-using Pagoda.Execution;
-using Pagoda.Loading;
-
 namespace Pagoda.Backends;
 
 /// <summary>
@@ -13,7 +10,7 @@ public interface IBackend : IDisposable
     string Name { get; }
 
     /// <summary>Makes a stored weight usable by kernels (CPU: a view on the mapping; GPU: an upload).</summary>
-    Tensor LoadWeight(WeightStore store, string name, params int[] shape);
+    Tensor LoadWeight(HostWeight weight);
 
     /// <summary>
     /// Weight-only int8 copy of a [out, in] Linear weight (per output channel symmetric, made at load

@@ -1,9 +1,12 @@
+using System.Diagnostics;
 using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
 using Pagoda.Execution;
 using Pagoda.KvCache;
 using Pagoda.Loading;
+using Pagoda.Loading.Hub;
 using Pagoda.Models;
+using Pagoda.Requests;
 using Pagoda.Scheduling;
 using Pagoda.Tokenization;
 
@@ -23,7 +26,6 @@ public sealed class LLMEngine : IDisposable
     private readonly ModelRunner _runner;
     private readonly Scheduler _scheduler;
     private readonly OutputProcessor _output;
-    private readonly Dictionary<string, Request> _requests = new();
     private readonly Random _seeds;
     private readonly HashSet<int> _eosIds;
     private readonly List<RequestFailure> _failures = [];
@@ -35,7 +37,9 @@ public sealed class LLMEngine : IDisposable
     {
         args.Validate();
         Args = args;
-        Folder = ModelFolder.Open(args);
+        // A repo id is fetched through the hub cache (args.Revision, args.DownloadDir) before the folder is read.
+        Folder = ModelFolder.Open(ModelResolver.Resolve(args.Model, args.Revision, args.DownloadDir,
+            args.Hub ?? HubSettings.FromEnvironment(), args.DownloadProgress));
         _tokenizer = args.SkipTokenizerInit ? null : Tokenizer.FromFolder(args.Tokenizer ?? Folder.Path);
         ChatTemplate = args.SkipTokenizerInit ? null : ChatTemplate.FromFolder(args.Tokenizer ?? Folder.Path, args.ChatTemplate);
         GenerationConfig = args.GenerationConfig switch
@@ -56,7 +60,7 @@ public sealed class LLMEngine : IDisposable
             _eosIds.Add(eos);
         _seeds = new Random(unchecked((int)args.Seed));
 
-        var provider = BackendProviders.Resolve(args.Device);
+        var provider = BackendProviders.Resolve(args.Device, args.BackendProviders);
         _backend = provider?.CreateBackend(args, Folder.Config, MaxModelLen) ?? new CpuBackend { BatchInvariant = args.BatchInvariant };
         _weights = args.LoadFormat == "dummy"
             ? WeightStore.CreateDummy(Folder.Path, DTypes.ParseTorch(args.DType) ?? Folder.Config.DType ?? DType.BF16)
@@ -138,7 +142,7 @@ public sealed class LLMEngine : IDisposable
     {
         samplingParams.Validate();
         samplingParams.ValidateTokenIds(Folder.Config.VocabSize);
-        if (_output.ChildIds(requestId).Count > 0)
+        if (_output.Children(requestId).Count > 0)
             throw new ArgumentException($"Request id '{requestId}' is already in use.");
         int[] ids = ProcessPrompt(prompt);
         int maxTokens = Math.Min(samplingParams.MaxTokens ?? int.MaxValue, MaxModelLen - ids.Length);
@@ -156,10 +160,7 @@ public sealed class LLMEngine : IDisposable
         }
         _output.Add(new ParentRequest(requestId, prompt.Text, ids, samplingParams), children);
         foreach (var child in children)
-        {
-            _requests.Add(child.RequestId, child);
             _scheduler.AddRequest(child);
-        }
         _promptTokens += ids.Length;
     }
 
@@ -202,7 +203,7 @@ public sealed class LLMEngine : IDisposable
         try
         {
             int n = promptIds.Length;
-            var batch = _runner.BuildBatch([new ScheduledRequest(request, n)], kv.GetBlockIds) with
+            var batch = _runner.BuildBatch([new ScheduledRequest(request, n, kv.GetBlockIds(requestId))]) with
             {
                 LogitsIndices = pooling == PoolingType.Mean ? Enumerable.Range(0, n).ToArray() : [n - 1],
                 ReturnHiddenStates = true,
@@ -237,10 +238,7 @@ public sealed class LLMEngine : IDisposable
     /// <summary>Ends a request (all its sequences) and frees its blocks; unknown ids are ignored.</summary>
     public void Abort(string requestId)
     {
-        var children = _output.ChildIds(requestId).Select(id => _requests.GetValueOrDefault(id)).OfType<Request>().ToList();
-        _scheduler.FinishRequests(children, RequestStatus.FinishedAborted);
-        foreach (var c in children)
-            _requests.Remove(c.RequestId);
+        _scheduler.FinishRequests(_output.Children(requestId), RequestStatus.FinishedAborted);
         _output.Remove(requestId);
     }
 
@@ -259,36 +257,70 @@ public sealed class LLMEngine : IDisposable
     /// </remarks>
     public IReadOnlyList<RequestOutput> Step()
     {
-        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-        var scheduled = _scheduler.Schedule();
-        Timings.Lap(StepPhase.Schedule, t0);
-        LaunchedStep launched;
-        try
-        {
-            launched = _runner.Launch(scheduled, _scheduler.KvCache);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            // Nothing of this step was recorded: failing its requests frees their blocks and leaves the rest intact.
-            var earlier = ProcessDeferredOutputs();
-            foreach (var s in scheduled.Scheduled)
-                Fail(s.Request.RequestId, e);
-            return earlier;
-        }
+        var scheduled = Schedule();
+        var launched = Launch(scheduled, out var error);
         // The previous step's outputs, made while the device runs this one.
         var outputs = ProcessDeferredOutputs();
-        ModelRunnerOutput run;
+        var run = launched is null ? null : Finish(launched, out error);
+        if (run is null)
+        {
+            // Nothing of this step was recorded: failing its requests frees their blocks and leaves the rest intact.
+            foreach (var s in scheduled.Scheduled)
+                Fail(s.Request.RequestId, error!);
+            return outputs;
+        }
+        long t0 = Stopwatch.GetTimestamp();
+        scheduled = Record(scheduled, run);
+        if (launched!.IsAsynchronous)
+            _deferred = (scheduled, run);
+        else
+            outputs.AddRange(ProcessOutputs(scheduled, run));
+        Timings.Lap(StepPhase.Update, t0);
+        Timings.EndStep();
+        return outputs;
+    }
+
+    private SchedulerOutput Schedule()
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        var scheduled = _scheduler.Schedule();
+        Timings.Lap(StepPhase.Schedule, t0);
+        return scheduled;
+    }
+
+    // Null when the forward itself threw (the whole batch fails).
+    private LaunchedStep? Launch(SchedulerOutput scheduled, out Exception? error)
+    {
+        error = null;
         try
         {
-            run = _runner.Finish(launched);
+            return _runner.Launch(scheduled);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            foreach (var s in scheduled.Scheduled)
-                Fail(s.Request.RequestId, e);
-            return outputs;
+            error = e;
+            return null;
         }
-        t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+    }
+
+    private ModelRunnerOutput? Finish(LaunchedStep launched, out Exception? error)
+    {
+        error = null;
+        try
+        {
+            return _runner.Finish(launched);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            error = e;
+            return null;
+        }
+    }
+
+    // The scheduler records the step: failures end their prompts, recomputed requests go back to waiting,
+    // computed counts and sampled tokens advance. Returns the part of the step that was recorded.
+    private SchedulerOutput Record(SchedulerOutput scheduled, ModelRunnerOutput run)
+    {
         foreach (var (id, e) in run.Failed)
             Fail(id, e);
         _scheduler.Recompute(run.Recompute);
@@ -298,15 +330,8 @@ public sealed class LLMEngine : IDisposable
             scheduled = scheduled with { Scheduled = scheduled.Scheduled.Where(s => s.Request.Status == RequestStatus.Running).ToList() };
         foreach (var s in scheduled.Scheduled)
             _generationTokens += run.SampledTokens.ContainsKey(s.Request.RequestId) ? 1 : 0;
-        foreach (var done in _scheduler.Update(scheduled, run.SampledTokens))
-            _requests.Remove(done.RequestId);
-        if (launched.IsAsynchronous)
-            _deferred = (scheduled, run);
-        else
-            outputs.AddRange(ProcessOutputs(scheduled, run));
-        Timings.Lap(StepPhase.Update, t0);
-        Timings.EndStep();
-        return outputs;
+        _scheduler.Update(scheduled, run.SampledTokens);
+        return scheduled;
     }
 
     // Outputs of a step whose processing was deferred to overlap the next forward (none when nothing waits).
@@ -314,7 +339,7 @@ public sealed class LLMEngine : IDisposable
     {
         if (_deferred is not var (scheduled, run))
             return [];
-        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        long t0 = Stopwatch.GetTimestamp();
         _deferred = null;
         var outputs = ProcessOutputs(scheduled, run);
         Timings.Lap(StepPhase.Output, t0);
@@ -327,10 +352,7 @@ public sealed class LLMEngine : IDisposable
         var (outputs, stopped, failed) = _output.Process(scheduled, run);
         foreach (var (id, e) in failed)
             Fail(id, e);
-        var byString = stopped.Select(id => _requests.GetValueOrDefault(id)).OfType<Request>().ToList();
-        _scheduler.FinishRequests(byString, RequestStatus.FinishedStopped);
-        foreach (var r in byString)
-            _requests.Remove(r.RequestId);
+        _scheduler.FinishRequests(stopped, RequestStatus.FinishedStopped);
         return outputs;
     }
 
@@ -347,14 +369,9 @@ public sealed class LLMEngine : IDisposable
     // Ends the prompt a failed sequence belongs to (all its sequences), as an abort does, and records why.
     private void Fail(string childId, Exception e)
     {
-        string? parent = _output.ParentOf(childId);
-        if (parent is null)
-        {
-            // Already finished (e.g. in the same step): just make sure its blocks are back.
-            if (_requests.Remove(childId, out var orphan))
-                _scheduler.FinishRequests([orphan], RequestStatus.FinishedAborted);
+        // A sequence whose prompt is no longer known was already ended with it (blocks freed) in this step.
+        if (_output.ParentOf(childId) is not { } parent)
             return;
-        }
         Abort(parent);
         _failures.Add(new RequestFailure(parent, e));
     }

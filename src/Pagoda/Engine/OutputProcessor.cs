@@ -1,4 +1,5 @@
 using Pagoda.Execution;
+using Pagoda.Requests;
 using Pagoda.Scheduling;
 using Pagoda.Tokenization;
 
@@ -18,7 +19,7 @@ internal sealed class OutputProcessor(Tokenizer? tokenizer, FaultHook? faults = 
     /// <summary>Registers a prompt and its child sequences (ids of the scheduler's requests).</summary>
     public void Add(ParentRequest parent, IReadOnlyList<Request> children)
     {
-        parent.Children = children.Select((c, i) => new RequestState(c.RequestId, parent, i, parent.Params,
+        parent.Children = children.Select((c, i) => new RequestState(c, parent, i,
             tokenizer == null ? null : new IncrementalDetokenizer(tokenizer, parent.PromptTokenIds, parent.Params.SkipSpecialTokens,
                 parent.Params.SpacesBetweenSpecialTokens))).ToArray();
         _parents.Add(parent.RequestId, parent);
@@ -26,9 +27,9 @@ internal sealed class OutputProcessor(Tokenizer? tokenizer, FaultHook? faults = 
             _states.Add(c.RequestId, c);
     }
 
-    /// <summary>Child request ids of a prompt (empty when unknown or finished).</summary>
-    public IReadOnlyList<string> ChildIds(string parentId) =>
-        _parents.TryGetValue(parentId, out var p) ? p.Children.Select(c => c.RequestId).ToArray() : [];
+    /// <summary>The scheduler's requests of a prompt, one per sequence (empty when unknown or finished).</summary>
+    public IReadOnlyList<Request> Children(string parentId) =>
+        _parents.TryGetValue(parentId, out var p) ? p.Children.Select(c => c.Request).ToArray() : [];
 
     /// <summary>The prompt a child sequence belongs to, if it is still known.</summary>
     public string? ParentOf(string childId) => _states.TryGetValue(childId, out var s) ? s.Parent.RequestId : null;
@@ -47,11 +48,11 @@ internal sealed class OutputProcessor(Tokenizer? tokenizer, FaultHook? faults = 
     /// scheduler to free them) and the sequences whose detokenization threw (their prompts get no output;
     /// the engine fails them).
     /// </summary>
-    public (List<RequestOutput> Outputs, List<string> StoppedByString, Dictionary<string, Exception> Failed) Process(SchedulerOutput step,
+    public (List<RequestOutput> Outputs, List<Request> StoppedByString, Dictionary<string, Exception> Failed) Process(SchedulerOutput step,
         ModelRunnerOutput run)
     {
         var touched = new List<ParentRequest>();
-        var stopped = new List<string>();
+        var stopped = new List<Request>();
         var failed = new Dictionary<string, Exception>();
         foreach (var s in step.Scheduled)
         {
@@ -83,7 +84,7 @@ internal sealed class OutputProcessor(Tokenizer? tokenizer, FaultHook? faults = 
                 continue;
             }
             if (state.IsFinished && !req.IsFinished)
-                stopped.Add(req.RequestId);
+                stopped.Add(req);
             if (!parent.Touched)
             {
                 parent.Touched = true;

@@ -1,26 +1,28 @@
 using System.Text;
+using Pagoda.Requests;
 using Pagoda.Tokenization;
 
 namespace Pagoda.Engine;
 
 /// <summary>
-/// What the output side keeps per sequence (vLLM's RequestState): the detokenizer, text, logprobs and
-/// how much of it has already been sent.
+/// The engine's record of one sequence (vLLM's RequestState): the scheduler's <see cref="Request"/>, its
+/// prompt, the detokenizer, text, logprobs and how much of it has already been sent. The engine finds a
+/// sequence's every piece of state through this one record.
 /// </summary>
-internal sealed class RequestState(string requestId, ParentRequest parent, int index, SamplingParams p,
-    IncrementalDetokenizer? detokenizer)
+internal sealed class RequestState(Request request, ParentRequest parent, int index, IncrementalDetokenizer? detokenizer)
 {
     // Appended to every token; a string grown by += would copy the whole text each time.
     private readonly StringBuilder _text = new();
 
-    public string RequestId { get; } = requestId;
+    public Request Request { get; } = request;
+    public string RequestId => Request.RequestId;
     public ParentRequest Parent { get; } = parent;
     public int Index { get; } = index;
-    public SamplingParams Params { get; } = p;
+    public SamplingParams Params => Parent.Params;
     public IncrementalDetokenizer? Detokenizer { get; } = detokenizer;
 
     public AppendOnlyList<int> TokenIds { get; } = new();
-    public AppendOnlyList<TokenLogprob>? Logprobs { get; } = p.Logprobs != null ? new() : null;
+    public AppendOnlyList<TokenLogprob>? Logprobs { get; } = parent.Params.Logprobs != null ? new() : null;
     public double CumulativeLogprob { get; set; }
 
     /// <summary>Characters of text, cut at a stop string once one is found.</summary>

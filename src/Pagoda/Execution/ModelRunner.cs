@@ -1,6 +1,6 @@
 using Pagoda.Backends;
-using Pagoda.KvCache;
 using Pagoda.Models;
+using Pagoda.Requests;
 using Pagoda.Sampling;
 using Pagoda.Scheduling;
 
@@ -45,16 +45,16 @@ public sealed record LaunchedStep(List<ScheduledRequest> Scheduled, Dictionary<s
 /// logits on the device (<paramref name="maxLogitsTopK"/> above 0) and every sampled request is greedy
 /// or a small top-k without logits processors or logprobs, only each row's best candidates come back.
 /// </summary>
-public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsTopK = 0, Engine.FaultHook? faults = null)
+public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsTopK = 0, FaultHook? faults = null)
 {
     /// <summary>Time spent building batches, in forwards and sampling.</summary>
-    public Engine.StepTimings Timings { get; } = new();
+    public StepTimings Timings { get; } = new();
 
     /// <summary>The KV pool.</summary>
     public PagedKvCache Cache { get; } = cache;
 
-    /// <summary>Builds the flattened batch; <paramref name="blockIds"/> gives each request's block table.</summary>
-    public ForwardBatch BuildBatch(IReadOnlyList<ScheduledRequest> scheduled, Func<string, IReadOnlyList<int>> blockIds)
+    /// <summary>Builds the flattened batch from the scheduled requests and their block tables.</summary>
+    public ForwardBatch BuildBatch(IReadOnlyList<ScheduledRequest> scheduled)
     {
         int total = 0;
         foreach (var s in scheduled)
@@ -74,9 +74,8 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
             int computed = req.NumComputedTokens;
             queryStart[s] = t;
             seqLens[s] = computed + numTokens;
-            // KvCacheManager.GetBlockIds hands out a new array: adopted as is rather than copied again.
-            var table = blockIds(req.RequestId);
-            blockTables[s] = table as int[] ?? [.. table];
+            // The scheduler's table is this step's own array: adopted as is rather than copied again.
+            blockTables[s] = scheduled[s].BlockIds;
             if (blockTables[s].Length * bs < seqLens[s])
                 throw new InvalidOperationException($"request {req.RequestId} has {blockTables[s].Length} blocks for {seqLens[s]} tokens");
             bool allRows = WantsPromptLogprobs(scheduled[s]);
@@ -95,32 +94,34 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
     }
 
     /// <summary>Runs one step and samples.</summary>
-    public ModelRunnerOutput Execute(SchedulerOutput output, KvCacheManager kv) => Finish(Launch(output, kv));
+    public ModelRunnerOutput Execute(SchedulerOutput output) => Finish(Launch(output));
 
     /// <summary>
     /// Builds the step's batch and starts its forward (see <see cref="IModel.ForwardAsync"/>); <see cref="Finish"/>
     /// waits for it and samples. A throw here is the forward's own and fails the whole batch.
     /// </summary>
-    public LaunchedStep Launch(SchedulerOutput output, KvCacheManager kv)
+    public LaunchedStep Launch(SchedulerOutput output)
     {
         var failed = new Dictionary<string, Exception>();
         if (output.IsEmpty)
             return new LaunchedStep([], failed, [], null, 0);
 
         // A request whose own preparation fails is left out of the forward; the rest of the batch runs.
-        var scheduled = output.Scheduled.Where(s => Guard(Engine.FaultSite.Step, s.Request.RequestId, failed)).ToList();
-        var recompute = DropReadersOfUnwrittenBlocks(output.Scheduled, scheduled, kv);
+        var scheduled = output.Scheduled.Where(s => Guard(FaultSite.Step, s.Request.RequestId, failed)).ToList();
+        var recompute = failed.Count == 0 ? [] : output.ReadersOfUnwrittenBlocks(failed.Keys.ToHashSet());
+        if (recompute.Count > 0)
+            scheduled.RemoveAll(s => recompute.Contains(s.Request));
         if (scheduled.Count == 0)
             return new LaunchedStep(scheduled, failed, recompute, null, 0);
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-        var batch = BuildBatch(scheduled, kv.GetBlockIds);
+        var batch = BuildBatch(scheduled);
         // Unguarded on purpose: this stands for the model itself throwing, which fails the whole batch.
         foreach (var s in scheduled)
-            faults?.Invoke(Engine.FaultSite.Forward, s.Request.RequestId);
+            faults?.Invoke(FaultSite.Forward, s.Request.RequestId);
         int topK = CandidatesPerRow(scheduled, model.Config.VocabSize);
-        t0 = Timings.Lap(Engine.StepPhase.Build, t0);
+        t0 = Timings.Lap(StepPhase.Build, t0);
         var forward = model.ForwardAsync(topK > 0 ? batch with { LogitsTopK = topK } : batch, Cache);
-        Timings.Lap(Engine.StepPhase.Launch, t0);
+        Timings.Lap(StepPhase.Launch, t0);
         return new LaunchedStep(scheduled, failed, recompute, forward, topK);
     }
 
@@ -135,12 +136,12 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
             return result;
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         float[] output = step.Forward.Wait();
-        t0 = Timings.Lap(Engine.StepPhase.Forward, t0);
+        t0 = Timings.Lap(StepPhase.Forward, t0);
         if (step.TopK > 0)
             SampleFromCandidates(step.Scheduled, output, step.TopK, sampled, step.Failed);
         else
             SampleFromLogits(step.Scheduled, output, sampled, logprobs, promptLogprobs, step.Failed);
-        Timings.Lap(Engine.StepPhase.Sample, t0);
+        Timings.Lap(StepPhase.Sample, t0);
         return result;
     }
 
@@ -174,7 +175,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
             int at = row++;
             try
             {
-                faults?.Invoke(Engine.FaultSite.Sampler, req.RequestId);
+                faults?.Invoke(FaultSite.Sampler, req.RequestId);
                 var rowLogits = logits.AsSpan(at * vocab, vocab);
                 double[]? raw = null;
                 if (req.Params.Logprobs != null)
@@ -198,44 +199,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         }
     }
 
-    /// <summary>
-    /// A request left out of the forward never writes the blocks past its computed tokens, yet the
-    /// scheduler registered the full ones in the prefix cache and a request admitted later in the same step
-    /// may have adopted them as hits. Such readers are removed from <paramref name="kept"/> (and their own
-    /// unwritten blocks count in turn) and returned, to be recomputed rather than attend over garbage.
-    /// </summary>
-    private static List<Request> DropReadersOfUnwrittenBlocks(IReadOnlyList<ScheduledRequest> all, List<ScheduledRequest> kept, KvCacheManager kv)
-    {
-        var readers = new List<Request>();
-        if (kept.Count == all.Count)
-            return readers;
-        var unwritten = new HashSet<int>();
-        void MarkUnwritten(Request r)
-        {
-            var ids = kv.GetBlockIds(r.RequestId);
-            for (int i = r.NumComputedTokens / kv.BlockSize; i < ids.Length; i++)
-                unwritten.Add(ids[i]);
-        }
-        foreach (var s in all.Except(kept))
-            MarkUnwritten(s.Request);
-        // Blocks past a request's computed tokens are its own, so any overlap is a hit on unwritten KV.
-        for (int i = 0; i < kept.Count;)
-        {
-            var r = kept[i].Request;
-            if (!kv.GetBlockIds(r.RequestId).Any(unwritten.Contains))
-            {
-                i++;
-                continue;
-            }
-            kept.RemoveAt(i);
-            readers.Add(r);
-            MarkUnwritten(r);
-            i = 0; // a reader admitted earlier may share the blocks this one left unwritten
-        }
-        return readers;
-    }
-
-    private bool Guard(Engine.FaultSite site, string requestId, Dictionary<string, Exception> failed)
+    private bool Guard(FaultSite site, string requestId, Dictionary<string, Exception> failed)
     {
         try
         {
@@ -291,7 +255,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
             for (int i = 0; i < k; i++)
                 ids[i] = (int)idFloats[i];
             row++;
-            if (Guard(Engine.FaultSite.Sampler, s.Request.RequestId, failed))
+            if (Guard(FaultSite.Sampler, s.Request.RequestId, failed))
                 sampled[s.Request.RequestId] = Sampler.SampleCandidates(values, ids, s.Request.Params, s.Request.Rng);
         }
     }

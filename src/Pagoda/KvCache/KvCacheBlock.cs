@@ -1,3 +1,5 @@
+using Pagoda.Requests;
+
 namespace Pagoda.KvCache;
 
 /// <summary>

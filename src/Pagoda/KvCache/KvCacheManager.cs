@@ -1,4 +1,4 @@
-using Pagoda.Scheduling;
+using Pagoda.Requests;
 
 namespace Pagoda.KvCache;
 

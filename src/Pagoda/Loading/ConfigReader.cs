@@ -1,6 +1,4 @@
-using System.Text.Json;
 using Pagoda.Backends;
-using Pagoda.Models;
 
 namespace Pagoda.Loading;
 

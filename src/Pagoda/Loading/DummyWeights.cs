@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
 

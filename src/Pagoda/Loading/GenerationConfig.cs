@@ -30,6 +30,20 @@ public sealed record GenerationConfig
     /// <summary>No file, or a file ignored with `--generation-config vllm`.</summary>
     public static GenerationConfig Empty { get; } = new();
 
+    /// <summary>
+    /// vLLM's SamplingParams defaults with this file applied on top (what a request that sets nothing gets
+    /// under `--generation-config auto`).
+    /// </summary>
+    public SamplingParams SamplingDefaults() => new()
+    {
+        Temperature = Temperature ?? 1.0,
+        TopP = TopP ?? 1.0,
+        TopK = TopK ?? 0,
+        MinP = MinP ?? 0,
+        RepetitionPenalty = RepetitionPenalty ?? 1.0,
+        MaxTokens = MaxNewTokens ?? 16,
+    };
+
     /// <summary>Reads <paramref name="path"/>, or returns <see cref="Empty"/> when it does not exist.</summary>
     public static GenerationConfig Read(string path)
     {

@@ -1,6 +1,3 @@
-using Pagoda.Loading.Hub;
-using Pagoda.Models;
-
 namespace Pagoda.Loading;
 
 /// <summary>
@@ -9,14 +6,6 @@ namespace Pagoda.Loading;
 /// </summary>
 public sealed record ModelFolder(string Path, ModelConfig Config, GenerationConfig GenerationConfig)
 {
-    /// <summary>
-    /// Resolves <see cref="EngineArgs.Model"/> (a folder, or a repo id fetched through the hub cache with
-    /// <see cref="EngineArgs.Revision"/> and <see cref="EngineArgs.DownloadDir"/>) and reads its configs.
-    /// </summary>
-    public static ModelFolder Open(EngineArgs args) =>
-        Open(ModelResolver.Resolve(args.Model, args.Revision, args.DownloadDir, args.Hub ?? HubSettings.FromEnvironment(),
-            args.DownloadProgress));
-
     /// <summary>Reads the folder's configs (weights and tokenizer are opened by their own loaders).</summary>
     public static ModelFolder Open(string model)
     {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Pagoda.Backends;
 
 namespace Pagoda.Loading;
 
@@ -147,6 +148,13 @@ public sealed class WeightStore : IDisposable
             throw new ModelLoadException(entry.File.FilePath,
                 $"tensor '{name}' has shape [{string.Join(", ", entry.Info.Shape)}], config.json implies [{string.Join(", ", expectedShape)}]");
         return entry;
+    }
+
+    /// <summary>A tensor's bytes for a backend to load, after <see cref="Get"/>'s checks.</summary>
+    public unsafe HostWeight View(string name, params int[] expectedShape)
+    {
+        var (file, info) = Get(name, expectedShape);
+        return new HostWeight(name, info.DType, expectedShape, (nint)file.GetPointer(info));
     }
 
     /// <inheritdoc />

@@ -1,5 +1,4 @@
 using Pagoda.Backends;
-using Pagoda.Execution;
 using Pagoda.Loading;
 
 namespace Pagoda.Models;
@@ -34,7 +33,7 @@ public sealed class DecoderModel : IModel
         Config = config;
         _b = backend;
         int h = config.HiddenSize, q = config.NumHeads * config.HeadDim, kv = KvWidth, ff = config.IntermediateSize;
-        Tensor W(string name, params int[] shape) => backend.LoadWeight(weights, name, shape);
+        Tensor W(string name, params int[] shape) => backend.LoadWeight(weights.View(name, shape));
         Tensor? B(bool present, string name, int size) => present ? W(name, size) : null;
         Tensor Q(Tensor t)
         {

@@ -1,5 +1,5 @@
 using Pagoda.Backends;
-using Pagoda.Execution;
+using Pagoda.Loading;
 
 namespace Pagoda.Models;
 

@@ -1,5 +1,4 @@
 using Pagoda.Backends;
-using Pagoda.Execution;
 
 namespace Pagoda.Models;
 

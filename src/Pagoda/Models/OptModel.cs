@@ -1,5 +1,4 @@
 using Pagoda.Backends;
-using Pagoda.Execution;
 using Pagoda.Loading;
 
 namespace Pagoda.Models;
@@ -28,7 +27,7 @@ public sealed class OptModel : IModel
         Config = config;
         _b = backend;
         int h = config.HiddenSize, ff = config.IntermediateSize;
-        Tensor W(string name, params int[] shape) => backend.LoadWeight(weights, name, shape);
+        Tensor W(string name, params int[] shape) => backend.LoadWeight(weights.View(name, shape));
 
         const string d = "model.decoder.";
         _embed = W(d + "embed_tokens.weight", config.VocabSize, h);

@@ -1,3 +1,5 @@
+using Pagoda.Loading;
+
 namespace Pagoda.Models;
 
 /// <summary>RoPE inverse frequencies, with linear and llama3 scaling, computed as transformers does.</summary>

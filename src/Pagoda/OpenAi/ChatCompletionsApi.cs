@@ -68,7 +68,7 @@ public static class ChatCompletionsApi
             throw new OpenAiRequestException($"top_logprobs must be between 0 and 20, got {topLogprobs}.", "top_logprobs");
         if (topLogprobs > 0 && !logprobs)
             throw new OpenAiRequestException("top_logprobs requires logprobs to be true.", "top_logprobs");
-        var p = SamplingParamsReader.Read(f, SamplingParams.FromGenerationConfig(engine.GenerationConfig),
+        var p = SamplingParamsReader.Read(f, engine.GenerationConfig.SamplingDefaults(),
             f.Int("max_completion_tokens") ?? f.Int("max_tokens"), engine.GenerationConfig.MaxNewTokens);
         if (logprobs)
             p = p with { Logprobs = topLogprobs };

@@ -25,7 +25,7 @@ public static class CompletionsApi
         if (logprobs > SamplingParamsReader.MaxLogprobs)
             throw new OpenAiRequestException($"logprobs must be at most {SamplingParamsReader.MaxLogprobs}, got {logprobs}.", "logprobs");
         bool echo = f.Bool("echo") ?? false;
-        var p = SamplingParamsReader.Read(f, SamplingParams.FromGenerationConfig(engine.GenerationConfig), f.Int("max_tokens"),
+        var p = SamplingParamsReader.Read(f, engine.GenerationConfig.SamplingDefaults(), f.Int("max_tokens"),
             engine.GenerationConfig.MaxNewTokens) with { Logprobs = logprobs };
         if (echo && logprobs != null)
             p = p with { PromptLogprobs = p.PromptLogprobs ?? logprobs };

@@ -1,4 +1,5 @@
 using Pagoda.KvCache;
+using Pagoda.Requests;
 
 namespace Pagoda.Scheduling;
 
@@ -63,7 +64,7 @@ public sealed class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
             }
             if (!allocated)
                 break;
-            scheduled.Add(new ScheduledRequest(req, numNew));
+            scheduled.Add(new ScheduledRequest(req, numNew, KvCache.GetBlockIds(req.RequestId)));
             budget -= numNew;
             i++;
         }
@@ -80,10 +81,10 @@ public sealed class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
             req.NumComputedTokens += hitTokens;
             req.Status = RequestStatus.Running;
             _running.Add(req);
-            scheduled.Add(new ScheduledRequest(req, numNew));
+            scheduled.Add(new ScheduledRequest(req, numNew, KvCache.GetBlockIds(req.RequestId)));
             budget -= numNew;
         }
-        return new SchedulerOutput(scheduled, preempted, Config.MaxNumBatchedTokens - budget);
+        return new SchedulerOutput(scheduled, preempted, Config.MaxNumBatchedTokens - budget, KvCache.BlockSize);
     }
 
     /// <summary>

@@ -1,7 +1,6 @@
 using System.Runtime.Intrinsics;
 using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
-using Pagoda.Execution;
 
 namespace Pagoda.Tests.Backends;
 

@@ -1,6 +1,5 @@
 using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
-using Pagoda.Execution;
 using Pagoda.Loading;
 using Pagoda.Models;
 using Pagoda.Tests.Support;

@@ -51,8 +51,7 @@ public class CudaTests
     {
         if (CudaDevice.IsAvailable(out _))
             return; // the GPU path is covered above
-        CudaProvider.Register();
-        var e = Assert.Throws<ArgumentException>(() => new LLM(new EngineArgs { Device = "cuda" }));
+        var e = Assert.Throws<ArgumentException>(() => new LLM(new EngineArgs { Device = "cuda", BackendProviders = [CudaProvider.Instance] }));
         Assert.Contains("--device cuda: no usable GPU here", e.Message);
     }
 
@@ -61,8 +60,7 @@ public class CudaTests
     {
         if (CudaDevice.IsAvailable(out _))
             return;
-        CudaProvider.Register();
-        using var llm = new LLM(new EngineArgs { Device = "auto" });
+        using var llm = new LLM(new EngineArgs { Device = "auto", BackendProviders = [CudaProvider.Instance] });
         Assert.Equal("cpu", llm.Engine.Backend.Name);
     }
 

@@ -1,4 +1,5 @@
 using Pagoda.Engine;
+using Pagoda.Execution;
 using Pagoda.Tests.Support;
 
 namespace Pagoda.Tests.Engine;
@@ -18,7 +19,7 @@ public class DeferredOutputTests
     private static LLMEngine Engine(DeferredDevice? device, FaultHook? hook = null) => new(new EngineArgs
     {
         Model = TestPaths.Model("fortune-chat"), NumKvBlocks = NumBlocks, BlockSize = 16, MaxModelLen = 256,
-        Device = device?.Device ?? "cpu", FaultHook = hook,
+        Device = device?.Device ?? "cpu", BackendProviders = device != null ? [device] : [], FaultHook = hook,
     });
 
     // The golden prompt, or it followed by the first tokens of its output (another prompt, other outputs).

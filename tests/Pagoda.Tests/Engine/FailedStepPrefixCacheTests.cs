@@ -1,4 +1,5 @@
 using Pagoda.Engine;
+using Pagoda.Execution;
 using Pagoda.Tests.Support;
 
 namespace Pagoda.Tests.Engine;

@@ -1,4 +1,5 @@
 using Pagoda.KvCache;
+using Pagoda.Requests;
 
 namespace Pagoda.Tests.KvCache;
 

@@ -1,5 +1,5 @@
 using Pagoda.KvCache;
-using Pagoda.Scheduling;
+using Pagoda.Requests;
 
 namespace Pagoda.Tests.KvCache;
 

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using Pagoda.Loading;
-using Pagoda.Models;
 using Pagoda.Tests.Support;
 
 namespace Pagoda.Tests.Loading;

@@ -1,5 +1,5 @@
+using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
-using Pagoda.Execution;
 using Pagoda.Models;
 
 namespace Pagoda.Tests.Models;

@@ -1,4 +1,5 @@
 using Pagoda.KvCache;
+using Pagoda.Requests;
 using Pagoda.Scheduling;
 
 namespace Pagoda.Tests.Scheduling;

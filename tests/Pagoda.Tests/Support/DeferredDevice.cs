@@ -1,6 +1,7 @@
 using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
-using Pagoda.Execution;
+using Pagoda.Engine;
+using Pagoda.Loading;
 using Pagoda.Models;
 
 namespace Pagoda.Tests.Support;
@@ -9,7 +10,7 @@ namespace Pagoda.Tests.Support;
 /// The CPU backend behind a forward that reports itself asynchronous, as CUDA graph replays do: ForwardAsync
 /// only records the launch and the forward itself runs inside Wait, so whatever the engine does before
 /// waiting happens strictly before the "device" reads or writes the KV pool. With asynchronous off it is
-/// the default synchronous seam. Each instance registers its own device name and keeps its own log.
+/// the default synchronous seam. Each instance has its own device name (pass it in EngineArgs.BackendProviders) and log.
 /// </summary>
 public sealed class DeferredDevice : IBackendProvider
 {
@@ -19,7 +20,6 @@ public sealed class DeferredDevice : IBackendProvider
     {
         Asynchronous = asynchronous;
         Device = $"deferred-cpu-{Interlocked.Increment(ref _next)}";
-        BackendProviders.Register(this);
     }
 
     public bool Asynchronous { get; }

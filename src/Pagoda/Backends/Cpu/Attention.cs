@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
-using Pagoda.Execution;
 
 namespace Pagoda.Backends.Cpu;
 

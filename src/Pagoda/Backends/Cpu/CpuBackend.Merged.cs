@@ -1,5 +1,3 @@
-using Pagoda.Execution;
-
 namespace Pagoda.Backends.Cpu;
 
 /// <summary>

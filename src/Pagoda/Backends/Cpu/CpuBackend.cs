@@ -1,6 +1,3 @@
-using Pagoda.Execution;
-using Pagoda.Loading;
-
 namespace Pagoda.Backends.Cpu;
 
 /// <summary>
@@ -63,11 +60,7 @@ public sealed unsafe partial class CpuBackend : IBackend
     public string Name => "cpu";
 
     /// <inheritdoc />
-    public Tensor LoadWeight(WeightStore store, string name, params int[] shape)
-    {
-        var (file, info) = store.Get(name, shape);
-        return CpuTensor.Borrow(info.DType, shape, file.GetPointer(info));
-    }
+    public Tensor LoadWeight(HostWeight weight) => CpuTensor.Borrow(weight.DType, weight.Shape, (byte*)weight.Data);
 
     /// <inheritdoc />
     public Tensor QuantizeInt8(Tensor weight) => Quantize.Int8((CpuTensor)weight, _pool, Int8RowQuads);

@@ -1,6 +1,6 @@
 using Pagoda.Backends;
 
-namespace Pagoda.Models;
+namespace Pagoda.Loading;
 
 /// <summary>RoPE frequency scaling from config.json (`rope_scaling` or `rope_parameters`).</summary>
 public sealed record RopeScaling(

@@ -1,4 +1,4 @@
-namespace Pagoda.Execution;
+namespace Pagoda.Backends;
 
 /// <summary>
 /// Everything a model forward needs about one step, flattened over the scheduled sequences

@@ -1,4 +1,4 @@
-namespace Pagoda.Engine;
+namespace Pagoda.Execution;
 
 /// <summary>Where inside a step <see cref="EngineArgs.FaultHook"/> is consulted, once per request.</summary>
 public enum FaultSite
@@ -21,14 +21,3 @@ public enum FaultSite
 /// exception it throws is treated exactly like a bug hitting that one request.
 /// </summary>
 public delegate void FaultHook(FaultSite site, string requestId);
-
-/// <summary>One request failed inside the engine; the others carry on.</summary>
-public sealed class RequestFailedException(string requestId, Exception inner)
-    : Exception($"Request {requestId} failed inside the engine: {inner.Message}", inner)
-{
-    /// <summary>The failed request.</summary>
-    public string RequestId { get; } = requestId;
-}
-
-/// <summary>A request the engine gave up on, and why.</summary>
-public sealed record RequestFailure(string RequestId, Exception Error);

@@ -1,6 +1,5 @@
-using Pagoda.KvCache;
 
-namespace Pagoda.Scheduling;
+namespace Pagoda.Requests;
 
 /// <summary>Where a request is in its life (vLLM's RequestStatus).</summary>
 public enum RequestStatus

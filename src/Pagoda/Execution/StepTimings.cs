@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace Pagoda.Engine;
+namespace Pagoda.Execution;
 
 /// <summary>
 /// Where the engine's steps spend wall time, cumulatively: scheduling, building the batch, the model's

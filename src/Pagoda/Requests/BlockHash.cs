@@ -1,7 +1,7 @@
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
 
-namespace Pagoda.KvCache;
+namespace Pagoda.Requests;
 
 /// <summary>
 /// The prefix-cache key of a full block: a hash chained over the parent block's hash and this block's
