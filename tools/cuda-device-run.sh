@@ -15,7 +15,6 @@ echo "== golden eager"; timeout 120 $C golden --eager 2>&1 | tee $OUT/golden-eag
 echo "== profile"; timeout 100 $C profile $M --batch 256 --context 512 2>&1 | tee $OUT/profile.log
 echo "== bench"; timeout 200 $C bench $M --prompts 256 2>&1 | tee $OUT/bench.log
 echo "== bench batch-invariant"; timeout 200 $C bench $M --prompts 256 --batch-invariant 2>&1 | tee $OUT/bench-inv.log
-echo "== bench fixed-order decode GEMV (quick)"; PAGODA_CUDA_GEMM=fixed timeout 100 $C bench $M --quick 2>&1 | tee $OUT/bench-gemv.log
 echo "== bench eager (quick)"; timeout 100 $C bench $M --eager --quick 2>&1 | tee $OUT/bench-eager.log
 echo "== hf"; timeout 150 python3 .gpu/hf_baseline.py $M $OUT/hf.json 2>&1 | grep -v Warning | tail -14
 # Per-kernel times of the profiled steps:

@@ -10,17 +10,14 @@ using Pagoda.Models;
 // a run of decode steps on dummy weights, beside the bytes each GEMV reads and a memory-bandwidth probe.
 // Usage: dotnet run -c Release --project bench/DecodeBreakdown -- [--model DIR] [--quant int8] [--prompt 128]
 //        [--tokens 128] [--rounds 3] [--batch-invariant] [--attention CONTEXT (one layer's attention alone)]
-//        [--ab-regions (alternate steps with and without contiguous per-worker GEMV regions)]
-//        [--ab-layout (alternate steps between int8 weights in row quads and the same weights row-major)]
 //        [--prefill (time the prompt forwards instead: one "step" is a whole prompt)]
 //        [--batch N (N sequences decoding together, each after its own prompt)]
-//        [--linear-replay PASSES (only one token's int8 Linear ops, both layouts, interleaved)]
 string model = "tests/fixtures/configs/qwen2.5-0.5b-instruct";
 string? quant = null;
 int promptLen = 128, tokens = 128, rounds = 3;
 bool batchInvariant = false;
-int attentionContext = 0, linearReplay = 0, batchSize = 1;
-bool abRegions = false, abLayout = false, prefill = false;
+int attentionContext = 0, batchSize = 1;
+bool prefill = false;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -31,21 +28,13 @@ for (int i = 0; i < args.Length; i++)
         case "--tokens": tokens = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--rounds": rounds = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--batch-invariant": batchInvariant = true; break;
-        case "--ab-regions": abRegions = true; break;
-        case "--ab-layout": abLayout = true; break;
         case "--prefill": prefill = true; break;
         case "--batch": batchSize = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-        case "--linear-replay": linearReplay = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--attention": attentionContext = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         default: throw new ArgumentException($"unknown option {args[i]}");
     }
 }
 
-if (linearReplay > 0)
-{
-    LinearReplay.Run(new CpuBackend(), linearReplay);
-    return;
-}
 var folder = ModelFolder.Open(Path.GetFullPath(model));
 if (attentionContext > 0)
 {
@@ -55,25 +44,17 @@ if (attentionContext > 0)
     return;
 }
 using var store = WeightStore.CreateDummy(folder.Path, DType.BF16);
-var cpuBackend = new CpuBackend { BatchInvariant = batchInvariant };
+var cpuBackend = new CpuBackend(new BackendOptions { BatchInvariant = batchInvariant });
 using var timing = new TimingBackend(cpuBackend);
 using var net = ModelRegistry.Create(folder.Config, store, timing, quant);
 const int blockSize = 16;
 int blocksPerSeq = (promptLen + tokens + blockSize - 1) / blockSize + 1, blocks = blocksPerSeq * batchSize;
 using var cache = timing.AllocateKvCache(folder.Config.NumLayers, blocks, blockSize, net.KvWidth);
-// B of --ab-layout: the same model with its int8 weights row-major, decoding beside A step by step.
-using var storeB = abLayout ? WeightStore.CreateDummy(folder.Path, DType.BF16) : null;
-cpuBackend.Int8RowQuads = !abLayout;
-using var netB = abLayout ? ModelRegistry.Create(folder.Config, storeB!, timing, quant) : null;
-cpuBackend.Int8RowQuads = true;
-using var cacheB = abLayout ? timing.AllocateKvCache(folder.Config.NumLayers, blocks, blockSize, net.KvWidth) : null;
-bool ab = abRegions || abLayout;
 int[][] tables = Enumerable.Range(0, batchSize).Select(s => Enumerable.Range(s * blocksPerSeq, blocksPerSeq).ToArray()).ToArray();
 var rng = new Random(7);
 
 double probe = 0;
 var tokenMs = new List<double>();
-var armMs = new[] { new List<double>(), new List<double>() };   // A/B: the steps of each arm
 for (int round = 0; round < rounds + 1; round++)
 {
     // Round 0 warms up (JIT, page faults, huge pages) and is not recorded.
@@ -85,22 +66,14 @@ for (int round = 0; round < rounds + 1; round++)
     var logits = net.Forward(Batch(prompt, 0), cache);
     if (record && prefill)
         tokenMs.Add(Stopwatch.GetElapsedTime(promptStart).TotalMilliseconds);
-    netB?.Forward(Batch(prompt, 0), cacheB!);
     timing.Recording = record && !prefill;
     int[] next = Argmax(logits, batchSize);
     for (int t = 0; t < tokens; t++)
     {
-        int arm = ab ? t % 2 : 0;
-        if (abRegions)
-            cpuBackend.ContiguousRegions = arm == 0;
-        timing.Suffix = arm == 0 ? (ab ? " [A]" : "") : " [B]";
         long start = Stopwatch.GetTimestamp();
-        logits = arm == 1 && netB != null ? netB.Forward(Batch(next, promptLen + t), cacheB!) : net.Forward(Batch(next, promptLen + t), cache);
+        logits = net.Forward(Batch(next, promptLen + t), cache);
         if (record && !prefill)
-        {
             tokenMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-            armMs[arm].Add(tokenMs[^1]);
-        }
         next = Argmax(logits, batchSize);
     }
     probe = Math.Max(probe, LlamaCompare.Bandwidth.MeasureGBps(Environment.ProcessorCount));
@@ -110,19 +83,11 @@ int steps = tokenMs.Count;
 double meanToken = tokenMs.Average();
 tokenMs.Sort();
 double medianToken = tokenMs[steps / 2];
-// Per-op totals are per step of their own arm.
-int stepsPerKey = ab ? steps / 2 : steps;
+int stepsPerKey = steps;
 long weightBytes = timing.Totals.Where(kv => kv.Key.StartsWith("Linear", StringComparison.Ordinal)).Sum(kv => kv.Value.Bytes) / steps;
 Console.WriteLine($"{folder.Config.Architecture} {(quant ?? "bf16")}{(batchInvariant ? " batch-invariant" : "")}: {steps} {(prefill ? "prompt forwards" : "decode steps")} of {batchSize} sequence(s) after a {promptLen}-token prompt each, {Environment.ProcessorCount} threads");
 Console.WriteLine($"token: mean {meanToken:F2} ms, median {medianToken:F2} ms ({1000 / medianToken:F1} tok/s); weights read {weightBytes / 1e6:F0} MB/token");
 Console.WriteLine($"probe {probe:F1} GB/s -> ideal token {weightBytes / probe / 1e6:F2} ms; the mean token reaches {weightBytes / (meanToken / 1000) / 1e9:F1} GB/s ({weightBytes / probe / 1e6 / meanToken:P0} of the probe)");
-if (ab)
-{
-    foreach (var a in armMs)
-        a.Sort();
-    string what = abRegions ? "regions: A on, B off" : "int8 layout: A row quads, B row-major";
-    Console.WriteLine($"A/B ({what}): median token A {armMs[0][armMs[0].Count / 2]:F2} ms, B {armMs[1][armMs[1].Count / 2]:F2} ms; means {armMs[0].Average():F2} / {armMs[1].Average():F2} ms");
-}
 Console.WriteLine();
 Console.WriteLine($"{"op",-34} {"calls/tok",9} {"ms/tok",8} {"% token",8} {"µs/call",9} {"GB/s",7}");
 double opsMs = 0;

@@ -21,9 +21,6 @@ internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectio
 
     public bool Recording { get; set; }
 
-    /// <summary>Appended to every key (e.g. which arm of an A/B the current step belongs to).</summary>
-    public string Suffix { get; set; } = "";
-
     public string Name => inner.Name;
 
     private void Add(string key, long start, long bytes = 0)
@@ -31,7 +28,6 @@ internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectio
         long end = Stopwatch.GetTimestamp();
         if (!Recording)
             return;
-        key += Suffix;
         if (!Totals.TryGetValue(key, out var e))
             Totals[key] = e = new Entry();
         e.Ticks += end - start;
@@ -139,8 +135,6 @@ internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectio
         inner.CopyToHost(src, dst);
         Add("CopyToHost", t);
     }
-
-    public bool StacksProjections => _merged.StacksProjections;
 
     public Tensor StackRows(params Tensor[] parts) => _merged.StackRows(parts);
 

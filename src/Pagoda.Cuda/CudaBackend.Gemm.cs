@@ -8,8 +8,7 @@ namespace Pagoda.Cuda;
 /// order whatever the variant (K in chunks of <see cref="GemmChunk"/>, chunks added in order), so a row's
 /// result does not depend on how many rows share the launch: with <see cref="BatchInvariant"/> every 16-bit
 /// GEMM uses it and greedy outputs are the same alone or in any batch. Otherwise cuBLAS runs them (faster
-/// on the H100 for every shape measured, docs/BENCHMARKS.md); PAGODA_CUDA_GEMM=fixed sends 1–8 row GEMMs to
-/// the fixed-order decode form instead, for comparisons.
+/// on the H100 for every shape measured, docs/BENCHMARKS.md).
 /// </summary>
 public sealed unsafe partial class CudaBackend
 {
@@ -22,17 +21,11 @@ public sealed unsafe partial class CudaBackend
     /// <summary>Every 16-bit GEMM on the fixed-order kernels (--batch-invariant).</summary>
     public bool BatchInvariant { get; set; }
 
-    /// <summary>
-    /// Whether 1–8 row GEMMs use the fixed-order decode kernel rather than cuBLAS (off unless
-    /// PAGODA_CUDA_GEMM=fixed; implied by <see cref="BatchInvariant"/>).
-    /// </summary>
-    public bool SmallBatchFixedGemm { get; set; } = Environment.GetEnvironmentVariable("PAGODA_CUDA_GEMM") == "fixed";
-
     /// <summary>Forces one fixed-order variant (index into the kernel list; checks and benchmarks only).</summary>
     public int? GemmVariant { get; set; }
 
     private bool UsesFixedGemm(int n, int k) =>
-        _k.Gemm[0] != 0 && k % 32 == 0 && (BatchInvariant || GemmVariant != null || (SmallBatchFixedGemm && n <= 8));
+        _k.Gemm[0] != 0 && k % 32 == 0 && (BatchInvariant || GemmVariant != null);
 
     private void FixedGemm(Tensor x, Tensor weight, Tensor? bias, Tensor dst, int n, int m, int k)
     {

@@ -6,9 +6,6 @@ namespace Pagoda.Cuda;
 /// <summary>Stacked q/k/v and gate/up projections: one GEMM each, one kernel after it.</summary>
 public sealed unsafe partial class CudaBackend : IMergedProjectionOps
 {
-    /// <summary>On unless PAGODA_CUDA_MERGED=0 (which keeps the separate GEMMs, for comparisons).</summary>
-    public bool StacksProjections { get; } = Environment.GetEnvironmentVariable("PAGODA_CUDA_MERGED") != "0";
-
     /// <inheritdoc />
     public Tensor StackRows(params Tensor[] parts)
     {

@@ -24,9 +24,14 @@ public sealed unsafe partial class CudaBackend : IBackend
     private readonly long[] _attentionSmem; // per attention variant: the dynamic shared memory opted into so far
     private readonly long[] _gemmSmem; // the same per fixed-order GEMM variant
 
-    /// <summary>Opens the GPU and compiles (or loads cached) kernels for <paramref name="dtype"/>.</summary>
-    public CudaBackend(DType dtype, CudaDevice? device = null, int maxModelLen = 4096)
+    /// <summary>
+    /// Opens the GPU and compiles (or loads cached) kernels for <paramref name="dtype"/>; <paramref name="options"/>
+    /// give batch invariance and the kernel cache folder.
+    /// </summary>
+    public CudaBackend(DType dtype, CudaDevice? device = null, int maxModelLen = 4096, BackendOptions? options = null)
     {
+        options ??= new BackendOptions();
+        BatchInvariant = options.BatchInvariant;
         _ownsDevice = device == null;
         _device = device ?? new CudaDevice();
         _device.MakeCurrent();
@@ -40,7 +45,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         Cublas.Check(Cublas.cublasSetWorkspace_v2(_blas.Handle, _workspace.Ptr, 32 << 20), "cublasSetWorkspace_v2");
         if (dtype == DType.F32)
             Cublas.Check(Cublas.cublasSetMathMode(_blas.Handle, Cublas.PedanticMath), "cublasSetMathMode");
-        _k = new Kernels(_device, dtype);
+        _k = new Kernels(_device, dtype, options.KernelCacheDir);
         _attentionSmem = new long[_k.Attention.Length];
         _gemmSmem = new long[_k.Gemm.Length];
         _staging = new PinnedMemory(StagingBytes);

@@ -32,7 +32,7 @@ public sealed class CudaProvider : IBackendProvider
 
     /// <inheritdoc />
     public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen) =>
-        new CudaBackend(ResolveDType(args.DType, config), maxModelLen: maxModelLen) { BatchInvariant = args.BatchInvariant };
+        new CudaBackend(ResolveDType(args.DType, config), maxModelLen: maxModelLen, options: args.ResolvedBackendOptions());
 
     /// <inheritdoc />
     public int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen)

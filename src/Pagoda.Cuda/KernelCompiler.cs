@@ -26,15 +26,18 @@ internal static unsafe class KernelCompiler
         return sb.ToString();
     }
 
-    /// <summary>Returns a cubin for the sources with <paramref name="defines"/>, from the cache when present.</summary>
-    public static (byte[] Cubin, bool FromCache, string Path) Compile(CudaDevice device, string[] defines)
+    /// <summary>
+    /// Returns a cubin for the sources with <paramref name="defines"/>, from the cache in <paramref name="cacheDir"/>
+    /// (default: ~/.cache/pagoda/kernels) when present.
+    /// </summary>
+    public static (byte[] Cubin, bool FromCache, string Path) Compile(CudaDevice device, string[] defines, string? cacheDir)
     {
         string source = Source();
         string arch = $"sm_{device.Major}{device.Minor}";
         Nvrtc.Check(Nvrtc.nvrtcVersion(out int major, out int minor), "nvrtcVersion");
         string keyText = $"{source}\n{string.Join(' ', defines)}\n{arch}\nnvrtc {major}.{minor}\ndriver {device.DriverVersion}";
         string key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(keyText)))[..32];
-        string dir = CacheDirectory();
+        string dir = cacheDir ?? System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "pagoda", "kernels");
         string path = System.IO.Path.Combine(dir, $"pagoda-{arch}-{key}.cubin");
         if (File.Exists(path))
             return (File.ReadAllBytes(path), true, path);
@@ -56,18 +59,6 @@ internal static unsafe class KernelCompiler
         {
         }
         return (cubin, false, path);
-    }
-
-    private static string CacheDirectory()
-    {
-        string? root = Environment.GetEnvironmentVariable("PAGODA_CACHE_DIR");
-        if (string.IsNullOrEmpty(root))
-        {
-            string? xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-            root = System.IO.Path.Combine(string.IsNullOrEmpty(xdg)
-                ? System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache") : xdg, "pagoda");
-        }
-        return System.IO.Path.Combine(root, "kernels");
     }
 
     private static byte[] Build(string source, string[] options)

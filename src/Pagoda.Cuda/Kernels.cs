@@ -18,7 +18,7 @@ internal sealed unsafe class Kernels : IDisposable
 {
     private readonly CudaModuleHandle _module;
 
-    public Kernels(CudaDevice device, DType elem)
+    public Kernels(CudaDevice device, DType elem, string? cacheDir)
     {
         string[] defines = elem switch
         {
@@ -26,11 +26,8 @@ internal sealed unsafe class Kernels : IDisposable
             DType.F16 => ["ELEM_F16"],
             _ => [],
         };
-        // Extra defines for A/B runs of kernel variants (PAGODA_CUDA_DEFINES="A B=1"); part of the cache key.
-        if (Environment.GetEnvironmentVariable("PAGODA_CUDA_DEFINES") is { Length: > 0 } extra)
-            defines = [.. defines, .. extra.Split(' ', StringSplitOptions.RemoveEmptyEntries)];
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var (cubin, cached, path) = KernelCompiler.Compile(device, defines);
+        var (cubin, cached, path) = KernelCompiler.Compile(device, defines, cacheDir);
         CompileInfo = $"{(cached ? "loaded" : "compiled")} {path} ({cubin.Length} bytes, {sw.ElapsedMilliseconds} ms)";
         fixed (byte* c = cubin)
         {
@@ -42,7 +39,7 @@ internal sealed unsafe class Kernels : IDisposable
             Driver.Check(Driver.cuModuleGetFunction(out nint f, _module.Module, name), $"cuModuleGetFunction({name})");
             return f;
         }
-        ProgrammaticLaunch = device.Major >= 9 && Environment.GetEnvironmentVariable("PAGODA_CUDA_PDL") != "0";
+        ProgrammaticLaunch = device.Major >= 9;
         ConvertFromF32 = F("convert_from_f32");
         ConvertFromBf16 = F("convert_from_bf16");
         ConvertFromF16 = F("convert_from_f16");
@@ -103,7 +100,7 @@ internal sealed unsafe class Kernels : IDisposable
     public nint TopKMerge { get; }
 
     /// <summary>
-    /// Whether kernels launch with programmatic stream serialization (sm_90+, unless PAGODA_CUDA_PDL=0): each may
+    /// Whether kernels launch with programmatic stream serialization (sm_90+): each may
     /// start while the previous one finishes; every kernel waits for its predecessor (griddepcontrol.wait)
     /// before it touches activations, so only weight prefetch runs ahead.
     /// </summary>

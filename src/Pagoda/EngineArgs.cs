@@ -1,3 +1,4 @@
+using Pagoda.Backends;
 using Pagoda.Engine;
 using Pagoda.Execution;
 using Pagoda.Loading.Hub;
@@ -93,6 +94,15 @@ public sealed record EngineArgs
     /// differ in the last bits between running alone and in a batch (greedy tokens almost always agree).
     /// </summary>
     public bool BatchInvariant { get; init; }
+
+    /// <summary>
+    /// Kernel switches: CPU threads and vector width, the CUDA kernel cache (null: <see cref="BackendOptions.FromEnvironment"/>).
+    /// Batch invariance comes from <see cref="BatchInvariant"/>.
+    /// </summary>
+    public BackendOptions? Backend { get; init; }
+
+    /// <summary>The backend options in force: <see cref="Backend"/> (or the environment's) with <see cref="BatchInvariant"/>.</summary>
+    public BackendOptions ResolvedBackendOptions() => (Backend ?? BackendOptions.FromEnvironment()) with { BatchInvariant = BatchInvariant };
 
     /// <summary>Test-only: consulted per request inside each step to inject faults (null in production).</summary>
     public FaultHook? FaultHook { get; init; }

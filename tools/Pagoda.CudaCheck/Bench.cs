@@ -25,7 +25,7 @@ public static class Bench
         double loadS = sw.Elapsed.TotalSeconds;
         double readyS = (DateTime.UtcNow - processStart).TotalSeconds;
         var b = (CudaBackend)llm.Engine.Backend;
-        log.WriteLine($"device {b.Device.Name}; kernels {b.KernelInfo}; stacked projections {b.StacksProjections}; fixed-order GEMM: batch invariant {b.BatchInvariant}, up to 8 rows {b.SmallBatchFixedGemm}");
+        log.WriteLine($"device {b.Device.Name}; kernels {b.KernelInfo}; fixed-order GEMM (batch invariant) {b.BatchInvariant}");
         log.WriteLine($"engine built in {loadS:F2} s (process start to ready {readyS:F2} s); KV blocks {llm.Engine.KvCacheInfo.NumBlocks}; eager={eager}");
 
         var rng = new Random(7);

@@ -20,7 +20,7 @@ public static class GemmParity
         var rng = new Random(7 + (int)dtype);
         using var cpu = new CpuBackend();
         // Batch-invariant mode: every row count takes a fixed-order variant (by default more than 8 rows go to cuBLAS).
-        using var gpu = new CudaBackend(dtype, device) { BatchInvariant = true };
+        using var gpu = new CudaBackend(dtype, device, options: new BackendOptions { BatchInvariant = true });
         using var store = WeightStore.CreateDummy(Path.GetTempPath(), DType.BF16);
         const int rows = 300;
         // (outputs, k): a partial 64-row tile and a last chunk of 32 (6 chunks); one short chunk; a long reduction.

@@ -6,9 +6,6 @@ namespace Pagoda.Backends;
 /// </summary>
 public interface IMergedProjectionOps
 {
-    /// <summary>Whether models should stack projections now (a backend may switch it off for comparisons).</summary>
-    bool StacksProjections { get; }
-
     /// <summary>
     /// Stacks weights [rᵢ, cols] (or biases [rᵢ]) along rows into one tensor the backend owns; the parts
     /// are released and must not be used afterwards.

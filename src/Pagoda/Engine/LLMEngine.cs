@@ -61,7 +61,7 @@ public sealed class LLMEngine : IDisposable
         _seeds = new Random(unchecked((int)args.Seed));
 
         var provider = BackendProviders.Resolve(args.Device, args.BackendProviders);
-        _backend = provider?.CreateBackend(args, Folder.Config, MaxModelLen) ?? new CpuBackend { BatchInvariant = args.BatchInvariant };
+        _backend = provider?.CreateBackend(args, Folder.Config, MaxModelLen) ?? new CpuBackend(args.ResolvedBackendOptions());
         _weights = args.LoadFormat == "dummy"
             ? WeightStore.CreateDummy(Folder.Path, DTypes.ParseTorch(args.DType) ?? Folder.Config.DType ?? DType.BF16)
             : WeightStore.Open(Folder.Path, args.LoadFormat);

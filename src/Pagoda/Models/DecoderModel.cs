@@ -76,7 +76,7 @@ public sealed class DecoderModel : IModel
         WeightBytes = WeightSize.Of(_layers.SelectMany(l => new[] { l.InputNorm, l.Q, l.QBias, l.K, l.KBias, l.V, l.VBias, l.O,
             l.OBias, l.QNorm, l.KNorm, l.PostNorm, l.Gate, l.GateBias, l.Up, l.UpBias, l.Down, l.DownBias }).Append(_embed).Append(_norm).Append(_lmHead));
         _invFreq = RotaryEmbedding.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling);
-        if (backend is IMergedProjectionOps { StacksProjections: true } merged && !config.QkNorm)
+        if (backend is IMergedProjectionOps merged && !config.QkNorm)
         {
             _merged = merged;
             for (int i = 0; i < _layers.Length; i++)

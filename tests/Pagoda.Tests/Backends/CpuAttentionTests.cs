@@ -10,7 +10,6 @@ namespace Pagoda.Tests.Backends;
 /// loop arrangement must not move any rounding. Also against double precision, and a sequence's output
 /// must not depend on the batch around it. With the 8- and the 16-lane (AVX-512, emulated elsewhere) kernels.
 /// </summary>
-[Collection("kernel switches")]
 public unsafe class CpuAttentionTests
 {
     [Theory]
@@ -22,25 +21,14 @@ public unsafe class CpuAttentionTests
     [InlineData(72, 2, 1, 8, 19)]      // 16-lane dots with a scalar tail of 8
     public void MatchesPerPositionLoopBitForBit(int headDim, int numHeads, int numKvHeads, int blockSize, int context)
     {
-        bool saved = DotKernels.UseVector512;
-        try
-        {
-            foreach (bool wide in new[] { false, true })
-            {
-                DotKernels.UseVector512 = wide;
-                Check(headDim, numHeads, numKvHeads, blockSize, context);
-            }
-        }
-        finally
-        {
-            DotKernels.UseVector512 = saved;
-        }
+        foreach (bool wide in new[] { false, true })
+            Check(headDim, numHeads, numKvHeads, blockSize, context, wide);
     }
 
-    private static void Check(int headDim, int numHeads, int numKvHeads, int blockSize, int context)
+    private static void Check(int headDim, int numHeads, int numKvHeads, int blockSize, int context, bool wide)
     {
         var rng = new Random(headDim * 31 + context);
-        using var backend = new CpuBackend();
+        using var backend = new CpuBackend(new BackendOptions { CpuVector512 = wide });
         int kvWidth = numKvHeads * headDim, blocks = (context + blockSize - 1) / blockSize + 3;
         using var cache = backend.AllocateKvCache(1, blocks, blockSize, kvWidth);
         Fill(((CpuTensor)cache.Keys[0]).F32, rng);
@@ -66,20 +54,13 @@ public unsafe class CpuAttentionTests
             for (int h = 0; h < numHeads; h++)
             {
                 var expected = Reference(q.Row(t).Slice(h * headDim, headDim), keys, values, bt, blockSize, position,
-                    h / (numHeads / numKvHeads) * headDim, headDim, scale, out double[] exact);
+                    h / (numHeads / numKvHeads) * headDim, headDim, scale, wide, out double[] exact);
                 var actual = dst.Row(t).Slice(h * headDim, headDim).ToArray();
                 Assert.Equal(expected, actual);
                 for (int i = 0; i < headDim; i++)
                     Assert.True(Math.Abs(exact[i] - actual[i]) < 1e-4, $"token {t} head {h} lane {i}: {exact[i]} vs {actual[i]}");
             }
         }
-
-        // Items handed out in ticket order instead of per-worker regions: the same bits.
-        using var inOrder = CpuTensor.Allocate([4, numHeads * headDim]);
-        backend.ContiguousRegions = false;
-        backend.PagedAttention(q, cache, 0, batch, numHeads, numKvHeads, headDim, scale, inOrder);
-        backend.ContiguousRegions = true;
-        Assert.Equal(dst.F32.ToArray(), inOrder.F32.ToArray());
 
         // The decode token alone: the same bits as inside the batch.
         var alone = new ForwardBatch([1], [context - 1], [0], [table], [0, 1], [context], [0]);
@@ -92,7 +73,7 @@ public unsafe class CpuAttentionTests
 
     // The plain loop, and the same attention in double precision.
     private static float[] Reference(ReadOnlySpan<float> query, CpuTensor keys, CpuTensor values, int[] table, int blockSize,
-        int position, int kvOffset, int headDim, float scale, out double[] exact)
+        int position, int kvOffset, int headDim, float scale, bool wide, out double[] exact)
     {
         var s = new float[position + 1];
         var d = new double[position + 1];
@@ -104,7 +85,7 @@ public unsafe class CpuAttentionTests
             {
                 var k = keys.Row(table[p / blockSize] * blockSize + p % blockSize).Slice(kvOffset, headDim);
                 fixed (float* kp = k)
-                    s[p] = DotKernels.Dot<F32Weights>(qp, (byte*)kp, headDim) * scale;
+                    s[p] = DotKernels.Dot<F32Weights>(qp, (byte*)kp, headDim, wide) * scale;
                 max = MathF.Max(max, s[p]);
                 double dd = 0;
                 for (int i = 0; i < headDim; i++)

@@ -25,10 +25,10 @@ public unsafe class CpuKernelTests
     public void LinearMatchesReferenceAloneAndBatched(DType dtype, int n, int inDim, int outDim, bool batchInvariant) =>
         CheckLinear(dtype, n, inDim, outDim, batchInvariant);
 
-    internal static void CheckLinear(DType dtype, int n, int inDim, int outDim, bool batchInvariant)
+    internal static void CheckLinear(DType dtype, int n, int inDim, int outDim, bool batchInvariant, bool? wide = null)
     {
         var rng = new Random(n * 1000 + inDim);
-        using var backend = new CpuBackend { BatchInvariant = batchInvariant };
+        using var backend = new CpuBackend(new BackendOptions { BatchInvariant = batchInvariant, CpuVector512 = wide });
         var (weight, source) = CpuRowGemvTests.MakeWeight(backend, dtype, outDim, inDim, rng);
         using var bias = CpuTensor.Allocate([outDim]);
         foreach (ref float v in bias.F32)
@@ -110,15 +110,6 @@ public unsafe class CpuKernelTests
     }
 }
 
-/// <summary>Keeps tests that flip process-wide kernel switches away from every other test.</summary>
-[CollectionDefinition("kernel switches", DisableParallelization = true)]
-public class KernelSwitchCollection;
-
-/// <summary>
-/// The AVX-512 kernels (software-emulated where the CPU lacks AVX-512) keep the same contract in
-/// batch-invariant mode.
-/// </summary>
-[Collection("kernel switches")]
 public class CpuKernel512Tests
 {
     [Theory]
@@ -129,15 +120,6 @@ public class CpuKernel512Tests
     [InlineData(DType.F32, 13, 35, 31)]
     public void BatchInvariantWideKernelsMatchReferenceAndAreBatchInvariant(DType dtype, int n, int inDim, int outDim)
     {
-        bool saved = DotKernels.UseVector512;
-        DotKernels.UseVector512 = true;
-        try
-        {
-            CpuKernelTests.CheckLinear(dtype, n, inDim, outDim, batchInvariant: true);
-        }
-        finally
-        {
-            DotKernels.UseVector512 = saved;
-        }
+        CpuKernelTests.CheckLinear(dtype, n, inDim, outDim, batchInvariant: true, wide: true);
     }
 }

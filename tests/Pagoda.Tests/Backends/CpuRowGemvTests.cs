@@ -66,8 +66,8 @@ public unsafe class CpuRowGemvTests
     public void DefaultSingleRowLinearTakesTheFastestKernel(DType dtype, int inDim, int outDim)
     {
         using var backend = new CpuBackend();
-        Assert.False(backend.BatchInvariant);
-        using var invariant = new CpuBackend { BatchInvariant = true };
+        Assert.False(backend.Options.BatchInvariant);
+        using var invariant = new CpuBackend(new BackendOptions { BatchInvariant = true });
         var rng = new Random(inDim);
         var (weight, source) = MakeWeight(backend, dtype, outDim, inDim, rng);
         using var x = CpuTensor.Allocate([1, inDim]);

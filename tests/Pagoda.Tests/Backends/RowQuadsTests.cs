@@ -1,3 +1,4 @@
+using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
 
 namespace Pagoda.Tests.Backends;
@@ -7,7 +8,6 @@ namespace Pagoda.Tests.Backends;
 /// over it gives the same bits as over the same weights row-major, in the GEMV and the panel GEMM, with
 /// 8- and 16-lane kernels, alone and as a part of a stacked weight.
 /// </summary>
-[Collection("kernel switches")]
 public unsafe class RowQuadsTests
 {
     [Fact]
@@ -51,39 +51,30 @@ public unsafe class RowQuadsTests
     [InlineData(7, false)]
     public void LinearGivesTheSameBitsAsRowMajor(int n, bool wide)
     {
-        bool saved = DotKernels.UseVector512;
-        DotKernels.UseVector512 = wide;
-        try
+        foreach (bool batchInvariant in new[] { false, true })
         {
-            foreach (bool batchInvariant in new[] { false, true })
-            {
-                using var backend = new CpuBackend { BatchInvariant = batchInvariant };
-                using var source = Random([136, 160], n);
-                using var quads = (CpuTensor)backend.QuantizeInt8(source);
-                using var rowMajor = RowMajorCopy(quads);
-                using var x = Random([n, 160], n + 100);
-                using var a = CpuTensor.Allocate([n, 136]);
-                using var b = CpuTensor.Allocate([n, 136]);
-                backend.Linear(x, quads, null, a);
-                backend.Linear(x, rowMajor, null, b);
-                Assert.Equal(b.F32.ToArray(), a.F32.ToArray());
+            using var backend = new CpuBackend(new BackendOptions { BatchInvariant = batchInvariant, CpuVector512 = wide });
+            using var source = Random([136, 160], n);
+            using var quads = (CpuTensor)backend.QuantizeInt8(source);
+            using var rowMajor = RowMajorCopy(quads);
+            using var x = Random([n, 160], n + 100);
+            using var a = CpuTensor.Allocate([n, 136]);
+            using var b = CpuTensor.Allocate([n, 136]);
+            backend.Linear(x, quads, null, a);
+            backend.Linear(x, rowMajor, null, b);
+            Assert.Equal(b.F32.ToArray(), a.F32.ToArray());
 
-                // Stacked: a row-quads part beside a row-major one (6 rows do not fill groups of four).
-                using var small = (CpuTensor)backend.QuantizeInt8(Random([6, 160], n + 7));
-                Assert.False(small.InRowQuads);
-                var stacked = CpuTensor.StackView([quads, small]);
-                var stackedRowMajor = CpuTensor.StackView([rowMajor, small]);
-                using var c = CpuTensor.Allocate([n, 142]);
-                using var d = CpuTensor.Allocate([n, 142]);
-                backend.Linear(x, stacked, null, c);
-                backend.Linear(x, stackedRowMajor, null, d);
-                Assert.Equal(d.F32.ToArray(), c.F32.ToArray());
-                Assert.Equal(a.F32.ToArray(), Enumerable.Range(0, n).SelectMany(r => c.Row(r)[..136].ToArray()).ToArray());
-            }
-        }
-        finally
-        {
-            DotKernels.UseVector512 = saved;
+            // Stacked: a row-quads part beside a row-major one (6 rows do not fill groups of four).
+            using var small = (CpuTensor)backend.QuantizeInt8(Random([6, 160], n + 7));
+            Assert.False(small.InRowQuads);
+            var stacked = CpuTensor.StackView([quads, small]);
+            var stackedRowMajor = CpuTensor.StackView([rowMajor, small]);
+            using var c = CpuTensor.Allocate([n, 142]);
+            using var d = CpuTensor.Allocate([n, 142]);
+            backend.Linear(x, stacked, null, c);
+            backend.Linear(x, stackedRowMajor, null, d);
+            Assert.Equal(d.F32.ToArray(), c.F32.ToArray());
+            Assert.Equal(a.F32.ToArray(), Enumerable.Range(0, n).SelectMany(r => c.Row(r)[..136].ToArray()).ToArray());
         }
     }
 

@@ -37,7 +37,7 @@ public sealed class DeferredDevice : IBackendProvider
         return true;
     }
 
-    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen) => new CpuBackend { BatchInvariant = args.BatchInvariant };
+    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen) => new CpuBackend(args.ResolvedBackendOptions());
 
     public int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen) =>
         args.NumKvBlocks ?? 64;

@@ -15,7 +15,7 @@ namespace Pagoda.Backends.Cpu;
 /// for throughput only — eight positions' dot products interleaved (eight independent FMA chains instead of
 /// one latency-bound chain), output lanes held in registers across positions — which moves no rounding.
 /// </remarks>
-internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
+internal sealed unsafe class Attention(WorkerPool pool, bool wide) : PoolJob
 {
     private readonly RegionClaims _claims = new(pool.Size);
     private readonly float[][] _scores = new float[pool.Size][];
@@ -25,12 +25,6 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
     private int[] _seqOfToken = [];
     private int _numHeads, _groupSize, _headDim, _blockSize;
     private float _scale;
-
-    /// <summary>
-    /// Each worker takes a contiguous run of (token, head) items (<see cref="RegionClaims"/>): the heads of one
-    /// KV group then mostly share a worker, whose cache keeps that group's keys and values after the first.
-    /// </summary>
-    public bool ContiguousRegions { get; set; } = true;
 
     public void Paged(CpuTensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
         int headDim, float scale, CpuTensor dst)
@@ -60,7 +54,9 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
 
     public override void Execute(int ticket, int worker)
     {
-        int item = ContiguousRegions ? _claims.Claim(worker) : ticket;
+        // Each worker takes a contiguous run of (token, head) items (RegionClaims): the heads of one KV group
+        // then mostly share a worker, whose cache keeps that group's keys and values after the first.
+        int item = _claims.Claim(worker);
         var batch = _batch!;
         int token = item / _numHeads, head = item % _numHeads, headDim = _headDim, blockSize = _blockSize;
         int position = batch.Positions[token], n = position + 1;
@@ -91,11 +87,11 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
             // tokens share them, so after the first few they sit in cache and prefetching only costs instructions.
             int seq = _seqOfToken[token];
             bool prefetch = batch.QueryStartLoc[seq + 1] - batch.QueryStartLoc[seq] == 1;
-            int p0 = DotKernels.UseVector512 ? Dots8x16(query, keys, row, n, headDim, s, prefetch) : Dots8(query, keys, row, n, headDim, s);
+            int p0 = wide ? Dots8x16(query, keys, row, n, headDim, s, prefetch) : Dots8(query, keys, row, n, headDim, s);
             for (int p = p0; p < n; p++)
-                s[p] = DotKernels.Dot<F32Weights>(query, (byte*)(keys + row[p]), headDim);
+                s[p] = DotKernels.Dot<F32Weights>(query, (byte*)(keys + row[p]), headDim, wide);
             Softmax(s, n, _scale);
-            WeightedSum(values, row, s, n, headDim, output, prefetch);
+            WeightedSum(values, row, s, n, headDim, output, prefetch, wide);
         }
     }
 
@@ -239,10 +235,10 @@ internal sealed unsafe class Attention(WorkerPool pool) : PoolJob
     // output [headDim] = Σ_p w[p] · v_p, each element fused-multiply-added over p ascending from zero. Four
     // 16- or 8-lane groups of the output stay in registers while all positions stream past (the lane width
     // changes no element's order, so both give the same bits).
-    private static void WeightedSum(float* values, long* row, float* w, int n, int headDim, float* output, bool prefetch)
+    private static void WeightedSum(float* values, long* row, float* w, int n, int headDim, float* output, bool prefetch, bool wide)
     {
         int i = 0;
-        for (; DotKernels.UseVector512 && i + 64 <= headDim; i += 64)
+        for (; wide && i + 64 <= headDim; i += 64)
         {
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (int p = 0; p < n; p++)

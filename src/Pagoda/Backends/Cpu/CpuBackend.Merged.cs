@@ -8,9 +8,6 @@ namespace Pagoda.Backends.Cpu;
 /// </summary>
 public sealed unsafe partial class CpuBackend : IMergedProjectionOps
 {
-    /// <summary>On unless PAGODA_CPU_MERGED=0 (which keeps the separate projections, for comparisons).</summary>
-    public bool StacksProjections { get; init; } = Environment.GetEnvironmentVariable("PAGODA_CPU_MERGED") != "0";
-
     /// <inheritdoc />
     public Tensor StackRows(params Tensor[] parts)
     {

@@ -3,55 +3,38 @@ namespace Pagoda.Backends.Cpu;
 /// <summary>
 /// The managed SIMD backend. Weights stay memory-mapped in their stored dtype (or become int8 copies
 /// under weight-only quantization); activations and the KV pool are float32 native buffers. Kernels run
-/// on the process-wide persistent <see cref="WorkerPool"/> (one worker per core).
+/// on a process-wide persistent <see cref="WorkerPool"/> (one worker per core unless
+/// <see cref="BackendOptions.CpuThreads"/> says otherwise).
 /// </summary>
 public sealed unsafe partial class CpuBackend : IBackend
 {
-    private readonly WorkerPool _pool = WorkerPool.Shared;
+    private readonly WorkerPool _pool;
     private readonly BufferCache _buffers = new();
     private readonly Gemm _gemm;
     private readonly Attention _attention;
     private readonly RowOps _rows;
     private readonly StackedRowOps _stackedRows;
 
-    /// <summary>Creates the backend over the shared worker pool.</summary>
-    public CpuBackend()
-    {
-        bool regions = Environment.GetEnvironmentVariable("PAGODA_CPU_REGIONS") != "0";
-        _gemm = new Gemm(_pool) { ContiguousRegions = regions };
-        _attention = new Attention(_pool) { ContiguousRegions = regions };
-        _rows = new RowOps(_pool);
-        _stackedRows = new StackedRowOps(_pool);
-    }
-
     /// <summary>
-    /// Make every row's output independent of the batch, bit for bit (<see cref="EngineArgs.BatchInvariant"/>):
+    /// Creates the backend over the worker pool of <see cref="BackendOptions.NumCpuThreads"/> threads.
+    /// With <see cref="BackendOptions.BatchInvariant"/> every row's output is independent of the batch, bit for bit:
     /// a single input row's Linear ops then use the 4-row GEMV in the panel GEMM's reduction order. Off (the
     /// default), bf16/f16/f32 weights are read one row at a time in that kernel's own order, which is faster,
     /// so a request's last bits may differ between decoding alone and in a batch.
     /// </summary>
-    public bool BatchInvariant
+    public CpuBackend(BackendOptions? options = null)
     {
-        get => _gemm.BatchInvariant;
-        init => _gemm.BatchInvariant = value;
+        Options = options ?? new BackendOptions();
+        _pool = WorkerPool.ForThreads(Options.NumCpuThreads);
+        bool wide = Options.UseVector512;
+        _gemm = new Gemm(_pool, wide) { BatchInvariant = Options.BatchInvariant };
+        _attention = new Attention(_pool, wide);
+        _rows = new RowOps(_pool);
+        _stackedRows = new StackedRowOps(_pool);
     }
 
-    /// <summary>
-    /// Whether each GEMV/GEMM and attention worker takes its own contiguous run of chunks (see
-    /// <see cref="RegionClaims"/>). On unless PAGODA_CPU_REGIONS=0; settable so a benchmark can alternate
-    /// within one process.
-    /// </summary>
-    internal bool ContiguousRegions
-    {
-        get => _gemm.ContiguousRegions;
-        set => _gemm.ContiguousRegions = _attention.ContiguousRegions = value;
-    }
-
-    /// <summary>
-    /// Whether int8 weights made from now on take the <see cref="RowQuads"/> layout where their shape allows
-    /// (the default); off, they stay row-major, which a benchmark uses to compare the two in one process.
-    /// </summary>
-    internal bool Int8RowQuads { get; set; } = true;
+    /// <summary>The switches this backend was made with.</summary>
+    public BackendOptions Options { get; }
 
     /// <summary>Worker threads the kernels use (including the calling thread).</summary>
     public int NumThreads => _pool.Size;
@@ -63,7 +46,7 @@ public sealed unsafe partial class CpuBackend : IBackend
     public Tensor LoadWeight(HostWeight weight) => CpuTensor.Borrow(weight.DType, weight.Shape, (byte*)weight.Data);
 
     /// <inheritdoc />
-    public Tensor QuantizeInt8(Tensor weight) => Quantize.Int8((CpuTensor)weight, _pool, Int8RowQuads);
+    public Tensor QuantizeInt8(Tensor weight) => Quantize.Int8((CpuTensor)weight, _pool);
 
     /// <inheritdoc />
     public Tensor Empty(params int[] shape) => CpuTensor.Allocate(shape, zero: true, _buffers);

@@ -16,16 +16,13 @@ namespace Pagoda.Backends.Cpu;
 /// </remarks>
 internal static unsafe partial class DotKernels
 {
-    /// <summary>Whether the 16-lane kernels run (settable only so tests can exercise them anywhere).</summary>
-    internal static bool UseVector512 = Vector512.IsHardwareAccelerated;
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float HSum(Vector256<float> v) => Vector256.Sum(v);
 
     /// <summary>One element: x [k] · w row [k].</summary>
-    public static float Dot<TW>(float* x, byte* w, int k) where TW : IWeightFormat
+    public static float Dot<TW>(float* x, byte* w, int k, bool wide) where TW : IWeightFormat
     {
-        if (UseVector512)
+        if (wide)
             return Dot512<TW>(x, w, k);
         var acc = Vector256<float>.Zero;
         int i = 0;
@@ -43,9 +40,9 @@ internal static unsafe partial class DotKernels
     /// prefetcher to ramp up, so the loop also prefetches the next four rows in address order, at the
     /// rate it consumes this block (which keeps the block after this one arriving while it computes).
     /// </summary>
-    public static void Dot1x4<TW>(float* x, byte* w, long wRowBytes, int k, float* sums) where TW : IWeightFormat
+    public static void Dot1x4<TW>(float* x, byte* w, long wRowBytes, int k, float* sums, bool wide) where TW : IWeightFormat
     {
-        if (UseVector512)
+        if (wide)
         {
             Dot1x4_512<TW>(x, w, wRowBytes, k, sums);
             return;
@@ -98,9 +95,9 @@ internal static unsafe partial class DotKernels
     /// the 12 accumulators, 3 weights and 1 input fill the 16 vector registers.
     /// sums[r * 3 + c] = x row r · w row c.
     /// </summary>
-    public static void Dot4x3(float* x, int xStride, float* w, int wStride, int k, float* sums)
+    public static void Dot4x3(float* x, int xStride, float* w, int wStride, int k, float* sums, bool wide)
     {
-        if (UseVector512)
+        if (wide)
         {
             Dot4x3_512(x, xStride, w, wStride, k, sums);
             return;

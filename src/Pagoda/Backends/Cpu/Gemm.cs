@@ -57,12 +57,13 @@ internal sealed unsafe class Gemm : PoolJob
     /// </summary>
     public bool BatchInvariant { get; set; }
 
-    /// <summary>Whether each worker walks its own contiguous run of chunks (<see cref="RegionClaims"/>); off: chunks in ticket order.</summary>
-    public bool ContiguousRegions { get; set; } = true;
+    /// <summary>16-lane kernels (AVX-512) instead of 8-lane ones.</summary>
+    public bool Wide { get; }
 
-    public Gemm(WorkerPool pool)
+    public Gemm(WorkerPool pool, bool wide)
     {
         _pool = pool;
+        Wide = wide;
         _claims = new RegionClaims(pool.Size);
         _panels = new float*[pool.Size];
         _panelFloats = new long[pool.Size];
@@ -118,7 +119,7 @@ internal sealed unsafe class Gemm : PoolJob
 
     public override void Execute(int ticket, int worker)
     {
-        int chunk = ContiguousRegions ? _claims.Claim(worker) : ticket;
+        int chunk = _claims.Claim(worker);
         int p = _numParts - 1;
         while (_parts[p].FirstChunk > chunk)
             p--;
@@ -167,9 +168,9 @@ internal sealed unsafe class Gemm : PoolJob
             for (int r = 0; r < _n; r++)
             {
                 if (part.RowQuads)
-                    RowQuads.Dot1x4(_x + (long)r * _k, w, _k, sums);
+                    RowQuads.Dot1x4(_x + (long)r * _k, w, _k, sums, Wide);
                 else
-                    DotKernels.Dot1x4<TW>(_x + (long)r * _k, w, _wRowBytes, _k, sums);
+                    DotKernels.Dot1x4<TW>(_x + (long)r * _k, w, _wRowBytes, _k, sums, Wide);
                 float* d = _dst + (long)r * _out + part.Col0 + j;
                 for (int c = 0; c < 4; c++)
                     d[c] = Finish(part, j + c, sums[c]);
@@ -179,7 +180,7 @@ internal sealed unsafe class Gemm : PoolJob
         for (; j < c1; j++)
         {
             for (int r = 0; r < _n; r++)
-                _dst[(long)r * _out + part.Col0 + j] = Finish(part, j, DotKernels.Dot<TW>(_x + (long)r * _k, part.W + j * _wRowBytes, _k));
+                _dst[(long)r * _out + part.Col0 + j] = Finish(part, j, DotKernels.Dot<TW>(_x + (long)r * _k, part.W + j * _wRowBytes, _k, Wide));
         }
     }
 
@@ -217,7 +218,7 @@ internal sealed unsafe class Gemm : PoolJob
         // Tiles of 8 rows where 32 vector registers hold them (AVX-512: half the panel loads per FMA), else 4.
         for (int tile; r + 4 <= _n; r += tile)
         {
-            tile = DotKernels.UseVector512 && r + 8 <= _n ? 8 : 4;
+            tile = Wide && r + 8 <= _n ? 8 : 4;
             float* x = _x + (long)r * k;
             int c = 0;
             for (; c + 3 <= cols; c += 3)
@@ -225,7 +226,7 @@ internal sealed unsafe class Gemm : PoolJob
                 if (tile == 8)
                     DotKernels.Dot8x3_512(x, k, panel + (long)c * k, k, k, sums);
                 else
-                    DotKernels.Dot4x3(x, k, panel + (long)c * k, k, k, sums);
+                    DotKernels.Dot4x3(x, k, panel + (long)c * k, k, k, sums, Wide);
                 for (int i = 0; i < tile; i++)
                 {
                     float* d = _dst + (long)(r + i) * _out + part.Col0 + c0 + c;
@@ -237,13 +238,13 @@ internal sealed unsafe class Gemm : PoolJob
             for (; c < cols; c++)
             {
                 for (int i = 0; i < tile; i++)
-                    _dst[(long)(r + i) * _out + part.Col0 + c0 + c] = Finish(part, c0 + c, DotKernels.Dot<F32Weights>(x + (long)i * k, (byte*)(panel + (long)c * k), k));
+                    _dst[(long)(r + i) * _out + part.Col0 + c0 + c] = Finish(part, c0 + c, DotKernels.Dot<F32Weights>(x + (long)i * k, (byte*)(panel + (long)c * k), k, Wide));
             }
         }
         for (; r < _n; r++)
         {
             for (int c = 0; c < cols; c++)
-                _dst[(long)r * _out + part.Col0 + c0 + c] = Finish(part, c0 + c, DotKernels.Dot<F32Weights>(_x + (long)r * k, (byte*)(panel + (long)c * k), k));
+                _dst[(long)r * _out + part.Col0 + c0 + c] = Finish(part, c0 + c, DotKernels.Dot<F32Weights>(_x + (long)r * k, (byte*)(panel + (long)c * k), k, Wide));
         }
     }
 

@@ -12,11 +12,11 @@ internal sealed unsafe class Quantize : PoolJob
 
     private Quantize(CpuTensor src, CpuTensor dst) => (_src, _dst) = (src, dst);
 
-    public static CpuTensor Int8(CpuTensor weight, WorkerPool pool, bool rowQuads = true)
+    public static CpuTensor Int8(CpuTensor weight, WorkerPool pool)
     {
         if (weight.DType == DType.I8)
             return weight;
-        var q = CpuTensor.AllocateInt8(weight.Shape, rowQuads);
+        var q = CpuTensor.AllocateInt8(weight.Shape);
         pool.Run(new Quantize(weight, q), (weight.Rows + RowsPerChunk - 1) / RowsPerChunk);
         return q;
     }

@@ -13,7 +13,7 @@ namespace Pagoda.Backends.Cpu;
 /// </summary>
 /// <remarks>
 /// The kernels keep <see cref="DotKernels"/>' per-element order (one accumulator over k = 0, 16, 32, ...
-/// or 0, 8, 16, ... by <see cref="DotKernels.UseVector512"/>, then the lanes summed), so a row gives the
+/// or 0, 8, 16, ... by <see cref="BackendOptions.UseVector512"/>, then the lanes summed), so a row gives the
 /// same bits in this layout as row-major, in the GEMV and in the panel GEMM alike: batch invariance holds.
 /// </remarks>
 internal static unsafe class RowQuads
@@ -35,10 +35,10 @@ internal static unsafe class RowQuads
     /// One input row against the four rows of the group at <paramref name="group"/> (k % 16 == 0):
     /// sums[r] = x · row r, unscaled.
     /// </summary>
-    public static void Dot1x4(float* x, byte* group, int k, float* sums)
+    public static void Dot1x4(float* x, byte* group, int k, float* sums, bool wide)
     {
         Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
-        if (DotKernels.UseVector512)
+        if (wide)
         {
             for (int i = 0; i < k; i += Slice)
             {

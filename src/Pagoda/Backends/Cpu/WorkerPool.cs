@@ -21,7 +21,8 @@ internal sealed class WorkerPool
     private const int CountBits = 20;
     private const long CountMask = (1L << CountBits) - 1;
 
-    private static readonly Lazy<WorkerPool> SharedPool = new(() => new WorkerPool(DefaultThreads()));
+    // One pool per thread count for the whole process: threads are a process resource, and backends share them.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, Lazy<WorkerPool>> Pools = new();
 
     private readonly object _gate = new();
     private readonly object _runLock = new();
@@ -42,14 +43,12 @@ internal sealed class WorkerPool
         }
     }
 
-    /// <summary>The process-wide pool (PAGODA_CPU_THREADS overrides the core count).</summary>
-    public static WorkerPool Shared => SharedPool.Value;
+    /// <summary>The process-wide pool of <paramref name="threads"/> workers (made on first use).</summary>
+    public static WorkerPool ForThreads(int threads) =>
+        Pools.GetOrAdd(Math.Max(1, threads), n => new Lazy<WorkerPool>(() => new WorkerPool(n))).Value;
 
     /// <summary>Workers including the calling thread.</summary>
     public int Size { get; }
-
-    private static int DefaultThreads() =>
-        int.TryParse(Environment.GetEnvironmentVariable("PAGODA_CPU_THREADS"), out int n) && n > 0 ? n : Environment.ProcessorCount;
 
     /// <summary>Runs chunks 0 .. <paramref name="chunks"/> - 1 of <paramref name="job"/> and returns when all are done.</summary>
     public void Run(PoolJob job, int chunks)
