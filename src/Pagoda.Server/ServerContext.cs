@@ -120,6 +120,13 @@ internal sealed class ServerContext
         _log.LogInformation("Added request {Id}.", id);
     }
 
+    /// <summary>vLLM's warning for request fields that nothing reads.</summary>
+    public void LogIgnoredFields(IReadOnlyList<string> fields)
+    {
+        if (fields.Count > 0)
+            _log.LogWarning("{Message}", OpenAi.KnownFields.Unknown(fields));
+    }
+
     /// <summary>Logs a finished request's outputs (only with --enable-log-requests).</summary>
     public void LogOutput(string id, IEnumerable<string> texts)
     {

@@ -19,21 +19,24 @@ internal static class GenerationEndpoints
     private static long Now => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
     // Admission checks (load, length, vocabulary) before any bytes go out, so they become 4xx/503s, not broken streams.
-    private static PromptInput Admit(ServerContext s, PromptInput prompt, SamplingParams p)
+    private static PromptInput Admit(ServerContext s, PromptInput prompt, SamplingParams p, int? requestedMaxTokens)
     {
         // Bounded queue: beyond --max-waiting-requests the client is told to come back rather than wait unboundedly.
         if (s.Options.MaxWaitingRequests is int max && s.Engine.NumWaiting >= max)
             throw new ApiException(503, $"The server is overloaded: {s.Engine.NumWaiting} requests are waiting (--max-waiting-requests {max}). Retry later.",
                 retryAfterSeconds: 1);
         p.ValidateTokenIds(s.Model.Folder.Config.VocabSize);
-        return prompt with { TokenIds = s.Model.ProcessPrompt(prompt) };
+        int[] ids = s.Model.ProcessPrompt(prompt);
+        SamplingParamsReader.CheckContext(ids.Length, requestedMaxTokens, s.Model.MaxModelLen);
+        return prompt with { TokenIds = ids };
     }
 
     public static async Task<IResult> Chat(HttpContext http, ServerContext s, JsonObject body)
     {
         string model = s.CheckModel(body);
         var job = ChatCompletionsApi.Parse(body, s.Model);
-        var prompt = Admit(s, job.Prompt, job.Params);
+        s.LogIgnoredFields(job.IgnoredFields);
+        var prompt = Admit(s, job.Prompt, job.Params, job.MaxTokens);
         string id = ServerContext.RequestId(http, "chatcmpl");
         long created = Now;
         s.LogRequest(id, prompt, job.Params);
@@ -67,7 +70,8 @@ internal static class GenerationEndpoints
     {
         string model = s.CheckModel(body);
         var job = CompletionsApi.Parse(body, s.Model);
-        var prompts = job.Prompts.Select(p => Admit(s, p, job.Params)).ToList();
+        s.LogIgnoredFields(job.IgnoredFields);
+        var prompts = job.Prompts.Select(p => Admit(s, p, job.Params, job.MaxTokens)).ToList();
         string id = ServerContext.RequestId(http, "cmpl");
         long created = Now;
         for (int i = 0; i < prompts.Count; i++)

@@ -52,7 +52,7 @@ internal sealed class ServerMetrics(string prefix, string modelName)
             _tokens += count;
         }
 
-        /// <summary>The request finished normally (stop, length, ...); unfinished ones are not counted as successes.</summary>
+        /// <summary>The request finished (stop, length, ...); one that ends unfinished (the client went away, or it failed) counts as "abort", as in vLLM.</summary>
         public void Finished(string? reason) => _finishReason ??= reason;
 
         public void Dispose()
@@ -62,7 +62,10 @@ internal sealed class ServerMetrics(string prefix, string modelName)
             _disposed = true;
             Interlocked.Decrement(ref _m._inFlight);
             if (_finishReason is null)
+            {
+                _m._success.AddOrUpdate("abort", 1, (_, n) => n + 1);
                 return;
+            }
             double e2e = System.Diagnostics.Stopwatch.GetElapsedTime(_start).TotalSeconds;
             _m._e2e.Observe(e2e);
             _m._success.AddOrUpdate(_finishReason, 1, (_, n) => n + 1);

@@ -4,7 +4,13 @@ using Pagoda.Engine;
 namespace Pagoda.OpenAi;
 
 /// <summary>A parsed /v1/chat/completions request, with its conversation already rendered to a prompt.</summary>
-public sealed record ChatJob(PromptInput Prompt, SamplingParams Params, bool Logprobs, int TopLogprobs, bool Stream, bool IncludeUsage);
+/// <remarks><see cref="MaxTokens"/> is the request's own max_tokens / max_completion_tokens (null: the server's default),
+/// checked against the context once the prompt is tokenized; <see cref="IgnoredFields"/> are fields nothing reads.</remarks>
+public sealed record ChatJob(PromptInput Prompt, SamplingParams Params, bool Logprobs, int TopLogprobs, bool Stream, bool IncludeUsage)
+{
+    public int? MaxTokens { get; init; }
+    public IReadOnlyList<string> IgnoredFields { get; init; } = [];
+}
 
 /// <summary>/v1/chat/completions: request parsing (messages → chat template) and the response body.</summary>
 public static class ChatCompletionsApi
@@ -18,6 +24,7 @@ public static class ChatCompletionsApi
         // A template is code run on the server: only the operator chooses it (--chat-template), never a request.
         if (body.ContainsKey("chat_template"))
             throw new OpenAiRequestException("'chat_template' is not accepted in requests; the server's template is used.", "chat_template");
+        var ignored = KnownFields.Check(body, chat: true);
         var messages = ReadMessages(body["messages"]);
         switch (body["response_format"])
         {
@@ -37,6 +44,7 @@ public static class ChatCompletionsApi
             _ => throw new OpenAiRequestException(
                 "'tools' must be a list of {\"type\": \"function\", \"function\": {\"name\": string, \"parameters\": object}}.", "tools"),
         };
+        CheckToolChoice(body["tool_choice"], tools);
         var kwargs = body["chat_template_kwargs"] switch
         {
             null => null,
@@ -68,12 +76,40 @@ public static class ChatCompletionsApi
             throw new OpenAiRequestException($"top_logprobs must be between 0 and 20, got {topLogprobs}.", "top_logprobs");
         if (topLogprobs > 0 && !logprobs)
             throw new OpenAiRequestException("top_logprobs requires logprobs to be true.", "top_logprobs");
-        var p = SamplingParamsReader.Read(f, engine.GenerationConfig.SamplingDefaults(),
-            f.Int("max_completion_tokens") ?? f.Int("max_tokens"), engine.GenerationConfig.MaxNewTokens);
+        int? maxTokens = f.Int("max_completion_tokens") ?? f.Int("max_tokens");
+        var p = SamplingParamsReader.Read(f, engine.GenerationConfig.SamplingDefaults(), maxTokens, engine.GenerationConfig.MaxNewTokens);
         if (logprobs)
             p = p with { Logprobs = topLogprobs };
-        return new ChatJob(new PromptInput { Text = text, AddSpecialTokens = false }, p, logprobs, topLogprobs,
-            f.Bool("stream") ?? false, RequestFields.IncludeUsage(body));
+        // The template already holds the special tokens it wants; add_special_tokens adds the tokenizer's too (vLLM: false).
+        return new ChatJob(new PromptInput { Text = text, AddSpecialTokens = f.Bool("add_special_tokens") ?? false }, p, logprobs,
+            topLogprobs, f.Bool("stream") ?? false, RequestFields.IncludeUsage(body)) { MaxTokens = maxTokens, IgnoredFields = ignored };
+    }
+
+    // none / auto / required / {"type": "function", "function": {"name": ...}}, checked against the tools as vLLM does.
+    // Forcing a call (required, named) needs constrained decoding, which this server does not have yet: a 400, not
+    // a 200 with plain text.
+    private static void CheckToolChoice(JsonNode? choice, JsonArray? tools)
+    {
+        switch (choice)
+        {
+            case null:
+                return;
+            case JsonValue v when v.TryGetValue(out string? s) && s is "none" or "auto":
+                return;
+            case JsonValue v when v.TryGetValue(out string? s) && s == "required":
+                if (tools is not { Count: > 0 })
+                    throw new OpenAiRequestException("tool_choice 'required' needs at least one tool in 'tools'.", "tool_choice");
+                throw new OpenAiRequestException("tool_choice 'required' is not supported by this server yet.", "tool_choice");
+            case JsonObject o when StringOf(o["type"]) == "function" && o["function"] is JsonObject fn && StringOf(fn["name"]) is { } name:
+                if (tools is not { Count: > 0 })
+                    throw new OpenAiRequestException("A named tool_choice needs 'tools' to be set.", "tool_choice");
+                if (!tools.Any(t => StringOf(t?["function"]?["name"]) == name))
+                    throw new OpenAiRequestException($"Tool '{name}' has not been passed in 'tools'.", "tool_choice");
+                throw new OpenAiRequestException("A named tool_choice is not supported by this server yet.", "tool_choice");
+            default:
+                throw new OpenAiRequestException(
+                    "'tool_choice' must be 'none', 'auto', 'required' or {\"type\": \"function\", \"function\": {\"name\": string}}.", "tool_choice");
+        }
     }
 
     /// <summary>Normalises messages: roles checked, text-part lists joined into one string.</summary>
@@ -93,11 +129,43 @@ public static class ChatCompletionsApi
             var copy = (JsonObject)mo.DeepClone();
             copy["content"] = mo["content"] switch
             {
-                null => null,
+                // Absent or null (an assistant turn that only calls tools, as the OpenAI SDKs send it): empty text, as vLLM renders it.
+                null => "",
                 JsonValue v when v.TryGetValue(out string? s) => s,
                 JsonArray parts => string.Join("\n", parts.Select(TextPart)),
                 _ => throw new OpenAiRequestException("'content' must be a string or a list of text parts.", "messages"),
             };
+            if (role == "assistant" && mo["tool_calls"] is { } calls)
+                copy["tool_calls"] = ReadToolCalls(calls);
+            result.Add(copy);
+        }
+        return result;
+    }
+
+    // An assistant turn's tool calls; arguments arrive as a JSON string (OpenAI's wire format) and are handed to the
+    // template parsed, as transformers' templates expect and vLLM does.
+    private static JsonArray ReadToolCalls(JsonNode calls)
+    {
+        const string Shape = "'tool_calls' must be a list of {\"id\": string, \"type\": \"function\", \"function\": {\"name\": string, \"arguments\": string}}.";
+        if (calls is not JsonArray list)
+            throw new OpenAiRequestException(Shape, "messages");
+        var result = new JsonArray();
+        foreach (var call in list)
+        {
+            if (call is not JsonObject c || c["function"] is not JsonObject fn || StringOf(fn["name"]) is null)
+                throw new OpenAiRequestException(Shape, "messages");
+            var copy = (JsonObject)c.DeepClone();
+            if (StringOf(fn["arguments"]) is { } text)
+            {
+                try
+                {
+                    copy["function"]!["arguments"] = JsonNode.Parse(text);
+                }
+                catch (System.Text.Json.JsonException)
+                {
+                    throw new OpenAiRequestException($"The arguments of tool call '{StringOf(fn["name"])}' are not valid JSON.", "messages");
+                }
+            }
             result.Add(copy);
         }
         return result;

@@ -4,8 +4,14 @@ using Pagoda.Engine;
 namespace Pagoda.OpenAi;
 
 /// <summary>A parsed /v1/completions request: one or more prompts sharing sampling parameters.</summary>
+/// <remarks><see cref="MaxTokens"/> is the request's own max_tokens (null: the default, 16), checked against the
+/// context once each prompt is tokenized; <see cref="IgnoredFields"/> are fields nothing reads.</remarks>
 public sealed record CompletionJob(IReadOnlyList<PromptInput> Prompts, SamplingParams Params, bool Echo, int? Logprobs, bool Stream,
-    bool IncludeUsage = false);
+    bool IncludeUsage = false)
+{
+    public int? MaxTokens { get; init; }
+    public IReadOnlyList<string> IgnoredFields { get; init; } = [];
+}
 
 /// <summary>/v1/completions: request parsing and the response body, in OpenAI's shapes with vLLM's extras.</summary>
 public static class CompletionsApi
@@ -14,22 +20,32 @@ public static class CompletionsApi
     public static CompletionJob Parse(JsonObject body, LLMEngine engine)
     {
         var f = new RequestFields(body);
+        var ignored = KnownFields.Check(body, chat: false);
+        if (body["response_format"] is { } rf && !(rf is JsonObject o && o["type"] is JsonValue t && t.TryGetValue(out string? type) && type == "text"))
+            throw new OpenAiRequestException("response_format other than {\"type\": \"text\"} is not supported by this server yet.", "response_format");
         if (f.Has("suffix"))
             throw new OpenAiRequestException("suffix is not supported.", "suffix");
         if (f.Int("best_of") is int bestOf && bestOf != (f.Int("n") ?? 1))
             throw new OpenAiRequestException("best_of is not supported; use n.", "best_of");
-        var prompts = ReadPrompts(body["prompt"], "prompt");
+        bool addSpecial = f.Bool("add_special_tokens") ?? true;
+        var prompts = ReadPrompts(body["prompt"], "prompt").Select(p => p with { AddSpecialTokens = addSpecial }).ToList();
         int? logprobs = f.Int("logprobs");
         if (logprobs is < 0)
             throw new OpenAiRequestException($"logprobs must be non-negative, got {logprobs}.", "logprobs");
         if (logprobs > SamplingParamsReader.MaxLogprobs)
             throw new OpenAiRequestException($"logprobs must be at most {SamplingParamsReader.MaxLogprobs}, got {logprobs}.", "logprobs");
         bool echo = f.Bool("echo") ?? false;
-        var p = SamplingParamsReader.Read(f, engine.GenerationConfig.SamplingDefaults(), f.Int("max_tokens"),
-            engine.GenerationConfig.MaxNewTokens) with { Logprobs = logprobs };
+        // OpenAI's and vLLM's completions default to 16 tokens (or generation_config's max_new_tokens, when fewer).
+        int? maxTokens = f.Int("max_tokens");
+        int defaultMax = Math.Min(16, engine.GenerationConfig.MaxNewTokens ?? 16);
+        var p = SamplingParamsReader.Read(f, engine.GenerationConfig.SamplingDefaults(), maxTokens, defaultMax) with { Logprobs = logprobs };
         if (echo && logprobs != null)
             p = p with { PromptLogprobs = p.PromptLogprobs ?? logprobs };
-        return new CompletionJob(prompts, p, echo, logprobs, f.Bool("stream") ?? false, RequestFields.IncludeUsage(body));
+        return new CompletionJob(prompts, p, echo, logprobs, f.Bool("stream") ?? false, RequestFields.IncludeUsage(body))
+        {
+            MaxTokens = maxTokens,
+            IgnoredFields = ignored,
+        };
     }
 
     /// <summary>OpenAI's prompt shapes (also /v1/embeddings' input): a string, strings, token ids or lists of them.</summary>

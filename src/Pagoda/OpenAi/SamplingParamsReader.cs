@@ -6,7 +6,7 @@ namespace Pagoda.OpenAi;
 /// The sampling fields shared by /v1/completions and /v1/chat/completions (OpenAI's plus vLLM's extras);
 /// a field left out takes the model's default (generation_config.json under `--generation-config auto`).
 /// </summary>
-internal static class SamplingParamsReader
+public static class SamplingParamsReader
 {
     /// <summary>OpenAI's ceiling on `n`: more would let one request occupy the whole engine.</summary>
     public const int MaxN = 128;
@@ -17,7 +17,19 @@ internal static class SamplingParamsReader
     /// <summary>Stop strings are scanned on every token, so their number is bounded.</summary>
     public const int MaxStopStrings = 256;
 
-    public static SamplingParams Read(RequestFields f, SamplingParams defaults, int? maxTokens, int? defaultMaxTokens)
+    /// <summary>
+    /// vLLM's 400 for a request whose own max_tokens does not fit the context after its prompt (clients match
+    /// this text); a default max_tokens is clipped to the context instead.
+    /// </summary>
+    public static void CheckContext(int promptTokens, int? requestedMaxTokens, int maxModelLen)
+    {
+        if (requestedMaxTokens is int max && (long)promptTokens + max > maxModelLen)
+            throw new OpenAiRequestException(
+                $"This model's maximum context length is {maxModelLen} tokens. However, you requested {(long)promptTokens + max} tokens " +
+                $"({promptTokens} in the messages, {max} in the completion). Please reduce the length of the messages or completion.", "max_tokens");
+    }
+
+    internal static SamplingParams Read(RequestFields f, SamplingParams defaults, int? maxTokens, int? defaultMaxTokens)
     {
         if (f.Int("n") is > MaxN)
             throw new OpenAiRequestException($"n must be at most {MaxN}, got {f.Int("n")}.", "n");
