@@ -42,9 +42,13 @@ public sealed record ServerOptions
     /// <summary>How long shutdown waits for in-flight requests before closing their connections.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Tool calling: --enable-auto-tool-choice and --tool-call-parser.</summary>
+    public OpenAi.ChatServingOptions Chat { get; init; } = new();
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {
+        Chat.Validate();
         if (Port is < 0 or > 65535)
             throw new ArgumentException($"--port must be between 0 and 65535, got {Port}.");
         if (MetricsPrefix is not ("pagoda" or "vllm"))

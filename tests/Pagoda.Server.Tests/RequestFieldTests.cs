@@ -87,10 +87,19 @@ public class RequestFieldTests(ServerFixture f)
     }
 
     [Fact]
+    public async Task AutoToolChoiceWithoutAParserIsVllms400()
+    {
+        var body = Chat();
+        body["tools"] = JsonNode.Parse("""[{"type": "function", "function": {"name": "get_weather"}}]""");
+        var e = await Error("/v1/chat/completions", body);
+        Assert.Equal("\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set", e["message"]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task RequiredToolChoiceWithoutToolsIs400()
     {
         var e = await Error("/v1/chat/completions", Chat(""", "tool_choice": "required" """));
-        Assert.Contains("needs at least one tool", e["message"]!.GetValue<string>());
+        Assert.Equal("When using `tool_choice`, `tools` must be set.", e["message"]!.GetValue<string>());
     }
 
     /// <summary>The second turn of an agent loop, as the official SDK sends it: an assistant message with tool calls and null content, then the tool's result.</summary>
@@ -106,7 +115,8 @@ public class RequestFieldTests(ServerFixture f)
             new AssistantChatMessage([ChatToolCall.CreateFunctionToolCall("call_1", "get_weather", BinaryData.FromString("""{"city": "Paris"}"""))]),
             new ToolChatMessage("call_1", "Sunny, 21 C"),
         ];
-        var options = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 8 };
+        // The server has no tool parser, so the tools are only shown to the template (tool_choice none).
+        var options = new ChatCompletionOptions { Temperature = 0, MaxOutputTokenCount = 8, ToolChoice = ChatToolChoice.CreateNoneChoice() };
         options.Tools.Add(tool);
         ChatCompletion c = await client.CompleteChatAsync(messages, options);
         Assert.True(c.Usage.OutputTokenCount > 0);

@@ -34,7 +34,7 @@ internal static class GenerationEndpoints
     public static async Task<IResult> Chat(HttpContext http, ServerContext s, JsonObject body)
     {
         string model = s.CheckModel(body);
-        var job = ChatCompletionsApi.Parse(body, s.Model);
+        var job = ChatCompletionsApi.Parse(body, s.Model, s.Options.Chat);
         s.LogIgnoredFields(job.IgnoredFields);
         var prompt = Admit(s, job.Prompt, job.Params, job.MaxTokens);
         string id = ServerContext.RequestId(http, "chatcmpl");

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Pagoda.Engine;
+using Pagoda.OpenAi.Tools;
 
 namespace Pagoda.OpenAi;
 
@@ -11,6 +12,8 @@ namespace Pagoda.OpenAi;
 public sealed class ChatCompletionStream(string id, string model, long created, ChatJob job, LLMEngine engine)
 {
     private int _promptTokens, _completionTokens;
+    // One per choice when the output's tool calls are parsed.
+    private readonly ToolCallStream?[] _tools = Enumerable.Range(0, job.Params.N).Select(_ => job.ToolParser?.Stream()).ToArray();
 
     /// <summary>The role chunks, sent before the first token.</summary>
     public IEnumerable<JsonObject> Start() =>
@@ -24,13 +27,17 @@ public sealed class ChatCompletionStream(string id, string model, long created, 
         {
             _completionTokens += c.TokenIds.Count;
             bool hasLogprobs = job.Logprobs && c.Logprobs is { Count: > 0 };
-            if (c.Text.Length > 0 || hasLogprobs)
+            var tools = _tools[c.Index];
+            var (content, calls) = tools?.Push(c.Text, final: c.FinishReason != null) ?? (c.Text, []);
+            if (content.Length > 0 || hasLogprobs)
             {
                 var logprobs = hasLogprobs ? LogprobsFormat.Chat(engine.Tokenizer, c.Logprobs!, job.TopLogprobs) : null;
-                yield return Chunk(Choice(c.Index, new JsonObject { ["content"] = c.Text }, logprobs, null, null));
+                yield return Chunk(Choice(c.Index, new JsonObject { ["content"] = content }, logprobs, null, null));
             }
+            foreach (var call in calls)
+                yield return Chunk(Choice(c.Index, new JsonObject { ["tool_calls"] = new JsonArray(ToolCallJson(call)) }, null, null, null));
             if (c.FinishReason != null)
-                yield return Chunk(Choice(c.Index, new JsonObject(), null, c.FinishReason, c.StopReason));
+                yield return Chunk(Choice(c.Index, new JsonObject(), null, tools?.CalledTools == true ? "tool_calls" : c.FinishReason, c.StopReason));
         }
     }
 
@@ -42,6 +49,23 @@ public sealed class ChatCompletionStream(string id, string model, long created, 
         var chunk = Chunk([]);
         chunk["usage"] = OpenAiJson.Usage(_promptTokens, _completionTokens);
         return chunk;
+    }
+
+    // OpenAI's streamed call: index always; id, type and name in the first piece; arguments in every piece.
+    private static JsonObject ToolCallJson(ToolCallDelta d)
+    {
+        var o = new JsonObject { ["index"] = d.Index };
+        if (d.Id != null)
+        {
+            o["id"] = d.Id;
+            o["type"] = "function";
+        }
+        var fn = new JsonObject();
+        if (d.Name != null)
+            fn["name"] = d.Name;
+        fn["arguments"] = d.Arguments ?? "";
+        o["function"] = fn;
+        return o;
     }
 
     private static JsonObject Choice(int index, JsonObject delta, JsonNode? logprobs, string? finishReason, object? stopReason) => new()

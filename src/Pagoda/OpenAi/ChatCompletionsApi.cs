@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Pagoda.Engine;
+using Pagoda.OpenAi.Tools;
 
 namespace Pagoda.OpenAi;
 
@@ -10,6 +11,9 @@ public sealed record ChatJob(PromptInput Prompt, SamplingParams Params, bool Log
 {
     public int? MaxTokens { get; init; }
     public IReadOnlyList<string> IgnoredFields { get; init; } = [];
+
+    /// <summary>Reads tool calls out of the output (tool_choice "auto" with --enable-auto-tool-choice), else null.</summary>
+    public ToolCallParser? ToolParser { get; init; }
 }
 
 /// <summary>/v1/chat/completions: request parsing (messages → chat template) and the response body.</summary>
@@ -18,8 +22,9 @@ public static class ChatCompletionsApi
     private static readonly HashSet<string> Roles = ["system", "developer", "user", "assistant", "tool", "function"];
 
     /// <summary>Reads a request body and renders its conversation; invalid input throws <see cref="OpenAiRequestException"/>.</summary>
-    public static ChatJob Parse(JsonObject body, LLMEngine engine)
+    public static ChatJob Parse(JsonObject body, LLMEngine engine, ChatServingOptions? serving = null)
     {
+        serving ??= new ChatServingOptions();
         var f = new RequestFields(body);
         // A template is code run on the server: only the operator chooses it (--chat-template), never a request.
         if (body.ContainsKey("chat_template"))
@@ -44,7 +49,10 @@ public static class ChatCompletionsApi
             _ => throw new OpenAiRequestException(
                 "'tools' must be a list of {\"type\": \"function\", \"function\": {\"name\": string, \"parameters\": object}}.", "tools"),
         };
-        CheckToolChoice(body["tool_choice"], tools);
+        string toolChoice = CheckToolChoice(body["tool_choice"], tools);
+        if (toolChoice == "auto" && !(serving.EnableAutoToolChoice && serving.ToolCallParser != null))
+            throw new OpenAiRequestException("\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set", "tool_choice");
+        var toolParser = toolChoice == "auto" ? ToolCallParser.Create(serving.ToolCallParser!) : null;
         var kwargs = body["chat_template_kwargs"] switch
         {
             null => null,
@@ -82,27 +90,32 @@ public static class ChatCompletionsApi
             p = p with { Logprobs = topLogprobs };
         // The template already holds the special tokens it wants; add_special_tokens adds the tokenizer's too (vLLM: false).
         return new ChatJob(new PromptInput { Text = text, AddSpecialTokens = f.Bool("add_special_tokens") ?? false }, p, logprobs,
-            topLogprobs, f.Bool("stream") ?? false, RequestFields.IncludeUsage(body)) { MaxTokens = maxTokens, IgnoredFields = ignored };
+            topLogprobs, f.Bool("stream") ?? false, RequestFields.IncludeUsage(body)) { MaxTokens = maxTokens, IgnoredFields = ignored, ToolParser = toolParser };
     }
 
-    // none / auto / required / {"type": "function", "function": {"name": ...}}, checked against the tools as vLLM does.
-    // Forcing a call (required, named) needs constrained decoding, which this server does not have yet: a 400, not
-    // a 200 with plain text.
-    private static void CheckToolChoice(JsonNode? choice, JsonArray? tools)
+    // none / auto / required / {"type": "function", "function": {"name": ...}}, checked against the tools as vLLM does
+    // (absent with tools means "auto"); returns "none" or "auto". Forcing a call (required, named) needs constrained
+    // decoding, which this server does not have yet: a 400, not a 200 with plain text.
+    private static string CheckToolChoice(JsonNode? choice, JsonArray? tools)
     {
+        const string NeedsTools = "When using `tool_choice`, `tools` must be set.";
         switch (choice)
         {
             case null:
-                return;
-            case JsonValue v when v.TryGetValue(out string? s) && s is "none" or "auto":
-                return;
+                return tools is { Count: > 0 } ? "auto" : "none";
+            case JsonValue v when v.TryGetValue(out string? s) && s == "none":
+                return "none";
+            case JsonValue v when v.TryGetValue(out string? s) && s == "auto":
+                return tools != null ? "auto" : throw new OpenAiRequestException(NeedsTools, "tool_choice");
             case JsonValue v when v.TryGetValue(out string? s) && s == "required":
-                if (tools is not { Count: > 0 })
-                    throw new OpenAiRequestException("tool_choice 'required' needs at least one tool in 'tools'.", "tool_choice");
+                if (tools == null)
+                    throw new OpenAiRequestException(NeedsTools, "tool_choice");
+                if (tools.Count == 0)
+                    return "none"; // OpenAI: required with an empty list behaves as none
                 throw new OpenAiRequestException("tool_choice 'required' is not supported by this server yet.", "tool_choice");
             case JsonObject o when StringOf(o["type"]) == "function" && o["function"] is JsonObject fn && StringOf(fn["name"]) is { } name:
-                if (tools is not { Count: > 0 })
-                    throw new OpenAiRequestException("A named tool_choice needs 'tools' to be set.", "tool_choice");
+                if (tools == null)
+                    throw new OpenAiRequestException(NeedsTools, "tool_choice");
                 if (!tools.Any(t => StringOf(t?["function"]?["name"]) == name))
                     throw new OpenAiRequestException($"Tool '{name}' has not been passed in 'tools'.", "tool_choice");
                 throw new OpenAiRequestException("A named tool_choice is not supported by this server yet.", "tool_choice");
@@ -201,12 +214,20 @@ public static class ChatCompletionsApi
         var choices = new JsonArray();
         foreach (var c in output.Outputs)
         {
+            var parsed = job.ToolParser?.Parse(c.Text) ?? new ParsedToolCalls(c.Text, []);
+            var calls = new JsonArray(parsed.Calls.Select(t => (JsonNode)new JsonObject
+            {
+                ["id"] = t.Id,
+                ["type"] = "function",
+                ["function"] = new JsonObject { ["name"] = t.Name, ["arguments"] = t.Arguments },
+            }).ToArray());
             choices.Add(new JsonObject
             {
                 ["index"] = c.Index,
-                ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = c.Text, ["tool_calls"] = new JsonArray() },
+                ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = parsed.Content, ["tool_calls"] = calls },
                 ["logprobs"] = job.Logprobs ? LogprobsFormat.Chat(engine.Tokenizer, c.Logprobs!, job.TopLogprobs) : null,
-                ["finish_reason"] = c.FinishReason,
+                // As vLLM: a response that called tools finishes with "tool_calls".
+                ["finish_reason"] = parsed.Calls.Count > 0 ? "tool_calls" : c.FinishReason,
                 ["stop_reason"] = OpenAiJson.StopReason(c.StopReason),
             });
         }

@@ -8,6 +8,9 @@ public sealed class OpenAiRequestException(string message, string? param = null)
 {
     /// <summary>The offending field, when one is to blame.</summary>
     public string? Param { get; } = param;
+
+    /// <summary>The message alone: clients read (and match) it, so no "(Parameter ...)" is appended.</summary>
+    public override string Message { get; } = message;
 }
 
 /// <summary>Typed reads of a request body's fields; a wrong type names the field.</summary>
