@@ -68,4 +68,31 @@ public class ToolCallResponseTests(ServerFixture f)
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse("{\"tz\": \"CET\"}"), JsonNode.Parse(builder[1].Args.ToString())));
         Assert.Equal(ChatFinishReason.ToolCalls, updates.Last(u => u.FinishReason != null).FinishReason);
     }
+
+    /// <summary>With a reasoning parser, the thinking goes to reasoning_content / reasoning and calls are read from what follows it.</summary>
+    [Fact]
+    public void ReasoningComesFirstThenTheCalls()
+    {
+        var body = JsonNode.Parse("""
+            {"messages": [{"role": "user", "content": "Weather?"}], "tools": [{"type": "function", "function": {"name": "get_weather"}}]}
+            """)!.AsObject();
+        var serving = new ChatServingOptions { EnableAutoToolChoice = true, ToolCallParser = "hermes", ReasoningParser = "qwen3" };
+        const string Text = "<think>I should call get_weather. <tool_call> is how.</think>\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {}}\n</tool_call>";
+        var job = ChatCompletionsApi.Parse(body, f.Engine.Engine, serving);
+        var m = ChatCompletionsApi.Response("c", "fortune", 1, job, Out(Text, "stop"), f.Engine.Engine)["choices"]![0]!["message"]!;
+        Assert.Equal("I should call get_weather. <tool_call> is how.", m["reasoning_content"]!.GetValue<string>());
+        Assert.Equal(m["reasoning_content"]!.GetValue<string>(), m["reasoning"]!.GetValue<string>());
+        Assert.Equal("\n", m["content"]!.GetValue<string>());
+        Assert.Equal("get_weather", m["tool_calls"]![0]!["function"]!["name"]!.GetValue<string>());
+
+        body["stream"] = true;
+        var stream = new ChatCompletionStream("c", "fortune", 1, ChatCompletionsApi.Parse(body, f.Engine.Engine, serving), f.Engine.Engine);
+        var chunks = new List<JsonObject>();
+        for (int i = 0; i < Text.Length; i += 3)
+            chunks.AddRange(stream.Next(Out(Text.Substring(i, Math.Min(3, Text.Length - i)), i + 3 >= Text.Length ? "stop" : null)));
+        var deltas = chunks.Select(c => c["choices"]![0]!["delta"]!).ToList();
+        Assert.Equal("I should call get_weather. <tool_call> is how.", string.Concat(deltas.Select(d => d["reasoning_content"]?.GetValue<string>())));
+        Assert.Single(deltas, d => d["tool_calls"]?[0]?["id"] != null);
+        Assert.Equal("tool_calls", chunks[^1]["choices"]![0]!["finish_reason"]!.GetValue<string>());
+    }
 }

@@ -14,6 +14,8 @@ public sealed class ChatCompletionStream(string id, string model, long created, 
     private int _promptTokens, _completionTokens;
     // One per choice when the output's tool calls are parsed.
     private readonly ToolCallStream?[] _tools = Enumerable.Range(0, job.Params.N).Select(_ => job.ToolParser?.Stream()).ToArray();
+    private readonly Reasoning.ReasoningParser.ReasoningStream?[] _reasoning =
+        Enumerable.Range(0, job.Params.N).Select(_ => job.Reasoning?.Stream()).ToArray();
 
     /// <summary>The role chunks, sent before the first token.</summary>
     public IEnumerable<JsonObject> Start() =>
@@ -27,8 +29,12 @@ public sealed class ChatCompletionStream(string id, string model, long created, 
         {
             _completionTokens += c.TokenIds.Count;
             bool hasLogprobs = job.Logprobs && c.Logprobs is { Count: > 0 };
+            bool final = c.FinishReason != null;
+            var (reasoning, text) = _reasoning[c.Index]?.Push(c.Text, final) ?? ("", c.Text);
             var tools = _tools[c.Index];
-            var (content, calls) = tools?.Push(c.Text, final: c.FinishReason != null) ?? (c.Text, []);
+            var (content, calls) = tools?.Push(text, final) ?? (text, []);
+            if (reasoning.Length > 0 && job.IncludeReasoning)
+                yield return Chunk(Choice(c.Index, new JsonObject { ["reasoning_content"] = reasoning, ["reasoning"] = reasoning }, null, null, null));
             if (content.Length > 0 || hasLogprobs)
             {
                 var logprobs = hasLogprobs ? LogprobsFormat.Chat(engine.Tokenizer, c.Logprobs!, job.TopLogprobs) : null;

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Pagoda.Engine;
+using Pagoda.OpenAi.Reasoning;
 using Pagoda.OpenAi.Tools;
 
 namespace Pagoda.OpenAi;
@@ -14,6 +15,12 @@ public sealed record ChatJob(PromptInput Prompt, SamplingParams Params, bool Log
 
     /// <summary>Reads tool calls out of the output (tool_choice "auto" with --enable-auto-tool-choice), else null.</summary>
     public ToolCallParser? ToolParser { get; init; }
+
+    /// <summary>Splits reasoning from content (--reasoning-parser), else null.</summary>
+    public ReasoningParser? Reasoning { get; init; }
+
+    /// <summary>include_reasoning (vLLM): false leaves the reasoning out of the response.</summary>
+    public bool IncludeReasoning { get; init; } = true;
 }
 
 /// <summary>/v1/chat/completions: request parsing (messages → chat template) and the response body.</summary>
@@ -90,7 +97,13 @@ public static class ChatCompletionsApi
             p = p with { Logprobs = topLogprobs };
         // The template already holds the special tokens it wants; add_special_tokens adds the tokenizer's too (vLLM: false).
         return new ChatJob(new PromptInput { Text = text, AddSpecialTokens = f.Bool("add_special_tokens") ?? false }, p, logprobs,
-            topLogprobs, f.Bool("stream") ?? false, RequestFields.IncludeUsage(body)) { MaxTokens = maxTokens, IgnoredFields = ignored, ToolParser = toolParser };
+            topLogprobs, f.Bool("stream") ?? false, RequestFields.IncludeUsage(body)) {
+            MaxTokens = maxTokens,
+            IgnoredFields = ignored,
+            ToolParser = toolParser,
+            Reasoning = serving.ReasoningParser is { } rp ? ReasoningParser.Create(rp) : null,
+            IncludeReasoning = f.Bool("include_reasoning") ?? true,
+        };
     }
 
     // none / auto / required / {"type": "function", "function": {"name": ...}}, checked against the tools as vLLM does
@@ -208,13 +221,27 @@ public static class ChatCompletionsApi
         return rendered[..(at + last.Length)];
     }
 
+    // The assistant message; with a reasoning parser it carries reasoning_content and vLLM's newer name, reasoning.
+    private static JsonObject Message(ChatJob job, string? content, string? reasoning, JsonArray calls)
+    {
+        var m = new JsonObject { ["role"] = "assistant", ["content"] = content };
+        if (job.Reasoning != null && job.IncludeReasoning)
+        {
+            m["reasoning_content"] = reasoning;
+            m["reasoning"] = reasoning;
+        }
+        m["tool_calls"] = calls;
+        return m;
+    }
+
     /// <summary>The non-streaming response body.</summary>
     public static JsonObject Response(string id, string model, long created, ChatJob job, RequestOutput output, LLMEngine engine)
     {
         var choices = new JsonArray();
         foreach (var c in output.Outputs)
         {
-            var parsed = job.ToolParser?.Parse(c.Text) ?? new ParsedToolCalls(c.Text, []);
+            var (reasoning, text) = job.Reasoning?.Extract(c.Text) ?? (null, c.Text);
+            var parsed = text != null && job.ToolParser != null ? job.ToolParser.Parse(text) : new ParsedToolCalls(text, []);
             var calls = new JsonArray(parsed.Calls.Select(t => (JsonNode)new JsonObject
             {
                 ["id"] = t.Id,
@@ -224,7 +251,7 @@ public static class ChatCompletionsApi
             choices.Add(new JsonObject
             {
                 ["index"] = c.Index,
-                ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = parsed.Content, ["tool_calls"] = calls },
+                ["message"] = Message(job, parsed.Content, reasoning, calls),
                 ["logprobs"] = job.Logprobs ? LogprobsFormat.Chat(engine.Tokenizer, c.Logprobs!, job.TopLogprobs) : null,
                 // As vLLM: a response that called tools finishes with "tool_calls".
                 ["finish_reason"] = parsed.Calls.Count > 0 ? "tool_calls" : c.FinishReason,
