@@ -41,6 +41,14 @@ internal sealed class PdaState : IEquatable<PdaState>
         return Close(t, scratch)!;
     }
 
+    /// <summary>The closure of one configuration, or null when it is dead.</summary>
+    public static PdaState? Closed(PdaTables t, Frame f, StepScratch scratch)
+    {
+        scratch.Seeds.Clear();
+        scratch.Seeds.Add(f);
+        return Close(t, scratch);
+    }
+
     /// <summary>The state after one more byte, or null when no configuration can read it.</summary>
     public PdaState? Step(PdaTables t, byte b, StepScratch scratch)
     {

@@ -82,9 +82,9 @@ internal sealed class TokenMasker
     {
         var trie = _vocab.Trie;
         int n = trie.NodeByte.Length;
-        var states = new PdaState?[trie.MaxTokenLength + 1];
+        var states = new Slot[trie.MaxTokenLength + 1];
         var escaped = new bool[trie.MaxTokenLength + 1];
-        states[0] = PdaState.OfHead(new Frame(node, Frame.Escape));
+        states[0] = new Slot(node, Frame.Escape, null);
         var accepted = new int[_vocab.BitmaskWords];
         var uncertain = new List<int>();
         var order = trie.OrderedTokens;
@@ -92,18 +92,17 @@ internal sealed class TokenMasker
         while (i < n)
         {
             int d = trie.NodeDepth[i];
-            var s = states[d - 1]!.Step(_t, trie.NodeByte[i], scratch);
-            if (s is null)
+            if (!Step(states[d - 1], trie.NodeByte[i], scratch, out var s))
             {
                 if (escaped[d - 1]) AddRange(uncertain, trie.NodeTokenStart[i], trie.TokenPositionAt(trie.SubtreeEnd[i]));
                 i = trie.SubtreeEnd[i];
                 continue;
             }
             states[d] = s;
-            escaped[d] = escaped[d - 1] || s.Escaped;
+            escaped[d] = escaped[d - 1] || (s.Full?.Escaped ?? false);
             for (int k = trie.NodeTokenStart[i]; k < trie.NodeTokenEnd[i]; k++)
                 accepted[order[k] >> 5] |= 1 << (order[k] & 31);
-            if (s.Heads.Length == 0)
+            if (s.Full is { Heads.Length: 0 })
             {
                 // Nothing more can be read here; longer tokens depend on the stack below, if we escaped.
                 if (escaped[d]) AddRange(uncertain, trie.NodeTokenEnd[i], trie.TokenPositionAt(trie.SubtreeEnd[i]));
@@ -123,6 +122,28 @@ internal sealed class TokenMasker
         return new NodeMask(accepted, list, lcp);
     }
 
+    /// <summary>
+    /// A walk state without allocation in the common case: one stack whose top is a plain node (Node,
+    /// Parent), or else a full <see cref="PdaState"/>.
+    /// </summary>
+    private readonly record struct Slot(int Node, Frame? Parent, PdaState? Full);
+
+    private bool Step(in Slot from, byte b, StepScratch scratch, out Slot to)
+    {
+        if (from.Full is null)
+        {
+            int next = _t.Next(from.Node, b);
+            if (next < 0) { to = default; return false; }
+            if (_t.IsPlain(next)) { to = new Slot(next, from.Parent, null); return true; }
+            var closed = PdaState.Closed(_t, new Frame(next, from.Parent), scratch);
+            to = new Slot(0, null, closed);
+            return closed is not null;
+        }
+        var s = from.Full.Step(_t, b, scratch);
+        to = new Slot(0, null, s);
+        return s is not null;
+    }
+
     private static void AddRange(List<int> into, int from, int to)
     {
         for (int k = from; k < to; k++) into.Add(k);
@@ -132,8 +153,8 @@ internal sealed class TokenMasker
     // tokens reuse the states of their shared prefix.
     private void AddUncertain(Frame head, NodeMask node, Span<int> mask, StepScratch scratch)
     {
-        var states = new PdaState?[_vocab.Trie.MaxTokenLength + 1];
-        states[0] = PdaState.OfHead(head);
+        var states = new Slot[_vocab.Trie.MaxTokenLength + 1];
+        states[0] = new Slot(head.Node, head.Parent, null);
         int valid = 0; // states[0..valid] hold the previous token's prefix states
         var order = _vocab.Trie.OrderedTokens;
         for (int j = 0; j < node.Uncertain.Length; j++)
@@ -145,8 +166,7 @@ internal sealed class TokenMasker
             int d = l;
             for (; d < bytes.Length; d++)
             {
-                var s = states[d]!.Step(_t, bytes[d], scratch);
-                if (s is null) break;
+                if (!Step(states[d], bytes[d], scratch, out var s)) break;
                 states[d + 1] = s;
             }
             valid = d;
