@@ -94,9 +94,10 @@ public sealed class GrammarCompiler
             int root = front(builder);
             tables = builder.Build(root);
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or OverflowException)
         {
-            // Malformed text that slipped past a front end's checks (a lone surrogate, say).
+            // Malformed input that slipped past a front end's checks: a lone surrogate, a JSON value of the
+            // wrong kind read as a string ("required": [1]), a number too large for its field.
             throw new GrammarException($"invalid {kind}: {e.Message}", e);
         }
         var compiled = new CompiledGrammar(tables, _vocab, kind + ": " + (key.Length > 80 ? key[..80] + "..." : key));

@@ -154,6 +154,9 @@ public class JsonSchemaTests
         Assert.Throws<GrammarException>(() => Schema("""{"$ref":"#/$defs/missing"}"""));
         Assert.Throws<GrammarException>(() => Schema("""{"type":"strang"}"""));
         Assert.Throws<GrammarException>(() => Schema("not json"));
+        Assert.Throws<GrammarException>(() => Schema("""{"type":"object","required":[1]}"""));
+        Assert.Throws<GrammarException>(() => Schema("""{"type":"string","maxLength":"3"}"""));
+        Assert.Throws<GrammarException>(() => Schema("""{"type":"array","items":[{}]}"""));
     }
 
     [Fact]
