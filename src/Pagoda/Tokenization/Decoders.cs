@@ -12,6 +12,8 @@ internal abstract class Decoder
 
 internal sealed class SequenceDecoder(IReadOnlyList<Decoder> steps) : Decoder
 {
+    public IReadOnlyList<Decoder> Steps => steps;
+
     public override List<string> DecodeChain(List<string> tokens)
     {
         foreach (var step in steps) tokens = step.DecodeChain(tokens);

@@ -186,6 +186,21 @@ public sealed class Tokenizer
 
     internal bool HasAddedTokens => _addedById.Count > 0;
 
+    /// <summary>
+    /// Whether tokens are GPT-2 byte-level strings (a ByteLevel decoder, alone or in a sequence), so that
+    /// the grammar engine can map each token back to the bytes it stands for.
+    /// </summary>
+    internal bool HasByteLevelDecoder => _def.Decoder is ByteLevelDecoder
+        || (_def.Decoder is SequenceDecoder seq && seq.Steps.Any(d => d is ByteLevelDecoder));
+
+    /// <summary>The bytes of a byte-level token string (GPT-2 table), as the ByteLevel decoder reads them.</summary>
+    internal static byte[] ByteLevelBytes(string token)
+    {
+        var bytes = new List<byte>(token.Length);
+        ByteLevel.AppendTokenBytes(token, bytes);
+        return bytes.ToArray();
+    }
+
     /// <summary>Whether the id is an added token marked special (skipped by skip-special decoding).</summary>
     public bool IsSpecial(int id) => _addedById.Count > 0 && _addedById.TryGetValue(id, out var t) && t.Special;
 }

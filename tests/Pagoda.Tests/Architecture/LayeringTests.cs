@@ -17,6 +17,7 @@ public class LayeringTests
         ["Pagoda.Backends"],
         ["Pagoda.Loading"],
         ["Pagoda.Tokenization"],
+        ["Pagoda.StructuredOutput"],
         ["Pagoda.Models"],
         ["Pagoda.Requests"],
         ["Pagoda.KvCache"],
