@@ -86,6 +86,9 @@ public sealed record SamplingParams
     /// <summary>Cumulative, delta or final-only outputs while streaming.</summary>
     public RequestOutputKind OutputKind { get; init; } = RequestOutputKind.Cumulative;
 
+    /// <summary>Constrains the output to a JSON schema, regex, choice or grammar (vLLM's structured_outputs).</summary>
+    public StructuredOutputsParams? StructuredOutputs { get; init; }
+
     /// <summary>Below this temperature sampling is greedy, as in vLLM.</summary>
     public const double GreedyEpsilon = 1e-5;
 
@@ -100,6 +103,7 @@ public sealed record SamplingParams
             if (!ok)
                 throw new ArgumentException(message);
         }
+        StructuredOutputs?.Validate();
         Check(N >= 1, $"n must be at least 1, got {N}.");
         Check(PresencePenalty is >= -2 and <= 2, $"presence_penalty must be in [-2, 2], got {PresencePenalty}.");
         Check(FrequencyPenalty is >= -2 and <= 2, $"frequency_penalty must be in [-2, 2], got {FrequencyPenalty}.");

@@ -38,7 +38,7 @@ public class ErrorTests(ServerFixture f)
     [InlineData("/v1/completions", """{"prompt": {"text": "x"}}""", "prompt")]
     [InlineData("/v1/completions", """{"prompt": "x", "suffix": "y"}""", "suffix")]
     [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": "x"}], "top_logprobs": 50, "logprobs": true}""", "top_logprobs")]
-    [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}}""", "response_format")]
+    [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "structural_tag"}}""", "response_format")]
     [InlineData("/v1/embeddings", """{"input": "x", "encoding_format": "int8"}""", "encoding_format")]
     [InlineData("/v1/embeddings", """{"input": "x", "dimensions": 12}""", "dimensions")]
     [InlineData("/v1/chat/completions", """{"model": 7, "messages": [{"role": "user", "content": "x"}]}""", "model")]

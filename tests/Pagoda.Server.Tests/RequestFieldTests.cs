@@ -24,13 +24,13 @@ public class RequestFieldTests(ServerFixture f)
 
     [Theory]
     [InlineData("/v1/chat/completions", "use_beam_search", "true")]
-    [InlineData("/v1/chat/completions", "guided_json", "{\"type\": \"object\"}")]
-    [InlineData("/v1/chat/completions", "structured_outputs", "{\"choice\": [\"a\", \"b\"]}")]
+    [InlineData("/v1/chat/completions", "structural_tag", "\"x\"")]
+    [InlineData("/v1/chat/completions", "cache_salt", "\"tenant-1\"")]
     [InlineData("/v1/chat/completions", "priority", "3")]
     [InlineData("/v1/chat/completions", "echo", "true")]
-    [InlineData("/v1/completions", "guided_regex", "\"[0-9]+\"")]
+    [InlineData("/v1/completions", "guided_whitespace_pattern", "\" \"")]
     [InlineData("/v1/completions", "length_penalty", "0.5")]
-    [InlineData("/v1/completions", "response_format", "{\"type\": \"json_object\"}")]
+    [InlineData("/v1/completions", "response_format", "{\"type\": \"structural_tag\"}")]
     public async Task UnimplementedVllmFieldsAre400NamingThem(string path, string field, string value)
     {
         var body = path.EndsWith("chat/completions") ? Chat() : JsonNode.Parse("""{"prompt": "x", "max_tokens": 2}""")!.AsObject();
@@ -139,8 +139,12 @@ public class RequestFieldTests(ServerFixture f)
             "request_success_total\\{finished_reason=\"abort\"[^}]*\\} ([0-9.e+]+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         double before = Aborts(await f.Http.GetStringAsync("/metrics"));
         var body = """{"prompt": "Once upon a time", "max_tokens": 1500, "ignore_eos": true, "stream": true}""";
+        // A client of its own that drops the connection instead of draining the rest of the response on dispose.
+        using var handler = new SocketsHttpHandler { MaxResponseDrainSize = 0 };
+        using var client = new HttpClient(handler) { BaseAddress = f.BaseAddress };
+        client.DefaultRequestHeaders.Authorization = f.Http.DefaultRequestHeaders.Authorization;
         using (var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") })
-        using (var response = await f.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+        using (var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
         {
             using var stream = await response.Content.ReadAsStreamAsync();
             var buffer = new byte[64];

@@ -26,6 +26,9 @@ internal static class GenerationEndpoints
             throw new ApiException(503, $"The server is overloaded: {s.Engine.NumWaiting} requests are waiting (--max-waiting-requests {max}). Retry later.",
                 retryAfterSeconds: 1);
         p.ValidateTokenIds(s.Model.Folder.Config.VocabSize);
+        // Compiled here, off the engine's loop, so a bad schema is a 400 and the loop finds the grammar cached.
+        if (p.StructuredOutputs is { } so)
+            s.Model.CompileGrammar(so);
         int[] ids = s.Model.ProcessPrompt(prompt);
         SamplingParamsReader.CheckContext(ids.Length, requestedMaxTokens, s.Model.MaxModelLen);
         return prompt with { TokenIds = ids };

@@ -8,6 +8,7 @@ using Pagoda.Loading.Hub;
 using Pagoda.Models;
 using Pagoda.Requests;
 using Pagoda.Scheduling;
+using Pagoda.StructuredOutput;
 using Pagoda.Tokenization;
 
 namespace Pagoda.Engine;
@@ -31,6 +32,8 @@ public sealed class LLMEngine : IDisposable
     private readonly List<RequestFailure> _failures = [];
     private long _promptTokens, _generationTokens;
     private (SchedulerOutput Scheduled, ModelRunnerOutput Run)? _deferred;
+    private GrammarCompiler? _grammars; // made on the first structured request: the vocabulary's trie takes a moment
+    private readonly Lock _grammarsLock = new();
 
     /// <summary>Loads the model, tokenizer and chat template named by <paramref name="args"/> and sizes the KV pool.</summary>
     public LLMEngine(EngineArgs args)
@@ -147,6 +150,7 @@ public sealed class LLMEngine : IDisposable
         int[] ids = ProcessPrompt(prompt);
         int maxTokens = Math.Min(samplingParams.MaxTokens ?? int.MaxValue, MaxModelLen - ids.Length);
         var badWords = samplingParams.BadWords is { Count: > 0 } ? BadWords.TokenIds(Tokenizer, samplingParams.BadWords) : null;
+        var grammar = samplingParams.StructuredOutputs is { } so ? CompileGrammar(so) : null;
         var children = new List<Request>(samplingParams.N);
         for (int i = 0; i < samplingParams.N; i++)
         {
@@ -156,12 +160,40 @@ public sealed class LLMEngine : IDisposable
             children.Add(new Request(childId, ids, samplingParams with { N = 1 }, maxTokens, new Random(unchecked((int)seed)), _eosIds)
             {
                 BadWordsTokenIds = badWords,
+                Grammar = grammar != null ? new GrammarMatcher(grammar) : null,
             });
         }
         _output.Add(new ParentRequest(requestId, prompt.Text, ids, samplingParams), children);
         foreach (var child in children)
             _scheduler.AddRequest(child);
         _promptTokens += ids.Length;
+    }
+
+    /// <summary>
+    /// The compiled grammar of a structured output (cached by the compiler); an invalid or unsupported one is an
+    /// <see cref="ArgumentException"/> naming the problem. Thread-safe: the server compiles on the request's thread
+    /// first, so the engine's loop finds it cached.
+    /// </summary>
+    public CompiledGrammar CompileGrammar(StructuredOutputsParams so)
+    {
+        so.Validate();
+        lock (_grammarsLock)
+            _grammars ??= new GrammarCompiler(TokenVocabulary.FromTokenizer(Tokenizer, Folder.Config.VocabSize, _eosIds));
+        try
+        {
+            return so switch
+            {
+                { Json: { } schema } => _grammars.JsonSchema(schema),
+                { JsonObject: true } => _grammars.JsonObject(),
+                { Regex: { } pattern } => _grammars.Regex(pattern),
+                { Choice: { } choices } => _grammars.Choice(choices),
+                _ => _grammars.Grammar(so.Grammar!),
+            };
+        }
+        catch (GrammarException e)
+        {
+            throw new ArgumentException($"Invalid structured output: {e.Message}", e);
+        }
     }
 
     /// <summary>

@@ -35,6 +35,9 @@ public sealed record ModelRunnerOutput(
 public sealed record LaunchedStep(List<ScheduledRequest> Scheduled, Dictionary<string, Exception> Failed, IReadOnlyList<Request> Recompute,
     IForwardHandle? Forward, int TopK)
 {
+    /// <summary>The allowed-token bitmask of each sampling request under a grammar, made while the forward ran.</summary>
+    public Dictionary<string, int[]> Masks { get; init; } = [];
+
     /// <summary>Whether the forward may still be running on the device (work done before Finish overlaps with it).</summary>
     public bool IsAsynchronous => Forward?.IsAsynchronous ?? false;
 }
@@ -122,7 +125,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         t0 = Timings.Lap(StepPhase.Build, t0);
         var forward = model.ForwardAsync(topK > 0 ? batch with { LogitsTopK = topK } : batch, Cache);
         Timings.Lap(StepPhase.Launch, t0);
-        return new LaunchedStep(scheduled, failed, recompute, forward, topK);
+        return new LaunchedStep(scheduled, failed, recompute, forward, topK) { Masks = GrammarMasks(scheduled, failed) };
     }
 
     /// <summary>Waits for a launched step's forward and samples each request that reached the end of its tokens.</summary>
@@ -140,12 +143,12 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         if (step.TopK > 0)
             SampleFromCandidates(step.Scheduled, output, step.TopK, sampled, step.Failed);
         else
-            SampleFromLogits(step.Scheduled, output, sampled, logprobs, promptLogprobs, step.Failed);
+            SampleFromLogits(step.Scheduled, output, step.Masks, sampled, logprobs, promptLogprobs, step.Failed);
         Timings.Lap(StepPhase.Sample, t0);
         return result;
     }
 
-    private void SampleFromLogits(List<ScheduledRequest> scheduled, float[] logits, Dictionary<string, int> sampled,
+    private void SampleFromLogits(List<ScheduledRequest> scheduled, float[] logits, Dictionary<string, int[]> masks, Dictionary<string, int> sampled,
         Dictionary<string, TokenLogprob> logprobs, Dictionary<string, PromptLogprobsChunk> promptLogprobs, Dictionary<string, Exception> failed)
     {
         int vocab = model.Config.VocabSize;
@@ -184,6 +187,9 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
                     raw = new double[vocab];
                     LogprobsComputer.LogSoftmax(rowLogits, raw);
                 }
+                // The grammar's mask comes before everything else, as vLLM applies it.
+                if (masks.TryGetValue(req.RequestId, out int[]? mask))
+                    ApplyMask(rowLogits, mask);
                 LogitsProcessors.Apply(rowLogits, req, req.BadWordsTokenIds);
                 int token = Sampler.Sample(rowLogits, req.Params, req.Rng);
                 sampled[req.RequestId] = token;
@@ -195,6 +201,46 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
                 // Sampling reads only this request's row and state: a failure here is this request's alone.
                 failed[req.RequestId] = e;
                 sampled.Remove(req.RequestId);
+            }
+        }
+    }
+
+    // The masks of the step's grammar-constrained rows. On an asynchronous forward (the GPU) this runs while the
+    // device computes; a request whose grammar throws fails alone.
+    private static Dictionary<string, int[]> GrammarMasks(List<ScheduledRequest> scheduled, Dictionary<string, Exception> failed)
+    {
+        Dictionary<string, int[]>? masks = null;
+        foreach (var s in scheduled)
+        {
+            if (s.Request.Grammar is not { } g || !s.SamplesToken)
+                continue;
+            try
+            {
+                var mask = new int[g.BitmaskWords];
+                g.FillNextTokenBitmask(mask);
+                (masks ??= [])[s.Request.RequestId] = mask;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                failed[s.Request.RequestId] = e;
+            }
+        }
+        return masks ?? [];
+    }
+
+    // Tokens whose bit is clear can never be sampled.
+    private static void ApplyMask(Span<float> logits, int[] mask)
+    {
+        for (int w = 0; w < mask.Length; w++)
+        {
+            int bits = mask[w];
+            if (bits == -1)
+                continue;
+            int end = Math.Min(logits.Length, (w + 1) * 32);
+            for (int i = w * 32; i < end; i++)
+            {
+                if ((bits & (1 << (i & 31))) == 0)
+                    logits[i] = float.NegativeInfinity;
             }
         }
     }
@@ -231,7 +277,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
                 continue;
             var req = s.Request;
             var p = req.Params;
-            bool processors = p.AllowedTokenIds != null || req.BadWordsTokenIds is { Count: > 0 }
+            bool processors = p.AllowedTokenIds != null || req.BadWordsTokenIds is { Count: > 0 } || req.Grammar != null
                 || req.NumOutputTokens < p.MinTokens || p.LogitBias is { Count: > 0 }
                 || p.RepetitionPenalty != 1.0 || p.FrequencyPenalty != 0 || p.PresencePenalty != 0;
             if (processors || p.Logprobs != null || !Sampler.CandidatesSuffice(p, maxLogitsTopK, vocab))

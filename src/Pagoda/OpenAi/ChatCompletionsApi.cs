@@ -38,17 +38,6 @@ public static class ChatCompletionsApi
             throw new OpenAiRequestException("'chat_template' is not accepted in requests; the server's template is used.", "chat_template");
         var ignored = KnownFields.Check(body, chat: true);
         var messages = ReadMessages(body["messages"]);
-        switch (body["response_format"])
-        {
-            case null:
-                break;
-            case JsonObject rf when StringOf(rf["type"]) is { } type:
-                if (type != "text")
-                    throw new OpenAiRequestException($"response_format '{type}' is not supported yet (supported: text).", "response_format");
-                break;
-            default:
-                throw new OpenAiRequestException("'response_format' must be an object with a string 'type'.", "response_format");
-        }
         var tools = body["tools"] switch
         {
             null => null,

@@ -21,8 +21,6 @@ public static class CompletionsApi
     {
         var f = new RequestFields(body);
         var ignored = KnownFields.Check(body, chat: false);
-        if (body["response_format"] is { } rf && !(rf is JsonObject o && o["type"] is JsonValue t && t.TryGetValue(out string? type) && type == "text"))
-            throw new OpenAiRequestException("response_format other than {\"type\": \"text\"} is not supported by this server yet.", "response_format");
         if (f.Has("suffix"))
             throw new OpenAiRequestException("suffix is not supported.", "suffix");
         if (f.Int("best_of") is int bestOf && bestOf != (f.Int("n") ?? 1))

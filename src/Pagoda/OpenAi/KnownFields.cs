@@ -16,18 +16,19 @@ public static class KnownFields
         "model", "n", "temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty",
         "seed", "stop", "stop_token_ids", "include_stop_str_in_output", "ignore_eos", "min_tokens", "skip_special_tokens",
         "spaces_between_special_tokens", "logit_bias", "allowed_token_ids", "bad_words", "prompt_logprobs", "stream",
-        "stream_options", "user", "add_special_tokens",
+        "stream_options", "user", "add_special_tokens", "response_format", "structured_outputs", "guided_json", "guided_regex",
+        "guided_choice", "guided_grammar", "guided_decoding_backend",
     ];
 
     private static readonly HashSet<string> Chat =
     [
         .. Sampling, "messages", "max_tokens", "max_completion_tokens", "logprobs", "top_logprobs", "tools", "tool_choice",
-        "parallel_tool_calls", "chat_template_kwargs", "add_generation_prompt", "continue_final_message", "response_format",
+        "parallel_tool_calls", "chat_template_kwargs", "add_generation_prompt", "continue_final_message",
         "include_reasoning",
     ];
 
     private static readonly HashSet<string> Completion =
-        [.. Sampling, "prompt", "max_tokens", "logprobs", "echo", "best_of", "suffix", "response_format"];
+        [.. Sampling, "prompt", "max_tokens", "logprobs", "echo", "best_of", "suffix"];
 
     // vLLM request fields Pagoda does not implement, with the value that asks for nothing (null: only absence or null).
     private static readonly Dictionary<string, JsonNode?> Unsupported = new()
@@ -36,8 +37,7 @@ public static class KnownFields
         ["logits_processors"] = null, ["return_tokens_as_token_ids"] = false, ["return_token_ids"] = false,
         ["cache_salt"] = null, ["kv_transfer_params"] = null, ["vllm_xargs"] = null, ["request_id"] = null,
         ["documents"] = null, ["mm_processor_kwargs"] = null, ["prompt_embeds"] = null, ["structural_tag"] = null,
-        ["structured_outputs"] = null, ["guided_json"] = null, ["guided_regex"] = null, ["guided_choice"] = null,
-        ["guided_grammar"] = null, ["guided_decoding_backend"] = null, ["guided_whitespace_pattern"] = null,
+        ["guided_whitespace_pattern"] = null,
         ["reasoning_effort"] = null, ["echo"] = false, ["chat_template"] = null,
     };
 

@@ -65,6 +65,7 @@ public static class SamplingParamsReader
             AllowedTokenIds = f.Ints("allowed_token_ids"),
             BadWords = f.Strings("bad_words"),
             PromptLogprobs = f.Int("prompt_logprobs"),
+            StructuredOutputs = StructuredOutputsReader.Read(f.Body),
         };
         try
         {

@@ -1,3 +1,4 @@
+using Pagoda.StructuredOutput;
 
 namespace Pagoda.Requests;
 
@@ -72,6 +73,9 @@ public sealed class Request(string requestId, int[] promptTokenIds, SamplingPara
     /// <summary>Token sequences of the bad words (each ending in the token to ban).</summary>
     public IReadOnlyList<int[]>? BadWordsTokenIds { get; init; }
 
+    /// <summary>The structured output's state (vLLM's structured_output_request): masks the next token, advanced by each sampled one.</summary>
+    public GrammarMatcher? Grammar { get; init; }
+
     /// <summary>Chained hashes of its full blocks (grown as tokens arrive).</summary>
     public List<BlockHash> BlockHashes { get; } = [];
 
@@ -86,6 +90,13 @@ public sealed class Request(string requestId, int[] promptTokenIds, SamplingPara
     {
         _allTokenIds.Add(token);
         int n = NumOutputTokens;
+        // The token was sampled under the grammar's mask, so the matcher takes it (a complete grammar then allows only
+        // EOS, which ends the request as EOS does). A token it refuses cannot be made sense of: stop there.
+        if (Grammar != null && !Grammar.AcceptToken(token))
+        {
+            Status = RequestStatus.FinishedStopped;
+            return;
+        }
         if (n < Params.MinTokens)
         {
             if (n >= MaxTokens)

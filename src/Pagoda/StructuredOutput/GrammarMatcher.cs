@@ -20,6 +20,9 @@ public sealed class GrammarMatcher
         _state = g.Start;
     }
 
+    /// <summary>Ints of the bitmask <see cref="FillNextTokenBitmask"/> writes.</summary>
+    public int BitmaskWords => _g.Vocabulary.BitmaskWords;
+
     /// <summary>EOS was accepted, or nothing but EOS can follow.</summary>
     public bool IsTerminated => _eosAccepted || _state.Heads.Length == 0;
 
