@@ -45,10 +45,16 @@ public static class ChatCompletionsApi
             _ => throw new OpenAiRequestException(
                 "'tools' must be a list of {\"type\": \"function\", \"function\": {\"name\": string, \"parameters\": object}}.", "tools"),
         };
-        string toolChoice = CheckToolChoice(body["tool_choice"], tools);
+        var (toolChoice, named) = CheckToolChoice(body["tool_choice"], tools);
         if (toolChoice == "auto" && !(serving.EnableAutoToolChoice && serving.ToolCallParser != null))
             throw new OpenAiRequestException("\"auto\" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set", "tool_choice");
-        var toolParser = toolChoice == "auto" ? ToolCallParser.Create(serving.ToolCallParser!) : null;
+        ToolCallParser? toolParser = toolChoice switch
+        {
+            "auto" => ToolCallParser.Create(serving.ToolCallParser!),
+            "named" => new NamedToolParser(named!),
+            "required" => new RequiredToolParser(),
+            _ => null,
+        };
         var kwargs = body["chat_template_kwargs"] switch
         {
             null => null,
@@ -84,6 +90,15 @@ public static class ChatCompletionsApi
         var p = SamplingParamsReader.Read(f, engine.GenerationConfig.SamplingDefaults(), maxTokens, engine.GenerationConfig.MaxNewTokens);
         if (logprobs)
             p = p with { Logprobs = topLogprobs };
+        if (toolChoice is "named" or "required")
+        {
+            // A forced call is a structured output of its own; another one in the same request cannot also hold.
+            if (p.StructuredOutputs != null)
+                throw new OpenAiRequestException($"tool_choice '{toolChoice}' cannot be combined with a structured output.", "tool_choice");
+            string schema = toolChoice == "named" ? ForcedToolCalls.NamedSchema(tools!, named!)
+                : ForcedToolCalls.RequiredSchema(tools!, f.Bool("parallel_tool_calls") ?? true);
+            p = p with { StructuredOutputs = new StructuredOutputsParams { Json = schema } };
+        }
         // The template already holds the special tokens it wants; add_special_tokens adds the tokenizer's too (vLLM: false).
         return new ChatJob(new PromptInput { Text = text, AddSpecialTokens = f.Bool("add_special_tokens") ?? false }, p, logprobs,
             topLogprobs, f.Bool("stream") ?? false, RequestFields.IncludeUsage(body)) {
@@ -96,31 +111,28 @@ public static class ChatCompletionsApi
     }
 
     // none / auto / required / {"type": "function", "function": {"name": ...}}, checked against the tools as vLLM does
-    // (absent with tools means "auto"); returns "none" or "auto". Forcing a call (required, named) needs constrained
-    // decoding, which this server does not have yet: a 400, not a 200 with plain text.
-    private static string CheckToolChoice(JsonNode? choice, JsonArray? tools)
+    // (absent with tools means "auto"); returns "none", "auto", "required" or "named" with the tool's name.
+    private static (string Choice, string? Name) CheckToolChoice(JsonNode? choice, JsonArray? tools)
     {
         const string NeedsTools = "When using `tool_choice`, `tools` must be set.";
         switch (choice)
         {
             case null:
-                return tools is { Count: > 0 } ? "auto" : "none";
+                return (tools is { Count: > 0 } ? "auto" : "none", null);
             case JsonValue v when v.TryGetValue(out string? s) && s == "none":
-                return "none";
+                return ("none", null);
             case JsonValue v when v.TryGetValue(out string? s) && s == "auto":
-                return tools != null ? "auto" : throw new OpenAiRequestException(NeedsTools, "tool_choice");
+                return tools != null ? ("auto", null) : throw new OpenAiRequestException(NeedsTools, "tool_choice");
             case JsonValue v when v.TryGetValue(out string? s) && s == "required":
                 if (tools == null)
                     throw new OpenAiRequestException(NeedsTools, "tool_choice");
-                if (tools.Count == 0)
-                    return "none"; // OpenAI: required with an empty list behaves as none
-                throw new OpenAiRequestException("tool_choice 'required' is not supported by this server yet.", "tool_choice");
+                return (tools.Count == 0 ? "none" : "required", null); // OpenAI: required with an empty list behaves as none
             case JsonObject o when StringOf(o["type"]) == "function" && o["function"] is JsonObject fn && StringOf(fn["name"]) is { } name:
                 if (tools == null)
                     throw new OpenAiRequestException(NeedsTools, "tool_choice");
                 if (!tools.Any(t => StringOf(t?["function"]?["name"]) == name))
                     throw new OpenAiRequestException($"Tool '{name}' has not been passed in 'tools'.", "tool_choice");
-                throw new OpenAiRequestException("A named tool_choice is not supported by this server yet.", "tool_choice");
+                return ("named", name);
             default:
                 throw new OpenAiRequestException(
                     "'tool_choice' must be 'none', 'auto', 'required' or {\"type\": \"function\", \"function\": {\"name\": string}}.", "tool_choice");
@@ -243,7 +255,7 @@ public static class ChatCompletionsApi
                 ["message"] = Message(job, parsed.Content, reasoning, calls),
                 ["logprobs"] = job.Logprobs ? LogprobsFormat.Chat(engine.Tokenizer, c.Logprobs!, job.TopLogprobs) : null,
                 // As vLLM: a response that called tools finishes with "tool_calls".
-                ["finish_reason"] = parsed.Calls.Count > 0 ? "tool_calls" : c.FinishReason,
+                ["finish_reason"] = parsed.Calls.Count > 0 && !job.ToolParser!.Forced ? "tool_calls" : c.FinishReason,
                 ["stop_reason"] = OpenAiJson.StopReason(c.StopReason),
             });
         }

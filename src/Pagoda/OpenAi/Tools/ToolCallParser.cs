@@ -39,6 +39,12 @@ public abstract class ToolCallParser
     /// <summary>The calls seen so far in <paramref name="calls"/> (text from <see cref="CallsStart"/> on), possibly unfinished.</summary>
     internal abstract List<PartialCall> PartialCalls(string calls);
 
+    /// <summary>
+    /// Whether the calls were forced (tool_choice required or named): as in vLLM, only calls the model chose to
+    /// make turn the finish reason into "tool_calls".
+    /// </summary>
+    public virtual bool Forced => false;
+
     /// <summary>Follows one streamed output.</summary>
     public ToolCallStream Stream() => new(this);
 
