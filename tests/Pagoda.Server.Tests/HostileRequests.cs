@@ -161,7 +161,7 @@ public static class HostileRequests
         foreach (var (field, value) in new[]
                  {
                      ("tools", "\"x\""), ("tools", "[1]"), ("tools", "{}"), ("tools", "[null]"), ("tools", "[\"function\"]"), ("chat_template_kwargs", "[]"),
-                     ("chat_template_kwargs", "\"x\""), ("response_format", "{\"type\": \"json_object\"}"), ("response_format", "{\"type\": 5}"),
+                     ("chat_template_kwargs", "\"x\""), ("response_format", "{\"type\": \"json_schema\"}"), ("response_format", "{\"type\": 5}"),
                      ("response_format", "{\"type\": {\"a\": 1}}"), ("top_logprobs", "21"), ("top_logprobs", "2147483647"), ("top_logprobs", "-1"), ("logprobs", "\"true\""),
                      ("continue_final_message", "5"), ("add_generation_prompt", "\"x\""), ("max_completion_tokens", "-1"),
                      ("stream_options", "[]"),
