@@ -32,7 +32,9 @@ public sealed class LLMEngine : IDisposable
     private readonly List<RequestFailure> _failures = [];
     private long _promptTokens, _generationTokens;
     private (SchedulerOutput Scheduled, ModelRunnerOutput Run)? _deferred;
-    private GrammarCompiler? _grammars; // made on the first structured request: the vocabulary's trie takes a moment
+    // Made on the first structured request (the vocabulary's trie takes a moment); the second one, sharing the
+    // vocabulary, compiles JSON without whitespace (disable_any_whitespace).
+    private GrammarCompiler? _grammars, _compactGrammars;
     private readonly Lock _grammarsLock = new();
 
     /// <summary>Loads the model, tokenizer and chat template named by <paramref name="args"/> and sizes the KV pool.</summary>
@@ -177,17 +179,22 @@ public sealed class LLMEngine : IDisposable
     public CompiledGrammar CompileGrammar(StructuredOutputsParams so)
     {
         so.Validate();
+        GrammarCompiler compiler;
         lock (_grammarsLock)
+        {
             _grammars ??= new GrammarCompiler(TokenVocabulary.FromTokenizer(Tokenizer, Folder.Config.VocabSize, _eosIds));
+            _compactGrammars ??= new GrammarCompiler(_grammars.Vocabulary, GrammarLimits.Default with { MaxJsonWhitespace = 0 });
+            compiler = so.DisableAnyWhitespace ? _compactGrammars : _grammars;
+        }
         try
         {
             return so switch
             {
-                { Json: { } schema } => _grammars.JsonSchema(schema),
-                { JsonObject: true } => _grammars.JsonObject(),
-                { Regex: { } pattern } => _grammars.Regex(pattern),
-                { Choice: { } choices } => _grammars.Choice(choices),
-                _ => _grammars.Grammar(so.Grammar!),
+                { Json: { } schema } => compiler.JsonSchema(schema),
+                { JsonObject: true } => compiler.JsonObject(),
+                { Regex: { } pattern } => compiler.Regex(pattern),
+                { Choice: { } choices } => compiler.Choice(choices),
+                _ => compiler.Grammar(so.Grammar!),
             };
         }
         catch (GrammarException e)

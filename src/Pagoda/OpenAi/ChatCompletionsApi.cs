@@ -97,7 +97,8 @@ public static class ChatCompletionsApi
                 throw new OpenAiRequestException($"tool_choice '{toolChoice}' cannot be combined with a structured output.", "tool_choice");
             string schema = toolChoice == "named" ? ForcedToolCalls.NamedSchema(tools!, named!)
                 : ForcedToolCalls.RequiredSchema(tools!, f.Bool("parallel_tool_calls") ?? true);
-            p = p with { StructuredOutputs = new StructuredOutputsParams { Json = schema } };
+            // Compact JSON (no free whitespace), so that even a small model spends its tokens on the call itself.
+            p = p with { StructuredOutputs = new StructuredOutputsParams { Json = schema, DisableAnyWhitespace = true } };
         }
         // The template already holds the special tokens it wants; add_special_tokens adds the tokenizer's too (vLLM: false).
         return new ChatJob(new PromptInput { Text = text, AddSpecialTokens = f.Bool("add_special_tokens") ?? false }, p, logprobs,

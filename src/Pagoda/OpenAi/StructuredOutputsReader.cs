@@ -64,6 +64,7 @@ internal static class StructuredOutputsReader
             Choice = o["choice"] is { } c ? Choices(c, Field) : null,
             Grammar = o["grammar"] is { } g ? Text(g, Field) : null,
             JsonObject = o["json_object"] is JsonValue jo && jo.TryGetValue(out bool b) && b,
+            DisableAnyWhitespace = o["disable_any_whitespace"] is JsonValue dw && dw.TryGetValue(out bool d) && d,
         };
         try
         {

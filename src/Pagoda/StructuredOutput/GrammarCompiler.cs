@@ -15,6 +15,9 @@ public sealed class GrammarCompiler
     private readonly GrammarLimits _limits;
     private readonly ConcurrentDictionary<string, CompiledGrammar> _cache = new(StringComparer.Ordinal);
 
+    /// <summary>The vocabulary masks are made over (a second compiler with other limits may share it).</summary>
+    public TokenVocabulary Vocabulary => _vocab;
+
     public GrammarCompiler(TokenVocabulary vocab, GrammarLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(vocab);

@@ -68,7 +68,10 @@ internal sealed class RequiredToolParser : ToolCallParser
         catch (JsonException)
         {
         }
-        return new(output, []); // cut short by max_tokens: the text as it is
+        // Cut short by max_tokens: the calls that were completed before the cut, else the text as it is.
+        var complete = JsonScan.Objects(output.TrimStart().TrimStart('[')).TakeWhile(c => c is { Complete: true, Name: not null })
+            .Select(c => new ToolCall(NewId(), c.Name!, c.Arguments)).ToList();
+        return complete.Count > 0 ? new(null, complete) : new(output, []);
     }
 
     internal override int CallsStart(string text) => 0;
