@@ -2,25 +2,36 @@ using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.AI;
 using Pagoda.Engine;
+using Pagoda.OpenAi;
+using Pagoda.OpenAi.Tools;
 
 namespace Pagoda.AI;
 
 /// <summary>
 /// Microsoft.Extensions.AI's <see cref="IChatClient"/> over an in-process engine: .NET apps chat with a
-/// model through the same abstraction they use for OpenAI, without HTTP. Messages go through the model's
-/// chat template; options left unset take the model's generation_config.json defaults.
+/// model through the same abstraction they use for OpenAI, without HTTP. A request is handled exactly as the
+/// server handles the same chat request (template, tools, tool modes, response formats); options left unset take
+/// the model's generation_config.json defaults. Function calls come back as FunctionCallContent, so M.E.AI's
+/// FunctionInvokingChatClient can run them.
 /// </summary>
 public sealed class PagodaChatClient : IChatClient
 {
     private readonly AsyncLLMEngine _engine;
     private readonly bool _ownsEngine;
     private readonly ChatClientMetadata _metadata;
+    private readonly ChatServingOptions _serving;
 
-    /// <summary>A client over a running engine; with <paramref name="ownsEngine"/>, disposing the client disposes it.</summary>
-    public PagodaChatClient(AsyncLLMEngine engine, string? modelId = null, bool ownsEngine = false)
+    /// <summary>
+    /// A client over a running engine; with <paramref name="ownsEngine"/>, disposing the client disposes it.
+    /// <paramref name="serving"/> names the tool-call and reasoning parsers (as the server's flags do): without a
+    /// tool-call parser, tools can only be forced (ChatToolMode.RequireAny / RequireSpecific) or shown (None).
+    /// </summary>
+    public PagodaChatClient(AsyncLLMEngine engine, string? modelId = null, bool ownsEngine = false, ChatServingOptions? serving = null)
     {
         _engine = engine;
         _ownsEngine = ownsEngine;
+        _serving = serving ?? new ChatServingOptions();
+        _serving.Validate();
         _metadata = new ChatClientMetadata("pagoda", null, modelId ?? engine.Engine.Args.Model);
     }
 
@@ -33,17 +44,26 @@ public sealed class PagodaChatClient : IChatClient
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         CancellationToken cancellationToken = default)
     {
-        var (id, prompt, p) = Prepare(messages, options);
+        var (id, job) = Prepare(messages, options);
         RequestOutput? last = null;
-        await foreach (var o in _engine.GenerateAsync(id, prompt, p with { OutputKind = RequestOutputKind.FinalOnly }, cancellationToken))
+        await foreach (var o in _engine.GenerateAsync(id, job.Prompt, job.Params with { OutputKind = RequestOutputKind.FinalOnly }, cancellationToken))
             last = o;
         var c = last!.Outputs[0];
-        return new ChatResponse(new ChatMessage(ChatRole.Assistant, c.Text))
+        var (reasoning, text) = job.Reasoning?.Extract(c.Text) ?? (null, c.Text);
+        var parsed = text != null && job.ToolParser != null ? job.ToolParser.Parse(text) : new ParsedToolCalls(text, []);
+        var message = new ChatMessage(ChatRole.Assistant, []);
+        if (reasoning != null)
+            message.Contents.Add(new TextReasoningContent(reasoning));
+        if (parsed.Content != null)
+            message.Contents.Add(new TextContent(parsed.Content));
+        foreach (var call in ChatRequestBuilder.Calls(parsed.Calls))
+            message.Contents.Add(call);
+        return new ChatResponse(message)
         {
             ResponseId = id,
             ModelId = _metadata.DefaultModelId,
             CreatedAt = DateTimeOffset.UtcNow,
-            FinishReason = FinishReason(c.FinishReason),
+            FinishReason = parsed.Calls.Count > 0 && !job.ToolParser!.Forced ? ChatFinishReason.ToolCalls : FinishReason(c.FinishReason),
             Usage = Usage(last.PromptTokenIds.Count, c.TokenIds.Count),
         };
     }
@@ -52,14 +72,21 @@ public sealed class PagodaChatClient : IChatClient
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var (id, prompt, p) = Prepare(messages, options);
+        var (id, job) = Prepare(messages, options);
         int generated = 0;
-        await foreach (var o in _engine.GenerateAsync(id, prompt, p with { OutputKind = RequestOutputKind.Delta }, cancellationToken))
+        var reasoning = job.Reasoning?.Stream();
+        var tools = job.ToolParser?.Stream();
+        var text = new System.Text.StringBuilder();
+        await foreach (var o in _engine.GenerateAsync(id, job.Prompt, job.Params with { OutputKind = RequestOutputKind.Delta }, cancellationToken))
         {
             foreach (var c in o.Outputs)
             {
                 generated += c.TokenIds.Count;
-                var update = new ChatResponseUpdate(ChatRole.Assistant, c.Text)
+                bool final = c.FinishReason != null;
+                var (thought, rest) = reasoning?.Push(c.Text, final) ?? ("", c.Text);
+                var (content, _) = tools?.Push(rest, final) ?? (rest, []);
+                text.Append(rest);
+                var update = new ChatResponseUpdate(ChatRole.Assistant, content)
                 {
                     ResponseId = id,
                     MessageId = id,
@@ -67,6 +94,16 @@ public sealed class PagodaChatClient : IChatClient
                     CreatedAt = DateTimeOffset.UtcNow,
                     FinishReason = FinishReason(c.FinishReason),
                 };
+                if (thought.Length > 0)
+                    update.Contents.Insert(0, new TextReasoningContent(thought));
+                // Calls go out whole in the last update, their arguments parsed (M.E.AI has no partial-argument content).
+                if (final && job.ToolParser?.Parse(text.ToString()) is { Calls.Count: > 0 } parsed)
+                {
+                    foreach (var call in ChatRequestBuilder.Calls(parsed.Calls))
+                        update.Contents.Add(call);
+                    if (!job.ToolParser.Forced)
+                        update.FinishReason = ChatFinishReason.ToolCalls;
+                }
                 if (o.Finished)
                     update.Contents.Add(new UsageContent(Usage(o.PromptTokenIds.Count, generated)));
                 yield return update;
@@ -89,31 +126,11 @@ public sealed class PagodaChatClient : IChatClient
             _engine.Dispose();
     }
 
-    private (string Id, PromptInput Prompt, SamplingParams Params) Prepare(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    // The request as the server would parse it: template, tools, tool choice and structured output handled alike.
+    private (string Id, ChatJob Job) Prepare(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
-        var engine = _engine.Engine;
-        var template = engine.ChatTemplate ?? throw new InvalidOperationException("The model has no chat template.");
-        var list = new JsonArray();
-        if (options?.Instructions is { } instructions)
-            list.Add(new JsonObject { ["role"] = "system", ["content"] = instructions });
-        foreach (var m in messages)
-            list.Add(new JsonObject { ["role"] = m.Role.Value, ["content"] = m.Text });
-        var prompt = new PromptInput { Text = template.Render(list, addGenerationPrompt: true), AddSpecialTokens = false };
-
-        var d = engine.GenerationConfig.SamplingDefaults();
-        var p = d with
-        {
-            Temperature = options?.Temperature ?? d.Temperature,
-            TopP = options?.TopP ?? d.TopP,
-            TopK = options?.TopK ?? d.TopK,
-            FrequencyPenalty = options?.FrequencyPenalty ?? 0,
-            PresencePenalty = options?.PresencePenalty ?? 0,
-            Seed = options?.Seed,
-            Stop = options?.StopSequences?.ToList() ?? [],
-            // Like the server: generation_config's max_new_tokens, else until the context is full.
-            MaxTokens = options?.MaxOutputTokens ?? engine.GenerationConfig.MaxNewTokens,
-        };
-        return ($"chat-{Guid.NewGuid():N}", prompt, p);
+        var job = ChatCompletionsApi.Parse(ChatRequestBuilder.Body(messages, options), _engine.Engine, _serving);
+        return ($"chat-{Guid.NewGuid():N}", job);
     }
 
     private static ChatFinishReason? FinishReason(string? reason) => reason switch
