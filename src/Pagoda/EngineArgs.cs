@@ -116,6 +116,12 @@ public sealed record EngineArgs
     /// </summary>
     public bool SkipTokenizerInit { get; init; }
 
+    /// <summary>
+    /// vLLM's --reasoning-parser (qwen3, deepseek_r1): chat responses split &lt;think&gt; text into reasoning_content,
+    /// and a structured output constrains only what follows the end of reasoning.
+    /// </summary>
+    public string? ReasoningParser { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {
@@ -139,6 +145,8 @@ public sealed record EngineArgs
             throw new ArgumentException($"--dtype '{DType}' is not supported (supported: auto, float32, bfloat16, float16).");
         if (GpuMemoryUtilization is not (> 0 and <= 1))
             throw new ArgumentException($"--gpu-memory-utilization must be in (0, 1], got {GpuMemoryUtilization}.");
+        if (ReasoningParser is not (null or "qwen3" or "deepseek_r1"))
+            throw new ArgumentException($"--reasoning-parser '{ReasoningParser}' is not supported (supported: qwen3, deepseek_r1).");
         if (Quantization is not (null or "int8"))
             throw new ArgumentException($"--quantization '{Quantization}' is not supported (supported: int8).");
     }

@@ -76,9 +76,10 @@ public class ToolCallResponseTests(ServerFixture f)
         var body = JsonNode.Parse("""
             {"messages": [{"role": "user", "content": "Weather?"}], "tools": [{"type": "function", "function": {"name": "get_weather"}}]}
             """)!.AsObject();
-        var serving = new ChatServingOptions { EnableAutoToolChoice = true, ToolCallParser = "hermes", ReasoningParser = "qwen3" };
+        var serving = new ChatServingOptions { EnableAutoToolChoice = true, ToolCallParser = "hermes" };
+        var qwen3 = Pagoda.OpenAi.Reasoning.ReasoningParser.Create("qwen3"); // the engine's --reasoning-parser
         const string Text = "<think>I should call get_weather. <tool_call> is how.</think>\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {}}\n</tool_call>";
-        var job = ChatCompletionsApi.Parse(body, f.Engine.Engine, serving);
+        var job = ChatCompletionsApi.Parse(body, f.Engine.Engine, serving) with { Reasoning = qwen3 };
         var m = ChatCompletionsApi.Response("c", "fortune", 1, job, Out(Text, "stop"), f.Engine.Engine)["choices"]![0]!["message"]!;
         Assert.Equal("I should call get_weather. <tool_call> is how.", m["reasoning_content"]!.GetValue<string>());
         Assert.Equal(m["reasoning_content"]!.GetValue<string>(), m["reasoning"]!.GetValue<string>());
@@ -86,7 +87,7 @@ public class ToolCallResponseTests(ServerFixture f)
         Assert.Equal("get_weather", m["tool_calls"]![0]!["function"]!["name"]!.GetValue<string>());
 
         body["stream"] = true;
-        var stream = new ChatCompletionStream("c", "fortune", 1, ChatCompletionsApi.Parse(body, f.Engine.Engine, serving), f.Engine.Engine);
+        var stream = new ChatCompletionStream("c", "fortune", 1, ChatCompletionsApi.Parse(body, f.Engine.Engine, serving) with { Reasoning = qwen3 }, f.Engine.Engine);
         var chunks = new List<JsonObject>();
         for (int i = 0; i < Text.Length; i += 3)
             chunks.AddRange(stream.Next(Out(Text.Substring(i, Math.Min(3, Text.Length - i)), i + 3 >= Text.Length ? "stop" : null)));

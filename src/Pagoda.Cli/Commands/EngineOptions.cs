@@ -47,6 +47,7 @@ internal sealed class EngineOptions
     private readonly Option<bool> _noPrefixCaching = new("--no-enable-prefix-caching") { Description = "Turn prefix caching off." };
     private readonly Option<int?> _maxNumBatchedTokens = new("--max-num-batched-tokens") { Description = "Token budget of one step (default 2048)." };
     private readonly Option<int?> _maxNumSeqs = new("--max-num-seqs") { Description = "Requests running at once (default 256)." };
+    private readonly Option<string?> _reasoningParser = new("--reasoning-parser") { Description = "Reasoning model: qwen3 or deepseek_r1 (<think> text into reasoning_content; structured outputs start after it)." };
     private readonly Option<long?> _seed;
 
     /// <param name="seedFlag">`--engine-seed` where `--seed` is a sampling flag (generate), `--seed` for serve as in vLLM.</param>
@@ -56,7 +57,7 @@ internal sealed class EngineOptions
     public void AddTo(Command cmd)
     {
         foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _dtype, _gpuMemoryUtilization, _enforceEager, _batchInvariant, _loadFormat, _quantization, _skipTokenizerInit,
-                     _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed })
+                     _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed, _reasoningParser })
             cmd.Add(o);
     }
 
@@ -87,5 +88,6 @@ internal sealed class EngineOptions
         MaxNumBatchedTokens = r.GetValue(_maxNumBatchedTokens) ?? new EngineArgs().MaxNumBatchedTokens,
         MaxNumSeqs = r.GetValue(_maxNumSeqs) ?? new EngineArgs().MaxNumSeqs,
         Seed = r.GetValue(_seed) ?? 0,
+        ReasoningParser = r.GetValue(_reasoningParser),
     };
 }

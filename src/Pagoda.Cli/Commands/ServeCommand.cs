@@ -26,13 +26,12 @@ internal static class ServeCommand
         var maxBody = new Option<long>("--max-request-body-size") { Description = "Largest request body in bytes (larger: 413).", DefaultValueFactory = _ => 8 << 20 };
         var autoTools = new Option<bool>("--enable-auto-tool-choice") { Description = "Let the model call tools (tool_choice auto); needs --tool-call-parser." };
         var toolParser = new Option<string?>("--tool-call-parser") { Description = "How the model writes tool calls: hermes, llama3_json, mistral or pythonic." };
-        var reasoningParser = new Option<string?>("--reasoning-parser") { Description = "Move <think> text into reasoning_content: qwen3 or deepseek_r1." };
         var pooling = new Option<PoolingType>("--pooling-type") { Description = "How /v1/embeddings pools hidden states: Last or Mean.", DefaultValueFactory = _ => PoolingType.Last };
 
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (http://127.0.0.1:8000/v1).");
         cmd.Add(model);
         engine.AddTo(cmd);
-        foreach (var o in new Option[] { host, port, apiKey, names, origins, enableLog, disableLog, metricsPrefix, pooling, maxWaiting, shutdownTimeout, maxBody, autoTools, toolParser, reasoningParser })
+        foreach (var o in new Option[] { host, port, apiKey, names, origins, enableLog, disableLog, metricsPrefix, pooling, maxWaiting, shutdownTimeout, maxBody, autoTools, toolParser })
             cmd.Add(o);
         cmd.SetAction(r => CliErrors.Run(r.InvocationConfiguration.Error, () =>
         {
@@ -51,8 +50,7 @@ internal static class ServeCommand
                 MaxWaitingRequests = r.GetValue(maxWaiting),
                 ShutdownTimeout = TimeSpan.FromSeconds(r.GetValue(shutdownTimeout)),
                 MaxRequestBodySize = r.GetValue(maxBody),
-                Chat = new OpenAi.ChatServingOptions { EnableAutoToolChoice = r.GetValue(autoTools), ToolCallParser = r.GetValue(toolParser),
-                    ReasoningParser = r.GetValue(reasoningParser) },
+                Chat = new OpenAi.ChatServingOptions { EnableAutoToolChoice = r.GetValue(autoTools), ToolCallParser = r.GetValue(toolParser) },
             };
             options.Validate();
             var args = engine.Bind(r, hub, terminal ? new TerminalProgress(error) : null, r.GetValue(model));

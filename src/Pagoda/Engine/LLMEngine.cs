@@ -36,6 +36,7 @@ public sealed class LLMEngine : IDisposable
     // vocabulary, compiles JSON without whitespace (disable_any_whitespace).
     private GrammarCompiler? _grammars, _compactGrammars;
     private readonly Lock _grammarsLock = new();
+    private readonly int? _reasoningStart, _reasoningEnd; // <think> and </think> of a reasoning model's tokenizer
 
     /// <summary>Loads the model, tokenizer and chat template named by <paramref name="args"/> and sizes the KV pool.</summary>
     public LLMEngine(EngineArgs args)
@@ -88,6 +89,8 @@ public sealed class LLMEngine : IDisposable
         var kv = new KvCacheManager(KvCacheInfo.NumBlocks, args.BlockSize, args.EnablePrefixCaching);
         _scheduler = new Scheduler(new SchedulerConfig(args.MaxNumBatchedTokens, args.MaxNumSeqs, MaxModelLen), kv);
         _output = new OutputProcessor(_tokenizer, args.FaultHook);
+        if (args.ReasoningParser != null && _tokenizer != null)
+            (_reasoningStart, _reasoningEnd) = (_tokenizer.TokenToId("<think>"), _tokenizer.TokenToId("</think>"));
     }
 
     /// <summary>The options this engine was built with.</summary>
@@ -163,12 +166,22 @@ public sealed class LLMEngine : IDisposable
             {
                 BadWordsTokenIds = badWords,
                 Grammar = grammar != null ? new GrammarMatcher(grammar) : null,
+                ReasoningEndTokenId = grammar != null ? _reasoningEnd : null,
+                ReasoningEnded = grammar != null && _reasoningEnd is int end && ClosesReasoning(ids, end),
             });
         }
         _output.Add(new ParentRequest(requestId, prompt.Text, ids, samplingParams), children);
         foreach (var child in children)
             _scheduler.AddRequest(child);
         _promptTokens += ids.Length;
+    }
+
+    // Whether the prompt's last reasoning block is already closed (a template that turned thinking off writes
+    // "<think></think>" itself), so the output starts after the reasoning.
+    private bool ClosesReasoning(int[] prompt, int end)
+    {
+        int lastEnd = Array.LastIndexOf(prompt, end);
+        return lastEnd >= 0 && (_reasoningStart is not int start || Array.LastIndexOf(prompt, start) < lastEnd);
     }
 
     /// <summary>

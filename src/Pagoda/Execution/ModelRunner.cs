@@ -212,7 +212,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         Dictionary<string, int[]>? masks = null;
         foreach (var s in scheduled)
         {
-            if (s.Request.Grammar is not { } g || !s.SamplesToken)
+            if (s.Request.Grammar is not { } g || !s.Request.GrammarActive || !s.SamplesToken)
                 continue;
             try
             {

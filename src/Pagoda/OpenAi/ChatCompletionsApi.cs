@@ -106,7 +106,7 @@ public static class ChatCompletionsApi
             MaxTokens = maxTokens,
             IgnoredFields = ignored,
             ToolParser = toolParser,
-            Reasoning = serving.ReasoningParser is { } rp ? ReasoningParser.Create(rp) : null,
+            Reasoning = engine.Args.ReasoningParser is { } rp ? ReasoningParser.Create(rp) : null,
             IncludeReasoning = f.Bool("include_reasoning") ?? true,
         };
     }

@@ -5,8 +5,8 @@ namespace Pagoda.OpenAi;
 /// <summary>
 /// The server's chat settings (vLLM's `--enable-auto-tool-choice`, `--tool-call-parser`): with both, a request
 /// whose tool_choice is "auto" (the default when it sends tools) gets the calls in the output parsed into
-/// `tool_calls`; without them such a request is a 400, as in vLLM. `--reasoning-parser` splits reasoning from
-/// content first; tool calls are read from the content only.
+/// `tool_calls`; without them such a request is a 400, as in vLLM. The engine's reasoning parser
+/// (<see cref="EngineArgs.ReasoningParser"/>) splits reasoning from content first; tool calls are read from the content only.
 /// </summary>
 public sealed record ChatServingOptions
 {
@@ -16,14 +16,9 @@ public sealed record ChatServingOptions
     /// <summary>How the model writes calls: one of <see cref="ToolCallParser.Names"/>.</summary>
     public string? ToolCallParser { get; init; }
 
-    /// <summary>Moves &lt;think&gt; text into reasoning_content: one of <see cref="Reasoning.ReasoningParser.Names"/>.</summary>
-    public string? ReasoningParser { get; init; }
-
     /// <summary>Throws <see cref="ArgumentException"/> for a flag combination vLLM refuses.</summary>
     public void Validate()
     {
-        if (ReasoningParser != null)
-            Reasoning.ReasoningParser.Create(ReasoningParser);
         if (ToolCallParser != null)
             Tools.ToolCallParser.Create(ToolCallParser);
         if (EnableAutoToolChoice && ToolCallParser == null)

@@ -76,6 +76,15 @@ public sealed class Request(string requestId, int[] promptTokenIds, SamplingPara
     /// <summary>The structured output's state (vLLM's structured_output_request): masks the next token, advanced by each sampled one.</summary>
     public GrammarMatcher? Grammar { get; init; }
 
+    /// <summary>For a reasoning model, the token that ends its reasoning: the grammar applies only after it.</summary>
+    public int? ReasoningEndTokenId { get; init; }
+
+    /// <summary>Whether the reasoning has ended (at the start when the prompt already closed it).</summary>
+    public bool ReasoningEnded { get; set; }
+
+    /// <summary>Whether the next token is constrained by the grammar.</summary>
+    public bool GrammarActive => Grammar != null && (ReasoningEndTokenId == null || ReasoningEnded);
+
     /// <summary>Chained hashes of its full blocks (grown as tokens arrive).</summary>
     public List<BlockHash> BlockHashes { get; } = [];
 
@@ -92,7 +101,9 @@ public sealed class Request(string requestId, int[] promptTokenIds, SamplingPara
         int n = NumOutputTokens;
         // The token was sampled under the grammar's mask, so the matcher takes it (a complete grammar then allows only
         // EOS, which ends the request as EOS does). A token it refuses cannot be made sense of: stop there.
-        if (Grammar != null && !Grammar.AcceptToken(token))
+        if (Grammar != null && !GrammarActive)
+            ReasoningEnded |= token == ReasoningEndTokenId;
+        else if (Grammar != null && !Grammar.AcceptToken(token))
         {
             Status = RequestStatus.FinishedStopped;
             return;
