@@ -21,6 +21,33 @@ public class AgentClientTests(ServerFixture f)
         Assert.Equal(8, output.Split('\n').Count(l => l.StartsWith("ok ", StringComparison.Ordinal)));
     }
 
+    /// <summary>A reasoning model's responses, through a server of its own: a chat template that opens &lt;think&gt; and the deepseek_r1 parser.</summary>
+    [Fact]
+    public async Task OpenAiNodeSdkReadsReasoningContent()
+    {
+        string template = File.ReadAllText(Path.Combine(Paths.FortuneChat, "chat_template.jinja"))
+            .Replace(@"'<|im_start|>assistant\n'", @"'<|im_start|>assistant\n<think>\n'", StringComparison.Ordinal);
+        Assert.Contains("<think>", template);
+        using var engine = new Engine.AsyncLLMEngine(new Engine.LLMEngine(new EngineArgs
+        {
+            Model = Paths.FortuneChat, NumKvBlocks = 256, GenerationConfig = "vllm", ChatTemplate = template, ReasoningParser = "deepseek_r1",
+        }));
+        var server = PagodaServer.Create(new ServerOptions { Port = 0, ApiKey = "k", ServedModelNames = ["fortune-chat"] }, engine, TextWriter.Null);
+        await server.StartAsync();
+        try
+        {
+            string dir = NpmClients.Folder();
+            var (code, output) = Run("node", $"reasoning.mjs {new Uri(server.Address, "/v1")} k fortune-chat", dir, TimeSpan.FromMinutes(2));
+            Assert.True(code == 0, output);
+            Assert.Equal(2, output.Split('\n').Count(l => l.StartsWith("ok ", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            await server.StopAsync();
+            await server.DisposeAsync();
+        }
+    }
+
     internal static (int Code, string Output) Run(string tool, string args, string dir, TimeSpan timeout)
     {
         var info = new ProcessStartInfo(tool, args) { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true };
@@ -55,7 +82,8 @@ internal static class NpmClients
                 throw new InvalidOperationException($"npm install in {dir} failed: {output}");
             File.WriteAllText(installed, manifest);
         }
-        File.Copy(Path.Combine(source, "agents.mjs"), Path.Combine(dir, "agents.mjs"), overwrite: true);
+        foreach (string script in Directory.GetFiles(source, "*.mjs"))
+            File.Copy(script, Path.Combine(dir, Path.GetFileName(script)), overwrite: true);
         return dir;
     }
 }
