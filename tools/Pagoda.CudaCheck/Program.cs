@@ -37,6 +37,9 @@ switch (mode)
     case "bench":
         Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, invariant, int.Parse(Opt("--prompts", "256")), log, args.Contains("--quick"));
         break;
+    case "structured":
+        StructuredBench.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--concurrency", "32")), log);
+        break;
     case "profile":
         Profile.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--batch", "256")), int.Parse(Opt("--context", "512")), args.Contains("--ncu"), invariant, log);
         break;
