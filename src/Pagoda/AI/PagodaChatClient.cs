@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Text.Json.Nodes;
 using Microsoft.Extensions.AI;
 using Pagoda.Engine;
 using Pagoda.OpenAi;
