@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -107,70 +105,9 @@ internal static class JsonScan
         return (name, args, done);
     }
 
-    /// <summary>JSON text in the layout of Python's json.dumps(value, ensure_ascii=False): ", " and ": " separators.</summary>
-    public static string PyDumps(JsonNode? node)
-    {
-        var sb = new StringBuilder();
-        Write(sb, node);
-        return sb.ToString();
-    }
-
-    private static void Write(StringBuilder sb, JsonNode? node)
-    {
-        switch (node)
-        {
-            case null:
-                sb.Append("null");
-                break;
-            case JsonObject o:
-                sb.Append('{');
-                bool first = true;
-                foreach (var (k, v) in o)
-                {
-                    sb.Append(first ? "" : ", ");
-                    first = false;
-                    WriteString(sb, k);
-                    sb.Append(": ");
-                    Write(sb, v);
-                }
-                sb.Append('}');
-                break;
-            case JsonArray a:
-                sb.Append('[');
-                for (int i = 0; i < a.Count; i++)
-                {
-                    sb.Append(i == 0 ? "" : ", ");
-                    Write(sb, a[i]);
-                }
-                sb.Append(']');
-                break;
-            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
-                WriteString(sb, v.GetValue<string>());
-                break;
-            default:
-                sb.Append(node.ToJsonString());
-                break;
-        }
-    }
-
-    private static void WriteString(StringBuilder sb, string s)
-    {
-        sb.Append('"');
-        foreach (char c in s)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                case < ' ': sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture)); break;
-                default: sb.Append(c); break;
-            }
-        }
-        sb.Append('"');
-    }
+    /// <summary>
+    /// JSON text in the layout of Python's json.dumps(value, ensure_ascii=False), ", " and ": " separators, as vLLM
+    /// returns arguments: the chat templates' own tojson writer.
+    /// </summary>
+    public static string PyDumps(JsonNode? node) => new Tokenization.Jinja.Json().Serialize(Tokenization.Jinja.Values.FromJson(node));
 }
