@@ -62,4 +62,39 @@ public class RunBatchCommandTests
         string line = ProgressBar.Format("Processed prompts", new GenerateProgress(370, 1000, 25356, 10140, TimeSpan.FromSeconds(12)));
         Assert.Equal("Processed prompts:  37%|███▋      | 370/1000 [00:12<00:20, 30.83it/s, est. speed input: 2113.00 toks/s, output: 845.00 toks/s]", line);
     }
+
+    /// <summary>Structured outputs and max_tokens beyond the context per line, as the server treats them.</summary>
+    [Fact]
+    public void StructuredOutputsAndContextChecksPerLine()
+    {
+        string input = Path.GetTempFileName(), output = Path.GetTempFileName();
+        JsonObject Line(string id, JsonObject body) => new() { ["custom_id"] = id, ["method"] = "POST", ["url"] = "/v1/chat/completions", ["body"] = body };
+        JsonObject Chat() => new() { ["model"] = "m", ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "Flip a coin" }) };
+        File.WriteAllLines(input,
+        [
+            Line("choice", Chat().Also(b => { b["guided_choice"] = new JsonArray("heads", "tails"); b["temperature"] = 1; b["n"] = 3; })).ToJsonString(),
+            Line("schema", Chat().Also(b => b["response_format"] = JsonNode.Parse("""
+                {"type": "json_schema", "json_schema": {"name": "c", "schema": {"type": "object", "properties": {"side": {"enum": ["heads", "tails"]}}, "required": ["side"]}}}
+                """))).ToJsonString(),
+            Line("too long", Chat().Also(b => b["max_tokens"] = 100_000)).ToJsonString(),
+        ]);
+        var err = new StringWriter();
+        Assert.Equal(0, PagodaCli.Run(["run-batch", "-i", input, "-o", output], new StringWriter(), err));
+        var lines = File.ReadAllLines(output).Select(l => JsonNode.Parse(l)!).ToList();
+        foreach (var choice in lines[0]["response"]!["body"]!["choices"]!.AsArray())
+            Assert.Matches("^(heads|tails)$", choice!["message"]!["content"]!.GetValue<string>());
+        string json = lines[1]["response"]!["body"]!["choices"]![0]!["message"]!["content"]!.GetValue<string>();
+        Assert.Matches("^(heads|tails)$", JsonNode.Parse(json)!["side"]!.GetValue<string>());
+        Assert.Equal(400, lines[2]["response"]!["status_code"]!.GetValue<int>());
+        Assert.StartsWith("This model's maximum context length is", lines[2]["error"]!["message"]!.GetValue<string>());
+    }
+}
+
+internal static class JsonObjectExtensions
+{
+    public static JsonObject Also(this JsonObject o, Action<JsonObject> change)
+    {
+        change(o);
+        return o;
+    }
 }
