@@ -33,9 +33,15 @@ internal static class BenchServeCommand
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Generate exactly --output-len tokens." };
         var seed = new Option<int>("--seed") { Description = "Seed of the prompts and arrival times.", DefaultValueFactory = _ => 0 };
         var outputJson = new Option<string?>("--output-json") { Description = "Write the results here as JSON." };
+        var temperature = new Option<double?>("--temperature") { Description = "Sampling temperature to send (default: 0, greedy, as vLLM's bench)." };
+        var topP = new Option<double?>("--top-p") { Description = "top_p to send." };
+        var topK = new Option<int?>("--top-k") { Description = "top_k to send." };
+        var minP = new Option<double?>("--min-p") { Description = "min_p to send." };
+        var serverDefaults = new Option<bool>("--server-sampling-defaults") { Description = "Send no sampling fields: the server's defaults (the model's generation_config) apply, as for most real clients." };
 
         var cmd = new Command("serve", "Benchmark a running OpenAI-compatible server with streaming requests.");
-        foreach (var o in new Option[] { baseUrl, endpoint, model, apiKey, dataset, datasetPath, numPrompts, rate, maxConcurrency, inputLen, outputLen, ignoreEos, seed, outputJson })
+        foreach (var o in new Option[] { baseUrl, endpoint, model, apiKey, dataset, datasetPath, numPrompts, rate, maxConcurrency, inputLen, outputLen, ignoreEos, seed, outputJson,
+                     temperature, topP, topK, minP, serverDefaults })
             cmd.Add(o);
         cmd.SetAction(r => CliErrors.Run(r.InvocationConfiguration.Error, () =>
         {
@@ -59,15 +65,12 @@ internal static class BenchServeCommand
             output.WriteLine($"Sending {n} requests to {http.BaseAddress}{r.GetValue(endpoint)!.TrimStart('/')} at {(double.IsInfinity(perSecond) ? "inf" : perSecond)} req/s" +
                              (r.GetValue(maxConcurrency) is int mc ? $", at most {mc} at once" : ""));
             using var gate = r.GetValue(maxConcurrency) is int c and > 0 ? new SemaphoreSlim(c) : null;
+            var sampling = new SamplingFields(r.GetValue(temperature), r.GetValue(topP), r.GetValue(topK), r.GetValue(minP), r.GetValue(serverDefaults));
             var clock = Stopwatch.StartNew();
             var tasks = new List<Task<Result>>();
             for (int i = 0; i < n; i++)
             {
-                var body = new JsonObject
-                {
-                    ["prompt"] = prompts[i].DeepClone(), ["max_tokens"] = outLen, ["ignore_eos"] = r.GetValue(ignoreEos), ["stream"] = true,
-                    ["stream_options"] = new JsonObject { ["include_usage"] = true }, ["temperature"] = 0,
-                };
+                var body = RequestBody(prompts[i], outLen, r.GetValue(ignoreEos), sampling);
                 if (r.GetValue(model) is { } m)
                     body["model"] = m;
                 tasks.Add(Send(http, r.GetValue(endpoint)!, body, gate));
@@ -85,6 +88,33 @@ internal static class BenchServeCommand
             return results.All(x => x.Ok) ? 0 : 1;
         }));
         return cmd;
+    }
+
+    /// <summary>The sampling fields a benchmark sends; with <see cref="ServerDefaults"/> none (they conflict with the others).</summary>
+    internal sealed record SamplingFields(double? Temperature, double? TopP, int? TopK, double? MinP, bool ServerDefaults);
+
+    /// <summary>One streamed completions request: greedy unless told otherwise; with server defaults no sampling fields at all.</summary>
+    internal static JsonObject RequestBody(JsonNode prompt, int maxTokens, bool ignoreEos, SamplingFields s)
+    {
+        var body = new JsonObject
+        {
+            ["prompt"] = prompt.DeepClone(), ["max_tokens"] = maxTokens, ["ignore_eos"] = ignoreEos, ["stream"] = true,
+            ["stream_options"] = new JsonObject { ["include_usage"] = true },
+        };
+        if (s.ServerDefaults)
+        {
+            if (s.Temperature != null || s.TopP != null || s.TopK != null || s.MinP != null)
+                throw new ArgumentException("--server-sampling-defaults sends no sampling fields: drop --temperature, --top-p, --top-k and --min-p.");
+            return body;
+        }
+        body["temperature"] = s.Temperature ?? 0;
+        if (s.TopP is { } p)
+            body["top_p"] = p;
+        if (s.TopK is { } k)
+            body["top_k"] = k;
+        if (s.MinP is { } m)
+            body["min_p"] = m;
+        return body;
     }
 
     private static List<JsonNode> Prompts(string dataset, string? path, int n, int inputLen, Random rng)

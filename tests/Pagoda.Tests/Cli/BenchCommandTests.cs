@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Pagoda.Cli;
+using Pagoda.Cli.Commands;
 using Pagoda.Tests.Support;
 
 namespace Pagoda.Tests.Cli;
@@ -58,5 +59,21 @@ public class BenchCommandTests
         var (code, _, err) = Run("generate", "--model", ConfigOnlyFolder(), "--load-format", "dummy", "--skip-tokenizer-init", "--prompt", "hi");
         Assert.Equal(1, code);
         Assert.Contains("token ids", err);
+    }
+
+    /// <summary>bench serve sends vLLM's sampling flags, greedy by default, or no sampling fields at all so the server's defaults apply.</summary>
+    [Fact]
+    public void BenchServeSendsTheSamplingFieldsAsked()
+    {
+        var prompt = new System.Text.Json.Nodes.JsonArray(1, 2, 3);
+        var greedy = BenchServeCommand.RequestBody(prompt, 8, true, new(null, null, null, null, false));
+        Assert.Equal(0, greedy["temperature"]!.GetValue<double>());
+        Assert.Null(greedy["top_p"]);
+        var sampled = BenchServeCommand.RequestBody(prompt, 8, false, new(0.7, 0.8, 20, 0.05, false));
+        Assert.Equal([0.7, 0.8, 0.05], new[] { "temperature", "top_p", "min_p" }.Select(k => sampled[k]!.GetValue<double>()));
+        Assert.Equal(20, sampled["top_k"]!.GetValue<int>());
+        var server = BenchServeCommand.RequestBody(prompt, 8, false, new(null, null, null, null, true));
+        Assert.DoesNotContain(server, p => p.Key is "temperature" or "top_p" or "top_k" or "min_p");
+        Assert.Throws<ArgumentException>(() => BenchServeCommand.RequestBody(prompt, 8, false, new(0.5, null, null, null, true)));
     }
 }
