@@ -27,7 +27,7 @@ public sealed partial class LLMEngine
             // Child i of a seeded request draws from seed + i, as vLLM's parallel sampling does.
             long seed = samplingParams.Seed is long s ? s + i : _seeds.NextInt64();
             string childId = samplingParams.N == 1 ? requestId : $"{i}_{requestId}";
-            children.Add(new Request(childId, ids, samplingParams with { N = 1 }, maxTokens, new Random(unchecked((int)seed)), _eosIds)
+            children.Add(new Request(childId, ids, samplingParams with { N = 1 }, maxTokens, seed, _eosIds)
             {
                 BadWordsTokenIds = badWords,
                 Grammar = grammar != null ? new GrammarMatcher(grammar) : null,
@@ -114,7 +114,7 @@ public sealed partial class LLMEngine
     public float[]? TryEmbed(string requestId, int[] promptIds, PoolingType pooling)
     {
         var kv = _scheduler.KvCache;
-        var request = new Request(requestId, promptIds, new SamplingParams { MaxTokens = 1 }, 1, new Random(0), _eosIds);
+        var request = new Request(requestId, promptIds, new SamplingParams { MaxTokens = 1 }, 1, 0, _eosIds);
         if (!kv.AllocateSlots(request, promptIds.Length))
             return null;
         try

@@ -191,7 +191,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
                 if (masks.TryGetValue(req.RequestId, out int[]? mask))
                     ApplyMask(rowLogits, mask);
                 LogitsProcessors.Apply(rowLogits, req, req.BadWordsTokenIds);
-                int token = Sampler.Sample(rowLogits, req.Params, req.Rng);
+                int token = Sampler.Sample(rowLogits, req.Params, Philox.Uniform(req.Seed, req.NumOutputTokens));
                 sampled[req.RequestId] = token;
                 if (raw != null)
                     logprobs[req.RequestId] = LogprobsComputer.Describe(raw, token, req.Params.Logprobs!.Value);
@@ -302,7 +302,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
                 ids[i] = (int)idFloats[i];
             row++;
             if (Guard(FaultSite.Sampler, s.Request.RequestId, failed))
-                sampled[s.Request.RequestId] = Sampler.SampleCandidates(values, ids, s.Request.Params, s.Request.Rng);
+                sampled[s.Request.RequestId] = Sampler.SampleCandidates(values, ids, s.Request.Params, Philox.Uniform(s.Request.Seed, s.Request.NumOutputTokens));
         }
     }
 

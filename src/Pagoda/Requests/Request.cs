@@ -21,10 +21,10 @@ public enum RequestStatus
 
 /// <summary>
 /// The scheduler's view of one sequence: its tokens, how many are in the KV cache, and its status.
-/// Sampling state (params, generator) travels with it so a preempted request resumes the same draw.
+/// Sampling state (params, seed) travels with it; draws are keyed by output position, so a preempted request resumes the same draws.
 /// </summary>
 public sealed class Request(string requestId, int[] promptTokenIds, SamplingParams samplingParams, int maxTokens,
-    Random rng, IReadOnlySet<int> eosTokenIds)
+    long seed, IReadOnlySet<int> eosTokenIds)
 {
     private readonly List<int> _allTokenIds = [.. promptTokenIds];
 
@@ -40,8 +40,11 @@ public sealed class Request(string requestId, int[] promptTokenIds, SamplingPara
     /// <summary>max_tokens, clipped to the context left after the prompt.</summary>
     public int MaxTokens { get; } = maxTokens;
 
-    /// <summary>The request's own generator: its draws do not depend on what else is in the batch.</summary>
-    public Random Rng { get; } = rng;
+    /// <summary>
+    /// The request's own random stream: the draw for output token n is Philox(seed, n), so it does not depend on
+    /// what else is in the batch, on preemption, or on the device.
+    /// </summary>
+    public long Seed { get; } = seed;
 
     /// <summary>End-of-sequence ids (ignored with IgnoreEos).</summary>
     public IReadOnlySet<int> EosTokenIds { get; } = eosTokenIds;

@@ -5,21 +5,22 @@ namespace Pagoda.Sampling;
 
 /// <summary>
 /// Picks the next token from one row of processed logits: greedy argmax, or temperature → min-p →
-/// top-k → top-p → one draw from the request's own generator (so the draw does not depend on the batch).
+/// top-k → top-p → one draw with the uniform <c>u</c> the caller gives (the request's own Philox draw for its
+/// position, so it does not depend on the batch).
 /// Only the candidates a filter can keep are sorted: top-k selects k first, and with no filter at all
 /// nothing is sorted.
 /// </summary>
 public static class Sampler
 {
     /// <summary>Samples a token id from logits already edited by <see cref="LogitsProcessors"/>.</summary>
-    public static int Sample(ReadOnlySpan<float> logits, SamplingParams p, Random rng)
+    public static int Sample(ReadOnlySpan<float> logits, SamplingParams p, double u)
     {
         if (p.IsGreedy)
             return ArgMax(logits);
         if (!(p.TopK > 0 || p.TopP < 1.0 || p.MinP > 0))
-            return DrawUnfiltered(logits, (float)(1 / p.Temperature), rng);
+            return DrawUnfiltered(logits, (float)(1 / p.Temperature), u);
         var (ids, weights, keep) = Candidates(logits, p);
-        return Draw(ids, weights, keep, rng);
+        return Draw(ids, weights, keep, u);
     }
 
     private static float Max(ReadOnlySpan<float> logits)
@@ -98,7 +99,7 @@ public static class Sampler
     /// <see cref="Sample"/> given only the row's best candidates (values best first, ties by lower id, at
     /// least max(1, top_k) of them); valid when <see cref="CandidatesSuffice"/> holds.
     /// </summary>
-    public static int SampleCandidates(ReadOnlySpan<float> values, ReadOnlySpan<int> ids, SamplingParams p, Random rng)
+    public static int SampleCandidates(ReadOnlySpan<float> values, ReadOnlySpan<int> ids, SamplingParams p, double u)
     {
         if (p.IsGreedy)
             return ids[0];
@@ -107,14 +108,14 @@ public static class Sampler
         for (int i = 0; i < n; i++)
             weights[i] = Math.Exp((values[i] - values[0]) / p.Temperature);
         int keep = Cut(weights, p);
-        return Draw(ids, weights, keep, rng);
+        return Draw(ids, weights, keep, u);
     }
 
     // Temperature alone (vLLM's bench default): one draw over the whole vocabulary by weights
     // exp((logit - max) / T), eight at a time in float32 (as vLLM's softmax) into a pooled buffer. The
     // general path's id and double arrays per row were 1.8 MB of large-object allocations and a scalar exp
     // per logit: ~3 ms a row of a 152K vocabulary, a third of a 32-sequence CPU decode step.
-    private static int DrawUnfiltered(ReadOnlySpan<float> logits, float invTemperature, Random rng)
+    private static int DrawUnfiltered(ReadOnlySpan<float> logits, float invTemperature, double uniform)
     {
         int n = logits.Length;
         float max = Max(logits);
@@ -133,7 +134,7 @@ public static class Sampler
             }
             for (; i < n; i++)
                 mass += weights[i] = MathF.Exp((logits[i] - max) * invTemperature);
-            double u = rng.NextDouble() * mass;
+            double u = uniform * mass;
             int last = 0;
             for (i = 0; i < n; i++)
             {
@@ -153,12 +154,12 @@ public static class Sampler
     }
 
     // One uniform draw over the first `keep` candidates, in their order.
-    private static int Draw(ReadOnlySpan<int> ids, double[] weights, int keep, Random rng)
+    private static int Draw(ReadOnlySpan<int> ids, double[] weights, int keep, double uniform)
     {
         double mass = 0;
         for (int i = 0; i < keep; i++)
             mass += weights[i];
-        double u = rng.NextDouble() * mass;
+        double u = uniform * mass;
         for (int i = 0; i < keep; i++)
         {
             u -= weights[i];

@@ -18,7 +18,7 @@ public class ReasoningGrammarTests
     {
         var vocab = TokenVocabulary.FromBytes([.. Words.Select(w => (byte[]?)Encoding.UTF8.GetBytes(w)), null], [Eos]);
         var grammar = new GrammarCompiler(vocab).Regex("\\{a+\\}");
-        return new Request("r", [0], new SamplingParams { MaxTokens = 20 }, 20, new Random(0), new HashSet<int> { Eos })
+        return new Request("r", [0], new SamplingParams { MaxTokens = 20 }, 20, 0, new HashSet<int> { Eos })
         {
             Grammar = new GrammarMatcher(grammar),
             ReasoningEndTokenId = End,

@@ -7,7 +7,7 @@ namespace Pagoda.Tests.KvCache;
 public class KvCacheManagerTests
 {
     private static Request Req(string id, params int[] tokens) =>
-        new(id, tokens, new SamplingParams(), 16, new Random(0), new HashSet<int>());
+        new(id, tokens, new SamplingParams(), 16, 0, new HashSet<int>());
 
     [Fact]
     public void AllocatesCeilOfTokensOverBlockSize()
