@@ -38,7 +38,8 @@ switch (mode)
         Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, invariant, int.Parse(Opt("--prompts", "256")), log, args.Contains("--quick"));
         break;
     case "structured":
-        StructuredBench.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--concurrency", "32")), log);
+        StructuredBench.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--concurrency", "32")),
+            double.Parse(Opt("--temperature", "1"), System.Globalization.CultureInfo.InvariantCulture), log);
         break;
     case "profile":
         Profile.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--batch", "256")), int.Parse(Opt("--context", "512")), args.Contains("--ncu"), invariant, log);

@@ -4,7 +4,7 @@ namespace Pagoda.CudaCheck;
 
 /// <summary>
 /// Structured outputs on the GPU: the same batch of random-id prompts decoded unconstrained and under a JSON schema
-/// whose outputs run to max_tokens, alternating, at vLLM's bench sampling (temperature 1); output tok/s and ratio.
+/// whose outputs run to max_tokens, alternating, at vLLM's bench sampling (temperature 1, or --temperature); output tok/s and ratio.
 /// Constrained outputs are checked to be JSON prefixes of the schema's shape (they all hit the token limit).
 /// </summary>
 public static class StructuredBench
@@ -15,13 +15,13 @@ public static class StructuredBench
                    "required": ["topic", "stars"], "additionalProperties": false}}}, "required": ["items"], "additionalProperties": false}
         """;
 
-    public static void Run(string modelDir, string dtype, int concurrency, TextWriter log)
+    public static void Run(string modelDir, string dtype, int concurrency, double temperature, TextWriter log)
     {
         using var llm = new LLM(Bench.Args(modelDir, dtype, eager: false, invariant: false));
         var rng = new Random(3);
         int vocab = llm.Engine.Folder.Config.VocabSize - 1000;
         var prompts = Enumerable.Range(0, concurrency).Select(_ => PromptInput.FromTokenIds(Enumerable.Range(0, 128).Select(_ => rng.Next(vocab)).ToArray())).ToList();
-        var plain = new SamplingParams { Temperature = 1, MaxTokens = 128, IgnoreEos = true, Seed = 1 };
+        var plain = new SamplingParams { Temperature = temperature, MaxTokens = 128, IgnoreEos = true, Seed = 1 };
         var constrained = plain with { IgnoreEos = false, StructuredOutputs = new StructuredOutputsParams { Json = Schema } };
         var sw = Stopwatch.StartNew();
         llm.Engine.CompileGrammar(constrained.StructuredOutputs!);
@@ -44,6 +44,6 @@ public static class StructuredBench
             log.WriteLine($"run {r}: unconstrained {a:F0} output tok/s, JSON schema {b:F0} output tok/s, ratio {b / a:F3}");
         }
         ratios.Sort();
-        log.WriteLine($"structured outputs at {concurrency} sequences: median ratio {ratios[ratios.Count / 2]:F3}");
+        log.WriteLine($"structured outputs at {concurrency} sequences, temperature {temperature}: median ratio {ratios[ratios.Count / 2]:F3}");
     }
 }
