@@ -5,16 +5,19 @@ using Microsoft.AspNetCore.Http;
 namespace Pagoda.Server;
 
 /// <summary>
-/// With --api-key, every route except /health and /ping needs `Authorization: Bearer KEY` (unlike vLLM, which
-/// guards only /v1). Keys are compared as SHA-256 digests in constant time, so neither the length nor a
-/// matching prefix shows in the timing.
+/// With --api-key, routes need `Authorization: Bearer KEY`. Scope "inference" (the default) leaves open what a
+/// router or orchestrator calls without credentials: /health, /ping, /metrics (the endpoint picker scrapes it),
+/// /version and the render routes; scope "all" leaves open only /health and /ping. (vLLM guards only /v1.) Keys
+/// are compared as SHA-256 digests in constant time, so neither the length nor a matching prefix shows in the timing.
 /// </summary>
-internal sealed class ApiKeyAuth(string apiKey)
+internal sealed class ApiKeyAuth(string apiKey, string scope)
 {
-    private static readonly HashSet<string> Open = new(StringComparer.OrdinalIgnoreCase) { "/health", "/ping" };
+    private static readonly HashSet<string> AlwaysOpen = new(StringComparer.OrdinalIgnoreCase) { "/health", "/ping" };
+    private static readonly HashSet<string> InferenceOpen = new(StringComparer.OrdinalIgnoreCase)
+        { "/health", "/ping", "/metrics", "/version", "/v1/completions/render", "/v1/chat/completions/render" };
     private readonly byte[] _digest = SHA256.HashData(Encoding.UTF8.GetBytes(apiKey));
 
-    public static bool IsOpen(PathString path) => Open.Contains(path.Value?.TrimEnd('/') ?? "");
+    public bool IsOpen(PathString path) => (scope == "all" ? AlwaysOpen : InferenceOpen).Contains(path.Value?.TrimEnd('/') ?? "");
 
     public bool Accepts(string? authorization)
     {

@@ -79,7 +79,7 @@ public sealed class PagodaServer : IAsyncDisposable
         }
         app.Use(ApiErrors.Handle);
         if (options.ApiKey is { } key)
-            app.Use(new ApiKeyAuth(key).Handle);
+            app.Use(new ApiKeyAuth(key, options.ApiKeyScope).Handle);
         GenerationEndpoints.Map(app);
         ServiceEndpoints.Map(app);
         app.MapFallback((HttpContext http) => ApiErrors.Result(404, $"No route for {http.Request.Method} {http.Request.Path}."));

@@ -26,7 +26,17 @@ internal sealed class ServerContext
         string given = engine.Engine.Args.Model;
         ModelNames = options.ServedModelNames.Count > 0 ? options.ServedModelNames
             : [given == EngineArgs.DefaultModel ? Path.GetFileName(EngineArgs.DefaultModel) : given];
-        Metrics = new ServerMetrics(options.MetricsPrefix, ModelName);
+        var kv = engine.Engine.KvCacheInfo;
+        var args = engine.Engine.Args;
+        string cacheConfig = string.Join(",", new (string, string)[]
+        {
+            ("block_size", kv.BlockSize.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            ("cache_dtype", "auto"),
+            ("enable_prefix_caching", args.EnablePrefixCaching ? "True" : "False"),
+            ("gpu_memory_utilization", args.GpuMemoryUtilization.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            ("num_gpu_blocks", kv.NumBlocks.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        }.Select(l => $"{l.Item1}=\"{l.Item2}\""));
+        Metrics = new ServerMetrics(options.MetricsPrefix, ModelName, cacheConfig);
     }
 
     public AsyncLLMEngine Engine { get; }

@@ -12,6 +12,12 @@ public sealed record ServerOptions
     /// <summary>When set, every route but /health and /ping needs `Authorization: Bearer KEY`.</summary>
     public string? ApiKey { get; init; }
 
+    /// <summary>
+    /// What <see cref="ApiKey"/> guards: "inference" (default) leaves /health, /ping, /metrics, /version and the render
+    /// routes open for routers and probes; "all" guards everything but /health and /ping.
+    /// </summary>
+    public string ApiKeyScope { get; init; } = "inference";
+
     /// <summary>Names clients may use in `model`; the first is reported in responses. Empty: the model as given (fortune-chat for the embedded one).</summary>
     public IReadOnlyList<string> ServedModelNames { get; init; } = [];
 
@@ -59,6 +65,8 @@ public sealed record ServerOptions
             throw new ArgumentException($"--max-waiting-requests must not be negative, got {MaxWaitingRequests}.");
         if (ShutdownTimeout < TimeSpan.Zero)
             throw new ArgumentException("--shutdown-timeout must not be negative.");
+        if (ApiKeyScope is not ("inference" or "all"))
+            throw new ArgumentException($"--api-key-scope must be 'inference' or 'all', got '{ApiKeyScope}'.");
         if (ApiKey is "")
             throw new ArgumentException("--api-key must not be empty.");
         if (ServedModelNames.Any(string.IsNullOrWhiteSpace))

@@ -9,10 +9,11 @@ namespace Pagoda.Server.Tests;
 [Collection(ServerCollection.Name)]
 public class HttpRouteTests(ServerFixture f)
 {
-    private static readonly HashSet<string> OpenRoutes = ["/health", "/ping"];
+    // The default --api-key-scope (inference) leaves open what routers, probes and metric scrapers call.
+    private static readonly HashSet<string> OpenRoutes = ["/health", "/ping", "/metrics", "/version"];
 
     [Fact]
-    public async Task ApiKeyGuardsEveryRouteButHealthAndPing()
+    public async Task ApiKeyGuardsEveryRouteButTheRoutersOnes()
     {
         var routes = f.Server.Routes;
         Assert.Contains(("POST", "/v1/chat/completions"), routes);
@@ -121,5 +122,35 @@ public class HttpRouteTests(ServerFixture f)
         var (s2, strings) = await f.PostJson("/v1/completions", new JsonObject { ["prompt"] = new JsonArray("A", "B"), ["max_tokens"] = 2, ["ignore_eos"] = true });
         Assert.Equal(200, s2);
         Assert.Equal(2, strings!["choices"]!.AsArray().Count);
+    }
+
+    /// <summary>--api-key-scope all guards /metrics and /version too; only /health and /ping stay open.</summary>
+    [Fact]
+    public async Task ScopeAllGuardsEverythingButHealthAndPing()
+    {
+        var server = PagodaServer.Create(new ServerOptions { Port = 0, ApiKey = "k", ApiKeyScope = "all" }, f.Engine, TextWriter.Null);
+        await server.StartAsync();
+        try
+        {
+            using var anonymous = new HttpClient { BaseAddress = server.Address };
+            Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/metrics")).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/version")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/health")).StatusCode);
+        }
+        finally
+        {
+            await server.StopAsync();
+            await server.DisposeAsync();
+        }
+        Assert.Throws<ArgumentException>(() => new ServerOptions { ApiKeyScope = "v1" }.Validate());
+    }
+
+    /// <summary>vLLM's cache_config_info, as the llm-d endpoint picker reads it: block_size and num_gpu_blocks as labels.</summary>
+    [Fact]
+    public async Task MetricsCarryTheCacheConfigInfo()
+    {
+        string text = await f.Http.GetStringAsync("/metrics");
+        Assert.Contains("# TYPE pagoda:cache_config_info gauge", text);
+        Assert.Matches("pagoda:cache_config_info\\{block_size=\"16\",cache_dtype=\"auto\",enable_prefix_caching=\"True\",gpu_memory_utilization=\"0.9\",num_gpu_blocks=\"1024\"\\} 1", text);
     }
 }

@@ -49,6 +49,10 @@ internal sealed class EngineOptions
     private readonly Option<int?> _maxNumSeqs = new("--max-num-seqs") { Description = "Requests running at once (default 256)." };
     private readonly Option<string?> _reasoningParser = new("--reasoning-parser") { Description = "Reasoning model: qwen3 or deepseek_r1 (<think> text into reasoning_content; structured outputs start after it)." };
     private readonly Option<long?> _seed;
+    // vLLM flags that deployment charts pass: accepted where they ask for what Pagoda already does.
+    private readonly Option<int> _tensorParallel = new("--tensor-parallel-size", "-tp") { Description = "GPUs per model replica (only 1 is supported yet).", DefaultValueFactory = _ => 1 };
+    private readonly Option<bool> _chunkedPrefill = new("--enable-chunked-prefill") { Description = "Accepted for vLLM compatibility: prefill is always chunked." };
+    private readonly Option<bool> _trustRemoteCode = new("--trust-remote-code") { Description = "Accepted for vLLM compatibility: Pagoda never runs code from a model repository." };
 
     /// <param name="seedFlag">`--engine-seed` where `--seed` is a sampling flag (generate), `--seed` for serve as in vLLM.</param>
     public EngineOptions(string seedFlag = "--engine-seed") =>
@@ -57,11 +61,16 @@ internal sealed class EngineOptions
     public void AddTo(Command cmd)
     {
         foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _dtype, _gpuMemoryUtilization, _enforceEager, _batchInvariant, _loadFormat, _quantization, _skipTokenizerInit,
-                     _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed, _reasoningParser })
+                     _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed, _reasoningParser,
+                     _tensorParallel, _chunkedPrefill, _trustRemoteCode })
             cmd.Add(o);
     }
 
-    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model = null) => new EngineArgs() with
+    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model = null) =>
+        r.GetValue(_tensorParallel) == 1 ? BindArgs(r, hub, progress, model)
+        : throw new ArgumentException($"--tensor-parallel-size {r.GetValue(_tensorParallel)} is not supported yet (one GPU per replica: 1).");
+
+    private EngineArgs BindArgs(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model) => new EngineArgs() with
     {
         Model = model ?? r.GetValue(_model) ?? EngineArgs.DefaultModel,
         Revision = r.GetValue(_revision),

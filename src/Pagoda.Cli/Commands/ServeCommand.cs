@@ -15,7 +15,7 @@ internal static class ServeCommand
         var model = new Argument<string?>("MODEL") { Description = "Model folder or Hub repo id (default: the embedded fortune-chat model).", Arity = ArgumentArity.ZeroOrOne };
         var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port to listen on (0: any free port).", DefaultValueFactory = _ => 8000 };
-        var apiKey = new Option<string?>("--api-key") { Description = "Require `Authorization: Bearer KEY` on every route but /health and /ping (default: PAGODA_API_KEY)." };
+        var apiKey = new Option<string?>("--api-key") { Description = "Require `Authorization: Bearer KEY` (see --api-key-scope; default: PAGODA_API_KEY)." };
         var names = new Option<string[]>("--served-model-name") { Description = "Model name(s) clients use; the first is reported.", AllowMultipleArgumentsPerToken = true };
         var origins = new Option<string?>("--allowed-origins") { Description = "CORS origins: a JSON list such as '[\"*\"]' or a comma-separated list." };
         var enableLog = new Option<bool>("--enable-log-requests") { Description = "Log prompts, parameters and outputs." };
@@ -24,6 +24,7 @@ internal static class ServeCommand
         var maxWaiting = new Option<int?>("--max-waiting-requests") { Description = "Requests allowed to wait; beyond it generation gets 503 with Retry-After (default: unbounded)." };
         var shutdownTimeout = new Option<double>("--shutdown-timeout") { Description = "Seconds SIGTERM waits for in-flight requests before closing them.", DefaultValueFactory = _ => 30 };
         var maxBody = new Option<long>("--max-request-body-size") { Description = "Largest request body in bytes (larger: 413).", DefaultValueFactory = _ => 8 << 20 };
+        var apiKeyScope = new Option<string>("--api-key-scope") { Description = "What --api-key guards: inference (default; /health, /ping, /metrics, /version and render routes stay open for routers) or all.", DefaultValueFactory = _ => "inference" };
         var autoTools = new Option<bool>("--enable-auto-tool-choice") { Description = "Let the model call tools (tool_choice auto); needs --tool-call-parser." };
         var toolParser = new Option<string?>("--tool-call-parser") { Description = "How the model writes tool calls: hermes, llama3_json, mistral or pythonic." };
         var pooling = new Option<PoolingType>("--pooling-type") { Description = "How /v1/embeddings pools hidden states: Last or Mean.", DefaultValueFactory = _ => PoolingType.Last };
@@ -31,7 +32,7 @@ internal static class ServeCommand
         var cmd = new Command("serve", "Serve a model over an OpenAI-compatible HTTP API (http://127.0.0.1:8000/v1).");
         cmd.Add(model);
         engine.AddTo(cmd);
-        foreach (var o in new Option[] { host, port, apiKey, names, origins, enableLog, disableLog, metricsPrefix, pooling, maxWaiting, shutdownTimeout, maxBody, autoTools, toolParser })
+        foreach (var o in new Option[] { host, port, apiKey, names, origins, enableLog, disableLog, metricsPrefix, pooling, maxWaiting, shutdownTimeout, maxBody, autoTools, toolParser, apiKeyScope })
             cmd.Add(o);
         cmd.SetAction(r => CliErrors.Run(r.InvocationConfiguration.Error, () =>
         {
@@ -42,6 +43,7 @@ internal static class ServeCommand
                 Host = r.GetValue(host)!,
                 Port = r.GetValue(port),
                 ApiKey = r.GetValue(apiKey) ?? Env("PAGODA_API_KEY") ?? Env("VLLM_API_KEY"),
+                ApiKeyScope = r.GetValue(apiKeyScope)!,
                 ServedModelNames = r.GetValue(names) ?? [],
                 AllowedOrigins = Origins(r.GetValue(origins)),
                 EnableLogRequests = r.GetValue(enableLog) && !r.GetValue(disableLog),

@@ -8,7 +8,7 @@ namespace Pagoda.Server.Metrics;
 /// vLLM's Prometheus metrics under `pagoda:` (or `vllm:`): engine gauges and counters read from
 /// <see cref="EngineStats"/> at scrape time, per-request latencies and outcomes recorded by the endpoints.
 /// </summary>
-internal sealed class ServerMetrics(string prefix, string modelName)
+internal sealed class ServerMetrics(string prefix, string modelName, string cacheConfigLabels = "")
 {
     private static readonly double[] TtftBuckets =
         [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0];
@@ -99,6 +99,9 @@ internal sealed class ServerMetrics(string prefix, string modelName)
             h.WriteTo(sb, $"{prefix}:{name}", _labels);
         }
 
+        // vLLM's info gauge: the KV cache's configuration as labels (the endpoint picker reads block_size and num_gpu_blocks).
+        PrometheusText.Header(sb, $"{prefix}:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig");
+        PrometheusText.Sample(sb, $"{prefix}:cache_config_info", cacheConfigLabels, 1);
         Gauge("num_requests_running", "Number of requests in model execution batches.", s.NumRunning);
         Gauge("num_requests_waiting", "Number of requests waiting to be processed.", s.NumWaiting);
         Gauge("kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", s.KvCacheUsage);

@@ -113,4 +113,17 @@ public class GenerateCommandTests
         Assert.Equal(1, code);
         Assert.Contains("top_p must be in (0, 1]", err);
     }
+
+    /// <summary>vLLM flags that deployment charts pass are accepted where they ask for what Pagoda does anyway; more GPUs per replica is a clear error.</summary>
+    [Fact]
+    public void ChartFlagsAreAcceptedOrRefusedClearly()
+    {
+        var (code, output, err) = Run("generate", "--prompt", "Hello, my name is", "--temperature", "0", "--max-tokens", "4",
+            "--tensor-parallel-size", "1", "--enable-chunked-prefill", "--trust-remote-code");
+        Assert.True(code == 0, err);
+        Assert.Contains("Generated Outputs:", output);
+        (code, _, err) = Run("generate", "--prompt", "x", "-tp", "2");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--tensor-parallel-size 2 is not supported yet", err);
+    }
 }
