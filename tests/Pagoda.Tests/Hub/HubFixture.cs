@@ -29,8 +29,10 @@ public sealed class HubFixture : IDisposable
         CacheDir = Path.Combine(Cache, "hub"),
         ModelScopeEndpoint = Hub.Url,
         ModelScopeCacheDir = Path.Combine(Cache, "modelscope"),
-        MetadataTimeout = TimeSpan.FromSeconds(5),
-        DownloadTimeout = TimeSpan.FromSeconds(5),
+        // Generous: no test waits for a timeout, and on a loaded machine a 5 s one fired and retried a download,
+        // which the once-only download tests then counted as a second fetch.
+        MetadataTimeout = TimeSpan.FromSeconds(30),
+        DownloadTimeout = TimeSpan.FromSeconds(30),
         RetryDelay = TimeSpan.FromMilliseconds(10),
         MaxAttempts = 3,
     };
