@@ -59,7 +59,7 @@ public class ChatClientTests
             {"type": "object", "properties": {"mood": {"type": "string", "enum": ["happy", "sad"]}}, "required": ["mood"], "additionalProperties": false}
             """).RootElement;
         var json = await client.GetResponseAsync([new(ChatRole.User, "Mood?")],
-            new ChatOptions { Temperature = 0, MaxOutputTokens = 40, ResponseFormat = ChatResponseFormat.ForJsonSchema(schema, "mood") });
+            new ChatOptions { Temperature = 0, MaxOutputTokens = 200, ResponseFormat = ChatResponseFormat.ForJsonSchema(schema, "mood") });
         Assert.Contains(System.Text.Json.Nodes.JsonNode.Parse(json.Text)!["mood"]!.GetValue<string>(), new[] { "happy", "sad" });
 
         // Auto tool choice needs a tool-call parser, as on the server.
