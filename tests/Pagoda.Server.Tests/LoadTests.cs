@@ -17,7 +17,7 @@ public class LoadTests(ServerFixture f, ITestOutputHelper output)
     [Fact]
     public async Task ThousandStreamsWithRandomDisconnectsLeaveNothingBehind()
     {
-        int logStart = f.Log.ToString().Length;
+        int logStart = f.LogText().Length;
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = Requests, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
         {
             BaseAddress = f.BaseAddress, Timeout = TimeSpan.FromMinutes(3),
@@ -36,7 +36,7 @@ public class LoadTests(ServerFixture f, ITestOutputHelper output)
         Assert.Contains("pagoda:kv_cache_usage_perc{model_name=\"fortune\"} 0.0\n", metrics);
         Assert.Contains("pagoda:num_requests_running{model_name=\"fortune\"} 0.0\n", metrics);
         Assert.Contains("pagoda:num_requests_waiting{model_name=\"fortune\"} 0.0\n", metrics);
-        string log = f.Log.ToString()[logStart..];
+        string log = f.LogText()[logStart..];
         Assert.DoesNotContain("ERROR", log);
         Assert.DoesNotContain("Exception", log);
         Assert.Null(f.Engine.Failure);

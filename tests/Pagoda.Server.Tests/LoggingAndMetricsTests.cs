@@ -16,7 +16,7 @@ public class LoggingAndMetricsTests(ServerFixture f)
         var (status, _) = await f.PostJson("/v1/completions", new JsonObject { ["prompt"] = secret, ["max_tokens"] = 40, ["ignore_eos"] = true });
         Assert.Equal(200, status);
         await Task.Delay(500); // the fixture's stats interval is 200 ms
-        string log = f.Log.ToString();
+        string log = f.LogText();
         Assert.Contains("Added request cmpl-", log);
         Assert.DoesNotContain("pelicans", log);
         Assert.Matches(@"Avg prompt throughput: \d+\.\d tokens/s, Avg generation throughput: \d+\.\d tokens/s, Running: \d+ reqs, Waiting: \d+ reqs, KV cache usage: \d+\.\d%, Prefix cache hit rate: \d+\.\d%", log);

@@ -45,7 +45,7 @@ public class RequestFieldTests(ServerFixture f)
         var (status, body) = await f.PostJson("/v1/chat/completions",
             Chat(""", "use_beam_search": false, "priority": 0, "length_penalty": 1, "metadata": {"k": "v"}, "store": false"""));
         Assert.True(status == 200, body?.ToJsonString());
-        Assert.Contains("The following fields were present in the request but ignored: {'metadata', 'store'}", f.Log.ToString());
+        Assert.Contains("The following fields were present in the request but ignored: {'metadata', 'store'}", f.LogText());
     }
 
     [Theory]

@@ -14,6 +14,16 @@ public sealed class ServerFixture : IAsyncLifetime
     public PagodaServer Server { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
     public StringWriter Log { get; } = new();
+
+    // The server writes the log from its own threads through this wrapper, which locks itself around each write.
+    private TextWriter? _logWriter;
+
+    /// <summary>The log so far, read under the writers' lock (a StringWriter read while another thread appends can throw).</summary>
+    public string LogText()
+    {
+        lock (_logWriter ?? (object)Log)
+            return Log.ToString();
+    }
     public Uri BaseAddress => Server.Address;
 
     public async Task InitializeAsync()
@@ -29,7 +39,7 @@ public sealed class ServerFixture : IAsyncLifetime
             ServedModelNames = ["fortune", "fortune-chat"],
             StatsInterval = TimeSpan.FromMilliseconds(200),
             AllowedOrigins = ["https://example.org"],
-        }, Engine, TextWriter.Synchronized(Log));
+        }, Engine, _logWriter = TextWriter.Synchronized(Log));
         await Server.StartAsync();
         Http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
         Http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", ApiKey);
