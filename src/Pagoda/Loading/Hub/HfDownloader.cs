@@ -47,7 +47,8 @@ internal sealed class HfDownloader(HubSettings settings, ProgressTracker progres
         }
         catch (ChecksumMismatchException e)
         {
-            throw new ModelLoadException($"{repoId}/{current}", e.Message, e);
+            // Files download in parallel: `current` is only the last one started, the exception knows its own.
+            throw new ModelLoadException($"{repoId}/{e.File ?? current}", e.Message, e);
         }
     }
 
@@ -111,9 +112,16 @@ internal sealed class HfDownloader(HubSettings settings, ProgressTracker progres
             onFile(m.File);
             if (!File.Exists(cache.BlobPath(m.Etag)))
             {
-                await VerifiedDownload.FetchAsync(http, m.Download, cache.BlobPath(m.Etag) + ".incomplete", cache.BlobPath(m.Etag),
-                    cache.LockPath(m.Etag), m.Size,
-                    Checksum.FromEtag(m.Etag), n => progress.Bytes(m.File, n), token);
+                try
+                {
+                    await VerifiedDownload.FetchAsync(http, m.Download, cache.BlobPath(m.Etag) + ".incomplete", cache.BlobPath(m.Etag),
+                        cache.LockPath(m.Etag), m.Size,
+                        Checksum.FromEtag(m.Etag), n => progress.Bytes(m.File, n), token);
+                }
+                catch (ChecksumMismatchException e) when (e.File == null)
+                {
+                    throw new ChecksumMismatchException(e.Message) { File = m.File };
+                }
             }
             else
             {

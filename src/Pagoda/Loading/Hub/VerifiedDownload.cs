@@ -16,7 +16,11 @@ internal sealed record Checksum(string Kind, string Hex)
 }
 
 /// <summary>A download whose bytes did not match the expected checksum, twice or from a fresh start.</summary>
-internal sealed class ChecksumMismatchException(string message) : Exception(message);
+internal sealed class ChecksumMismatchException(string message) : Exception(message)
+{
+    /// <summary>The repository file whose download failed (set by the downloader that knows it).</summary>
+    public string? File { get; init; }
+}
 
 /// <summary>
 /// Fetches one file the way huggingface_hub does: under a lock file (so two processes never write the
