@@ -165,10 +165,10 @@ public sealed partial class LLMEngine : IDisposable
     public IReadOnlyList<RequestOutput> Step()
     {
         var scheduled = Schedule();
-        var launched = Launch(scheduled, out var error);
+        var launched = Try(() => _runner.Launch(scheduled), out var error);
         // The previous step's outputs, made while the device runs this one.
         var outputs = ProcessDeferredOutputs();
-        var run = launched is null ? null : Finish(launched, out error);
+        var run = launched is null ? null : Try(() => _runner.Finish(launched), out error);
         if (run is null)
         {
             // Nothing of this step was recorded: failing its requests frees their blocks and leaves the rest intact.
@@ -195,27 +195,13 @@ public sealed partial class LLMEngine : IDisposable
         return scheduled;
     }
 
-    // Null when the forward itself threw (the whole batch fails).
-    private LaunchedStep? Launch(SchedulerOutput scheduled, out Exception? error)
+    // The runner's launch or finish; null with the exception when it threw (the forward's own failure fails the batch).
+    private static T? Try<T>(Func<T> step, out Exception? error) where T : class
     {
         error = null;
         try
         {
-            return _runner.Launch(scheduled);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            error = e;
-            return null;
-        }
-    }
-
-    private ModelRunnerOutput? Finish(LaunchedStep launched, out Exception? error)
-    {
-        error = null;
-        try
-        {
-            return _runner.Finish(launched);
+            return step();
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
