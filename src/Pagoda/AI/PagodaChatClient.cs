@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 using Pagoda.Engine;
 using Pagoda.OpenAi;
-using Pagoda.OpenAi.Tools;
 
 namespace Pagoda.AI;
 
@@ -48,8 +47,7 @@ public sealed class PagodaChatClient : IChatClient
         await foreach (var o in _engine.GenerateAsync(id, job.Prompt, job.Params with { OutputKind = RequestOutputKind.FinalOnly }, cancellationToken))
             last = o;
         var c = last!.Outputs[0];
-        var (reasoning, text) = job.Reasoning?.Extract(c.Text) ?? (null, c.Text);
-        var parsed = text != null && job.ToolParser != null ? job.ToolParser.Parse(text) : new ParsedToolCalls(text, []);
+        var (reasoning, parsed) = job.ReadOutput(c.Text);
         var message = new ChatMessage(ChatRole.Assistant, []);
         if (reasoning != null)
             message.Contents.Add(new TextReasoningContent(reasoning));
@@ -62,7 +60,7 @@ public sealed class PagodaChatClient : IChatClient
             ResponseId = id,
             ModelId = _metadata.DefaultModelId,
             CreatedAt = DateTimeOffset.UtcNow,
-            FinishReason = parsed.Calls.Count > 0 && !job.ToolParser!.Forced ? ChatFinishReason.ToolCalls : FinishReason(c.FinishReason),
+            FinishReason = FinishReason(job.FinishReason(c.FinishReason, parsed.Calls.Count > 0)),
             Usage = Usage(last.PromptTokenIds.Count, c.TokenIds.Count),
         };
     }
@@ -100,8 +98,7 @@ public sealed class PagodaChatClient : IChatClient
                 {
                     foreach (var call in ChatRequestBuilder.Calls(parsed.Calls))
                         update.Contents.Add(call);
-                    if (!job.ToolParser.Forced)
-                        update.FinishReason = ChatFinishReason.ToolCalls;
+                    update.FinishReason = FinishReason(job.FinishReason(c.FinishReason, calledTools: true));
                 }
                 if (o.Finished)
                     update.Contents.Add(new UsageContent(Usage(o.PromptTokenIds.Count, generated)));
@@ -136,6 +133,7 @@ public sealed class PagodaChatClient : IChatClient
     {
         "stop" => ChatFinishReason.Stop,
         "length" => ChatFinishReason.Length,
+        "tool_calls" => ChatFinishReason.ToolCalls,
         null => null,
         var other => new ChatFinishReason(other),
     };

@@ -43,7 +43,7 @@ public sealed class ChatCompletionStream(string id, string model, long created, 
             foreach (var call in calls)
                 yield return Chunk(Choice(c.Index, new JsonObject { ["tool_calls"] = new JsonArray(ToolCallJson(call)) }, null, null, null));
             if (c.FinishReason != null)
-                yield return Chunk(Choice(c.Index, new JsonObject(), null, tools?.CalledTools == true && !job.ToolParser!.Forced ? "tool_calls" : c.FinishReason, c.StopReason));
+                yield return Chunk(Choice(c.Index, new JsonObject(), null, job.FinishReason(c.FinishReason, tools?.CalledTools == true), c.StopReason));
         }
     }
 

@@ -21,6 +21,17 @@ public sealed record ChatJob(PromptInput Prompt, SamplingParams Params, bool Log
 
     /// <summary>include_reasoning (vLLM): false leaves the reasoning out of the response.</summary>
     public bool IncludeReasoning { get; init; } = true;
+
+    /// <summary>A whole output read as the response carries it: the reasoning, then the content and tool calls after it.</summary>
+    public (string? Reasoning, ParsedToolCalls Message) ReadOutput(string output)
+    {
+        var (reasoning, text) = Reasoning?.Extract(output) ?? (null, output);
+        return (reasoning, text != null && ToolParser != null ? ToolParser.Parse(text) : new ParsedToolCalls(text, []));
+    }
+
+    /// <summary>The finish reason: as vLLM, "tool_calls" when the model chose to call tools (not when they were forced).</summary>
+    public string? FinishReason(string? engineReason, bool calledTools) =>
+        calledTools && ToolParser is { Forced: false } ? "tool_calls" : engineReason;
 }
 
 /// <summary>/v1/chat/completions: request parsing (messages → chat template) and the response body.</summary>
@@ -242,8 +253,7 @@ public static class ChatCompletionsApi
         var choices = new JsonArray();
         foreach (var c in output.Outputs)
         {
-            var (reasoning, text) = job.Reasoning?.Extract(c.Text) ?? (null, c.Text);
-            var parsed = text != null && job.ToolParser != null ? job.ToolParser.Parse(text) : new ParsedToolCalls(text, []);
+            var (reasoning, parsed) = job.ReadOutput(c.Text);
             var calls = new JsonArray(parsed.Calls.Select(t => (JsonNode)new JsonObject
             {
                 ["id"] = t.Id,
@@ -256,7 +266,7 @@ public static class ChatCompletionsApi
                 ["message"] = Message(job, parsed.Content, reasoning, calls),
                 ["logprobs"] = job.Logprobs ? LogprobsFormat.Chat(engine.Tokenizer, c.Logprobs!, job.TopLogprobs) : null,
                 // As vLLM: a response that called tools finishes with "tool_calls".
-                ["finish_reason"] = parsed.Calls.Count > 0 && !job.ToolParser!.Forced ? "tool_calls" : c.FinishReason,
+                ["finish_reason"] = job.FinishReason(c.FinishReason, parsed.Calls.Count > 0),
                 ["stop_reason"] = OpenAiJson.StopReason(c.StopReason),
             });
         }
