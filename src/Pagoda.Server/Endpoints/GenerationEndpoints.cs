@@ -29,9 +29,7 @@ internal static class GenerationEndpoints
         // Compiled here, off the engine's loop, so a bad schema is a 400 and the loop finds the grammar cached.
         if (p.StructuredOutputs is { } so)
             s.Model.CompileGrammar(so);
-        int[] ids = s.Model.ProcessPrompt(prompt);
-        SamplingParamsReader.CheckContext(ids.Length, requestedMaxTokens, s.Model.MaxModelLen);
-        return prompt with { TokenIds = ids };
+        return SamplingParamsReader.Tokenize(s.Model, prompt, requestedMaxTokens);
     }
 
     public static async Task<IResult> Chat(HttpContext http, ServerContext s, JsonObject body)

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Pagoda.Engine;
 
 namespace Pagoda.OpenAi;
 
@@ -40,14 +39,14 @@ public static class BatchRunner
                     case "/v1/completions":
                         var cj = CompletionsApi.Parse(body, engine);
                         // Admission checks per line, so one bad prompt does not stop the batch.
-                        prompts.AddRange(cj.Prompts.Select(p => Admit(engine, p, cj.MaxTokens)).ToList());
+                        prompts.AddRange(cj.Prompts.Select(p => SamplingParamsReader.Tokenize(engine, p, cj.MaxTokens)).ToList());
                         pars.AddRange(cj.Prompts.Select(_ => cj.Params));
                         jobs.Add(new Job(customId, () => CompletionsApi.Response(OpenAiJson.NewId("cmpl"), model, created, cj,
                             results.GetRange(first, cj.Prompts.Count), engine), null));
                         break;
                     case "/v1/chat/completions":
                         var chat = ChatCompletionsApi.Parse(body, engine);
-                        prompts.Add(Admit(engine, chat.Prompt, chat.MaxTokens));
+                        prompts.Add(SamplingParamsReader.Tokenize(engine, chat.Prompt, chat.MaxTokens));
                         pars.Add(chat.Params);
                         jobs.Add(new Job(customId, () => ChatCompletionsApi.Response(OpenAiJson.NewId("chatcmpl"), model, created, chat,
                             results[first], engine), null));
@@ -88,13 +87,5 @@ public static class BatchRunner
             ["response"] = response,
             ["error"] = error,
         }.ToJsonString();
-    }
-
-    // The prompt tokenized and checked as the server checks it (length, vocabulary, max_tokens against the context).
-    private static PromptInput Admit(LLMEngine engine, PromptInput prompt, int? requestedMaxTokens)
-    {
-        int[] ids = engine.ProcessPrompt(prompt);
-        SamplingParamsReader.CheckContext(ids.Length, requestedMaxTokens, engine.MaxModelLen);
-        return prompt with { TokenIds = ids };
     }
 }

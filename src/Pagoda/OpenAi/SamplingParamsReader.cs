@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Pagoda.Engine;
 
 namespace Pagoda.OpenAi;
 
@@ -18,15 +19,18 @@ public static class SamplingParamsReader
     public const int MaxStopStrings = 256;
 
     /// <summary>
-    /// vLLM's 400 for a request whose own max_tokens does not fit the context after its prompt (clients match
-    /// this text); a default max_tokens is clipped to the context instead.
+    /// The prompt tokenized and checked (length, vocabulary), with vLLM's 400 for a request whose own max_tokens
+    /// does not fit the context after it (clients match this text); a default max_tokens is clipped instead.
+    /// The server and run-batch admit every prompt through here.
     /// </summary>
-    public static void CheckContext(int promptTokens, int? requestedMaxTokens, int maxModelLen)
+    public static PromptInput Tokenize(LLMEngine engine, PromptInput prompt, int? requestedMaxTokens)
     {
-        if (requestedMaxTokens is int max && (long)promptTokens + max > maxModelLen)
+        int[] ids = engine.ProcessPrompt(prompt);
+        if (requestedMaxTokens is int max && (long)ids.Length + max > engine.MaxModelLen)
             throw new OpenAiRequestException(
-                $"This model's maximum context length is {maxModelLen} tokens. However, you requested {(long)promptTokens + max} tokens " +
-                $"({promptTokens} in the messages, {max} in the completion). Please reduce the length of the messages or completion.", "max_tokens");
+                $"This model's maximum context length is {engine.MaxModelLen} tokens. However, you requested {(long)ids.Length + max} tokens " +
+                $"({ids.Length} in the messages, {max} in the completion). Please reduce the length of the messages or completion.", "max_tokens");
+        return prompt with { TokenIds = ids };
     }
 
     internal static SamplingParams Read(RequestFields f, SamplingParams defaults, int? maxTokens, int? defaultMaxTokens)
@@ -65,7 +69,7 @@ public static class SamplingParamsReader
             AllowedTokenIds = f.Ints("allowed_token_ids"),
             BadWords = f.Strings("bad_words"),
             PromptLogprobs = f.Int("prompt_logprobs"),
-            StructuredOutputs = StructuredOutputsReader.Read(f.Body),
+            StructuredOutputs = StructuredOutputsReader.Read(f),
         };
         try
         {

@@ -9,8 +9,9 @@ namespace Pagoda.OpenAi;
 /// </summary>
 internal static class StructuredOutputsReader
 {
-    public static StructuredOutputsParams? Read(JsonObject body)
+    public static StructuredOutputsParams? Read(RequestFields f)
     {
+        var body = f.Body;
         var found = new List<(string Field, StructuredOutputsParams Params)>();
         if (FromResponseFormat(body["response_format"]) is { } rf)
             found.Add(("response_format", rf));
@@ -18,12 +19,12 @@ internal static class StructuredOutputsReader
             found.Add(("structured_outputs", FromStructuredOutputs(so)));
         if (body["guided_json"] is { } gj)
             found.Add(("guided_json", new() { Json = Schema(gj, "guided_json") }));
-        if (body["guided_regex"] is { } gr)
-            found.Add(("guided_regex", new() { Regex = Text(gr, "guided_regex") }));
+        if (f.String("guided_regex") is { } gr)
+            found.Add(("guided_regex", new() { Regex = gr }));
         if (body["guided_choice"] is { } gc)
             found.Add(("guided_choice", new() { Choice = Choices(gc, "guided_choice") }));
-        if (body["guided_grammar"] is { } gg)
-            found.Add(("guided_grammar", new() { Grammar = Text(gg, "guided_grammar") }));
+        if (f.String("guided_grammar") is { } gg)
+            found.Add(("guided_grammar", new() { Grammar = gg }));
         if (found.Count > 1)
             throw new OpenAiRequestException($"Only one kind of structured output may be requested, got {string.Join(", ", found.Select(f => f.Field))}.", found[1].Field);
         return found.Count == 1 ? found[0].Params : null;
@@ -57,14 +58,15 @@ internal static class StructuredOutputsReader
                     or "disable_any_whitespace" or "disable_additional_properties"))
                 throw new OpenAiRequestException($"structured_outputs.{key} is not supported (supported: json, regex, choice, grammar, json_object).", Field);
         }
+        var fields = new RequestFields(o);
         var p = new StructuredOutputsParams
         {
             Json = o["json"] is { } j ? Schema(j, Field) : null,
-            Regex = o["regex"] is { } r ? Text(r, Field) : null,
+            Regex = fields.String("regex"),
             Choice = o["choice"] is { } c ? Choices(c, Field) : null,
-            Grammar = o["grammar"] is { } g ? Text(g, Field) : null,
-            JsonObject = o["json_object"] is JsonValue jo && jo.TryGetValue(out bool b) && b,
-            DisableAnyWhitespace = o["disable_any_whitespace"] is JsonValue dw && dw.TryGetValue(out bool d) && d,
+            Grammar = fields.String("grammar"),
+            JsonObject = fields.Bool("json_object") ?? false,
+            DisableAnyWhitespace = fields.Bool("disable_any_whitespace") ?? false,
         };
         try
         {
@@ -84,9 +86,6 @@ internal static class StructuredOutputsReader
         JsonValue v when v.TryGetValue(out string? s) => s,
         _ => throw new OpenAiRequestException($"'{field}' must hold a JSON schema object.", field),
     };
-
-    private static string Text(JsonNode node, string field) =>
-        node is JsonValue v && v.TryGetValue(out string? s) ? s : throw new OpenAiRequestException($"'{field}' must be a string.", field);
 
     private static List<string> Choices(JsonNode node, string field) =>
         node is JsonArray { Count: > 0 } a && a.All(e => e is JsonValue ev && ev.TryGetValue(out string? _))
