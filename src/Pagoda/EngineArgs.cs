@@ -122,6 +122,9 @@ public sealed record EngineArgs
     /// </summary>
     public string? ReasoningParser { get; init; }
 
+    /// <summary>The reasoning parsers there are (the chat layer's ReasoningParser implements them).</summary>
+    public static readonly string[] ReasoningParsers = ["qwen3", "deepseek_r1"];
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {
@@ -145,8 +148,8 @@ public sealed record EngineArgs
             throw new ArgumentException($"--dtype '{DType}' is not supported (supported: auto, float32, bfloat16, float16).");
         if (GpuMemoryUtilization is not (> 0 and <= 1))
             throw new ArgumentException($"--gpu-memory-utilization must be in (0, 1], got {GpuMemoryUtilization}.");
-        if (ReasoningParser is not (null or "qwen3" or "deepseek_r1"))
-            throw new ArgumentException($"--reasoning-parser '{ReasoningParser}' is not supported (supported: qwen3, deepseek_r1).");
+        if (ReasoningParser != null && !ReasoningParsers.Contains(ReasoningParser))
+            throw new ArgumentException($"--reasoning-parser '{ReasoningParser}' is not supported (supported: {string.Join(", ", ReasoningParsers)}).");
         if (Quantization is not (null or "int8"))
             throw new ArgumentException($"--quantization '{Quantization}' is not supported (supported: int8).");
     }

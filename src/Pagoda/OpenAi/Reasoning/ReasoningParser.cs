@@ -16,7 +16,7 @@ public sealed class ReasoningParser
     private ReasoningParser(string name) => Name = name;
 
     /// <summary>The parsers <see cref="Create"/> knows.</summary>
-    public static readonly string[] Names = ["qwen3", "deepseek_r1"];
+    public static IReadOnlyList<string> Names => EngineArgs.ReasoningParsers;
 
     /// <summary>qwen3 or deepseek_r1.</summary>
     public string Name { get; }
