@@ -1,6 +1,5 @@
 using System.ClientModel;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using OpenAI;
 using OpenAI.Chat;
 

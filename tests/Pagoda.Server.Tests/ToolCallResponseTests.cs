@@ -2,7 +2,6 @@ using System.ClientModel.Primitives;
 using System.Text.Json.Nodes;
 using OpenAI.Chat;
 using Pagoda.OpenAi;
-using Pagoda.OpenAi.Tools;
 
 namespace Pagoda.Server.Tests;
 

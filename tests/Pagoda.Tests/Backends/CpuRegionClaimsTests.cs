@@ -1,4 +1,3 @@
-using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
 
 namespace Pagoda.Tests.Backends;

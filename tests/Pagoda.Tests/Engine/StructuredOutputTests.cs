@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
 using Pagoda.Tests.Support;
 
 namespace Pagoda.Tests.Engine;
