@@ -10,7 +10,9 @@ using Pagoda.Tokenization;
 // free. Prints the median microseconds of each StepTimings phase over the steps where every sequence decodes.
 // With "async" the forward reports itself still running, as CUDA graph replays do, so the engine defers output
 // processing to the next step (on a GPU it overlaps the device's work; here it only moves between phases).
-// Usage: dotnet run -c Release --project bench/HostOverhead -- [seqs=256] [maxTokens=300] [runs=3] [final|delta|cumulative] [sync|async]
+// The sixth argument picks the requests' sampling: greedy (default), defaults (Qwen2.5's generation_config: temperature
+// 0.7, top-k 20, top-p 0.8, repetition penalty 1.1), t1 (temperature 1, a whole-row draw) or logprobs (greedy, 5 logprobs).
+// Usage: dotnet run -c Release --project bench/HostOverhead -- [seqs=256] [maxTokens=300] [runs=3] [final|delta|cumulative] [sync|async] [greedy|defaults|t1|logprobs]
 int seqs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 256;
 int maxTokens = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 300;
 int runs = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3;
@@ -31,7 +33,16 @@ using var engine = new LLMEngine(new EngineArgs
     Model = model, Device = "scripted", BackendProviders = [new ScriptedProvider(script, asynchronous)], MaxNumSeqs = seqs, MaxModelLen = 1024, GenerationConfig = "vllm",
 });
 string[] topics = ["cats", "work", "love", "computers", "the sea", "money", "politics", "poetry", "history", "food"];
-var p = new SamplingParams { Temperature = 0, MaxTokens = maxTokens, IgnoreEos = true, OutputKind = kind };
+var greedy = new SamplingParams { Temperature = 0, MaxTokens = maxTokens, IgnoreEos = true, OutputKind = kind };
+string sampling = args.Length > 5 ? args[5] : "greedy";
+var p = sampling switch
+{
+    "greedy" => greedy,
+    "defaults" => greedy with { Temperature = 0.7, TopK = 20, TopP = 0.8, RepetitionPenalty = 1.1, Seed = 1 },
+    "t1" => greedy with { Temperature = 1.0, Seed = 1 },
+    "logprobs" => greedy with { Logprobs = 5 },
+    _ => throw new ArgumentException($"unknown sampling '{sampling}'"),
+};
 
 var phases = new List<double>[6];
 for (int i = 0; i < phases.Length; i++)
@@ -87,7 +98,7 @@ static double Median(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Order()
 static double Mean(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Average();
 static double P90(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Order().ElementAt(xs.Count * 9 / 10);
 var inv = CultureInfo.InvariantCulture;
-Console.WriteLine(string.Create(inv, $"{seqs} sequences x {maxTokens} tokens, {runs} runs, {kind}, {(asynchronous ? "asynchronous" : "synchronous")} forward, {wall.Count} steady steps measured"));
+Console.WriteLine(string.Create(inv, $"{seqs} sequences x {maxTokens} tokens, {runs} runs, {kind}, {sampling} sampling, {(asynchronous ? "asynchronous" : "synchronous")} forward, {wall.Count} steady steps measured"));
 string[] names = ["schedule", "build", "forward", "sample", "update", "sum"];
 for (int i = 0; i < names.Length; i++)
     Console.WriteLine(string.Create(inv, $"  {names[i],-8} median {Median(phases[i]),8:F1} us   p90 {P90(phases[i]),8:F1} us"));

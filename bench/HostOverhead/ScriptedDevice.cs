@@ -46,18 +46,28 @@ internal sealed class ScriptedModel(IModel inner, int[] script, bool asynchronou
 
     public float[] Forward(ForwardBatch batch, PagedKvCache cache)
     {
-        int k = batch.LogitsTopK;
-        if (k <= 0)
-            throw new NotSupportedException("the scripted model returns top-k candidates only");
-        var output = new float[batch.LogitsIndices.Length * 2 * k];
+        if (batch.Sampling is not { } sampling)
+            throw new NotSupportedException("the scripted model answers device sampling only");
+        // The script's next token leads the candidates and is every row's draw; the logprob facts are made up.
+        int k = sampling.Candidates, w = sampling.RowWidth;
+        var output = new float[batch.LogitsIndices.Length * w];
         for (int r = 0; r < batch.LogitsIndices.Length; r++)
         {
             int pos = batch.Positions[batch.LogitsIndices[r]];
+            var o = output.AsSpan(r * w, w);
             for (int i = 0; i < k; i++)
-            {
-                output[r * 2 * k + i] = 10f - i;
-                output[r * 2 * k + k + i] = script[(pos + 1 + i) % script.Length];
-            }
+                (o[i], o[k + i]) = (10f - i, script[(pos + 1 + i) % script.Length]);
+            if (!sampling.Processed)
+                continue;
+            (o[2 * k], o[2 * k + 1]) = (o[k], 1f);
+            if (!sampling.Logprobs)
+                continue;
+            o[2 * k + 2] = 11f;
+            for (int i = 0; i < k; i++)
+                (o[2 * k + 3 + i], o[3 * k + 3 + i]) = (o[i], i + 1);
+            (o[4 * k + 3], o[4 * k + 4]) = (o[0], 1);
+            for (int i = 0; i < DeviceSamplingInputs.TopLogprobs; i++)
+                (o[4 * k + 5 + i], o[4 * k + 5 + DeviceSamplingInputs.TopLogprobs + i]) = (o[Math.Min(i, k - 1)], o[k + Math.Min(i, k - 1)]);
         }
         return output;
     }
@@ -76,13 +86,13 @@ internal sealed class ScriptedModel(IModel inner, int[] script, bool asynchronou
 }
 
 /// <summary>The CPU backend for loading, plus a device top-k capability the scripted model answers itself.</summary>
-internal sealed class TopKBackend : IBackend, ILogitsTopK
+internal sealed class TopKBackend : IBackend, IDeviceSampler
 {
     private readonly CpuBackend _cpu = new();
 
     public string Name => "scripted";
-    public int MaxLogitsTopK => 64;
-    public void CopyTopKToHost(Tensor logits, int k, Span<float> dst) => throw new NotSupportedException();
+    public int MaxCandidates => 64;
+    public void ReduceToHost(Tensor logits, DeviceSamplingInputs inputs, Span<float> dst) => throw new NotSupportedException();
     public Tensor LoadWeight(HostWeight weight) => _cpu.LoadWeight(weight);
     public Tensor Empty(params int[] shape) => _cpu.Empty(shape);
     // The scripted forward never touches the pool: one block's worth of tensors stands for all of them.

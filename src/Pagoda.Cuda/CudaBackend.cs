@@ -338,6 +338,8 @@ public sealed unsafe partial class CudaBackend : IBackend
         _uploads.Clear();
         _pool.Dispose();
         _k.Dispose();
+        _samplingData?.Dispose();
+        _samplingDesc?.Dispose();
         _workspace.Dispose();
         _attentionCounters.Dispose();
         _gemmCounters.Dispose();

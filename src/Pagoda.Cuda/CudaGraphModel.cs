@@ -8,8 +8,9 @@ namespace Pagoda.Cuda;
 /// Runs decode steps as CUDA graph replays. At start-up one graph is captured per batch size (1, 2, 4, 8,
 /// then steps of 8 up to max-num-seqs) from an all-padding batch; a decode batch (one token per sequence,
 /// every row sampled) is padded to the next captured size and replayed; anything else runs eagerly.
-/// Padding rows read and write only the pool's scratch block. Graphs end either in the device top-k
-/// reduction (<see cref="ForwardBatch.LogitsTopK"/>) or in a full logits copy: greedy (k = 1) graphs
+/// Padding rows read and write only the pool's scratch block. Graphs end either in the device's sampling
+/// reduction (<see cref="ForwardBatch.Sampling"/>, one graph per kind of inputs: its variable lists are read
+/// through a descriptor, so they need no graph of their own) or in a full logits copy: greedy (k = 1) graphs
 /// are captured at start-up, other variants the first time a batch of that size asks for them.
 /// </summary>
 public sealed class CudaGraphModel : IModel
@@ -19,7 +20,8 @@ public sealed class CudaGraphModel : IModel
     private readonly int _scratchSlot, _width;
     private readonly int[] _scratchTable;
     private readonly int[] _sizes = [];
-    private readonly Dictionary<(int Size, int TopK), CudaBackend.CudaGraph> _graphs = new();
+    private readonly Dictionary<(int Size, (int, bool, bool, bool) Variant), CudaBackend.CudaGraph> _graphs = new();
+    private static readonly (int, bool, bool, bool) FullLogits = (0, false, false, false);
 
     /// <summary>Wraps <paramref name="inner"/>; captures graphs now unless <paramref name="enforceEager"/>.</summary>
     public CudaGraphModel(IModel inner, CudaBackend backend, PagedKvCache cache, int maxNumSeqs, int maxModelLen, bool enforceEager)
@@ -32,20 +34,22 @@ public sealed class CudaGraphModel : IModel
         if (enforceEager)
             return;
         _sizes = CaptureSizes(maxNumSeqs);
-        backend.EnsureHostOutput((long)_sizes[^1] * inner.Config.VocabSize * sizeof(float));
+        int widest = new DeviceSamplingInputs(1, backend.MaxCandidates) { Processed = true, Logprobs = true }.RowWidth;
+        backend.EnsureHostOutput((long)_sizes[^1] * Math.Max(inner.Config.VocabSize, widest) * sizeof(float));
         var sw = System.Diagnostics.Stopwatch.StartNew();
         foreach (int b in _sizes.Reverse())
-            Capture(b, 1, cache);
+            Capture(b, DeviceSamplingInputs.TopK(b, 1), cache);
         CaptureMilliseconds = sw.Elapsed.TotalMilliseconds;
     }
 
-    private CudaBackend.CudaGraph Capture(int size, int topK, PagedKvCache cache)
+    // `sampling` stands for its kind of inputs: the graph is captured over plain rows of that kind.
+    private CudaBackend.CudaGraph Capture(int size, DeviceSamplingInputs? sampling, PagedKvCache cache)
     {
-        var dummy = Pad(Empty, size) with { LogitsTopK = topK };
+        var dummy = Pad(Empty, size) with { Sampling = sampling?.Empty(size) };
         Run(StepMode.Eager, null, dummy, cache);       // warm-up: allocations and cuBLAS heuristics happen outside capture
         var g = new CudaBackend.CudaGraph();
         Run(StepMode.Capture, g, dummy, cache);
-        _graphs[(size, topK)] = g;
+        _graphs[(size, sampling?.Variant ?? FullLogits)] = g;
         return g;
     }
 
@@ -95,11 +99,11 @@ public sealed class CudaGraphModel : IModel
             {
                 if (size < n)
                     continue;
-                int k = batch.LogitsTopK;
-                var graph = _graphs.GetValueOrDefault((size, k)) ?? Capture(size, k, cache);
-                float[] output = Run(StepMode.Replay, graph, (size == n ? batch : Pad(batch, size)) with { LogitsTopK = k }, cache);
+                var sampling = batch.Sampling;
+                var graph = _graphs.GetValueOrDefault((size, sampling?.Variant ?? FullLogits)) ?? Capture(size, sampling, cache);
+                float[] output = Run(StepMode.Replay, graph, (size == n ? batch : Pad(batch, size)) with { Sampling = sampling?.Pad(size) }, cache);
                 Replays++;
-                return new ReplayHandle(_backend, output, n * (k > 0 ? 2 * k : Config.VocabSize));
+                return new ReplayHandle(_backend, output, n * (sampling?.RowWidth ?? Config.VocabSize));
             }
         }
         _backend.BeginStep(StepMode.Eager);

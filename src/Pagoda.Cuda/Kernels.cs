@@ -65,6 +65,11 @@ internal sealed unsafe class Kernels : IDisposable
             .. elem == DType.F32 ? new nint[4] : [F("attention_mma_d64"), F("attention_mma_d128"), F("attention_mma_decode_d64"), F("attention_mma_decode_d128")]];
         TopKChunks = F("topk_chunks");
         TopKMerge = F("topk_merge");
+        TopKChunksF32 = F("topk_chunks_f32");
+        SamplingPrepare = F("sampling_prepare");
+        SamplingEdits = F("sampling_edits");
+        SamplingDraw = F("sampling_draw");
+        SamplingRanks = F("sampling_ranks");
     }
 
     public string CompileInfo { get; }
@@ -98,6 +103,11 @@ internal sealed unsafe class Kernels : IDisposable
     public nint[] Attention { get; }
     public nint TopKChunks { get; }
     public nint TopKMerge { get; }
+    public nint TopKChunksF32 { get; }
+    public nint SamplingPrepare { get; }
+    public nint SamplingEdits { get; }
+    public nint SamplingDraw { get; }
+    public nint SamplingRanks { get; }
 
     /// <summary>
     /// Whether kernels launch with programmatic stream serialization (sm_90+): each may

@@ -1,47 +1,39 @@
 namespace Pagoda.CudaCheck;
 
 /// <summary>
-/// Device-side sampling against the full-logits path on the same engine: asking for logprobs forces
-/// full logits to the host, leaving them out lets the GPU reduce each row to its top-k candidates.
-/// Greedy (top-1) and seeded top-k sampling (top-64 candidates) must pick exactly the same tokens.
+/// Seeded requests of every sampling kind through the GPU engine, each alone and all in one batch (graph replays
+/// of larger sizes): how many agree. The kernels themselves are checked against the host reference in
+/// <see cref="SamplingParity"/>; here the whole path runs on a real model.
 /// </summary>
 public static class DeviceSamplingCheck
 {
-    /// <summary>Runs both comparisons over <paramref name="prompts"/>; returns the failures.</summary>
+    /// <summary>Runs the comparison over <paramref name="prompts"/>; returns the failures (a request that failed).</summary>
     public static List<string> Run(LLM llm, IReadOnlyList<int[]> prompts, int maxTokens, TextWriter log)
     {
         var failures = new List<string>();
         var variants = new (string Name, Func<int, SamplingParams> Make)[]
         {
-            ("greedy", _ => new SamplingParams { Temperature = 0, MaxTokens = maxTokens, IgnoreEos = true }),
-            ("top-k 20, T 0.9, top-p 0.9", i => new SamplingParams
-                { Temperature = 0.9, TopK = 20, TopP = 0.9, Seed = 100 + i, MaxTokens = maxTokens, IgnoreEos = true }),
-            ("top-k 50, T 1.2, min-p 0.05", i => new SamplingParams
-                { Temperature = 1.2, TopK = 50, MinP = 0.05, Seed = 200 + i, MaxTokens = maxTokens, IgnoreEos = true }),
+            ("greedy", _ => new SamplingParams { Temperature = 0 }),
+            ("T 1", i => new SamplingParams { Temperature = 1.0, Seed = 50 + i }),
+            ("Qwen2.5 defaults", i => new SamplingParams { Temperature = 0.7, TopK = 20, TopP = 0.8, RepetitionPenalty = 1.1, Seed = 100 + i }),
+            ("top-k 50, T 1.2, min-p 0.05, penalties", i => new SamplingParams
+                { Temperature = 1.2, TopK = 50, MinP = 0.05, FrequencyPenalty = 0.4, PresencePenalty = 0.2, Seed = 200 + i }),
+            ("greedy, logprobs 5", _ => new SamplingParams { Temperature = 0, Logprobs = 5 }),
         };
         foreach (var (name, make) in variants)
         {
+            SamplingParams P(int i) => make(i) with { MaxTokens = maxTokens, IgnoreEos = true };
+            var batched = llm.Generate(prompts.Select(PromptInput.FromTokenIds).ToList(), prompts.Select((_, i) => P(i)).ToList());
             int same = 0;
             for (int i = 0; i < prompts.Count; i++)
             {
-                var device = llm.Generate([PromptInput.FromTokenIds(prompts[i])], make(i))[0].Outputs[0].TokenIds.ToArray();
-                var full = llm.Generate([PromptInput.FromTokenIds(prompts[i])], make(i) with { Logprobs = 1 })[0].Outputs[0].TokenIds.ToArray();
-                if (device.SequenceEqual(full))
+                var alone = llm.Generate([PromptInput.FromTokenIds(prompts[i])], P(i))[0].Outputs[0];
+                if (batched[i].Outputs[0].TokenIds.SequenceEqual(alone.TokenIds))
                     same++;
-                else
-                    failures.Add($"device sampling {name}, prompt {i}: [{string.Join(',', device)}] vs full logits [{string.Join(',', full)}]");
+                if (alone.TokenIds.Count != maxTokens || (P(i).Logprobs != null && alone.Logprobs?.Count != maxTokens))
+                    failures.Add($"device sampling {name}, prompt {i}: {alone.TokenIds.Count} tokens, {alone.Logprobs?.Count} logprobs");
             }
-            // Batched: all prompts at once still agree with each alone (graph replays of larger sizes).
-            var batched = llm.Generate(prompts.Select(PromptInput.FromTokenIds).ToList(), prompts.Select((_, i) => make(i)).ToList());
-            int batchSame = 0;
-            for (int i = 0; i < prompts.Count; i++)
-            {
-                var alone = llm.Generate([PromptInput.FromTokenIds(prompts[i])], make(i))[0].Outputs[0].TokenIds;
-                if (batched[i].Outputs[0].TokenIds.SequenceEqual(alone))
-                    batchSame++;
-            }
-            log.WriteLine($"  {(same == prompts.Count ? "PASS" : "FAIL")} device sampling {name}: {same}/{prompts.Count} identical to the full-logits path; " +
-                $"batched vs alone {batchSame}/{prompts.Count}");
+            log.WriteLine($"  device sampling {name}: batched vs alone {same}/{prompts.Count} identical");
         }
         return failures;
     }

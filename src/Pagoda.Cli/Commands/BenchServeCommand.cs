@@ -37,11 +37,12 @@ internal static class BenchServeCommand
         var topP = new Option<double?>("--top-p") { Description = "top_p to send." };
         var topK = new Option<int?>("--top-k") { Description = "top_k to send." };
         var minP = new Option<double?>("--min-p") { Description = "min_p to send." };
+        var logprobs = new Option<int?>("--logprobs") { Description = "Ask for this many logprobs of each generated token (as vLLM's bench)." };
         var serverDefaults = new Option<bool>("--server-sampling-defaults") { Description = "Send no sampling fields: the server's defaults (the model's generation_config) apply, as for most real clients." };
 
         var cmd = new Command("serve", "Benchmark a running OpenAI-compatible server with streaming requests.");
         foreach (var o in new Option[] { baseUrl, endpoint, model, apiKey, dataset, datasetPath, numPrompts, rate, maxConcurrency, inputLen, outputLen, ignoreEos, seed, outputJson,
-                     temperature, topP, topK, minP, serverDefaults })
+                     temperature, topP, topK, minP, logprobs, serverDefaults })
             cmd.Add(o);
         cmd.SetAction(r => CliErrors.Run(r.InvocationConfiguration.Error, () =>
         {
@@ -65,7 +66,7 @@ internal static class BenchServeCommand
             output.WriteLine($"Sending {n} requests to {http.BaseAddress}{r.GetValue(endpoint)!.TrimStart('/')} at {(double.IsInfinity(perSecond) ? "inf" : perSecond)} req/s" +
                              (r.GetValue(maxConcurrency) is int mc ? $", at most {mc} at once" : ""));
             using var gate = r.GetValue(maxConcurrency) is int c and > 0 ? new SemaphoreSlim(c) : null;
-            var sampling = new SamplingFields(r.GetValue(temperature), r.GetValue(topP), r.GetValue(topK), r.GetValue(minP), r.GetValue(serverDefaults));
+            var sampling = new SamplingFields(r.GetValue(temperature), r.GetValue(topP), r.GetValue(topK), r.GetValue(minP), r.GetValue(serverDefaults)) { Logprobs = r.GetValue(logprobs) };
             var clock = Stopwatch.StartNew();
             var tasks = new List<Task<Result>>();
             for (int i = 0; i < n; i++)
@@ -91,7 +92,11 @@ internal static class BenchServeCommand
     }
 
     /// <summary>The sampling fields a benchmark sends; with <see cref="ServerDefaults"/> none (they conflict with the others).</summary>
-    internal sealed record SamplingFields(double? Temperature, double? TopP, int? TopK, double? MinP, bool ServerDefaults);
+    internal sealed record SamplingFields(double? Temperature, double? TopP, int? TopK, double? MinP, bool ServerDefaults)
+    {
+        /// <summary>Logprobs per generated token to ask for (not a sampling field: sent with server defaults too).</summary>
+        public int? Logprobs { get; init; }
+    }
 
     /// <summary>One streamed completions request: greedy unless told otherwise; with server defaults no sampling fields at all.</summary>
     internal static JsonObject RequestBody(JsonNode prompt, int maxTokens, bool ignoreEos, SamplingFields s)
@@ -101,6 +106,8 @@ internal static class BenchServeCommand
             ["prompt"] = prompt.DeepClone(), ["max_tokens"] = maxTokens, ["ignore_eos"] = ignoreEos, ["stream"] = true,
             ["stream_options"] = new JsonObject { ["include_usage"] = true },
         };
+        if (s.Logprobs is { } lp)
+            body["logprobs"] = lp;
         if (s.ServerDefaults)
         {
             if (s.Temperature != null || s.TopP != null || s.TopK != null || s.MinP != null)

@@ -15,10 +15,11 @@ internal static class BenchThroughputCommand
         var outputLen = new Option<int>("--output-len") { Description = "Generated tokens per prompt.", DefaultValueFactory = _ => 128 };
         var numPrompts = new Option<int>("--num-prompts") { Description = "Prompts to process.", DefaultValueFactory = _ => 100 };
         var outputJson = new Option<string?>("--output-json") { Description = "Write the results to this JSON file." };
+        var temperature = new Option<double>("--temperature") { Description = "Sampling temperature (default 1.0 with top-p 1.0, as vLLM's bench; 0: greedy).", DefaultValueFactory = _ => 1.0 };
 
         var cmd = new Command("throughput", "Offline throughput over random token prompts.");
         engine.AddTo(cmd);
-        foreach (var o in new Option[] { inputLen, outputLen, numPrompts, outputJson })
+        foreach (var o in new Option[] { inputLen, outputLen, numPrompts, outputJson, temperature })
             cmd.Add(o);
         cmd.SetAction(r => CliErrors.Run(r.InvocationConfiguration.Error, () =>
         {
@@ -31,7 +32,7 @@ internal static class BenchThroughputCommand
             var prompts = RandomPrompts(count, inLen, e.Folder.Config.VocabSize, seed: 0);
             var sw = Stopwatch.StartNew();
             for (int i = 0; i < count; i++)
-                e.AddRequest($"tp-{i}", prompts[i], BenchSampling(outLen, seed: i));
+                e.AddRequest($"tp-{i}", prompts[i], BenchSampling(outLen, seed: i) with { Temperature = r.GetValue(temperature) });
             RunToCompletion(e, count);
             double elapsed = sw.Elapsed.TotalSeconds;
             long total = (long)count * (inLen + outLen);

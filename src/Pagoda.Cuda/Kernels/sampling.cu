@@ -61,16 +61,21 @@ __device__ u64 block_best_below(const u64* keys, int n, u64 limit)
 
 #define TOPK_CHUNK 2048
 
+template <typename V> __device__ __forceinline__ float ldx(V v);
+template <> __device__ __forceinline__ float ldx<float>(float v) { return v; }
+#if defined(ELEM_BF16) || defined(ELEM_F16)
+template <> __device__ __forceinline__ float ldx<T>(T v) { return ld(v); }
+#endif
+
 // Stage 1: grid (chunks, rows). The k best keys of one chunk of a row -> part[row][chunk][0..k).
-extern "C" __global__ void topk_chunks(const T* logits, u64* part, int vocab, int k)
+template <typename V> __device__ void topk_chunks_body(const V* logits, u64* part, int vocab, int k)
 {
-    PDL_ENTRY();
     __shared__ u64 keys[TOPK_CHUNK];
     int chunk = blockIdx.x, row = blockIdx.y, chunks = gridDim.x;
     int start = chunk * TOPK_CHUNK;
     int n = min(TOPK_CHUNK, vocab - start);
-    const T* x = logits + (long long)row * vocab + start;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) keys[i] = topk_key(ld(x[i]), start + i);
+    const V* x = logits + (long long)row * vocab + start;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) keys[i] = topk_key(ldx<V>(x[i]), start + i);
     __syncthreads();
     u64* out = part + ((long long)row * chunks + chunk) * k;
     u64 limit = ~0ull;
@@ -81,14 +86,27 @@ extern "C" __global__ void topk_chunks(const T* logits, u64* part, int vocab, in
     }
 }
 
-// Stage 2: grid (rows). Merges a row's chunk candidates into its k best: dst[row][0..k) values,
-// dst[row][k..2k) ids as floats (-1 past the row's end).
-extern "C" __global__ void topk_merge(const u64* part, float* dst, int chunks, int k)
+extern "C" __global__ void topk_chunks(const T* logits, u64* part, int vocab, int k)
+{
+    PDL_ENTRY();
+    topk_chunks_body<T>(logits, part, vocab, k);
+}
+
+// The same over float rows (the processed copy of 16-bit logits).
+extern "C" __global__ void topk_chunks_f32(const float* logits, u64* part, int vocab, int k)
+{
+    PDL_ENTRY();
+    topk_chunks_body<float>(logits, part, vocab, k);
+}
+
+// Stage 2: grid (rows). Merges a row's chunk candidates into its k best: dst[row·stride + 0..k) values,
+// dst[row·stride + k..2k) ids as floats (-1 past the row's end).
+extern "C" __global__ void topk_merge(const u64* part, float* dst, int chunks, int k, int stride)
 {
     PDL_ENTRY();
     int row = blockIdx.x;
     const u64* keys = part + (long long)row * chunks * k;
-    float* out = dst + (long long)row * 2 * k;
+    float* out = dst + (long long)row * stride;
     u64 limit = ~0ull;
     for (int r = 0; r < k; r++)
     {
@@ -97,6 +115,200 @@ extern "C" __global__ void topk_merge(const u64* part, float* dst, int chunks, i
         {
             out[r] = limit ? topk_value(limit) : NEG_INF;
             out[k + r] = limit ? (float)topk_id(limit) : -1.f;
+        }
+    }
+}
+
+// ---- Sampling on the device (DeviceSamplingInputs): mask, sparse edits and penalties on a float copy of the
+// rows, then the candidates (above), the mass and the whole-row draw, and raw logprob facts. The per-step inputs
+// live in pinned host memory read directly over the bus (mapped: one address on both sides), found through a
+// descriptor at a fixed address, so captured graphs read each step's lists whatever their lengths:
+// desc[0] the ints' base address; desc[1..6] offsets (in ints) of params, edit offsets, edits, penalty offsets,
+// penalties, masks; desc[7] mask words per row.
+
+#define SP_WIDTH 8
+
+__device__ __forceinline__ const int* sp_region(const long long* desc, int i) { return (const int*)desc[0] + desc[i]; }
+
+// Grid (ceil(vocab / 256), rows): x = the rows in float, with the allowed-token mask applied when `masked`.
+extern "C" __global__ void sampling_prepare(const T* logits, float* x, const long long* desc, int vocab, int masked)
+{
+    PDL_ENTRY();
+    int row = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= vocab) return;
+    float v = ld(logits[(long long)row * vocab + i]);
+    if (masked)
+    {
+        const int* m = sp_region(desc, 6) + (long long)row * desc[7];
+        if (!((m[i >> 5] >> (i & 31)) & 1)) v = NEG_INF;
+    }
+    x[(long long)row * vocab + i] = v;
+}
+
+// Grid (rows): the sparse additions, then the penalties, with the host's float operations in the host's order
+// (LogitsProcessors.Penalize). Tokens are unique within each list, so no two threads touch one logit at once.
+extern "C" __global__ void sampling_edits(float* x, const long long* desc, int vocab)
+{
+    PDL_ENTRY();
+    int row = blockIdx.x;
+    float* xr = x + (long long)row * vocab;
+    const int* eo = sp_region(desc, 2);
+    const int* ed = sp_region(desc, 3);
+    for (int e = eo[row] + threadIdx.x; e < eo[row + 1]; e += blockDim.x)
+    {
+        int id = ed[2 * e];
+        if ((unsigned)id < (unsigned)vocab) xr[id] = __fadd_rn(xr[id], __int_as_float(ed[2 * e + 1]));
+    }
+    __syncthreads();
+    const int* prm = sp_region(desc, 1) + row * SP_WIDTH;
+    float r = __int_as_float(prm[3]), f = __int_as_float(prm[4]), p = __int_as_float(prm[5]);
+    const int* po = sp_region(desc, 4);
+    const int* pe = sp_region(desc, 5);
+    for (int e = po[row] + threadIdx.x; e < po[row + 1]; e += blockDim.x)
+    {
+        int id = pe[2 * e], count = pe[2 * e + 1];
+        if ((unsigned)id >= (unsigned)vocab) continue;
+        float v = xr[id];
+        if (r != 1.f) v = v > 0.f ? __fdiv_rn(v, r) : __fmul_rn(v, r);
+        if (count > 0) v = __fsub_rn(v, __fadd_rn(__fmul_rn(f, (float)count), p));
+        xr[id] = v;
+    }
+}
+
+// Grid (rows), 1024 threads, after the candidates: the row's mass Σ exp((x - max) / T) and, for rows flagged to
+// draw, the token where the running sum in id order passes u · mass (Sampler's whole-row draw). Each thread owns
+// a contiguous segment; segment sums are scanned in double.
+extern "C" __global__ void sampling_draw(const float* x, float* out, const long long* desc, int vocab, int k, int width)
+{
+    PDL_ENTRY();
+    __shared__ double sums[1024];
+    __shared__ int found, lastAny;
+    int row = blockIdx.x, t = threadIdx.x, n = blockDim.x;
+    const float* xr = x + (long long)row * vocab;
+    float* o = out + (long long)row * width;
+    const int* prm = sp_region(desc, 1) + row * SP_WIDTH;
+    float invT = __int_as_float(prm[0]);
+    float mx = o[0];
+    if (t == 0) { found = -1; lastAny = -1; }
+    int seg = (vocab + n - 1) / n, lo = min(vocab, t * seg), hi = min(vocab, lo + seg);
+    double s = 0;
+    int last = -1;
+    if (mx != NEG_INF)
+    {
+        for (int i = lo; i < hi; i++)
+        {
+            float w = expf(__fmul_rn(__fsub_rn(xr[i], mx), invT));
+            if (w != 0.f) { s += w; last = i; }
+        }
+    }
+    sums[t] = s;
+    __syncthreads();
+    if (last >= 0) atomicMax(&lastAny, last);
+    for (int off = 1; off < n; off <<= 1)
+    {
+        double v = t >= off ? sums[t - off] : 0.0;
+        __syncthreads();
+        sums[t] += v;
+        __syncthreads();
+    }
+    double mass = sums[n - 1];
+    if (!(prm[6] & 1))
+    {
+        if (t == 0) { o[2 * k] = -1.f; o[2 * k + 1] = (float)mass; }
+        return;
+    }
+    double u = __hiloint2double(prm[2], prm[1]);
+    double target = u * mass, before = t > 0 ? sums[t - 1] : 0.0;
+    if (s > 0 && target >= before && target < sums[t])
+    {
+        double rem = target - before;
+        int pick = last;
+        for (int i = lo; i < hi; i++)
+        {
+            float w = expf(__fmul_rn(__fsub_rn(xr[i], mx), invT));
+            if (w == 0.f) continue;
+            rem -= w;
+            if (rem < 0) { pick = i; break; }
+        }
+        found = pick;
+    }
+    __syncthreads();
+    if (t == 0)
+    {
+        o[2 * k] = (float)(found >= 0 ? found : lastAny);
+        o[2 * k + 1] = (float)mass;
+    }
+}
+
+// Grid (rows), 1024 threads, with logprobs: the raw row's logsumexp, and the raw logit and rank (1 + how many raw
+// logits are larger) of each candidate and of the drawn token. Thresholds are sorted once; each logit above the
+// smallest adds one to the bin of the first threshold it exceeds, and prefix sums of the bins are the counts.
+extern "C" __global__ void sampling_ranks(const T* logits, float* out, int vocab, int k, int width)
+{
+    PDL_ENTRY();
+    __shared__ float thr[65], sorted[65];
+    __shared__ int order[65], hist[66];
+    __shared__ float redf[32];
+    __shared__ double redd[32];
+    int row = blockIdx.x, t = threadIdx.x, m = k + 1, lane = t & 31, warp = t >> 5, warps = blockDim.x >> 5;
+    const T* raw = logits + (long long)row * vocab;
+    float* o = out + (long long)row * width;
+    if (t < m)
+    {
+        int id = (int)(t < k ? o[k + t] : o[2 * k]);
+        thr[t] = id >= 0 ? ld(raw[id]) : __int_as_float(0x7f800000);
+    }
+    if (t <= m) hist[t] = 0;
+    float mx = NEG_INF;
+    for (int i = t; i < vocab; i += blockDim.x) mx = fmaxf(mx, ld(raw[i]));
+    for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    if (lane == 0) redf[warp] = mx;
+    __syncthreads();
+    if (t == 0)
+    {
+        float v = redf[0];
+        for (int w = 1; w < warps; w++) v = fmaxf(v, redf[w]);
+        redf[0] = v;
+        // Thresholds in descending order (insertion sort: at most 65).
+        for (int j = 0; j < m; j++)
+        {
+            int q = j;
+            while (q > 0 && sorted[q - 1] < thr[j]) { sorted[q] = sorted[q - 1]; order[q] = order[q - 1]; q--; }
+            sorted[q] = thr[j];
+            order[q] = j;
+        }
+    }
+    __syncthreads();
+    mx = redf[0];
+    float smallest = sorted[m - 1];
+    double s = 0;
+    for (int i = t; i < vocab; i += blockDim.x)
+    {
+        float v = ld(raw[i]);
+        s += expf(v - mx);
+        if (v > smallest)
+        {
+            int a = 0, b = m - 1;   // first q with sorted[q] < v (exists: v > sorted[m - 1])
+            while (a < b) { int c = (a + b) >> 1; if (sorted[c] < v) b = c; else a = c + 1; }
+            atomicAdd(&hist[a], 1);
+        }
+    }
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (lane == 0) redd[warp] = s;
+    __syncthreads();
+    if (t == 0)
+    {
+        double total = 0;
+        for (int w = 0; w < warps; w++) total += redd[w];
+        o[2 * k + 2] = (float)((double)mx + log(total));
+        int count = 0;
+        for (int q = 0; q < m; q++)
+        {
+            count += hist[q];
+            int j = order[q];
+            float rank = (float)(1 + count);
+            if (j < k) { o[2 * k + 3 + j] = thr[j]; o[3 * k + 3 + j] = rank; }
+            else { o[4 * k + 3] = thr[j]; o[4 * k + 4] = rank; }
         }
     }
 }

@@ -26,9 +26,8 @@ public sealed record ForwardBatch(
     public bool ReturnHiddenStates { get; init; }
 
     /// <summary>
-    /// When above 0 (and the backend implements <see cref="Backends.ILogitsTopK"/>), the model returns for
-    /// each logits row only its k best candidates: [numOutputs, 2k], k values best first then their ids
-    /// as floats. 0 returns full logits.
+    /// When set (and the backend implements <see cref="IDeviceSampler"/>), the model returns for each logits row
+    /// only what these inputs ask the device to reduce it to: [numOutputs, Sampling.RowWidth]. Null returns full logits.
     /// </summary>
-    public int LogitsTopK { get; init; }
+    public DeviceSamplingInputs? Sampling { get; init; }
 }

@@ -78,7 +78,7 @@ public sealed partial class LLMEngine : IDisposable
             KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks);
             var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth);
             _model = provider?.Prepare(_model, _backend, cache, args, MaxModelLen) ?? _model;
-            _runner = new ModelRunner(_model, cache, (_backend as ILogitsTopK)?.MaxLogitsTopK ?? 0, args.FaultHook);
+            _runner = new ModelRunner(_model, cache, (_backend as IDeviceSampler)?.MaxCandidates ?? 0, args.FaultHook);
         }
         catch
         {

@@ -33,7 +33,7 @@ public sealed record ModelRunnerOutput(
 /// failed or must be recomputed before it ran, and the forward (null when nothing runs).
 /// </summary>
 public sealed record LaunchedStep(List<ScheduledRequest> Scheduled, Dictionary<string, Exception> Failed, IReadOnlyList<Request> Recompute,
-    IForwardHandle? Forward, int TopK)
+    IForwardHandle? Forward, DeviceSamplingInputs? Sampling)
 {
     /// <summary>The allowed-token bitmask of each sampling request under a grammar, made while the forward ran.</summary>
     public Dictionary<string, int[]> Masks { get; init; } = [];
@@ -44,11 +44,12 @@ public sealed record LaunchedStep(List<ScheduledRequest> Scheduled, Dictionary<s
 
 /// <summary>
 /// Turns a <see cref="SchedulerOutput"/> into one <see cref="ForwardBatch"/>, runs the model over the KV
-/// pool, and samples each request that reached the end of its known tokens. When the backend can reduce
-/// logits on the device (<paramref name="maxLogitsTopK"/> above 0) and every sampled request is greedy
-/// or a small top-k without logits processors or logprobs, only each row's best candidates come back.
+/// pool, and samples each request that reached the end of its known tokens. When the backend processes and
+/// reduces logits on the device (<paramref name="maxCandidates"/> above 0; <see cref="DeviceSampling"/>), only
+/// each row's candidates and facts come back, unless a row needs its whole row (prompt logprobs, a nucleus
+/// that may lie beyond the candidates).
 /// </summary>
-public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsTopK = 0, FaultHook? faults = null)
+public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandidates = 0, FaultHook? faults = null)
 {
     /// <summary>Time spent building batches, in forwards and sampling.</summary>
     public StepTimings Timings { get; } = new();
@@ -107,7 +108,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
     {
         var failed = new Dictionary<string, Exception>();
         if (output.IsEmpty)
-            return new LaunchedStep([], failed, [], null, 0);
+            return new LaunchedStep([], failed, [], null, null);
 
         // A request whose own preparation fails is left out of the forward; the rest of the batch runs.
         var scheduled = output.Scheduled.Where(s => Guard(FaultSite.Step, s.Request.RequestId, failed)).ToList();
@@ -115,17 +116,27 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         if (recompute.Count > 0)
             scheduled.RemoveAll(s => recompute.Contains(s.Request));
         if (scheduled.Count == 0)
-            return new LaunchedStep(scheduled, failed, recompute, null, 0);
+            return new LaunchedStep(scheduled, failed, recompute, null, null);
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var batch = BuildBatch(scheduled);
         // Unguarded on purpose: this stands for the model itself throwing, which fails the whole batch.
         foreach (var s in scheduled)
             faults?.Invoke(FaultSite.Forward, s.Request.RequestId);
-        int topK = CandidatesPerRow(scheduled, model.Config.VocabSize);
+        // The device applies grammar masks itself, so they are made before its forward; the host's full-logits path
+        // makes them while the forward runs.
+        Dictionary<string, int[]>? masks = null;
+        DeviceSamplingInputs? plan = null;
+        if (maxCandidates > 0 && !scheduled.Any(WantsPromptLogprobs))
+        {
+            masks = GrammarMasks(scheduled, failed);
+            var rows = scheduled.Where(s => s.SamplesToken && !failed.ContainsKey(s.Request.RequestId)).Select(s => s.Request).ToList();
+            if (rows.Count == scheduled.Count(s => s.SamplesToken))
+                plan = DeviceSampling.Plan(rows, masks, maxCandidates, model.Config.VocabSize);
+        }
         t0 = Timings.Lap(StepPhase.Build, t0);
-        var forward = model.ForwardAsync(topK > 0 ? batch with { LogitsTopK = topK } : batch, Cache);
+        var forward = model.ForwardAsync(plan != null ? batch with { Sampling = plan } : batch, Cache);
         Timings.Lap(StepPhase.Launch, t0);
-        return new LaunchedStep(scheduled, failed, recompute, forward, topK) { Masks = GrammarMasks(scheduled, failed) };
+        return new LaunchedStep(scheduled, failed, recompute, forward, plan) { Masks = masks ?? GrammarMasks(scheduled, failed) };
     }
 
     /// <summary>Waits for a launched step's forward and samples each request that reached the end of its tokens.</summary>
@@ -140,8 +151,8 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         float[] output = step.Forward.Wait();
         t0 = Timings.Lap(StepPhase.Forward, t0);
-        if (step.TopK > 0)
-            SampleFromCandidates(step.Scheduled, output, step.TopK, sampled, step.Failed);
+        if (step.Sampling is { } plan)
+            SampleFromDevice(step.Scheduled, output, plan, sampled, logprobs, step.Failed);
         else
             SampleFromLogits(step.Scheduled, output, step.Masks, sampled, logprobs, promptLogprobs, step.Failed);
         Timings.Lap(StepPhase.Sample, t0);
@@ -190,7 +201,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
                 // The grammar's mask comes before everything else, as vLLM applies it.
                 if (masks.TryGetValue(req.RequestId, out int[]? mask))
                     ApplyMask(rowLogits, mask);
-                LogitsProcessors.Apply(rowLogits, req, req.BadWordsTokenIds);
+                LogitsProcessors.Apply(rowLogits, req);
                 int token = Sampler.Sample(rowLogits, req.Params, Philox.Uniform(req.Seed, req.NumOutputTokens));
                 sampled[req.RequestId] = token;
                 if (raw != null)
@@ -259,50 +270,30 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxLogitsT
         }
     }
 
-    /// <summary>
-    /// 1 when every sampled request is plain greedy, the device's largest k when each is greedy or a
-    /// top-k of at most that, and 0 (full logits) when any needs the whole row: logits processors,
-    /// logprobs, prompt logprobs, or filters that may keep more than k tokens.
-    /// </summary>
-    private int CandidatesPerRow(IReadOnlyList<ScheduledRequest> scheduled, int vocab)
+    // Rows of a reduced output are the step's sampling requests in batch order (a row whose mask failed is still
+    // computed, and dropped here).
+    private void SampleFromDevice(IReadOnlyList<ScheduledRequest> scheduled, float[] output, DeviceSamplingInputs plan,
+        Dictionary<string, int> sampled, Dictionary<string, TokenLogprob> logprobs, Dictionary<string, Exception> failed)
     {
-        if (maxLogitsTopK <= 0)
-            return 0;
-        bool allGreedy = true;
-        foreach (var s in scheduled)
-        {
-            if (WantsPromptLogprobs(s))
-                return 0;
-            if (!s.SamplesToken)
-                continue;
-            var req = s.Request;
-            var p = req.Params;
-            bool processors = p.AllowedTokenIds != null || req.BadWordsTokenIds is { Count: > 0 } || req.Grammar != null
-                || req.NumOutputTokens < p.MinTokens || p.LogitBias is { Count: > 0 }
-                || p.RepetitionPenalty != 1.0 || p.FrequencyPenalty != 0 || p.PresencePenalty != 0;
-            if (processors || p.Logprobs != null || !Sampler.CandidatesSuffice(p, maxLogitsTopK, vocab))
-                return 0;
-            allGreedy &= p.IsGreedy;
-        }
-        return allGreedy ? 1 : maxLogitsTopK;
-    }
-
-    private void SampleFromCandidates(IReadOnlyList<ScheduledRequest> scheduled, float[] candidates, int k,
-        Dictionary<string, int> sampled, Dictionary<string, Exception> failed)
-    {
-        var ids = new int[k];
         int row = 0;
         foreach (var s in scheduled)
         {
             if (!s.SamplesToken)
                 continue;
-            var values = candidates.AsSpan(row * 2 * k, k);
-            var idFloats = candidates.AsSpan(row * 2 * k + k, k);
-            for (int i = 0; i < k; i++)
-                ids[i] = (int)idFloats[i];
-            row++;
-            if (Guard(FaultSite.Sampler, s.Request.RequestId, failed))
-                sampled[s.Request.RequestId] = Sampler.SampleCandidates(values, ids, s.Request.Params, Philox.Uniform(s.Request.Seed, s.Request.NumOutputTokens));
+            int at = row++;
+            var req = s.Request;
+            if (failed.ContainsKey(req.RequestId) || !Guard(FaultSite.Sampler, req.RequestId, failed))
+                continue;
+            try
+            {
+                sampled[req.RequestId] = DeviceSampling.Pick(output, plan, at, req, out var lp);
+                if (lp != null)
+                    logprobs[req.RequestId] = lp;
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                failed[req.RequestId] = e;
+            }
         }
     }
 

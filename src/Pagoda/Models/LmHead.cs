@@ -18,19 +18,19 @@ internal sealed class LmHead(IBackend b, Tensor weight)
 
     /// <summary>The model's output for the batch: logits, or the hidden rows themselves when pooling.</summary>
     public float[] Project(Tensor hidden, ForwardBatch batch) =>
-        batch.ReturnHiddenStates ? Rows(hidden, batch.LogitsIndices) : Logits(hidden, batch.LogitsIndices, batch.LogitsTopK);
+        batch.ReturnHiddenStates ? Rows(hidden, batch.LogitsIndices) : Logits(hidden, batch.LogitsIndices, batch.Sampling);
 
-    private float[] Logits(Tensor hidden, int[] rows, int topK)
+    private float[] Logits(Tensor hidden, int[] rows, DeviceSamplingInputs? sampling)
     {
         using var selected = b.Empty(rows.Length, hidden.Cols);   // [numOutputs, hidden]
         b.GatherRows(hidden, rows, selected);
         using var logits = b.Empty(rows.Length, weight.Rows);     // [numOutputs, vocab]
         b.Linear(selected, weight, null, logits);
-        if (topK > 0 && b is ILogitsTopK reducer && topK <= reducer.MaxLogitsTopK)
+        if (sampling != null && b is IDeviceSampler sampler)
         {
-            var candidates = new float[rows.Length * 2 * topK];
-            reducer.CopyTopKToHost(logits, topK, candidates);
-            return candidates;
+            var reduced = new float[rows.Length * sampling.RowWidth];
+            sampler.ReduceToHost(logits, sampling, reduced);
+            return reduced;
         }
         var host = Output(checked((int)logits.NumElements));
         b.CopyToHost(logits, host);

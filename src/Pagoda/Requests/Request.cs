@@ -91,6 +91,11 @@ public sealed class Request(string requestId, int[] promptTokenIds, SamplingPara
     /// <summary>Chained hashes of its full blocks (grown as tokens arrive).</summary>
     public List<BlockHash> BlockHashes { get; } = [];
 
+    /// <summary>Distinct prompt and output tokens with their output counts, for the penalties (built on first use).</summary>
+    public TokenCounts Counts => (_counts ??= new TokenCounts()).Update(_allTokenIds, PromptTokenIds.Length);
+
+    private TokenCounts? _counts;
+
     /// <summary>Whether the status is a finished one.</summary>
     public bool IsFinished => Status >= RequestStatus.FinishedStopped;
 

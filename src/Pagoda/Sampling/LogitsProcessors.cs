@@ -3,41 +3,81 @@ using Pagoda.Requests;
 namespace Pagoda.Sampling;
 
 /// <summary>
-/// The per-request edits applied to raw logits before sampling, in vLLM's order: allowed tokens,
-/// bad words, min_tokens, logit bias, then repetition / frequency / presence penalties.
+/// The per-request edits applied to raw logits before sampling, in vLLM's order: allowed tokens, then the sparse
+/// edits (bad words, min_tokens, logit bias), then repetition / frequency / presence penalties. The sparse edits
+/// and the penalties are per-token and independent, which is what lets the device apply the same lists
+/// (<see cref="DeviceSampling"/>) with the same float arithmetic.
 /// </summary>
 public static class LogitsProcessors
 {
     /// <summary>Applies every edit the request's parameters ask for.</summary>
-    public static void Apply(Span<float> logits, Request req, IReadOnlyList<int[]>? badWords)
+    public static void Apply(Span<float> logits, Request req)
     {
         var p = req.Params;
         if (p.AllowedTokenIds is { } allowed)
             KeepOnly(logits, allowed);
-        if (badWords is { Count: > 0 })
-            BanBadWords(logits, badWords, req.AllTokenIds, req.PromptTokenIds.Length);
-        if (req.NumOutputTokens < p.MinTokens)
+        foreach (var (id, add) in SparseEdits(req))
         {
-            if (!p.IgnoreEos)
-                Ban(logits, req.EosTokenIds);
-            Ban(logits, p.StopTokenIds);
+            if ((uint)id < (uint)logits.Length)
+                logits[id] += add;
         }
+        if (HasPenalties(p))
+        {
+            var counts = req.Counts;
+            for (int i = 0; i < counts.Tokens.Count; i++)
+            {
+                int id = counts.Tokens[i];
+                if ((uint)id < (uint)logits.Length)
+                    logits[id] = Penalize(logits[id], p, counts.OutputCounts[i]);
+            }
+        }
+    }
+
+    /// <summary>Whether any of the three penalties is on.</summary>
+    public static bool HasPenalties(SamplingParams p) => p.RepetitionPenalty != 1.0 || p.FrequencyPenalty != 0 || p.PresencePenalty != 0;
+
+    /// <summary>
+    /// One token's penalised logit: the repetition penalty for any token of the prompt or output (divide a
+    /// positive logit, multiply a negative one), then count·frequency + presence for an output token.
+    /// </summary>
+    public static float Penalize(float logit, SamplingParams p, int outputCount)
+    {
+        float r = (float)p.RepetitionPenalty;
+        if (r != 1f)
+            logit = logit > 0 ? logit / r : logit * r;
+        if (outputCount > 0)
+            logit -= (float)p.FrequencyPenalty * outputCount + (float)p.PresencePenalty;
+        return logit;
+    }
+
+    /// <summary>
+    /// The step's additions to single logits, one per token: -inf for a banned token (the last token of a bad
+    /// word whose prefix the output ends with; EOS and stop tokens before min_tokens), else its logit bias.
+    /// </summary>
+    public static Dictionary<int, float> SparseEdits(Request req)
+    {
+        var p = req.Params;
+        var edits = new Dictionary<int, float>();
         if (p.LogitBias is { } bias)
         {
             foreach (var (id, b) in bias)
-                logits[id] += (float)b;
+                edits[id] = edits.GetValueOrDefault(id) + (float)b;
         }
-        if (p.RepetitionPenalty != 1.0 || p.FrequencyPenalty != 0 || p.PresencePenalty != 0)
-            ApplyPenalties(logits, p, req.AllTokenIds, req.PromptTokenIds.Length);
+        if (req.BadWordsTokenIds is { Count: > 0 } badWords)
+            BanBadWords(edits, badWords, req.AllTokenIds, req.PromptTokenIds.Length);
+        if (req.NumOutputTokens < p.MinTokens)
+        {
+            if (!p.IgnoreEos)
+                Ban(edits, req.EosTokenIds);
+            Ban(edits, p.StopTokenIds);
+        }
+        return edits;
     }
 
-    private static void Ban(Span<float> logits, IEnumerable<int> ids)
+    private static void Ban(Dictionary<int, float> edits, IEnumerable<int> ids)
     {
         foreach (int id in ids)
-        {
-            if ((uint)id < (uint)logits.Length)
-                logits[id] = float.NegativeInfinity;
-        }
+            edits[id] = float.NegativeInfinity;
     }
 
     private static void KeepOnly(Span<float> logits, IReadOnlyList<int> allowed)
@@ -51,7 +91,7 @@ public static class LogitsProcessors
     }
 
     /// <summary>A word's last token is banned when the output ends with the rest of the word.</summary>
-    private static void BanBadWords(Span<float> logits, IReadOnlyList<int[]> badWords, IReadOnlyList<int> all, int promptLength)
+    private static void BanBadWords(Dictionary<int, float> edits, IReadOnlyList<int[]> badWords, IReadOnlyList<int> all, int promptLength)
     {
         int outputLength = all.Count - promptLength;
         foreach (var word in badWords)
@@ -62,36 +102,8 @@ public static class LogitsProcessors
             bool matches = true;
             for (int i = 0; i < prefix && matches; i++)
                 matches = all[all.Count - prefix + i] == word[i];
-            if (matches && (uint)word[^1] < (uint)logits.Length)
-                logits[word[^1]] = float.NegativeInfinity;
-        }
-    }
-
-    /// <summary>
-    /// Repetition penalty over prompt and output tokens (divide positive, multiply negative logits);
-    /// frequency and presence penalties over output tokens only (subtract count·f and p).
-    /// </summary>
-    public static void ApplyPenalties(Span<float> logits, SamplingParams p, IReadOnlyList<int> all, int promptLength)
-    {
-        var outputCounts = new Dictionary<int, int>();
-        for (int i = promptLength; i < all.Count; i++)
-            outputCounts[all[i]] = outputCounts.GetValueOrDefault(all[i]) + 1;
-        if (p.RepetitionPenalty != 1.0)
-        {
-            var seen = new HashSet<int>(outputCounts.Keys);
-            for (int i = 0; i < promptLength; i++)
-                seen.Add(all[i]);
-            float r = (float)p.RepetitionPenalty;
-            foreach (int id in seen)
-            {
-                if ((uint)id < (uint)logits.Length)
-                    logits[id] = logits[id] > 0 ? logits[id] / r : logits[id] * r;
-            }
-        }
-        foreach (var (id, count) in outputCounts)
-        {
-            if ((uint)id < (uint)logits.Length)
-                logits[id] -= (float)(p.FrequencyPenalty * count + p.PresencePenalty);
+            if (matches)
+                edits[word[^1]] = float.NegativeInfinity;
         }
     }
 }

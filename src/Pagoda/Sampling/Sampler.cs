@@ -17,8 +17,8 @@ public static class Sampler
     {
         if (p.IsGreedy)
             return ArgMax(logits);
-        if (!(p.TopK > 0 || p.TopP < 1.0 || p.MinP > 0))
-            return DrawUnfiltered(logits, (float)(1 / p.Temperature), u);
+        if (!(p.TopK > 0 && p.TopK < logits.Length || p.TopP < 1.0 || p.MinP > 0))
+            return DrawUnfiltered(logits, (float)(1 / p.Temperature), u).Token;
         var (ids, weights, keep) = Candidates(logits, p);
         return Draw(ids, weights, keep, u);
     }
@@ -89,15 +89,8 @@ public static class Sampler
     }
 
     /// <summary>
-    /// Whether <see cref="SampleCandidates"/> with the row's best <paramref name="k"/> candidates draws
-    /// exactly what <see cref="Sample"/> draws from the whole row: greedy, or a top-k of at most k.
-    /// </summary>
-    public static bool CandidatesSuffice(SamplingParams p, int k, int vocab) =>
-        p.IsGreedy || (p.TopK > 0 && p.TopK <= k && p.TopK < vocab);
-
-    /// <summary>
     /// <see cref="Sample"/> given only the row's best candidates (values best first, ties by lower id, at
-    /// least max(1, top_k) of them); valid when <see cref="CandidatesSuffice"/> holds.
+    /// least max(1, top_k) of them); valid for greedy and for a top-k the candidates hold.
     /// </summary>
     public static int SampleCandidates(ReadOnlySpan<float> values, ReadOnlySpan<int> ids, SamplingParams p, double u)
     {
@@ -115,7 +108,7 @@ public static class Sampler
     // exp((logit - max) / T), eight at a time in float32 (as vLLM's softmax) into a pooled buffer. The
     // general path's id and double arrays per row were 1.8 MB of large-object allocations and a scalar exp
     // per logit: ~3 ms a row of a 152K vocabulary, a third of a 32-sequence CPU decode step.
-    private static int DrawUnfiltered(ReadOnlySpan<float> logits, float invTemperature, double uniform)
+    internal static (int Token, double Mass) DrawUnfiltered(ReadOnlySpan<float> logits, float invTemperature, double uniform)
     {
         int n = logits.Length;
         float max = Max(logits);
@@ -143,9 +136,9 @@ public static class Sampler
                 last = i;
                 u -= weights[i];
                 if (u < 0)
-                    return i;
+                    return (i, mass);
             }
-            return last;   // rounding left a sliver of mass: the last token that has weight
+            return (last, mass);   // rounding left a sliver of mass: the last token that has weight
         }
         finally
         {

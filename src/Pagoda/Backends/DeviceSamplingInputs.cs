@@ -1,0 +1,99 @@
+namespace Pagoda.Backends;
+
+/// <summary>
+/// What the device does to each sampled logits row of a step before it is reduced (ForwardBatch.Sampling), in
+/// this order: the allowed-token mask, the sparse edits (bans as -inf, logit bias), the penalties; then the row's
+/// <see cref="Candidates"/> best processed logits, its mass at its temperature, a draw over the whole row where asked,
+/// and, with <see cref="Logprobs"/>, raw (unprocessed) log-softmax facts. Each output row holds, in floats:
+/// <list type="bullet">
+/// <item>[0, K) the best processed values, best first (ties by lower id); [K, 2K) their ids</item>
+/// <item>with <see cref="Processed"/>: [2K] the id drawn over the whole row (-1 where not asked), [2K+1] the row's
+/// mass Σ exp((x - max) · (1 / T))</item>
+/// <item>with <see cref="Logprobs"/>: [2K+2] the raw logsumexp; [2K+3, 3K+3) each candidate's raw logit;
+/// [3K+3, 4K+3) its rank in the raw row (1 + the number of larger raw logits); [4K+3] and [4K+4] the drawn id's raw
+/// logit and rank; [4K+5, 4K+5+N) the N best raw logits and [4K+5+N, 4K+5+2N) their ids (N = <see cref="TopLogprobs"/>)</item>
+/// </list>
+/// </summary>
+public sealed record DeviceSamplingInputs(int Rows, int Candidates)
+{
+    /// <summary>How many raw top logprobs a row with logprobs gets (OpenAI allows up to 20).</summary>
+    public const int TopLogprobs = 20;
+
+    /// <summary>Per-row parameters as ints: <see cref="ParamWidth"/> per row.</summary>
+    public const int ParamWidth = 8;
+
+    /// <summary>Whether the rows are processed and described (false: only the candidates of the raw rows).</summary>
+    public bool Processed { get; init; }
+
+    /// <summary>Whether the raw logprob facts are wanted.</summary>
+    public bool Logprobs { get; init; }
+
+    /// <summary>
+    /// [Rows · ParamWidth]: 1 / temperature (float bits; scales only the mass and the draw), the uniform draw (double bits,
+    /// low then high word), repetition, frequency and presence penalties (float bits), flags (1: draw over the whole row).
+    /// </summary>
+    public int[] Params { get; init; } = [];
+
+    /// <summary>[Rows + 1] prefix sums of each row's sparse edits.</summary>
+    public int[] EditOffsets { get; init; } = [];
+
+    /// <summary>Pairs (token, float bits of the addition): -inf bans, else the logit bias. One per token and row.</summary>
+    public int[] Edits { get; init; } = [];
+
+    /// <summary>[Rows + 1] prefix sums of each row's penalty entries.</summary>
+    public int[] PenaltyOffsets { get; init; } = [];
+
+    /// <summary>Pairs (token, output count) for every distinct token of the prompt and output. One per token and row.</summary>
+    public int[] Penalties { get; init; } = [];
+
+    /// <summary>[Rows · MaskWords] allowed-token bits (bit i of word w: token 32w + i), or null for no mask.</summary>
+    public int[]? Masks { get; init; }
+
+    /// <summary>Words per row of <see cref="Masks"/>.</summary>
+    public int MaskWords { get; init; }
+
+    /// <summary>Flag bit of a row that draws over its whole row.</summary>
+    public const int DrawFlag = 1;
+
+    /// <summary>Floats per output row.</summary>
+    public int RowWidth => !Processed ? 2 * Candidates : Logprobs ? 4 * Candidates + 5 + 2 * TopLogprobs : 2 * Candidates + 2;
+
+    /// <summary>Only the best <paramref name="k"/> candidates of each raw row.</summary>
+    public static DeviceSamplingInputs TopK(int rows, int k) => new(rows, k);
+
+    /// <summary>The same inputs over <paramref name="size"/> rows: the extra rows are plain (no edits, no draw, all allowed).</summary>
+    public DeviceSamplingInputs Pad(int size)
+    {
+        if (size == Rows || !Processed)
+            return this with { Rows = size };
+        var p = new int[size * ParamWidth];
+        Params.CopyTo(p, 0);
+        for (int r = Rows; r < size; r++)
+        {
+            p[r * ParamWidth] = BitConverter.SingleToInt32Bits(1f);
+            p[r * ParamWidth + 3] = BitConverter.SingleToInt32Bits(1f);
+        }
+        int[] Extend(int[] offsets)
+        {
+            var o = new int[size + 1];
+            offsets.CopyTo(o, 0);
+            o.AsSpan(Rows + 1).Fill(offsets[Rows]);
+            return o;
+        }
+        int[]? masks = null;
+        if (Masks != null)
+        {
+            masks = new int[size * MaskWords];
+            Masks.CopyTo(masks, 0);
+            masks.AsSpan(Rows * MaskWords).Fill(-1);
+        }
+        return this with { Rows = size, Params = p, EditOffsets = Extend(EditOffsets), PenaltyOffsets = Extend(PenaltyOffsets), Masks = masks };
+    }
+
+    /// <summary>The same kind of inputs (what a captured graph depends on) over <paramref name="rows"/> plain rows.</summary>
+    public DeviceSamplingInputs Empty(int rows) =>
+        (this with { Rows = 0, Params = [], EditOffsets = [0], Edits = [], PenaltyOffsets = [0], Penalties = [], Masks = Masks == null ? null : [] }).Pad(rows);
+
+    /// <summary>What a captured graph depends on.</summary>
+    public (int Candidates, bool Processed, bool Logprobs, bool Masked) Variant => (Candidates, Processed, Logprobs, Masks != null);
+}

@@ -1,0 +1,164 @@
+using Pagoda.Backends;
+using Pagoda.Requests;
+
+namespace Pagoda.Sampling;
+
+/// <summary>
+/// Sampling with a device that processes and reduces logits (<see cref="IDeviceSampler"/>): <see cref="Plan"/> turns
+/// the step's sampling requests into the device's inputs (the same edits, penalties and masks the host would apply,
+/// as sparse lists), and <see cref="Pick"/> finishes each row on the host from what came back — the same draw the
+/// host would make from the whole row (<see cref="Sampler.Sample"/>), with the request's own uniform.
+/// </summary>
+public static class DeviceSampling
+{
+    /// <summary>
+    /// The device inputs for <paramref name="rows"/> (the step's sampling requests in batch order), or null when some
+    /// row needs the whole row on the host: a top-k above <paramref name="maxCandidates"/>, or top-p or min-p without a
+    /// top-k of at most that (the nucleus may lie beyond the candidates), or more than <see cref="DeviceSamplingInputs.TopLogprobs"/> logprobs.
+    /// <paramref name="masks"/> holds the grammar's allowed-token bitmask of constrained rows.
+    /// </summary>
+    public static DeviceSamplingInputs? Plan(IReadOnlyList<Request> rows, IReadOnlyDictionary<string, int[]> masks, int maxCandidates, int vocab)
+    {
+        bool processed = false, logprobs = false, allGreedy = true, masked = false;
+        var edits = new Dictionary<int, float>[rows.Count];
+        for (int r = 0; r < rows.Count; r++)
+        {
+            var (req, p) = (rows[r], rows[r].Params);
+            if (!p.IsGreedy && !FromCandidates(p, maxCandidates, vocab) && !DrawsWholeRow(p, vocab))
+                return null;
+            if (p.Logprobs > DeviceSamplingInputs.TopLogprobs)
+                return null;
+            edits[r] = LogitsProcessors.SparseEdits(req);
+            bool rowMasked = p.AllowedTokenIds != null || masks.ContainsKey(req.RequestId);
+            masked |= rowMasked;
+            processed |= rowMasked || edits[r].Count > 0 || LogitsProcessors.HasPenalties(p) || DrawsWholeRow(p, vocab);
+            logprobs |= p.Logprobs != null;
+            allGreedy &= p.IsGreedy;
+        }
+        if (!processed && !logprobs)
+            return DeviceSamplingInputs.TopK(rows.Count, allGreedy ? 1 : maxCandidates);
+        return Build(rows, edits, masked ? masks : null, maxCandidates, vocab) with { Logprobs = logprobs };
+    }
+
+    // A top-k the candidates hold: the filters then cut inside them.
+    private static bool FromCandidates(SamplingParams p, int k, int vocab) => p.TopK > 0 && p.TopK <= k && p.TopK < vocab;
+
+    // No filter at all: one draw over the whole row, by index (as Sampler.Sample draws it).
+    private static bool DrawsWholeRow(SamplingParams p, int vocab) =>
+        !p.IsGreedy && (p.TopK <= 0 || p.TopK >= vocab) && p.TopP >= 1.0 && p.MinP <= 0;
+
+    private static DeviceSamplingInputs Build(IReadOnlyList<Request> rows, Dictionary<int, float>[] edits,
+        IReadOnlyDictionary<string, int[]>? masks, int k, int vocab)
+    {
+        int n = rows.Count, words = (vocab + 31) / 32;
+        var prm = new int[n * DeviceSamplingInputs.ParamWidth];
+        var editOffsets = new int[n + 1];
+        var penaltyOffsets = new int[n + 1];
+        for (int r = 0; r < n; r++)
+        {
+            var p = rows[r].Params;
+            editOffsets[r + 1] = editOffsets[r] + edits[r].Count;
+            penaltyOffsets[r + 1] = penaltyOffsets[r] + (LogitsProcessors.HasPenalties(p) ? rows[r].Counts.Tokens.Count : 0);
+        }
+        var editPairs = new int[2 * editOffsets[n]];
+        var penaltyPairs = new int[2 * penaltyOffsets[n]];
+        int[]? maskBits = masks == null ? null : new int[n * words];
+        for (int r = 0; r < n; r++)
+        {
+            var (req, p) = (rows[r], rows[r].Params);
+            var row = prm.AsSpan(r * DeviceSamplingInputs.ParamWidth, DeviceSamplingInputs.ParamWidth);
+            long u = BitConverter.DoubleToInt64Bits(Philox.Uniform(req.Seed, req.NumOutputTokens));
+            row[0] = BitConverter.SingleToInt32Bits(p.IsGreedy ? 1f : (float)(1 / p.Temperature));
+            (row[1], row[2]) = ((int)u, (int)(u >> 32));
+            row[3] = BitConverter.SingleToInt32Bits((float)p.RepetitionPenalty);
+            row[4] = BitConverter.SingleToInt32Bits((float)p.FrequencyPenalty);
+            row[5] = BitConverter.SingleToInt32Bits((float)p.PresencePenalty);
+            row[6] = DrawsWholeRow(p, vocab) ? DeviceSamplingInputs.DrawFlag : 0;
+            int e = 2 * editOffsets[r];
+            foreach (var (id, add) in edits[r])
+                (editPairs[e++], editPairs[e++]) = (id, BitConverter.SingleToInt32Bits(add));
+            if (penaltyOffsets[r + 1] > penaltyOffsets[r])
+            {
+                var counts = req.Counts;
+                int at = 2 * penaltyOffsets[r];
+                for (int i = 0; i < counts.Tokens.Count; i++)
+                    (penaltyPairs[at++], penaltyPairs[at++]) = (counts.Tokens[i], counts.OutputCounts[i]);
+            }
+            if (maskBits != null)
+                FillMask(maskBits.AsSpan(r * words, words), req, masks!);
+        }
+        return new DeviceSamplingInputs(n, k)
+        {
+            Processed = true, Params = prm, EditOffsets = editOffsets, Edits = editPairs, PenaltyOffsets = penaltyOffsets,
+            Penalties = penaltyPairs, Masks = maskBits, MaskWords = words,
+        };
+    }
+
+    // The grammar's bits, and only the allowed ids where the request lists them; all ones for a free row.
+    private static void FillMask(Span<int> bits, Request req, IReadOnlyDictionary<string, int[]> masks)
+    {
+        if (masks.TryGetValue(req.RequestId, out int[]? grammar))
+            grammar.AsSpan(0, bits.Length).CopyTo(bits);
+        else
+            bits.Fill(-1);
+        if (req.Params.AllowedTokenIds is { } allowed)
+        {
+            var keep = new int[bits.Length];
+            foreach (int id in allowed)
+            {
+                if ((uint)id < (uint)bits.Length * 32)
+                    keep[id >> 5] |= 1 << (id & 31);
+            }
+            for (int w = 0; w < bits.Length; w++)
+                bits[w] &= keep[w];
+        }
+    }
+
+    /// <summary>
+    /// The token for row <paramref name="row"/> of a reduced output, and its logprobs when the request asked:
+    /// greedy takes the best candidate, a top-k within the candidates draws among them, and anything else takes the
+    /// device's draw over the whole row.
+    /// </summary>
+    public static int Pick(ReadOnlySpan<float> output, DeviceSamplingInputs s, int row, Request req, out TokenLogprob? logprob)
+    {
+        int k = s.Candidates;
+        var o = output.Slice(row * s.RowWidth, s.RowWidth);
+        var p = req.Params;
+        int token;
+        if (p.IsGreedy)
+            token = (int)o[k];
+        else if (s.Processed && (s.Params[row * DeviceSamplingInputs.ParamWidth + 6] & DeviceSamplingInputs.DrawFlag) != 0)
+            token = (int)o[2 * k];
+        else
+        {
+            var ids = new int[k];
+            for (int i = 0; i < k; i++)
+                ids[i] = (int)o[k + i];
+            token = Sampler.SampleCandidates(o[..k], ids, p, Philox.Uniform(req.Seed, req.NumOutputTokens));
+        }
+        if (token < 0)
+            throw new InvalidOperationException($"no token of request {req.RequestId} may be sampled (every logit is -inf)");
+        logprob = p.Logprobs is int n ? Describe(o, k, token, n) : null;
+        return token;
+    }
+
+    private static TokenLogprob Describe(ReadOnlySpan<float> o, int k, int token, int n)
+    {
+        const int N = DeviceSamplingInputs.TopLogprobs;
+        double lse = o[2 * k + 2];
+        double raw = double.NaN, rank = 0;
+        for (int i = 0; i < k && double.IsNaN(raw); i++)
+        {
+            if ((int)o[k + i] == token)
+                (raw, rank) = (o[2 * k + 3 + i], o[3 * k + 3 + i]);
+        }
+        if (double.IsNaN(raw) && (int)o[2 * k] == token)
+            (raw, rank) = (o[4 * k + 3], o[4 * k + 4]);
+        if (double.IsNaN(raw))
+            throw new InvalidOperationException($"token {token} is neither a candidate nor the row's draw");
+        var top = new List<TopLogprob>(n);
+        for (int i = 0; i < Math.Min(n, N) && o[4 * k + 5 + N + i] >= 0; i++)
+            top.Add(new TopLogprob((int)o[4 * k + 5 + N + i], o[4 * k + 5 + i] - lse));
+        return new TokenLogprob(token, raw - lse, (int)rank, top);
+    }
+}

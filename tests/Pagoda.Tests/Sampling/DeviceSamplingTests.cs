@@ -1,0 +1,105 @@
+using System.Text.Json.Nodes;
+using Pagoda.Backends;
+using Pagoda.Requests;
+using Pagoda.Sampling;
+using Pagoda.Tests.Support;
+
+namespace Pagoda.Tests.Sampling;
+
+/// <summary>
+/// The device sampling path (plan → device reduction → pick) against the host path on the same model and requests:
+/// with the reduction done by <see cref="DeviceSamplingReference"/>, every mix of greedy, whole-row draws, top-k /
+/// top-p, penalties, logit bias, bad words, min_tokens, allowed ids, a grammar and logprobs gives the same tokens and
+/// logprobs as sampling from the whole row on the host. CudaCheck runs the kernels against the same reference.
+/// </summary>
+public class DeviceSamplingTests
+{
+    private const string Schema = """{"type": "object", "properties": {"stars": {"type": "integer"}}, "required": ["stars"]}""";
+
+    private static LLM Fortune(ReferenceSamplingDevice? device) => new(new EngineArgs
+    {
+        Model = TestPaths.Model("fortune-chat"), NumKvBlocks = 256, MaxModelLen = 512,
+        Device = device?.Device ?? "cpu", BackendProviders = device != null ? [device] : [],
+    });
+
+    private static readonly SamplingParams Base = new() { MaxTokens = 24, Seed = 11 };
+
+    private static readonly SamplingParams[] Mix =
+    [
+        Base with { Temperature = 0 },
+        Base with { Temperature = 0, Logprobs = 5 },
+        Base with { Temperature = 0, RepetitionPenalty = 1.3 },
+        Base with { Temperature = 1.0, Seed = 1 },
+        Base with { Temperature = 0.7, TopK = 20, TopP = 0.8, RepetitionPenalty = 1.1, Seed = 2 },
+        Base with { Temperature = 0.9, TopK = 40, FrequencyPenalty = 0.5, PresencePenalty = 0.3, Logprobs = 3, Seed = 3 },
+        Base with { Temperature = 1.2, Seed = 4, LogitBias = new Dictionary<int, double> { [30] = 4.0, [31] = -100 }, Logprobs = 1 },
+        Base with { Temperature = 1.0, Seed = 5, BadWords = [" the", " you"], MinTokens = 12, MinP = 0.05, TopK = 64 },
+        Base with { Temperature = 1.0, Seed = 6, AllowedTokenIds = [.. Enumerable.Range(40, 80)], Logprobs = 0 },
+        Base with { Temperature = 1.0, Seed = 7, StructuredOutputs = new() { Json = Schema }, MaxTokens = 40 },
+        Base with { Temperature = 0.8, Seed = 8, N = 2, PresencePenalty = -0.5, RepetitionPenalty = 0.9 },
+    ];
+
+    private static IReadOnlyList<RequestOutput> Run(LLM llm, IReadOnlyList<SamplingParams> mix)
+    {
+        var prompts = mix.Select((_, i) => (PromptInput)$"Fortune number {i}: ").ToList();
+        return llm.Generate(prompts, mix);
+    }
+
+    [Fact]
+    public void TheDevicePathSamplesWhatTheHostSamples()
+    {
+        var device = new ReferenceSamplingDevice();
+        using var host = Fortune(null);
+        using var reduced = Fortune(device);
+        var expected = Run(host, Mix);
+        var actual = Run(reduced, Mix);
+        Assert.True(device.Processed > 10, $"only {device.Processed} processed reductions");
+        for (int r = 0; r < Mix.Length; r++)
+        {
+            for (int c = 0; c < expected[r].Outputs.Count; c++)
+            {
+                var (e, a) = (expected[r].Outputs[c], actual[r].Outputs[c]);
+                Assert.Equal(e.TokenIds, a.TokenIds);
+                Assert.Equal(e.Logprobs is null, a.Logprobs is null);
+                for (int t = 0; t < (e.Logprobs?.Count ?? 0); t++)
+                {
+                    var (el, al) = (e.Logprobs![t], a.Logprobs![t]);
+                    Assert.Equal(el.Rank, al.Rank);
+                    Assert.True(Math.Abs(el.Logprob - al.Logprob) < 1e-4, $"request {r} token {t}: {el.Logprob} vs {al.Logprob}");
+                    Assert.Equal(el.Top.Select(x => x.TokenId), al.Top.Select(x => x.TokenId));
+                    Assert.All(el.Top.Zip(al.Top), p => Assert.True(Math.Abs(p.First.Logprob - p.Second.Logprob) < 1e-4));
+                }
+            }
+        }
+        Assert.True(JsonNode.Parse(actual[9].Outputs[0].Text) is JsonObject || actual[9].Outputs[0].FinishReason == "length");
+    }
+
+    [Fact]
+    public void ANucleusBeyondTheCandidatesFallsBackToTheWholeRow()
+    {
+        var device = new ReferenceSamplingDevice();
+        using var host = Fortune(null);
+        using var reduced = Fortune(device);
+        SamplingParams[] mix = [Base with { Temperature = 1.0, TopP = 0.9, Seed = 9, IgnoreEos = true }, Base with { Temperature = 0, IgnoreEos = true }];
+        Assert.Equal(Run(host, mix).Select(o => o.Outputs[0].TokenIds), Run(reduced, mix).Select(o => o.Outputs[0].TokenIds));
+        Assert.Equal(0, device.Reduced);
+    }
+
+    [Fact]
+    public void PlansOnlyWhatTheCandidatesCanServe()
+    {
+        var eos = new HashSet<int> { 2 };
+        Request R(SamplingParams p) => new("r", [5, 6, 7, 6], p, 8, 1, eos);
+        var none = new Dictionary<string, int[]>();
+        Assert.Equal((1, false), Kind(DeviceSampling.Plan([R(new() { Temperature = 0 })], none, 64, 1000)));
+        Assert.Equal((64, false), Kind(DeviceSampling.Plan([R(new() { Temperature = 0 }), R(new() { Temperature = 1, TopK = 20 })], none, 64, 1000)));
+        Assert.Equal((64, true), Kind(DeviceSampling.Plan([R(new() { Temperature = 1 })], none, 64, 1000)));
+        Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 1, TopK = 65 })], none, 64, 1000));
+        Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 1, MinP = 0.1 })], none, 64, 1000));
+        Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 0, Logprobs = 21 })], none, 64, 1000));
+        var penalised = DeviceSampling.Plan([R(new() { Temperature = 0, RepetitionPenalty = 1.2 })], none, 64, 1000)!;
+        // Distinct tokens of prompt and output, each once, with its output count (the prompt has no output yet).
+        Assert.Equal([5, 0, 6, 0, 7, 0], penalised.Penalties);
+        static (int, bool) Kind(DeviceSamplingInputs? s) => (s!.Candidates, s.Processed);
+    }
+}

@@ -1,0 +1,169 @@
+using Pagoda.Backends;
+using Pagoda.Cuda;
+using Pagoda.Sampling;
+
+namespace Pagoda.CudaCheck;
+
+/// <summary>
+/// The device's sampling reduction against <see cref="DeviceSamplingReference"/> on the same logits (as the dtype
+/// stores them): candidates, processed values, masks, edits and penalties exactly; the mass, the whole-row draws,
+/// the logsumexp, ranks and raw top logprobs; then whole-row draws against exact probabilities (chi-square).
+/// </summary>
+public static class SamplingParity
+{
+    private const int Vocab = 151_936;
+
+    /// <summary>Runs the checks; returns the failures (each line printed).</summary>
+    public static List<string> Run(CudaBackend gpu, Random rng, DType dtype, TextWriter log)
+    {
+        var failures = new List<string>();
+        void Report(bool ok, string what, string detail)
+        {
+            string line = $"  {(ok ? "PASS" : "FAIL")} {dtype,-4} {what,-34} {detail}";
+            log.WriteLine(line);
+            if (!ok)
+                failures.Add(line);
+        }
+        int rows = 8;
+        var data = new float[rows * Vocab];
+        for (int i = 0; i < data.Length; i++)
+            data[i] = MathF.Round((float)(rng.NextDouble() * 40 - 20), 1); // coarse values: many ties
+        data[3 * Vocab + 7] = 25f; data[3 * Vocab + 9] = 25f;           // a tie for the best
+        using var t = gpu.Upload(data, rows, Vocab);
+        var stored = new float[data.Length];
+        gpu.CopyToHost(t, stored);                                        // the values as the dtype holds them
+        foreach (int k in new[] { 1, 7, 64 })
+        {
+            var s = DeviceSamplingInputs.TopK(rows, k);
+            var (ok, detail) = Compare(gpu, t, stored, s);
+            Report(ok, $"top-k on device (k={k}, ties)", detail);
+        }
+        foreach (bool logprobs in new[] { false, true })
+        {
+            var s = Processed(rng, rows, logprobs);
+            var (ok, detail) = Compare(gpu, t, stored, s);
+            Report(ok, $"sampling, processed{(logprobs ? " + logprobs" : "")}", detail);
+        }
+        var (chiOk, chiDetail) = Draws(gpu, rng);
+        Report(chiOk, "whole-row draws vs probabilities", chiDetail);
+        return failures;
+    }
+
+    // Every feature on some row: temperatures, draws, repetition / frequency / presence penalties, bias and bans, masks.
+    private static DeviceSamplingInputs Processed(Random rng, int rows, bool logprobs)
+    {
+        int words = (Vocab + 31) / 32;
+        var prm = new int[rows * DeviceSamplingInputs.ParamWidth];
+        var editOffsets = new int[rows + 1];
+        var penaltyOffsets = new int[rows + 1];
+        var edits = new List<int>();
+        var penalties = new List<int>();
+        var masks = new int[rows * words];
+        for (int r = 0; r < rows; r++)
+        {
+            var p = prm.AsSpan(r * DeviceSamplingInputs.ParamWidth);
+            long u = BitConverter.DoubleToInt64Bits(Philox.Uniform(r, 3));
+            p[0] = BitConverter.SingleToInt32Bits(1f / (0.3f + r * 0.2f));
+            (p[1], p[2]) = ((int)u, (int)(u >> 32));
+            p[3] = BitConverter.SingleToInt32Bits(r % 3 == 0 ? 1f : 1.1f + r * 0.05f);
+            p[4] = BitConverter.SingleToInt32Bits(r % 2 == 0 ? 0f : 0.4f);
+            p[5] = BitConverter.SingleToInt32Bits(r % 4 == 1 ? -0.3f : 0.2f);
+            p[6] = r % 2 == 1 ? DeviceSamplingInputs.DrawFlag : 0;
+            foreach (int id in Distinct(rng, r % 3 == 2 ? 0 : 40))
+                edits.AddRange([id, BitConverter.SingleToInt32Bits(rng.Next(4) == 0 ? float.NegativeInfinity : (float)(rng.NextDouble() * 10 - 5))]);
+            editOffsets[r + 1] = edits.Count / 2;
+            foreach (int id in Distinct(rng, r == 5 ? 0 : 700))
+                penalties.AddRange([id, rng.Next(3) == 0 ? 0 : rng.Next(1, 9)]);
+            penaltyOffsets[r + 1] = penalties.Count / 2;
+            for (int w = 0; w < words; w++)
+                masks[r * words + w] = r % 4 == 2 ? rng.Next() | rng.Next() << 16 : -1;
+        }
+        return new DeviceSamplingInputs(rows, 64)
+        {
+            Processed = true, Logprobs = logprobs, Params = prm, EditOffsets = editOffsets, Edits = [.. edits],
+            PenaltyOffsets = penaltyOffsets, Penalties = [.. penalties], Masks = masks, MaskWords = words,
+        };
+    }
+
+    private static IEnumerable<int> Distinct(Random rng, int n) => Enumerable.Range(0, n * 2).Select(_ => rng.Next(Vocab)).Distinct().Take(n);
+
+    private static (bool, string) Compare(CudaBackend gpu, Tensor logits, float[] stored, DeviceSamplingInputs s)
+    {
+        int w = s.RowWidth, k = s.Candidates;
+        var got = new float[s.Rows * w];
+        var want = new float[s.Rows * w];
+        gpu.ReduceToHost(logits, s, got);
+        DeviceSamplingReference.Reduce(stored, Vocab, s, want);
+        int exact = 0, differ = 0;
+        double worst = 0;
+        for (int r = 0; r < s.Rows; r++)
+        {
+            for (int i = 0; i < w; i++)
+            {
+                float a = got[r * w + i], b = want[r * w + i];
+                bool approx = s.Processed && (i == 2 * k + 1 || i == 2 * k + 2);   // the mass and the logsumexp: sums in another order
+                if (approx)
+                    worst = Math.Max(worst, Math.Abs(a - b) / Math.Max(1e-30, Math.Abs(b)));
+                else if (a.Equals(b))
+                    exact++;
+                else
+                    differ++;
+            }
+        }
+        return (differ == 0 && worst < 1e-5, $"{exact} exact, {differ} differ, mass/lse rel. err {worst:E1}");
+    }
+
+    // 64 rows × 32 launches of one distribution with a few likely tokens; chi-square of the draws against it.
+    private static (bool, string) Draws(CudaBackend gpu, Random rng)
+    {
+        int rows = 64, launches = 32;
+        var row = new float[Vocab];
+        for (int i = 0; i < Vocab; i++)
+            row[i] = -30f + (float)rng.NextDouble();
+        float[] likely = [4f, 3.5f, 3f, 2f, 1f, 0.5f, 0f, -1f];
+        int[] ids = [5, 77, 1000, 50_000, 151_935, 123, 9, 88_888];
+        for (int j = 0; j < ids.Length; j++)
+            row[ids[j]] = likely[j];
+        var data = new float[rows * Vocab];
+        for (int r = 0; r < rows; r++)
+            row.CopyTo(data, r * Vocab);
+        using var t = gpu.Upload(data, rows, Vocab);
+        var all = new float[data.Length];
+        gpu.CopyToHost(t, all);
+        var stored = all[..Vocab];
+        double max = stored.Max(), mass = stored.Sum(v => Math.Exp(v - max));
+        var counts = new Dictionary<int, int>();
+        for (int l = 0; l < launches; l++)
+        {
+            var prm = new int[rows * DeviceSamplingInputs.ParamWidth];
+            for (int r = 0; r < rows; r++)
+            {
+                long u = BitConverter.DoubleToInt64Bits(rng.NextDouble());
+                prm[r * 8] = BitConverter.SingleToInt32Bits(1f);
+                (prm[r * 8 + 1], prm[r * 8 + 2]) = ((int)u, (int)(u >> 32));
+                prm[r * 8 + 3] = BitConverter.SingleToInt32Bits(1f);
+                prm[r * 8 + 6] = DeviceSamplingInputs.DrawFlag;
+            }
+            var s = new DeviceSamplingInputs(rows, 1) { Processed = true, Params = prm, EditOffsets = new int[rows + 1], PenaltyOffsets = new int[rows + 1] };
+            var got = new float[rows * s.RowWidth];
+            gpu.ReduceToHost(t, s, got);
+            for (int r = 0; r < rows; r++)
+            {
+                int id = (int)got[r * s.RowWidth + 2];
+                counts[id] = counts.GetValueOrDefault(id) + 1;
+            }
+        }
+        int n = rows * launches;
+        double chi = 0, other = n;
+        foreach (int id in ids)
+        {
+            double expect = n * Math.Exp(stored[id] - max) / mass;
+            chi += Math.Pow(counts.GetValueOrDefault(id) - expect, 2) / expect;
+            other -= counts.GetValueOrDefault(id);
+        }
+        double otherExpect = n - ids.Sum(id => n * Math.Exp(stored[id] - max) / mass);
+        chi += Math.Pow(other - otherExpect, 2) / Math.Max(otherExpect, 1);
+        // 8 degrees of freedom: p = 0.001 at 26.1.
+        return (chi < 26.1, $"{n} draws, chi-square {chi:F1} (8 dof, limit 26.1)");
+    }
+}
