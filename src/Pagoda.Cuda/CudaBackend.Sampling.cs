@@ -13,8 +13,11 @@ namespace Pagoda.Cuda;
 public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
 {
     private const int TopKChunk = 2048;
-    private PinnedMemory? _samplingDesc;   // 8 longs at a fixed address: what captured graphs read to find the inputs
+    private PinnedMemory? _samplingDesc;   // 10 longs at a fixed address: what captured graphs read to find the inputs
     private PinnedMemory? _samplingData;   // the inputs themselves, reallocated larger when a step needs it
+    private PinnedMemory? _maskFlag;       // the step whose masks are written: sampling_wait holds the device until it is
+    private int _maskStep;
+    private (MaskFiller Fill, nint Bits, int Length, int Step)? _pendingMasks;   // a replay's masks, written at FinishReplay
 
     /// <inheritdoc />
     public int MaxCandidates => 64;
@@ -42,6 +45,8 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
             else
             {
                 using var x = new CudaTensor(DType.F32, [rows, vocab], _pool.Rent((long)rows * vocab * 4), _pool);   // processed rows
+                if (s.Masks != null)
+                    _k.Launch(_k.SamplingWait, "sampling_wait", S, 1, 1, 1, 32, desc);
                 _k.Launch(_k.SamplingPrepare, "sampling_prepare", S, (uint)((vocab + 255) / 256), (uint)rows, 1, 256,
                     t.Ptr, x.Ptr, desc, vocab, s.Masks != null ? 1 : 0);
                 _k.Launch(_k.SamplingEdits, "sampling_edits", S, (uint)rows, 1, 1, 256, x.Ptr, desc, vocab);
@@ -67,30 +72,73 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
     }
 
     // Writes the step's inputs into pinned memory (in every mode: they are what a replay reads) and returns the
-    // descriptor's device address. Nothing reads the previous step's inputs any more: BeginStep synchronized.
+    // descriptor's device address. Nothing reads the previous step's inputs any more: BeginStep synchronized. Masks
+    // are written now, except for a replay: it runs the mask filler once the graph is launched (FinishReplay), and
+    // the graph's sampling_wait holds the device until then.
     private ulong StageSamplingInputs(DeviceSamplingInputs s)
     {
-        ReadOnlySpan<int[]> regions = [s.Params, s.EditOffsets, s.Edits, s.PenaltyOffsets, s.Penalties, s.Masks ?? []];
-        Span<long> offsets = stackalloc long[regions.Length];
+        int maskInts = s.Masks != null ? s.Rows * s.MaskWords : 0;
+        ReadOnlySpan<int> lengths = [s.Params.Length, s.EditOffsets.Length, s.Edits.Length, s.PenaltyOffsets.Length, s.Penalties.Length, maskInts];
+        Span<long> offsets = stackalloc long[lengths.Length];
         long total = 0;
-        for (int i = 0; i < regions.Length; i++)
+        for (int i = 0; i < lengths.Length; i++)
         {
             offsets[i] = total;
-            total += (regions[i].Length + 63) & ~63L;   // 256-byte aligned regions
+            total += (lengths[i] + 63) & ~63L;   // 256-byte aligned regions
         }
         if (_samplingData == null || _samplingData.Bytes < total * 4)
         {
             _samplingData?.Dispose();
             _samplingData = new PinnedMemory(Math.Max(total * 4 * 2, 1L << 20));
         }
-        _samplingDesc ??= new PinnedMemory(64);
-        for (int i = 0; i < regions.Length; i++)
-            regions[i].CopyTo(new Span<int>((int*)_samplingData.Pointer + offsets[i], regions[i].Length));
-        var desc = new Span<long>(_samplingDesc.Pointer, 8);
+        _samplingDesc ??= new PinnedMemory(128);
+        _maskFlag ??= new PinnedMemory(64);
+        int* data = (int*)_samplingData.Pointer;
+        ReadOnlySpan<int[]> lists = [s.Params, s.EditOffsets, s.Edits, s.PenaltyOffsets, s.Penalties];
+        for (int i = 0; i < lists.Length; i++)
+            lists[i].CopyTo(new Span<int>(data + offsets[i], lists[i].Length));
+        var desc = new Span<long>(_samplingDesc.Pointer, 10);
         desc[0] = (long)DevicePointer(_samplingData);
         offsets.CopyTo(desc[1..]);
         desc[7] = s.MaskWords;
+        desc[8] = ++_maskStep;
+        desc[9] = (long)DevicePointer(_maskFlag);
+        if (s.Masks is { } fill)
+        {
+            if (_mode == StepMode.Replay)
+                _pendingMasks = (fill, (nint)(data + offsets[5]), maskInts, _maskStep);
+            else
+                WriteMasks(fill, (nint)(data + offsets[5]), maskInts, _maskStep);
+        }
         return DevicePointer(_samplingDesc);
+    }
+
+    // Runs the filler into the pinned mask region, then releases sampling_wait (even if the filler threw).
+    private void WriteMasks(MaskFiller fill, nint bits, int length, int step)
+    {
+        try
+        {
+            fill(new Span<int>((void*)bits, length));
+        }
+        finally
+        {
+            ReleaseMasks(step);
+        }
+    }
+
+    private void ReleaseMasks(int step) => Volatile.Write(ref *(int*)_maskFlag!.Pointer, step);
+
+    // Before a launched replay is waited for: its masks are made now, while the device runs the forward. A replay
+    // nobody waits for (its output is dropped) is released without them.
+    private void CompletePendingMasks(bool write)
+    {
+        if (_pendingMasks is not var (fill, bits, length, step))
+            return;
+        _pendingMasks = null;
+        if (write)
+            WriteMasks(fill, bits, length, step);
+        else
+            ReleaseMasks(step);
     }
 
     private static ulong DevicePointer(PinnedMemory host)

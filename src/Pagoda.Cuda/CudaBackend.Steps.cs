@@ -57,8 +57,9 @@ public sealed unsafe partial class CudaBackend
         _device.MakeCurrent();
         if (mode != StepMode.Eager && graph == null)
             throw new ArgumentNullException(nameof(graph));
+        CompletePendingMasks(write: false); // a replay nobody waited for: its output is dropped
         Sync(); // the previous step's staged inputs have been consumed
-        _launchedReplay = null; // a replay nobody waited for: its output is dropped
+        _launchedReplay = null;
         _stagingOffset = 0;
         foreach (var (_, u) in _uploads)
             u.Buffer.Dispose();
@@ -168,6 +169,7 @@ public sealed unsafe partial class CudaBackend
             throw new InvalidOperationException("no replay was launched since the last step began");
         _launchedReplay = null;
         _device.MakeCurrent();
+        CompletePendingMasks(write: true);
         Sync();
         GraphTicks += System.Diagnostics.Stopwatch.GetTimestamp() - launchedAt;
         new Span<float>(_hostOut!.Pointer, checked((int)(bytes / 4))).CopyTo(dst);

@@ -331,6 +331,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     /// <inheritdoc />
     public void Dispose()
     {
+        CompletePendingMasks(write: false);
         foreach (var g in _graphs)
             g.Dispose();
         foreach (var t in _owned)
@@ -340,6 +341,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         _k.Dispose();
         _samplingData?.Dispose();
         _samplingDesc?.Dispose();
+        _maskFlag?.Dispose();
         _workspace.Dispose();
         _attentionCounters.Dispose();
         _gemmCounters.Dispose();

@@ -66,6 +66,7 @@ internal sealed unsafe class Kernels : IDisposable
         TopKChunks = F("topk_chunks");
         TopKMerge = F("topk_merge");
         TopKChunksF32 = F("topk_chunks_f32");
+        SamplingWait = F("sampling_wait");
         SamplingPrepare = F("sampling_prepare");
         SamplingEdits = F("sampling_edits");
         SamplingDraw = F("sampling_draw");
@@ -104,6 +105,7 @@ internal sealed unsafe class Kernels : IDisposable
     public nint TopKChunks { get; }
     public nint TopKMerge { get; }
     public nint TopKChunksF32 { get; }
+    public nint SamplingWait { get; }
     public nint SamplingPrepare { get; }
     public nint SamplingEdits { get; }
     public nint SamplingDraw { get; }

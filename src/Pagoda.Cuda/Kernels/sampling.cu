@@ -124,11 +124,21 @@ extern "C" __global__ void topk_merge(const u64* part, float* dst, int chunks, i
 // live in pinned host memory read directly over the bus (mapped: one address on both sides), found through a
 // descriptor at a fixed address, so captured graphs read each step's lists whatever their lengths:
 // desc[0] the ints' base address; desc[1..6] offsets (in ints) of params, edit offsets, edits, penalty offsets,
-// penalties, masks; desc[7] mask words per row.
+// penalties, masks; desc[7] mask words per row; desc[8] this step's number and desc[9] the address of the flag the
+// host sets to it once the masks are written (a replay's masks are made while its forward runs).
 
 #define SP_WIDTH 8
 
 __device__ __forceinline__ const int* sp_region(const long long* desc, int i) { return (const int*)desc[0] + desc[i]; }
+
+// One thread: holds the stream until the host has written this step's masks.
+extern "C" __global__ void sampling_wait(const long long* desc)
+{
+    PDL_ENTRY();
+    const volatile int* flag = (const volatile int*)desc[9];
+    int step = (int)desc[8];
+    while (*flag != step) __nanosleep(500);
+}
 
 // Grid (ceil(vocab / 256), rows): x = the rows in float, with the allowed-token mask applied when `masked`.
 extern "C" __global__ void sampling_prepare(const T* logits, float* x, const long long* desc, int vocab, int masked)

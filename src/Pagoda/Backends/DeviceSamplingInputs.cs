@@ -1,5 +1,8 @@
 namespace Pagoda.Backends;
 
+/// <summary>Writes the allowed-token bits of every row ([rows · words], bit i of word w: token 32w + i) into <paramref name="bits"/>.</summary>
+public delegate void MaskFiller(Span<int> bits);
+
 /// <summary>
 /// What the device does to each sampled logits row of a step before it is reduced (ForwardBatch.Sampling), in
 /// this order: the allowed-token mask, the sparse edits (bans as -inf, logit bias), the penalties; then the row's
@@ -46,8 +49,12 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
     /// <summary>Pairs (token, output count) for every distinct token of the prompt and output. One per token and row.</summary>
     public int[] Penalties { get; init; } = [];
 
-    /// <summary>[Rows · MaskWords] allowed-token bits (bit i of word w: token 32w + i), or null for no mask.</summary>
-    public int[]? Masks { get; init; }
+    /// <summary>
+    /// Fills the rows' allowed-token bits, or null for no mask. The device calls it as late as it can: an asynchronous
+    /// device (a graph replay) after it has started the forward, so that the host's grammar work overlaps the device's,
+    /// and holds the mask kernel until the bits are written. It must not throw.
+    /// </summary>
+    public MaskFiller? Masks { get; init; }
 
     /// <summary>Words per row of <see cref="Masks"/>.</summary>
     public int MaskWords { get; init; }
@@ -80,19 +87,22 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
             o.AsSpan(Rows + 1).Fill(offsets[Rows]);
             return o;
         }
-        int[]? masks = null;
-        if (Masks != null)
+        MaskFiller? masks = null;
+        if (Masks is { } inner)
         {
-            masks = new int[size * MaskWords];
-            Masks.CopyTo(masks, 0);
-            masks.AsSpan(Rows * MaskWords).Fill(-1);
+            int filled = Rows * MaskWords;
+            masks = bits =>
+            {
+                inner(bits[..filled]);
+                bits[filled..].Fill(-1);
+            };
         }
         return this with { Rows = size, Params = p, EditOffsets = Extend(EditOffsets), PenaltyOffsets = Extend(PenaltyOffsets), Masks = masks };
     }
 
     /// <summary>The same kind of inputs (what a captured graph depends on) over <paramref name="rows"/> plain rows.</summary>
     public DeviceSamplingInputs Empty(int rows) =>
-        (this with { Rows = 0, Params = [], EditOffsets = [0], Edits = [], PenaltyOffsets = [0], Penalties = [], Masks = Masks == null ? null : [] }).Pad(rows);
+        (this with { Rows = 0, Params = [], EditOffsets = [0], Edits = [], PenaltyOffsets = [0], Penalties = [], Masks = Masks == null ? null : _ => { } }).Pad(rows);
 
     /// <summary>What a captured graph depends on.</summary>
     public (int Candidates, bool Processed, bool Logprobs, bool Masked) Variant => (Candidates, Processed, Logprobs, Masks != null);

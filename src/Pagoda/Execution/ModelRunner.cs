@@ -122,21 +122,15 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
         // Unguarded on purpose: this stands for the model itself throwing, which fails the whole batch.
         foreach (var s in scheduled)
             faults?.Invoke(FaultSite.Forward, s.Request.RequestId);
-        // The device applies grammar masks itself, so they are made before its forward; the host's full-logits path
-        // makes them while the forward runs.
-        Dictionary<string, int[]>? masks = null;
-        DeviceSamplingInputs? plan = null;
-        if (maxCandidates > 0 && !scheduled.Any(WantsPromptLogprobs))
-        {
-            masks = GrammarMasks(scheduled, failed);
-            var rows = scheduled.Where(s => s.SamplesToken && !failed.ContainsKey(s.Request.RequestId)).Select(s => s.Request).ToList();
-            if (rows.Count == scheduled.Count(s => s.SamplesToken))
-                plan = DeviceSampling.Plan(rows, masks, maxCandidates, model.Config.VocabSize);
-        }
+        // Grammar masks are made while the forward runs: the device asks for them through the plan once its forward is
+        // under way; the host path makes them here, after the launch.
+        var plan = maxCandidates > 0 && !scheduled.Any(WantsPromptLogprobs)
+            ? DeviceSampling.Plan(scheduled.Where(s => s.SamplesToken).Select(s => s.Request).ToList(), maxCandidates, model.Config.VocabSize, failed)
+            : null;
         t0 = Timings.Lap(StepPhase.Build, t0);
         var forward = model.ForwardAsync(plan != null ? batch with { Sampling = plan } : batch, Cache);
         Timings.Lap(StepPhase.Launch, t0);
-        return new LaunchedStep(scheduled, failed, recompute, forward, plan) { Masks = masks ?? GrammarMasks(scheduled, failed) };
+        return new LaunchedStep(scheduled, failed, recompute, forward, plan) { Masks = plan == null ? GrammarMasks(scheduled, failed) : [] };
     }
 
     /// <summary>Waits for a launched step's forward and samples each request that reached the end of its tokens.</summary>
@@ -270,7 +264,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
         }
     }
 
-    // Rows of a reduced output are the step's sampling requests in batch order (a row whose mask failed is still
+    // Rows of a reduced output are the step's sampling requests in batch order (a row whose grammar failed is still
     // computed, and dropped here).
     private void SampleFromDevice(IReadOnlyList<ScheduledRequest> scheduled, float[] output, DeviceSamplingInputs plan,
         Dictionary<string, int> sampled, Dictionary<string, TokenLogprob> logprobs, Dictionary<string, Exception> failed)

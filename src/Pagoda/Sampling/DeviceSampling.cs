@@ -15,9 +15,10 @@ public static class DeviceSampling
     /// The device inputs for <paramref name="rows"/> (the step's sampling requests in batch order), or null when some
     /// row needs the whole row on the host: a top-k above <paramref name="maxCandidates"/>, or top-p or min-p without a
     /// top-k of at most that (the nucleus may lie beyond the candidates), or more than <see cref="DeviceSamplingInputs.TopLogprobs"/> logprobs.
-    /// <paramref name="masks"/> holds the grammar's allowed-token bitmask of constrained rows.
+    /// Rows under a grammar get its allowed-token bitmask when the device asks for it; a request whose grammar throws
+    /// then is put in <paramref name="failed"/> (its row is left unconstrained and its token dropped).
     /// </summary>
-    public static DeviceSamplingInputs? Plan(IReadOnlyList<Request> rows, IReadOnlyDictionary<string, int[]> masks, int maxCandidates, int vocab)
+    public static DeviceSamplingInputs? Plan(IReadOnlyList<Request> rows, int maxCandidates, int vocab, Dictionary<string, Exception> failed)
     {
         bool processed = false, logprobs = false, allGreedy = true, masked = false;
         var edits = new Dictionary<int, float>[rows.Count];
@@ -29,7 +30,7 @@ public static class DeviceSampling
             if (p.Logprobs > DeviceSamplingInputs.TopLogprobs)
                 return null;
             edits[r] = LogitsProcessors.SparseEdits(req);
-            bool rowMasked = p.AllowedTokenIds != null || masks.ContainsKey(req.RequestId);
+            bool rowMasked = p.AllowedTokenIds != null || req.GrammarActive;
             masked |= rowMasked;
             processed |= rowMasked || edits[r].Count > 0 || LogitsProcessors.HasPenalties(p) || DrawsWholeRow(p, vocab);
             logprobs |= p.Logprobs != null;
@@ -37,7 +38,10 @@ public static class DeviceSampling
         }
         if (!processed && !logprobs)
             return DeviceSamplingInputs.TopK(rows.Count, allGreedy ? 1 : maxCandidates);
-        return Build(rows, edits, masked ? masks : null, maxCandidates, vocab) with { Logprobs = logprobs };
+        return Build(rows, edits, maxCandidates, vocab) with
+        {
+            Logprobs = logprobs, Masks = masked ? bits => FillMasks(bits, rows, (vocab + 31) / 32, failed) : null,
+        };
     }
 
     // A top-k the candidates hold: the filters then cut inside them.
@@ -47,8 +51,7 @@ public static class DeviceSampling
     private static bool DrawsWholeRow(SamplingParams p, int vocab) =>
         !p.IsGreedy && (p.TopK <= 0 || p.TopK >= vocab) && p.TopP >= 1.0 && p.MinP <= 0;
 
-    private static DeviceSamplingInputs Build(IReadOnlyList<Request> rows, Dictionary<int, float>[] edits,
-        IReadOnlyDictionary<string, int[]>? masks, int k, int vocab)
+    private static DeviceSamplingInputs Build(IReadOnlyList<Request> rows, Dictionary<int, float>[] edits, int k, int vocab)
     {
         int n = rows.Count, words = (vocab + 31) / 32;
         var prm = new int[n * DeviceSamplingInputs.ParamWidth];
@@ -62,7 +65,6 @@ public static class DeviceSampling
         }
         var editPairs = new int[2 * editOffsets[n]];
         var penaltyPairs = new int[2 * penaltyOffsets[n]];
-        int[]? maskBits = masks == null ? null : new int[n * words];
         for (int r = 0; r < n; r++)
         {
             var (req, p) = (rows[r], rows[r].Params);
@@ -84,33 +86,47 @@ public static class DeviceSampling
                 for (int i = 0; i < counts.Tokens.Count; i++)
                     (penaltyPairs[at++], penaltyPairs[at++]) = (counts.Tokens[i], counts.OutputCounts[i]);
             }
-            if (maskBits != null)
-                FillMask(maskBits.AsSpan(r * words, words), req, masks!);
         }
         return new DeviceSamplingInputs(n, k)
         {
             Processed = true, Params = prm, EditOffsets = editOffsets, Edits = editPairs, PenaltyOffsets = penaltyOffsets,
-            Penalties = penaltyPairs, Masks = maskBits, MaskWords = words,
+            Penalties = penaltyPairs, MaskWords = words,
         };
     }
 
-    // The grammar's bits, and only the allowed ids where the request lists them; all ones for a free row.
-    private static void FillMask(Span<int> bits, Request req, IReadOnlyDictionary<string, int[]> masks)
+    // Each row's bits: its grammar's (none past the grammar's vocabulary), narrowed to its allowed ids where it lists
+    // them; all ones for a free row. Runs while the device computes, on the engine's thread.
+    private static void FillMasks(Span<int> bits, IReadOnlyList<Request> rows, int words, Dictionary<string, Exception> failed)
     {
-        if (masks.TryGetValue(req.RequestId, out int[]? grammar))
-            grammar.AsSpan(0, bits.Length).CopyTo(bits);
-        else
-            bits.Fill(-1);
-        if (req.Params.AllowedTokenIds is { } allowed)
+        for (int r = 0; r < rows.Count; r++)
         {
-            var keep = new int[bits.Length];
-            foreach (int id in allowed)
+            var req = rows[r];
+            var row = bits.Slice(r * words, words);
+            row.Fill(-1);
+            if (req.GrammarActive)
             {
-                if ((uint)id < (uint)bits.Length * 32)
-                    keep[id >> 5] |= 1 << (id & 31);
+                try
+                {
+                    row.Clear();
+                    req.Grammar!.FillNextTokenBitmask(row);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    failed[req.RequestId] = e;
+                    row.Fill(-1);
+                }
             }
-            for (int w = 0; w < bits.Length; w++)
-                bits[w] &= keep[w];
+            if (req.Params.AllowedTokenIds is { } allowed)
+            {
+                var keep = new int[words];
+                foreach (int id in allowed)
+                {
+                    if ((uint)id < (uint)words * 32)
+                        keep[id >> 5] |= 1 << (id & 31);
+                }
+                for (int w = 0; w < words; w++)
+                    row[w] &= keep[w];
+            }
         }
     }
 

@@ -14,6 +14,9 @@ public static class DeviceSamplingReference
     {
         int k = s.Candidates, w = s.RowWidth;
         var x = new float[vocab];
+        int[]? masks = null;
+        if (s.Masks != null)
+            s.Masks(masks = new int[s.Rows * s.MaskWords]);
         for (int r = 0; r < s.Rows; r++)
         {
             var raw = logits.Slice(r * vocab, vocab);
@@ -21,7 +24,7 @@ public static class DeviceSamplingReference
             raw.CopyTo(x);
             var prm = s.Processed ? s.Params.AsSpan(r * DeviceSamplingInputs.ParamWidth, DeviceSamplingInputs.ParamWidth) : default;
             if (s.Processed)
-                Process(x, s, r, prm);
+                Process(x, s, masks, r, prm);
             var best = Best(x, k);
             for (int i = 0; i < k; i++)
                 (o[i], o[k + i]) = i < best.Length ? (x[best[i]], best[i]) : (float.NegativeInfinity, -1);
@@ -37,13 +40,13 @@ public static class DeviceSamplingReference
         }
     }
 
-    private static void Process(float[] x, DeviceSamplingInputs s, int r, ReadOnlySpan<int> prm)
+    private static void Process(float[] x, DeviceSamplingInputs s, int[]? masks, int r, ReadOnlySpan<int> prm)
     {
-        if (s.Masks != null)
+        if (masks != null)
         {
             for (int i = 0; i < x.Length; i++)
             {
-                if ((s.Masks[r * s.MaskWords + (i >> 5)] & (1 << (i & 31))) == 0)
+                if ((masks[r * s.MaskWords + (i >> 5)] & (1 << (i & 31))) == 0)
                     x[i] = float.NegativeInfinity;
             }
         }

@@ -90,14 +90,14 @@ public class DeviceSamplingTests
     {
         var eos = new HashSet<int> { 2 };
         Request R(SamplingParams p) => new("r", [5, 6, 7, 6], p, 8, 1, eos);
-        var none = new Dictionary<string, int[]>();
-        Assert.Equal((1, false), Kind(DeviceSampling.Plan([R(new() { Temperature = 0 })], none, 64, 1000)));
-        Assert.Equal((64, false), Kind(DeviceSampling.Plan([R(new() { Temperature = 0 }), R(new() { Temperature = 1, TopK = 20 })], none, 64, 1000)));
-        Assert.Equal((64, true), Kind(DeviceSampling.Plan([R(new() { Temperature = 1 })], none, 64, 1000)));
-        Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 1, TopK = 65 })], none, 64, 1000));
-        Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 1, MinP = 0.1 })], none, 64, 1000));
-        Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 0, Logprobs = 21 })], none, 64, 1000));
-        var penalised = DeviceSampling.Plan([R(new() { Temperature = 0, RepetitionPenalty = 1.2 })], none, 64, 1000)!;
+        var none = new Dictionary<string, Exception>();
+        Assert.Equal((1, false), Kind(DeviceSampling.Plan([R(new() { Temperature = 0 })], 64, 1000, none)));
+        Assert.Equal((64, false), Kind(DeviceSampling.Plan([R(new() { Temperature = 0 }), R(new() { Temperature = 1, TopK = 20 })], 64, 1000, none)));
+        Assert.Equal((64, true), Kind(DeviceSampling.Plan([R(new() { Temperature = 1 })], 64, 1000, none)));
+        Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 1, TopK = 65 })], 64, 1000, none));
+        Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 1, MinP = 0.1 })], 64, 1000, none));
+        Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 0, Logprobs = 21 })], 64, 1000, none));
+        var penalised = DeviceSampling.Plan([R(new() { Temperature = 0, RepetitionPenalty = 1.2 })], 64, 1000, none)!;
         // Distinct tokens of prompt and output, each once, with its output count (the prompt has no output yet).
         Assert.Equal([5, 0, 6, 0, 7, 0], penalised.Penalties);
         static (int, bool) Kind(DeviceSamplingInputs? s) => (s!.Candidates, s.Processed);
