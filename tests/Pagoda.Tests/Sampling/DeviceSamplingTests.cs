@@ -75,6 +75,37 @@ public class DeviceSamplingTests
     }
 
     [Fact]
+    public void AFailingRowFailsOnlyItsOwnRequest()
+    {
+        var device = new ReferenceSamplingDevice();
+        using var engine = new Pagoda.Engine.LLMEngine(new EngineArgs
+        {
+            Model = TestPaths.Model("fortune-chat"), NumKvBlocks = 256, MaxModelLen = 512, Device = device.Device, BackendProviders = [device],
+            FaultHook = (site, id) =>
+            {
+                if (site == Pagoda.Execution.FaultSite.Sampler && id == "bad")
+                    throw new InvalidOperationException("injected");
+            },
+        });
+        string[] ids = ["good", "bad", "json"];
+        int[] mix = [4, 3, 9];
+        for (int i = 0; i < ids.Length; i++)
+            engine.AddRequest(ids[i], (PromptInput)$"Fortune number {mix[i]}: ", Mix[mix[i]]);
+        var final = new Dictionary<string, RequestOutput>();
+        while (engine.HasUnfinishedRequests)
+        {
+            foreach (var o in engine.Step().Where(o => o.Finished))
+                final[o.RequestId] = o;
+        }
+        Assert.Equal("bad", Assert.Single(engine.TakeFailures()).RequestId);
+        Assert.Equal(0, engine.KvCacheManager.Usage);
+        using var host = Fortune(null);
+        var alone = Run(host, Mix);
+        Assert.Equal(alone[4].Outputs[0].TokenIds, final["good"].Outputs[0].TokenIds);
+        Assert.Equal(alone[9].Outputs[0].TokenIds, final["json"].Outputs[0].TokenIds);
+    }
+
+    [Fact]
     public void ANucleusBeyondTheCandidatesFallsBackToTheWholeRow()
     {
         var device = new ReferenceSamplingDevice();
