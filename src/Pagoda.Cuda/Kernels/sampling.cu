@@ -186,7 +186,8 @@ extern "C" __global__ void sampling_edits(float* x, const long long* desc, int v
 }
 
 // Grid (rows), 1024 threads, after the candidates: the row's mass Σ exp((x - max) / T) and, for rows flagged to
-// draw, the token where the running sum in id order passes u · mass (Sampler's whole-row draw). Each thread owns
+// draw, the token where the running sum in id order passes u · mass (Sampler's whole-row draw); a row given its
+// token (flag 2: a prompt token) reports that instead. Each thread owns
 // a contiguous segment; segment sums are scanned in double.
 extern "C" __global__ void sampling_draw(const float* x, float* out, const long long* desc, int vocab, int k, int width)
 {
@@ -224,7 +225,7 @@ extern "C" __global__ void sampling_draw(const float* x, float* out, const long 
     double mass = sums[n - 1];
     if (!(prm[6] & 1))
     {
-        if (t == 0) { o[2 * k] = -1.f; o[2 * k + 1] = (float)mass; }
+        if (t == 0) { o[2 * k] = (prm[6] & 2) ? (float)prm[7] : -1.f; o[2 * k + 1] = (float)mass; }
         return;
     }
     double u = __hiloint2double(prm[2], prm[1]);

@@ -10,7 +10,7 @@ public delegate void MaskFiller(Span<int> bits);
 /// and, with <see cref="Logprobs"/>, raw (unprocessed) log-softmax facts. Each output row holds, in floats:
 /// <list type="bullet">
 /// <item>[0, K) the best processed values, best first (ties by lower id); [K, 2K) their ids</item>
-/// <item>with <see cref="Processed"/>: [2K] the id drawn over the whole row (-1 where not asked), [2K+1] the row's
+/// <item>with <see cref="Processed"/>: [2K] the id drawn over the whole row, or the given token (-1 for neither), [2K+1] the row's
 /// mass Σ exp((x - max) · (1 / T))</item>
 /// <item>with <see cref="Logprobs"/>: [2K+2] the raw logsumexp; [2K+3, 3K+3) each candidate's raw logit;
 /// [3K+3, 4K+3) its rank in the raw row (1 + the number of larger raw logits); [4K+3] and [4K+4] the drawn id's raw
@@ -33,7 +33,8 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
 
     /// <summary>
     /// [Rows · ParamWidth]: 1 / temperature (float bits; scales only the mass and the draw), the uniform draw (double bits,
-    /// low then high word), repetition, frequency and presence penalties (float bits), flags (1: draw over the whole row).
+    /// low then high word), repetition, frequency and presence penalties (float bits), flags (<see cref="DrawFlag"/>,
+    /// <see cref="GivenFlag"/>), and the given token.
     /// </summary>
     public int[] Params { get; init; } = [];
 
@@ -61,6 +62,9 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
 
     /// <summary>Flag bit of a row that draws over its whole row.</summary>
     public const int DrawFlag = 1;
+
+    /// <summary>Flag bit of a row whose token is given (a prompt token to describe): it stands where the draw would.</summary>
+    public const int GivenFlag = 2;
 
     /// <summary>Floats per output row.</summary>
     public int RowWidth => !Processed ? 2 * Candidates : Logprobs ? 4 * Candidates + 5 + 2 * TopLogprobs : 2 * Candidates + 2;

@@ -124,9 +124,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
             faults?.Invoke(FaultSite.Forward, s.Request.RequestId);
         // Grammar masks are made while the forward runs: the device asks for them through the plan once its forward is
         // under way; the host path makes them here, after the launch.
-        var plan = maxCandidates > 0 && !scheduled.Any(WantsPromptLogprobs)
-            ? DeviceSampling.Plan(scheduled.Where(s => s.SamplesToken).Select(s => s.Request).ToList(), maxCandidates, model.Config.VocabSize, failed)
-            : null;
+        var plan = maxCandidates > 0 ? DeviceSampling.Plan(LogitsRows(scheduled), maxCandidates, model.Config.VocabSize, failed) : null;
         t0 = Timings.Lap(StepPhase.Build, t0);
         var forward = model.ForwardAsync(plan != null ? batch with { Sampling = plan } : batch, Cache);
         Timings.Lap(StepPhase.Launch, t0);
@@ -146,7 +144,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
         float[] output = step.Forward.Wait();
         t0 = Timings.Lap(StepPhase.Forward, t0);
         if (step.Sampling is { } plan)
-            SampleFromDevice(step.Scheduled, output, plan, sampled, logprobs, step.Failed);
+            SampleFromDevice(step.Scheduled, output, plan, sampled, logprobs, promptLogprobs, step.Failed);
         else
             SampleFromLogits(step.Scheduled, output, step.Masks, sampled, logprobs, promptLogprobs, step.Failed);
         Timings.Lap(StepPhase.Sample, t0);
@@ -264,18 +262,50 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
         }
     }
 
-    // Rows of a reduced output are the step's sampling requests in batch order (a row whose grammar failed is still
-    // computed, and dropped here).
-    private void SampleFromDevice(IReadOnlyList<ScheduledRequest> scheduled, float[] output, DeviceSamplingInputs plan,
-        Dictionary<string, int> sampled, Dictionary<string, TokenLogprob> logprobs, Dictionary<string, Exception> failed)
+    // The step's logits rows in BuildBatch's order: every row of a chunk whose prompt logprobs are wanted (each
+    // describing the prompt token after it), and each sampling row.
+    private static List<LogitsRow> LogitsRows(IReadOnlyList<ScheduledRequest> scheduled)
+    {
+        var rows = new List<LogitsRow>(scheduled.Count);
+        foreach (var s in scheduled)
+        {
+            var req = s.Request;
+            if (WantsPromptLogprobs(s))
+            {
+                for (int i = 0; i < s.NumTokens; i++)
+                {
+                    int next = req.NumComputedTokens + i + 1;
+                    if (next < req.PromptTokenIds.Length)
+                        rows.Add(new LogitsRow(req, req.PromptTokenIds[next]));
+                }
+            }
+            if (s.SamplesToken)
+                rows.Add(new LogitsRow(req));
+        }
+        return rows;
+    }
+
+    // Rows of a reduced output are LogitsRows' (a row whose grammar failed is still computed, and dropped here).
+    private void SampleFromDevice(IReadOnlyList<ScheduledRequest> scheduled, float[] output, DeviceSamplingInputs plan, Dictionary<string, int> sampled,
+        Dictionary<string, TokenLogprob> logprobs, Dictionary<string, PromptLogprobsChunk> promptLogprobs, Dictionary<string, Exception> failed)
     {
         int row = 0;
         foreach (var s in scheduled)
         {
+            var req = s.Request;
+            if (WantsPromptLogprobs(s))
+            {
+                var list = new List<TokenLogprob>();
+                promptLogprobs[req.RequestId] = new PromptLogprobsChunk(req.NumComputedTokens + 1, list);
+                for (int i = 0; i < s.NumTokens; i++)
+                {
+                    if (req.NumComputedTokens + i + 1 < req.PromptTokenIds.Length)
+                        list.Add(DeviceSampling.DescribePrompt(output, plan, row++, req.Params.PromptLogprobs!.Value));
+                }
+            }
             if (!s.SamplesToken)
                 continue;
             int at = row++;
-            var req = s.Request;
             if (failed.ContainsKey(req.RequestId) || !Guard(FaultSite.Sampler, req.RequestId, failed))
                 continue;
             try

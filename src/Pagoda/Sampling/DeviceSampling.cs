@@ -4,6 +4,16 @@ using Pagoda.Requests;
 namespace Pagoda.Sampling;
 
 /// <summary>
+/// One logits row of a step: a request's sampling row, or, with <see cref="PromptToken"/>, a prompt position whose
+/// next prompt token is described for prompt logprobs.
+/// </summary>
+public readonly record struct LogitsRow(Request Request, int PromptToken = -1)
+{
+    /// <summary>Whether the row describes a prompt token rather than sampling.</summary>
+    public bool IsPrompt => PromptToken >= 0;
+}
+
+/// <summary>
 /// Sampling with a device that processes and reduces logits (<see cref="IDeviceSampler"/>): <see cref="Plan"/> turns
 /// the step's sampling requests into the device's inputs (the same edits, penalties and masks the host would apply,
 /// as sparse lists), and <see cref="Pick"/> finishes each row on the host from what came back — the same draw the
@@ -12,19 +22,27 @@ namespace Pagoda.Sampling;
 public static class DeviceSampling
 {
     /// <summary>
-    /// The device inputs for <paramref name="rows"/> (the step's sampling requests in batch order), or null when some
-    /// row needs the whole row on the host: a top-k above <paramref name="maxCandidates"/>, or top-p or min-p without a
-    /// top-k of at most that (the nucleus may lie beyond the candidates), or more than <see cref="DeviceSamplingInputs.TopLogprobs"/> logprobs.
+    /// The device inputs for <paramref name="rows"/> (the step's logits rows in batch order), or null when some row
+    /// needs the whole row on the host: a top-k above <paramref name="maxCandidates"/>, or top-p or min-p without a
+    /// top-k of at most that (the nucleus may lie beyond the candidates), or more than <see cref="DeviceSamplingInputs.TopLogprobs"/>
+    /// logprobs or prompt logprobs.
     /// Rows under a grammar get its allowed-token bitmask when the device asks for it; a request whose grammar throws
     /// then is put in <paramref name="failed"/> (its row is left unconstrained and its token dropped).
     /// </summary>
-    public static DeviceSamplingInputs? Plan(IReadOnlyList<Request> rows, int maxCandidates, int vocab, Dictionary<string, Exception> failed)
+    public static DeviceSamplingInputs? Plan(IReadOnlyList<LogitsRow> rows, int maxCandidates, int vocab, Dictionary<string, Exception> failed)
     {
         bool processed = false, logprobs = false, allGreedy = true, masked = false;
         var edits = new Dictionary<int, float>[rows.Count];
         for (int r = 0; r < rows.Count; r++)
         {
-            var (req, p) = (rows[r], rows[r].Params);
+            var (req, p) = (rows[r].Request, rows[r].Request.Params);
+            if (rows[r].IsPrompt)
+            {
+                if (p.PromptLogprobs > DeviceSamplingInputs.TopLogprobs)
+                    return null;
+                (processed, logprobs, edits[r]) = (true, true, []);
+                continue;
+            }
             if (!p.IsGreedy && !FromCandidates(p, maxCandidates, vocab) && !DrawsWholeRow(p, vocab))
                 return null;
             if (p.Logprobs > DeviceSamplingInputs.TopLogprobs)
@@ -51,7 +69,7 @@ public static class DeviceSampling
     private static bool DrawsWholeRow(SamplingParams p, int vocab) =>
         !p.IsGreedy && (p.TopK <= 0 || p.TopK >= vocab) && p.TopP >= 1.0 && p.MinP <= 0;
 
-    private static DeviceSamplingInputs Build(IReadOnlyList<Request> rows, Dictionary<int, float>[] edits, int k, int vocab)
+    private static DeviceSamplingInputs Build(IReadOnlyList<LogitsRow> rows, Dictionary<int, float>[] edits, int k, int vocab)
     {
         int n = rows.Count, words = (vocab + 31) / 32;
         var prm = new int[n * DeviceSamplingInputs.ParamWidth];
@@ -59,16 +77,22 @@ public static class DeviceSampling
         var penaltyOffsets = new int[n + 1];
         for (int r = 0; r < n; r++)
         {
-            var p = rows[r].Params;
+            var (req, p) = (rows[r].Request, rows[r].Request.Params);
             editOffsets[r + 1] = editOffsets[r] + edits[r].Count;
-            penaltyOffsets[r + 1] = penaltyOffsets[r] + (LogitsProcessors.HasPenalties(p) ? rows[r].Counts.Tokens.Count : 0);
+            penaltyOffsets[r + 1] = penaltyOffsets[r] + (!rows[r].IsPrompt && LogitsProcessors.HasPenalties(p) ? req.Counts.Tokens.Count : 0);
         }
         var editPairs = new int[2 * editOffsets[n]];
         var penaltyPairs = new int[2 * penaltyOffsets[n]];
         for (int r = 0; r < n; r++)
         {
-            var (req, p) = (rows[r], rows[r].Params);
+            var (req, p) = (rows[r].Request, rows[r].Request.Params);
             var row = prm.AsSpan(r * DeviceSamplingInputs.ParamWidth, DeviceSamplingInputs.ParamWidth);
+            if (rows[r].IsPrompt)
+            {
+                (row[0], row[3]) = (BitConverter.SingleToInt32Bits(1f), BitConverter.SingleToInt32Bits(1f));
+                (row[6], row[7]) = (DeviceSamplingInputs.GivenFlag, rows[r].PromptToken);
+                continue;
+            }
             long u = BitConverter.DoubleToInt64Bits(Philox.Uniform(req.Seed, req.NumOutputTokens));
             row[0] = BitConverter.SingleToInt32Bits(p.IsGreedy ? 1f : (float)(1 / p.Temperature));
             (row[1], row[2]) = ((int)u, (int)(u >> 32));
@@ -96,13 +120,15 @@ public static class DeviceSampling
 
     // Each row's bits: its grammar's (none past the grammar's vocabulary), narrowed to its allowed ids where it lists
     // them; all ones for a free row. Runs while the device computes, on the engine's thread.
-    private static void FillMasks(Span<int> bits, IReadOnlyList<Request> rows, int words, Dictionary<string, Exception> failed)
+    private static void FillMasks(Span<int> bits, IReadOnlyList<LogitsRow> rows, int words, Dictionary<string, Exception> failed)
     {
         for (int r = 0; r < rows.Count; r++)
         {
-            var req = rows[r];
+            var req = rows[r].Request;
             var row = bits.Slice(r * words, words);
             row.Fill(-1);
+            if (rows[r].IsPrompt)
+                continue;
             if (req.GrammarActive)
             {
                 try
@@ -156,6 +182,13 @@ public static class DeviceSampling
             throw new InvalidOperationException($"no token of request {req.RequestId} may be sampled (every logit is -inf)");
         logprob = p.Logprobs is int n ? Describe(o, k, token, n) : null;
         return token;
+    }
+
+    /// <summary>The logprob, rank and top <paramref name="n"/> of the prompt token row <paramref name="row"/> was given.</summary>
+    public static TokenLogprob DescribePrompt(ReadOnlySpan<float> output, DeviceSamplingInputs s, int row, int n)
+    {
+        var o = output.Slice(row * s.RowWidth, s.RowWidth);
+        return Describe(o, s.Candidates, (int)o[2 * s.Candidates], n);
     }
 
     private static TokenLogprob Describe(ReadOnlySpan<float> o, int k, int token, int n)

@@ -33,7 +33,7 @@ public static class DeviceSamplingReference
             float invT = BitConverter.Int32BitsToSingle(prm[0]);
             double u = BitConverter.Int64BitsToDouble((uint)prm[1] | (long)prm[2] << 32);
             var (token, mass) = Sampler.DrawUnfiltered(x, invT, u);
-            o[2 * k] = (prm[6] & DeviceSamplingInputs.DrawFlag) != 0 ? token : -1;
+            o[2 * k] = (prm[6] & DeviceSamplingInputs.DrawFlag) != 0 ? token : (prm[6] & DeviceSamplingInputs.GivenFlag) != 0 ? prm[7] : -1;
             o[2 * k + 1] = (float)mass;
             if (s.Logprobs)
                 Describe(raw, o, k);

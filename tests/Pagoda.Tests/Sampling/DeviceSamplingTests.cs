@@ -37,6 +37,8 @@ public class DeviceSamplingTests
         Base with { Temperature = 1.0, Seed = 6, AllowedTokenIds = [.. Enumerable.Range(40, 80)], Logprobs = 0 },
         Base with { Temperature = 1.0, Seed = 7, StructuredOutputs = new() { Json = Schema }, MaxTokens = 40 },
         Base with { Temperature = 0.8, Seed = 8, N = 2, PresencePenalty = -0.5, RepetitionPenalty = 0.9 },
+        Base with { Temperature = 0, PromptLogprobs = 3, Logprobs = 2 },
+        Base with { Temperature = 1.0, Seed = 12, PromptLogprobs = 0 },
     ];
 
     private static IReadOnlyList<RequestOutput> Run(LLM llm, IReadOnlyList<SamplingParams> mix)
@@ -56,22 +58,32 @@ public class DeviceSamplingTests
         Assert.True(device.Processed > 10, $"only {device.Processed} processed reductions");
         for (int r = 0; r < Mix.Length; r++)
         {
+            SameLogprobs(expected[r].PromptLogprobs, actual[r].PromptLogprobs, $"request {r} prompt");
             for (int c = 0; c < expected[r].Outputs.Count; c++)
             {
                 var (e, a) = (expected[r].Outputs[c], actual[r].Outputs[c]);
                 Assert.Equal(e.TokenIds, a.TokenIds);
-                Assert.Equal(e.Logprobs is null, a.Logprobs is null);
-                for (int t = 0; t < (e.Logprobs?.Count ?? 0); t++)
-                {
-                    var (el, al) = (e.Logprobs![t], a.Logprobs![t]);
-                    Assert.Equal(el.Rank, al.Rank);
-                    Assert.True(Math.Abs(el.Logprob - al.Logprob) < 1e-4, $"request {r} token {t}: {el.Logprob} vs {al.Logprob}");
-                    Assert.Equal(el.Top.Select(x => x.TokenId), al.Top.Select(x => x.TokenId));
-                    Assert.All(el.Top.Zip(al.Top), p => Assert.True(Math.Abs(p.First.Logprob - p.Second.Logprob) < 1e-4));
-                }
+                SameLogprobs(e.Logprobs, a.Logprobs, $"request {r}");
             }
         }
         Assert.True(JsonNode.Parse(actual[9].Outputs[0].Text) is JsonObject || actual[9].Outputs[0].FinishReason == "length");
+    }
+
+    private static void SameLogprobs(IReadOnlyList<TokenLogprob?>? expected, IReadOnlyList<TokenLogprob?>? actual, string what)
+    {
+        Assert.Equal(expected is null, actual is null);
+        Assert.Equal(expected?.Count, actual?.Count);
+        for (int t = 0; t < (expected?.Count ?? 0); t++)
+        {
+            var (e, a) = (expected![t], actual![t]);
+            Assert.Equal(e is null, a is null);
+            if (e is null)
+                continue;
+            Assert.Equal(e.Rank, a!.Rank);
+            Assert.True(Math.Abs(e.Logprob - a.Logprob) < 1e-4, $"{what} token {t}: {e.Logprob} vs {a.Logprob}");
+            Assert.Equal(e.Top.Select(x => x.TokenId), a.Top.Select(x => x.TokenId));
+            Assert.All(e.Top.Zip(a.Top), p => Assert.True(Math.Abs(p.First.Logprob - p.Second.Logprob) < 1e-4));
+        }
     }
 
     [Fact]
@@ -120,7 +132,7 @@ public class DeviceSamplingTests
     public void PlansOnlyWhatTheCandidatesCanServe()
     {
         var eos = new HashSet<int> { 2 };
-        Request R(SamplingParams p) => new("r", [5, 6, 7, 6], p, 8, 1, eos);
+        LogitsRow R(SamplingParams p) => new(new Request("r", [5, 6, 7, 6], p, 8, 1, eos));
         var none = new Dictionary<string, Exception>();
         Assert.Equal((1, false), Kind(DeviceSampling.Plan([R(new() { Temperature = 0 })], 64, 1000, none)));
         Assert.Equal((64, false), Kind(DeviceSampling.Plan([R(new() { Temperature = 0 }), R(new() { Temperature = 1, TopK = 20 })], 64, 1000, none)));
@@ -128,6 +140,10 @@ public class DeviceSamplingTests
         Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 1, TopK = 65 })], 64, 1000, none));
         Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 1, MinP = 0.1 })], 64, 1000, none));
         Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 0, Logprobs = 21 })], 64, 1000, none));
+        Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 0, PromptLogprobs = 21 }) with { PromptToken = 6 }], 64, 1000, none));
+        var prompt = DeviceSampling.Plan([R(new() { Temperature = 0, PromptLogprobs = 2 }) with { PromptToken = 6 }], 64, 1000, none)!;
+        Assert.True(prompt.Processed && prompt.Logprobs);
+        Assert.Equal([DeviceSamplingInputs.GivenFlag, 6], prompt.Params[6..8]);
         var penalised = DeviceSampling.Plan([R(new() { Temperature = 0, RepetitionPenalty = 1.2 })], 64, 1000, none)!;
         // Distinct tokens of prompt and output, each once, with its output count (the prompt has no output yet).
         Assert.Equal([5, 0, 6, 0, 7, 0], penalised.Penalties);
