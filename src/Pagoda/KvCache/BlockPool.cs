@@ -4,26 +4,42 @@ namespace Pagoda.KvCache;
 
 /// <summary>
 /// Every block of the pool, the free queue and the prefix cache (hash → block). A cached block keeps
-/// its hash while free and is evicted lazily, only when it is handed out again.
+/// its hash while free and is evicted lazily, only when it is handed out again. With KV cache events on, every
+/// change to the prefix cache is also recorded as a <see cref="KvCacheEvent"/> (vLLM's kv_event_queue).
 /// </summary>
 public sealed class BlockPool
 {
     private readonly KvCacheBlock[] _blocks;
     private readonly FreeBlockQueue _free;
     private readonly Dictionary<ulong, KvCacheBlock> _cached = new();
+    private List<KvCacheEvent>? _events;
 
     /// <summary>A pool of <paramref name="numBlocks"/> blocks, all free, queued by id.</summary>
-    public BlockPool(int numBlocks, bool enableCaching)
+    /// <param name="enableKvCacheEvents">Record prefix-cache changes for <see cref="TakeEvents"/> (only with caching).</param>
+    public BlockPool(int numBlocks, bool enableCaching, bool enableKvCacheEvents = false)
     {
         if (numBlocks < 1)
             throw new ArgumentOutOfRangeException(nameof(numBlocks), "The KV pool needs at least one block.");
         _blocks = Enumerable.Range(0, numBlocks).Select(i => new KvCacheBlock(i)).ToArray();
         _free = new FreeBlockQueue(_blocks);
         EnableCaching = enableCaching;
+        _events = enableCaching && enableKvCacheEvents ? [] : null;
     }
 
     /// <summary>Whether full blocks are registered for reuse.</summary>
     public bool EnableCaching { get; }
+
+    /// <summary>Whether prefix-cache changes are recorded as events.</summary>
+    public bool EnableKvCacheEvents => _events != null;
+
+    /// <summary>The events recorded since the last call, oldest first (empty when events are off).</summary>
+    public IReadOnlyList<KvCacheEvent> TakeEvents()
+    {
+        if (_events is not { Count: > 0 } taken)
+            return [];
+        _events = [];
+        return taken;
+    }
 
     /// <summary>Blocks in the pool.</summary>
     public int NumBlocks => _blocks.Length;
@@ -57,6 +73,7 @@ public sealed class BlockPool
             {
                 _cached.Remove(h.Value);
                 b.Hash = null;
+                _events?.Add(new BlockRemoved([h.Value]));
             }
             b.RefCount = 1;
             result.Add(b);
@@ -100,6 +117,31 @@ public sealed class BlockPool
     }
 
     /// <summary>
+    /// Registers a request's blocks [<paramref name="from"/>, <paramref name="to"/>) that just became full (vLLM's
+    /// cache_full_blocks) and records them as one <see cref="BlockStored"/>: their hashes, the hash of the block
+    /// before them, their tokens. A block whose hash another block already holds stays out of the cache but is
+    /// still in the event (as in vLLM, whose cache keeps such duplicates): the run's tokens stay contiguous, and
+    /// announcing a hash the cache already has changes nothing for a subscriber.
+    /// </summary>
+    public void CacheFullBlocks(IReadOnlyList<KvCacheBlock> blocks, IReadOnlyList<BlockHash> hashes, int from, int to, int blockSize)
+    {
+        if (!EnableCaching || to <= from)
+            return;
+        for (int i = from; i < to; i++)
+            CacheBlock(blocks[i], hashes[i]);
+        if (_events == null)
+            return;
+        var blockHashes = new ulong[to - from];
+        var tokenIds = new int[(to - from) * blockSize];
+        for (int i = from; i < to; i++)
+        {
+            blockHashes[i - from] = hashes[i].Value;
+            hashes[i].TokenIds.CopyTo(tokenIds, (i - from) * blockSize);
+        }
+        _events.Add(new BlockStored(blockHashes, from == 0 ? null : hashes[from - 1].Value, tokenIds, blockSize));
+    }
+
+    /// <summary>
     /// Takes a block out of the prefix cache (vLLM's _maybe_evict_cached_block) whoever holds it: its KV
     /// was never written, so no later lookup may find it. Its holders keep the block itself.
     /// </summary>
@@ -108,7 +150,10 @@ public sealed class BlockPool
         if (block.Hash is not { } h)
             return;
         if (_cached.TryGetValue(h.Value, out var cached) && cached == block)
+        {
             _cached.Remove(h.Value);
+            _events?.Add(new BlockRemoved([h.Value]));
+        }
         block.Hash = null;
     }
 
@@ -120,6 +165,7 @@ public sealed class BlockPool
         foreach (var b in _cached.Values)
             b.Hash = null;
         _cached.Clear();
+        _events?.Add(new AllBlocksCleared());
         return true;
     }
 }

@@ -13,14 +13,17 @@ public sealed record PrefixCacheStats(long QueriedTokens, long HitTokens)
 /// Gives requests the blocks their tokens need: prefix-cache lookup at admission, growth as they are
 /// scheduled, caching of blocks as they fill, and release (last block first) when they finish or are preempted.
 /// </summary>
-public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePrefixCaching)
+public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePrefixCaching, bool enableKvCacheEvents = false)
 {
     private readonly Dictionary<string, List<KvCacheBlock>> _blocks = new();
     private readonly Dictionary<string, int> _numCachedBlocks = new();
     private long _queried, _hits;
 
     /// <summary>The pool.</summary>
-    public BlockPool Pool { get; } = new(numBlocks, enablePrefixCaching);
+    public BlockPool Pool { get; } = new(numBlocks, enablePrefixCaching, enableKvCacheEvents);
+
+    /// <summary>The prefix-cache changes since the last call, oldest first (vLLM's take_events).</summary>
+    public IReadOnlyList<KvCacheEvent> TakeEvents() => Pool.TakeEvents();
 
     /// <summary>Tokens per block.</summary>
     public int BlockSize { get; } = blockSize;
@@ -88,6 +91,8 @@ public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePref
         {
             Pool.Touch(newComputedBlocks);
             held.AddRange(newComputedBlocks);
+            // Hits are in the cache already (and were announced when they entered it), as vLLM's num_cached_block says.
+            _numCachedBlocks[request.RequestId] = Math.Max(_numCachedBlocks.GetValueOrDefault(request.RequestId), held.Count);
         }
         // A decode step needs a new block once every block-size tokens; the other steps allocate nothing.
         if (numNew > 0)
@@ -125,8 +130,7 @@ public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePref
         var held = _blocks[request.RequestId];
         int full = Math.Min(numTokens / BlockSize, held.Count);
         int from = _numCachedBlocks.GetValueOrDefault(request.RequestId);
-        for (int i = from; i < full; i++)
-            Pool.CacheBlock(held[i], request.BlockHashes[i]);
+        Pool.CacheFullBlocks(held, request.BlockHashes, from, full, BlockSize);
         _numCachedBlocks[request.RequestId] = Math.Max(from, full);
     }
 
