@@ -21,6 +21,7 @@ public class LayeringTests
         ["Pagoda.Models"],
         ["Pagoda.Requests"],
         ["Pagoda.KvCache"],
+        ["Pagoda.KvEvents"],
         ["Pagoda.Scheduling"],
         ["Pagoda.Sampling"],
         ["Pagoda.Execution"],
