@@ -1,6 +1,7 @@
 using Pagoda.Backends;
 using Pagoda.Engine;
 using Pagoda.Execution;
+using Pagoda.KvEvents;
 using Pagoda.Loading.Hub;
 
 namespace Pagoda;
@@ -122,6 +123,15 @@ public sealed record EngineArgs
     /// </summary>
     public string? ReasoningParser { get; init; }
 
+    /// <summary>
+    /// vLLM's --kv-events-config: publish the prefix cache's changes (BlockStored, BlockRemoved, AllBlocksCleared)
+    /// over ZMQ in vLLM's wire format, for KV-aware routers. Null: no events.
+    /// </summary>
+    public KvEventsConfig? KvEventsConfig { get; init; }
+
+    /// <summary>Receives the engine's warnings (such as dropped KV event batches); null: standard error.</summary>
+    public Action<string>? Warn { get; init; }
+
     /// <summary>The reasoning parsers there are (the chat layer's ReasoningParser implements them).</summary>
     public static readonly string[] ReasoningParsers = ["qwen3", "deepseek_r1"];
 
@@ -152,5 +162,6 @@ public sealed record EngineArgs
             throw new ArgumentException($"--reasoning-parser '{ReasoningParser}' is not supported (supported: {string.Join(", ", ReasoningParsers)}).");
         if (Quantization is not (null or "int8"))
             throw new ArgumentException($"--quantization '{Quantization}' is not supported (supported: int8).");
+        KvEventsConfig?.Validate();
     }
 }

@@ -48,6 +48,11 @@ internal sealed class EngineOptions
     private readonly Option<int?> _maxNumBatchedTokens = new("--max-num-batched-tokens") { Description = "Token budget of one step (default 2048)." };
     private readonly Option<int?> _maxNumSeqs = new("--max-num-seqs") { Description = "Requests running at once (default 256)." };
     private readonly Option<string?> _reasoningParser = new("--reasoning-parser") { Description = "Reasoning model: qwen3 or deepseek_r1 (<think> text into reasoning_content; structured outputs start after it)." };
+    private readonly Option<string?> _kvEventsConfig = new("--kv-events-config")
+    {
+        Description = "Publish KV cache events over ZMQ as vLLM does, for KV-aware routers: JSON such as "
+            + "'{\"enable_kv_cache_events\": true, \"endpoint\": \"tcp://*:5557\", \"replay_endpoint\": \"tcp://*:5558\", \"topic\": \"kv\"}'.",
+    };
     private readonly Option<long?> _seed;
     // vLLM flags that deployment charts pass: accepted where they ask for what Pagoda already does.
     private readonly Option<int> _tensorParallel = new("--tensor-parallel-size", "-tp") { Description = "GPUs per model replica (only 1 is supported yet).", DefaultValueFactory = _ => 1 };
@@ -61,7 +66,7 @@ internal sealed class EngineOptions
     public void AddTo(Command cmd)
     {
         foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _dtype, _gpuMemoryUtilization, _enforceEager, _batchInvariant, _loadFormat, _quantization, _skipTokenizerInit,
-                     _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed, _reasoningParser,
+                     _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed, _reasoningParser, _kvEventsConfig,
                      _tensorParallel, _chunkedPrefill, _trustRemoteCode })
             cmd.Add(o);
     }
@@ -98,5 +103,6 @@ internal sealed class EngineOptions
         MaxNumSeqs = r.GetValue(_maxNumSeqs) ?? new EngineArgs().MaxNumSeqs,
         Seed = r.GetValue(_seed) ?? 0,
         ReasoningParser = r.GetValue(_reasoningParser),
+        KvEventsConfig = r.GetValue(_kvEventsConfig) is { } kvEvents ? Pagoda.KvEvents.KvEventsConfig.Parse(kvEvents) : null,
     };
 }

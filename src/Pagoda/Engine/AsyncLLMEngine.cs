@@ -14,6 +14,7 @@ public sealed class AsyncLLMEngine : IDisposable
     private sealed record AddCommand(string RequestId, PromptInput Prompt, SamplingParams Params, Channel<RequestOutput> Outputs) : Command;
     private sealed record AbortCommand(string RequestId) : Command;
     private sealed record EmbedCommand(string RequestId, int[] PromptIds, PoolingType Pooling, TaskCompletionSource<float[]> Result) : Command;
+    private sealed record ResetPrefixCacheCommand(TaskCompletionSource<bool> Result) : Command;
 
     private readonly LLMEngine _engine;
     private readonly Channel<Command> _commands = Channel.CreateUnbounded<Command>(new UnboundedChannelOptions { SingleReader = true });
@@ -93,6 +94,19 @@ public sealed class AsyncLLMEngine : IDisposable
         return await result.Task.WaitAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// Forgets every cached prefix between steps (see <see cref="LLMEngine.ResetPrefixCache"/>); false while
+    /// requests hold blocks.
+    /// </summary>
+    public async Task<bool> ResetPrefixCacheAsync(CancellationToken cancellationToken = default)
+    {
+        if (_fatal is { } fatal)
+            throw new InvalidOperationException("The engine loop failed and stopped.", fatal);
+        var result = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _commands.Writer.WriteAsync(new ResetPrefixCacheCommand(result), cancellationToken);
+        return await result.Task.WaitAsync(cancellationToken);
+    }
+
     /// <summary>Aborts a request by id.</summary>
     public void Abort(string requestId) => _commands.Writer.TryWrite(new AbortCommand(requestId));
 
@@ -151,6 +165,8 @@ public sealed class AsyncLLMEngine : IDisposable
                     add.Outputs.Writer.TryComplete(e);
                 else if (pending is EmbedCommand embed)
                     embed.Result.TrySetException(e);
+                else if (pending is ResetPrefixCacheCommand reset)
+                    reset.Result.TrySetException(e);
             }
             foreach (var embed in _pendingEmbeds)
                 embed.Result.TrySetException(e);
@@ -177,6 +193,9 @@ public sealed class AsyncLLMEngine : IDisposable
                 break;
             case EmbedCommand embed:
                 _pendingEmbeds.Add(embed);
+                break;
+            case ResetPrefixCacheCommand reset:
+                reset.Result.TrySetResult(_engine.ResetPrefixCache());
                 break;
             case AbortCommand abort:
                 _engine.Abort(abort.RequestId);
@@ -223,6 +242,11 @@ public sealed class AsyncLLMEngine : IDisposable
             s.Writer.TryComplete(new ObjectDisposedException(nameof(AsyncLLMEngine)));
         foreach (var embed in _pendingEmbeds)
             embed.Result.TrySetException(new ObjectDisposedException(nameof(AsyncLLMEngine)));
+        while (_commands.Reader.TryRead(out var pending))
+        {
+            if (pending is ResetPrefixCacheCommand reset)
+                reset.Result.TrySetException(new ObjectDisposedException(nameof(AsyncLLMEngine)));
+        }
         _engine.Dispose();
         _stop.Dispose();
     }

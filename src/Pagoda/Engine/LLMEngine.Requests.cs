@@ -134,6 +134,7 @@ public sealed partial class LLMEngine
         finally
         {
             kv.Free(request);
+            PublishKvEvents();
         }
     }
 

@@ -3,6 +3,7 @@ using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
 using Pagoda.Execution;
 using Pagoda.KvCache;
+using Pagoda.KvEvents;
 using Pagoda.Loading;
 using Pagoda.Loading.Hub;
 using Pagoda.Models;
@@ -30,6 +31,7 @@ public sealed partial class LLMEngine : IDisposable
     private readonly Random _seeds;
     private readonly HashSet<int> _eosIds;
     private readonly List<RequestFailure> _failures = [];
+    private readonly IKvEventPublisher _kvEvents;
     private long _promptTokens, _generationTokens;
     private (SchedulerOutput Scheduled, ModelRunnerOutput Run)? _deferred;
     // Made on the first structured request (the vocabulary's trie takes a moment); the second one, sharing the
@@ -86,11 +88,24 @@ public sealed partial class LLMEngine : IDisposable
             _backend.Dispose();
             throw;
         }
-        var kv = new KvCacheManager(KvCacheInfo.NumBlocks, args.BlockSize, args.EnablePrefixCaching);
+        bool kvEvents = args.KvEventsConfig?.EnableKvCacheEvents == true;
+        var kv = new KvCacheManager(KvCacheInfo.NumBlocks, args.BlockSize, args.EnablePrefixCaching, kvEvents);
         _scheduler = new Scheduler(new SchedulerConfig(args.MaxNumBatchedTokens, args.MaxNumSeqs, MaxModelLen), kv);
         _output = new OutputProcessor(_tokenizer, args.FaultHook);
         if (args.ReasoningParser != null && _tokenizer != null)
             (_reasoningStart, _reasoningEnd) = (_tokenizer.TokenToId("<think>"), _tokenizer.TokenToId("</think>"));
+        var warn = args.Warn ?? (message => Console.Error.WriteLine($"WARNING {message}"));
+        if (kvEvents && !args.EnablePrefixCaching)
+            warn("KV cache events are on, but prefix caching is not: no events will be published (drop --no-enable-prefix-caching).");
+        try
+        {
+            _kvEvents = KvEventPublishers.Create(args.KvEventsConfig, warn);
+        }
+        catch
+        {
+            DisposeModel();
+            throw;
+        }
     }
 
     /// <summary>The options this engine was built with.</summary>
@@ -163,6 +178,38 @@ public sealed partial class LLMEngine : IDisposable
     /// still writes them is safe because blocks are only handed out again by the next Schedule, after the wait.
     /// </remarks>
     public IReadOnlyList<RequestOutput> Step()
+    {
+        try
+        {
+            return StepOnce();
+        }
+        finally
+        {
+            // vLLM's scheduler publishes the step's KV cache events once the step is recorded.
+            PublishKvEvents();
+        }
+    }
+
+    /// <summary>
+    /// Forgets every cached prefix (vLLM's reset_prefix_cache), publishing AllBlocksCleared at once; false, changing
+    /// nothing, while any request holds blocks.
+    /// </summary>
+    public bool ResetPrefixCache()
+    {
+        bool reset = _scheduler.KvCache.Pool.ResetPrefixCache();
+        PublishKvEvents();
+        return reset;
+    }
+
+    // The KV cache events recorded since the last batch, as one batch (none when there are none, as in vLLM).
+    private void PublishKvEvents()
+    {
+        var events = _scheduler.KvCache.TakeEvents();
+        if (events.Count > 0)
+            _kvEvents.Publish(KvEventBatch.Now(events));
+    }
+
+    private List<RequestOutput> StepOnce()
     {
         var scheduled = Schedule();
         var launched = Try(() => _runner.Launch(scheduled), out var error);
@@ -284,6 +331,12 @@ public sealed partial class LLMEngine : IDisposable
 
     /// <inheritdoc />
     public void Dispose()
+    {
+        _kvEvents.Dispose();
+        DisposeModel();
+    }
+
+    private void DisposeModel()
     {
         _runner.Cache.Dispose();
         _model.Dispose();
