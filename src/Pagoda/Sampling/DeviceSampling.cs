@@ -32,7 +32,7 @@ public static class DeviceSampling
     public static DeviceSamplingInputs? Plan(IReadOnlyList<LogitsRow> rows, int maxCandidates, int vocab, Dictionary<string, Exception> failed)
     {
         bool processed = false, logprobs = false, allGreedy = true, masked = false;
-        var edits = new Dictionary<int, float>[rows.Count];
+        var edits = new IReadOnlyDictionary<int, float>[rows.Count];
         for (int r = 0; r < rows.Count; r++)
         {
             var (req, p) = (rows[r].Request, rows[r].Request.Params);
@@ -40,7 +40,7 @@ public static class DeviceSampling
             {
                 if (p.PromptLogprobs > DeviceSamplingInputs.TopLogprobs)
                     return null;
-                (processed, logprobs, edits[r]) = (true, true, []);
+                (processed, logprobs, edits[r]) = (true, true, new Dictionary<int, float>());
                 continue;
             }
             if (!p.IsGreedy && !FromCandidates(p, maxCandidates, vocab) && !DrawsWholeRow(p, vocab))
@@ -69,7 +69,7 @@ public static class DeviceSampling
     private static bool DrawsWholeRow(SamplingParams p, int vocab) =>
         !p.IsGreedy && (p.TopK <= 0 || p.TopK >= vocab) && p.TopP >= 1.0 && p.MinP <= 0;
 
-    private static DeviceSamplingInputs Build(IReadOnlyList<LogitsRow> rows, Dictionary<int, float>[] edits, int k, int vocab)
+    private static DeviceSamplingInputs Build(IReadOnlyList<LogitsRow> rows, IReadOnlyDictionary<int, float>[] edits, int k, int vocab)
     {
         int n = rows.Count, words = (vocab + 31) / 32;
         var prm = new int[n * DeviceSamplingInputs.ParamWidth];

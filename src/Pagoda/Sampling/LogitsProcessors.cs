@@ -54,9 +54,11 @@ public static class LogitsProcessors
     /// The step's additions to single logits, one per token: -inf for a banned token (the last token of a bad
     /// word whose prefix the output ends with; EOS and stop tokens before min_tokens), else its logit bias.
     /// </summary>
-    public static Dictionary<int, float> SparseEdits(Request req)
+    public static IReadOnlyDictionary<int, float> SparseEdits(Request req)
     {
         var p = req.Params;
+        if (p.LogitBias is null && req.BadWordsTokenIds is not { Count: > 0 } && req.NumOutputTokens >= p.MinTokens)
+            return NoEdits;
         var edits = new Dictionary<int, float>();
         if (p.LogitBias is { } bias)
         {
@@ -73,6 +75,8 @@ public static class LogitsProcessors
         }
         return edits;
     }
+
+    private static readonly Dictionary<int, float> NoEdits = [];
 
     private static void Ban(Dictionary<int, float> edits, IEnumerable<int> ids)
     {
