@@ -82,6 +82,7 @@ public sealed class PagodaServer : IAsyncDisposable
             app.Use(new ApiKeyAuth(key, options.ApiKeyScope).Handle);
         GenerationEndpoints.Map(app);
         ServiceEndpoints.Map(app);
+        RenderEndpoints.Map(app);
         app.MapFallback((HttpContext http) => ApiErrors.Result(404, $"No route for {http.Request.Method} {http.Request.Path}."));
         return new PagodaServer(app);
     }

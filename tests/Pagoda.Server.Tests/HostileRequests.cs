@@ -16,7 +16,11 @@ public sealed record HostileRequest(string Name, string Method, string Path, byt
 /// </summary>
 public static class HostileRequests
 {
-    public static readonly string[] PostRoutes = ["/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/tokenize", "/detokenize", "/invocations"];
+    public static readonly string[] PostRoutes =
+    [
+        "/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/tokenize", "/detokenize", "/invocations",
+        "/v1/completions/render", "/v1/chat/completions/render",
+    ];
 
     private static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
 
@@ -131,6 +135,9 @@ public static class HostileRequests
         {
             list.Add(Post($"{field}={Trim(value)}", "/v1/completions", WithField(completion, field, value)));
             list.Add(Post($"{field}={Trim(value)}", "/v1/chat/completions", WithField(chat, field, value)));
+            // A render reads and checks a request as generation does, so it refuses the same requests.
+            list.Add(Post($"{field}={Trim(value)}", "/v1/completions/render", WithField(completion, field, value)));
+            list.Add(Post($"{field}={Trim(value)}", "/v1/chat/completions/render", WithField(chat, field, value)));
         }
 
         // Completions-only fields and prompt shapes.
@@ -145,7 +152,10 @@ public static class HostileRequests
                      "null", "5", "true", "{}", "[]", "[[]]", "[null]", "[1, \"a\"]", "[-1]", "[100000000]", "[2147483648]", "[1.5]", "[[1], \"a\"]",
                      "[[1, -3]]", "\"\"", "[\"\"]", "[" + string.Join(",", Enumerable.Repeat(5, 3000)) + "]", "\"" + string.Concat(Enumerable.Repeat("joke ", 3000)) + "\"",
                  })
+        {
             list.Add(Post($"prompt={Trim(prompt)}", "/v1/completions", $"{{\"prompt\": {prompt}, \"max_tokens\": 2}}"));
+            list.Add(Post($"prompt={Trim(prompt)}", "/v1/completions/render", $"{{\"prompt\": {prompt}, \"max_tokens\": 2}}"));
+        }
 
         // Chat-only: messages, roles, content parts, tools, templates.
         foreach (string messages in new[]
@@ -157,7 +167,10 @@ public static class HostileRequests
                      "[{\"role\": \"user\", \"content\": [{\"type\": \"text\", \"text\": 3}]}]",
                      "[{\"role\": \"user\", \"content\": \"" + string.Concat(Enumerable.Repeat("joke ", 2100)) + "\"}]",
                  })
+        {
             list.Add(Post($"messages={Trim(messages)}", "/v1/chat/completions", $"{{\"messages\": {messages}, \"max_tokens\": 2}}"));
+            list.Add(Post($"messages={Trim(messages)}", "/v1/chat/completions/render", $"{{\"messages\": {messages}, \"max_tokens\": 2}}"));
+        }
         foreach (var (field, value) in new[]
                  {
                      ("tools", "\"x\""), ("tools", "[1]"), ("tools", "{}"), ("tools", "[null]"), ("tools", "[\"function\"]"), ("chat_template_kwargs", "[]"),

@@ -25,6 +25,15 @@ internal static class GenerationEndpoints
         if (s.Options.MaxWaitingRequests is int max && s.Engine.NumWaiting >= max)
             throw new ApiException(503, $"The server is overloaded: {s.Engine.NumWaiting} requests are waiting (--max-waiting-requests {max}). Retry later.",
                 retryAfterSeconds: 1);
+        return Prepare(s, prompt, p, requestedMaxTokens);
+    }
+
+    /// <summary>
+    /// The checks of admission that do not depend on load (vocabulary, grammar, length) and the tokenized prompt: what
+    /// generation sees, and what the render routes return.
+    /// </summary>
+    internal static PromptInput Prepare(ServerContext s, PromptInput prompt, SamplingParams p, int? requestedMaxTokens)
+    {
         p.ValidateTokenIds(s.Model.Folder.Config.VocabSize);
         // Compiled here, off the engine's loop, so a bad schema is a 400 and the loop finds the grammar cached.
         if (p.StructuredOutputs is { } so)
