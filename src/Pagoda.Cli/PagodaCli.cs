@@ -15,6 +15,10 @@ public static class PagodaCli
     public static int Run(string[] args, TextWriter output, TextWriter error,
         IReadOnlyDictionary<string, string?>? environment = null, bool terminal = false)
     {
+        // `vllm serve MODEL ...` (a container started with vLLM's command line, the image's `vllm` link to this
+        // program, or `pagoda vllm serve ...`) runs as `pagoda serve MODEL ...`: the same words from here on.
+        if (args is ["vllm", ..])
+            args = args[1..];
         var hub = HubSettings.FromEnvironment(environment);
         var root = new RootCommand("Pagoda: LLM inference and serving on CPUs and NVIDIA GPUs.");
         root.Add(GenerateCommand.Create(hub, terminal));

@@ -49,6 +49,16 @@ public sealed class TokenizeCommandTests : IDisposable
         Assert.Equal(g.IdsWithSpecial, Ints(JsonNode.Parse(output)!["ids"]));
     }
 
+    // vLLM's command line (`vllm serve ...`, as container images and charts write it) runs the same command.
+    [Fact]
+    public void A_leading_vllm_runs_the_same_command()
+    {
+        var plain = Run("tokenize", "--text", "Hello world");
+        var vllm = Run("vllm", "tokenize", "--text", "Hello world");
+        Assert.True(plain.Code == 0, plain.Err);
+        Assert.Equal(plain, vllm);
+    }
+
     [Fact]
     public void Messages_with_tools_and_kwargs_render_like_the_golden_chat()
     {
