@@ -13,7 +13,9 @@ internal static class ServeCommand
     {
         var engine = new EngineOptions("--seed");
         var model = new Argument<string?>("MODEL") { Description = "Model folder or Hub repo id (default: the embedded fortune-chat model).", Arity = ArgumentArity.ZeroOrOne };
-        var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => "127.0.0.1" };
+        string? Env(string name) => environment != null ? environment.GetValueOrDefault(name) : Environment.GetEnvironmentVariable(name);
+        // PAGODA_HOST lets a container image listen on every interface by default (it sets 0.0.0.0, as vLLM's default is).
+        var host = new Option<string>("--host") { Description = "Address to listen on (default: PAGODA_HOST, else 127.0.0.1).", DefaultValueFactory = _ => Env("PAGODA_HOST") ?? "127.0.0.1" };
         var port = new Option<int>("--port") { Description = "Port to listen on (0: any free port).", DefaultValueFactory = _ => 8000 };
         var apiKey = new Option<string?>("--api-key") { Description = "Require `Authorization: Bearer KEY` (see --api-key-scope; default: PAGODA_API_KEY)." };
         var names = new Option<string[]>("--served-model-name") { Description = "Model name(s) clients use; the first is reported.", AllowMultipleArgumentsPerToken = true };
@@ -37,7 +39,6 @@ internal static class ServeCommand
         cmd.SetAction(r => CliErrors.Run(r.InvocationConfiguration.Error, () =>
         {
             var error = r.InvocationConfiguration.Error;
-            string? Env(string name) => environment != null ? environment.GetValueOrDefault(name) : Environment.GetEnvironmentVariable(name);
             var options = new ServerOptions
             {
                 Host = r.GetValue(host)!,
