@@ -31,7 +31,8 @@ public static class DeviceSampling
     /// </summary>
     public static DeviceSamplingInputs? Plan(IReadOnlyList<LogitsRow> rows, int maxCandidates, int vocab, Dictionary<string, Exception> failed)
     {
-        bool processed = false, logprobs = false, allGreedy = true, masked = false;
+        bool processed = false, logprobs = false, masked = false;
+        int k = 1;   // candidates: as many as the widest top-k drawn from them (the reduction's cost grows with k)
         var edits = new IReadOnlyDictionary<int, float>[rows.Count];
         for (int r = 0; r < rows.Count; r++)
         {
@@ -52,11 +53,12 @@ public static class DeviceSampling
             masked |= rowMasked;
             processed |= rowMasked || edits[r].Count > 0 || LogitsProcessors.HasPenalties(p) || DrawsWholeRow(p, vocab);
             logprobs |= p.Logprobs != null;
-            allGreedy &= p.IsGreedy;
+            if (!p.IsGreedy && FromCandidates(p, maxCandidates, vocab))
+                k = Math.Max(k, p.TopK);
         }
         if (!processed && !logprobs)
-            return DeviceSamplingInputs.TopK(rows.Count, allGreedy ? 1 : maxCandidates);
-        return Build(rows, edits, maxCandidates, vocab) with
+            return DeviceSamplingInputs.TopK(rows.Count, k);
+        return Build(rows, edits, k, vocab) with
         {
             Logprobs = logprobs, Masks = masked ? bits => FillMasks(bits, rows, (vocab + 31) / 32, failed) : null,
         };

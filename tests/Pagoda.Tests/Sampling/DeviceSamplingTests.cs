@@ -135,8 +135,9 @@ public class DeviceSamplingTests
         LogitsRow R(SamplingParams p) => new(new Request("r", [5, 6, 7, 6], p, 8, 1, eos));
         var none = new Dictionary<string, Exception>();
         Assert.Equal((1, false), Kind(DeviceSampling.Plan([R(new() { Temperature = 0 })], 64, 1000, none)));
-        Assert.Equal((64, false), Kind(DeviceSampling.Plan([R(new() { Temperature = 0 }), R(new() { Temperature = 1, TopK = 20 })], 64, 1000, none)));
-        Assert.Equal((64, true), Kind(DeviceSampling.Plan([R(new() { Temperature = 1 })], 64, 1000, none)));
+        Assert.Equal((20, false), Kind(DeviceSampling.Plan([R(new() { Temperature = 0 }), R(new() { Temperature = 1, TopK = 20 })], 64, 1000, none)));
+        Assert.Equal((1, true), Kind(DeviceSampling.Plan([R(new() { Temperature = 1 })], 64, 1000, none)));
+        Assert.Equal((40, true), Kind(DeviceSampling.Plan([R(new() { Temperature = 1 }), R(new() { Temperature = 1, TopK = 40, TopP = 0.5 })], 64, 1000, none)));
         Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 1, TopK = 65 })], 64, 1000, none));
         Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 1, MinP = 0.1 })], 64, 1000, none));
         Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 0, Logprobs = 21 })], 64, 1000, none));
