@@ -27,7 +27,7 @@ else
 fi
 image=pagoda:cpu port="${PAGODA_SMOKE_PORT:-18431}" name="pagoda-smoke-$$"
 fail() { echo "smoke-test: FAIL: $*" >&2; "$tool" logs "$name" 2>&1 | tail -20 >&2 || true; exit 1; }
-cleanup() { "$tool" rm -f "$name" "$name-cuda" >/dev/null 2>&1 || true; }
+cleanup() { for c in "$name" "$name-cuda"; do "$tool" rm -f "$c" >/dev/null 2>&1 || true; done; }
 trap cleanup EXIT
 
 if [ "$build" = 1 ]; then
