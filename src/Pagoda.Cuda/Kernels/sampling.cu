@@ -189,7 +189,7 @@ extern "C" __global__ void sampling_edits(float* x, const long long* desc, int v
 // draw, the token where the running sum in id order passes u · mass (Sampler's whole-row draw); a row given its
 // token (flag 2: a prompt token) reports that instead. Each thread owns
 // a contiguous segment; segment sums are scanned in double.
-extern "C" __global__ void sampling_draw(const float* x, float* out, const long long* desc, int vocab, int k, int width)
+extern "C" __global__ void __launch_bounds__(1024) sampling_draw(const float* x, float* out, const long long* desc, int vocab, int k, int width)
 {
     PDL_ENTRY();
     __shared__ double sums[1024];
@@ -254,7 +254,7 @@ extern "C" __global__ void sampling_draw(const float* x, float* out, const long 
 // Grid (rows), 1024 threads, with logprobs: the raw row's logsumexp, and the raw logit and rank (1 + how many raw
 // logits are larger) of each candidate and of the drawn token. Thresholds are sorted once; each logit above the
 // smallest adds one to the bin of the first threshold it exceeds, and prefix sums of the bins are the counts.
-extern "C" __global__ void sampling_ranks(const T* logits, float* out, int vocab, int k, int width)
+extern "C" __global__ void __launch_bounds__(1024) sampling_ranks(const T* logits, float* out, int vocab, int k, int width)
 {
     PDL_ENTRY();
     __shared__ float thr[65], sorted[65];
