@@ -33,9 +33,8 @@ public sealed class ReferenceSamplingDevice : IBackendProvider
 
     public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen) => model;
 
-    private sealed class Backend(CpuBackend cpu, ReferenceSamplingDevice owner) : IBackend, IDeviceSampler
+    private sealed class Backend(CpuBackend cpu, ReferenceSamplingDevice owner) : OpsOnly(cpu), IDeviceSampler
     {
-        public string Name => "reference-sampling";
         public int MaxCandidates => 64;
 
         public void ReduceToHost(Tensor logits, DeviceSamplingInputs inputs, Span<float> dst)
@@ -47,23 +46,5 @@ public sealed class ReferenceSamplingDevice : IBackendProvider
             if (inputs.Processed)
                 Interlocked.Increment(ref owner.Processed);
         }
-
-        public Tensor LoadWeight(HostWeight weight) => cpu.LoadWeight(weight);
-        public Tensor Empty(params int[] shape) => cpu.Empty(shape);
-        public PagedKvCache AllocateKvCache(int numLayers, int numBlocks, int blockSize, int kvWidth) => cpu.AllocateKvCache(numLayers, numBlocks, blockSize, kvWidth);
-        public void Embedding(Tensor table, ReadOnlySpan<int> ids, Tensor dst) => cpu.Embedding(table, ids, dst);
-        public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor dst) => cpu.Linear(x, weight, bias, dst);
-        public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor dst) => cpu.RmsNorm(x, weight, eps, dst);
-        public void LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor dst) => cpu.LayerNorm(x, weight, bias, eps, dst);
-        public void Add(Tensor a, Tensor b, Tensor dst) => cpu.Add(a, b, dst);
-        public void SiluMul(Tensor gate, Tensor up, Tensor dst) => cpu.SiluMul(gate, up, dst);
-        public void Relu(Tensor x) => cpu.Relu(x);
-        public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq) => cpu.Rope(x, headDim, positions, invFreq);
-        public void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping) => cpu.StoreKv(k, v, cache, layer, slotMapping);
-        public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads, int headDim, float scale, Tensor dst) =>
-            cpu.PagedAttention(q, cache, layer, batch, numHeads, numKvHeads, headDim, scale, dst);
-        public void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor dst) => cpu.GatherRows(x, rows, dst);
-        public void CopyToHost(Tensor src, Span<float> dst) => cpu.CopyToHost(src, dst);
-        public void Dispose() => cpu.Dispose();
     }
 }
