@@ -192,7 +192,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
                 }
                 // The grammar's mask comes before everything else, as vLLM applies it.
                 if (masks.TryGetValue(req.RequestId, out int[]? mask))
-                    ApplyMask(rowLogits, mask);
+                    LogitsProcessors.ApplyMask(rowLogits, mask);
                 LogitsProcessors.Apply(rowLogits, req);
                 int token = Sampler.Sample(rowLogits, req.Params, Philox.Uniform(req.Seed, req.NumOutputTokens));
                 sampled[req.RequestId] = token;
@@ -229,23 +229,6 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
             }
         }
         return masks ?? [];
-    }
-
-    // Tokens whose bit is clear can never be sampled.
-    private static void ApplyMask(Span<float> logits, int[] mask)
-    {
-        for (int w = 0; w < mask.Length; w++)
-        {
-            int bits = mask[w];
-            if (bits == -1)
-                continue;
-            int end = Math.Min(logits.Length, (w + 1) * 32);
-            for (int i = w * 32; i < end; i++)
-            {
-                if ((bits & (1 << (i & 31))) == 0)
-                    logits[i] = float.NegativeInfinity;
-            }
-        }
     }
 
     private bool Guard(FaultSite site, string requestId, Dictionary<string, Exception> failed)

@@ -33,6 +33,28 @@ public static class LogitsProcessors
         }
     }
 
+    /// <summary>
+    /// A grammar's allowed-token bitmask (bit i of word w: token 32w + i): tokens whose bit is clear, and tokens past
+    /// the mask (the model's vocabulary may be wider than the grammar's), can never be sampled.
+    /// </summary>
+    public static void ApplyMask(Span<float> logits, ReadOnlySpan<int> mask)
+    {
+        for (int w = 0; w < mask.Length; w++)
+        {
+            int bits = mask[w];
+            if (bits == -1)
+                continue;
+            int end = Math.Min(logits.Length, (w + 1) * 32);
+            for (int i = w * 32; i < end; i++)
+            {
+                if ((bits & (1 << (i & 31))) == 0)
+                    logits[i] = float.NegativeInfinity;
+            }
+        }
+        if (mask.Length * 32 < logits.Length)
+            logits[(mask.Length * 32)..].Fill(float.NegativeInfinity);
+    }
+
     /// <summary>Whether any of the three penalties is on.</summary>
     public static bool HasPenalties(SamplingParams p) => p.RepetitionPenalty != 1.0 || p.FrequencyPenalty != 0 || p.PresencePenalty != 0;
 
