@@ -16,6 +16,7 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
     private PinnedMemory? _samplingDesc;   // 10 longs at a fixed address: what captured graphs read to find the inputs
     private PinnedMemory? _samplingData;   // the inputs themselves, reallocated larger when a step needs it
     private PinnedMemory? _maskFlag;       // the step whose masks are written: sampling_wait holds the device until it is
+    private ulong _samplingDescDevice;     // the descriptor's device address, looked up once
     private int _maskStep;
     private (MaskFiller Fill, nint Bits, int Length, int Step)? _pendingMasks;   // a replay's masks, written at FinishReplay
 
@@ -86,23 +87,28 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
             offsets[i] = total;
             total += (lengths[i] + 63) & ~63L;   // 256-byte aligned regions
         }
+        if (_samplingDesc == null)
+        {
+            // The descriptor and the flag stay where they are for the backend's life; only the data may move.
+            _samplingDesc = new PinnedMemory(128);
+            _maskFlag = new PinnedMemory(64);
+            _samplingDescDevice = DevicePointer(_samplingDesc);
+            ((long*)_samplingDesc.Pointer)[9] = (long)DevicePointer(_maskFlag);
+        }
+        var desc = new Span<long>(_samplingDesc.Pointer, 10);
         if (_samplingData == null || _samplingData.Bytes < total * 4)
         {
             _samplingData?.Dispose();
             _samplingData = new PinnedMemory(Math.Max(total * 4 * 2, 1L << 20));
+            desc[0] = (long)DevicePointer(_samplingData);
         }
-        _samplingDesc ??= new PinnedMemory(128);
-        _maskFlag ??= new PinnedMemory(64);
         int* data = (int*)_samplingData.Pointer;
         ReadOnlySpan<int[]> lists = [s.Params, s.EditOffsets, s.Edits, s.PenaltyOffsets, s.Penalties];
         for (int i = 0; i < lists.Length; i++)
             lists[i].CopyTo(new Span<int>(data + offsets[i], lists[i].Length));
-        var desc = new Span<long>(_samplingDesc.Pointer, 10);
-        desc[0] = (long)DevicePointer(_samplingData);
         offsets.CopyTo(desc[1..]);
         desc[7] = s.MaskWords;
         desc[8] = ++_maskStep;
-        desc[9] = (long)DevicePointer(_maskFlag);
         if (s.Masks is { } fill)
         {
             if (_mode == StepMode.Replay)
@@ -110,7 +116,7 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
             else
                 WriteMasks(fill, (nint)(data + offsets[5]), maskInts, _maskStep);
         }
-        return DevicePointer(_samplingDesc);
+        return _samplingDescDevice;
     }
 
     // Runs the filler into the pinned mask region, then releases sampling_wait (even if the filler threw).
