@@ -1,6 +1,4 @@
-using System.ClientModel;
 using System.Text.Json.Nodes;
-using OpenAI;
 using OpenAI.Chat;
 
 namespace Pagoda.Server.Tests;
@@ -12,7 +10,7 @@ namespace Pagoda.Server.Tests;
 [Collection(ServerCollection.Name)]
 public class ForcedToolCallTests(ServerFixture f)
 {
-    private ChatClient Client => new("fortune", new ApiKeyCredential(ServerFixture.ApiKey), new OpenAIClientOptions { Endpoint = new Uri(f.BaseAddress, "/v1") });
+    private ChatClient Client => f.SdkChatClient();
 
     private static readonly ChatTool Weather = ChatTool.CreateFunctionTool("get_weather", "Weather of a city", BinaryData.FromString("""
         {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Oslo", "Lima"]}, "days": {"type": "integer", "minimum": 1, "maximum": 7}},

@@ -1,6 +1,4 @@
-using System.ClientModel;
 using System.Text.Json.Nodes;
-using OpenAI;
 using OpenAI.Chat;
 
 namespace Pagoda.Server.Tests;
@@ -105,7 +103,7 @@ public class RequestFieldTests(ServerFixture f)
     [Fact]
     public async Task ToolCallTurnsWithNullContentRenderThroughTheTemplate()
     {
-        var client = new ChatClient("fortune", new ApiKeyCredential(ServerFixture.ApiKey), new OpenAIClientOptions { Endpoint = new Uri(f.BaseAddress, "/v1") });
+        var client = f.SdkChatClient();
         var tool = ChatTool.CreateFunctionTool("get_weather", "Weather of a city",
             BinaryData.FromString("""{"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}"""));
         List<ChatMessage> messages =

@@ -26,6 +26,10 @@ public sealed class ServerFixture : IAsyncLifetime
     }
     public Uri BaseAddress => Server.Address;
 
+    /// <summary>The official OpenAI SDK's chat client for this server, with its key.</summary>
+    public OpenAI.Chat.ChatClient SdkChatClient() =>
+        new("fortune", new System.ClientModel.ApiKeyCredential(ApiKey), new OpenAI.OpenAIClientOptions { Endpoint = new Uri(BaseAddress, "/v1") });
+
     public async Task InitializeAsync()
     {
         // A small pool keeps the tests light; it still holds a full 2048-token context several times over.
