@@ -96,12 +96,6 @@ public static class DeviceSamplingReference
             (o[4 * k + 5 + i], o[4 * k + 5 + N + i]) = i < top.Length ? (raw[top[i]], top[i]) : (float.NegativeInfinity, -1);
     }
 
-    // The ids of the k largest values, best first, ties by lower id.
-    private static int[] Best(ReadOnlySpan<float> x, int k)
-    {
-        var ids = Enumerable.Range(0, x.Length).ToArray();
-        var keys = x.ToArray();
-        Array.Sort(ids, (a, b) => keys[a] != keys[b] ? keys[b].CompareTo(keys[a]) : a.CompareTo(b));
-        return ids[..Math.Min(k, ids.Length)];
-    }
+    // The ids of the k largest values, best first, ties by lower id (the host sampler's own order).
+    private static int[] Best(ReadOnlySpan<float> x, int k) => Sampler.SortAll(x)[..Math.Min(k, x.Length)];
 }

@@ -163,7 +163,7 @@ public static class Sampler
     }
 
     // All ids by descending logit, ties by id (a primitive-key sort: no comparison delegate per element).
-    private static int[] SortAll(ReadOnlySpan<float> logits)
+    internal static int[] SortAll(ReadOnlySpan<float> logits)
     {
         var keys = new long[logits.Length];
         for (int i = 0; i < keys.Length; i++)
