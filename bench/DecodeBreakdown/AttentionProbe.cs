@@ -26,7 +26,7 @@ internal static unsafe class AttentionProbe
         for (int w = 0; w < 3; w++)
         {
             for (int c = 0; c < 200; c++)
-                backend.PagedAttention(q, cache, 0, batch, numHeads, numKvHeads, headDim, scale, dst);
+                backend.PagedAttention(q, cache, 0, batch, new AttentionSpec(numHeads, numKvHeads, headDim, scale), dst);
             Thread.Sleep(200);
         }
         foreach (bool cold in new[] { false, true })
@@ -37,7 +37,7 @@ internal static unsafe class AttentionProbe
                 if (cold)
                     Touch(flush);
                 long t = Stopwatch.GetTimestamp();
-                backend.PagedAttention(q, cache, 0, batch, numHeads, numKvHeads, headDim, scale, dst);
+                backend.PagedAttention(q, cache, 0, batch, new AttentionSpec(numHeads, numKvHeads, headDim, scale), dst);
                 times.Add(Stopwatch.GetElapsedTime(t).TotalMicroseconds);
             }
             times.Sort();

@@ -100,10 +100,10 @@ internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectio
         Add("Relu", t);
     }
 
-    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq)
+    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, RotaryParams rope)
     {
         long t = Stopwatch.GetTimestamp();
-        inner.Rope(x, headDim, positions, invFreq);
+        inner.Rope(x, headDim, positions, rope);
         Add("Rope", t);
     }
 
@@ -114,11 +114,10 @@ internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectio
         Add("StoreKv", t);
     }
 
-    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
-        int headDim, float scale, Tensor dst)
+    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, AttentionSpec spec, Tensor dst)
     {
         long t = Stopwatch.GetTimestamp();
-        inner.PagedAttention(q, cache, layer, batch, numHeads, numKvHeads, headDim, scale, dst);
+        inner.PagedAttention(q, cache, layer, batch, spec, dst);
         Add("PagedAttention", t);
     }
 
@@ -139,10 +138,10 @@ internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectio
     public Tensor StackRows(params Tensor[] parts) => _merged.StackRows(parts);
 
     public void QkvRopeStore(Tensor qkv, Tensor? bias, int numHeads, int numKvHeads, int headDim, ReadOnlySpan<int> positions,
-        ReadOnlySpan<float> invFreq, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping, Tensor q)
+        RotaryParams rope, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping, Tensor q)
     {
         long t = Stopwatch.GetTimestamp();
-        _merged.QkvRopeStore(qkv, bias, numHeads, numKvHeads, headDim, positions, invFreq, cache, layer, slotMapping, q);
+        _merged.QkvRopeStore(qkv, bias, numHeads, numKvHeads, headDim, positions, rope, cache, layer, slotMapping, q);
         Add("QkvRopeStore", t);
     }
 

@@ -108,10 +108,9 @@ internal sealed class TopKBackend : IBackend, IDeviceSampler
     public void Add(Tensor a, Tensor b, Tensor dst) => throw new NotSupportedException();
     public void SiluMul(Tensor gate, Tensor up, Tensor dst) => throw new NotSupportedException();
     public void Relu(Tensor x) => throw new NotSupportedException();
-    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq) => throw new NotSupportedException();
+    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, RotaryParams rope) => throw new NotSupportedException();
     public void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping) => throw new NotSupportedException();
-    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
-        int headDim, float scale, Tensor dst) => throw new NotSupportedException();
+    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, AttentionSpec spec, Tensor dst) => throw new NotSupportedException();
     public void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor dst) => throw new NotSupportedException();
     public void CopyToHost(Tensor src, Span<float> dst) => throw new NotSupportedException();
     public void Dispose() => _cpu.Dispose();

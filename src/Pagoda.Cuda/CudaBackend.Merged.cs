@@ -38,10 +38,11 @@ public sealed unsafe partial class CudaBackend : IMergedProjectionOps
 
     /// <inheritdoc />
     public void QkvRopeStore(Tensor qkv, Tensor? bias, int numHeads, int numKvHeads, int headDim, ReadOnlySpan<int> positions,
-        ReadOnlySpan<float> invFreq, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping, Tensor q)
+        RotaryParams rope, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping, Tensor q)
     {
+        CheckRotary(rope, headDim);
         ulong pos = UploadInts("positions", positions);
-        ulong freq = UploadFloats("inv_freq", invFreq);
+        ulong freq = UploadFloats("inv_freq", rope.InvFreq);
         ulong slots = UploadInts("slots", slotMapping);
         if (Skip) return;
         if (qkv.Cols != (numHeads + 2 * numKvHeads) * headDim || q.Cols != numHeads * headDim || headDim % 2 != 0)

@@ -222,12 +222,20 @@ public sealed unsafe partial class CudaBackend : IBackend
     }
 
     /// <inheritdoc />
-    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq)
+    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, RotaryParams rope)
     {
+        CheckRotary(rope, headDim);
         ulong pos = UploadInts("positions", positions);
-        ulong freq = UploadFloats("inv_freq", invFreq);
+        ulong freq = UploadFloats("inv_freq", rope.InvFreq);
         if (Skip) return;
         _k.Launch(_k.Rope, "rope", S, (uint)x.Rows, 1, 1, RowThreads(x.Cols / 2), P(x), pos, freq, x.Cols, headDim);
+    }
+
+    // The kernels rotate whole heads with unscaled tables.
+    private static void CheckRotary(RotaryParams rope, int headDim)
+    {
+        if (rope.RotaryDim != headDim || rope.AttentionFactor != 1f)
+            throw new NotSupportedException("CUDA RoPE has no partial rotary or attention factor yet");
     }
 
     /// <inheritdoc />
@@ -240,9 +248,11 @@ public sealed unsafe partial class CudaBackend : IBackend
     }
 
     /// <inheritdoc />
-    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
-        int headDim, float scale, Tensor dst)
+    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, AttentionSpec spec, Tensor dst)
     {
+        var (numHeads, numKvHeads, headDim, scale) = spec;
+        if (!spec.IsPlain)
+            throw new NotSupportedException("CUDA paged attention has no sliding window, soft cap or attention sinks yet");
         int group = numHeads / numKvHeads;
         if (headDim % 8 != 0 || headDim > 256 || (headDim > 128 && headDim % 16 != 0) || group > 64)
             throw new NotSupportedException(

@@ -66,7 +66,7 @@ public static class MergedParity
         using var cc = cpu.AllocateKvCache(1, blocks, bs, kw);
         var (qc, kc, vc) = (cpu.Empty(n, qw), cpu.Empty(n, kw), cpu.Empty(n, kw));
         cpu.Linear(xc, wq.C, bq.C, qc); cpu.Linear(xc, wk.C, bk.C, kc); cpu.Linear(xc, wv.C, bv.C, vc);
-        cpu.Rope(qc, hd, positions, invFreq); cpu.Rope(kc, hd, positions, invFreq);
+        cpu.Rope(qc, hd, positions, new RotaryParams(invFreq)); cpu.Rope(kc, hd, positions, new RotaryParams(invFreq));
         cpu.StoreKv(kc, vc, cc, 0, slots);
 
         // GPU: one GEMM over the stacked weights, then the fused kernel.
@@ -74,7 +74,7 @@ public static class MergedParity
         using var qkv = gpu.Empty(n, qw + 2 * kw);
         using var qg = gpu.Empty(n, qw);
         gpu.Linear(xg, wqkv, null, qkv);
-        gpu.QkvRopeStore(qkv, bqkv, heads, kvHeads, hd, positions, invFreq, gc, 0, slots, qg);
+        gpu.QkvRopeStore(qkv, bqkv, heads, kvHeads, hd, positions, new RotaryParams(invFreq), gc, 0, slots, qg);
         Check("stacked qkv: q (bias + rope)", qc, qg);
         var (kcOut, kgOut) = (cpu.Empty(n, kw), gpu.Empty(n, kw));
         cpu.GatherRows(cc.Keys[0], slots, kcOut); gpu.GatherRows(gc.Keys[0], slots, kgOut);

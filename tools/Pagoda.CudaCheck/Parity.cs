@@ -93,7 +93,7 @@ public static class Parity
         int[] positions = Enumerable.Range(0, n).Select(i => i * 37 % 3000).ToArray();
         float[] invFreq = Pagoda.Models.RotaryEmbedding.InverseFrequencies(64, 500000, null);
         var r = Pair(n, h);
-        cpu.Rope(r.C, 64, positions, invFreq); gpu.Rope(r.G, 64, positions, invFreq);
+        cpu.Rope(r.C, 64, positions, new RotaryParams(invFreq)); gpu.Rope(r.G, 64, positions, new RotaryParams(invFreq));
         Check("rope", r.C, r.G);
 
         AttentionCase(cpu, gpu, Pair, Out, Check, rng, [5, 17, 1, 40], [0, 30, 0, 3], "prefill, 4 seqs, chunked");
@@ -161,8 +161,8 @@ public static class Parity
         var o = @out([total, heads * hd]);
         cpu.StoreKv(k.C, v.C, cc, 0, batch.SlotMapping); gpu.StoreKv(k.G, v.G, gc, 0, batch.SlotMapping);
         float scale = 1f / MathF.Sqrt(hd);
-        cpu.PagedAttention(q.C, cc, 0, batch, heads, kvHeads, hd, scale, o.C);
-        gpu.PagedAttention(q.G, gc, 0, batch, heads, kvHeads, hd, scale, o.G);
+        cpu.PagedAttention(q.C, cc, 0, batch, new AttentionSpec(heads, kvHeads, hd, scale), o.C);
+        gpu.PagedAttention(q.G, gc, 0, batch, new AttentionSpec(heads, kvHeads, hd, scale), o.G);
         check($"paged_attention {what}", o.C, o.G);
     }
 
@@ -204,7 +204,7 @@ public static class Parity
             var batch = new ForwardBatch(new int[pos.Count], [.. pos], new int[pos.Count], seqs.Select(s => tables[s]).ToArray(), start,
                 seqs.Select(_ => len).ToArray(), []);
             using var o = gpu.Empty(qRows.Length, heads * hd);
-            gpu.PagedAttention(qs, cache, 0, batch, heads, kvHeads, hd, 1f / MathF.Sqrt(hd), o);
+            gpu.PagedAttention(qs, cache, 0, batch, new AttentionSpec(heads, kvHeads, hd, 1f / MathF.Sqrt(hd)), o);
             var host = new float[qRows.Length * heads * hd];
             gpu.CopyToHost(o, host);
             return host.AsSpan(probeToken * heads * hd, heads * hd).ToArray();

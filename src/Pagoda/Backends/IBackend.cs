@@ -45,18 +45,21 @@ public interface IBackend : IDisposable
     /// <summary>x = max(x, 0) in place.</summary>
     void Relu(Tensor x);
 
-    /// <summary>Rotates x [n, heads * headDim] in place, NeoX style (first half / second half pairs).</summary>
-    void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq);
+    /// <summary>
+    /// Rotates x [n, heads * headDim] in place, NeoX style: in each head element i pairs with i + rotaryDim/2
+    /// (rotaryDim = headDim unless the rotary is partial); cos and sin are multiplied by the attention factor.
+    /// </summary>
+    void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, RotaryParams rope);
 
     /// <summary>Writes k, v [n, kvWidth] into the layer's pool at slotMapping[i].</summary>
     void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping);
 
     /// <summary>
     /// Causal attention of q [n, heads * headDim] over each sequence's cached keys and values (read via
-    /// its block table), written to dst [n, heads * headDim].
+    /// its block table), written to dst [n, heads * headDim]; <paramref name="spec"/> says how scores are
+    /// scaled, capped, windowed and normalised.
     /// </summary>
-    void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
-        int headDim, float scale, Tensor dst);
+    void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, AttentionSpec spec, Tensor dst);
 
     /// <summary>dst[i] = x[rows[i]] — picks the rows whose logits are needed.</summary>
     void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor dst);

@@ -18,7 +18,7 @@ public interface IMergedProjectionOps
     /// the layer's pool at slotMapping[i].
     /// </summary>
     void QkvRopeStore(Tensor qkv, Tensor? bias, int numHeads, int numKvHeads, int headDim, ReadOnlySpan<int> positions,
-        ReadOnlySpan<float> invFreq, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping, Tensor q);
+        RotaryParams rope, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping, Tensor q);
 
     /// <summary>dst [n, ff] = silu(gateUp[:, :ff]) · gateUp[:, ff:] for gateUp [n, 2·ff].</summary>
     void SiluMulStacked(Tensor gateUp, Tensor dst);

@@ -20,7 +20,8 @@ public sealed class DecoderModel : IModel
     private readonly Tensor _embed, _norm, _lmHead;
     private readonly LmHead _head;
     private readonly Layer[] _layers;
-    private readonly float[] _invFreq;
+    private readonly RotaryParams _rope;
+    private readonly AttentionSpec _attention;
     private readonly IMergedProjectionOps? _merged;
     private readonly List<Tensor> _owned = [];
 
@@ -75,7 +76,8 @@ public sealed class DecoderModel : IModel
         }
         WeightBytes = WeightSize.Of(_layers.SelectMany(l => new[] { l.InputNorm, l.Q, l.QBias, l.K, l.KBias, l.V, l.VBias, l.O,
             l.OBias, l.QNorm, l.KNorm, l.PostNorm, l.Gate, l.GateBias, l.Up, l.UpBias, l.Down, l.DownBias }).Append(_embed).Append(_norm).Append(_lmHead));
-        _invFreq = RotaryEmbedding.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling);
+        _rope = new RotaryParams(RotaryEmbedding.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling));
+        _attention = new AttentionSpec(config.NumHeads, config.NumKvHeads, config.HeadDim, 1f / MathF.Sqrt(config.HeadDim));
         if (backend is IMergedProjectionOps merged && !config.QkNorm)
         {
             _merged = merged;
@@ -108,7 +110,7 @@ public sealed class DecoderModel : IModel
     {
         var c = Config;
         int n = batch.NumTokens, h = c.HiddenSize, qw = c.NumHeads * c.HeadDim;
-        float eps = (float)c.NormEps, scale = 1f / MathF.Sqrt(c.HeadDim);
+        float eps = (float)c.NormEps;
         using var x = _b.Empty(n, h);                       // [n, hidden] residual stream
         using var hs = _b.Empty(n, h);                      // [n, hidden] normed input
         using var q = _b.Empty(n, qw);                      // [n, numHeads * headDim]
@@ -139,10 +141,10 @@ public sealed class DecoderModel : IModel
                 _b.RmsNorm(q, L.QNorm, eps, q);
                 _b.RmsNorm(k, L.KNorm!, eps, k);
             }
-            _b.Rope(q, c.HeadDim, batch.Positions, _invFreq);
-            _b.Rope(k, c.HeadDim, batch.Positions, _invFreq);
+            _b.Rope(q, c.HeadDim, batch.Positions, _rope);
+            _b.Rope(k, c.HeadDim, batch.Positions, _rope);
             _b.StoreKv(k, v, cache, l, batch.SlotMapping);
-            _b.PagedAttention(q, cache, l, batch, c.NumHeads, c.NumKvHeads, c.HeadDim, scale, attn);
+            _b.PagedAttention(q, cache, l, batch, _attention, attn);
             _b.Linear(attn, L.O, L.OBias, hs);
             AddNorm(fused, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gate);
@@ -161,7 +163,7 @@ public sealed class DecoderModel : IModel
     {
         var c = Config;
         int n = batch.NumTokens;
-        float eps = (float)c.NormEps, scale = 1f / MathF.Sqrt(c.HeadDim);
+        float eps = (float)c.NormEps;
         var m = _merged!;
         var fused = _b as IFusedNormOps;
         using var qkv = _b.Empty(n, q.Cols + 2 * KvWidth);           // [n, q + k + v]
@@ -173,8 +175,8 @@ public sealed class DecoderModel : IModel
             if (fused == null || l == 0)
                 _b.RmsNorm(x, L.InputNorm, eps, hs);
             _b.Linear(hs, L.Q, null, qkv);
-            m.QkvRopeStore(qkv, L.QBias, c.NumHeads, c.NumKvHeads, c.HeadDim, batch.Positions, _invFreq, cache, l, batch.SlotMapping, q);
-            _b.PagedAttention(q, cache, l, batch, c.NumHeads, c.NumKvHeads, c.HeadDim, scale, attn);
+            m.QkvRopeStore(qkv, L.QBias, c.NumHeads, c.NumKvHeads, c.HeadDim, batch.Positions, _rope, cache, l, batch.SlotMapping, q);
+            _b.PagedAttention(q, cache, l, batch, _attention, attn);
             _b.Linear(attn, L.O, L.OBias, hs);
             AddNorm(fused, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gateUp);

@@ -67,7 +67,8 @@ public sealed class OptModel : IModel
     {
         var c = Config;
         int n = batch.NumTokens, h = c.HiddenSize;
-        float eps = (float)c.NormEps, scale = 1f / MathF.Sqrt(c.HeadDim);
+        float eps = (float)c.NormEps;
+        var spec = new AttentionSpec(c.NumHeads, c.NumKvHeads, c.HeadDim, 1f / MathF.Sqrt(c.HeadDim));
         using var x = _b.Empty(n, h);                       // [n, hidden] residual stream
         using var hs = _b.Empty(n, h);                      // [n, hidden]
         using var q = _b.Empty(n, h);                       // [n, numHeads * headDim]
@@ -87,7 +88,7 @@ public sealed class OptModel : IModel
             _b.Linear(hs, L.K, L.KBias, k);
             _b.Linear(hs, L.V, L.VBias, v);
             _b.StoreKv(k, v, cache, l, batch.SlotMapping);
-            _b.PagedAttention(q, cache, l, batch, c.NumHeads, c.NumKvHeads, c.HeadDim, scale, attn);
+            _b.PagedAttention(q, cache, l, batch, spec, attn);
             _b.Linear(attn, L.Out, L.OutBias, hs);
             _b.Add(x, hs, x);
 

@@ -43,7 +43,7 @@ public unsafe class CpuAttentionTests
         Fill(q.F32, rng);
         using var dst = CpuTensor.Allocate([4, numHeads * headDim]);
         float scale = 1f / MathF.Sqrt(headDim);
-        backend.PagedAttention(q, cache, 0, batch, numHeads, numKvHeads, headDim, scale, dst);
+        backend.PagedAttention(q, cache, 0, batch, new AttentionSpec(numHeads, numKvHeads, headDim, scale), dst);
 
         var keys = (CpuTensor)cache.Keys[0];
         var values = (CpuTensor)cache.Values[0];
@@ -67,7 +67,7 @@ public unsafe class CpuAttentionTests
         using var q1 = CpuTensor.Allocate([1, numHeads * headDim]);
         q.Row(0).CopyTo(q1.Row(0));
         using var dst1 = CpuTensor.Allocate([1, numHeads * headDim]);
-        backend.PagedAttention(q1, cache, 0, alone, numHeads, numKvHeads, headDim, scale, dst1);
+        backend.PagedAttention(q1, cache, 0, alone, new AttentionSpec(numHeads, numKvHeads, headDim, scale), dst1);
         Assert.Equal(dst.Row(0).ToArray(), dst1.Row(0).ToArray());
     }
 

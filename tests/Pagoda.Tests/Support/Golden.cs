@@ -23,12 +23,22 @@ public sealed record GoldenCase(
 
 public static class Golden
 {
+    // models.json (the first four models) and models-arch.json (the families added later), one entry per model.
     private static readonly Lazy<JsonObject> Models = new(() =>
-        JsonNode.Parse(File.ReadAllText(TestPaths.Golden("models.json")))!.AsObject());
+    {
+        var all = new JsonObject();
+        foreach (string file in new[] { "models.json", "models-arch.json" })
+        {
+            foreach (var (name, entry) in JsonNode.Parse(File.ReadAllText(TestPaths.Golden(file)))!.AsObject())
+                all[name] = entry!.DeepClone();
+        }
+        return all;
+    });
 
     /// <summary>Every case of a model entry (fortune-chat, tiny-llama, ...) as xunit theory rows.</summary>
     public static IEnumerable<object[]> Cases(string model) =>
         new[] { "completions", "chats", "ids" }
+            .Where(kind => Models.Value[model]![kind] != null)
             .SelectMany(kind => ((JsonArray)Models.Value[model]![kind]!).Select((_, i) => new object[] { kind, i }));
 
     public static GoldenCase Load(string model, string kind, int index)

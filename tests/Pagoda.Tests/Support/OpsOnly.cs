@@ -22,11 +22,10 @@ public class OpsOnly(IBackend inner) : IBackend
     public void Add(Tensor a, Tensor b, Tensor dst) => inner.Add(a, b, dst);
     public void SiluMul(Tensor gate, Tensor up, Tensor dst) => inner.SiluMul(gate, up, dst);
     public void Relu(Tensor x) => inner.Relu(x);
-    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq) => inner.Rope(x, headDim, positions, invFreq);
+    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, RotaryParams rope) => inner.Rope(x, headDim, positions, rope);
     public void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping) =>
         inner.StoreKv(k, v, cache, layer, slotMapping);
-    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
-        int headDim, float scale, Tensor dst) => inner.PagedAttention(q, cache, layer, batch, numHeads, numKvHeads, headDim, scale, dst);
+    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, AttentionSpec spec, Tensor dst) => inner.PagedAttention(q, cache, layer, batch, spec, dst);
     public void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor dst) => inner.GatherRows(x, rows, dst);
     public void CopyToHost(Tensor src, Span<float> dst) => inner.CopyToHost(src, dst);
     public void Dispose() => inner.Dispose();

@@ -23,16 +23,20 @@ internal sealed unsafe class Attention(WorkerPool pool, bool wide) : PoolJob
     private CpuTensor? _q, _dst, _keys, _values;
     private ForwardBatch? _batch;
     private int[] _seqOfToken = [];
-    private int _numHeads, _groupSize, _headDim, _blockSize;
-    private float _scale;
+    private int _numHeads, _groupSize, _headDim, _blockSize, _window;
+    private float _scale, _softCap;
+    private float[]? _sinks;
 
-    public void Paged(CpuTensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
-        int headDim, float scale, CpuTensor dst)
+    public void Paged(CpuTensor q, PagedKvCache cache, int layer, ForwardBatch batch, AttentionSpec spec, CpuTensor dst)
     {
+        int numHeads = spec.NumHeads;
+        if (spec.Sinks != null && spec.Sinks.Length != numHeads)
+            throw new ArgumentException($"{spec.Sinks.Length} attention sinks for {numHeads} heads");
         (_q, _dst, _batch) = (q, dst, batch);
         _keys = (CpuTensor)cache.Keys[layer];
         _values = (CpuTensor)cache.Values[layer];
-        (_numHeads, _groupSize, _headDim, _blockSize, _scale) = (numHeads, numHeads / numKvHeads, headDim, cache.BlockSize, scale);
+        (_numHeads, _groupSize, _headDim, _blockSize, _scale) = (numHeads, numHeads / spec.NumKvHeads, spec.HeadDim, cache.BlockSize, spec.Scale);
+        (_window, _softCap, _sinks) = (spec.SlidingWindow, spec.SoftCap, spec.Sinks);
         if (_seqOfToken.Length < batch.NumTokens)
             _seqOfToken = new int[Math.Max(batch.NumTokens, 2 * _seqOfToken.Length)];
         for (int s = 0; s < batch.NumSeqs; s++)
@@ -59,7 +63,8 @@ internal sealed unsafe class Attention(WorkerPool pool, bool wide) : PoolJob
         int item = _claims.Claim(worker);
         var batch = _batch!;
         int token = item / _numHeads, head = item % _numHeads, headDim = _headDim, blockSize = _blockSize;
-        int position = batch.Positions[token], n = position + 1;
+        // A sliding window sees positions (position - window, position]; the rest of the code counts from `first`.
+        int position = batch.Positions[token], first = _window > 0 ? Math.Max(0, position - _window + 1) : 0, n = position + 1 - first;
         int[] blockTable = batch.BlockTables[_seqOfToken[token]];
         int kvOffset = head / _groupSize * headDim;
         int kvCols = _keys!.Cols;
@@ -74,12 +79,12 @@ internal sealed unsafe class Attention(WorkerPool pool, bool wide) : PoolJob
         fixed (float* s = scores)
         fixed (long* row = rows)
         {
-            // Element offset of position p's key / value row (the same in both pools).
-            for (int b = 0, p = 0; p < n; b++)
+            // Element offset of position first + p's key / value row (the same in both pools).
+            for (int b = first / blockSize, p = 0, pos = first; p < n; b++)
             {
-                long first = (long)blockTable[b] * blockSize * kvCols;
-                for (int e = Math.Min(n, p + blockSize); p < e; p++, first += kvCols)
-                    row[p] = first;
+                long offset = ((long)blockTable[b] * blockSize + pos % blockSize) * kvCols;
+                for (int e = Math.Min(n, p + blockSize - pos % blockSize); p < e; p++, pos++, offset += kvCols)
+                    row[p] = offset;
             }
             float* query = (float*)_q!.Pointer + (long)token * _q.Cols + head * headDim;
             float* output = (float*)_dst!.Pointer + (long)token * _dst.Cols + head * headDim;
@@ -90,7 +95,10 @@ internal sealed unsafe class Attention(WorkerPool pool, bool wide) : PoolJob
             int p0 = wide ? Dots8x16(query, keys, row, n, headDim, s, prefetch) : Dots8(query, keys, row, n, headDim, s);
             for (int p = p0; p < n; p++)
                 s[p] = DotKernels.Dot<F32Weights>(query, (byte*)(keys + row[p]), headDim, wide);
-            Softmax(s, n, _scale);
+            if (_softCap != 0 || _sinks != null)
+                CappedSoftmax(s, n, _scale, _softCap, _sinks?[head]);
+            else
+                Softmax(s, n, _scale);
             WeightedSum(values, row, s, n, headDim, output, prefetch, wide);
         }
     }
@@ -133,6 +141,29 @@ internal sealed unsafe class Attention(WorkerPool pool, bool wide) : PoolJob
             sum += s[p];
         float inv = 1f / sum;
         for (p = 0; p < n; p++)
+            s[p] *= inv;
+    }
+
+    // Softmax with Gemma 2's soft cap (each scaled score s → cap · tanh(s / cap)) and gpt-oss's sink (a logit
+    // that joins the max and the denominator and gets no value), in transformers' order of operations.
+    private static void CappedSoftmax(float* s, int n, float scale, float cap, float? sink)
+    {
+        float max = sink ?? float.NegativeInfinity;
+        for (int p = 0; p < n; p++)
+        {
+            float v = s[p] * scale;
+            if (cap != 0)
+                v = MathF.Tanh(v / cap) * cap;
+            s[p] = v;
+            max = MathF.Max(max, v);
+        }
+        float sum = 0;
+        for (int p = 0; p < n; p++)
+            sum += s[p] = MathF.Exp(s[p] - max);
+        if (sink is float k)
+            sum += MathF.Exp(k - max);
+        float inv = 1f / sum;
+        for (int p = 0; p < n; p++)
             s[p] *= inv;
     }
 

@@ -29,8 +29,8 @@ public sealed unsafe partial class CpuBackend : IMergedProjectionOps
 
     /// <inheritdoc />
     public void QkvRopeStore(Tensor qkv, Tensor? bias, int numHeads, int numKvHeads, int headDim, ReadOnlySpan<int> positions,
-        ReadOnlySpan<float> invFreq, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping, Tensor q) =>
-        _stackedRows.QkvRopeStore((CpuTensor)qkv, (CpuTensor?)bias, numHeads, numKvHeads, headDim, positions, invFreq,
+        RotaryParams rope, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping, Tensor q) =>
+        _stackedRows.QkvRopeStore((CpuTensor)qkv, (CpuTensor?)bias, numHeads, numKvHeads, headDim, positions, rope,
             (CpuTensor)cache.Keys[layer], (CpuTensor)cache.Values[layer], slotMapping, (CpuTensor)q);
 
     /// <inheritdoc />

@@ -100,8 +100,8 @@ public sealed unsafe partial class CpuBackend : IBackend
     public void Relu(Tensor x) => _rows.Relu((CpuTensor)x);
 
     /// <inheritdoc />
-    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq) =>
-        _rows.Rope((CpuTensor)x, headDim, positions, invFreq);
+    public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, RotaryParams rope) =>
+        _rows.Rope((CpuTensor)x, headDim, positions, rope);
 
     /// <inheritdoc />
     public void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping)
@@ -118,9 +118,8 @@ public sealed unsafe partial class CpuBackend : IBackend
     }
 
     /// <inheritdoc />
-    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, int numHeads, int numKvHeads,
-        int headDim, float scale, Tensor dst) =>
-        _attention.Paged((CpuTensor)q, cache, layer, batch, numHeads, numKvHeads, headDim, scale, (CpuTensor)dst);
+    public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, AttentionSpec spec, Tensor dst) =>
+        _attention.Paged((CpuTensor)q, cache, layer, batch, spec, (CpuTensor)dst);
 
     /// <inheritdoc />
     public void GatherRows(Tensor x, ReadOnlySpan<int> rows, Tensor dst)

@@ -1,18 +1,23 @@
 namespace Pagoda.Backends.Cpu;
 
-/// <summary>Rotary position embedding, NeoX layout: element i pairs with i + headDim/2.</summary>
+/// <summary>
+/// Rotary position embedding, NeoX layout: element i pairs with i + rotaryDim/2, and elements from rotaryDim
+/// on (a partial rotary) pass through.
+/// </summary>
 internal static class Rope
 {
-    /// <summary>Rotates every head of one token's row in place; cos and sin are scratch of headDim/2.</summary>
-    public static void Apply(Span<float> row, int headDim, int position, ReadOnlySpan<float> invFreq, Span<float> cos, Span<float> sin)
+    /// <summary>Rotates every head of one token's row in place; cos and sin are scratch of at least rotaryDim/2.</summary>
+    public static void Apply(Span<float> row, int headDim, int position, RotaryParams rope, Span<float> cos, Span<float> sin)
     {
-        int half = headDim / 2;
+        var invFreq = rope.InvFreq;
+        int half = invFreq.Length;
+        float factor = rope.AttentionFactor;
         for (int i = 0; i < half; i++)
         {
-            // float32 product then cos/sin, as transformers computes its rotary tables.
+            // float32 product then cos/sin (then the attention factor), as transformers computes its rotary tables.
             float angle = position * invFreq[i];
-            cos[i] = MathF.Cos(angle);
-            sin[i] = MathF.Sin(angle);
+            cos[i] = MathF.Cos(angle) * factor;
+            sin[i] = MathF.Sin(angle) * factor;
         }
         for (int h = 0; h < row.Length; h += headDim)
         {

@@ -23,7 +23,7 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
     private int _rows, _cols, _rowsPerChunk, _headDim;
     private float _eps;
     private int[] _positions = [];
-    private float[] _invFreq = [];
+    private RotaryParams? _rope;
 
     public void RmsNorm(CpuTensor x, CpuTensor weight, float eps, CpuTensor dst)
     {
@@ -45,16 +45,15 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
 
     public void Relu(CpuTensor x) => Run(Op.Relu, x, null, x, x.Rows, x.Cols);
 
-    public void Rope(CpuTensor x, int headDim, ReadOnlySpan<int> positions, ReadOnlySpan<float> invFreq)
+    public void Rope(CpuTensor x, int headDim, ReadOnlySpan<int> positions, RotaryParams rope)
     {
-        _headDim = headDim;
+        if (rope.RotaryDim > headDim)
+            throw new ArgumentException($"rotary dim {rope.RotaryDim} exceeds head dim {headDim}");
+        (_headDim, _rope) = (headDim, rope);
         // A job cannot hold spans; copy into arrays reused across calls instead of allocating per op.
         if (_positions.Length < positions.Length)
             _positions = new int[Math.Max(positions.Length, 2 * _positions.Length)];
         positions.CopyTo(_positions);
-        if (_invFreq.Length != invFreq.Length)
-            _invFreq = new float[invFreq.Length];
-        invFreq.CopyTo(_invFreq);
         Run(Op.Rope, x, null, x, x.Rows, x.Cols);
     }
 
@@ -92,7 +91,7 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
                 case Op.Add: Activation.Add(a, new ReadOnlySpan<float>(_b + off, cols), d); break;
                 case Op.SiluMul: Activation.SiluMul(a, new ReadOnlySpan<float>(_b + off, cols), d); break;
                 case Op.Relu: Activation.Relu(d); break;
-                case Op.Rope: Cpu.Rope.Apply(d, _headDim, _positions[r], _invFreq, cos, sin); break;
+                case Op.Rope: Cpu.Rope.Apply(d, _headDim, _positions[r], _rope!, cos, sin); break;
             }
         }
     }

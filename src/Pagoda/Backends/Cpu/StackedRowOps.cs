@@ -13,21 +13,19 @@ internal sealed unsafe class StackedRowOps(WorkerPool pool) : PoolJob
     private float[]? _bias;
     private int _rows, _srcCols, _dstCols, _kvCols, _numHeads, _headDim, _rowsPerChunk;
     private int[] _positions = [], _slots = [];
-    private float[] _invFreq = [];
+    private RotaryParams? _rope;
 
     public void QkvRopeStore(CpuTensor qkv, CpuTensor? bias, int numHeads, int numKvHeads, int headDim, ReadOnlySpan<int> positions,
-        ReadOnlySpan<float> invFreq, CpuTensor keys, CpuTensor values, ReadOnlySpan<int> slotMapping, CpuTensor q)
+        RotaryParams rope, CpuTensor keys, CpuTensor values, ReadOnlySpan<int> slotMapping, CpuTensor q)
     {
         int qw = numHeads * headDim, kvw = numKvHeads * headDim;
-        if (qkv.Cols != qw + 2 * kvw || q.Cols != qw || q.Rows != qkv.Rows || keys.Cols != kvw || headDim % 2 != 0
+        if (qkv.Cols != qw + 2 * kvw || q.Cols != qw || q.Rows != qkv.Rows || keys.Cols != kvw || rope.RotaryDim > headDim
             || positions.Length < qkv.Rows || slotMapping.Length < qkv.Rows || (bias != null && bias.NumElements != qkv.Cols))
             throw new ArgumentException("qkv, q, the cache and the head counts disagree");
         // A job cannot hold spans; copy into arrays reused across calls instead of allocating per op.
         _positions = Fill(_positions, positions);
         _slots = Fill(_slots, slotMapping);
-        if (_invFreq.Length != invFreq.Length)
-            _invFreq = new float[invFreq.Length];
-        invFreq.CopyTo(_invFreq);
+        _rope = rope;
         (_qkv, _bias, _numHeads, _headDim, _kvCols) = (true, bias?.AsFloatVector(), numHeads, headDim, kvw);
         _keys = (float*)keys.Pointer;
         _values = (float*)values.Pointer;
@@ -85,9 +83,9 @@ internal sealed unsafe class StackedRowOps(WorkerPool pool) : PoolJob
                 Activation.Add(src, _bias, src);
             int qw = _numHeads * _headDim, kvw = _kvCols;
             src[..qw].CopyTo(dst);
-            Rope.Apply(dst, _headDim, _positions[r], _invFreq, cos, sin);
+            Rope.Apply(dst, _headDim, _positions[r], _rope!, cos, sin);
             var k = src.Slice(qw, kvw);
-            Rope.Apply(k, _headDim, _positions[r], _invFreq, cos, sin);
+            Rope.Apply(k, _headDim, _positions[r], _rope!, cos, sin);
             long slot = _slots[r];
             k.CopyTo(new Span<float>(_keys + slot * kvw, kvw));
             src.Slice(qw + kvw, kvw).CopyTo(new Span<float>(_values + slot * kvw, kvw));
