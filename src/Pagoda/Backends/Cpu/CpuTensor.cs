@@ -38,6 +38,17 @@ internal sealed unsafe class CpuTensor : Tensor
     public static CpuTensor Borrow(DType dtype, int[] shape, byte* data) => new(dtype, shape, data, owned: false);
 
     /// <summary>
+    /// An owned, uninitialised buffer of any stored dtype: weights the backend rearranges at load time (gpt-oss's
+    /// experts, transposed to [out, in]) keep their dtype rather than doubling as float32.
+    /// </summary>
+    public static CpuTensor AllocateStored(DType dtype, int[] shape)
+    {
+        var t = new CpuTensor(dtype, shape, null, owned: true);
+        t._data = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(t.NumElements * DTypes.SizeOf(dtype), 64), 64);
+        return t;
+    }
+
+    /// <summary>
     /// Weights [r₀ + r₁ + ..., cols] made of <paramref name="parts"/> [rᵢ, cols] without copying them: Linear
     /// runs over the parts as one dispatch. The parts stay where they are (mapped, or owned by the model).
     /// </summary>
