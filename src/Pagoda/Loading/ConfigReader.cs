@@ -10,7 +10,7 @@ public static class ConfigReader
 {
     /// <summary>Architectures this engine can run.</summary>
     public static readonly IReadOnlyList<string> SupportedArchitectures =
-        ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "OPTForCausalLM"];
+        ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "OPTForCausalLM", .. MoeConfig.Architectures];
 
     /// <summary>Reads and validates <paramref name="path"/>.</summary>
     public static ModelConfig Read(string path)
@@ -44,11 +44,12 @@ public static class ConfigReader
             throw new ModelLoadException(j.Path, "sliding-window attention (use_sliding_window=true) is not supported");
         var (theta, scaling) = ReadRope(j);
         bool attentionBias = j.Bool("attention_bias") ?? false;
+        int numLayers = j.RequiredInt("num_hidden_layers");
         return new ModelConfig
         {
             Architecture = arch,
             HiddenSize = hidden,
-            NumLayers = j.RequiredInt("num_hidden_layers"),
+            NumLayers = numLayers,
             NumHeads = heads,
             NumKvHeads = j.Int("num_key_value_heads") ?? heads,
             HeadDim = j.Int("head_dim") ?? hidden / heads,
@@ -60,13 +61,14 @@ public static class ConfigReader
             RopeScaling = scaling,
             TieWordEmbeddings = j.Bool("tie_word_embeddings") ?? false,
             QkvBias = arch == "Qwen2ForCausalLM" || attentionBias,
-            OutputBias = arch == "LlamaForCausalLM" && attentionBias,
+            OutputBias = arch is "LlamaForCausalLM" or "GptOssForCausalLM" && attentionBias,
             MlpBias = j.Bool("mlp_bias") ?? false,
-            QkNorm = arch == "Qwen3ForCausalLM",
+            QkNorm = arch is "Qwen3ForCausalLM" or "Qwen3MoeForCausalLM",
             HiddenAct = act,
             DType = dtype,
             BosTokenId = j.Int("bos_token_id"),
             EosTokenIds = j.IntOrIntList("eos_token_id"),
+            Moe = MoeConfig.Read(j, arch, numLayers),
         };
     }
 

@@ -90,4 +90,14 @@ public sealed class JsonFields(string path, JsonElement obj)
             .Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int i) ? i : throw Wrong(key, "a list of integers"))
             .ToList();
     }
+
+    /// <summary>A list of strings (e.g. `layer_types`), empty when absent.</summary>
+    public IReadOnlyList<string> StringList(string key)
+    {
+        if (Get(key) is not { } v)
+            return [];
+        if (v.ValueKind != JsonValueKind.Array)
+            throw Wrong(key, "a list of strings");
+        return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : throw Wrong(key, "a list of strings")).ToList();
+    }
 }

@@ -81,4 +81,7 @@ public sealed record ModelConfig
 
     /// <summary>Whether this is OPT's decoder (learned positions, LayerNorm, ReLU).</summary>
     public bool IsOpt => Architecture == "OPTForCausalLM";
+
+    /// <summary>The mixture-of-experts facts (Qwen3-MoE, Mixtral, gpt-oss); null for a dense model.</summary>
+    public MoeConfig? Moe { get; init; }
 }
