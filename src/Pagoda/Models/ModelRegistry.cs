@@ -8,13 +8,16 @@ public static class ModelRegistry
 {
     /// <summary>
     /// Builds the model for <paramref name="config"/> over its weights; <paramref name="quantization"/>
-    /// "int8" turns its Linear weights into weight-only int8 (Llama / Qwen2 / Qwen3).
+    /// "int8" turns its Linear weights into weight-only int8 (Llama / Qwen2 / Qwen3; not OPT or the MoE families).
     /// </summary>
     public static IModel Create(ModelConfig config, WeightStore weights, IBackend backend, string? quantization = null) => config.Architecture switch
     {
         "LlamaForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" => new DecoderModel(config, weights, backend, quantization == "int8"),
         "OPTForCausalLM" when quantization == null => new OptModel(config, weights, backend),
         "OPTForCausalLM" => throw new ArgumentException($"--quantization {quantization} is not supported for OPT models."),
+        "Qwen3MoeForCausalLM" or "MixtralForCausalLM" or "GptOssForCausalLM" when quantization == null => new MoeModel(config, weights, backend),
+        "Qwen3MoeForCausalLM" or "MixtralForCausalLM" or "GptOssForCausalLM" =>
+            throw new ArgumentException($"--quantization {quantization} is not supported for mixture-of-experts models."),
         _ => throw new ModelLoadException(weights.Folder,
             $"unsupported architecture '{config.Architecture}' (supported: {string.Join(", ", ConfigReader.SupportedArchitectures)})"),
     };

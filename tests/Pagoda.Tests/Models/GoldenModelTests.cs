@@ -14,6 +14,9 @@ public class GoldenModelTests
     public static IEnumerable<object[]> TinyLlama => Golden.Cases("tiny-llama");
     public static IEnumerable<object[]> TinyQwen3 => Golden.Cases("tiny-qwen3");
     public static IEnumerable<object[]> TinyOpt => Golden.Cases("tiny-opt");
+    public static IEnumerable<object[]> TinyQwen3Moe => Golden.Cases("tiny-qwen3-moe");
+    public static IEnumerable<object[]> TinyMixtral => Golden.Cases("tiny-mixtral");
+    public static IEnumerable<object[]> TinyGptOss => Golden.Cases("tiny-gpt-oss");
 
     [Theory, MemberData(nameof(FortuneChat))]
     public void FortuneChatMatchesTransformers(string kind, int index) => Check(Golden.Load("fortune-chat", kind, index));
@@ -26,6 +29,15 @@ public class GoldenModelTests
 
     [Theory, MemberData(nameof(TinyOpt))]
     public void TinyOptMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-opt", kind, index));
+
+    [Theory, MemberData(nameof(TinyQwen3Moe))]
+    public void TinyQwen3MoeMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-qwen3-moe", kind, index));
+
+    [Theory, MemberData(nameof(TinyMixtral))]
+    public void TinyMixtralMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-mixtral", kind, index));
+
+    [Theory, MemberData(nameof(TinyGptOss))]
+    public void TinyGptOssMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-gpt-oss", kind, index));
 
     private static void Check(GoldenCase g)
     {

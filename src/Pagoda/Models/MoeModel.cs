@@ -1,0 +1,201 @@
+using Pagoda.Backends;
+using Pagoda.Loading;
+
+namespace Pagoda.Models;
+
+/// <summary>
+/// The mixture-of-experts decoders: Llama-style layers (RMSNorm, RoPE attention with GQA) whose MLP is a
+/// routed set of experts run by the backend's <see cref="IMoeOps"/>. Qwen3-MoE (q/k RMSNorm, softmax routing
+/// with norm_topk_prob, optional dense layers), Mixtral (softmax routing, renormalised top-k) and gpt-oss (biased
+/// router, top-k then softmax, clamped SwiGLU experts with biases, attention with biases, learned sinks and
+/// alternating sliding / full layers).
+/// </summary>
+public sealed class MoeModel : IModel
+{
+    // A layer's MLP is either routed experts (Router, Experts) or dense (Gate, Up, Down: Qwen3-MoE's mlp_only_layers).
+    private sealed record Layer(Tensor InputNorm, AttentionBlock Attention, Tensor PostNorm,
+        Tensor? Router, Tensor? RouterBias, MoeExperts? Experts, Tensor? Gate, Tensor? Up, Tensor? Down);
+
+    private readonly IBackend _b;
+    private readonly IMoeOps _moe;
+    private readonly Tensor _embed, _norm, _lmHead;
+    private readonly LmHead _head;
+    private readonly Layer[] _layers;
+    private readonly RotaryParams _rope;
+    private readonly MoeSpec _spec;
+
+    /// <summary>Binds every weight, checking names and shapes against the config, and prepares each layer's experts.</summary>
+    public MoeModel(ModelConfig config, WeightStore weights, IBackend backend)
+    {
+        var moe = config.Moe ?? throw new ArgumentException($"{config.Architecture} has no MoE fields", nameof(config));
+        // Checked before any weight is uploaded: without the capability nothing of the model could run.
+        _moe = backend as IMoeOps ?? throw new NotSupportedException(
+            $"the {backend.Name} backend cannot run mixture-of-experts models ({config.Architecture}) yet; use the CPU backend");
+        Config = config;
+        _b = backend;
+        int h = config.HiddenSize, ff = moe.IntermediateSize, numExperts = moe.NumExperts;
+        Tensor W(string name, params int[] shape) => backend.LoadWeight(weights.View(name, shape));
+
+        _embed = W("model.embed_tokens.weight", config.VocabSize, h);
+        _norm = W("model.norm.weight", h);
+        _lmHead = config.TieWordEmbeddings ? _embed : W("lm_head.weight", config.VocabSize, h);
+        _head = new LmHead(backend, _lmHead);
+        var (mlp, router) = config.Architecture switch
+        {
+            "MixtralForCausalLM" => ("block_sparse_moe.", "gate"),
+            "GptOssForCausalLM" => ("mlp.", "router"),
+            _ => ("mlp.", "gate"),
+        };
+        _layers = new Layer[config.NumLayers];
+        long expertBytes = 0;
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            string p = $"model.layers.{i}.";
+            var attention = new AttentionBlock(backend, config, p + "self_attn.", AttentionSpecOf(config, weights, p, i), (n, s) => W(n, s));
+            var layer = new Layer(W(p + "input_layernorm.weight", h), attention, W(p + "post_attention_layernorm.weight", h),
+                null, null, null, null, null, null);
+            if (moe.DenseLayers.Contains(i))
+            {
+                int dense = config.IntermediateSize;
+                _layers[i] = layer with
+                {
+                    Gate = W(p + "mlp.gate_proj.weight", dense, h), Up = W(p + "mlp.up_proj.weight", dense, h),
+                    Down = W(p + "mlp.down_proj.weight", h, dense),
+                };
+                continue;
+            }
+            string e = p + mlp + "experts.";
+            var stored = new MoeExpertWeights(numExperts, h, ff);
+            stored = moe.StackedExperts
+                ? stored with
+                {
+                    GateUp = W(e + "gate_up_proj", numExperts, h, 2 * ff), GateUpBias = W(e + "gate_up_proj_bias", numExperts, 2 * ff),
+                    DownStacked = W(e + "down_proj", numExperts, ff, h), DownBias = W(e + "down_proj_bias", numExperts, h),
+                }
+                : config.Architecture == "MixtralForCausalLM"
+                    ? stored with { Gate = Experts(e, "w1", ff, h), Up = Experts(e, "w3", ff, h), Down = Experts(e, "w2", h, ff) }
+                    : stored with { Gate = Experts(e, "gate_proj", ff, h), Up = Experts(e, "up_proj", ff, h), Down = Experts(e, "down_proj", h, ff) };
+            _layers[i] = layer with
+            {
+                Router = W(p + mlp + router + ".weight", numExperts, h),
+                RouterBias = moe.RouterBias ? W(p + mlp + router + ".bias", numExperts) : null,
+                Experts = _moe.PrepareExperts(stored),
+            };
+            expertBytes += WeightSize.Of(stored.Tensors);
+        }
+        WeightBytes = expertBytes + WeightSize.Of(_layers.SelectMany(l => l.Attention.Weights
+            .Concat([l.InputNorm, l.PostNorm, l.Router, l.RouterBias, l.Gate, l.Up, l.Down])).Append(_embed).Append(_norm).Append(_lmHead));
+        _rope = new RotaryParams(RotaryEmbedding.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling));
+        _spec = new MoeSpec(moe.TopK, moe.Scoring, moe.NormTopkProb, moe.Activation) { SwigluLimit = moe.SwigluLimit };
+
+        // Expert e's Linear weight `{prefix}{e}.{name}.weight` for e = 0 .. numExperts - 1.
+        Tensor[] Experts(string prefix, string name, int rows, int cols) =>
+            Enumerable.Range(0, numExperts).Select(x => W($"{prefix}{x}.{name}.weight", rows, cols)).ToArray();
+    }
+
+    // The layer's score scale, window (gpt-oss's sliding layers) and sinks (one learned logit per head).
+    private static AttentionSpec AttentionSpecOf(ModelConfig c, WeightStore weights, string prefix, int layer)
+    {
+        var moe = c.Moe!;
+        bool sliding = moe.LayerTypes.Count > 0 && moe.LayerTypes[layer] == "sliding_attention";
+        return new AttentionSpec(c.NumHeads, c.NumKvHeads, c.HeadDim, 1f / MathF.Sqrt(c.HeadDim))
+        {
+            SlidingWindow = sliding ? moe.SlidingWindow : 0,
+            Sinks = moe.AttentionSinks ? HostFloats(weights.View(prefix + "self_attn.sinks", c.NumHeads)) : null,
+        };
+    }
+
+    // A small stored vector widened to float32 on the host (exact for every stored dtype).
+    private static unsafe float[] HostFloats(HostWeight w)
+    {
+        var v = new float[w.Shape.Aggregate(1, (a, b) => a * b)];
+        for (int i = 0; i < v.Length; i++)
+        {
+            v[i] = w.DType switch
+            {
+                DType.F32 => ((float*)w.Data)[i],
+                DType.BF16 => BitConverter.Int32BitsToSingle(((ushort*)w.Data)[i] << 16),
+                DType.F16 => (float)((Half*)w.Data)[i],
+                _ => throw new InvalidOperationException($"{w.Name}: {w.DType} is not a stored dtype"),
+            };
+        }
+        return v;
+    }
+
+    /// <inheritdoc />
+    public ModelConfig Config { get; }
+
+    /// <inheritdoc />
+    public long WeightBytes { get; }
+
+    /// <inheritdoc />
+    public int KvWidth => Config.NumKvHeads * Config.HeadDim;
+
+    /// <inheritdoc />
+    public float[] Forward(ForwardBatch batch, PagedKvCache cache)
+    {
+        var c = Config;
+        int n = batch.NumTokens, h = c.HiddenSize;
+        float eps = (float)c.NormEps;
+        bool anyDense = c.Moe!.DenseLayers.Count > 0;
+        using var x = _b.Empty(n, h);                                   // [n, hidden] residual stream
+        using var hs = _b.Empty(n, h);                                  // [n, hidden] normed input / sub-layer output
+        using var mlpOut = _b.Empty(n, h);                              // [n, hidden] the MLP's output
+        using var logits = _b.Empty(n, c.Moe.NumExperts);               // [n, numExperts] router logits
+        using var gate = anyDense ? _b.Empty(n, c.IntermediateSize) : null;   // [n, intermediate] dense layers only
+        using var up = anyDense ? _b.Empty(n, c.IntermediateSize) : null;     // [n, intermediate] dense layers only
+        using var scratch = _layers[0].Attention.CreateScratch(n);
+
+        // With a fused residual-add + RMSNorm each sub-layer's add also makes the next sub-layer's input.
+        var fused = _b as IFusedNormOps;
+        _b.Embedding(_embed, batch.InputIds, x);
+        for (int l = 0; l < _layers.Length; l++)
+        {
+            var L = _layers[l];
+            if (fused == null || l == 0)
+                _b.RmsNorm(x, L.InputNorm, eps, hs);
+            L.Attention.Forward(hs, batch, cache, l, _rope, scratch, hs);
+            AddNorm(fused, x, hs, L.PostNorm, eps);
+            if (L.Experts != null)
+            {
+                _b.Linear(hs, L.Router!, L.RouterBias, logits);
+                _moe.FusedMoe(hs, logits, L.Experts, _spec, mlpOut);
+            }
+            else
+            {
+                _b.Linear(hs, L.Gate!, null, gate!);
+                _b.Linear(hs, L.Up!, null, up!);
+                _b.SiluMul(gate!, up!, gate!);
+                _b.Linear(gate!, L.Down!, null, mlpOut);
+            }
+            // Residual add; with the fused op the next layer's input norm (or the final norm) comes with it.
+            if (fused != null)
+                fused.AddRmsNorm(x, mlpOut, l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _norm, eps, hs);
+            else
+                _b.Add(x, mlpOut, x);
+        }
+        if (fused == null)
+            _b.RmsNorm(x, _norm, eps, hs);
+        return _head.Project(hs, batch);
+    }
+
+    private void AddNorm(IFusedNormOps? fused, Tensor x, Tensor hs, Tensor weight, float eps)
+    {
+        if (fused != null)
+        {
+            fused.AddRmsNorm(x, hs, weight, eps, hs);
+            return;
+        }
+        _b.Add(x, hs, x);
+        _b.RmsNorm(x, weight, eps, hs);
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        // Stored weights are views on the memory-mapped store (CPU) or owned by the backend; the prepared
+        // experts may hold copies (gpt-oss's transposed ones on the CPU).
+        foreach (var l in _layers)
+            l.Experts?.Dispose();
+    }
+}
