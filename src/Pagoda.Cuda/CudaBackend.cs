@@ -216,6 +216,13 @@ public sealed unsafe partial class CudaBackend : IBackend
     }
 
     /// <inheritdoc />
+    public void GeluTanhMul(Tensor gate, Tensor up, Tensor dst) =>
+        throw new NotSupportedException("GELU-tanh · mul (Gemma's MLP) is not yet on CUDA");
+
+    /// <inheritdoc />
+    public void Scale(Tensor x, float factor) => throw new NotSupportedException("Scale (Gemma's embedding normalizer) is not yet on CUDA");
+
+    /// <inheritdoc />
     public void Relu(Tensor x)
     {
         if (Skip) return;

@@ -81,4 +81,9 @@ public sealed record ModelConfig
 
     /// <summary>Whether this is OPT's decoder (learned positions, LayerNorm, ReLU).</summary>
     public bool IsOpt => Architecture == "OPTForCausalLM";
+
+    // --- Gemma 2 / Gemma 3 ---
+
+    /// <summary>Gemma's own fields (soft caps, score scale, local/global layers); null for other families.</summary>
+    public GemmaConfig? Gemma { get; init; }
 }
