@@ -93,6 +93,20 @@ internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectio
         Add("SiluMul", t);
     }
 
+    public void GeluTanhMul(Tensor gate, Tensor up, Tensor dst)
+    {
+        long t = Stopwatch.GetTimestamp();
+        inner.GeluTanhMul(gate, up, dst);
+        Add("GeluTanhMul", t);
+    }
+
+    public void Scale(Tensor x, float factor)
+    {
+        long t = Stopwatch.GetTimestamp();
+        inner.Scale(x, factor);
+        Add("Scale", t);
+    }
+
     public void Relu(Tensor x)
     {
         long t = Stopwatch.GetTimestamp();

@@ -107,6 +107,8 @@ internal sealed class TopKBackend : IBackend, IDeviceSampler
     public void LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor dst) => throw new NotSupportedException();
     public void Add(Tensor a, Tensor b, Tensor dst) => throw new NotSupportedException();
     public void SiluMul(Tensor gate, Tensor up, Tensor dst) => throw new NotSupportedException();
+    public void GeluTanhMul(Tensor gate, Tensor up, Tensor dst) => throw new NotSupportedException();
+    public void Scale(Tensor x, float factor) => throw new NotSupportedException();
     public void Relu(Tensor x) => throw new NotSupportedException();
     public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, RotaryParams rope) => throw new NotSupportedException();
     public void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping) => throw new NotSupportedException();

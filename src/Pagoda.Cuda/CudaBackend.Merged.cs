@@ -49,7 +49,7 @@ public sealed unsafe partial class CudaBackend : IMergedProjectionOps
             throw new ArgumentException("qkv, q and the head counts disagree");
         _k.Launch(_k.QkvRopeStore, "qkv_rope_store", S, (uint)qkv.Rows, 1, 1, RowThreads(qkv.Cols / 2),
             P(qkv), bias == null ? 0UL : P(bias), P(q), P(cache.Keys[layer]), P(cache.Values[layer]), slots, pos, freq,
-            numHeads, numKvHeads, headDim);
+            numHeads, numKvHeads, headDim, rope.InvFreq.Length, rope.AttentionFactor);
     }
 
     /// <inheritdoc />

@@ -19,6 +19,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     private readonly Kernels _k;
     private readonly DevicePool _pool = new();
     private readonly List<Tensor> _owned = [];
+    private readonly Dictionary<float[], DeviceMemory> _sinks = new(ReferenceEqualityComparer.Instance);
     private readonly int _elemSize;
     private readonly DeviceMemory _attentionCounters; // per (tile, kv head): splits finished; the last block resets it
     private readonly long[] _attentionSmem; // per attention variant: the dynamic shared memory opted into so far
@@ -215,6 +216,13 @@ public sealed unsafe partial class CudaBackend : IBackend
     }
 
     /// <inheritdoc />
+    public void GeluTanhMul(Tensor gate, Tensor up, Tensor dst) =>
+        throw new NotSupportedException("GELU-tanh · mul (Gemma's MLP) is not yet on CUDA");
+
+    /// <inheritdoc />
+    public void Scale(Tensor x, float factor) => throw new NotSupportedException("Scale (Gemma's embedding normalizer) is not yet on CUDA");
+
+    /// <inheritdoc />
     public void Relu(Tensor x)
     {
         if (Skip) return;
@@ -228,14 +236,14 @@ public sealed unsafe partial class CudaBackend : IBackend
         ulong pos = UploadInts("positions", positions);
         ulong freq = UploadFloats("inv_freq", rope.InvFreq);
         if (Skip) return;
-        _k.Launch(_k.Rope, "rope", S, (uint)x.Rows, 1, 1, RowThreads(x.Cols / 2), P(x), pos, freq, x.Cols, headDim);
+        _k.Launch(_k.Rope, "rope", S, (uint)x.Rows, 1, 1, RowThreads(x.Cols / 2), P(x), pos, freq, x.Cols, headDim,
+            rope.InvFreq.Length, rope.AttentionFactor);
     }
 
-    // The kernels rotate whole heads with unscaled tables.
     private static void CheckRotary(RotaryParams rope, int headDim)
     {
-        if (rope.RotaryDim != headDim || rope.AttentionFactor != 1f)
-            throw new NotSupportedException("CUDA RoPE has no partial rotary or attention factor yet");
+        if (rope.RotaryDim > headDim || headDim % 2 != 0)
+            throw new ArgumentException($"rotary dim {rope.RotaryDim} does not fit head dim {headDim}");
     }
 
     /// <inheritdoc />
@@ -251,8 +259,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     public void PagedAttention(Tensor q, PagedKvCache cache, int layer, ForwardBatch batch, AttentionSpec spec, Tensor dst)
     {
         var (numHeads, numKvHeads, headDim, scale) = spec;
-        if (!spec.IsPlain)
-            throw new NotSupportedException("CUDA paged attention has no sliding window, soft cap or attention sinks yet");
+        ulong sinks = spec.Sinks == null ? 0UL : Sinks(spec.Sinks);
         int group = numHeads / numKvHeads;
         if (headDim % 8 != 0 || headDim > 256 || (headDim > 128 && headDim % 16 != 0) || group > 64)
             throw new NotSupportedException(
@@ -272,7 +279,7 @@ public sealed unsafe partial class CudaBackend : IBackend
             workers = decode ? meta.Workers : 1;
             threads = 128;
             nbuf = decode && meta.NumTiles * numKvHeads >= 2 * _device.MultiprocessorCount ? 1 : 2;
-            smem = 2L * nbuf * AttentionKeys * (headDim + 8) * _elemSize + (decode ? (16 * (AttentionKeys + 4) + 32 + 16 * (AttentionKeys / 2 + 4)) * 4L : 0)
+            smem = 2L * nbuf * AttentionKeys * (headDim + 8) * _elemSize + (decode ? (16 * (AttentionKeys + 4) + 48 + 16 * (AttentionKeys / 2 + 4)) * 4L : 0)
                 + (meta.Width * 4L + 15) / 16 * 16; // + the block table
         }
         else
@@ -299,9 +306,24 @@ public sealed unsafe partial class CudaBackend : IBackend
         _k.Launch(_k.Attention[variant], "attention", S, (uint)meta.NumTiles, (uint)numKvHeads, (uint)workers, (uint)threads, (uint)smem,
             P(q), P(cache.Keys[layer]), P(cache.Values[layer]), P(dst), acc?.Ptr ?? 0UL, ml?.Ptr ?? 0UL, _attentionCounters.Ptr,
             meta.Tiles, meta.BlockTables, meta.Width, meta.Positions, numHeads, numKvHeads, headDim, cache.BlockSize, scale,
-            meta.SplitLen, meta.MaxSplits, nbuf);
+            meta.SplitLen, meta.MaxSplits, nbuf, spec.SlidingWindow, spec.SoftCap, sinks);
         acc?.Dispose();
         ml?.Dispose();
+    }
+
+    // A layer's attention sinks, uploaded on first use and kept for the backend's life (the model owns the array,
+    // so the same array means the same values; CUDA graphs capture the address).
+    private ulong Sinks(float[] sinks)
+    {
+        if (!_sinks.TryGetValue(sinks, out var m))
+        {
+            _device.MakeCurrent();
+            m = new DeviceMemory(sinks.Length * 4L);
+            fixed (float* p = sinks)
+                Driver.Check(Driver.cuMemcpyHtoD(m.Ptr, p, (nuint)(sinks.Length * 4)), "cuMemcpyHtoD_v2");
+            _sinks[sinks] = m;
+        }
+        return m.Ptr;
     }
 
     // Opts a kernel of one family (attention or GEMM variants) into more than 48 KB of dynamic shared memory,
@@ -346,6 +368,8 @@ public sealed unsafe partial class CudaBackend : IBackend
             g.Dispose();
         foreach (var t in _owned)
             t.Dispose();
+        foreach (var m in _sinks.Values)
+            m.Dispose();
         _uploads.Clear();
         _pool.Dispose();
         _k.Dispose();

@@ -62,25 +62,31 @@ public static class MergedParity
         int[] slots = Enumerable.Range(0, blocks * bs).OrderBy(_ => rng.Next()).Take(n).ToArray();
         float[] invFreq = Pagoda.Models.RotaryEmbedding.InverseFrequencies(hd, 1_000_000, null);
 
-        // CPU: the separate ops as DecoderModel issues them without the capability.
-        using var cc = cpu.AllocateKvCache(1, blocks, bs, kw);
-        var (qc, kc, vc) = (cpu.Empty(n, qw), cpu.Empty(n, kw), cpu.Empty(n, kw));
-        cpu.Linear(xc, wq.C, bq.C, qc); cpu.Linear(xc, wk.C, bk.C, kc); cpu.Linear(xc, wv.C, bv.C, vc);
-        cpu.Rope(qc, hd, positions, new RotaryParams(invFreq)); cpu.Rope(kc, hd, positions, new RotaryParams(invFreq));
-        cpu.StoreKv(kc, vc, cc, 0, slots);
+        void Qkv(RotaryParams rope, string label)
+        {
+            // CPU: the separate ops as DecoderModel issues them without the capability.
+            using var cc = cpu.AllocateKvCache(1, blocks, bs, kw);
+            var (qc, kc, vc) = (cpu.Empty(n, qw), cpu.Empty(n, kw), cpu.Empty(n, kw));
+            cpu.Linear(xc, wq.C, bq.C, qc); cpu.Linear(xc, wk.C, bk.C, kc); cpu.Linear(xc, wv.C, bv.C, vc);
+            cpu.Rope(qc, hd, positions, rope); cpu.Rope(kc, hd, positions, rope);
+            cpu.StoreKv(kc, vc, cc, 0, slots);
 
-        // GPU: one GEMM over the stacked weights, then the fused kernel.
-        using var gc = gpu.AllocateKvCache(1, blocks, bs, kw);
-        using var qkv = gpu.Empty(n, qw + 2 * kw);
-        using var qg = gpu.Empty(n, qw);
-        gpu.Linear(xg, wqkv, null, qkv);
-        gpu.QkvRopeStore(qkv, bqkv, heads, kvHeads, hd, positions, new RotaryParams(invFreq), gc, 0, slots, qg);
-        Check("stacked qkv: q (bias + rope)", qc, qg);
-        var (kcOut, kgOut) = (cpu.Empty(n, kw), gpu.Empty(n, kw));
-        cpu.GatherRows(cc.Keys[0], slots, kcOut); gpu.GatherRows(gc.Keys[0], slots, kgOut);
-        Check("stacked qkv: k in the pool", kcOut, kgOut);
-        cpu.GatherRows(cc.Values[0], slots, kcOut); gpu.GatherRows(gc.Values[0], slots, kgOut);
-        Check("stacked qkv: v in the pool", kcOut, kgOut);
+            // GPU: one GEMM over the stacked weights, then the fused kernel.
+            using var gc = gpu.AllocateKvCache(1, blocks, bs, kw);
+            using var qkv = gpu.Empty(n, qw + 2 * kw);
+            using var qg = gpu.Empty(n, qw);
+            gpu.Linear(xg, wqkv, null, qkv);
+            gpu.QkvRopeStore(qkv, bqkv, heads, kvHeads, hd, positions, rope, gc, 0, slots, qg);
+            Check($"stacked qkv{label}: q (bias + rope)", qc, qg);
+            var (kcOut, kgOut) = (cpu.Empty(n, kw), gpu.Empty(n, kw));
+            cpu.GatherRows(cc.Keys[0], slots, kcOut); gpu.GatherRows(gc.Keys[0], slots, kgOut);
+            Check($"stacked qkv{label}: k in the pool", kcOut, kgOut);
+            cpu.GatherRows(cc.Values[0], slots, kcOut); gpu.GatherRows(gc.Values[0], slots, kgOut);
+            Check($"stacked qkv{label}: v in the pool", kcOut, kgOut);
+        }
+        Qkv(new RotaryParams(invFreq), "");
+        // Phi-style partial rotary (3/4 of each head) with an attention factor: the rest of each head is copied.
+        Qkv(new RotaryParams(invFreq[..(hd * 3 / 8)], 1.2f), " partial");
 
         var (gateC, upC) = (cpu.Empty(n, ff), cpu.Empty(n, ff));
         cpu.Linear(xc, wg.C, null, gateC); cpu.Linear(xc, wu.C, null, upC);

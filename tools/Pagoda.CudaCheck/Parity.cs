@@ -95,6 +95,11 @@ public static class Parity
         var r = Pair(n, h);
         cpu.Rope(r.C, 64, positions, new RotaryParams(invFreq)); gpu.Rope(r.G, 64, positions, new RotaryParams(invFreq));
         Check("rope", r.C, r.G);
+        // Partial rotary (Phi's 0.75 of head_dim 64 leaves 16 elements per head alone) with a YaRN-like factor.
+        var rp = new RotaryParams(invFreq[..24], 1.2f);
+        var r2 = Pair(n, h);
+        cpu.Rope(r2.C, 64, positions, rp); gpu.Rope(r2.G, 64, positions, rp);
+        Check("rope partial 48/64, factor 1.2", r2.C, r2.G);
 
         AttentionCase(cpu, gpu, Pair, Out, Check, rng, [5, 17, 1, 40], [0, 30, 0, 3], "prefill, 4 seqs, chunked");
         AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1, 1], [700, 5, 1300], "decode, split-K");
@@ -105,6 +110,17 @@ public static class Parity
         AttentionCase(cpu, gpu, Pair, Out, Check, rng, [70, 1], [10, 0], "prefill g1 d256", 2, 2, 256);
         AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1], [300, 40], "decode g1 d256", 2, 2, 256);
         AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1, 9], [500, 3, 20], "decode+prefill g32 d64", 32, 1, 64);
+        // Sliding windows (one shorter than a key tile, one crossing split edges), Gemma 2's soft cap, gpt-oss's sinks.
+        float[] sinks = Enumerable.Range(0, 8).Select(i => (float)(rng.NextDouble() * 4 - 2)).ToArray();
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [5, 17, 1, 40], [0, 30, 0, 3], "prefill window 32", extra: a => a with { SlidingWindow = 32 });
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1, 1], [700, 5, 1300], "decode window 300", extra: a => a with { SlidingWindow = 300 });
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [200, 3, 64], [0, 61, 65], "prefill g6 d128 window 48 + cap 50", 12, 2, 128,
+            a => a with { SlidingWindow = 48, SoftCap = 50f });
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1, 1, 1, 1], [62, 63, 127, 999, 0], "decode g6 d128 cap 20", 12, 2, 128,
+            a => a with { SoftCap = 20f });
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [5, 17, 1, 40], [0, 30, 0, 3], "prefill sinks + window 16",
+            extra: a => a with { Sinks = sinks, SlidingWindow = 16 });
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1, 1], [700, 5, 1300], "decode sinks", extra: a => a with { Sinks = sinks });
         AttentionInvariance(gpu, Pair, rng, dtype, log, failures);
 
         var rowsIdx = new[] { 3, 0, 36 };
@@ -118,7 +134,7 @@ public static class Parity
 
     private static void AttentionCase(CpuBackend cpu, CudaBackend gpu, Func<int[], (Tensor C, Tensor G)> pair,
         Func<int[], (Tensor C, Tensor G)> @out, Action<string, Tensor, Tensor> check, Random rng,
-        int[] newTokens, int[] cached, string what, int heads = 8, int kvHeads = 2, int hd = 64)
+        int[] newTokens, int[] cached, string what, int heads = 8, int kvHeads = 2, int hd = 64, Func<AttentionSpec, AttentionSpec>? extra = null)
     {
         const int bs = 16;
         int seqs = newTokens.Length, total = newTokens.Sum();
@@ -160,9 +176,10 @@ public static class Parity
         var q = pair([total, heads * hd]);
         var o = @out([total, heads * hd]);
         cpu.StoreKv(k.C, v.C, cc, 0, batch.SlotMapping); gpu.StoreKv(k.G, v.G, gc, 0, batch.SlotMapping);
-        float scale = 1f / MathF.Sqrt(hd);
-        cpu.PagedAttention(q.C, cc, 0, batch, new AttentionSpec(heads, kvHeads, hd, scale), o.C);
-        gpu.PagedAttention(q.G, gc, 0, batch, new AttentionSpec(heads, kvHeads, hd, scale), o.G);
+        var spec = new AttentionSpec(heads, kvHeads, hd, 1f / MathF.Sqrt(hd));
+        spec = extra?.Invoke(spec) ?? spec;
+        cpu.PagedAttention(q.C, cc, 0, batch, spec, o.C);
+        gpu.PagedAttention(q.G, gc, 0, batch, spec, o.G);
         check($"paged_attention {what}", o.C, o.G);
     }
 

@@ -41,6 +41,22 @@ template <> struct Vec8<float>
     }
 };
 
+// The score of key p for a query at qpos: q·k scaled, then Gemma 2's soft cap (cap·tanh(s / cap), cap 0 for
+// none), and -inf outside the causal sliding window (qpos - window, qpos] (window 0: every key up to qpos).
+__device__ __forceinline__ float att_score(float dot, int p, int qpos, float scale, int window, float softcap)
+{
+    if (p > qpos || (window > 0 && p <= qpos - window)) return NEG_INF;
+    float v = dot * scale;
+    return softcap > 0.f ? tanhf(v / softcap) * softcap : v;
+}
+
+// The softmax denominator of a finished row: gpt-oss's sink logit of the row's q head (sinks null for none)
+// joins it without a value, so the output is O / (L + exp(sink - M)).
+__device__ __forceinline__ float att_denominator(float L, float M, const float* sinks, int head)
+{
+    return sinks ? L + expf(sinks[head] - M) : L;
+}
+
 // Folds one split's softmax statistics (m, l) into the running (M, L) and gives the scales of the running
 // sum (a) and of the split's sum (b): O = acc * b + O * a. False (nothing changes) when the split has no
 // key for this row. Every merge, in every kernel, goes through here, so they all round alike.
@@ -124,7 +140,7 @@ template <int RG, int RPT, int DPT>
 __device__ void attention_impl(
     const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles,
     const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,
-    int block_size, float scale, int split_len, int max_splits, int nbuf)
+    int block_size, float scale, int split_len, int max_splits, int nbuf, int window, float softcap, const float* sinks)
 {
     extern __shared__ __align__(16) unsigned char smem[];
     const int ROWS = RG * RPT;
@@ -229,7 +245,7 @@ __device__ void attention_impl(
                 for (int j = 0; j < 4; j++)
                 {
                     int p = kt + lane + 16 * j;
-                    s[i][j] = p <= rpos[i] ? s[i][j] * scale : NEG_INF;
+                    s[i][j] = att_score(s[i][j], p, rpos[i], scale, window, softcap);
                     mx = fmaxf(mx, s[i][j]);
                 }
 #pragma unroll
@@ -341,8 +357,9 @@ __device__ void attention_impl(
         int r = rg * RPT + i;
         if (r >= rows || d0 >= hd) continue;
         T* o = out + ((long long)(tok0 + r / group) * num_heads + kvh * group + r % group) * hd + d0;
+        float den = att_denominator(L[i], M[i], sinks, kvh * group + r % group);
 #pragma unroll
-        for (int e = 0; e < DPT; e++) o[e] = st(O[i][e] / L[i]); // the host keeps head_dim a multiple of DPT
+        for (int e = 0; e < DPT; e++) o[e] = st(O[i][e] / den); // the host keeps head_dim a multiple of DPT
     }
 }
 
@@ -350,11 +367,13 @@ __device__ void attention_impl(
     extern "C" __global__ void __launch_bounds__(RG * 16) NAME(                                                     \
         const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles, \
         const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,  \
-        int block_size, float scale, int split_len, int max_splits, int nbuf)                                       \
+        int block_size, float scale, int split_len, int max_splits, int nbuf, int window, float softcap,            \
+        const float* sinks)                                                                                         \
     {                                                                                                               \
         PDL_ENTRY();                                                                                                \
         attention_impl<RG, RPT, DPT>(q, kc, vc, out, part_acc, part_ml, counters, tiles, block_tables, max_blocks,   \
-            positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits, nbuf);            \
+            positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits, nbuf, window,     \
+            softcap, sinks);                                                                                        \
     }
 
 // Rows per block = row groups x rows per group: 64 (prefill and mixed batches), 16 or 8 (decode tiles of one
@@ -418,7 +437,7 @@ template <int HD>
 __device__ void attention_mma_impl(
     const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles,
     const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,
-    int block_size, float scale, int split_len, int max_splits, int nbuf)
+    int block_size, float scale, int split_len, int max_splits, int nbuf, int window, float softcap, const float* sinks)
 {
     extern __shared__ __align__(16) unsigned char smem[];
     const int KS = HD / 16, NT = HD / 8, kstride = HD + 8, tile_elems = ATT_KEYS * kstride;
@@ -518,7 +537,7 @@ __device__ void attention_mma_impl(
                     {
                         int p = kt + j * 8 + tig * 2 + e;
                         float& v = sc[j][2 * h + e];
-                        v = p <= rpos[h] ? v * scale : NEG_INF;
+                        v = att_score(v, p, rpos[h], scale, window, softcap);
                         mx = fmaxf(mx, v);
                     }
                 mx = quad_max(mx);
@@ -597,8 +616,9 @@ __device__ void attention_mma_impl(
     {
         if (rr[h] >= rows) continue;
         T* o = out + ((long long)(tok0 + rr[h] / group) * num_heads + kvh * group + rr[h] % group) * HD + tig * 2;
+        float den = att_denominator(L[h], M[h], sinks, kvh * group + rr[h] % group);
 #pragma unroll
-        for (int n = 0; n < NT; n++) { o[n * 8] = st(O[n][2 * h] / L[h]); o[n * 8 + 1] = st(O[n][2 * h + 1] / L[h]); }
+        for (int n = 0; n < NT; n++) { o[n * 8] = st(O[n][2 * h] / den); o[n * 8 + 1] = st(O[n][2 * h + 1] / den); }
     }
 }
 
@@ -631,7 +651,7 @@ template <int HD>
 __device__ void attention_mma_decode_impl(
     const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles,
     const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,
-    int block_size, float scale, int split_len, int max_splits, int nbuf)
+    int block_size, float scale, int split_len, int max_splits, int nbuf, int window, float softcap, const float* sinks)
 {
     extern __shared__ __align__(16) unsigned char smem[];
     constexpr int KS = HD / 16, NT = HD / 8, NW = NT / 4, kstride = HD + 8, tile_elems = ATT_KEYS * kstride;
@@ -640,7 +660,8 @@ __device__ void attention_mma_decode_impl(
     float* Ps = reinterpret_cast<float*>(Vs + nbuf * tile_elems); // [16, ATT_PSTRIDE]: scores
     float* corr_s = Ps + 16 * ATT_PSTRIDE;                      // [16]
     float* l_s = corr_s + 16;                                   // [16]
-    unsigned* Pp = reinterpret_cast<unsigned*>(l_s + 16);       // [16, ATT_PPSTRIDE]: P as 16-bit pairs
+    float* m_s = l_s + 16;                                      // [16]
+    unsigned* Pp = reinterpret_cast<unsigned*>(m_s + 16);       // [16, ATT_PPSTRIDE]: P as 16-bit pairs
     int* bts = reinterpret_cast<int*>(Pp + 16 * ATT_PPSTRIDE);  // [blocks of the context]
 
     const int t = threadIdx.x, warp = t >> 5, lane = t & 31, g = lane >> 2, tig = lane & 3;
@@ -733,7 +754,7 @@ __device__ void attention_mma_decode_impl(
                 for (int e = 0; e < 2; e++)
                 {
                     int p = kt + j * 8 + tig * 2 + e;
-                    v[j][e] = p <= srpos ? row[j * 8 + tig * 2 + e] * scale : NEG_INF;
+                    v[j][e] = att_score(row[j * 8 + tig * 2 + e], p, srpos, scale, window, softcap);
                     mx = fmaxf(mx, v[j][e]);
                 }
             mx = quad_max(mx);
@@ -814,14 +835,16 @@ __device__ void attention_mma_decode_impl(
         kt = ktn;
     }
 
-    float O[NW][4], L[2];
+    float O[NW][4], L[2], M[2] = { NEG_INF, NEG_INF };
     if (nsplits == 1)
     {
         // Merging the only split into zeros changes no bit: the result is acc / l.
-        if (stats && tig == 0) l_s[sr] = l;
+        if (stats && tig == 0) { l_s[sr] = l; m_s[sr] = m; }
         __syncthreads();
         L[0] = l_s[g];
         L[1] = l_s[g + 8];
+        M[0] = m_s[g];
+        M[1] = m_s[g + 8];
 #pragma unroll
         for (int n = 0; n < NW; n++)
 #pragma unroll
@@ -830,7 +853,6 @@ __device__ void attention_mma_decode_impl(
     else
     {
         if (!last_to_finish(counters + blockIdx.x * num_kv_heads + kvh, nsplits, zstep)) return;
-        float M[2] = { NEG_INF, NEG_INF };
         L[0] = L[1] = 0.f;
 #pragma unroll
         for (int n = 0; n < NW; n++)
@@ -870,8 +892,9 @@ __device__ void attention_mma_decode_impl(
         int r = g + 8 * h;
         if (r >= rows) continue;
         T* o = out + ((long long)tok0 * num_heads + kvh * group + r) * HD + warp * NW * 8 + tig * 2;
+        float den = att_denominator(L[h], M[h], sinks, kvh * group + r);
 #pragma unroll
-        for (int n = 0; n < NW; n++) { o[n * 8] = st(O[n][2 * h] / L[h]); o[n * 8 + 1] = st(O[n][2 * h + 1] / L[h]); }
+        for (int n = 0; n < NW; n++) { o[n * 8] = st(O[n][2 * h] / den); o[n * 8 + 1] = st(O[n][2 * h + 1] / den); }
     }
 }
 
@@ -879,11 +902,13 @@ __device__ void attention_mma_decode_impl(
     extern "C" __global__ void __launch_bounds__(128) NAME(                                                         \
         const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles, \
         const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,  \
-        int block_size, float scale, int split_len, int max_splits, int nbuf)                                       \
+        int block_size, float scale, int split_len, int max_splits, int nbuf, int window, float softcap,            \
+        const float* sinks)                                                                                         \
     {                                                                                                               \
         PDL_ENTRY();                                                                                                \
         IMPL(q, kc, vc, out, part_acc, part_ml, counters, tiles, block_tables, max_blocks,                           \
-            positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits, nbuf);            \
+            positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits, nbuf, window,     \
+            softcap, sinks);                                                                                        \
     }
 
 // One block walking all splits of its tile (any batch), or several blocks per decode tile's splits.

@@ -195,17 +195,20 @@ extern "C" __global__ void bias_add(T* x, const T* bias, long long n, int cols)
 }
 
 // ---- rotary embedding, NeoX halves; one block per token ----
-extern "C" __global__ void rope(T* x, const int* positions, const float* inv_freq, int width, int head_dim)
+// Element i of a head pairs with i + half for i < half = rotary_dim / 2 (half = head_dim / 2 unless the rotary is
+// partial: the elements from 2 half on pass through); cos and sin are multiplied by the attention factor
+// (YaRN, LongRoPE; 1 otherwise), as transformers builds its tables.
+extern "C" __global__ void rope(T* x, const int* positions, const float* inv_freq, int width, int head_dim, int half,
+    float factor)
 {
     PDL_ENTRY();
-    int half = head_dim / 2;
     float pos = (float)positions[blockIdx.x];
     T* row = x + (long long)blockIdx.x * width;
-    for (int j = threadIdx.x; j < width / 2; j += blockDim.x)
+    for (int j = threadIdx.x; j < width / head_dim * half; j += blockDim.x)
     {
         int h = j / half, i = j % half;
         float angle = pos * inv_freq[i];
-        float c = cosf(angle), s = sinf(angle);
+        float c = cosf(angle) * factor, s = sinf(angle) * factor;
         T* head = row + h * head_dim;
         float a = ld(head[i]), b = ld(head[i + half]);
         head[i] = st(a * c - b * s);
@@ -244,11 +247,11 @@ extern "C" __global__ void rope_store_kv(const T* k, const T* v, T* kc, T* vc, c
 
 // After the stacked qkv GEMM: bias, NeoX RoPE on q and k, q to its buffer, k and v to the paged pool.
 // One block per token; each thread handles rotation pairs of q and k heads, then plain v columns.
+// half and factor as for rope(); the pass-through elements of a partial rotary are copied (with their bias).
 extern "C" __global__ void qkv_rope_store(const T* qkv, const T* bias, T* q, T* kc, T* vc, const int* slots,
-    const int* positions, const float* inv_freq, int num_heads, int num_kv_heads, int head_dim)
+    const int* positions, const float* inv_freq, int num_heads, int num_kv_heads, int head_dim, int half, float factor)
 {
     PDL_ENTRY();
-    int half = head_dim / 2;
     int qw = num_heads * head_dim, kw = num_kv_heads * head_dim, width = qw + 2 * kw;
     long long slot = slots[blockIdx.x];
     float pos = (float)positions[blockIdx.x];
@@ -264,10 +267,18 @@ extern "C" __global__ void qkv_rope_store(const T* qkv, const T* bias, T* q, T* 
         float a = ld(row[c0]), b = ld(row[c1]);
         if (bias) { a = ld(st(a + ld(bias[c0]))); b = ld(st(b + ld(bias[c1]))); }
         float angle = pos * inv_freq[i];
-        float c = cosf(angle), s = sinf(angle);
+        float c = cosf(angle) * factor, s = sinf(angle) * factor;
         T ra = st(a * c - b * s), rb = st(b * c + a * s);
         if (h < num_heads) { qd[c0] = ra; qd[c1] = rb; }
         else { kd[c0 - qw] = ra; kd[c1 - qw] = rb; }
+    }
+    int pass = head_dim - 2 * half;
+    for (int j = threadIdx.x; j < (num_heads + num_kv_heads) * pass; j += blockDim.x)
+    {
+        int h = j / pass, c0 = h * head_dim + 2 * half + j % pass;
+        T v = bias ? st(ld(row[c0]) + ld(bias[c0])) : row[c0];
+        if (h < num_heads) qd[c0] = v;
+        else kd[c0 - qw] = v;
     }
     for (int c = threadIdx.x; c < kw; c += blockDim.x)
     {

@@ -42,6 +42,12 @@ public interface IBackend : IDisposable
     /// <summary>dst = silu(gate) * up — all [n, intermediate].</summary>
     void SiluMul(Tensor gate, Tensor up, Tensor dst);
 
+    /// <summary>dst = gelu_tanh(gate) * up, GELU's tanh approximation (Gemma's GeGLU) — all [n, intermediate].</summary>
+    void GeluTanhMul(Tensor gate, Tensor up, Tensor dst);
+
+    /// <summary>x = x * factor in place, elementwise (Gemma's embedding normalizer).</summary>
+    void Scale(Tensor x, float factor);
+
     /// <summary>x = max(x, 0) in place.</summary>
     void Relu(Tensor x);
 

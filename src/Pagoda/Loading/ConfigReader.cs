@@ -6,11 +6,12 @@ namespace Pagoda.Loading;
 /// Reads config.json in both Hub styles: classic (`rope_theta`, `rope_scaling`, `torch_dtype`) and newer
 /// (`rope_parameters`, `dtype`). Missing or ill-typed fields are errors that name the file and the key.
 /// </summary>
-public static class ConfigReader
+public static partial class ConfigReader
 {
     /// <summary>Architectures this engine can run.</summary>
     public static readonly IReadOnlyList<string> SupportedArchitectures =
-        ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "OPTForCausalLM", .. MoeConfig.Architectures];
+        ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "OPTForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
+        .. MoeConfig.Architectures];
 
     /// <summary>Reads and validates <paramref name="path"/>.</summary>
     public static ModelConfig Read(string path)
@@ -30,7 +31,12 @@ public static class ConfigReader
             dtype = DTypes.ParseTorch(dtypeName) ?? throw new ModelLoadException(path,
                 $"unsupported dtype '{dtypeName}' (supported: float32, float16, bfloat16)");
 
-        return arch == "OPTForCausalLM" ? ReadOpt(j, arch, dtype) : ReadDecoder(j, arch, dtype);
+        return arch switch
+        {
+            "OPTForCausalLM" => ReadOpt(j, arch, dtype),
+            "Gemma2ForCausalLM" or "Gemma3ForCausalLM" => ReadGemma(root, j, arch, dtype),
+            _ => ReadDecoder(j, arch, dtype),
+        };
     }
 
     private static ModelConfig ReadDecoder(JsonFields j, string arch, DType? dtype)

@@ -82,6 +82,13 @@ public sealed record ModelConfig
     /// <summary>Whether this is OPT's decoder (learned positions, LayerNorm, ReLU).</summary>
     public bool IsOpt => Architecture == "OPTForCausalLM";
 
+    // --- Gemma 2 / Gemma 3 ---
+
+    /// <summary>Gemma's own fields (soft caps, score scale, local/global layers); null for other families.</summary>
+    public GemmaConfig? Gemma { get; init; }
+
+    // --- mixture of experts ---
+
     /// <summary>The mixture-of-experts facts (Qwen3-MoE, Mixtral, gpt-oss); null for a dense model.</summary>
     public MoeConfig? Moe { get; init; }
 }

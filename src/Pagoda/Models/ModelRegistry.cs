@@ -15,6 +15,8 @@ public static class ModelRegistry
         "LlamaForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" => new DecoderModel(config, weights, backend, quantization == "int8"),
         "OPTForCausalLM" when quantization == null => new OptModel(config, weights, backend),
         "OPTForCausalLM" => throw new ArgumentException($"--quantization {quantization} is not supported for OPT models."),
+        "Gemma2ForCausalLM" or "Gemma3ForCausalLM" when quantization == null => new GemmaModel(config, weights, backend),
+        "Gemma2ForCausalLM" or "Gemma3ForCausalLM" => throw new ArgumentException($"--quantization {quantization} is not supported for Gemma models."),
         "Qwen3MoeForCausalLM" or "MixtralForCausalLM" or "GptOssForCausalLM" when quantization == null => new MoeModel(config, weights, backend),
         "Qwen3MoeForCausalLM" or "MixtralForCausalLM" or "GptOssForCausalLM" =>
             throw new ArgumentException($"--quantization {quantization} is not supported for mixture-of-experts models."),

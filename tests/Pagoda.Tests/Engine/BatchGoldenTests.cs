@@ -8,7 +8,8 @@ namespace Pagoda.Tests.Engine;
 /// </summary>
 public class BatchGoldenTests
 {
-    public static IEnumerable<object[]> Models() => new[] { "fortune-chat", "tiny-llama", "tiny-qwen3", "tiny-opt", "tiny-qwen3-moe", "tiny-mixtral", "tiny-gpt-oss" }.Select(m => new object[] { m });
+    public static IEnumerable<object[]> Models() => new[] { "fortune-chat", "tiny-llama", "tiny-qwen3", "tiny-opt", "tiny-gemma2", "tiny-gemma3",
+        "tiny-qwen3-moe", "tiny-mixtral", "tiny-gpt-oss" }.Select(m => new object[] { m });
 
     private static void RunAll(string model, EngineArgs args, Action<LLM>? check = null)
     {

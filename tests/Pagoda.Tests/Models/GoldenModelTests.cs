@@ -14,6 +14,8 @@ public class GoldenModelTests
     public static IEnumerable<object[]> TinyLlama => Golden.Cases("tiny-llama");
     public static IEnumerable<object[]> TinyQwen3 => Golden.Cases("tiny-qwen3");
     public static IEnumerable<object[]> TinyOpt => Golden.Cases("tiny-opt");
+    public static IEnumerable<object[]> TinyGemma2 => Golden.Cases("tiny-gemma2");
+    public static IEnumerable<object[]> TinyGemma3 => Golden.Cases("tiny-gemma3");
     public static IEnumerable<object[]> TinyQwen3Moe => Golden.Cases("tiny-qwen3-moe");
     public static IEnumerable<object[]> TinyMixtral => Golden.Cases("tiny-mixtral");
     public static IEnumerable<object[]> TinyGptOss => Golden.Cases("tiny-gpt-oss");
@@ -29,6 +31,12 @@ public class GoldenModelTests
 
     [Theory, MemberData(nameof(TinyOpt))]
     public void TinyOptMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-opt", kind, index));
+
+    [Theory, MemberData(nameof(TinyGemma2))]
+    public void TinyGemma2MatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-gemma2", kind, index));
+
+    [Theory, MemberData(nameof(TinyGemma3))]
+    public void TinyGemma3MatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-gemma3", kind, index));
 
     [Theory, MemberData(nameof(TinyQwen3Moe))]
     public void TinyQwen3MoeMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-qwen3-moe", kind, index));

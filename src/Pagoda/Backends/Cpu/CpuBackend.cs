@@ -97,6 +97,12 @@ public sealed unsafe partial class CpuBackend : IBackend
     public void SiluMul(Tensor gate, Tensor up, Tensor dst) => _rows.SiluMul((CpuTensor)gate, (CpuTensor)up, (CpuTensor)dst);
 
     /// <inheritdoc />
+    public void GeluTanhMul(Tensor gate, Tensor up, Tensor dst) => _rows.GeluTanhMul((CpuTensor)gate, (CpuTensor)up, (CpuTensor)dst);
+
+    /// <inheritdoc />
+    public void Scale(Tensor x, float factor) => _rows.Scale((CpuTensor)x, factor);
+
+    /// <inheritdoc />
     public void Relu(Tensor x) => _rows.Relu((CpuTensor)x);
 
     /// <inheritdoc />

@@ -1,13 +1,13 @@
 namespace Pagoda.Backends.Cpu;
 
 /// <summary>
-/// The row-wise ops (norms, RoPE, SiLU·mul, add, ReLU) on the worker pool: small batches run inline on
+/// The row-wise ops (norms, RoPE, SiLU·mul, GELU·mul, add, scale, ReLU) on the worker pool: small batches run inline on
 /// the caller (a decode row is ~1 µs of work, less than waking a worker), large ones split by rows.
 /// Each row is computed the same way whatever chunk it falls in.
 /// </summary>
 internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
 {
-    private enum Op { RmsNorm, LayerNorm, Add, SiluMul, Relu, Rope }
+    private enum Op { RmsNorm, LayerNorm, Add, SiluMul, GeluTanhMul, Scale, Relu, Rope }
 
     // Below this many elements per op the pool's wake-up costs more than it saves.
     private const int InlineElements = 16 * 1024;
@@ -21,7 +21,7 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
     private float* _a, _b, _dst;
     private float[]? _w, _bias;
     private int _rows, _cols, _rowsPerChunk, _headDim;
-    private float _eps;
+    private float _eps, _factor;
     private int[] _positions = [];
     private RotaryParams? _rope;
 
@@ -42,6 +42,14 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
     public void Add(CpuTensor a, CpuTensor b, CpuTensor dst) => Run(Op.Add, a, b, dst, a.Rows, a.Cols);
 
     public void SiluMul(CpuTensor gate, CpuTensor up, CpuTensor dst) => Run(Op.SiluMul, gate, up, dst, gate.Rows, gate.Cols);
+
+    public void GeluTanhMul(CpuTensor gate, CpuTensor up, CpuTensor dst) => Run(Op.GeluTanhMul, gate, up, dst, gate.Rows, gate.Cols);
+
+    public void Scale(CpuTensor x, float factor)
+    {
+        _factor = factor;
+        Run(Op.Scale, x, null, x, x.Rows, x.Cols);
+    }
 
     public void Relu(CpuTensor x) => Run(Op.Relu, x, null, x, x.Rows, x.Cols);
 
@@ -90,6 +98,8 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
                 case Op.LayerNorm: Norm.LayerNorm(a, _w, _bias, _eps, d); break;
                 case Op.Add: Activation.Add(a, new ReadOnlySpan<float>(_b + off, cols), d); break;
                 case Op.SiluMul: Activation.SiluMul(a, new ReadOnlySpan<float>(_b + off, cols), d); break;
+                case Op.GeluTanhMul: Activation.GeluTanhMul(a, new ReadOnlySpan<float>(_b + off, cols), d); break;
+                case Op.Scale: Activation.Scale(d, _factor); break;
                 case Op.Relu: Activation.Relu(d); break;
                 case Op.Rope: Cpu.Rope.Apply(d, _headDim, _positions[r], _rope!, cos, sin); break;
             }
