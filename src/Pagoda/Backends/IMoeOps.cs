@@ -17,8 +17,8 @@ public interface IMoeOps
     /// <summary>
     /// dst [n, hidden] = Σ over each token's top-k experts e of weight(e) · expert_e(x), for x [n, hidden] and
     /// routerLogits [n, numExperts]; <paramref name="spec"/> says how the experts are picked and weighted and
-    /// which activation they use. A token's result never depends on the other tokens of the batch: its experts'
-    /// outputs are summed in a fixed order (by rank in its top-k).
+    /// which activation they use. A token's experts' outputs are summed in a fixed order (by rank in its top-k), so
+    /// with batch-invariant kernels (<see cref="BackendOptions.BatchInvariant"/>) its result is the same in any batch.
     /// </summary>
     void FusedMoe(Tensor x, Tensor routerLogits, MoeExperts experts, MoeSpec spec, Tensor dst);
 }
