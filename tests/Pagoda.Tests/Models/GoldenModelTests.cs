@@ -14,6 +14,9 @@ public class GoldenModelTests
     public static IEnumerable<object[]> TinyLlama => Golden.Cases("tiny-llama");
     public static IEnumerable<object[]> TinyQwen3 => Golden.Cases("tiny-qwen3");
     public static IEnumerable<object[]> TinyOpt => Golden.Cases("tiny-opt");
+    public static IEnumerable<object[]> TinyMistral => Golden.Cases("tiny-mistral");
+    public static IEnumerable<object[]> TinyPhi3 => Golden.Cases("tiny-phi3");
+    public static IEnumerable<object[]> TinyQwen2Yarn => Golden.Cases("tiny-qwen2-yarn");
 
     [Theory, MemberData(nameof(FortuneChat))]
     public void FortuneChatMatchesTransformers(string kind, int index) => Check(Golden.Load("fortune-chat", kind, index));
@@ -26,6 +29,18 @@ public class GoldenModelTests
 
     [Theory, MemberData(nameof(TinyOpt))]
     public void TinyOptMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-opt", kind, index));
+
+    // Sliding window 48 on every layer (the longest prompt, 130 tokens, crosses it), GQA 4:1.
+    [Theory, MemberData(nameof(TinyMistral))]
+    public void TinyMistralMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-mistral", kind, index));
+
+    // Fused qkv_proj / gate_up_proj and partial rotary 0.75.
+    [Theory, MemberData(nameof(TinyPhi3))]
+    public void TinyPhi3MatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-phi3", kind, index));
+
+    // yarn RoPE, factor 4 over an original context of 64 (the longer prompts go past it).
+    [Theory, MemberData(nameof(TinyQwen2Yarn))]
+    public void TinyQwen2YarnMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-qwen2-yarn", kind, index));
 
     private static void Check(GoldenCase g)
     {
