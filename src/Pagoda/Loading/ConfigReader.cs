@@ -44,7 +44,9 @@ public static partial class ConfigReader
         int maxPositions = j.Int("max_position_embeddings") ?? 2048;
         var (theta, scaling, partialRotary) = ReadRope(j, headDim, maxPositions);
         var (window, layerTypes) = ReadSlidingWindow(j, arch, numLayers);
-        bool attentionBias = j.Bool("attention_bias") ?? false;
+        // Only Llama's and Qwen3's config classes have `attention_bias` (and only Llama's `mlp_bias`); Mistral and
+        // Phi-3 have no biases whatever stray keys their config.json carries.
+        bool attentionBias = arch is "LlamaForCausalLM" or "Qwen3ForCausalLM" && (j.Bool("attention_bias") ?? false);
         return new ModelConfig
         {
             Architecture = arch,
@@ -62,7 +64,7 @@ public static partial class ConfigReader
             TieWordEmbeddings = j.Bool("tie_word_embeddings") ?? false,
             QkvBias = arch == "Qwen2ForCausalLM" || attentionBias,
             OutputBias = arch == "LlamaForCausalLM" && attentionBias,
-            MlpBias = j.Bool("mlp_bias") ?? false,
+            MlpBias = arch == "LlamaForCausalLM" && (j.Bool("mlp_bias") ?? false),
             QkNorm = arch == "Qwen3ForCausalLM",
             HiddenAct = act,
             DType = dtype,

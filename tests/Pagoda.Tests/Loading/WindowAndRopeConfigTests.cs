@@ -83,6 +83,15 @@ public class WindowAndRopeConfigTests
         Assert.Null(c.RopeScaling);
     }
 
+    [Theory]
+    [InlineData("tiny-mistral")]
+    [InlineData("tiny-phi3")]
+    public void BiasKeysAreIgnoredWhereTransformersHasNone(string model)
+    {
+        var c = Read(model, o => { o["attention_bias"] = true; o["mlp_bias"] = true; });
+        Assert.False(c.QkvBias || c.OutputBias || c.MlpBias);
+    }
+
     [Fact]
     public void Phi3WindowSlidesEveryLayer() =>
         Assert.Equal([Sliding, Sliding], Read("tiny-phi3", o => o["sliding_window"] = 2047).LayerTypes);
