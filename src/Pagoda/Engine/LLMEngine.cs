@@ -75,7 +75,7 @@ public sealed partial class LLMEngine : IDisposable
             : WeightStore.Open(Folder.Path, args.LoadFormat);
         try
         {
-            _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization);
+            _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization, MaxModelLen);
             int? blocks = provider?.KvCacheBlocks(_backend, args, Folder.Config, _model.KvWidth, MaxModelLen);
             KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks);
             var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth);

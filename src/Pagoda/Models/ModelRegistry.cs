@@ -8,11 +8,13 @@ public static class ModelRegistry
 {
     /// <summary>
     /// Builds the model for <paramref name="config"/> over its weights; <paramref name="quantization"/>
-    /// "int8" turns its Linear weights into weight-only int8 (Llama / Qwen2 / Qwen3).
+    /// "int8" turns its Linear weights into weight-only int8 (the Llama-style decoders); <paramref name="maxModelLen"/>
+    /// (default max_position_embeddings) is the engine's longest sequence, which picks longrope's factor set.
     /// </summary>
-    public static IModel Create(ModelConfig config, WeightStore weights, IBackend backend, string? quantization = null) => config.Architecture switch
+    public static IModel Create(ModelConfig config, WeightStore weights, IBackend backend, string? quantization = null, int? maxModelLen = null) => config.Architecture switch
     {
-        "LlamaForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" => new DecoderModel(config, weights, backend, quantization == "int8"),
+        "LlamaForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" or "MistralForCausalLM" or "Phi3ForCausalLM" =>
+            new DecoderModel(config, weights, backend, quantization == "int8", maxModelLen),
         "OPTForCausalLM" when quantization == null => new OptModel(config, weights, backend),
         "OPTForCausalLM" => throw new ArgumentException($"--quantization {quantization} is not supported for OPT models."),
         "Gemma2ForCausalLM" or "Gemma3ForCausalLM" when quantization == null => new GemmaModel(config, weights, backend),

@@ -8,7 +8,10 @@ namespace Pagoda.Tests.Engine;
 /// </summary>
 public class BatchGoldenTests
 {
-    public static IEnumerable<object[]> Models() => new[] { "fortune-chat", "tiny-llama", "tiny-qwen3", "tiny-opt", "tiny-gemma2", "tiny-gemma3" }.Select(m => new object[] { m });
+    public static IEnumerable<object[]> Models() => new[]
+    {
+        "fortune-chat", "tiny-llama", "tiny-qwen3", "tiny-opt", "tiny-mistral", "tiny-phi3", "tiny-qwen2-yarn", "tiny-gemma2", "tiny-gemma3",
+    }.Select(m => new object[] { m });
 
     private static void RunAll(string model, EngineArgs args, Action<LLM>? check = null)
     {
