@@ -31,7 +31,7 @@ internal sealed class SlidingWindowManager
     /// <summary>
     /// Leading tokens no query from <paramref name="numComputedTokens"/> on reads (vLLM's get_num_skipped_tokens): the
     /// next query sits at position numComputedTokens and sees (numComputedTokens - window, numComputedTokens]. Later
-    /// queries of the same step see even less, so the step's first query sets the bound.
+    /// queries of the same step start their windows later, so the step's first query sets the bound.
     /// </summary>
     public int GetNumSkippedTokens(int numComputedTokens) => Math.Max(0, numComputedTokens - SlidingWindow + 1);
 
@@ -43,6 +43,9 @@ internal sealed class SlidingWindowManager
     public void RemoveSkippedBlocks(List<KvCacheBlock> blocks, int numComputedTokens)
     {
         int numSkippedBlocks = Math.Min(GetNumSkippedTokens(numComputedTokens) / _blockSize, blocks.Count);
+        // Most decode steps cross no block boundary: nothing new to release, nothing to allocate.
+        if (numSkippedBlocks == 0 || blocks[numSkippedBlocks - 1].IsNull)
+            return;
         var removed = new List<KvCacheBlock>();
         for (int i = numSkippedBlocks - 1; i >= 0; i--)
         {
