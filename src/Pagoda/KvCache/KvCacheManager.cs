@@ -81,14 +81,7 @@ public sealed class KvCacheManager
             return ([], 0);
         UpdateBlockHashes(request);
         int maxHitBlocks = (request.NumTokens - 1) / BlockSize;
-        var hits = _window?.FindLongestCacheHit(request.BlockHashes, maxHitBlocks) ?? [];
-        for (int i = 0; _window == null && i < maxHitBlocks; i++)
-        {
-            // The hashes chain: past the first miss nothing can be cached.
-            if (Pool.GetCachedBlock(request.BlockHashes[i]) is not { } block)
-                break;
-            hits.Add(block);
-        }
+        var hits = _window?.FindLongestCacheHit(request.BlockHashes, maxHitBlocks) ?? FindLongestCachedPrefix(request.BlockHashes, maxHitBlocks);
         _queried += request.NumTokens;
         _hits += hits.Count * BlockSize;
         return (hits, hits.Count * BlockSize);
@@ -152,6 +145,16 @@ public sealed class KvCacheManager
             Pool.FreeBlocks(held);
         }
         _numCachedBlocks.Remove(request.RequestId);
+    }
+
+    // Full attention reads every earlier position: the hit is the run of cached blocks from the start. The hashes
+    // chain, so past the first miss nothing can be cached.
+    private List<KvCacheBlock> FindLongestCachedPrefix(IReadOnlyList<BlockHash> blockHashes, int maxNumBlocks)
+    {
+        var hits = new List<KvCacheBlock>();
+        for (int i = 0; i < maxNumBlocks && Pool.GetCachedBlock(blockHashes[i]) is { } block; i++)
+            hits.Add(block);
+        return hits;
     }
 
     /// <summary>Registers the request's blocks that are full once <paramref name="numTokens"/> tokens are computed.</summary>
