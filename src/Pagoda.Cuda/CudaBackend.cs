@@ -140,7 +140,12 @@ public sealed unsafe partial class CudaBackend : IBackend
         {
             keys[l] = new CudaTensor(DType, [slots, kvWidth], new DeviceMemory((long)slots * kvWidth * _elemSize), null);
             values[l] = new CudaTensor(DType, [slots, kvWidth], new DeviceMemory((long)slots * kvWidth * _elemSize), null);
+            // Zeroed once: a sliding-window model's null block (block 0 in the tables of positions the window has passed)
+            // is never written, and attention multiplies its masked keys' zero weights by these values (0 · NaN is NaN).
+            foreach (var t in new[] { keys[l], values[l] })
+                Driver.Check(Driver.cuMemsetD8Async(((CudaTensor)t).Ptr, 0, (nuint)((long)slots * kvWidth * _elemSize), S), "cuMemsetD8Async");
         }
+        Sync();
         ScratchBlock = numBlocks;
         return new PagedKvCache(keys, values, numBlocks, blockSize);
     }

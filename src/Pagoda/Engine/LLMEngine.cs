@@ -321,12 +321,10 @@ public sealed partial class LLMEngine : IDisposable
     /// slides (the largest, should they differ), 0 when any layer attends to all positions (Gemma 2/3, gpt-oss and
     /// other mixed models keep every block, as vLLM does without its hybrid allocator).
     /// </summary>
-    // MERGE: the stand-in until ModelConfig.SlidingWindow and ModelConfig.LayerTypes land from the model branch: no
-    // model loads with a window yet (ConfigReader refuses use_sliding_window). Then: return config.SlidingWindow
-    // when it is set and every entry of config.LayerTypes is "sliding_attention" (or there are none and the config
-    // says every layer slides, as Mistral's sliding_window does), else 0. It must equal the AttentionSpec.SlidingWindow
-    // the model gives every layer, or attention would read freed blocks.
-    internal static int KvCacheSlidingWindow(ModelConfig config) => 0;
+    // It must equal the AttentionSpec.SlidingWindow the model gives every layer, or attention would read freed blocks.
+    internal static int KvCacheSlidingWindow(ModelConfig config) =>
+        config.SlidingWindow > 0 && config.LayerTypes.Count == config.NumLayers && Enumerable.Range(0, config.NumLayers).All(config.IsSlidingLayer)
+            ? config.SlidingWindow : 0;
 
     internal static KvCacheInfo SizeKvCache(EngineArgs args, int kvWidth, int numLayers, int maxModelLen, int? deviceBlocks, int slidingWindow = 0)
     {

@@ -73,6 +73,8 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
 
     private void Run(Op op, CpuTensor a, CpuTensor? b, CpuTensor dst, int rows, int cols)
     {
+        if (rows == 0)
+            return;   // e.g. the logits of a step whose chunks all end mid-prompt
         (_op, _rows, _cols) = (op, rows, cols);
         _a = (float*)a.Pointer;
         _b = b == null ? null : (float*)b.Pointer;
