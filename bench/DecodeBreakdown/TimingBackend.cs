@@ -107,6 +107,13 @@ internal sealed class TimingBackend(IBackend inner) : IBackend, IMergedProjectio
         Add("Scale", t);
     }
 
+    public void SoftCap(Tensor x, float cap)
+    {
+        long t = Stopwatch.GetTimestamp();
+        inner.SoftCap(x, cap);
+        Add("SoftCap", t);
+    }
+
     public void Relu(Tensor x)
     {
         long t = Stopwatch.GetTimestamp();

@@ -109,6 +109,7 @@ internal sealed class TopKBackend : IBackend, IDeviceSampler
     public void SiluMul(Tensor gate, Tensor up, Tensor dst) => throw new NotSupportedException();
     public void GeluTanhMul(Tensor gate, Tensor up, Tensor dst) => throw new NotSupportedException();
     public void Scale(Tensor x, float factor) => throw new NotSupportedException();
+    public void SoftCap(Tensor x, float cap) => throw new NotSupportedException();
     public void Relu(Tensor x) => throw new NotSupportedException();
     public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, RotaryParams rope) => throw new NotSupportedException();
     public void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping) => throw new NotSupportedException();

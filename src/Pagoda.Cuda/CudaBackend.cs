@@ -140,7 +140,12 @@ public sealed unsafe partial class CudaBackend : IBackend
         {
             keys[l] = new CudaTensor(DType, [slots, kvWidth], new DeviceMemory((long)slots * kvWidth * _elemSize), null);
             values[l] = new CudaTensor(DType, [slots, kvWidth], new DeviceMemory((long)slots * kvWidth * _elemSize), null);
+            // Zeroed once: a sliding-window model's null block (block 0 in the tables of positions the window has passed)
+            // is never written, and attention multiplies its masked keys' zero weights by these values (0 · NaN is NaN).
+            foreach (var t in new[] { keys[l], values[l] })
+                Driver.Check(Driver.cuMemsetD8Async(((CudaTensor)t).Ptr, 0, (nuint)((long)slots * kvWidth * _elemSize), S), "cuMemsetD8Async");
         }
+        Sync();
         ScratchBlock = numBlocks;
         return new PagedKvCache(keys, values, numBlocks, blockSize);
     }
@@ -216,11 +221,25 @@ public sealed unsafe partial class CudaBackend : IBackend
     }
 
     /// <inheritdoc />
-    public void GeluTanhMul(Tensor gate, Tensor up, Tensor dst) =>
-        throw new NotSupportedException("GELU-tanh · mul (Gemma's MLP) is not yet on CUDA");
+    public void GeluTanhMul(Tensor gate, Tensor up, Tensor dst)
+    {
+        if (Skip) return;
+        _k.Launch(_k.GeluTanhMul, "gelu_tanh_mul", S, Grid(dst.NumElements), 1, 1, 256, P(gate), P(up), P(dst), dst.NumElements);
+    }
 
     /// <inheritdoc />
-    public void Scale(Tensor x, float factor) => throw new NotSupportedException("Scale (Gemma's embedding normalizer) is not yet on CUDA");
+    public void Scale(Tensor x, float factor)
+    {
+        if (Skip) return;
+        _k.Launch(_k.Scale, "scale", S, Grid(x.NumElements), 1, 1, 256, P(x), factor, x.NumElements);
+    }
+
+    /// <inheritdoc />
+    public void SoftCap(Tensor x, float cap)
+    {
+        if (Skip) return;
+        _k.Launch(_k.SoftCap, "soft_cap", S, Grid(x.NumElements), 1, 1, 256, P(x), cap, x.NumElements);
+    }
 
     /// <inheritdoc />
     public void Relu(Tensor x)

@@ -52,6 +52,9 @@ internal sealed unsafe class Kernels : IDisposable
         LayerNorm = F("layer_norm");
         Add = F("add");
         SiluMul = F("silu_mul");
+        GeluTanhMul = F("gelu_tanh_mul");
+        Scale = F("scale");
+        SoftCap = F("soft_cap");
         Relu = F("relu");
         BiasAdd = F("bias_add");
         Rope = F("rope");
@@ -86,6 +89,9 @@ internal sealed unsafe class Kernels : IDisposable
     public nint LayerNorm { get; }
     public nint Add { get; }
     public nint SiluMul { get; }
+    public nint GeluTanhMul { get; }
+    public nint Scale { get; }
+    public nint SoftCap { get; }
     public nint Relu { get; }
     public nint BiasAdd { get; }
     public nint Rope { get; }

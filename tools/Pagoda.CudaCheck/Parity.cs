@@ -87,6 +87,10 @@ public static class Parity
         var m1 = Out(n, ff);
         cpu.SiluMul(g1.C, u1.C, m1.C); gpu.SiluMul(g1.G, u1.G, m1.G);
         Check("silu_mul", m1.C, m1.G);
+        cpu.GeluTanhMul(g1.C, u1.C, m1.C); gpu.GeluTanhMul(g1.G, u1.G, m1.G);
+        Check("gelu_tanh_mul", m1.C, m1.G);
+        cpu.Scale(m1.C, 11.3137f); gpu.Scale(m1.G, 11.3137f);
+        Check("scale", m1.C, m1.G);
         cpu.Relu(g1.C); gpu.Relu(g1.G);
         Check("relu", g1.C, g1.G);
 

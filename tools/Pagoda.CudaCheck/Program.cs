@@ -34,6 +34,24 @@ switch (mode)
             failures += GoldenCheck.Run(".", entry, dir, "float32", log, eager).Count;
         failures += GoldenCheck.Run(".", "fortune-chat-bf16", "models/fortune-chat", "bfloat16", log, eager).Count;
         break;
+    case "golden-arch":
+        // golden-arch DIR: DIR holds models-arch.json and the fixture folders (carried: the repo's copies are too big to travel).
+        foreach (string name in args.Skip(2).DefaultIfEmpty("tiny-mistral,tiny-phi3,tiny-qwen2-yarn,tiny-gemma2,tiny-gemma3").SelectMany(a => a.Split(',')))
+        {
+            foreach (string dt in new[] { "float32", "bfloat16" })
+            {
+                try
+                {
+                    failures += GoldenCheck.Run(args[1], name, name, dt, log, eager, "models-arch.json").Count;
+                }
+                catch (Exception e) when (e is NotSupportedException or ArgumentException)
+                {
+                    log.WriteLine($"  FAIL golden {name} ({dt}): {e.GetType().Name}: {e.Message}");
+                    failures++;
+                }
+            }
+        }
+        break;
     case "bench":
         Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, invariant, int.Parse(Opt("--prompts", "256")), log, args.Contains("--quick"));
         break;

@@ -174,6 +174,34 @@ extern "C" __global__ void add(const T* a, const T* b, T* dst, long long n)
     PDL_ENTRY();
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = st(ld(a[i]) + ld(b[i]));
 }
+// Gemma's GeGLU: gelu(gate) (the tanh approximation, as torch's gelu(approximate="tanh")) * up.
+extern "C" __global__ void gelu_tanh_mul(const T* gate, const T* up, T* dst, long long n)
+{
+    PDL_ENTRY();
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    {
+        float g = ld(gate[i]);
+        float inner = 0.7978845608028654f * (g + 0.044715f * g * g * g);
+        dst[i] = st(0.5f * g * (1.f + tanhf(inner)) * ld(up[i]));
+    }
+}
+
+// x *= factor (Gemma's embedding normalizer, √hidden).
+extern "C" __global__ void scale(T* x, float factor, long long n)
+{
+    PDL_ENTRY();
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        x[i] = st(ld(x[i]) * factor);
+}
+
+// x = cap * tanh(x / cap) (Gemma 2's final logit soft-capping), before sampling reads the logits.
+extern "C" __global__ void soft_cap(T* x, float cap, long long n)
+{
+    PDL_ENTRY();
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+        x[i] = st(tanhf(ld(x[i]) / cap) * cap);
+}
+
 extern "C" __global__ void silu_mul(const T* gate, const T* up, T* dst, long long n)
 {
     PDL_ENTRY();

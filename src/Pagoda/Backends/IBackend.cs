@@ -48,6 +48,9 @@ public interface IBackend : IDisposable
     /// <summary>x = x * factor in place, elementwise (Gemma's embedding normalizer).</summary>
     void Scale(Tensor x, float factor);
 
+    /// <summary>x = cap · tanh(x / cap) in place, elementwise (Gemma 2's final logit soft-capping).</summary>
+    void SoftCap(Tensor x, float cap);
+
     /// <summary>x = max(x, 0) in place.</summary>
     void Relu(Tensor x);
 

@@ -108,12 +108,18 @@ public sealed partial class LLMEngine
     /// <summary>
     /// The prompt's pooled final hidden state, L2-normalized (vLLM's embed task). It runs as one forward
     /// outside the scheduler over blocks borrowed from the pool and returned at once; returns null, changing
-    /// nothing, when the pool has no room for the prompt right now. <paramref name="promptIds"/> must have
+    /// nothing, when the pool has no room for the prompt right now (and throws when it never can: a sliding-window
+    /// pool need not hold a whole context). <paramref name="promptIds"/> must have
     /// passed <see cref="ProcessPrompt"/>.
     /// </summary>
     public float[]? TryEmbed(string requestId, int[] promptIds, PoolingType pooling)
     {
         var kv = _scheduler.KvCache;
+        // One forward writes every position of the prompt, so all its blocks are needed at once; a sliding-window
+        // pool is sized for a window, not a context, and a prompt it can never hold fails instead of waiting forever.
+        if ((promptIds.Length + kv.BlockSize - 1) / kv.BlockSize > kv.Pool.NumUsableBlocks)
+            throw new ArgumentException(
+                $"The prompt's {promptIds.Length} tokens need more than the KV cache's {kv.Pool.NumUsableBlocks} blocks of {kv.BlockSize} in one forward.");
         var request = new Request(requestId, promptIds, new SamplingParams { MaxTokens = 1 }, 1, 0, _eosIds);
         if (!kv.AllocateSlots(request, promptIds.Length))
             return null;

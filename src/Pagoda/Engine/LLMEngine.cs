@@ -75,9 +75,9 @@ public sealed partial class LLMEngine : IDisposable
             : WeightStore.Open(Folder.Path, args.LoadFormat);
         try
         {
-            _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization);
+            _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization, MaxModelLen);
             int? blocks = provider?.KvCacheBlocks(_backend, args, Folder.Config, _model.KvWidth, MaxModelLen);
-            KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks);
+            KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks, KvCacheSlidingWindow(Folder.Config));
             var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth);
             _model = provider?.Prepare(_model, _backend, cache, args, MaxModelLen) ?? _model;
             _runner = new ModelRunner(_model, cache, (_backend as IDeviceSampler)?.MaxCandidates ?? 0, args.FaultHook);
@@ -89,7 +89,7 @@ public sealed partial class LLMEngine : IDisposable
             throw;
         }
         bool kvEvents = args.KvEventsConfig?.EnableKvCacheEvents == true;
-        var kv = new KvCacheManager(KvCacheInfo.NumBlocks, args.BlockSize, args.EnablePrefixCaching, kvEvents);
+        var kv = new KvCacheManager(KvCacheInfo.NumBlocks, args.BlockSize, args.EnablePrefixCaching, kvEvents, KvCacheInfo.SlidingWindow);
         _scheduler = new Scheduler(new SchedulerConfig(args.MaxNumBatchedTokens, args.MaxNumSeqs, MaxModelLen), kv);
         _output = new OutputProcessor(_tokenizer, args.FaultHook);
         if (args.ReasoningParser != null && _tokenizer != null)
@@ -316,16 +316,32 @@ public sealed partial class LLMEngine : IDisposable
         _failures.Add(new RequestFailure(parent, e));
     }
 
-    private static KvCacheInfo SizeKvCache(EngineArgs args, int kvWidth, int numLayers, int maxModelLen, int? deviceBlocks)
+    /// <summary>
+    /// The window behind which the KV manager frees blocks: the model's sliding window when every attention layer
+    /// slides (the largest, should they differ), 0 when any layer attends to all positions (Gemma 2/3, gpt-oss and
+    /// other mixed models keep every block, as vLLM does without its hybrid allocator).
+    /// </summary>
+    // It must equal the AttentionSpec.SlidingWindow the model gives every layer, or attention would read freed blocks.
+    internal static int KvCacheSlidingWindow(ModelConfig config) =>
+        config.SlidingWindow > 0 && config.LayerTypes.Count == config.NumLayers && Enumerable.Range(0, config.NumLayers).All(config.IsSlidingLayer)
+            ? config.SlidingWindow : 0;
+
+    internal static KvCacheInfo SizeKvCache(EngineArgs args, int kvWidth, int numLayers, int maxModelLen, int? deviceBlocks, int slidingWindow = 0)
     {
         long bytesPerBlock = 2L * numLayers * kvWidth * sizeof(float) * args.BlockSize;
         int numBlocks = args.NumKvBlocks ?? deviceBlocks ?? (int)Math.Min(args.KvCacheMemory / bytesPerBlock, int.MaxValue / args.BlockSize);
-        var info = new KvCacheInfo(numBlocks, args.BlockSize, maxModelLen);
+        var info = new KvCacheInfo(numBlocks, args.BlockSize, maxModelLen) { SlidingWindow = slidingWindow, MaxNumBatchedTokens = args.MaxNumBatchedTokens };
         // One request of the full context length must always fit, or preemption could never make room.
-        if (info.NumTokens < maxModelLen)
+        if (slidingWindow == 0 && info.NumTokens < maxModelLen)
             throw new ArgumentException(
                 $"The KV cache holds {info.NumTokens} tokens ({numBlocks} blocks of {args.BlockSize}), fewer than --max-model-len {maxModelLen}. " +
                 "Increase --kv-cache-memory (or --num-kv-blocks) or decrease --max-model-len.");
+        // With a window a request holds only what its window and one step cover; block 0 is the null block.
+        if (slidingWindow > 0 && numBlocks - 1 < info.MaxBlocksPerRequest)
+            throw new ArgumentException(
+                $"The KV cache has {numBlocks - 1} usable blocks of {args.BlockSize} (one more is the null block), fewer than the {info.MaxBlocksPerRequest} " +
+                $"one request may hold with a sliding window of {slidingWindow} and --max-num-batched-tokens {args.MaxNumBatchedTokens}. " +
+                "Increase --kv-cache-memory (or --num-kv-blocks) or decrease --max-num-batched-tokens or --max-model-len.");
         return info;
     }
 

@@ -16,12 +16,17 @@ public sealed class BlockPool
 
     /// <summary>A pool of <paramref name="numBlocks"/> blocks, all free, queued by id.</summary>
     /// <param name="enableKvCacheEvents">Record prefix-cache changes for <see cref="TakeEvents"/> (only with caching).</param>
-    public BlockPool(int numBlocks, bool enableCaching, bool enableKvCacheEvents = false)
+    /// <param name="reserveNullBlock">
+    /// Keep block 0 out of circulation as the <see cref="NullBlock"/> (sliding-window models, as vLLM's pool does):
+    /// the other blocks are free, queued by id.
+    /// </param>
+    public BlockPool(int numBlocks, bool enableCaching, bool enableKvCacheEvents = false, bool reserveNullBlock = false)
     {
-        if (numBlocks < 1)
-            throw new ArgumentOutOfRangeException(nameof(numBlocks), "The KV pool needs at least one block.");
-        _blocks = Enumerable.Range(0, numBlocks).Select(i => new KvCacheBlock(i)).ToArray();
-        _free = new FreeBlockQueue(_blocks);
+        if (numBlocks < (reserveNullBlock ? 2 : 1))
+            throw new ArgumentOutOfRangeException(nameof(numBlocks), $"The KV pool needs at least {(reserveNullBlock ? "two blocks (one is the null block)" : "one block")}.");
+        _blocks = Enumerable.Range(0, numBlocks).Select(i => new KvCacheBlock(i) { IsNull = reserveNullBlock && i == 0 }).ToArray();
+        NullBlock = reserveNullBlock ? _blocks[0] : null;
+        _free = new FreeBlockQueue(reserveNullBlock ? _blocks.Skip(1) : _blocks);
         EnableCaching = enableCaching;
         _events = enableCaching && enableKvCacheEvents ? [] : null;
     }
@@ -41,14 +46,20 @@ public sealed class BlockPool
         return taken;
     }
 
-    /// <summary>Blocks in the pool.</summary>
+    /// <summary>Blocks in the pool, the null block included.</summary>
     public int NumBlocks => _blocks.Length;
 
-    /// <summary>Blocks no request holds (cached or not).</summary>
+    /// <summary>The placeholder for positions a sliding window has passed (block 0), or null when none is reserved.</summary>
+    public KvCacheBlock? NullBlock { get; }
+
+    /// <summary>Blocks that can hold KV: all but the null block.</summary>
+    public int NumUsableBlocks => NullBlock is null ? _blocks.Length : _blocks.Length - 1;
+
+    /// <summary>Blocks no request holds (cached or not); never the null block.</summary>
     public int NumFreeBlocks => _free.Count;
 
-    /// <summary>Fraction of blocks held by requests.</summary>
-    public double Usage => 1.0 - (double)_free.Count / _blocks.Length;
+    /// <summary>Fraction of the usable blocks held by requests (0 again once every request is freed).</summary>
+    public double Usage => 1.0 - (double)_free.Count / NumUsableBlocks;
 
     /// <summary>A block by id.</summary>
     public KvCacheBlock this[int blockId] => _blocks[blockId];
@@ -81,11 +92,16 @@ public sealed class BlockPool
         return result;
     }
 
-    /// <summary>A prefix-cache hit: the blocks gain a holder and leave the free queue if they were in it.</summary>
+    /// <summary>
+    /// A prefix-cache hit: the blocks gain a holder and leave the free queue if they were in it. The null block
+    /// is skipped: it is never in the queue, and any number of tables may hold it.
+    /// </summary>
     public void Touch(IEnumerable<KvCacheBlock> blocks)
     {
         foreach (var b in blocks)
         {
+            if (b.IsNull)
+                continue;
             if (b.RefCount == 0)
                 _free.Remove(b);
             b.RefCount++;
@@ -94,12 +110,15 @@ public sealed class BlockPool
 
     /// <summary>
     /// Drops one holder of each block, in the given order; a block nobody holds joins the tail of the
-    /// free queue (callers pass a request's blocks last-first, so its prefix is evicted last).
+    /// free queue (callers pass a request's blocks last-first, so its prefix is evicted last). The null block is
+    /// skipped: it has no holders to drop and must never be handed out.
     /// </summary>
     public void FreeBlocks(IEnumerable<KvCacheBlock> orderedBlocks)
     {
         foreach (var b in orderedBlocks)
         {
+            if (b.IsNull)
+                continue;
             if (b.RefCount <= 0)
                 throw new InvalidOperationException($"{b} freed more often than held.");
             if (--b.RefCount == 0)
@@ -110,7 +129,8 @@ public sealed class BlockPool
     /// <summary>Registers a full block under its hash (a hash already cached keeps its first block).</summary>
     public void CacheBlock(KvCacheBlock block, BlockHash hash)
     {
-        if (!EnableCaching || block.Hash is not null)
+        // The null block holds no tokens of its own: caching it would let a lookup hit garbage.
+        if (!EnableCaching || block.Hash is not null || block.IsNull)
             return;
         if (_cached.TryAdd(hash.Value, block))
             block.Hash = hash;
@@ -160,7 +180,7 @@ public sealed class BlockPool
     /// <summary>Forgets every cached block (all must be free).</summary>
     public bool ResetPrefixCache()
     {
-        if (_free.Count != _blocks.Length)
+        if (_free.Count != NumUsableBlocks)
             return false;
         foreach (var b in _cached.Values)
             b.Hash = null;

@@ -14,6 +14,12 @@ public sealed class KvCacheBlock(int blockId)
     /// <summary>Requests holding this block; 0 means it sits in the free queue.</summary>
     public int RefCount { get; internal set; }
 
+    /// <summary>
+    /// vLLM's null block: the placeholder a sliding-window request's table keeps where the window slid past, so
+    /// that block b still holds positions b × block size onwards. The pool never hands it out nor frees it.
+    /// </summary>
+    public bool IsNull { get; internal init; }
+
     /// <summary>Set when the block is full and registered in the prefix cache.</summary>
     public BlockHash? Hash { get; internal set; }
 
@@ -21,5 +27,5 @@ public sealed class KvCacheBlock(int blockId)
     internal KvCacheBlock? NextFree { get; set; }
 
     /// <inheritdoc />
-    public override string ToString() => $"Block({BlockId}, ref={RefCount}{(Hash is null ? "" : ", cached")})";
+    public override string ToString() => IsNull ? $"Block({BlockId}, null)" : $"Block({BlockId}, ref={RefCount}{(Hash is null ? "" : ", cached")})";
 }

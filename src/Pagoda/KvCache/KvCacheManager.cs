@@ -12,29 +12,54 @@ public sealed record PrefixCacheStats(long QueriedTokens, long HitTokens)
 /// <summary>
 /// Gives requests the blocks their tokens need: prefix-cache lookup at admission, growth as they are
 /// scheduled, caching of blocks as they fill, and release (last block first) when they finish or are preempted.
+/// With a sliding window (every layer of the model slides), blocks the window has passed are also released
+/// while the request runs (see <see cref="SlidingWindowManager"/>); block 0 is then the null block.
 /// </summary>
-public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePrefixCaching, bool enableKvCacheEvents = false)
+public sealed class KvCacheManager
 {
     private readonly Dictionary<string, List<KvCacheBlock>> _blocks = new();
     private readonly Dictionary<string, int> _numCachedBlocks = new();
+    private readonly SlidingWindowManager? _window;
     private long _queried, _hits;
 
+    /// <summary>A manager over a new pool of <paramref name="numBlocks"/> blocks of <paramref name="blockSize"/> tokens.</summary>
+    /// <param name="slidingWindow">
+    /// Keys a query sees when every attention layer slides (vLLM's SlidingWindowSpec), 0 when any layer attends to
+    /// all of them: a mixed model keeps every block, as its full-attention layers need. A window reserves block 0 as
+    /// the null block.
+    /// </param>
+    public KvCacheManager(int numBlocks, int blockSize, bool enablePrefixCaching, bool enableKvCacheEvents = false, int slidingWindow = 0)
+    {
+        if (slidingWindow < 0)
+            throw new ArgumentOutOfRangeException(nameof(slidingWindow), "The sliding window is 0 (none) or positive.");
+        BlockSize = blockSize;
+        SlidingWindow = slidingWindow;
+        Pool = new BlockPool(numBlocks, enablePrefixCaching, enableKvCacheEvents, reserveNullBlock: slidingWindow > 0);
+        _window = slidingWindow > 0 ? new SlidingWindowManager(Pool, blockSize, slidingWindow) : null;
+    }
+
     /// <summary>The pool.</summary>
-    public BlockPool Pool { get; } = new(numBlocks, enablePrefixCaching, enableKvCacheEvents);
+    public BlockPool Pool { get; }
+
+    /// <summary>Keys a query sees (0: all); blocks before the window are released as requests advance.</summary>
+    public int SlidingWindow { get; }
 
     /// <summary>The prefix-cache changes since the last call, oldest first (vLLM's take_events).</summary>
     public IReadOnlyList<KvCacheEvent> TakeEvents() => Pool.TakeEvents();
 
     /// <summary>Tokens per block.</summary>
-    public int BlockSize { get; } = blockSize;
+    public int BlockSize { get; }
 
-    /// <summary>Fraction of blocks held by requests.</summary>
+    /// <summary>Fraction of the usable blocks held by requests.</summary>
     public double Usage => Pool.Usage;
 
     /// <summary>Counters since start.</summary>
     public PrefixCacheStats PrefixCacheStats => new(_queried, _hits);
 
-    /// <summary>The block ids a request holds, in order (a new array on every call: callers may keep it).</summary>
+    /// <summary>
+    /// The block ids a request holds, in order (a new array on every call: callers may keep it). With a sliding
+    /// window, positions the window has passed show the null block's id (0).
+    /// </summary>
     public int[] GetBlockIds(string requestId)
     {
         if (!_blocks.TryGetValue(requestId, out var held))
@@ -47,7 +72,8 @@ public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePref
 
     /// <summary>
     /// The longest cached prefix of a new request, in whole blocks, leaving at least its last token to
-    /// compute (its logits are needed). Counts towards the hit rate.
+    /// compute (its logits are needed). Counts towards the hit rate. With a sliding window only the blocks the
+    /// window of the first computed token covers must be cached; the null block stands for those before.
     /// </summary>
     public (List<KvCacheBlock> Blocks, int NumComputedTokens) GetComputedBlocks(Request request)
     {
@@ -55,13 +81,7 @@ public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePref
             return ([], 0);
         UpdateBlockHashes(request);
         int maxHitBlocks = (request.NumTokens - 1) / BlockSize;
-        var hits = new List<KvCacheBlock>();
-        foreach (var hash in request.BlockHashes.Take(maxHitBlocks))
-        {
-            if (Pool.GetCachedBlock(hash) is not { } block)
-                break;
-            hits.Add(block);
-        }
+        var hits = _window?.FindLongestCacheHit(request.BlockHashes, maxHitBlocks) ?? FindLongestCachedPrefix(request.BlockHashes, maxHitBlocks);
         _queried += request.NumTokens;
         _hits += hits.Count * BlockSize;
         return (hits, hits.Count * BlockSize);
@@ -69,19 +89,24 @@ public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePref
 
     /// <summary>
     /// Makes room for <paramref name="numNewTokens"/> more tokens after the request's computed ones (plus
-    /// prefix-cache hits being adopted). Returns false, changing nothing, when the pool is too small.
+    /// prefix-cache hits being adopted). Returns false when the pool is too small, changing nothing but (with a
+    /// sliding window) the release of blocks the window has passed, which no later step reads.
     /// </summary>
     public bool AllocateSlots(Request request, int numNewTokens, IReadOnlyList<KvCacheBlock>? newComputedBlocks = null)
     {
         newComputedBlocks ??= [];
         var held = _blocks.TryGetValue(request.RequestId, out var list) ? list : [];
         int numComputed = request.NumComputedTokens + newComputedBlocks.Count * BlockSize;
+        // Released before counting (as vLLM does), so this very allocation may reuse them.
+        _window?.RemoveSkippedBlocks(held, numComputed);
         int required = (numComputed + numNewTokens + BlockSize - 1) / BlockSize;
         int numNew = Math.Max(0, required - held.Count - newComputedBlocks.Count);
-        // Hit blocks sitting in the free queue stop being available once adopted.
+        // Hits the window has passed already are not adopted: the null block takes their place.
+        int skippedHits = _window?.NumSkippedHitBlocks(numComputed, held.Count, newComputedBlocks.Count) ?? 0;
+        // Hit blocks sitting in the free queue stop being available once adopted (never the null block: it is not queued).
         int evictableHits = 0;
-        foreach (var b in newComputedBlocks)
-            evictableHits += b.RefCount == 0 ? 1 : 0;
+        for (int i = skippedHits; i < newComputedBlocks.Count; i++)
+            evictableHits += newComputedBlocks[i] is { RefCount: 0, IsNull: false } ? 1 : 0;
         if (numNew > Pool.NumFreeBlocks - evictableHits)
             return false;
 
@@ -89,8 +114,9 @@ public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePref
             _blocks[request.RequestId] = held;
         if (newComputedBlocks.Count > 0)
         {
-            Pool.Touch(newComputedBlocks);
-            held.AddRange(newComputedBlocks);
+            var adopted = newComputedBlocks.Select((b, i) => i < skippedHits ? _window!.NullBlock : b).ToList();
+            Pool.Touch(adopted);
+            held.AddRange(adopted);
             // Hits are in the cache already (and were announced when they entered it), as vLLM's num_cached_block says.
             _numCachedBlocks[request.RequestId] = Math.Max(_numCachedBlocks.GetValueOrDefault(request.RequestId), held.Count);
         }
@@ -119,6 +145,16 @@ public sealed class KvCacheManager(int numBlocks, int blockSize, bool enablePref
             Pool.FreeBlocks(held);
         }
         _numCachedBlocks.Remove(request.RequestId);
+    }
+
+    // Full attention reads every earlier position: the hit is the run of cached blocks from the start. The hashes
+    // chain, so past the first miss nothing can be cached.
+    private List<KvCacheBlock> FindLongestCachedPrefix(IReadOnlyList<BlockHash> blockHashes, int maxNumBlocks)
+    {
+        var hits = new List<KvCacheBlock>();
+        for (int i = 0; i < maxNumBlocks && Pool.GetCachedBlock(blockHashes[i]) is { } block; i++)
+            hits.Add(block);
+        return hits;
     }
 
     /// <summary>Registers the request's blocks that are full once <paramref name="numTokens"/> tokens are computed.</summary>

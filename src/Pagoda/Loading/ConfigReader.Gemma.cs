@@ -23,7 +23,9 @@ public static partial class ConfigReader
         if (j.Bool("use_bidirectional_attention") == true)
             throw new ModelLoadException(j.Path, $"{arch} with use_bidirectional_attention=true (an encoder) is not supported");
 
-        var ((theta, scaling), (localTheta, localScaling)) = gemma3 ? Gemma3Rope(root, j) : (ReadRope(j), ReadRope(j));
+        int headDim = j.Int("head_dim") ?? 256, maxPositions = j.Int("max_position_embeddings") ?? (gemma3 ? 131072 : 8192);
+        (double, RopeScaling?) Plain() { var (t, s, _) = ReadRope(j, headDim, maxPositions); return (t, s); }
+        var ((theta, scaling), (localTheta, localScaling)) = gemma3 ? Gemma3Rope(root, j, headDim, maxPositions) : (Plain(), Plain());
         return new ModelConfig
         {
             Architecture = arch,
@@ -31,10 +33,10 @@ public static partial class ConfigReader
             NumLayers = layers,
             NumHeads = heads,
             NumKvHeads = j.Int("num_key_value_heads") ?? 4,
-            HeadDim = j.Int("head_dim") ?? 256,
+            HeadDim = headDim,
             IntermediateSize = j.RequiredInt("intermediate_size"),
             VocabSize = j.RequiredInt("vocab_size"),
-            MaxPositionEmbeddings = j.Int("max_position_embeddings") ?? (gemma3 ? 131072 : 8192),
+            MaxPositionEmbeddings = maxPositions,
             NormEps = j.Double("rms_norm_eps") ?? 1e-6,
             RopeTheta = theta,
             RopeScaling = scaling,
@@ -44,14 +46,14 @@ public static partial class ConfigReader
             DType = dtype,
             BosTokenId = j.Int("bos_token_id"),
             EosTokenIds = j.IntOrIntList("eos_token_id"),
+            SlidingWindow = j.Int("sliding_window") ?? 4096,
+            LayerTypes = LayerTypes(root, j, layers, gemma3),
             Gemma = new GemmaConfig
             {
                 QueryPreAttnScalar = j.Double("query_pre_attn_scalar") ?? 256,
                 // Gemma 2 caps by default; an explicit null (Gemma 3's default) turns a cap off.
                 AttnLogitSoftcapping = SoftCap(root, j, "attn_logit_softcapping", gemma3 ? 0 : 50.0),
                 FinalLogitSoftcapping = SoftCap(root, j, "final_logit_softcapping", gemma3 ? 0 : 30.0),
-                SlidingWindow = j.Int("sliding_window") ?? 4096,
-                LayerTypes = LayerTypes(root, j, layers, gemma3),
                 LocalRopeTheta = localTheta,
                 LocalRopeScaling = localScaling,
             },
@@ -74,20 +76,20 @@ public static partial class ConfigReader
             var types = list.ValueKind == JsonValueKind.Array
                 ? list.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : "").ToArray()
                 : [];
-            if (types.Length != layers || types.Any(t => t is not (GemmaConfig.SlidingAttention or GemmaConfig.FullAttention)))
+            if (types.Length != layers || types.Any(t => t is not (ModelConfig.SlidingAttention or ModelConfig.FullAttention)))
                 throw new ModelLoadException(j.Path,
-                    $"'layer_types' must list {layers} entries, each '{GemmaConfig.SlidingAttention}' or '{GemmaConfig.FullAttention}'");
+                    $"'layer_types' must list {layers} entries, each '{ModelConfig.SlidingAttention}' or '{ModelConfig.FullAttention}'");
             return types;
         }
         int pattern = gemma3 ? j.Int("sliding_window_pattern") ?? j.Int("_sliding_window_pattern") ?? 6 : 2;
         return Enumerable.Range(0, layers)
-            .Select(i => (i + 1) % pattern != 0 ? GemmaConfig.SlidingAttention : GemmaConfig.FullAttention).ToArray();
+            .Select(i => (i + 1) % pattern != 0 ? ModelConfig.SlidingAttention : ModelConfig.FullAttention).ToArray();
     }
 
     // Gemma 3's two RoPEs, (global, local). Newer configs nest one rope_parameters object per layer type; classic ones
     // give the global base as rope_theta (default 1e6) with rope_scaling, and the local base as rope_local_base_freq
     // (default 1e4, never scaled). Each is parsed by ReadRope from a small object in the classic-or-newer shape it reads.
-    private static ((double, RopeScaling?) Global, (double, RopeScaling?) Local) Gemma3Rope(JsonElement root, JsonFields j)
+    private static ((double, RopeScaling?) Global, (double, RopeScaling?) Local) Gemma3Rope(JsonElement root, JsonFields j, int headDim, int maxPositions)
     {
         JsonElement? Get(JsonElement o, string key) =>
             o.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
@@ -95,21 +97,22 @@ public static partial class ConfigReader
         double localTheta = j.Double("rope_local_base_freq") ?? 10_000.0;
         var parameters = Get(root, "rope_parameters");
         if (parameters is { ValueKind: JsonValueKind.Object } p &&
-            (p.TryGetProperty(GemmaConfig.FullAttention, out _) || p.TryGetProperty(GemmaConfig.SlidingAttention, out _)))
+            (p.TryGetProperty(ModelConfig.FullAttention, out _) || p.TryGetProperty(ModelConfig.SlidingAttention, out _)))
         {
-            var global = Get(p, GemmaConfig.FullAttention);
-            var local = Get(p, GemmaConfig.SlidingAttention);
-            return (Rope(j, ("rope_theta", globalTheta), ("rope_parameters", global), ("rope_scaling", Get(root, "rope_scaling"))),
-                    Rope(j, ("rope_theta", localTheta), ("rope_parameters", local)));
+            var global = Get(p, ModelConfig.FullAttention);
+            var local = Get(p, ModelConfig.SlidingAttention);
+            return (Rope(j, headDim, maxPositions, ("rope_theta", globalTheta), ("rope_parameters", global), ("rope_scaling", Get(root, "rope_scaling"))),
+                    Rope(j, headDim, maxPositions, ("rope_theta", localTheta), ("rope_parameters", local)));
         }
-        return (Rope(j, ("rope_theta", globalTheta), ("rope_parameters", parameters), ("rope_scaling", Get(root, "rope_scaling"))),
-                Rope(j, ("rope_theta", localTheta)));
+        return (Rope(j, headDim, maxPositions, ("rope_theta", globalTheta), ("rope_parameters", parameters), ("rope_scaling", Get(root, "rope_scaling"))),
+                Rope(j, headDim, maxPositions, ("rope_theta", localTheta)));
     }
 
-    private static (double, RopeScaling?) Rope(JsonFields j, params (string Key, object? Value)[] fields)
+    private static (double, RopeScaling?) Rope(JsonFields j, int headDim, int maxPositions, params (string Key, object? Value)[] fields)
     {
         var obj = fields.Where(f => f.Value != null).ToDictionary(f => f.Key, f => f.Value);
         // rope_parameters wins over rope_scaling in ReadRope; a per-type object without a base takes the default one.
-        return ReadRope(new JsonFields(j.Path, JsonSerializer.SerializeToElement(obj)));
+        var (theta, scaling, _) = ReadRope(new JsonFields(j.Path, JsonSerializer.SerializeToElement(obj)), headDim, maxPositions);
+        return (theta, scaling);
     }
 }

@@ -10,8 +10,8 @@ public static partial class ConfigReader
 {
     /// <summary>Architectures this engine can run.</summary>
     public static readonly IReadOnlyList<string> SupportedArchitectures =
-        ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "OPTForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
-        .. MoeConfig.Architectures];
+        ["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "OPTForCausalLM", "MistralForCausalLM", "Phi3ForCausalLM",
+            "Gemma2ForCausalLM", "Gemma3ForCausalLM", .. MoeConfig.Architectures];
 
     /// <summary>Reads and validates <paramref name="path"/>.</summary>
     public static ModelConfig Read(string path)
@@ -46,11 +46,14 @@ public static partial class ConfigReader
         string act = j.String("hidden_act") ?? "silu";
         if (act != "silu")
             throw new ModelLoadException(j.Path, $"unsupported hidden_act '{act}' for {arch} (supported: silu)");
-        if (j.Bool("use_sliding_window") == true)
-            throw new ModelLoadException(j.Path, "sliding-window attention (use_sliding_window=true) is not supported");
-        var (theta, scaling) = ReadRope(j);
-        bool attentionBias = j.Bool("attention_bias") ?? false;
-        int numLayers = j.RequiredInt("num_hidden_layers");
+        int numLayers = j.RequiredInt("num_hidden_layers"), headDim = j.Int("head_dim") ?? hidden / heads;
+        int maxPositions = j.Int("max_position_embeddings") ?? 2048;
+        var (theta, scaling, partialRotary) = ReadRope(j, headDim, maxPositions);
+        var (window, layerTypes) = ReadSlidingWindow(j, arch, numLayers);
+        // Only Llama's, Qwen3's, Qwen3-MoE's and gpt-oss's config classes have `attention_bias` (and only Llama's
+        // `mlp_bias`); Mistral, Phi-3 and Mixtral have no biases whatever stray keys their config.json carries.
+        bool attentionBias = arch is "LlamaForCausalLM" or "Qwen3ForCausalLM" or "Qwen3MoeForCausalLM" or "GptOssForCausalLM"
+            && (j.Bool("attention_bias") ?? false);
         return new ModelConfig
         {
             Architecture = arch,
@@ -58,22 +61,25 @@ public static partial class ConfigReader
             NumLayers = numLayers,
             NumHeads = heads,
             NumKvHeads = j.Int("num_key_value_heads") ?? heads,
-            HeadDim = j.Int("head_dim") ?? hidden / heads,
+            HeadDim = headDim,
             IntermediateSize = j.RequiredInt("intermediate_size"),
             VocabSize = j.RequiredInt("vocab_size"),
-            MaxPositionEmbeddings = j.Int("max_position_embeddings") ?? 2048,
+            MaxPositionEmbeddings = maxPositions,
             NormEps = j.Double("rms_norm_eps") ?? 1e-6,
             RopeTheta = theta,
             RopeScaling = scaling,
             TieWordEmbeddings = j.Bool("tie_word_embeddings") ?? false,
             QkvBias = arch == "Qwen2ForCausalLM" || attentionBias,
-            OutputBias = arch is "LlamaForCausalLM" or "GptOssForCausalLM" && attentionBias,
-            MlpBias = j.Bool("mlp_bias") ?? false,
+            OutputBias = arch is "LlamaForCausalLM" or "Qwen3MoeForCausalLM" or "GptOssForCausalLM" && attentionBias,
+            MlpBias = arch == "LlamaForCausalLM" && (j.Bool("mlp_bias") ?? false),
             QkNorm = arch is "Qwen3ForCausalLM" or "Qwen3MoeForCausalLM",
             HiddenAct = act,
             DType = dtype,
             BosTokenId = j.Int("bos_token_id"),
             EosTokenIds = j.IntOrIntList("eos_token_id"),
+            SlidingWindow = window,
+            LayerTypes = layerTypes,
+            PartialRotaryFactor = partialRotary,
             Moe = MoeConfig.Read(j, arch, numLayers),
         };
     }
@@ -111,28 +117,37 @@ public static partial class ConfigReader
             DType = dtype,
             BosTokenId = j.Int("bos_token_id"),
             EosTokenIds = j.IntOrIntList("eos_token_id"),
+            LayerTypes = AllFull(j.RequiredInt("num_hidden_layers")),
         };
     }
 
-    private static (double Theta, RopeScaling? Scaling) ReadRope(JsonFields j)
+    private static (double Theta, RopeScaling? Scaling, double PartialRotary) ReadRope(JsonFields j, int headDim, int maxPositions)
     {
-        // Newer configs nest everything in rope_parameters; classic ones split theta and scaling.
+        // Newer configs nest everything in rope_parameters; classic ones split theta and scaling, and keep
+        // partial_rotary_factor and original_max_position_embeddings (Phi-3) at the top level.
         JsonFields? p = j.Object("rope_parameters");
         double theta = p?.Double("rope_theta") ?? j.Double("rope_theta") ?? 10000.0;
+        double partial = p?.Double("partial_rotary_factor") ?? j.Double("partial_rotary_factor") ?? 1.0;
+        int rotaryDim = (int)(headDim * partial);
+        if (!(partial > 0 && partial <= 1) || rotaryDim < 2 || rotaryDim % 2 != 0)
+            throw new ModelLoadException(j.Path, $"partial_rotary_factor {partial} must rotate an even, non-zero part of head_dim {headDim}");
         JsonFields? s = p ?? j.Object("rope_scaling");
         if (s == null)
-            return (theta, null);
+            return (theta, null, partial);
         string type = s.String("rope_type") ?? s.String("type") ?? "default";
-        return type switch
+        RopeScaling? scaling = type switch
         {
-            "default" => (theta, null),
-            "linear" => (theta, new RopeScaling("linear", s.Double("factor") ?? 1.0)),
-            "llama3" => (theta, new RopeScaling("llama3",
+            "default" => null,
+            "linear" => new RopeScaling("linear", s.Double("factor") ?? 1.0),
+            "llama3" => new RopeScaling("llama3",
                 s.Double("factor") ?? throw new ModelLoadException(j.Path, "llama3 rope scaling needs 'factor'"),
                 s.Double("low_freq_factor") ?? 1.0,
                 s.Double("high_freq_factor") ?? 4.0,
-                s.Int("original_max_position_embeddings") ?? 8192)),
-            _ => throw new ModelLoadException(j.Path, $"unsupported rope type '{type}' (supported: default, linear, llama3)"),
+                s.Int("original_max_position_embeddings") ?? 8192),
+            "yarn" => ReadYarn(j, s, maxPositions),
+            "longrope" => ReadLongRope(j, s, maxPositions, rotaryDim),
+            _ => throw new ModelLoadException(j.Path, $"unsupported rope type '{type}' (supported: default, linear, llama3, yarn, longrope)"),
         };
+        return (theta, scaling, partial);
     }
 }

@@ -91,13 +91,20 @@ public sealed class JsonFields(string path, JsonElement obj)
             .ToList();
     }
 
-    /// <summary>A list of strings (e.g. `layer_types`), empty when absent.</summary>
-    public IReadOnlyList<string> StringList(string key)
-    {
-        if (Get(key) is not { } v)
-            return [];
-        if (v.ValueKind != JsonValueKind.Array)
-            throw Wrong(key, "a list of strings");
-        return v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : throw Wrong(key, "a list of strings")).ToList();
-    }
+    /// <summary>Whether the key is present at all, null included (some configs treat absent and null differently).</summary>
+    public bool Has(string key) => obj.TryGetProperty(key, out _);
+
+    /// <summary>A list of numbers (e.g. longrope's `short_factor`), or null when absent.</summary>
+    public IReadOnlyList<double>? DoubleList(string key) => Get(key) is { } v
+        ? v.ValueKind == JsonValueKind.Array
+            ? v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number ? e.GetDouble() : throw Wrong(key, "a list of numbers")).ToList()
+            : throw Wrong(key, "a list of numbers")
+        : null;
+
+    /// <summary>A list of strings (e.g. `layer_types`), or null when absent.</summary>
+    public IReadOnlyList<string>? StringList(string key) => Get(key) is { } v
+        ? v.ValueKind == JsonValueKind.Array
+            ? v.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : throw Wrong(key, "a list of strings")).ToList()
+            : throw Wrong(key, "a list of strings")
+        : null;
 }

@@ -8,7 +8,41 @@ public sealed record RopeScaling(
     double Factor,
     double LowFreqFactor = 1.0,
     double HighFreqFactor = 4.0,
-    int OriginalMaxPositionEmbeddings = 8192);
+    int OriginalMaxPositionEmbeddings = 8192)
+{
+    /// <summary>
+    /// yarn / longrope: the factor the cos and sin tables are multiplied by, when the config gives it
+    /// (`attention_factor`); null to derive it from the scaling factor.
+    /// </summary>
+    public double? AttentionFactor { get; init; }
+
+    /// <summary>yarn: rotations per original context above which a frequency is kept unscaled (`beta_fast`).</summary>
+    public double BetaFast { get; init; } = 32;
+
+    /// <summary>yarn: rotations per original context below which a frequency is fully divided (`beta_slow`).</summary>
+    public double BetaSlow { get; init; } = 1;
+
+    /// <summary>yarn (DeepSeek style): `mscale` and `mscale_all_dim`, used only when both are set and non-zero.</summary>
+    public double? Mscale { get; init; }
+
+    /// <inheritdoc cref="Mscale"/>
+    public double? MscaleAllDim { get; init; }
+
+    /// <summary>yarn: whether the correction range's bounds are floored / ceiled to whole dimensions (`truncate`).</summary>
+    public bool Truncate { get; init; } = true;
+
+    /// <summary>longrope: per-frequency divisors for sequences within the original context [rotaryDim / 2].</summary>
+    public IReadOnlyList<double>? ShortFactor { get; init; }
+
+    /// <summary>longrope: per-frequency divisors for long contexts [rotaryDim / 2].</summary>
+    public IReadOnlyList<double>? LongFactor { get; init; }
+
+    /// <summary>longrope (vLLM keys): attention factors of the short and long sets, overriding the derived one.</summary>
+    public double? ShortMscale { get; init; }
+
+    /// <inheritdoc cref="ShortMscale"/>
+    public double? LongMscale { get; init; }
+}
 
 /// <summary>
 /// The architecture-level facts of a model, normalised from either config.json style. Fields that
@@ -86,6 +120,33 @@ public sealed record ModelConfig
 
     /// <summary>Gemma's own fields (soft caps, score scale, local/global layers); null for other families.</summary>
     public GemmaConfig? Gemma { get; init; }
+
+    // ---- Sliding-window attention and partial rotary (Mistral, Phi-3, Qwen2) ----
+
+    /// <summary>Keys a sliding layer's query sees, its own position included; 0 when no layer slides.</summary>
+    public int SlidingWindow { get; init; }
+
+    /// <summary>
+    /// Each layer's attention, "sliding_attention" or "full_attention" [numLayers]; every layer is
+    /// "full_attention" when <see cref="SlidingWindow"/> is 0. Empty only for configs built in code.
+    /// </summary>
+    public IReadOnlyList<string> LayerTypes { get; init; } = [];
+
+    /// <summary>Whether layer <paramref name="layer"/> attends over the sliding window only.</summary>
+    public bool IsSlidingLayer(int layer) =>
+        SlidingWindow > 0 && layer < LayerTypes.Count && LayerTypes[layer] == SlidingAttention;
+
+    /// <summary>Share of each head that RoPE rotates (`partial_rotary_factor`, Phi-4-mini 0.75); the rest passes through.</summary>
+    public double PartialRotaryFactor { get; init; } = 1.0;
+
+    /// <summary>Rotated elements of each head: int(headDim · partial_rotary_factor), as transformers truncates it.</summary>
+    public int RotaryDim => (int)(HeadDim * PartialRotaryFactor);
+
+    /// <summary>The <see cref="LayerTypes"/> entry of a sliding layer.</summary>
+    public const string SlidingAttention = "sliding_attention";
+
+    /// <summary>The <see cref="LayerTypes"/> entry of a full-attention layer.</summary>
+    public const string FullAttention = "full_attention";
 
     // --- mixture of experts ---
 

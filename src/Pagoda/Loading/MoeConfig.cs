@@ -36,21 +36,18 @@ public sealed record MoeConfig
     public float SwigluLimit { get; init; } = 7f;
 
     /// <summary>Layers whose MLP is dense, of the config's `intermediate_size` (Qwen3-MoE's `mlp_only_layers` and `decoder_sparse_step`).</summary>
-    public IReadOnlyList<int> DenseLayers { get; init; } = [];
+    public IReadOnlyList<int> DenseLayers { get; init; } = new ValueList<int>([]);
 
     /// <summary>gpt-oss's learned attention sinks (one logit per head and layer).</summary>
     public bool AttentionSinks { get; init; }
 
-    /// <summary>Keys a sliding layer's query sees (`sliding_window`), 0 for none. To merge with the dense families' field.</summary>
-    public int SlidingWindow { get; init; }
-
-    /// <summary>Per-layer `layer_types` (sliding_attention / full_attention), empty when all are full. To merge likewise.</summary>
-    public IReadOnlyList<string> LayerTypes { get; init; } = [];
-
     /// <summary>Architectures read here.</summary>
     public static readonly IReadOnlyList<string> Architectures = ["Qwen3MoeForCausalLM", "MixtralForCausalLM", "GptOssForCausalLM"];
 
-    /// <summary>The MoE fields of an MoE architecture's config; null for any other architecture.</summary>
+    /// <summary>
+    /// The MoE fields of an MoE architecture's config; null for any other architecture. (Sliding windows and layer
+    /// types are the common <see cref="ModelConfig"/> fields.)
+    /// </summary>
     public static MoeConfig? Read(JsonFields j, string arch, int numLayers)
     {
         if (!Architectures.Contains(arch))
@@ -59,15 +56,6 @@ public sealed record MoeConfig
         int topK = j.RequiredInt("num_experts_per_tok");
         if (numExperts < 1 || topK > numExperts)
             throw new ModelLoadException(j.Path, $"num_experts_per_tok {topK} with {numExperts} experts");
-        var layerTypes = j.StringList("layer_types");
-        if (layerTypes.Count != 0 && (layerTypes.Count != numLayers || layerTypes.Any(t => t is not ("sliding_attention" or "full_attention"))))
-            throw new ModelLoadException(j.Path, $"'layer_types' must give sliding_attention or full_attention for each of the {numLayers} layers");
-        int window = j.Int("sliding_window") ?? 0;
-        if (layerTypes.Contains("sliding_attention") && window <= 0)
-            throw new ModelLoadException(j.Path, "sliding_attention layers need a positive 'sliding_window'");
-        // Qwen3-MoE's sliding_window only counts with use_sliding_window, which ConfigReader rejects.
-        if (arch == "MixtralForCausalLM" && window > 0)
-            throw new ModelLoadException(j.Path, "sliding-window attention is not supported for MixtralForCausalLM");
         var config = new MoeConfig
         {
             NumExperts = numExperts,
@@ -94,8 +82,6 @@ public sealed record MoeConfig
                 Activation = MoeActivation.ClampedSwiglu,
                 SwigluLimit = (float)(j.Double("swiglu_limit") ?? 7.0),
                 AttentionSinks = true,
-                SlidingWindow = layerTypes.Contains("sliding_attention") ? window : 0,
-                LayerTypes = layerTypes,
             },
         };
     }
@@ -107,6 +93,6 @@ public sealed record MoeConfig
         if (step <= 0)
             throw new ModelLoadException(j.Path, "'decoder_sparse_step' must be positive");
         var mlpOnly = j.IntOrIntList("mlp_only_layers");
-        return Enumerable.Range(0, numLayers).Where(l => mlpOnly.Contains(l) || (l + 1) % step != 0).ToList();
+        return new ValueList<int>(Enumerable.Range(0, numLayers).Where(l => mlpOnly.Contains(l) || (l + 1) % step != 0).ToArray());
     }
 }

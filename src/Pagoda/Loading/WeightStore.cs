@@ -157,6 +157,19 @@ public sealed class WeightStore : IDisposable
         return new HostWeight(name, info.DType, expectedShape, (nint)file.GetPointer(info));
     }
 
+    /// <summary>
+    /// Rows [firstRow, firstRow + rowCount) of a [rows, cols] tensor, after <see cref="Get"/>'s checks on the
+    /// whole shape: q, k and v out of a fused qkv_proj, without a copy.
+    /// </summary>
+    public unsafe HostWeight ViewRows(string name, int[] expectedShape, int firstRow, int rowCount)
+    {
+        var (file, info) = Get(name, expectedShape);
+        if (expectedShape.Length != 2 || firstRow < 0 || rowCount < 1 || firstRow + rowCount > expectedShape[0])
+            throw new ArgumentOutOfRangeException(nameof(firstRow), $"rows [{firstRow}, {firstRow + rowCount}) of '{name}' [{string.Join(", ", expectedShape)}]");
+        long offset = (long)firstRow * expectedShape[1] * DTypes.SizeOf(info.DType);
+        return new HostWeight(name, info.DType, [rowCount, expectedShape[1]], (nint)((byte*)file.GetPointer(info) + offset));
+    }
+
     /// <inheritdoc />
     public void Dispose()
     {

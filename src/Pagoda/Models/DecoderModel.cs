@@ -4,10 +4,10 @@ using Pagoda.Loading;
 namespace Pagoda.Models;
 
 /// <summary>
-/// The Llama-style decoder: RMSNorm, RoPE attention with GQA, SiLU-gated MLP. Qwen2 (q/k/v bias) and
-/// Qwen3 (per-head q/k RMSNorm) are flags on it. On a backend with <see cref="IMergedProjectionOps"/>
-/// (and no q/k norm) q/k/v and gate/up are stacked at load time: Q holds [q+k+v, hidden] and Gate holds
-/// [2·intermediate, hidden], with K, V and Up null.
+/// The Llama-style decoder: RMSNorm, RoPE attention with GQA, SiLU-gated MLP. Qwen2 (q/k/v bias), Qwen3
+/// (per-head q/k RMSNorm), Mistral (sliding window) and Phi-3 (fused projections, partial rotary) are flags on
+/// it. On a backend with <see cref="IMergedProjectionOps"/> (and no q/k norm) q/k/v and gate/up are stacked at
+/// load time: Q holds [q+k+v, hidden] and Gate holds [2·intermediate, hidden], with K, V and Up null.
 /// </summary>
 public sealed class DecoderModel : IModel
 {
@@ -21,19 +21,21 @@ public sealed class DecoderModel : IModel
     private readonly LmHead _head;
     private readonly Layer[] _layers;
     private readonly RotaryParams _rope;
-    private readonly AttentionSpec _attention;
+    private readonly AttentionSpec[] _attention;        // per layer: sliding layers carry the window
     private readonly IMergedProjectionOps? _merged;
     private readonly List<Tensor> _owned = [];
 
     /// <summary>
     /// Binds every weight, checking names and shapes against the config; with <paramref name="int8Weights"/>
     /// the Linear weights (and the LM head, tied or not) become weight-only int8 copies.
+    /// <paramref name="maxModelLen"/> (default max_position_embeddings) picks longrope's factor set.
     /// </summary>
-    public DecoderModel(ModelConfig config, WeightStore weights, IBackend backend, bool int8Weights = false)
+    public DecoderModel(ModelConfig config, WeightStore weights, IBackend backend, bool int8Weights = false, int? maxModelLen = null)
     {
         Config = config;
         _b = backend;
         int h = config.HiddenSize, q = config.NumHeads * config.HeadDim, kv = KvWidth, ff = config.IntermediateSize;
+        var merged = backend is IMergedProjectionOps m && !config.QkNorm ? m : null;
         Tensor W(string name, params int[] shape) => backend.LoadWeight(weights.View(name, shape));
         Tensor? B(bool present, string name, int size) => present ? W(name, size) : null;
         Tensor Q(Tensor t)
@@ -51,6 +53,18 @@ public sealed class DecoderModel : IModel
                 weights.Release(name);
             return q8;
         }
+        // Phi-3's fused [Σ rows, hidden] weight is already the stacked layout; a plain backend gets row views of it.
+        Tensor?[] Fused(string name, params int[] rows)
+        {
+            if (merged != null)
+                return [L(name, rows.Sum(), h), .. new Tensor?[rows.Length - 1]];
+            var parts = new Tensor?[rows.Length];
+            for (int i = 0, first = 0; i < rows.Length; first += rows[i++])
+                parts[i] = Q(backend.LoadWeight(weights.ViewRows(name, [rows.Sum(), h], first, rows[i])));
+            if (int8Weights)
+                weights.Release(name);  // only once every part is copied
+            return parts;
+        }
 
         _embed = W("model.embed_tokens.weight", config.VocabSize, h);
         _norm = W("model.norm.weight", h);
@@ -58,31 +72,41 @@ public sealed class DecoderModel : IModel
         _lmHead = config.TieWordEmbeddings ? Q(_embed) : L("lm_head.weight", config.VocabSize, h);
         _head = new LmHead(backend, _lmHead);
         _layers = new Layer[config.NumLayers];
+        bool fused = config.Architecture == "Phi3ForCausalLM";
         for (int i = 0; i < _layers.Length; i++)
         {
             string p = $"model.layers.{i}.";
+            var qkv = fused ? Fused(p + "self_attn.qkv_proj.weight", q, kv, kv)
+                : [L(p + "self_attn.q_proj.weight", q, h), L(p + "self_attn.k_proj.weight", kv, h), L(p + "self_attn.v_proj.weight", kv, h)];
+            var gateUp = fused ? Fused(p + "mlp.gate_up_proj.weight", ff, ff)
+                : [L(p + "mlp.gate_proj.weight", ff, h), L(p + "mlp.up_proj.weight", ff, h)];
             _layers[i] = new Layer(
                 InputNorm: W(p + "input_layernorm.weight", h),
-                Q: L(p + "self_attn.q_proj.weight", q, h), QBias: B(config.QkvBias, p + "self_attn.q_proj.bias", q),
-                K: L(p + "self_attn.k_proj.weight", kv, h), KBias: B(config.QkvBias, p + "self_attn.k_proj.bias", kv),
-                V: L(p + "self_attn.v_proj.weight", kv, h), VBias: B(config.QkvBias, p + "self_attn.v_proj.bias", kv),
+                Q: qkv[0]!, QBias: B(config.QkvBias, p + "self_attn.q_proj.bias", q),
+                K: qkv[1], KBias: B(config.QkvBias, p + "self_attn.k_proj.bias", kv),
+                V: qkv[2], VBias: B(config.QkvBias, p + "self_attn.v_proj.bias", kv),
                 O: L(p + "self_attn.o_proj.weight", h, q), OBias: B(config.OutputBias, p + "self_attn.o_proj.bias", h),
                 QNorm: config.QkNorm ? W(p + "self_attn.q_norm.weight", config.HeadDim) : null,
                 KNorm: config.QkNorm ? W(p + "self_attn.k_norm.weight", config.HeadDim) : null,
                 PostNorm: W(p + "post_attention_layernorm.weight", h),
-                Gate: L(p + "mlp.gate_proj.weight", ff, h), GateBias: B(config.MlpBias, p + "mlp.gate_proj.bias", ff),
-                Up: L(p + "mlp.up_proj.weight", ff, h), UpBias: B(config.MlpBias, p + "mlp.up_proj.bias", ff),
+                Gate: gateUp[0]!, GateBias: B(config.MlpBias, p + "mlp.gate_proj.bias", ff),
+                Up: gateUp[1], UpBias: B(config.MlpBias, p + "mlp.up_proj.bias", ff),
                 Down: L(p + "mlp.down_proj.weight", h, ff), DownBias: B(config.MlpBias, p + "mlp.down_proj.bias", h));
         }
         WeightBytes = WeightSize.Of(_layers.SelectMany(l => new[] { l.InputNorm, l.Q, l.QBias, l.K, l.KBias, l.V, l.VBias, l.O,
             l.OBias, l.QNorm, l.KNorm, l.PostNorm, l.Gate, l.GateBias, l.Up, l.UpBias, l.Down, l.DownBias }).Append(_embed).Append(_norm).Append(_lmHead));
-        _rope = new RotaryParams(RotaryEmbedding.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling));
-        _attention = new AttentionSpec(config.NumHeads, config.NumKvHeads, config.HeadDim, 1f / MathF.Sqrt(config.HeadDim));
-        if (backend is IMergedProjectionOps merged && !config.QkNorm)
+        _rope = RotaryEmbedding.Create(config, maxModelLen ?? config.MaxPositionEmbeddings);
+        var full = new AttentionSpec(config.NumHeads, config.NumKvHeads, config.HeadDim, 1f / MathF.Sqrt(config.HeadDim));
+        var sliding = full with { SlidingWindow = config.SlidingWindow };
+        _attention = Enumerable.Range(0, config.NumLayers).Select(l => config.IsSlidingLayer(l) ? sliding : full).ToArray();
+        if (merged != null)
         {
             _merged = merged;
-            for (int i = 0; i < _layers.Length; i++)
-                _layers[i] = Stack(merged, _layers[i]);
+            if (!fused)
+            {
+                for (int i = 0; i < _layers.Length; i++)
+                    _layers[i] = Stack(merged, _layers[i]);
+            }
         }
     }
 
@@ -144,7 +168,7 @@ public sealed class DecoderModel : IModel
             _b.Rope(q, c.HeadDim, batch.Positions, _rope);
             _b.Rope(k, c.HeadDim, batch.Positions, _rope);
             _b.StoreKv(k, v, cache, l, batch.SlotMapping);
-            _b.PagedAttention(q, cache, l, batch, _attention, attn);
+            _b.PagedAttention(q, cache, l, batch, _attention[l], attn);
             _b.Linear(attn, L.O, L.OBias, hs);
             AddNorm(fused, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gate);
@@ -176,7 +200,7 @@ public sealed class DecoderModel : IModel
                 _b.RmsNorm(x, L.InputNorm, eps, hs);
             _b.Linear(hs, L.Q, null, qkv);
             m.QkvRopeStore(qkv, L.QBias, c.NumHeads, c.NumKvHeads, c.HeadDim, batch.Positions, _rope, cache, l, batch.SlotMapping, q);
-            _b.PagedAttention(q, cache, l, batch, _attention, attn);
+            _b.PagedAttention(q, cache, l, batch, _attention[l], attn);
             _b.Linear(attn, L.O, L.OBias, hs);
             AddNorm(fused, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gateUp);

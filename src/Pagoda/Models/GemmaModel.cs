@@ -29,9 +29,6 @@ public sealed class GemmaModel : IModel
     {
         var g = config.Gemma ?? throw new ArgumentException($"{config.Architecture} config has no Gemma fields", nameof(config));
         float finalCap = (float)g.FinalLogitSoftcapping;
-        if (finalCap != 0 && backend is IDeviceSampler)
-            throw new NotSupportedException(
-                $"{config.Architecture} soft-caps its final logits on the host; the {backend.Name} backend samples on the device, which would skip it");
         Config = config;
         _b = backend;
         int h = config.HiddenSize, q = config.NumHeads * config.HeadDim, kv = KvWidth, ff = config.IntermediateSize;
@@ -57,7 +54,7 @@ public sealed class GemmaModel : IModel
         {
             SoftCap = (float)g.AttnLogitSoftcapping,
         };
-        var local = global with { SlidingWindow = g.SlidingWindow };
+        var local = global with { SlidingWindow = config.SlidingWindow };
         var globalRope = new RotaryParams(RotaryEmbedding.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling));
         var localRope = new RotaryParams(RotaryEmbedding.InverseFrequencies(config.HeadDim, g.LocalRopeTheta, g.LocalRopeScaling));
 
@@ -65,7 +62,7 @@ public sealed class GemmaModel : IModel
         for (int i = 0; i < _layers.Length; i++)
         {
             string p = $"model.layers.{i}.";
-            bool sliding = g.IsSliding(i);
+            bool sliding = config.IsSlidingLayer(i);
             _layers[i] = new Layer(
                 InputNorm: Norm(p + "input_layernorm.weight", h),
                 Q: W(p + "self_attn.q_proj.weight", q, h),

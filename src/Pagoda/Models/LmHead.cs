@@ -7,7 +7,8 @@ namespace Pagoda.Models;
 /// arrays this head keeps and reuses: a fresh [rows, vocab] array every step is a large-object
 /// allocation whose first writes fault its pages in (0.2-0.4 ms a decode step of a 152K vocabulary,
 /// measured), while a reused one copies in ~15 µs. So an output is valid until the model's next forward.
-/// With a <c>softCap</c> (Gemma 2's final logit soft-capping) each logit l becomes cap · tanh(l / cap) on the host.
+/// With a <c>softCap</c> (Gemma 2's final logit soft-capping) each logit l becomes cap · tanh(l / cap) on the
+/// backend, before the device sampler or the copy to the host reads it.
 /// </summary>
 internal sealed class LmHead(IBackend b, Tensor weight, float softCap = 0)
 {
@@ -27,27 +28,17 @@ internal sealed class LmHead(IBackend b, Tensor weight, float softCap = 0)
         b.GatherRows(hidden, rows, selected);
         using var logits = b.Empty(rows.Length, weight.Rows);     // [numOutputs, vocab]
         b.Linear(selected, weight, null, logits);
+        if (softCap != 0)
+            b.SoftCap(logits, softCap);
         if (sampling != null && b is IDeviceSampler sampler)
         {
-            // A device sampler reduces the logits before they reach the host, where the cap is applied.
-            if (softCap != 0)
-                throw new NotSupportedException("final logit soft-capping is not supported with device sampling");
             var reduced = new float[rows.Length * sampling.RowWidth];
             sampler.ReduceToHost(logits, sampling, reduced);
             return reduced;
         }
         var host = Output(checked((int)logits.NumElements));
         b.CopyToHost(logits, host);
-        if (softCap != 0)
-            SoftCap(host, softCap);
         return host;
-    }
-
-    // In transformers' order: divide, tanh, multiply, each rounded to float32.
-    private static void SoftCap(Span<float> logits, float cap)
-    {
-        foreach (ref float l in logits)
-            l = MathF.Tanh(l / cap) * cap;
     }
 
     private float[] Rows(Tensor hidden, int[] rows)

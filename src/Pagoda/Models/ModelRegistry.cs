@@ -8,16 +8,18 @@ public static class ModelRegistry
 {
     /// <summary>
     /// Builds the model for <paramref name="config"/> over its weights; <paramref name="quantization"/>
-    /// "int8" turns its Linear weights into weight-only int8 (Llama / Qwen2 / Qwen3; not OPT or the MoE families).
+    /// "int8" turns its Linear weights into weight-only int8 (the dense Llama-style decoders); <paramref name="maxModelLen"/>
+    /// (default max_position_embeddings) is the engine's longest sequence, which picks longrope's factor set.
     /// </summary>
-    public static IModel Create(ModelConfig config, WeightStore weights, IBackend backend, string? quantization = null) => config.Architecture switch
+    public static IModel Create(ModelConfig config, WeightStore weights, IBackend backend, string? quantization = null, int? maxModelLen = null) => config.Architecture switch
     {
-        "LlamaForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" => new DecoderModel(config, weights, backend, quantization == "int8"),
+        "LlamaForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" or "MistralForCausalLM" or "Phi3ForCausalLM" =>
+            new DecoderModel(config, weights, backend, quantization == "int8", maxModelLen),
         "OPTForCausalLM" when quantization == null => new OptModel(config, weights, backend),
         "OPTForCausalLM" => throw new ArgumentException($"--quantization {quantization} is not supported for OPT models."),
         "Gemma2ForCausalLM" or "Gemma3ForCausalLM" when quantization == null => new GemmaModel(config, weights, backend),
         "Gemma2ForCausalLM" or "Gemma3ForCausalLM" => throw new ArgumentException($"--quantization {quantization} is not supported for Gemma models."),
-        "Qwen3MoeForCausalLM" or "MixtralForCausalLM" or "GptOssForCausalLM" when quantization == null => new MoeModel(config, weights, backend),
+        "Qwen3MoeForCausalLM" or "MixtralForCausalLM" or "GptOssForCausalLM" when quantization == null => new MoeModel(config, weights, backend, maxModelLen),
         "Qwen3MoeForCausalLM" or "MixtralForCausalLM" or "GptOssForCausalLM" =>
             throw new ArgumentException($"--quantization {quantization} is not supported for mixture-of-experts models."),
         _ => throw new ModelLoadException(weights.Folder,

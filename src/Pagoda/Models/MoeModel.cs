@@ -24,8 +24,11 @@ public sealed class MoeModel : IModel
     private readonly RotaryParams _rope;
     private readonly MoeSpec _spec;
 
-    /// <summary>Binds every weight, checking names and shapes against the config, and prepares each layer's experts.</summary>
-    public MoeModel(ModelConfig config, WeightStore weights, IBackend backend)
+    /// <summary>
+    /// Binds every weight, checking names and shapes against the config, and prepares each layer's experts;
+    /// <paramref name="maxModelLen"/> (default max_position_embeddings) is the engine's longest sequence, for the RoPE.
+    /// </summary>
+    public MoeModel(ModelConfig config, WeightStore weights, IBackend backend, int? maxModelLen = null)
     {
         var moe = config.Moe ?? throw new ArgumentException($"{config.Architecture} has no MoE fields", nameof(config));
         // Checked before any weight is uploaded: without the capability nothing of the model could run.
@@ -85,7 +88,7 @@ public sealed class MoeModel : IModel
         }
         WeightBytes = expertBytes + WeightSize.Of(_layers.SelectMany(l => l.Attention.Weights
             .Concat([l.InputNorm, l.PostNorm, l.Router, l.RouterBias, l.Gate, l.Up, l.Down])).Append(_embed).Append(_norm).Append(_lmHead));
-        _rope = new RotaryParams(RotaryEmbedding.InverseFrequencies(config.HeadDim, config.RopeTheta, config.RopeScaling));
+        _rope = RotaryEmbedding.Create(config, maxModelLen ?? config.MaxPositionEmbeddings);
         _spec = new MoeSpec(moe.TopK, moe.Scoring, moe.NormTopkProb, moe.Activation) { SwigluLimit = moe.SwigluLimit };
 
         // Expert e's Linear weight `{prefix}{e}.{name}.weight` for e = 0 .. numExperts - 1.
@@ -96,12 +99,10 @@ public sealed class MoeModel : IModel
     // The layer's score scale, window (gpt-oss's sliding layers) and sinks (one learned logit per head).
     private static AttentionSpec AttentionSpecOf(ModelConfig c, WeightStore weights, string prefix, int layer)
     {
-        var moe = c.Moe!;
-        bool sliding = moe.LayerTypes.Count > 0 && moe.LayerTypes[layer] == "sliding_attention";
         return new AttentionSpec(c.NumHeads, c.NumKvHeads, c.HeadDim, 1f / MathF.Sqrt(c.HeadDim))
         {
-            SlidingWindow = sliding ? moe.SlidingWindow : 0,
-            Sinks = moe.AttentionSinks ? HostFloats(weights.View(prefix + "self_attn.sinks", c.NumHeads)) : null,
+            SlidingWindow = c.IsSlidingLayer(layer) ? c.SlidingWindow : 0,
+            Sinks = c.Moe!.AttentionSinks ? HostFloats(weights.View(prefix + "self_attn.sinks", c.NumHeads)) : null,
         };
     }
 

@@ -10,7 +10,7 @@ namespace Pagoda.Tests.Loading;
 /// </summary>
 public class GemmaConfigTests
 {
-    private const string Sliding = GemmaConfig.SlidingAttention, Full = GemmaConfig.FullAttention;
+    private const string Sliding = ModelConfig.SlidingAttention, Full = ModelConfig.FullAttention;
 
     private static ModelConfig Fixture(string model) => ModelFolder.Open(TestPaths.Model(model)).Config;
 
@@ -22,7 +22,7 @@ public class GemmaConfigTests
     }
 
     // Records compare lists by reference: compare the layer types separately.
-    private static ModelConfig WithoutLists(ModelConfig c) => c with { EosTokenIds = [], Gemma = c.Gemma! with { LayerTypes = [] } };
+    private static ModelConfig WithoutLists(ModelConfig c) => c with { EosTokenIds = [], LayerTypes = [] };
 
     [Fact]
     public void SupportedArchitecturesListBothGemmas()
@@ -42,9 +42,9 @@ public class GemmaConfigTests
         Assert.Equal(10000.0, c.RopeTheta);
         Assert.Null(c.RopeScaling);
         var g = c.Gemma!;
-        Assert.Equal((64.0, 50.0, 30.0, 32), (g.QueryPreAttnScalar, g.AttnLogitSoftcapping, g.FinalLogitSoftcapping, g.SlidingWindow));
-        Assert.Equal([Sliding, Full, Sliding, Full], g.LayerTypes);
-        Assert.True(g.IsSliding(0) && !g.IsSliding(1));
+        Assert.Equal((64.0, 50.0, 30.0, 32), (g.QueryPreAttnScalar, g.AttnLogitSoftcapping, g.FinalLogitSoftcapping, c.SlidingWindow));
+        Assert.Equal([Sliding, Full, Sliding, Full], c.LayerTypes);
+        Assert.True(c.IsSlidingLayer(0) && !c.IsSlidingLayer(1));
         Assert.Equal(10000.0, g.LocalRopeTheta);
     }
 
@@ -57,8 +57,8 @@ public class GemmaConfigTests
         Assert.Equal(1_000_000.0, c.RopeTheta);
         Assert.Null(c.RopeScaling);
         var g = c.Gemma!;
-        Assert.Equal((64.0, 0.0, 0.0, 32), (g.QueryPreAttnScalar, g.AttnLogitSoftcapping, g.FinalLogitSoftcapping, g.SlidingWindow));
-        Assert.Equal([Sliding, Sliding, Sliding, Sliding, Sliding, Full], g.LayerTypes);
+        Assert.Equal((64.0, 0.0, 0.0, 32), (g.QueryPreAttnScalar, g.AttnLogitSoftcapping, g.FinalLogitSoftcapping, c.SlidingWindow));
+        Assert.Equal([Sliding, Sliding, Sliding, Sliding, Sliding, Full], c.LayerTypes);
         Assert.Equal(10_000.0, g.LocalRopeTheta);
         Assert.Null(g.LocalRopeScaling);
     }
@@ -79,7 +79,7 @@ public class GemmaConfigTests
         });
         var newer = Fixture("tiny-gemma3");
         Assert.Equal(WithoutLists(newer), WithoutLists(classic));
-        Assert.Equal(newer.Gemma!.LayerTypes, classic.Gemma!.LayerTypes);
+        Assert.Equal(newer.LayerTypes, classic.LayerTypes);
     }
 
     [Fact]
@@ -123,7 +123,7 @@ public class GemmaConfigTests
             o["hidden_act"] = "gelu_pytorch_tanh";   // Hub Gemma 2 configs carry both names
         });
         var g = c.Gemma!;
-        Assert.Equal([Sliding, Full, Sliding, Full], g.LayerTypes);
+        Assert.Equal([Sliding, Full, Sliding, Full], c.LayerTypes);
         Assert.Equal((50.0, 0.0, 256.0), (g.AttnLogitSoftcapping, g.FinalLogitSoftcapping, g.QueryPreAttnScalar));
     }
 
@@ -136,7 +136,7 @@ public class GemmaConfigTests
             o.Remove("_sliding_window_pattern");
             o["sliding_window_pattern"] = 3;
         });
-        Assert.Equal([Sliding, Sliding, Full, Sliding, Sliding, Full], c.Gemma!.LayerTypes);
+        Assert.Equal([Sliding, Sliding, Full, Sliding, Sliding, Full], c.LayerTypes);
     }
 
     [Theory]

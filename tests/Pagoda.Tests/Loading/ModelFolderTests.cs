@@ -69,7 +69,7 @@ public class ModelFolderTests
     [Theory]
     [InlineData("hidden_size", "\"big\"", "'hidden_size' must be a positive integer")]
     [InlineData("dtype", "\"int4\"", "unsupported dtype 'int4'")]
-    [InlineData("rope_parameters", "{\"rope_type\": \"yarn\", \"factor\": 4.0}", "unsupported rope type 'yarn'")]
+    [InlineData("rope_parameters", "{\"rope_type\": \"dynamic\", \"factor\": 4.0}", "unsupported rope type 'dynamic'")]
     public void BadConfigFieldsAreNamed(string key, string json, string expected)
     {
         using var m = new TempModel("tiny-llama");

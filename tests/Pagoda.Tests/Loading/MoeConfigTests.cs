@@ -23,20 +23,21 @@ public class MoeConfigTests
         var mm = m.Moe!;
         Assert.Equal((4, 2, 256, true, MoeScoring.SoftmaxTopK, MoeActivation.SiluGated), (mm.NumExperts, mm.TopK, mm.IntermediateSize, mm.NormTopkProb, mm.Scoring, mm.Activation));
         Assert.False(mm.RouterBias || mm.StackedExperts || mm.AttentionSinks);
-        Assert.Equal((0, 0), (mm.SlidingWindow, mm.DenseLayers.Count));
+        Assert.Equal((0, 0), (m.SlidingWindow, mm.DenseLayers.Count));
     }
 
-    // Read directly: the whole config needs yarn RoPE, which ConfigReader does not read yet on this branch.
     [Fact]
     public void ReadsGptOss()
     {
-        string path = Path.Combine(TestPaths.Model("tiny-gpt-oss"), "config.json");
-        var moe = MoeConfig.Read(new JsonFields(path, JsonFile.ReadObject(path)), "GptOssForCausalLM", 2)!;
+        var c = ModelFolder.Open(TestPaths.Model("tiny-gpt-oss")).Config;
+        Assert.True(c.QkvBias && c.OutputBias && !c.QkNorm);
+        Assert.Equal(32, c.SlidingWindow);
+        Assert.Equal(["sliding_attention", "full_attention"], c.LayerTypes);
+        Assert.Equal("yarn", c.RopeScaling!.Type);
+        var moe = c.Moe!;
         Assert.Equal((4, 2, 128), (moe.NumExperts, moe.TopK, moe.IntermediateSize));
         Assert.Equal((MoeScoring.TopKSoftmax, false, MoeActivation.ClampedSwiglu, 7f), (moe.Scoring, moe.NormTopkProb, moe.Activation, moe.SwigluLimit));
         Assert.True(moe.RouterBias && moe.StackedExperts && moe.AttentionSinks);
-        Assert.Equal(32, moe.SlidingWindow);
-        Assert.Equal(["sliding_attention", "full_attention"], moe.LayerTypes);
     }
 
     [Theory]
@@ -65,6 +66,32 @@ public class MoeConfigTests
             .Outputs[0].TokenIds;
         Assert.Equal(4, ids.Count);
         Assert.All(ids, id => Assert.InRange(id, 0, 8255));
+    }
+
+    // As the config classes decide it: gpt-oss alternates from a sliding first layer (window 128 when absent),
+    // Mixtral slides every layer when sliding_window is set, Qwen3-MoE every layer under use_sliding_window.
+    [Theory]
+    [InlineData("tiny-gpt-oss", "{\"layer_types\": null}", 32, "sliding_attention,full_attention")]
+    [InlineData("tiny-gpt-oss", "{\"layer_types\": null, \"sliding_window\": \"absent\"}", 128, "sliding_attention,full_attention")]
+    [InlineData("tiny-mixtral", "{\"sliding_window\": 16}", 16, "sliding_attention,sliding_attention")]
+    [InlineData("tiny-qwen3-moe", "{\"sliding_window\": 16}", 0, "full_attention,full_attention")]
+    [InlineData("tiny-qwen3-moe", "{\"sliding_window\": 16, \"use_sliding_window\": true}", 16, "sliding_attention,sliding_attention")]
+    public void SlidingLayersFollowEachFamilysRule(string model, string edits, int window, string layerTypes)
+    {
+        using var m = new TempModel(model);
+        m.EditConfig(o =>
+        {
+            foreach (var (key, value) in JsonNode.Parse(edits)!.AsObject())
+            {
+                if (value?.ToString() == "absent")
+                    o.Remove(key);
+                else
+                    o[key] = value?.DeepClone();
+            }
+        });
+        var c = ModelFolder.Open(m.Dir).Config;
+        Assert.Equal(window, c.SlidingWindow);
+        Assert.Equal(layerTypes.Split(','), c.LayerTypes);
     }
 
     [Fact]

@@ -16,6 +16,9 @@ public class GoldenModelTests
     public static IEnumerable<object[]> TinyOpt => Golden.Cases("tiny-opt");
     public static IEnumerable<object[]> TinyGemma2 => Golden.Cases("tiny-gemma2");
     public static IEnumerable<object[]> TinyGemma3 => Golden.Cases("tiny-gemma3");
+    public static IEnumerable<object[]> TinyMistral => Golden.Cases("tiny-mistral");
+    public static IEnumerable<object[]> TinyPhi3 => Golden.Cases("tiny-phi3");
+    public static IEnumerable<object[]> TinyQwen2Yarn => Golden.Cases("tiny-qwen2-yarn");
     public static IEnumerable<object[]> TinyQwen3Moe => Golden.Cases("tiny-qwen3-moe");
     public static IEnumerable<object[]> TinyMixtral => Golden.Cases("tiny-mixtral");
     public static IEnumerable<object[]> TinyGptOss => Golden.Cases("tiny-gpt-oss");
@@ -38,12 +41,28 @@ public class GoldenModelTests
     [Theory, MemberData(nameof(TinyGemma3))]
     public void TinyGemma3MatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-gemma3", kind, index));
 
+    // Sliding window 48 on every layer (the longest prompt, 130 tokens, crosses it), GQA 4:1.
+    [Theory, MemberData(nameof(TinyMistral))]
+    public void TinyMistralMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-mistral", kind, index));
+
+    // Fused qkv_proj / gate_up_proj and partial rotary 0.75.
+    [Theory, MemberData(nameof(TinyPhi3))]
+    public void TinyPhi3MatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-phi3", kind, index));
+
+    // yarn RoPE, factor 4 over an original context of 64 (the longer prompts go past it).
+    [Theory, MemberData(nameof(TinyQwen2Yarn))]
+    public void TinyQwen2YarnMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-qwen2-yarn", kind, index));
+
+    // 8 experts, top-2 with norm_topk_prob, q/k RMSNorm.
     [Theory, MemberData(nameof(TinyQwen3Moe))]
     public void TinyQwen3MoeMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-qwen3-moe", kind, index));
 
+    // 4 experts, softmax then renormalised top-2.
     [Theory, MemberData(nameof(TinyMixtral))]
     public void TinyMixtralMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-mixtral", kind, index));
 
+    // Biased router (top-2 of the logits, then softmax), clamped SwiGLU experts stored [E, in, out], attention biases
+    // and sinks, sliding (32) and full layers alternating, yarn factor 32 over an original context of 64.
     [Theory, MemberData(nameof(TinyGptOss))]
     public void TinyGptOssMatchesTransformers(string kind, int index) => Check(Golden.Load("tiny-gpt-oss", kind, index));
 

@@ -23,6 +23,7 @@ public class OpsOnly(IBackend inner) : IBackend
     public void SiluMul(Tensor gate, Tensor up, Tensor dst) => inner.SiluMul(gate, up, dst);
     public void GeluTanhMul(Tensor gate, Tensor up, Tensor dst) => inner.GeluTanhMul(gate, up, dst);
     public void Scale(Tensor x, float factor) => inner.Scale(x, factor);
+    public void SoftCap(Tensor x, float cap) => inner.SoftCap(x, cap);
     public void Relu(Tensor x) => inner.Relu(x);
     public void Rope(Tensor x, int headDim, ReadOnlySpan<int> positions, RotaryParams rope) => inner.Rope(x, headDim, positions, rope);
     public void StoreKv(Tensor k, Tensor v, PagedKvCache cache, int layer, ReadOnlySpan<int> slotMapping) =>

@@ -64,6 +64,13 @@ internal static unsafe class Activation
         }
     }
 
+    /// <summary>x = cap · tanh(x / cap), in transformers' order: divide, tanh, multiply, each rounded to float32.</summary>
+    public static void SoftCap(Span<float> x, float cap)
+    {
+        foreach (ref float v in x)
+            v = MathF.Tanh(v / cap) * cap;
+    }
+
     /// <summary>x = max(x, 0).</summary>
     public static void Relu(Span<float> x)
     {

