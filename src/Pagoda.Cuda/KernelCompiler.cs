@@ -10,7 +10,7 @@ namespace Pagoda.Cuda;
 /// </summary>
 internal static unsafe class KernelCompiler
 {
-    private static readonly string[] Sources = ["kernels.cu", "attention.cu", "gemm.cu", "sampling.cu"];
+    private static readonly string[] Sources = ["kernels.cu", "attention.cu", "gemm.cu", "sampling.cu", "moe.cu"];
 
     /// <summary>The concatenated kernel sources, as embedded in this assembly.</summary>
     public static string Source()

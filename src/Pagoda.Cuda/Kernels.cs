@@ -55,6 +55,12 @@ internal sealed unsafe class Kernels : IDisposable
         GeluTanhMul = F("gelu_tanh_mul");
         Scale = F("scale");
         SoftCap = F("soft_cap");
+        MoeRoute = F("moe_route");
+        MoeAlign = F("moe_align");
+        MoeGroupedGemv = F("moe_grouped_gemv");
+        MoeActivation = F("moe_activation");
+        MoeCombine = F("moe_combine");
+        MoeTranspose = F("moe_transpose");
         Relu = F("relu");
         BiasAdd = F("bias_add");
         Rope = F("rope");
@@ -92,6 +98,12 @@ internal sealed unsafe class Kernels : IDisposable
     public nint GeluTanhMul { get; }
     public nint Scale { get; }
     public nint SoftCap { get; }
+    public nint MoeRoute { get; }
+    public nint MoeAlign { get; }
+    public nint MoeGroupedGemv { get; }
+    public nint MoeActivation { get; }
+    public nint MoeCombine { get; }
+    public nint MoeTranspose { get; }
     public nint Relu { get; }
     public nint BiasAdd { get; }
     public nint Rope { get; }

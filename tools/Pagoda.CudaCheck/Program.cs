@@ -36,7 +36,7 @@ switch (mode)
         break;
     case "golden-arch":
         // golden-arch DIR: DIR holds models-arch.json and the fixture folders (carried: the repo's copies are too big to travel).
-        foreach (string name in args.Skip(2).DefaultIfEmpty("tiny-mistral,tiny-phi3,tiny-qwen2-yarn,tiny-gemma2,tiny-gemma3").SelectMany(a => a.Split(',')))
+        foreach (string name in args.Skip(2).DefaultIfEmpty("tiny-mistral,tiny-phi3,tiny-qwen2-yarn,tiny-gemma2,tiny-gemma3,tiny-qwen3-moe,tiny-mixtral,tiny-gpt-oss").SelectMany(a => a.Split(',')))
         {
             foreach (string dt in new[] { "float32", "bfloat16" })
             {
