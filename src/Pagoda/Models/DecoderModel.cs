@@ -170,7 +170,7 @@ public sealed class DecoderModel : IModel
             _b.StoreKv(k, v, cache, l, batch.SlotMapping);
             _b.PagedAttention(q, cache, l, batch, _attention[l], attn);
             _b.Linear(attn, L.O, L.OBias, hs);
-            AddNorm(fused, x, hs, L.PostNorm, eps);
+            Residual.AddNorm(_b, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gate);
             _b.Linear(hs, L.Up!, L.UpBias, up);
             _b.SiluMul(gate, up, gate);
@@ -202,7 +202,7 @@ public sealed class DecoderModel : IModel
             m.QkvRopeStore(qkv, L.QBias, c.NumHeads, c.NumKvHeads, c.HeadDim, batch.Positions, _rope, cache, l, batch.SlotMapping, q);
             _b.PagedAttention(q, cache, l, batch, _attention[l], attn);
             _b.Linear(attn, L.O, L.OBias, hs);
-            AddNorm(fused, x, hs, L.PostNorm, eps);
+            Residual.AddNorm(_b, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gateUp);
             m.SiluMulStacked(gateUp, act);
             _b.Linear(act, L.Down, L.DownBias, hs);
@@ -219,17 +219,6 @@ public sealed class DecoderModel : IModel
             fused.AddRmsNorm(x, hs, layer + 1 < _layers.Length ? _layers[layer + 1].InputNorm : _norm, eps, hs);
         else
             _b.Add(x, hs, x);
-    }
-
-    private void AddNorm(IFusedNormOps? fused, Tensor x, Tensor hs, Tensor weight, float eps)
-    {
-        if (fused != null)
-        {
-            fused.AddRmsNorm(x, hs, weight, eps, hs);
-            return;
-        }
-        _b.Add(x, hs, x);
-        _b.RmsNorm(x, weight, eps, hs);
     }
 
     /// <inheritdoc />

@@ -156,7 +156,7 @@ public sealed class MoeModel : IModel
             if (fused == null || l == 0)
                 _b.RmsNorm(x, L.InputNorm, eps, hs);
             L.Attention.Forward(hs, batch, cache, l, _rope, scratch, hs);
-            AddNorm(fused, x, hs, L.PostNorm, eps);
+            Residual.AddNorm(_b, x, hs, L.PostNorm, eps);
             if (L.Experts != null)
             {
                 _b.Linear(hs, L.Router!, L.RouterBias, logits);
@@ -178,17 +178,6 @@ public sealed class MoeModel : IModel
         if (fused == null)
             _b.RmsNorm(x, _norm, eps, hs);
         return _head.Project(hs, batch);
-    }
-
-    private void AddNorm(IFusedNormOps? fused, Tensor x, Tensor hs, Tensor weight, float eps)
-    {
-        if (fused != null)
-        {
-            fused.AddRmsNorm(x, hs, weight, eps, hs);
-            return;
-        }
-        _b.Add(x, hs, x);
-        _b.RmsNorm(x, weight, eps, hs);
     }
 
     /// <inheritdoc />
