@@ -48,6 +48,14 @@ public sealed partial class LLMEngine : IDisposable
         // A repo id is fetched through the hub cache (args.Revision, args.DownloadDir) before the folder is read.
         Folder = ModelFolder.Open(ModelResolver.Resolve(args.Model, args.Revision, args.DownloadDir,
             args.Hub ?? HubSettings.FromEnvironment(), args.DownloadProgress));
+        var warn = args.Warn ?? (message => Console.Error.WriteLine($"WARNING {message}"));
+        // No quantized checkpoint format is supported (gpt-oss's MXFP4 included); dummy weights are made unquantized.
+        if (Folder.Config.QuantizationMethod is { } quant)
+        {
+            if (args.LoadFormat != "dummy")
+                throw new ModelLoadException(Path.Combine(Folder.Path, "config.json"), ConfigReader.UnsupportedQuantization(quant));
+            warn($"config.json declares {quant} quantization; the dummy weights are unquantized, so memory and speed are not the quantized model's.");
+        }
         _tokenizer = args.SkipTokenizerInit ? null : Tokenizer.FromFolder(args.Tokenizer ?? Folder.Path);
         ChatTemplate = args.SkipTokenizerInit ? null : ChatTemplate.FromFolder(args.Tokenizer ?? Folder.Path, args.ChatTemplate);
         GenerationConfig = args.GenerationConfig switch
@@ -94,7 +102,6 @@ public sealed partial class LLMEngine : IDisposable
         _output = new OutputProcessor(_tokenizer, args.FaultHook);
         if (args.ReasoningParser != null && _tokenizer != null)
             (_reasoningStart, _reasoningEnd) = (_tokenizer.TokenToId("<think>"), _tokenizer.TokenToId("</think>"));
-        var warn = args.Warn ?? (message => Console.Error.WriteLine($"WARNING {message}"));
         if (kvEvents && !args.EnablePrefixCaching)
             warn("KV cache events are on, but prefix caching is not: no events will be published (drop --no-enable-prefix-caching).");
         try

@@ -31,13 +31,40 @@ public static partial class ConfigReader
             dtype = DTypes.ParseTorch(dtypeName) ?? throw new ModelLoadException(path,
                 $"unsupported dtype '{dtypeName}' (supported: float32, float16, bfloat16)");
 
-        return arch switch
+        var config = arch switch
         {
             "OPTForCausalLM" => ReadOpt(j, arch, dtype),
             "Gemma2ForCausalLM" or "Gemma3ForCausalLM" => ReadGemma(root, j, arch, dtype),
             _ => ReadDecoder(j, arch, dtype),
         };
+        return config with { QuantizationMethod = ReadQuantizationMethod(j) };
     }
+
+    // A quantized checkpoint's config.json names its format in quantization_config.quant_method (mxfp4, fp8, awq, gptq, ...).
+    private static string? ReadQuantizationMethod(JsonFields j)
+    {
+        if (j.Object("quantization_config") is not { } q)
+            return null;
+        return q.String("quant_method") ?? throw new ModelLoadException(j.Path, "'quantization_config' has no 'quant_method'");
+    }
+
+    /// <summary>
+    /// The one-line reason a checkpoint quantized with <paramref name="method"/> (quantization_config.quant_method)
+    /// cannot be loaded: no quantized format is supported, only float32 / float16 / bfloat16 weights.
+    /// </summary>
+    public static string UnsupportedQuantization(string method) =>
+        $"{QuantizationName(method)}-quantized checkpoints are not supported (quantization_config.quant_method '{method}'); " +
+        "use an unquantized (bfloat16) copy of the model, or --load-format dummy for random unquantized weights of its shapes";
+
+    private static string QuantizationName(string method) => method.ToLowerInvariant() switch
+    {
+        "mxfp4" => "MXFP4",
+        "fp8" => "FP8",
+        "awq" => "AWQ",
+        "gptq" => "GPTQ",
+        "bitsandbytes" => "bitsandbytes",
+        _ => method,
+    };
 
     private static ModelConfig ReadDecoder(JsonFields j, string arch, DType? dtype)
     {

@@ -10,7 +10,7 @@ namespace Pagoda.Loading;
 /// is a hash of (seed, tensor name, index), so tensors are filled in parallel chunks and the values do
 /// not depend on the order tensors are asked for.
 /// </summary>
-public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed = 0x9E3779B97F4A7C15UL) : ITensorFile
+public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed = 0x9E3779B97F4A7C15UL) : IMadeWeights
 {
     private readonly Dictionary<string, TensorInfo> _tensors = new();
     private readonly Dictionary<string, nint> _data = new();

@@ -107,6 +107,12 @@ public sealed record ModelConfig
     /// <summary>dtype the checkpoint declares (`torch_dtype` or `dtype`).</summary>
     public DType? DType { get; init; }
 
+    /// <summary>
+    /// `quantization_config.quant_method` (gpt-oss's released checkpoints: mxfp4), or null for an unquantized checkpoint.
+    /// No quantized checkpoint format is supported: the engine refuses to load such weights (dummy weights are made unquantized).
+    /// </summary>
+    public string? QuantizationMethod { get; init; }
+
     /// <summary>Beginning-of-sequence id from config.json.</summary>
     public int? BosTokenId { get; init; }
 

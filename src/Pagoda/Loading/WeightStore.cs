@@ -13,7 +13,7 @@ public sealed class WeightStore : IDisposable
 {
     private readonly List<ITensorFile> _files = [];
     private readonly Dictionary<string, (ITensorFile File, TensorInfo Info)> _tensors = new();
-    private DummyWeights? _dummy;
+    private IMadeWeights? _made;   // dummy (or test-recorded) weights, made on request
 
     private WeightStore(string folder) => Folder = folder;
 
@@ -57,11 +57,13 @@ public sealed class WeightStore : IDisposable
     }
 
     /// <summary>A store that makes random weights of the requested shapes (`--load-format dummy`).</summary>
-    public static WeightStore CreateDummy(string folder, Backends.DType dtype)
+    public static WeightStore CreateDummy(string folder, Backends.DType dtype) => CreateMade(folder, new DummyWeights(folder, dtype));
+
+    /// <summary>A store whose tensors <paramref name="made"/> makes on request, of the shapes the model asks for.</summary>
+    internal static WeightStore CreateMade(string folder, IMadeWeights made)
     {
-        var store = new WeightStore(folder);
-        store._dummy = new DummyWeights(folder, dtype);
-        store._files.Add(store._dummy);
+        var store = new WeightStore(folder) { _made = made };
+        store._files.Add(made);
         return store;
     }
 
@@ -129,7 +131,7 @@ public sealed class WeightStore : IDisposable
     /// Tells the store a tensor will not be read again (quantization copied it). Dummy weights are freed;
     /// memory-mapped files keep their pages, which the OS may drop since they are file-backed.
     /// </summary>
-    public void Release(string name) => _dummy?.Release(name);
+    public void Release(string name) => _made?.Release(name);
 
     /// <summary>Whether a tensor of that name exists.</summary>
     public bool Contains(string name) => _tensors.ContainsKey(name);
@@ -140,8 +142,8 @@ public sealed class WeightStore : IDisposable
     /// </summary>
     public (ITensorFile File, TensorInfo Info) Get(string name, params int[] expectedShape)
     {
-        if (_dummy != null)
-            return (_dummy, _dummy.GetOrCreate(name, expectedShape));
+        if (_made != null)
+            return (_made, _made.GetOrCreate(name, expectedShape));
         if (!_tensors.TryGetValue(name, out var entry))
             throw new ModelLoadException(_files.Count == 1 ? _files[0].FilePath : Folder, $"missing tensor '{name}'");
         if (!entry.Info.Shape.SequenceEqual(expectedShape))

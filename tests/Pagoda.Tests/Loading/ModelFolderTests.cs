@@ -55,15 +55,45 @@ public class ModelFolderTests
         Assert.Equal((0.7, 0.8, 20, 1.05), (g.Temperature, g.TopP, g.TopK, g.RepetitionPenalty));
     }
 
-    [Fact]
-    public void UnsupportedArchitectureIsNamedWithTheSupportedOnes()
+    [Theory]
+    [InlineData("MambaForCausalLM")]
+    [InlineData("DeepseekV3ForCausalLM")]
+    [InlineData("Qwen3NextForCausalLM")]
+    public void UnsupportedArchitectureIsNamedWithTheSupportedOnes(string arch)
     {
         using var m = new TempModel("tiny-llama");
-        m.EditConfig(o => o["architectures"] = new JsonArray("MambaForCausalLM"));
+        m.EditConfig(o => o["architectures"] = new JsonArray(arch));
+        var e = Assert.Throws<ModelLoadException>(() => new LLM(m.Dir));
+        Assert.Equal($"{m.File("config.json")}: unsupported architecture '{arch}' (supported: {string.Join(", ", ConfigReader.SupportedArchitectures)})", e.Message);
+        Assert.Equal(["LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "OPTForCausalLM", "MistralForCausalLM", "Phi3ForCausalLM",
+            "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Qwen3MoeForCausalLM", "MixtralForCausalLM", "GptOssForCausalLM"], ConfigReader.SupportedArchitectures);
+    }
+
+    // gpt-oss's released checkpoints are MXFP4; no quantized format loads, but dummy weights are made unquantized.
+    [Fact]
+    public void QuantizedCheckpointIsRefusedUnlessDummy()
+    {
+        using var m = new TempModel("tiny-gpt-oss");
+        m.EditConfig(o => o["quantization_config"] = JsonNode.Parse("""{"quant_method": "mxfp4", "modules_to_not_convert": ["lm_head"]}"""));
+        var e = Assert.Throws<ModelLoadException>(() => new LLM(m.Dir));
+        Assert.Equal(m.File("config.json") + ": MXFP4-quantized checkpoints are not supported (quantization_config.quant_method 'mxfp4'); " +
+            "use an unquantized (bfloat16) copy of the model, or --load-format dummy for random unquantized weights of its shapes", e.Message);
+        Assert.DoesNotContain("\n", e.Message);
+
+        var warnings = new List<string>();
+        using var llm = new LLM(new EngineArgs { Model = m.Dir, LoadFormat = "dummy", Warn = warnings.Add });
+        Assert.Contains(warnings, w => w.Contains("declares mxfp4 quantization; the dummy weights are unquantized"));
+        Assert.Equal(4, llm.Generate([PromptInput.FromTokenIds([1, 2, 3])], new SamplingParams { Temperature = 0, MaxTokens = 4, IgnoreEos = true })[0]
+            .Outputs[0].TokenIds.Count);
+    }
+
+    [Fact]
+    public void QuantizationConfigWithoutAMethodIsNamed()
+    {
+        using var m = new TempModel("tiny-llama");
+        m.EditConfig(o => o["quantization_config"] = new JsonObject { ["bits"] = 4 });
         var e = Assert.Throws<ModelLoadException>(() => ModelFolder.Open(m.Dir));
-        Assert.Contains("config.json", e.Message);
-        Assert.Contains("'MambaForCausalLM'", e.Message);
-        Assert.Contains("Qwen3ForCausalLM", e.Message);
+        Assert.Contains("'quantization_config' has no 'quant_method'", e.Message);
     }
 
     [Theory]

@@ -1,3 +1,4 @@
+using Pagoda.Backends;
 using Pagoda.Loading;
 using Pagoda.Models;
 using Pagoda.Tests.Support;
@@ -9,6 +10,12 @@ public class RealConfigTests
 {
     private static ModelConfig Read(string name) =>
         ConfigReader.Read(Path.Combine(TestPaths.Fixtures, "configs", name, "config.json"));
+
+    private static IReadOnlyList<int> GenerationEos(string name) =>
+        GenerationConfig.Read(Path.Combine(TestPaths.Fixtures, "configs", name, "generation_config.json")).EosTokenIds;
+
+    private static (int, int, int, int, int, int, int, int) Shape(ModelConfig c) =>
+        (c.NumLayers, c.HiddenSize, c.NumHeads, c.NumKvHeads, c.HeadDim, c.IntermediateSize, c.VocabSize, c.MaxPositionEmbeddings);
 
     [Fact]
     public void Qwen25()
@@ -46,5 +53,112 @@ public class RealConfigTests
         Assert.Equal(plain[0], scaled[0]);                 // wavelength 2π: far below the high-frequency cut
         Assert.Equal(plain[^1] / 32f, scaled[^1], 1e-12f); // longest wavelength: divided by the factor
         Assert.InRange(scaled[20], plain[20] / 32f, plain[20]);
+    }
+
+    [Fact]
+    public void Mistral7BInstructV03()
+    {
+        var c = Read("mistral-7b-instruct-v0.3");
+        Assert.Equal("MistralForCausalLM", c.Architecture);
+        Assert.Equal((32, 4096, 32, 8, 128, 14336, 32768, 32768), Shape(c));
+        Assert.Equal((1e6, 1e-5, DType.BF16), (c.RopeTheta, c.NormEps, c.DType));
+        Assert.Null(c.RopeScaling);
+        // "sliding_window": null turns MistralConfig's default 4096 off: every layer attends to everything.
+        Assert.Equal(0, c.SlidingWindow);
+        Assert.All(c.LayerTypes, t => Assert.Equal(ModelConfig.FullAttention, t));
+        Assert.False(c.TieWordEmbeddings || c.QkvBias || c.OutputBias || c.MlpBias || c.QkNorm);
+        Assert.Equal((1.0, 128), (c.PartialRotaryFactor, c.RotaryDim));
+        Assert.Null(c.Moe);
+        Assert.Null(c.QuantizationMethod);
+        Assert.Equal(1, c.BosTokenId);
+        Assert.Equal([2], c.EosTokenIds);
+        Assert.Equal([2], GenerationEos("mistral-7b-instruct-v0.3"));
+    }
+
+    [Fact]
+    public void Mixtral8x7BInstructV01()
+    {
+        var c = Read("mixtral-8x7b-instruct-v0.1");
+        Assert.Equal("MixtralForCausalLM", c.Architecture);
+        Assert.Equal((32, 4096, 32, 8, 128, 14336, 32000, 32768), Shape(c));
+        Assert.Equal((1e6, 1e-5, DType.BF16), (c.RopeTheta, c.NormEps, c.DType));
+        Assert.Null(c.RopeScaling);
+        Assert.Equal(0, c.SlidingWindow);
+        Assert.All(c.LayerTypes, t => Assert.Equal(ModelConfig.FullAttention, t));
+        Assert.False(c.TieWordEmbeddings || c.QkvBias || c.OutputBias || c.QkNorm);
+        var moe = c.Moe!;
+        Assert.Equal((8, 2, 14336), (moe.NumExperts, moe.TopK, moe.IntermediateSize));
+        Assert.Equal((MoeScoring.SoftmaxTopK, true, MoeActivation.SiluGated), (moe.Scoring, moe.NormTopkProb, moe.Activation));
+        Assert.False(moe.RouterBias || moe.StackedExperts || moe.AttentionSinks);
+        Assert.Empty(moe.DenseLayers);
+        Assert.Null(c.QuantizationMethod);
+        Assert.Equal([2], c.EosTokenIds);
+        Assert.Equal([2], GenerationEos("mixtral-8x7b-instruct-v0.1"));
+    }
+
+    [Fact]
+    public void Qwen3_30B_A3B()
+    {
+        var c = Read("qwen3-30b-a3b");
+        Assert.Equal("Qwen3MoeForCausalLM", c.Architecture);
+        // intermediate_size is the dense MLP's width, used by no layer here (mlp_only_layers is empty, decoder_sparse_step 1).
+        Assert.Equal((48, 2048, 32, 4, 128, 6144, 151936, 40960), Shape(c));
+        Assert.Equal((1e6, 1e-6, DType.BF16), (c.RopeTheta, c.NormEps, c.DType));
+        Assert.Null(c.RopeScaling);
+        Assert.Equal(0, c.SlidingWindow);   // use_sliding_window false
+        Assert.All(c.LayerTypes, t => Assert.Equal(ModelConfig.FullAttention, t));
+        Assert.True(c.QkNorm);
+        Assert.False(c.TieWordEmbeddings || c.QkvBias || c.OutputBias);
+        var moe = c.Moe!;
+        Assert.Equal((128, 8, 768), (moe.NumExperts, moe.TopK, moe.IntermediateSize));
+        Assert.Equal((MoeScoring.SoftmaxTopK, true, MoeActivation.SiluGated), (moe.Scoring, moe.NormTopkProb, moe.Activation));
+        Assert.False(moe.RouterBias || moe.StackedExperts || moe.AttentionSinks);
+        Assert.Empty(moe.DenseLayers);
+        Assert.Null(c.QuantizationMethod);
+        Assert.Equal(151643, c.BosTokenId);
+        Assert.Equal([151645], c.EosTokenIds);
+    }
+
+    [Fact]
+    public void GptOss20B()
+    {
+        var c = Read("gpt-oss-20b");
+        Assert.Equal("GptOssForCausalLM", c.Architecture);
+        Assert.Equal((24, 2880, 64, 8, 64, 2880, 201088, 131072), Shape(c));
+        Assert.Equal((150000.0, 1e-5), (c.RopeTheta, c.NormEps));
+        Assert.Null(c.DType);   // no torch_dtype: the checkpoint is MXFP4
+        Assert.Equal("mxfp4", c.QuantizationMethod);
+        Assert.Equal(new RopeScaling("yarn", 32.0, OriginalMaxPositionEmbeddings: 4096) { BetaFast = 32, BetaSlow = 1, Truncate = false }, c.RopeScaling);
+        Assert.Equal(0.1 * Math.Log(32) + 1, RotaryEmbedding.Create(c, c.MaxPositionEmbeddings).AttentionFactor, 1e-6);
+        Assert.Equal(128, c.SlidingWindow);
+        Assert.Equal(Enumerable.Range(0, 24).Select(l => l % 2 == 0 ? ModelConfig.SlidingAttention : ModelConfig.FullAttention), c.LayerTypes);
+        Assert.True(c.QkvBias && c.OutputBias);
+        Assert.False(c.TieWordEmbeddings || c.QkNorm);
+        var moe = c.Moe!;
+        Assert.Equal((32, 4, 2880, 7f), (moe.NumExperts, moe.TopK, moe.IntermediateSize, moe.SwigluLimit));
+        Assert.Equal((MoeScoring.TopKSoftmax, false, MoeActivation.ClampedSwiglu), (moe.Scoring, moe.NormTopkProb, moe.Activation));
+        Assert.True(moe.RouterBias && moe.StackedExperts && moe.AttentionSinks);
+        Assert.Empty(moe.DenseLayers);
+        Assert.Equal([200002], c.EosTokenIds);
+        Assert.Equal([200002, 199999], GenerationEos("gpt-oss-20b"));
+    }
+
+    // The real checkpoint is MXFP4: the engine names that before it looks for weights or a tokenizer.
+    [Fact]
+    public void GptOss20BCheckpointIsRefusedAsMxfp4()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "pagoda-test-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            foreach (string f in Directory.GetFiles(Path.Combine(TestPaths.Fixtures, "configs", "gpt-oss-20b"), "*.json"))
+                File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+            var e = Assert.Throws<ModelLoadException>(() => new LLM(dir));
+            Assert.StartsWith(Path.Combine(dir, "config.json") + ": MXFP4-quantized checkpoints are not supported", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }

@@ -1,0 +1,118 @@
+using Pagoda.Backends;
+using Pagoda.Loading;
+using Pagoda.Models;
+using Pagoda.Tests.Support;
+
+namespace Pagoda.Tests.Models;
+
+/// <summary>
+/// Each real Hub config (tests/fixtures/configs) builds its model class at full size over recorded weights
+/// (<see cref="RecordedWeights"/>: names and shapes, no tensors), and the model asks for exactly the checkpoint's
+/// tensors: the names and shapes of the Hugging Face layout, written out here from the config, and a parameter
+/// count equal to the published one. The weights are made in the dtype `--load-format dummy` would use.
+/// </summary>
+public class RealModelShapeTests
+{
+    // The published parameter counts: Mistral and Mixtral from their model.safetensors.index.json total_size (bfloat16:
+    // 14496047104 and 93405585408 bytes), Qwen3-30B-A3B and gpt-oss-20b (the unquantized count of its MXFP4 tensors)
+    // as their GGUF conversions report them.
+    [Theory]
+    [InlineData("mistral-7b-instruct-v0.3", 7_248_023_552L, 291)]
+    [InlineData("mixtral-8x7b-instruct-v0.1", 46_702_792_704L, 995)]
+    [InlineData("qwen3-30b-a3b", 30_532_122_624L, 18_867)]
+    [InlineData("gpt-oss-20b", 20_914_757_184L, 411)]
+    public void ModelAsksForTheCheckpointsTensors(string name, long parameters, int tensors)
+    {
+        var config = ConfigReader.Read(Path.Combine(TestPaths.Fixtures, "configs", name, "config.json"));
+        var dtype = config.DType ?? DType.BF16;   // LLMEngine's dummy dtype without --dtype
+        var (created, recorded) = RecordedWeights.CreateStore(dtype);
+        using var store = created;
+        using var backend = new ShapeOnlyBackend();
+        using var model = ModelRegistry.Create(config, store, backend);
+
+        Assert.IsType(config.Moe == null ? typeof(DecoderModel) : typeof(MoeModel), model);
+        var expected = HubLayout(config);
+        var asked = recorded.Shapes;
+        Assert.Empty(expected.Keys.Except(asked.Keys));   // nothing missing
+        Assert.Empty(asked.Keys.Except(expected.Keys));   // nothing extra
+        Assert.All(expected, e => Assert.True(e.Value.SequenceEqual(asked[e.Key]),
+            $"{e.Key}: asked for [{string.Join(", ", asked[e.Key])}], expected [{string.Join(", ", e.Value)}]"));
+        Assert.Equal(tensors, asked.Count);
+        Assert.Equal(parameters, recorded.TotalElements);
+
+        // Every tensor reached the backend once, as asked for and in the store's dtype (but gpt-oss's sinks, which the
+        // model reads on the host into its attention spec), and the model counts their bytes.
+        Assert.Equal(asked.Keys.Where(k => !k.EndsWith(".self_attn.sinks", StringComparison.Ordinal)).Order(), backend.Loaded.Select(w => w.Name).Order());
+        Assert.All(backend.Loaded, w => Assert.True(w.DType == dtype && w.Shape.SequenceEqual(asked[w.Name]), w.Name));
+        Assert.Equal(backend.Loaded.Sum(w => w.Shape.Aggregate(1L, (a, b) => a * b)) * DTypes.SizeOf(dtype), model.WeightBytes);
+        Assert.Equal(config.NumKvHeads * config.HeadDim, model.KvWidth);
+        if (config.Moe is { } moe)
+        {
+            Assert.Equal(config.NumLayers - moe.DenseLayers.Count, backend.Experts.Count);
+            Assert.All(backend.Experts, e => Assert.Equal((moe.NumExperts, config.HiddenSize, moe.IntermediateSize, moe.StackedExperts),
+                (e.NumExperts, e.HiddenSize, e.IntermediateSize, e.IsStacked)));
+        }
+    }
+
+    // The tensors of a checkpoint of this config, as transformers names and shapes them (gpt-oss: the unquantized
+    // layout, as transformers dequantizes the MXFP4 checkpoint).
+    private static Dictionary<string, int[]> HubLayout(ModelConfig c)
+    {
+        int h = c.HiddenSize, q = c.NumHeads * c.HeadDim, kv = c.NumKvHeads * c.HeadDim;
+        var w = new Dictionary<string, int[]>
+        {
+            ["model.embed_tokens.weight"] = [c.VocabSize, h],
+            ["model.norm.weight"] = [h],
+        };
+        if (!c.TieWordEmbeddings)
+            w["lm_head.weight"] = [c.VocabSize, h];
+        for (int l = 0; l < c.NumLayers; l++)
+        {
+            string p = $"model.layers.{l}.";
+            w[p + "input_layernorm.weight"] = [h];
+            w[p + "post_attention_layernorm.weight"] = [h];
+            w[p + "self_attn.q_proj.weight"] = [q, h];
+            w[p + "self_attn.k_proj.weight"] = [kv, h];
+            w[p + "self_attn.v_proj.weight"] = [kv, h];
+            w[p + "self_attn.o_proj.weight"] = [h, q];
+            if (c.QkvBias)
+                (w[p + "self_attn.q_proj.bias"], w[p + "self_attn.k_proj.bias"], w[p + "self_attn.v_proj.bias"]) = ([q], [kv], [kv]);
+            if (c.OutputBias)
+                w[p + "self_attn.o_proj.bias"] = [h];
+            if (c.QkNorm)
+                (w[p + "self_attn.q_norm.weight"], w[p + "self_attn.k_norm.weight"]) = ([c.HeadDim], [c.HeadDim]);
+            int e = c.Moe?.NumExperts ?? 0, ff = c.Moe?.IntermediateSize ?? c.IntermediateSize;
+            switch (c.Architecture)
+            {
+                case "MistralForCausalLM":
+                    (w[p + "mlp.gate_proj.weight"], w[p + "mlp.up_proj.weight"], w[p + "mlp.down_proj.weight"]) = ([ff, h], [ff, h], [h, ff]);
+                    break;
+                case "MixtralForCausalLM":
+                    w[p + "block_sparse_moe.gate.weight"] = [e, h];
+                    for (int x = 0; x < e; x++)
+                    {
+                        string ex = $"{p}block_sparse_moe.experts.{x}.";
+                        (w[ex + "w1.weight"], w[ex + "w3.weight"], w[ex + "w2.weight"]) = ([ff, h], [ff, h], [h, ff]);
+                    }
+                    break;
+                case "Qwen3MoeForCausalLM":
+                    w[p + "mlp.gate.weight"] = [e, h];
+                    for (int x = 0; x < e; x++)
+                    {
+                        string ex = $"{p}mlp.experts.{x}.";
+                        (w[ex + "gate_proj.weight"], w[ex + "up_proj.weight"], w[ex + "down_proj.weight"]) = ([ff, h], [ff, h], [h, ff]);
+                    }
+                    break;
+                case "GptOssForCausalLM":
+                    w[p + "self_attn.sinks"] = [c.NumHeads];
+                    (w[p + "mlp.router.weight"], w[p + "mlp.router.bias"]) = ([e, h], [e]);
+                    (w[p + "mlp.experts.gate_up_proj"], w[p + "mlp.experts.gate_up_proj_bias"]) = ([e, h, 2 * ff], [e, 2 * ff]);
+                    (w[p + "mlp.experts.down_proj"], w[p + "mlp.experts.down_proj_bias"]) = ([e, ff, h], [e, h]);
+                    break;
+                default:
+                    throw new ArgumentException(c.Architecture);
+            }
+        }
+        return w;
+    }
+}
