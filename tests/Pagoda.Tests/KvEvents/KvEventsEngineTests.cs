@@ -56,8 +56,16 @@ public class KvEventsEngineTests
             Assert.True(engine.ResetPrefixCache());
             if (sub.Receive(TimeSpan.FromMilliseconds(100)) is { } m)
             {
+                // Resets sent before the subscription took may still be on their way: drain them, or a later read
+                // would take a stale clear for the test's own.
+                long seq = m.Seq;
+                for (var more = sub.Receive(TimeSpan.FromMilliseconds(500)); more is { } next; more = sub.Receive(TimeSpan.FromMilliseconds(500)))
+                {
+                    Assert.Equal(["AllBlocksCleared"], Assert.Single(KvEventWire.Decode(next.Payload).Events));
+                    seq = next.Seq;
+                }
                 Assert.Equal(["AllBlocksCleared"], Assert.Single(KvEventWire.Decode(m.Payload).Events));
-                return m.Seq;
+                return seq;
             }
         }
         throw new TimeoutException("No KV event batch reached the subscriber.");
