@@ -18,6 +18,7 @@ public sealed partial class LLMEngine
         if (_output.Children(requestId).Count > 0)
             throw new ArgumentException($"Request id '{requestId}' is already in use.");
         int[] ids = ProcessPrompt(prompt);
+        CheckKvTransferParams(samplingParams, ids.Length);
         int maxTokens = Math.Min(samplingParams.MaxTokens ?? int.MaxValue, MaxModelLen - ids.Length);
         var badWords = samplingParams.BadWords is { Count: > 0 } ? BadWords.TokenIds(Tokenizer, samplingParams.BadWords) : null;
         var grammar = samplingParams.StructuredOutputs is { } so ? CompileGrammar(so) : null;
