@@ -16,16 +16,20 @@ public sealed partial class LLMEngine
     private readonly KvConnector? _connector;
     // The params of held prefills, attached to their final outputs (which a deferred step emits later).
     private readonly Dictionary<string, KvTransferParams> _kvTransferOutputs = new();
+    // The last step could do nothing though requests wait: blocks are held for remote decodes or being filled by pulls.
+    // Until a request comes or goes, or the connector frees or fills blocks, another step would do nothing too.
+    private bool _stalled;
 
     /// <summary>The KV connector (null without `--kv-transfer-config`).</summary>
     public KvConnector? KvConnector => _connector;
 
     /// <summary>
-    /// Whether a step can do anything now: requests waiting only for their remote KV cannot, and an idle loop should
-    /// wait for the connector (<see cref="KvConnector.SetWake"/>) or the next hold's expiry instead of spinning.
+    /// Whether a step can do anything now. Requests waiting only for their remote KV cannot, nor can waiting requests
+    /// when held or loading blocks fill the pool: an idle loop then waits for the connector
+    /// (<see cref="KvConnector.SetWake"/>), a new command or the next hold's expiry instead of spinning.
     /// </summary>
-    public bool HasStepWork => _scheduler.HasSchedulableRequests || _deferred != null || _connector?.HasEvents == true
-        || _output.NumUnfinished > _scheduler.NumWaitingForRemoteKvs;
+    public bool HasStepWork => _connector?.HasEvents == true
+        || (!_stalled && (_scheduler.HasSchedulableRequests || _deferred != null || _output.NumUnfinished > _scheduler.NumWaitingForRemoteKvs));
 
     /// <summary>
     /// Throws <see cref="ArgumentException"/> when this engine cannot take a request's kv_transfer_params: the role it

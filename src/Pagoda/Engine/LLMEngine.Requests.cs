@@ -39,6 +39,7 @@ public sealed partial class LLMEngine
         _output.Add(new ParentRequest(requestId, prompt.Text, ids, samplingParams), children);
         foreach (var child in children)
             _scheduler.AddRequest(child);
+        _stalled = false;
         _promptTokens += ids.Length;
     }
 

@@ -171,6 +171,7 @@ public sealed partial class LLMEngine : IDisposable
         _scheduler.FinishRequests(children, RequestStatus.FinishedAborted);
         _output.Remove(requestId);
         _kvTransferOutputs.Remove(requestId);
+        _stalled = false;
     }
 
     /// <summary>
@@ -223,6 +224,7 @@ public sealed partial class LLMEngine : IDisposable
         ProcessKvTransfers();
         var scheduled = Schedule();
         StartRemoteLoads(scheduled);
+        _stalled = _connector != null && scheduled.IsEmpty && scheduled.RemoteLoads.Count == 0 && _deferred == null;
         var launched = Try(() => _runner.Launch(scheduled), out var error);
         // The previous step's outputs, made while the device runs this one.
         var outputs = ProcessDeferredOutputs();

@@ -88,6 +88,51 @@ public class KvTransferFailureTests
     }
 
     [Fact]
+    public async Task HeldBlocksFillingThePoolMakeRequestsWaitWithoutSpinning()
+    {
+        // 40 blocks of 16 hold 640 tokens; four 130-token prefills hold 36 of them, and a 512-token request needs 32.
+        var producer = new KvTransferConfig
+        {
+            KvRole = "kv_producer", KvPort = 0, EngineId = "prefill-0", AbortRequestTimeout = TimeSpan.FromMilliseconds(1500),
+        };
+        using var pair = new PdPair("fortune-chat", producer: producer, producerBlocks: 40);
+        var long130 = Golden.Load("fortune-chat", "ids", 3).PromptIds;
+        for (int i = 0; i < 4; i++)
+            Assert.NotNull(await pair.Prefill($"held{i}", [.. long130.Skip(i), i])); // distinct prompts: no shared blocks
+        var waiting = PdPair.Prefill(pair.Producer, "big", [.. Enumerable.Repeat(long130, 4).SelectMany(x => x).Take(500)]);
+        await Task.Delay(300);
+        long steps = pair.Producer.Engine.Timings.Steps;
+        await Task.Delay(500);
+        Assert.False(waiting.IsCompleted);
+        Assert.True(pair.Producer.Engine.Timings.Steps - steps <= 2, "the loop steps while nothing can run");
+        // The holds expire (nobody pulls them) and the request runs.
+        Assert.NotNull(await waiting.WaitAsync(TimeSpan.FromSeconds(20)));
+        await PdPair.WaitIdle(pair.Producer);
+    }
+
+    [Fact]
+    public async Task ADecodeAbortedBeforeItsPullStartedTellsTheProducerToFreeItsBlocks()
+    {
+        // One request at a time on the consumer: a stalled pull holds the seat, so the second decode waits in the queue.
+        using var pair = new PdPair("fortune-chat", consumerMaxNumSeqs: 1);
+        using var fake = new FakeProducer();
+        var stalled = pair.Decode("stalled", G.PromptIds, 8, fake.Params(G.PromptIds.Length, [1, 2, 3]));
+        await fake.Pulled.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var remote = await pair.Prefill("r", G.PromptIds);
+        Assert.True(pair.Producer.Stats.KvCacheUsage > 0);
+        using var cancel = new CancellationTokenSource();
+        var queued = pair.Decode("r", G.PromptIds, 8, remote, cancel.Token);
+        await Task.Delay(100);
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => queued);
+        // Without the notification the blocks would wait for the producer's 480 s timeout.
+        await PdPair.WaitIdle(pair.Producer, TimeSpan.FromSeconds(5));
+        fake.Finish([], 0);
+        await Assert.ThrowsAsync<RequestFailedException>(() => stalled);
+        await PdPair.WaitIdle(pair.Consumer);
+    }
+
+    [Fact]
     public async Task RecomputePolicyPrefillsLocallyWhenThePullFails()
     {
         var consumer = new KvTransferConfig { KvRole = "kv_consumer", EngineId = "decode-0", KvLoadFailurePolicy = "recompute" };

@@ -14,17 +14,18 @@ internal sealed class PdPair : IDisposable
     public AsyncLLMEngine Consumer { get; }
     private bool _producerDisposed, _consumerDisposed;
 
-    public PdPair(string model, int blockSize = 16, KvTransferConfig? producer = null, KvTransferConfig? consumer = null, int numBlocks = 128)
+    public PdPair(string model, int blockSize = 16, KvTransferConfig? producer = null, KvTransferConfig? consumer = null, int producerBlocks = 128,
+        int consumerMaxNumSeqs = 256)
     {
-        Producer = Start(model, blockSize, numBlocks, producer ?? new KvTransferConfig { KvRole = "kv_producer", KvPort = 0, EngineId = "prefill-0" });
-        Consumer = Start(model, blockSize, numBlocks, consumer ?? new KvTransferConfig { KvRole = "kv_consumer", EngineId = "decode-0" });
+        Producer = Start(model, blockSize, producerBlocks, producer ?? new KvTransferConfig { KvRole = "kv_producer", KvPort = 0, EngineId = "prefill-0" });
+        Consumer = Start(model, blockSize, 128, consumer ?? new KvTransferConfig { KvRole = "kv_consumer", EngineId = "decode-0" }, consumerMaxNumSeqs);
     }
 
-    public static AsyncLLMEngine Start(string model, int blockSize, int numBlocks, KvTransferConfig? config) =>
+    public static AsyncLLMEngine Start(string model, int blockSize, int numBlocks, KvTransferConfig? config, int maxNumSeqs = 256) =>
         new(new LLMEngine(new EngineArgs
         {
-            Model = TestPaths.Model(model), BlockSize = blockSize, NumKvBlocks = numBlocks, MaxModelLen = 512, KvTransferConfig = config,
-            Warn = _ => { },
+            Model = TestPaths.Model(model), BlockSize = blockSize, NumKvBlocks = numBlocks, MaxModelLen = 512, MaxNumSeqs = maxNumSeqs,
+            KvTransferConfig = config, Warn = _ => { },
         }));
 
     /// <summary>The prefill request of llm-d's flow: max_tokens 1, do_remote_decode; returns the params its response carries.</summary>
