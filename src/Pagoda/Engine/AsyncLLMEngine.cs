@@ -184,7 +184,8 @@ public sealed class AsyncLLMEngine : IDisposable
     private bool WaitForCommand(TimeSpan? timeout, CancellationToken token)
     {
         _idleWait ??= _commands.Reader.WaitToReadAsync(token).AsTask();
-        if (timeout is { } t && Task.WaitAny([_idleWait], t + TimeSpan.FromMilliseconds(1)) < 0)
+        // At most an hour at a time: Task.WaitAny takes no more than int.MaxValue milliseconds, and waking early is harmless.
+        if (timeout is { } t && Task.WaitAny([_idleWait], TimeSpan.FromMilliseconds(Math.Min(t.TotalMilliseconds + 1, 3_600_000))) < 0)
             return true;
         var done = _idleWait;
         _idleWait = null;

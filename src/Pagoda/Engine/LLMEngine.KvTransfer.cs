@@ -105,7 +105,7 @@ public sealed partial class LLMEngine
             var remote = load.Request.KvTransferParams!;
             int[] remoteIds = remote.RemoteBlockIds!.Skip(load.FirstBlock).Take(load.NumBlocks).ToArray();
             int[] localIds = load.BlockIds[load.FirstBlock..(load.FirstBlock + load.NumBlocks)];
-            _connector!.StartLoad(load.Request.RequestId, remote, remoteIds, localIds);
+            _connector!.StartLoad(load.Request.RequestId, remote, remoteIds, localIds, load.Request.PromptTokenIds);
         }
     }
 
@@ -113,7 +113,7 @@ public sealed partial class LLMEngine
     private void HoldFinishedPrefills()
     {
         foreach (var req in _scheduler.TakeNewlyHeld())
-            _kvTransferOutputs[req.RequestId] = _connector!.Hold(req.RequestId, _scheduler.HeldBlockIds(req.RequestId)!, req.PromptTokenIds.Length);
+            _kvTransferOutputs[req.RequestId] = _connector!.Hold(req.RequestId, _scheduler.HeldBlockIds(req.RequestId)!, req.PromptTokenIds);
     }
 
     // A held prefill's final output carries its kv_transfer_params.
@@ -140,7 +140,7 @@ public sealed partial class LLMEngine
             if (child.Status == RequestStatus.WaitingForRemoteKvs)
                 _connector.CancelLoad(child.RequestId);
             else if (child.LoadsRemoteKvs && !child.IsFinished)
-                _connector.ReleaseRemote(child.KvTransferParams!);
+                _connector.ReleaseRemote(child.KvTransferParams!, child.PromptTokenIds);
         }
     }
 }

@@ -28,6 +28,10 @@ public sealed class KvConnector : IDisposable
         (Config, _cache, _copy) = (config, cache, copy);
         Layout = KvLayout.Of(cache);
         KvTransferWire.DTypeCode(Layout.DType); // a pool that cannot go on the wire fails here, not at the first pull
+        if (config.IsKvProducer && System.Net.IPAddress.TryParse(config.KvIp, out var ip)
+            && (ip.Equals(System.Net.IPAddress.Any) || ip.Equals(System.Net.IPAddress.IPv6Any)))
+            warn($"--kv-transfer-config: kv_ip {config.KvIp} is what consumers are told to connect to (remote_host), and no other host can; "
+                + "set kv_ip to this instance's address.");
         if (config.IsKvProducer)
             _server = new KvTransferServer(config.KvIp, config.KvPort, config.EngineId, Layout, _sends, copy, cache, config.TransferTimeout,
                 () => _wake?.Invoke(), warn);
@@ -55,9 +59,9 @@ public sealed class KvConnector : IDisposable
     /// Producer: holds a finished prefill's blocks for a consumer until pulled or until abort_request_timeout, and
     /// returns the params its decode request carries (vLLM's request_finished).
     /// </summary>
-    public KvTransferParams Hold(string requestId, int[] blockIds, int numPromptTokens)
+    public KvTransferParams Hold(string requestId, int[] blockIds, IReadOnlyList<int> promptTokenIds)
     {
-        _sends.Add(requestId, blockIds, PendingSends.Now + (long)Config.AbortRequestTimeout.TotalMilliseconds);
+        _sends.Add(requestId, blockIds, KvTransferWire.PromptHash(promptTokenIds), PendingSends.Now + (long)Config.AbortRequestTimeout.TotalMilliseconds);
         return new KvTransferParams
         {
             DoRemotePrefill = true,
@@ -68,7 +72,7 @@ public sealed class KvConnector : IDisposable
             RemoteHost = Config.KvIp,
             RemotePort = Port,
             TpSize = 1,
-            RemoteNumTokens = numPromptTokens,
+            RemoteNumTokens = promptTokenIds.Count,
         };
     }
 
@@ -77,14 +81,15 @@ public sealed class KvConnector : IDisposable
 
     /// <summary>
     /// Consumer: starts pulling the producer's <paramref name="remoteBlockIds"/> into <paramref name="localBlockIds"/>
-    /// for <paramref name="requestId"/>; its end (with the error, if any) comes from <see cref="TakeFinishedLoads"/>.
+    /// for <paramref name="requestId"/>, whose prompt is <paramref name="promptTokenIds"/>; its end (with the error, if
+    /// any) comes from <see cref="TakeFinishedLoads"/>.
     /// </summary>
-    public void StartLoad(string requestId, KvTransferParams remote, int[] remoteBlockIds, int[] localBlockIds)
+    public void StartLoad(string requestId, KvTransferParams remote, int[] remoteBlockIds, int[] localBlockIds, IReadOnlyList<int> promptTokenIds)
     {
         if (remoteBlockIds.Length != localBlockIds.Length)
             throw new ArgumentException($"{remoteBlockIds.Length} remote blocks cannot fill {localBlockIds.Length} local ones.");
         var cancel = new CancellationTokenSource();
-        var pull = new KvPullRequest(remote.RemoteEngineId!, remote.RemoteRequestId!, Layout, remoteBlockIds);
+        var pull = new KvPullRequest(remote.RemoteEngineId!, remote.RemoteRequestId!, KvTransferWire.PromptHash(promptTokenIds), Layout, remoteBlockIds);
         // Registered before it runs, so that an abort right after this call finds it.
         var started = new TaskCompletionSource();
         var task = Task.Run(async () =>
@@ -130,9 +135,9 @@ public sealed class KvConnector : IDisposable
     /// Consumer: tells a producer that a decode request will not pull its blocks (aborted before its pull started), so
     /// they are freed now rather than at the producer's timeout: a pull of no blocks, whose result nobody waits for.
     /// </summary>
-    public void ReleaseRemote(KvTransferParams remote)
+    public void ReleaseRemote(KvTransferParams remote, IReadOnlyList<int> promptTokenIds)
     {
-        var pull = new KvPullRequest(remote.RemoteEngineId!, remote.RemoteRequestId!, Layout, []);
+        var pull = new KvPullRequest(remote.RemoteEngineId!, remote.RemoteRequestId!, KvTransferWire.PromptHash(promptTokenIds), Layout, []);
         var task = Task.Run(async () =>
         {
             try

@@ -102,7 +102,7 @@ internal sealed class KvTransferServer : IDisposable
         }
         var (status, message) = Check(request);
         if (status == KvPullStatus.Ok)
-            (status, message) = _sends.BeginSend(request.RequestId, request.BlockIds);
+            (status, message) = _sends.BeginSend(request.RequestId, request.PromptHash, request.BlockIds);
         if (status != KvPullStatus.Ok)
         {
             await TryRefuse(stream, status, message!);

@@ -17,8 +17,11 @@ public sealed record KvLayout(DType DType, int NumLayers, int BlockSize, int KvW
     public override string ToString() => $"{DType}, {NumLayers} layers, blocks of {BlockSize} tokens, KV width {KvWidth}";
 }
 
-/// <summary>A consumer's pull: these blocks of that request, held by that engine, in a pool of this layout.</summary>
-public sealed record KvPullRequest(string EngineId, string RequestId, KvLayout Layout, int[] BlockIds);
+/// <summary>
+/// A consumer's pull: these blocks of that request, held by that engine, in a pool of this layout, for a prompt of this
+/// hash (<see cref="KvTransferWire.PromptHash"/>: a decode must carry its prefill's prompt, or the KV belongs to another text).
+/// </summary>
+public sealed record KvPullRequest(string EngineId, string RequestId, ulong PromptHash, KvLayout Layout, int[] BlockIds);
 
 /// <summary>The producer's answer to a pull.</summary>
 public enum KvPullStatus : byte
@@ -37,11 +40,13 @@ public enum KvPullStatus : byte
     Busy = 5,
     /// <summary>The pull could not be read.</summary>
     Malformed = 6,
+    /// <summary>The decode's prompt is not the one the producer prefilled.</summary>
+    PromptMismatch = 7,
 }
 
 /// <summary>
 /// PagodaConnector's wire format, little-endian throughout. A pull: "PGKV", version u16, engine id and request id (each
-/// a u16 byte count and UTF-8), the consumer's layout (dtype u8, layers u32, block size u32, KV width u32), the block
+/// a u16 byte count and UTF-8), the prompt's hash u64, the consumer's layout (dtype u8, layers u32, block size u32, KV width u32), the block
 /// count u32 and each block id u32. The answer: "PGKV", version u16, status u8; then either a u16-counted UTF-8 message
 /// (an error) or the producer's layout and block count followed, layer by layer, by the keys then the values of the
 /// blocks in the order asked, each block's rows contiguous. The producer closes the connection after it.
@@ -70,6 +75,9 @@ public static class KvTransferWire
         WriteHeader(w);
         WriteString(w, request.EngineId);
         WriteString(w, request.RequestId);
+        Span<byte> hash = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(hash, request.PromptHash);
+        w.Write(hash);
         WriteLayout(w, request.Layout);
         WriteU32(w, (uint)request.BlockIds.Length);
         foreach (int id in request.BlockIds)
@@ -83,6 +91,7 @@ public static class KvTransferWire
         await ReadHeaderAsync(stream, ct);
         string engineId = await ReadStringAsync(stream, ct);
         string requestId = await ReadStringAsync(stream, ct);
+        ulong promptHash = BinaryPrimitives.ReadUInt64LittleEndian(await ReadBytesAsync(stream, 8, ct));
         var layout = await ReadLayoutAsync(stream, ct);
         int count = await ReadCountAsync(stream, MaxBlocks, "block count", ct);
         var raw = new byte[count * 4];
@@ -93,7 +102,16 @@ public static class KvTransferWire
             uint id = BinaryPrimitives.ReadUInt32LittleEndian(raw.AsSpan(i * 4));
             ids[i] = id <= int.MaxValue ? (int)id : throw new InvalidDataException($"Block id {id} is out of range.");
         }
-        return new KvPullRequest(engineId, requestId, layout, ids);
+        return new KvPullRequest(engineId, requestId, promptHash, layout, ids);
+    }
+
+    /// <summary>XxHash3 of the prompt's token ids (int32, little-endian): what a pull's prompt is checked by.</summary>
+    public static ulong PromptHash(IReadOnlyList<int> tokenIds)
+    {
+        var bytes = new byte[tokenIds.Count * 4];
+        for (int i = 0; i < tokenIds.Count; i++)
+            BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(i * 4), tokenIds[i]);
+        return System.IO.Hashing.XxHash3.HashToUInt64(bytes);
     }
 
     /// <summary>The header of a successful answer; the blocks follow it.</summary>

@@ -9,9 +9,10 @@ namespace Pagoda.KvTransfer;
 /// </summary>
 internal sealed class PendingSends
 {
-    private sealed class Entry(int[] blockIds, long deadline)
+    private sealed class Entry(int[] blockIds, ulong promptHash, long deadline)
     {
         public int[] BlockIds { get; } = blockIds;
+        public ulong PromptHash { get; } = promptHash;
         public long Deadline { get; } = deadline;
         public bool Sending { get; set; }
     }
@@ -27,17 +28,17 @@ internal sealed class PendingSends
     /// Holds a request's blocks until <paramref name="deadline"/> (see <see cref="Now"/>). The scheduler holds one set of
     /// blocks per id and frees it only after this hold is released, so an id is never added twice.
     /// </summary>
-    public void Add(string requestId, int[] blockIds, long deadline)
+    public void Add(string requestId, int[] blockIds, ulong promptHash, long deadline)
     {
         lock (_lock)
-            _entries.Add(requestId, new Entry(blockIds, deadline));
+            _entries.Add(requestId, new Entry(blockIds, promptHash, deadline));
     }
 
     /// <summary>
-    /// Starts a pull of <paramref name="blockIds"/>, which must all be held for the request; returns why not otherwise.
-    /// Ok obliges the caller to <see cref="EndSend"/>.
+    /// Starts a pull of <paramref name="blockIds"/>, which must all be held for the request whose prompt has
+    /// <paramref name="promptHash"/>; returns why not otherwise. Ok obliges the caller to <see cref="EndSend"/>.
     /// </summary>
-    public (KvPullStatus Status, string? Message) BeginSend(string requestId, int[] blockIds)
+    public (KvPullStatus Status, string? Message) BeginSend(string requestId, ulong promptHash, int[] blockIds)
     {
         lock (_lock)
         {
@@ -45,6 +46,8 @@ internal sealed class PendingSends
                 return (KvPullStatus.UnknownRequest, $"no KV blocks are held for request '{requestId}' (never, already pulled, or released after the timeout)");
             if (e.Sending)
                 return (KvPullStatus.Busy, $"the KV blocks of request '{requestId}' are being pulled already");
+            if (e.PromptHash != promptHash)
+                return (KvPullStatus.PromptMismatch, $"request '{requestId}' prefilled another prompt; a decode must carry its prefill's prompt");
             var held = e.BlockIds.ToHashSet();
             if (blockIds.FirstOrDefault(b => !held.Contains(b), -1) is int bad and >= 0)
                 return (KvPullStatus.BadBlocks, $"request '{requestId}' does not hold block {bad}");

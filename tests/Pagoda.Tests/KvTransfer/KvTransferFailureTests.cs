@@ -159,6 +159,17 @@ public class KvTransferFailureTests
     }
 
     [Fact]
+    public async Task ADecodeOfAnotherPromptOfTheSameLengthIsRefused()
+    {
+        using var pair = new PdPair("fortune-chat");
+        var remote = await pair.Prefill("r", G.PromptIds);
+        int[] other = [.. G.PromptIds[..^1], G.PromptIds[^1] == 5 ? 6 : 5];
+        var e = await Assert.ThrowsAsync<RequestFailedException>(() => pair.Decode("r", other, 8, remote));
+        Assert.Equal(KvPullStatus.PromptMismatch, Assert.IsType<KvTransferException>(e.InnerException).Status);
+        await PdPair.WaitIdle(pair.Consumer);
+    }
+
+    [Fact]
     public async Task RequestsTheRoleDoesNotServeAreRejected()
     {
         using var pair = new PdPair("fortune-chat");
