@@ -17,6 +17,9 @@ public sealed partial class LLMEngine
         samplingParams.ValidateTokenIds(Folder.Config.VocabSize);
         if (_output.Children(requestId).Count > 0)
             throw new ArgumentException($"Request id '{requestId}' is already in use.");
+        // An aborted decode keeps its id (and blocks) until its pull has stopped writing them, a moment later.
+        if (Enumerable.Range(0, samplingParams.N).Any(i => _scheduler.IsLoadingRemoteKvs(samplingParams.N == 1 ? requestId : $"{i}_{requestId}")))
+            throw new ArgumentException($"Request id '{requestId}' is still in use: its aborted KV transfer is stopping. Retry shortly.");
         int[] ids = ProcessPrompt(prompt);
         CheckKvTransferParams(samplingParams, ids.Length);
         int maxTokens = Math.Min(samplingParams.MaxTokens ?? int.MaxValue, MaxModelLen - ids.Length);

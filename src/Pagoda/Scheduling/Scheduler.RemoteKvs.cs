@@ -20,6 +20,9 @@ public sealed partial class Scheduler
     /// <summary>Requests whose blocks a KV transfer is filling.</summary>
     public int NumWaitingForRemoteKvs => _waitingForRemoteKvs.Count;
 
+    /// <summary>Whether a KV transfer is filling blocks under this id (an aborted request's too, until the transfer stops).</summary>
+    public bool IsLoadingRemoteKvs(string requestId) => _waitingForRemoteKvs.ContainsKey(requestId);
+
     /// <summary>Finished prefills whose blocks are held for a remote decode.</summary>
     public int NumHeldForRemoteDecode => _heldForRemoteDecode.Count;
 

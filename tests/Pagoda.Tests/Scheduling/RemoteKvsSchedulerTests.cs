@@ -78,8 +78,10 @@ public class RemoteKvsSchedulerTests
         s.Schedule();
         s.FinishRequests([d], RequestStatus.FinishedAborted);
         Assert.True(kv.Usage > 0); // the transfer may still be writing them
+        Assert.True(s.IsLoadingRemoteKvs("d")); // so the id is not free either
         Assert.Null(s.FinishRemoteLoad("d", loaded: false, recomputeOnFailure: false));
         Assert.Equal(0, kv.Usage);
+        Assert.False(s.IsLoadingRemoteKvs("d"));
         Assert.False(s.HasUnfinishedRequests);
     }
 
