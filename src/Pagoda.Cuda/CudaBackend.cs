@@ -399,6 +399,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         _attentionCounters.Dispose();
         _gemmCounters.Dispose();
         _blas.Dispose();
+        _kvCopyStream?.Dispose();
         _stream.Dispose();
         _staging.Dispose();
         _hostOut?.Dispose();

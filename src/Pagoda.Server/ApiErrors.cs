@@ -65,12 +65,15 @@ internal static class ApiErrors
             // Kestrel's limits (body size, read timeouts) surface as its bad-request exception.
             BadHttpRequestException b => (b.StatusCode, null),
             OpenAiRequestException o => (400, o.Param),
+            // The decode request's KV could not be pulled from its producer: a retry (prefill again) can succeed.
+            Pagoda.Engine.RequestFailedException { InnerException: Pagoda.KvTransfer.KvTransferException } => (503, null),
             ArgumentException or JsonException or JinjaException => (400, null),
             _ => (500, (string?)null),
         };
         if (status == 500)
             http.RequestServices.GetService<ILogger<ServerContext>>()?.LogError(e, "Request failed");
-        return (status, status == 500 ? $"Internal server error: {e.Message}" : e.Message, param);
+        string message = e is Pagoda.Engine.RequestFailedException { InnerException: Pagoda.KvTransfer.KvTransferException kv } ? kv.Message : e.Message;
+        return (status, status == 500 ? $"Internal server error: {message}" : message, param);
     }
 
     /// <summary>The error body as JSON (for a stream that already started, where the status cannot change).</summary>

@@ -120,6 +120,9 @@ public sealed class PagodaServer : IAsyncDisposable
             log.LogInformation("Default sampling parameters have been overridden by the model's generation config: {{{Fields}}}. " +
                                "Start with --generation-config vllm to use Pagoda's defaults.", string.Join(", ", fields));
         log.LogInformation("{KvCache}", engine.KvCacheInfo);
+        if (engine.KvConnector is { } kv)
+            log.LogInformation("KV transfer: {Connector} as {Role}, engine_id {EngineId}{Listener}", kv.Config.KvConnector, kv.Config.KvRole,
+                kv.Config.EngineId, kv.Port is int port ? $", serving prefills' KV on {kv.Config.KvIp}:{port}" : "");
         log.LogInformation("Serving {Names} ({Model}), max_model_len {Len}", string.Join(", ", _context.ModelNames), engine.Args.Model, engine.MaxModelLen);
         log.LogInformation("Pagoda API server running on {Address} (Press CTRL+C to quit)", Address.ToString().TrimEnd('/'));
     }

@@ -2,6 +2,7 @@ using Pagoda.Backends;
 using Pagoda.Engine;
 using Pagoda.Execution;
 using Pagoda.KvEvents;
+using Pagoda.KvTransfer;
 using Pagoda.Loading.Hub;
 
 namespace Pagoda;
@@ -129,6 +130,13 @@ public sealed record EngineArgs
     /// </summary>
     public KvEventsConfig? KvEventsConfig { get; init; }
 
+    /// <summary>
+    /// vLLM's --kv-transfer-config: disaggregated prefill with PagodaConnector. A producer (kv_producer, kv_both) keeps
+    /// the KV blocks of prefill requests (kv_transfer_params.do_remote_decode) for a consumer to pull over TCP; a
+    /// consumer (kv_consumer, kv_both) pulls them for decode requests (do_remote_prefill). Null: no transfers.
+    /// </summary>
+    public KvTransferConfig? KvTransferConfig { get; init; }
+
     /// <summary>Receives the engine's warnings (such as dropped KV event batches); null: standard error.</summary>
     public Action<string>? Warn { get; init; }
 
@@ -163,5 +171,6 @@ public sealed record EngineArgs
         if (Quantization is not (null or "int8"))
             throw new ArgumentException($"--quantization '{Quantization}' is not supported (supported: int8).");
         KvEventsConfig?.Validate();
+        KvTransferConfig?.Validate();
     }
 }

@@ -23,4 +23,11 @@ public sealed record RequestOutput(
     IReadOnlyList<int> PromptTokenIds,
     IReadOnlyList<TokenLogprob?>? PromptLogprobs,
     IReadOnlyList<CompletionOutput> Outputs,
-    bool Finished);
+    bool Finished)
+{
+    /// <summary>
+    /// On the final output of a prefill request whose blocks a producer holds (vLLM's kv_transfer_params): what the
+    /// decode request must carry to pull them. Null otherwise.
+    /// </summary>
+    public KvTransferParams? KvTransferParams { get; init; }
+}

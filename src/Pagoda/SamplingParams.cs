@@ -89,6 +89,12 @@ public sealed record SamplingParams
     /// <summary>Constrains the output to a JSON schema, regex, choice or grammar (vLLM's structured_outputs).</summary>
     public StructuredOutputsParams? StructuredOutputs { get; init; }
 
+    /// <summary>
+    /// Disaggregated prefill (vLLM's kv_transfer_params, which it carries in extra_args): a prefill whose KV a decode
+    /// instance will pull, or a decode whose prompt's KV is pulled from the prefill instance.
+    /// </summary>
+    public KvTransferParams? KvTransferParams { get; init; }
+
     /// <summary>Below this temperature sampling is greedy, as in vLLM.</summary>
     public const double GreedyEpsilon = 1e-5;
 
@@ -104,6 +110,8 @@ public sealed record SamplingParams
                 throw new ArgumentException(message);
         }
         StructuredOutputs?.Validate();
+        KvTransferParams?.Validate();
+        Check(KvTransferParams is not { IsActive: true } || N == 1, $"kv_transfer_params needs n = 1, got {N}.");
         Check(N >= 1, $"n must be at least 1, got {N}.");
         Check(PresencePenalty is >= -2 and <= 2, $"presence_penalty must be in [-2, 2], got {PresencePenalty}.");
         Check(FrequencyPenalty is >= -2 and <= 2, $"frequency_penalty must be in [-2, 2], got {FrequencyPenalty}.");

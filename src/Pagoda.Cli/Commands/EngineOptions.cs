@@ -53,6 +53,12 @@ internal sealed class EngineOptions
         Description = "Publish KV cache events over ZMQ as vLLM does, for KV-aware routers: JSON such as "
             + "'{\"enable_kv_cache_events\": true, \"endpoint\": \"tcp://*:5557\", \"replay_endpoint\": \"tcp://*:5558\", \"topic\": \"kv\"}'.",
     };
+    private readonly Option<string?> _kvTransferConfig = new("--kv-transfer-config")
+    {
+        Description = "Disaggregated prefill, as vLLM's: JSON such as '{\"kv_connector\": \"PagodaConnector\", \"kv_role\": \"kv_producer\", "
+            + "\"kv_ip\": \"10.0.0.5\", \"kv_port\": 14579}' (roles kv_producer, kv_consumer, kv_both; kv_load_failure_policy fail or recompute; "
+            + "kv_connector_extra_config: abort_request_timeout, transfer_timeout in seconds).",
+    };
     private readonly Option<long?> _seed;
     // vLLM flags that deployment charts pass: accepted where they ask for what Pagoda already does.
     private readonly Option<int> _tensorParallel = new("--tensor-parallel-size", "-tp") { Description = "GPUs per model replica (only 1 is supported yet).", DefaultValueFactory = _ => 1 };
@@ -66,7 +72,7 @@ internal sealed class EngineOptions
     public void AddTo(Command cmd)
     {
         foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _dtype, _gpuMemoryUtilization, _enforceEager, _batchInvariant, _loadFormat, _quantization, _skipTokenizerInit,
-                     _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed, _reasoningParser, _kvEventsConfig,
+                     _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed, _reasoningParser, _kvEventsConfig, _kvTransferConfig,
                      _tensorParallel, _chunkedPrefill, _trustRemoteCode })
             cmd.Add(o);
     }
@@ -104,5 +110,6 @@ internal sealed class EngineOptions
         Seed = r.GetValue(_seed) ?? 0,
         ReasoningParser = r.GetValue(_reasoningParser),
         KvEventsConfig = r.GetValue(_kvEventsConfig) is { } kvEvents ? Pagoda.KvEvents.KvEventsConfig.Parse(kvEvents) : null,
+        KvTransferConfig = r.GetValue(_kvTransferConfig) is { } kvTransfer ? Pagoda.KvTransfer.KvTransferConfig.Parse(kvTransfer) : null,
     };
 }

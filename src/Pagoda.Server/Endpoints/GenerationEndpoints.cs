@@ -38,7 +38,10 @@ internal static class GenerationEndpoints
         // Compiled here, off the engine's loop, so a bad schema is a 400 and the loop finds the grammar cached.
         if (p.StructuredOutputs is { } so)
             s.Model.CompileGrammar(so);
-        return SamplingParamsReader.Tokenize(s.Model, prompt, requestedMaxTokens);
+        var tokenized = SamplingParamsReader.Tokenize(s.Model, prompt, requestedMaxTokens);
+        // The instance's KV transfer role and the producer's prompt length, before a stream starts.
+        s.Model.CheckKvTransferParams(p, tokenized.TokenIds!.Count);
+        return tokenized;
     }
 
     public static async Task<IResult> Chat(HttpContext http, ServerContext s, JsonObject body)

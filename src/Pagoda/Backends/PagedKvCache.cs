@@ -18,6 +18,18 @@ public sealed class PagedKvCache(Tensor[] keys, Tensor[] values, int numBlocks, 
     /// <summary>Tokens per block.</summary>
     public int BlockSize { get; } = blockSize;
 
+    /// <summary>Layers (each with a key and a value tensor).</summary>
+    public int NumLayers => Keys.Length;
+
+    /// <summary>The element type the pool stores (float32 on the CPU, the compute dtype on a GPU).</summary>
+    public DType DType => Keys.Length > 0 ? Keys[0].DType : DType.F32;
+
+    /// <summary>Keys (or values) of one token in one layer: numKvHeads × headDim.</summary>
+    public int KvWidth => Keys.Length > 0 ? Keys[0].Cols : 0;
+
+    /// <summary>Bytes of one block's keys (or values) in one layer; a block's rows are contiguous.</summary>
+    public long BlockBytes => (long)BlockSize * KvWidth * DTypes.SizeOf(DType);
+
     /// <inheritdoc />
     public void Dispose()
     {

@@ -15,6 +15,8 @@ public sealed class AsyncLLMEngine : IDisposable
     private sealed record AbortCommand(string RequestId) : Command;
     private sealed record EmbedCommand(string RequestId, int[] PromptIds, PoolingType Pooling, TaskCompletionSource<float[]> Result) : Command;
     private sealed record ResetPrefixCacheCommand(TaskCompletionSource<bool> Result) : Command;
+    // Sent by the KV connector when a pull or a send ends: the idle loop wakes to collect it.
+    private sealed record KvTransferWakeCommand : Command;
 
     private readonly LLMEngine _engine;
     private readonly Channel<Command> _commands = Channel.CreateUnbounded<Command>(new UnboundedChannelOptions { SingleReader = true });
@@ -25,12 +27,15 @@ public sealed class AsyncLLMEngine : IDisposable
     private volatile EngineStats _stats;
     private volatile Exception? _fatal;
     private int _queuedAdds;
+    private Task<bool>? _idleWait; // kept across timed idle waits: a second WaitToReadAsync would cancel the first
 
     /// <summary>Starts the loop over an engine it now owns.</summary>
     public AsyncLLMEngine(LLMEngine engine)
     {
         _engine = engine;
         _stats = engine.Stats;
+        var wake = new KvTransferWakeCommand();
+        engine.KvConnector?.SetWake(() => _commands.Writer.TryWrite(wake));
         _loop = new Thread(Run) { IsBackground = true, Name = "pagoda-engine" };
         _loop.Start();
     }
@@ -117,16 +122,17 @@ public sealed class AsyncLLMEngine : IDisposable
         {
             while (!token.IsCancellationRequested)
             {
-                if (!_engine.HasUnfinishedRequests && _pendingEmbeds.Count == 0)
+                if (!_engine.HasStepWork && _pendingEmbeds.Count == 0)
                 {
-                    // Idle: block until a command arrives.
-                    if (!_commands.Reader.WaitToReadAsync(token).AsTask().GetAwaiter().GetResult())
+                    // Idle (or only waiting for remote KVs): block until a command or the KV connector's wake arrives, or
+                    // until a held prefill's blocks expire.
+                    if (!WaitForCommand(_engine.KvConnector?.UntilNextExpiry, token))
                         return;
                 }
                 while (_commands.Reader.TryRead(out var command))
                     Apply(command);
                 RunPendingEmbeds();
-                if (!_engine.HasUnfinishedRequests)
+                if (!_engine.HasStepWork)
                     continue;
                 foreach (var output in _engine.Step())
                 {
@@ -172,6 +178,18 @@ public sealed class AsyncLLMEngine : IDisposable
                 embed.Result.TrySetException(e);
             _pendingEmbeds.Clear();
         }
+    }
+
+    // False when the command channel is closed; true when a command came or the timeout passed.
+    private bool WaitForCommand(TimeSpan? timeout, CancellationToken token)
+    {
+        _idleWait ??= _commands.Reader.WaitToReadAsync(token).AsTask();
+        // At most an hour at a time: Task.WaitAny takes no more than int.MaxValue milliseconds, and waking early is harmless.
+        if (timeout is { } t && Task.WaitAny([_idleWait], TimeSpan.FromMilliseconds(Math.Min(t.TotalMilliseconds + 1, 3_600_000))) < 0)
+            return true;
+        var done = _idleWait;
+        _idleWait = null;
+        return done.GetAwaiter().GetResult();
     }
 
     private void Apply(Command command)

@@ -17,7 +17,11 @@ public sealed partial class LLMEngine
         samplingParams.ValidateTokenIds(Folder.Config.VocabSize);
         if (_output.Children(requestId).Count > 0)
             throw new ArgumentException($"Request id '{requestId}' is already in use.");
+        // An aborted decode keeps its id (and blocks) until its pull has stopped writing them, a moment later.
+        if (Enumerable.Range(0, samplingParams.N).Any(i => _scheduler.IsLoadingRemoteKvs(samplingParams.N == 1 ? requestId : $"{i}_{requestId}")))
+            throw new ArgumentException($"Request id '{requestId}' is still in use: its aborted KV transfer is stopping. Retry shortly.");
         int[] ids = ProcessPrompt(prompt);
+        CheckKvTransferParams(samplingParams, ids.Length);
         int maxTokens = Math.Min(samplingParams.MaxTokens ?? int.MaxValue, MaxModelLen - ids.Length);
         var badWords = samplingParams.BadWords is { Count: > 0 } ? BadWords.TokenIds(Tokenizer, samplingParams.BadWords) : null;
         var grammar = samplingParams.StructuredOutputs is { } so ? CompileGrammar(so) : null;
@@ -38,6 +42,7 @@ public sealed partial class LLMEngine
         _output.Add(new ParentRequest(requestId, prompt.Text, ids, samplingParams), children);
         foreach (var child in children)
             _scheduler.AddRequest(child);
+        _stalled = false;
         _promptTokens += ids.Length;
     }
 

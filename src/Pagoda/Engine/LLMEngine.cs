@@ -32,6 +32,7 @@ public sealed partial class LLMEngine : IDisposable
     private readonly HashSet<int> _eosIds;
     private readonly List<RequestFailure> _failures = [];
     private readonly IKvEventPublisher _kvEvents;
+    private readonly Action<string> _warn;
     private long _promptTokens, _generationTokens;
     private (SchedulerOutput Scheduled, ModelRunnerOutput Run)? _deferred;
     // Made on the first structured request (the vocabulary's trie takes a moment); the second one, sharing the
@@ -48,7 +49,7 @@ public sealed partial class LLMEngine : IDisposable
         // A repo id is fetched through the hub cache (args.Revision, args.DownloadDir) before the folder is read.
         Folder = ModelFolder.Open(ModelResolver.Resolve(args.Model, args.Revision, args.DownloadDir,
             args.Hub ?? HubSettings.FromEnvironment(), args.DownloadProgress));
-        var warn = args.Warn ?? (message => Console.Error.WriteLine($"WARNING {message}"));
+        var warn = _warn = args.Warn ?? (message => Console.Error.WriteLine($"WARNING {message}"));
         // No quantized checkpoint format is supported (gpt-oss's MXFP4 included); dummy weights are made unquantized.
         if (Folder.Config.QuantizationMethod is { } quant)
         {
@@ -107,9 +108,11 @@ public sealed partial class LLMEngine : IDisposable
         try
         {
             _kvEvents = KvEventPublishers.Create(args.KvEventsConfig, warn);
+            _connector = CreateKvConnector(args.KvTransferConfig, _runner.Cache, warn);
         }
         catch
         {
+            _kvEvents?.Dispose();
             DisposeModel();
             throw;
         }
@@ -164,11 +167,18 @@ public sealed partial class LLMEngine : IDisposable
     public EngineStats Stats => new(_scheduler.NumRunning, _scheduler.NumWaiting, _scheduler.KvCache.Usage,
         _scheduler.KvCache.PrefixCacheStats, _scheduler.NumPreemptions, _promptTokens, _generationTokens);
 
-    /// <summary>Ends a request (all its sequences) and frees its blocks; unknown ids are ignored.</summary>
+    /// <summary>
+    /// Ends a request (all its sequences) and frees its blocks (a pull still writing them frees them when it stops);
+    /// unknown ids are ignored.
+    /// </summary>
     public void Abort(string requestId)
     {
-        _scheduler.FinishRequests(_output.Children(requestId), RequestStatus.FinishedAborted);
+        var children = _output.Children(requestId);
+        AbortKvTransfers(children);
+        _scheduler.FinishRequests(children, RequestStatus.FinishedAborted);
         _output.Remove(requestId);
+        _kvTransferOutputs.Remove(requestId);
+        _stalled = false;
     }
 
     /// <summary>
@@ -218,7 +228,10 @@ public sealed partial class LLMEngine : IDisposable
 
     private List<RequestOutput> StepOnce()
     {
+        ProcessKvTransfers();
         var scheduled = Schedule();
+        StartRemoteLoads(scheduled);
+        _stalled = _connector != null && scheduled.IsEmpty && scheduled.RemoteLoads.Count == 0 && _deferred == null;
         var launched = Try(() => _runner.Launch(scheduled), out var error);
         // The previous step's outputs, made while the device runs this one.
         var outputs = ProcessDeferredOutputs();
@@ -278,6 +291,8 @@ public sealed partial class LLMEngine : IDisposable
         foreach (var s in scheduled.Scheduled)
             _generationTokens += run.SampledTokens.ContainsKey(s.Request.RequestId) ? 1 : 0;
         _scheduler.Update(scheduled, run.SampledTokens);
+        if (_connector != null)
+            HoldFinishedPrefills();
         return scheduled;
     }
 
@@ -300,7 +315,7 @@ public sealed partial class LLMEngine : IDisposable
         foreach (var (id, e) in failed)
             Fail(id, e);
         _scheduler.FinishRequests(stopped, RequestStatus.FinishedStopped);
-        return outputs;
+        return AttachKvTransferParams(outputs);
     }
 
     /// <summary>Requests that failed in the steps since the last call (each is already ended and freed).</summary>
@@ -355,6 +370,8 @@ public sealed partial class LLMEngine : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        // Before the pool goes: the connector's sessions and pulls read and write it until they have stopped.
+        _connector?.Dispose();
         _kvEvents.Dispose();
         DisposeModel();
     }

@@ -92,7 +92,12 @@ public sealed class KvCacheManager
     /// prefix-cache hits being adopted). Returns false when the pool is too small, changing nothing but (with a
     /// sliding window) the release of blocks the window has passed, which no later step reads.
     /// </summary>
-    public bool AllocateSlots(Request request, int numNewTokens, IReadOnlyList<KvCacheBlock>? newComputedBlocks = null)
+    /// <param name="delayCacheBlocks">
+    /// Leave the new full blocks out of the prefix cache (vLLM's delay_cache_blocks): a KV transfer fills them later,
+    /// and no other request may hit them before it has; <see cref="CacheBlocks"/> registers them then.
+    /// </param>
+    public bool AllocateSlots(Request request, int numNewTokens, IReadOnlyList<KvCacheBlock>? newComputedBlocks = null,
+        bool delayCacheBlocks = false)
     {
         newComputedBlocks ??= [];
         var held = _blocks.TryGetValue(request.RequestId, out var list) ? list : [];
@@ -123,9 +128,36 @@ public sealed class KvCacheManager
         // A decode step needs a new block once every block-size tokens; the other steps allocate nothing.
         if (numNew > 0)
             held.AddRange(Pool.GetNewBlocks(numNew));
-        CacheFullBlocks(request, Math.Min(numComputed + numNewTokens, request.NumTokens));
+        if (!delayCacheBlocks)
+            CacheFullBlocks(request, Math.Min(numComputed + numNewTokens, request.NumTokens));
         return true;
     }
+
+    /// <summary>
+    /// Registers the request's blocks that are full once <paramref name="numComputedTokens"/> tokens are in the cache
+    /// (vLLM's cache_blocks): after a KV transfer landed in blocks allocated with delayed caching.
+    /// </summary>
+    public void CacheBlocks(Request request, int numComputedTokens) => CacheFullBlocks(request, numComputedTokens);
+
+    /// <summary>
+    /// Takes a finished request's blocks out of its bookkeeping with their references, so that they outlive it (a
+    /// producer holds a prefill's blocks until a consumer has pulled them, vLLM's delayed free); the request's id may
+    /// then be used again. Blocks registered past its computed tokens leave the prefix cache first, as in
+    /// <see cref="Free"/>. <see cref="FreeDetached"/> releases them.
+    /// </summary>
+    public List<KvCacheBlock> DetachBlocks(Request request)
+    {
+        if (!_blocks.Remove(request.RequestId, out var held))
+            held = [];
+        int cached = _numCachedBlocks.GetValueOrDefault(request.RequestId);
+        for (int i = request.NumComputedTokens / BlockSize; i < cached; i++)
+            Pool.EvictCachedBlock(held[i]);
+        _numCachedBlocks.Remove(request.RequestId);
+        return held;
+    }
+
+    /// <summary>Releases blocks taken by <see cref="DetachBlocks"/>, last block first (the prefix is evicted last).</summary>
+    public void FreeDetached(IReadOnlyList<KvCacheBlock> blocks) => Pool.FreeBlocks(blocks.Reverse());
 
     /// <summary>
     /// Releases a finished, aborted or preempted request's blocks, last block first. Blocks registered for

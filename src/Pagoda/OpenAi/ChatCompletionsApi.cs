@@ -279,6 +279,6 @@ public static class ChatCompletionsApi
             ["choices"] = choices,
             ["usage"] = OpenAiJson.Usage(output.PromptTokenIds.Count, output.Outputs.Sum(c => c.TokenIds.Count)),
             ["system_fingerprint"] = OpenAiJson.SystemFingerprint,
-        };
+        }.WithKvTransferParams(output.KvTransferParams);
     }
 }

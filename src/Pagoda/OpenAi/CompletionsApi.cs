@@ -39,6 +39,9 @@ public static class CompletionsApi
         var p = SamplingParamsReader.Read(f, engine.GenerationConfig.SamplingDefaults(), maxTokens, defaultMax) with { Logprobs = logprobs };
         if (echo && logprobs != null)
             p = p with { PromptLogprobs = p.PromptLogprobs ?? logprobs };
+        // A response has one kv_transfer_params (vLLM's shape), so a prefill or decode is one prompt.
+        if (p.KvTransferParams is { IsActive: true } && prompts.Count > 1)
+            throw new OpenAiRequestException("kv_transfer_params takes a single prompt.", "kv_transfer_params");
         return new CompletionJob(prompts, p, echo, logprobs, f.Bool("stream") ?? false, RequestFields.IncludeUsage(body))
         {
             MaxTokens = maxTokens,
@@ -115,6 +118,6 @@ public static class CompletionsApi
             ["choices"] = choices,
             ["usage"] = OpenAiJson.Usage(promptTokens, completionTokens),
             ["system_fingerprint"] = OpenAiJson.SystemFingerprint,
-        };
+        }.WithKvTransferParams(outputs.Select(o => o.KvTransferParams).FirstOrDefault(k => k != null));
     }
 }

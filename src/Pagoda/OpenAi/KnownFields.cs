@@ -17,7 +17,7 @@ public static class KnownFields
         "seed", "stop", "stop_token_ids", "include_stop_str_in_output", "ignore_eos", "min_tokens", "skip_special_tokens",
         "spaces_between_special_tokens", "logit_bias", "allowed_token_ids", "bad_words", "prompt_logprobs", "stream",
         "stream_options", "user", "add_special_tokens", "response_format", "structured_outputs", "guided_json", "guided_regex",
-        "guided_choice", "guided_grammar", "guided_decoding_backend",
+        "guided_choice", "guided_grammar", "guided_decoding_backend", "kv_transfer_params",
     ];
 
     private static readonly HashSet<string> Chat =
@@ -35,7 +35,7 @@ public static class KnownFields
     {
         ["use_beam_search"] = false, ["length_penalty"] = 1.0, ["priority"] = 0, ["truncate_prompt_tokens"] = null,
         ["logits_processors"] = null, ["return_tokens_as_token_ids"] = false, ["return_token_ids"] = false,
-        ["cache_salt"] = null, ["kv_transfer_params"] = null, ["vllm_xargs"] = null, ["request_id"] = null,
+        ["cache_salt"] = null, ["vllm_xargs"] = null, ["request_id"] = null,
         ["documents"] = null, ["mm_processor_kwargs"] = null, ["prompt_embeds"] = null, ["structural_tag"] = null,
         ["guided_whitespace_pattern"] = null,
         ["reasoning_effort"] = null, ["echo"] = false, ["chat_template"] = null,

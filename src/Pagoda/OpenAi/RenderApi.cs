@@ -44,7 +44,8 @@ public static class RenderApi
             ["stream_options"] = stream ? StreamOptions(body) : null,
             ["cache_salt"] = null,
             ["priority"] = 0,
-            ["kv_transfer_params"] = null,
+            // As vLLM's: the request's own, passed on to the engine that generates.
+            ["kv_transfer_params"] = body["kv_transfer_params"]?.DeepClone(),
         };
     }
 

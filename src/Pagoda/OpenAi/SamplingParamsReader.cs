@@ -70,6 +70,7 @@ public static class SamplingParamsReader
             BadWords = f.Strings("bad_words"),
             PromptLogprobs = f.Int("prompt_logprobs"),
             StructuredOutputs = StructuredOutputsReader.Read(f),
+            KvTransferParams = KvTransferParamsJson.Read(f.Body),
         };
         try
         {

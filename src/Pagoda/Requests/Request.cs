@@ -11,6 +11,8 @@ public enum RequestStatus
     Running,
     /// <summary>Lost its blocks to a running request; back in the queue to be recomputed.</summary>
     Preempted,
+    /// <summary>Holds blocks that a KV transfer is filling with its prompt's KV from a producer (vLLM's WAITING_FOR_REMOTE_KVS).</summary>
+    WaitingForRemoteKvs,
     /// <summary>Hit a stop token or stop string.</summary>
     FinishedStopped,
     /// <summary>Hit max_tokens or the context limit.</summary>
@@ -66,6 +68,15 @@ public sealed class Request(string requestId, int[] promptTokenIds, SamplingPara
 
     /// <summary>Status.</summary>
     public RequestStatus Status { get; set; } = RequestStatus.Waiting;
+
+    /// <summary>Disaggregated prefill: whether this request produces or consumes its prompt's KV remotely.</summary>
+    public KvTransferParams? KvTransferParams => Params.KvTransferParams;
+
+    /// <summary>
+    /// Whether the prompt's KV is still to be pulled from a producer before the request computes (cleared once the
+    /// pull starts, as vLLM clears do_remote_prefill: one transfer per request, a preempted one recomputes locally).
+    /// </summary>
+    public bool LoadsRemoteKvs { get; set; } = samplingParams.KvTransferParams?.DoRemotePrefill == true;
 
     /// <summary>How often it lost its blocks.</summary>
     public int NumPreemptions { get; set; }

@@ -7,9 +7,10 @@ namespace Pagoda.Scheduling;
 /// vLLM v1's scheduler: one token budget per step, spent on running requests first (each gets all its
 /// uncomputed tokens, so a decode gets one and a long prompt continues its chunked prefill), then on
 /// waiting requests in arrival order (after a prefix-cache lookup). When blocks run out, the newest
-/// running request is preempted: its blocks are freed and it is recomputed later.
+/// running request is preempted: its blocks are freed and it is recomputed later. Disaggregated prefill's
+/// bookkeeping (requests waiting for remote KVs, blocks held for a remote decode) is in Scheduler.RemoteKvs.cs.
 /// </summary>
-public sealed class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
+public sealed partial class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
 {
     private readonly LinkedList<Request> _waiting = new();
     private readonly List<Request> _running = [];
@@ -20,8 +21,8 @@ public sealed class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
     /// <summary>The limits.</summary>
     public SchedulerConfig Config { get; } = config;
 
-    /// <summary>Requests waiting (new or preempted).</summary>
-    public int NumWaiting => _waiting.Count;
+    /// <summary>Requests waiting (new or preempted, or for their prompt's KV from a producer).</summary>
+    public int NumWaiting => _waiting.Count + _waitingForRemoteKvs.Count;
 
     /// <summary>Requests holding blocks.</summary>
     public int NumRunning => _running.Count;
@@ -30,7 +31,10 @@ public sealed class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
     public long NumPreemptions { get; private set; }
 
     /// <summary>Whether any request is waiting or running.</summary>
-    public bool HasUnfinishedRequests => _waiting.Count > 0 || _running.Count > 0;
+    public bool HasUnfinishedRequests => _waiting.Count > 0 || _running.Count > 0 || _waitingForRemoteKvs.Count > 0;
+
+    /// <summary>Whether a step could compute anything: requests waiting for remote KVs cannot until their KV lands.</summary>
+    public bool HasSchedulableRequests => _waiting.Count > 0 || _running.Count > 0;
 
     /// <summary>Queues a new request (first come, first served).</summary>
     public void AddRequest(Request request) => _waiting.AddLast(request);
@@ -41,6 +45,7 @@ public sealed class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
         int budget = Config.MaxNumBatchedTokens;
         var scheduled = new List<ScheduledRequest>();
         var preempted = new List<Request>();
+        var remoteLoads = new List<RemoteKvLoad>();
 
         for (int i = 0; i < _running.Count && budget > 0;)
         {
@@ -69,10 +74,18 @@ public sealed class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
             i++;
         }
 
-        // New work only when nothing had to give way this step.
-        while (preempted.Count == 0 && budget > 0 && _waiting.Count > 0 && _running.Count < Config.MaxNumSeqs)
+        // New work only when nothing had to give way this step. A remote load computes nothing, so it needs no budget.
+        while (preempted.Count == 0 && _waiting.Count > 0 && _running.Count + _waitingForRemoteKvs.Count < Config.MaxNumSeqs)
         {
             var req = _waiting.First!.Value;
+            if (req.LoadsRemoteKvs)
+            {
+                if (!TryStartRemoteLoad(req, remoteLoads))
+                    break;
+                continue;
+            }
+            if (budget <= 0)
+                break;
             var (hitBlocks, hitTokens) = req.NumComputedTokens == 0 ? KvCache.GetComputedBlocks(req) : ([], 0);
             int numNew = Math.Min(req.NumTokens - req.NumComputedTokens - hitTokens, budget);
             if (!KvCache.AllocateSlots(req, numNew, hitBlocks))
@@ -84,12 +97,13 @@ public sealed class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
             scheduled.Add(new ScheduledRequest(req, numNew, KvCache.GetBlockIds(req.RequestId)));
             budget -= numNew;
         }
-        return new SchedulerOutput(scheduled, preempted, Config.MaxNumBatchedTokens - budget, KvCache.BlockSize);
+        return new SchedulerOutput(scheduled, preempted, Config.MaxNumBatchedTokens - budget, KvCache.BlockSize) { RemoteLoads = remoteLoads };
     }
 
     /// <summary>
     /// Records a step's results: computed tokens advance; each request that finished its known tokens gets
-    /// its sampled token; finished requests free their blocks. Returns the requests that finished.
+    /// its sampled token; finished requests free their blocks (a prefill for a remote decode holds them instead, see
+    /// <see cref="HeldBlockIds"/>). Returns the requests that finished.
     /// </summary>
     public List<Request> Update(SchedulerOutput output, IReadOnlyDictionary<string, int> sampledTokens)
     {
@@ -105,14 +119,18 @@ public sealed class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
             if (req.IsFinished)
             {
                 _running.Remove(req);
-                KvCache.Free(req);
+                if (!TryHoldForRemoteDecode(req))
+                    KvCache.Free(req);
                 finished.Add(req);
             }
         }
         return finished;
     }
 
-    /// <summary>Ends requests from outside (abort, or a stop string found in the text); frees their blocks at once.</summary>
+    /// <summary>
+    /// Ends requests from outside (abort, or a stop string found in the text); frees their blocks at once, except
+    /// those of a request whose KV transfer is still writing them: they are freed when it ends (<see cref="FinishRemoteLoad"/>).
+    /// </summary>
     public void FinishRequests(IEnumerable<Request> requests, RequestStatus status)
     {
         foreach (var req in requests)
@@ -121,6 +139,11 @@ public sealed class Scheduler(SchedulerConfig config, KvCacheManager kvCache)
                 continue;
             if (req.Status == RequestStatus.Running)
                 _running.Remove(req);
+            else if (req.Status == RequestStatus.WaitingForRemoteKvs && _waitingForRemoteKvs.ContainsKey(req.RequestId))
+            {
+                req.Status = status;
+                continue;
+            }
             else
                 _waiting.Remove(req);
             KvCache.Free(req);

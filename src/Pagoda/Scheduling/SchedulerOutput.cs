@@ -23,6 +23,9 @@ public sealed record SchedulerOutput(
     /// <summary>Nothing to run.</summary>
     public bool IsEmpty => Scheduled.Count == 0;
 
+    /// <summary>Decode requests admitted this step to wait for their prompt's KV from a producer: the pulls to start.</summary>
+    public IReadOnlyList<RemoteKvLoad> RemoteLoads { get; init; } = [];
+
     /// <summary>
     /// The scheduled requests to recompute when those in <paramref name="leftOut"/> do not run. A request
     /// left out never writes its blocks past its computed tokens, yet the scheduler registered the full ones

@@ -22,6 +22,7 @@ public class LayeringTests
         ["Pagoda.Requests"],
         ["Pagoda.KvCache"],
         ["Pagoda.KvEvents"],
+        ["Pagoda.KvTransfer"],
         ["Pagoda.Scheduling"],
         ["Pagoda.Sampling"],
         ["Pagoda.Execution"],
