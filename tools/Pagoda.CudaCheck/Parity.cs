@@ -125,6 +125,9 @@ public static class Parity
         AttentionCase(cpu, gpu, Pair, Out, Check, rng, [5, 17, 1, 40], [0, 30, 0, 3], "prefill sinks + window 16",
             extra: a => a with { Sinks = sinks, SlidingWindow = 16 });
         AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1, 1], [700, 5, 1300], "decode sinks", extra: a => a with { Sinks = sinks });
+        // gpt-oss's shape: 4 q heads on 2 kv heads, sinks on a 32-key window, decode and prefill beside each other.
+        AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1, 40], [130, 20, 90], "g2 sinks + window 32", 4, 2, 64,
+            a => a with { Sinks = sinks[..4], SlidingWindow = 32 });
         AttentionInvariance(gpu, Pair, rng, dtype, log, failures);
 
         var rowsIdx = new[] { 3, 0, 36 };

@@ -25,7 +25,8 @@ switch (mode)
         {
             log.WriteLine($"parity on {dev.Name} (sm_{dev.Major}{dev.Minor}, driver {dev.DriverVersion})");
             foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
-                failures += Parity.Run(dt, dev, log).Count + MergedParity.Run(dt, dev, log).Count + GemmParity.Run(dt, dev, log).Count;
+                failures += Parity.Run(dt, dev, log).Count + MergedParity.Run(dt, dev, log).Count + GemmParity.Run(dt, dev, log).Count
+                    + MoeParity.Run(dt, dev, log).Count;
         }
         break;
     case "golden":
