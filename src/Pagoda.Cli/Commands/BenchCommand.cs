@@ -75,13 +75,17 @@ internal static class BenchCommand
         try
         {
             string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-            return line == null ? -1 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+            return line == null ? -1 : VmHwmBytes(line);
         }
         catch (IOException)
         {
             return -1;
         }
     }
+
+    /// <summary>Bytes of a /proc status "VmHWM:\t  1234 kB" line: a tab, then padding that a wide number (a 61 GB process) leaves out.</summary>
+    public static long VmHwmBytes(string line) =>
+        long.Parse(line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
 
     public static string F(double v, int digits = 2) => v.ToString("F" + digits, CultureInfo.InvariantCulture);
 

@@ -76,4 +76,9 @@ public class BenchCommandTests
         Assert.DoesNotContain(server, p => p.Key is "temperature" or "top_p" or "top_k" or "min_p");
         Assert.Throws<ArgumentException>(() => BenchServeCommand.RequestBody(prompt, 8, false, new(0.5, null, null, null, true)));
     }
+
+    [Theory]
+    [InlineData("VmHWM:\t    1234 kB", 1234L * 1024)]
+    [InlineData("VmHWM:\t64123456 kB", 64123456L * 1024)]   // no padding left: what a 61 GB process printed on the GPU box
+    public void PeakRssLineParsesWithOrWithoutPadding(string line, long bytes) => Assert.Equal(bytes, Pagoda.Cli.Commands.BenchCommand.VmHwmBytes(line));
 }
