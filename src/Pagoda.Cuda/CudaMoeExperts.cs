@@ -5,8 +5,9 @@ namespace Pagoda.Cuda;
 
 /// <summary>
 /// One layer's experts as moe.cu runs them: device arrays of each expert's gate, up and down weight addresses
-/// (Linear rows, [out, in]) and optional bias addresses. Per-expert checkpoints are used where they were loaded;
-/// gpt-oss's stacked [E, in, out] tensors are transposed once (gate and up de-interleaved) into tensors this owns.
+/// (Linear rows, [out, in]) and optional bias addresses, into one stack per layer this owns: per-expert checkpoints'
+/// tensors are stacked (gate, up of expert 0, then of expert 1, ...), gpt-oss's stacked [E, in, out] tensors transposed
+/// once (gate and up de-interleaved).
 /// </summary>
 internal sealed class CudaMoeExperts : MoeExperts
 {
@@ -34,6 +35,9 @@ internal sealed class CudaMoeExperts : MoeExperts
         int numExperts = w.NumExperts, h = w.HiddenSize, ff = w.IntermediateSize;
         var ex = new CudaMoeExperts(numExperts, h, ff);
         long elem = b.ElementSize;
+        // Expert e's address in a [E, ...] stack: stride elements per expert, offset into its part.
+        IEnumerable<ulong> Each(CudaTensor t, long stride, long offset = 0) =>
+            Enumerable.Range(0, numExperts).Select(e => t.Ptr + (ulong)((e * stride + offset) * elem));
         if (!w.IsStacked)
         {
             if (w.Gate?.Length != numExperts || w.Up?.Length != numExperts || w.Down?.Length != numExperts)
@@ -45,9 +49,15 @@ internal sealed class CudaMoeExperts : MoeExperts
             }
             if (w.GateUpBias != null || w.DownBias != null)
                 throw new ArgumentException("biases are only taken with the stacked form");
-            ex.Gate = ex.Own(b.Addresses(w.Gate.Select(CudaBackend.Address).ToArray()));
-            ex.Up = ex.Own(b.Addresses(w.Up.Select(CudaBackend.Address).ToArray()));
-            ex.Down = ex.Own(b.Addresses(w.Down.Select(CudaBackend.Address).ToArray()));
+            // One allocation per layer instead of 3·E: each cuMemAlloc rounds up to its 2 MB granularity, which cost
+            // Qwen3-30B-A3B's 18,432 expert tensors of 3 MB about a quarter of their size (its KV cache got 0 blocks
+            // on an 80 GB card). StackRows releases the per-expert tensors.
+            // The stacks belong to the backend, as its other weights do.
+            var stackedGateUp = (CudaTensor)b.StackRows(Enumerable.Range(0, numExperts).SelectMany(e => new[] { w.Gate[e], w.Up[e] }).ToArray());
+            var stackedDown = (CudaTensor)b.StackRows(w.Down);
+            ex.Gate = ex.Own(b.Addresses(Each(stackedGateUp, 2L * ff * h).ToArray()));
+            ex.Up = ex.Own(b.Addresses(Each(stackedGateUp, 2L * ff * h, (long)ff * h).ToArray()));
+            ex.Down = ex.Own(b.Addresses(Each(stackedDown, (long)h * ff).ToArray()));
             return ex;
         }
 
@@ -57,8 +67,6 @@ internal sealed class CudaMoeExperts : MoeExperts
             throw new ArgumentException($"stacked experts must be [{numExperts}, {h}, {2 * ff}] and [{numExperts}, {ff}, {h}]");
         var gu = ex.Own(b.TransposeExperts(gateUp, interleaved: true));    // [E, 2·ff, hidden]: gate rows, then up rows
         var dn = ex.Own(b.TransposeExperts(downs, interleaved: false));    // [E, hidden, ff]
-        IEnumerable<ulong> Each(CudaTensor t, long stride, long offset = 0) =>
-            Enumerable.Range(0, numExperts).Select(e => t.Ptr + (ulong)((e * stride + offset) * elem));
         ex.Gate = ex.Own(b.Addresses(Each(gu, 2L * ff * h).ToArray()));
         ex.Up = ex.Own(b.Addresses(Each(gu, 2L * ff * h, (long)ff * h).ToArray()));
         ex.Down = ex.Own(b.Addresses(Each(dn, (long)h * ff).ToArray()));
