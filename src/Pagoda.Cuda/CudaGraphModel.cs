@@ -68,6 +68,9 @@ public sealed class CudaGraphModel : IModel
     /// <inheritdoc />
     public int KvWidth => _inner.KvWidth;
 
+    /// <inheritdoc />
+    public long WeightBytes => _inner.WeightBytes;
+
     /// <summary>1, 2, 4, 8, then multiples of 8 up to max-num-seqs (rounded up to 8).</summary>
     public static int[] CaptureSizes(int maxNumSeqs)
     {
