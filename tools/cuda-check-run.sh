@@ -29,7 +29,7 @@ start() { $C cli serve $M --load-format dummy --dtype bfloat16 --port 8011 "$@" 
 b() { [ $(left) -lt 40 ] && { echo "-- skipped $* (time)"; return; }; echo "-- $*"; timeout 60 $C cli bench serve --base-url http://127.0.0.1:8011 --input-len 256 --output-len 256 --ignore-eos "$@" 2>&1 | grep -E "Output token throughput|Median TPOT|Failed requests:|error" ; }
 if want serve; then for cfg in vllm auto; do
   [ $(left) -lt 60 ] && break; echo "== server --generation-config $cfg ($(left) s left)"; start --generation-config $cfg
-  b --num-prompts 64 --max-concurrency 64 --output-len 32 > /dev/null   # warm-up: the first run after a start is slower
+  b --num-prompts 64 --max-concurrency 64 > /dev/null   # warm-up: the first run after a start is slower
   b --num-prompts 192 --max-concurrency 64 --server-sampling-defaults
   b --num-prompts 8 --max-concurrency 1 --server-sampling-defaults
   [ $cfg = vllm ] && b --num-prompts 192 --max-concurrency 64 --logprobs 5
