@@ -53,9 +53,9 @@ extern "C" __global__ void moe_route(const T* logits, int* ids, float* weights, 
     if (lane != 0) return;
     if (scoring == 1)
     {
-        // Softmax over the chosen logits (picked[0] is their max).
-        float s = 0.f;
-        for (int r = 0; r < k; r++) { picked[r] = expf(picked[r] - picked[0]); s += picked[r]; }
+        // Softmax over the chosen logits (picked[0] is their max; kept aside, as the loop overwrites picked[0]).
+        float top = picked[0], s = 0.f;
+        for (int r = 0; r < k; r++) { picked[r] = expf(picked[r] - top); s += picked[r]; }
         for (int r = 0; r < k; r++) picked[r] /= s;
     }
     if (renorm)
