@@ -24,7 +24,4 @@ public sealed record AttentionSpec(int NumHeads, int NumKvHeads, int HeadDim, fl
     /// denominator without a value; null for none.
     /// </summary>
     public float[]? Sinks { get; init; }
-
-    /// <summary>Whether anything beyond plain causal softmax attention is asked for.</summary>
-    public bool IsPlain => SlidingWindow == 0 && SoftCap == 0 && Sinks == null;
 }

@@ -175,7 +175,7 @@ public sealed class DecoderModel : IModel
             _b.Linear(hs, L.Up!, L.UpBias, up);
             _b.SiluMul(gate, up, gate);
             _b.Linear(gate, L.Down, L.DownBias, hs);
-            EndLayer(fused, x, hs, l, eps);
+            Residual.EndLayer(_b, x, hs, l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _norm, eps, hs);
         }
         if (fused == null)
             _b.RmsNorm(x, _norm, eps, hs);
@@ -206,20 +206,12 @@ public sealed class DecoderModel : IModel
             _b.Linear(hs, L.Gate, L.GateBias, gateUp);
             m.SiluMulStacked(gateUp, act);
             _b.Linear(act, L.Down, L.DownBias, hs);
-            EndLayer(fused, x, hs, l, eps);
+            Residual.EndLayer(_b, x, hs, l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _norm, eps, hs);
         }
         if (fused == null)
             _b.RmsNorm(x, _norm, eps, hs);
     }
 
-    // Residual add; with the fused op the next layer's input norm (or the final norm) comes with it.
-    private void EndLayer(IFusedNormOps? fused, Tensor x, Tensor hs, int layer, float eps)
-    {
-        if (fused != null)
-            fused.AddRmsNorm(x, hs, layer + 1 < _layers.Length ? _layers[layer + 1].InputNorm : _norm, eps, hs);
-        else
-            _b.Add(x, hs, x);
-    }
 
     /// <inheritdoc />
     public void Dispose()

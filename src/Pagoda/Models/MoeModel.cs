@@ -107,25 +107,8 @@ public sealed class MoeModel : IModel
         return new AttentionSpec(c.NumHeads, c.NumKvHeads, c.HeadDim, 1f / MathF.Sqrt(c.HeadDim))
         {
             SlidingWindow = c.IsSlidingLayer(layer) ? c.SlidingWindow : 0,
-            Sinks = c.Moe!.AttentionSinks ? HostFloats(weights.View(prefix + "self_attn.sinks", c.NumHeads)) : null,
+            Sinks = c.Moe!.AttentionSinks ? HostMadeWeights.Widen(weights.View(prefix + "self_attn.sinks", c.NumHeads)) : null,
         };
-    }
-
-    // A small stored vector widened to float32 on the host (exact for every stored dtype).
-    private static unsafe float[] HostFloats(HostWeight w)
-    {
-        var v = new float[w.Shape.Aggregate(1, (a, b) => a * b)];
-        for (int i = 0; i < v.Length; i++)
-        {
-            v[i] = w.DType switch
-            {
-                DType.F32 => ((float*)w.Data)[i],
-                DType.BF16 => BitConverter.Int32BitsToSingle(((ushort*)w.Data)[i] << 16),
-                DType.F16 => (float)((Half*)w.Data)[i],
-                _ => throw new InvalidOperationException($"{w.Name}: {w.DType} is not a stored dtype"),
-            };
-        }
-        return v;
     }
 
     /// <inheritdoc />
@@ -174,11 +157,7 @@ public sealed class MoeModel : IModel
                 _b.SiluMul(gate!, up!, gate!);
                 _b.Linear(gate!, L.Down!, null, mlpOut);
             }
-            // Residual add; with the fused op the next layer's input norm (or the final norm) comes with it.
-            if (fused != null)
-                fused.AddRmsNorm(x, mlpOut, l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _norm, eps, hs);
-            else
-                _b.Add(x, mlpOut, x);
+            Residual.EndLayer(_b, x, mlpOut, l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _norm, eps, hs);
         }
         if (fused == null)
             _b.RmsNorm(x, _norm, eps, hs);
