@@ -11,7 +11,7 @@
 # BUDGET caps the seconds; STEPS picks sections (default: all).
 export PAGODA_CACHE_DIR=/tmp/pagoda-cache
 T0=$(date +%s); BUDGET=${BUDGET:-540}; left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
-STEPS=${STEPS:-parity,arch,golden,serve,structured,moe}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
+STEPS=${STEPS:-parity,arch,golden,serve,s17,structured,moe}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
 M=/tmp/qwen; mkdir -p $M && cp tests/fixtures/configs/qwen2.5-1.5b-instruct/*.json $M/ && xz -dc .gpu/tokenizer.json.xz > $M/tokenizer.json
 C=/tmp/check; xz -dc .gpu/check.xz > $C && chmod +x $C
 # The fixtures share one tokenizer.json, carried once.
@@ -36,6 +36,23 @@ if want serve; then for cfg in vllm auto; do
   [ $cfg = vllm ] && b --num-prompts 192 --max-concurrency 64 --temperature 1
   kill $PID; wait $PID 2>/dev/null
 done; fi
+# Issue 17's targets, each beside its greedy baseline in the same run: the in-process batch-1 step at the default
+# max-model-len, served greedy (vllm config, temperature 0) and the model's generation_config (auto, no sampling
+# fields) at concurrency 1, 64 and 256, logprobs 5, and bench throughput at 256 sequences greedy against T 1.
+if want s17; then L=$(left); echo "== in-process batch 1 ($L s left)"
+  timeout 90 $C cli bench latency --model $M --load-format dummy --dtype bfloat16 --batch-size 1 --input-len 256 --output-len 256 --num-iters 3 2>&1 | grep -E "decode:|rror"
+  for cfg in vllm auto; do [ $(left) -lt 60 ] && break; echo "== server --generation-config $cfg ($(left) s left)"; start --generation-config $cfg
+    b --num-prompts 64 --max-concurrency 64 > /dev/null
+    if [ $cfg = vllm ]; then S=; else S=--server-sampling-defaults; fi
+    b --num-prompts 8 --max-concurrency 1 $S
+    b --num-prompts 192 --max-concurrency 64 $S
+    b --num-prompts 512 --max-concurrency 256 $S
+    [ $cfg = vllm ] && b --num-prompts 192 --max-concurrency 64 --logprobs 5
+    kill $PID; wait $PID 2>/dev/null
+  done
+  for t in 0 1; do L=$(left); [ $L -lt 50 ] && break; echo "== bench throughput T $t, 256 seqs ($L s left)"
+    timeout $((L > 100 ? 100 : L - 5)) $C cli bench throughput --model $M --load-format dummy --dtype bfloat16 --num-prompts 512 --input-len 256 --output-len 256 --max-num-seqs 256 --temperature $t 2>&1 | grep -E "Throughput|rror"; done
+fi
 if want structured; then L=$(left); echo "== structured greedy 32 ($L s left)"; [ $L -gt 40 ] && timeout $((L - 5)) $C structured $M --concurrency 32 --temperature 0 > $OUT/structured.log 2>&1; tail -5 $OUT/structured.log; fi
 if want moe; then L=$(left); echo "== Qwen3-30B-A3B, dummy bf16 weights ($L s left)"
   if [ $L -gt 100 ]; then Q=/tmp/q30; mkdir -p $Q && cp .gpu/qwen3-30b-a3b/config.json $Q/ && cp $M/tokenizer.json $Q/

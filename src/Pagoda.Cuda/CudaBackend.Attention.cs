@@ -57,7 +57,7 @@ public sealed unsafe partial class CudaBackend
         _k.Launch(_k.Attention[variant], "attention", S, (uint)meta.NumTiles, (uint)numKvHeads, (uint)workers, (uint)threads, (uint)smem,
             P(q), P(cache.Keys[layer]), P(cache.Values[layer]), P(dst), acc?.Ptr ?? 0UL, ml?.Ptr ?? 0UL, _attentionCounters.Ptr,
             meta.Tiles, meta.BlockTables, meta.Width, meta.Positions, numHeads, numKvHeads, headDim, cache.BlockSize, scale,
-            meta.SplitLen, meta.MaxSplits, nbuf, spec.SlidingWindow, spec.SoftCap, sinks);
+            meta.MaxSplits, nbuf, spec.SlidingWindow, spec.SoftCap, sinks);
         acc?.Dispose();
         ml?.Dispose();
     }

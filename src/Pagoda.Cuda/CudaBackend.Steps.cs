@@ -222,7 +222,7 @@ public sealed unsafe partial class CudaBackend
 
     /// <summary>What the attention kernel reads besides q and the pool, staged once per batch.</summary>
     private readonly record struct AttentionMeta(ulong BlockTables, int Width, ulong Positions, ulong Tiles, int NumTiles,
-        int SplitLen, int MaxSplits, int Workers);
+        int MaxSplits, int Workers);
 
     /// <summary>Decode batches from which attention splits are at least <see cref="LargeBatchSplitKeys"/> long.</summary>
     public const int LargeBatchSplitSeqs = 8;
@@ -231,19 +231,27 @@ public sealed unsafe partial class CudaBackend
     public const int LargeBatchSplitKeys = 256;
 
     /// <summary>
-    /// Keys per attention split: 64 per 4,096 tokens of the longest context, so that a row's reduction order
-    /// depends only on its own position (alone, in any batch, inside a prefill chunk). Outside batch-invariant
-    /// mode a decode batch of <see cref="LargeBatchSplitSeqs"/> or more sequences (<paramref name="decodeSeqs"/>;
-    /// 0 for other batches) takes splits of at least <see cref="LargeBatchSplitKeys"/>: each split writes a
-    /// partial result that is read back and merged, and from 8 sequences on, fewer and longer splits are faster
-    /// (H100: −8% per step at 8 sequences, −10 to −16% at 16-256; one sequence is 6% slower with them,
-    /// docs/BENCHMARKS.md). Those rows' bits may then differ from the same rows in a smaller batch.
+    /// Keys per attention split of a tile whose last row sees <paramref name="keys"/> keys. In batch-invariant mode
+    /// it is 64 per 4,096 tokens of the longest context the engine takes, so that a row's reduction order depends
+    /// only on its own position (alone, in any batch, inside a prefill chunk). Otherwise it follows the tile's own
+    /// context (64 per 4,096 of its keys): a short context under a long max-model-len keeps its parallelism (one
+    /// split of 512 keys at 32K gave a single block per kv head at batch 1). A decode batch of
+    /// <see cref="LargeBatchSplitSeqs"/> or more sequences (<paramref name="decodeSeqs"/>; 0 for other batches)
+    /// takes splits of at least <see cref="LargeBatchSplitKeys"/>: each split writes a partial result that is read
+    /// back and merged, and from 8 sequences on, fewer and longer splits are faster (H100: -8% per step at 8
+    /// sequences, -10 to -16% at 16-256; one sequence is 6% slower with them, docs/BENCHMARKS.md). Either way a
+    /// tile has at most <see cref="MaxAttentionSplits"/> splits.
     /// </summary>
-    public static int SplitLength(int maxModelLen, int decodeSeqs, bool batchInvariant)
+    public static int SplitLength(int maxModelLen, int keys, int decodeSeqs, bool batchInvariant)
     {
-        int fixedLen = AttentionKeys * Math.Max(1, (maxModelLen + 4095) / 4096);
-        return !batchInvariant && decodeSeqs >= LargeBatchSplitSeqs ? Math.Max(fixedLen, LargeBatchSplitKeys) : fixedLen;
+        if (batchInvariant)
+            return AttentionKeys * Math.Max(1, (maxModelLen + 4095) / 4096);
+        int own = AttentionKeys * Math.Max(1, (keys + 4095) / 4096);
+        return decodeSeqs >= LargeBatchSplitSeqs ? Math.Max(own, LargeBatchSplitKeys) : own;
     }
+
+    /// <summary>The most splits a tile takes outside batch-invariant mode: 4,096 / 64.</summary>
+    public const int MaxAttentionSplits = 4096 / AttentionKeys;
 
     private AttentionMeta AttentionMetadata(ForwardBatch batch, int blockSize, int group, int numKvHeads)
     {
@@ -262,24 +270,31 @@ public sealed unsafe partial class CudaBackend
             bt.AsSpan(0, count).CopyTo(tables.Slice(s * width));
             decodeOnly &= batch.QueryStartLoc[s + 1] - batch.QueryStartLoc[s] == 1;
         }
-        // Query tiles: up to 64 rows (tokens x the group's q heads) of one sequence; one token when decoding.
+        // Query tiles: up to 64 rows (tokens x the group's q heads) of one sequence; one token when decoding. Each
+        // is (sequence, first token, tokens, split length; see SplitLength).
         int perTile = decodeOnly ? 1 : Math.Max(1, 64 / group);
+        int decodeSeqs = decodeOnly ? batch.NumSeqs : 0;
         var tiles = new List<int>();
         for (int s = 0; s < batch.NumSeqs; s++)
         {
             for (int t = batch.QueryStartLoc[s]; t < batch.QueryStartLoc[s + 1]; t += perTile)
-                tiles.AddRange([s, t, Math.Min(perTile, batch.QueryStartLoc[s + 1] - t)]);
+            {
+                int count = Math.Min(perTile, batch.QueryStartLoc[s + 1] - t);
+                tiles.AddRange([s, t, count, SplitLength(MaxModelLen, batch.Positions[t + count - 1] + 1, decodeSeqs, BatchInvariant)]);
+            }
         }
-        int numTiles = tiles.Count / 3;
-        // Splits of one length (see SplitLength); decode spreads a tile's splits over several blocks.
-        int splitLen = SplitLength(MaxModelLen, decodeOnly ? batch.NumSeqs : 0, BatchInvariant);
+        int numTiles = tiles.Count / 4;
+        // Room for the most splits any tile of this shape may take; decode spreads a tile's splits over several blocks.
         int span = FixedBlockTableWidth > 0 ? FixedBlockTableWidth * blockSize : maxLen;
-        int maxSplits = Math.Max(1, (span + splitLen - 1) / splitLen);
+        int shortest = SplitLength(MaxModelLen, 1, decodeSeqs, BatchInvariant);
+        int maxSplits = Math.Max(1, (span + shortest - 1) / shortest);
+        if (!BatchInvariant)
+            maxSplits = Math.Min(maxSplits, MaxAttentionSplits);
         int workers = 1;
         if (decodeOnly && maxSplits > 1 && numTiles * numKvHeads <= AttentionCounterSlots)
             workers = Math.Clamp((8 * _device.MultiprocessorCount + numTiles * numKvHeads - 1) / (numTiles * numKvHeads), 1, maxSplits);
         _meta = new AttentionMeta(SendStaged("block_tables", tablesAt, batch.NumSeqs * width, []), width, UploadInts("positions", batch.Positions),
-            UploadInts("attention_tiles", tiles.ToArray()), numTiles, splitLen, maxSplits, workers);
+            UploadInts("attention_tiles", tiles.ToArray()), numTiles, maxSplits, workers);
         _metaBatch = batch;
         return _meta;
     }

@@ -128,7 +128,8 @@ public static class Parity
         // gpt-oss's shape: 4 q heads on 2 kv heads, sinks on a 32-key window, decode and prefill beside each other.
         AttentionCase(cpu, gpu, Pair, Out, Check, rng, [1, 1, 40], [130, 20, 90], "g2 sinks + window 32", 4, 2, 64,
             a => a with { Sinks = sinks[..4], SlidingWindow = 32 });
-        AttentionInvariance(gpu, Pair, rng, dtype, log, failures);
+        AttentionInvariance(gpu, Pair, rng, dtype, log, failures, window: 0);
+        AttentionInvariance(gpu, Pair, rng, dtype, log, failures, window: 300);
 
         var rowsIdx = new[] { 3, 0, 36 };
         var gathered = Out(3, h);
@@ -194,10 +195,11 @@ public static class Parity
     /// One query row (position 699 of a 700-token context) computed as a lone decode, as a decode among 3, 7
     /// and 140 others (140: a batch large enough for the one-buffer form), and as the last token of a 30-token
     /// prefill chunk beside a decode: the bits must be equal in batch-invariant mode; by default too, except
-    /// in the decode batches of 8 and 141, which take longer splits and must stay close.
+    /// in the decode batches of 8 and 141, which take longer splits and must stay close. With a window the lone
+    /// decode and the chunk's tile skip different numbers of masked key tiles, which must change no bit.
     /// </summary>
     private static void AttentionInvariance(CudaBackend gpu, Func<int[], (Tensor C, Tensor G)> pair, Random rng, DType dtype,
-        TextWriter log, List<string> failures)
+        TextWriter log, List<string> failures, int window)
     {
         const int heads = 12, kvHeads = 2, hd = 128, bs = 16, len = 700, others = 140;
         int blocksPer = (len + bs - 1) / bs;
@@ -228,7 +230,7 @@ public static class Parity
             var batch = new ForwardBatch(new int[pos.Count], [.. pos], new int[pos.Count], seqs.Select(s => tables[s]).ToArray(), start,
                 seqs.Select(_ => len).ToArray(), []);
             using var o = gpu.Empty(qRows.Length, heads * hd);
-            gpu.PagedAttention(qs, cache, 0, batch, new AttentionSpec(heads, kvHeads, hd, 1f / MathF.Sqrt(hd)), o);
+            gpu.PagedAttention(qs, cache, 0, batch, new AttentionSpec(heads, kvHeads, hd, 1f / MathF.Sqrt(hd)) { SlidingWindow = window }, o);
             var host = new float[qRows.Length * heads * hd];
             gpu.CopyToHost(o, host);
             return host.AsSpan(probeToken * heads * hd, heads * hd).ToArray();
@@ -250,9 +252,10 @@ public static class Parity
                 bool ok = same && (invariant
                     ? alone.AsSpan().SequenceEqual(crowd) && alone.AsSpan().SequenceEqual(big)
                     : worst <= (dtype == DType.F32 ? 1e-5 : 2e-2));
+                string name = window > 0 ? $"attention row invariance, window {window}" : "attention row invariance";
                 string line = invariant
-                    ? $"  {(ok ? "PASS" : "FAIL")} {dtype,-4} {"attention row invariance",-34} decode alone = among 4 = among 8 = among 141 = in a prefill chunk (bitwise, batch-invariant mode)"
-                    : $"  {(ok ? "PASS" : "FAIL")} {dtype,-4} {"attention row, default mode",-34} alone = among 4 = in a prefill chunk (bitwise); among 8 and 141 (longer splits) rel {worst:E2}";
+                    ? $"  {(ok ? "PASS" : "FAIL")} {dtype,-4} {name,-34} decode alone = among 4 = among 8 = among 141 = in a prefill chunk (bitwise, batch-invariant mode)"
+                    : $"  {(ok ? "PASS" : "FAIL")} {dtype,-4} {(window > 0 ? $"attention row, default, window {window}" : "attention row, default mode"),-34} alone = among 4 = in a prefill chunk (bitwise); among 8 and 141 (longer splits) rel {worst:E2}";
                 log.WriteLine(line);
                 if (!ok)
                     failures.Add(line);

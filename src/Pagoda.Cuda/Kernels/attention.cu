@@ -5,8 +5,8 @@
 // tile that is loaded. Keys are walked in tiles of ATT_KEYS through the sequence's block table, each tile
 // staged in shared memory; scores, the causal mask and an online softmax run in float32.
 //
-// Keys are grouped into splits of split_len (a multiple of ATT_KEYS fixed by the engine's longest
-// context). Each split starts its own online softmax; the splits are then merged in split order by
+// Keys are grouped into splits of split_len (a multiple of ATT_KEYS that the host puts beside each tile:
+// fixed by the engine's longest context in batch-invariant mode, else by the tile's own context). Each split starts its own online softmax; the splits are then merged in split order by
 // merge(). Either one block walks all splits of its tile and merges as it goes (gridDim.z == 1, any
 // batch), or gridDim.z blocks share a tile's splits (z, z + gridDim.z, ...; decode), write each split's
 // partial result, and the last block to finish merges the partials in split order. Both paths do the
@@ -48,6 +48,14 @@ __device__ __forceinline__ float att_score(float dot, int p, int qpos, float sca
     if (p > qpos || (window > 0 && p <= qpos - window)) return NEG_INF;
     float v = dot * scale;
     return softcap > 0.f ? tanhf(v / softcap) * softcap : v;
+}
+
+// The first key a tile attends to, rounded down to a key tile: with a window, every key at or before the tile's
+// first position - window is masked for all its rows. The key tiles and splits before it are skipped; a fully
+// masked tile or split changes no bit of the result (see merge_scales), so skipping them keeps every row's bits.
+__device__ __forceinline__ int first_key(int pos0, int window)
+{
+    return window > 0 ? max(0, pos0 - window + 1) / ATT_KEYS * ATT_KEYS : 0;
 }
 
 // The softmax denominator of a finished row: gpt-oss's sink logit of the row's q head (sinks null for none)
@@ -140,7 +148,7 @@ template <int RG, int RPT, int DPT>
 __device__ void attention_impl(
     const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles,
     const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,
-    int block_size, float scale, int split_len, int max_splits, int nbuf, int window, float softcap, const float* sinks)
+    int block_size, float scale, int max_splits, int nbuf, int window, float softcap, const float* sinks)
 {
     extern __shared__ __align__(16) unsigned char smem[];
     const int ROWS = RG * RPT;
@@ -152,18 +160,20 @@ __device__ void attention_impl(
 
     const int t = threadIdx.x, rg = t >> 4, lane = t & 15;
     const unsigned half_mask = 0xffffu << (t & 16); // a row group is one half-warp: shuffles stay inside it
-    const int seq = tiles[3 * blockIdx.x], tok0 = tiles[3 * blockIdx.x + 1], count = tiles[3 * blockIdx.x + 2];
+    const int seq = tiles[4 * blockIdx.x], tok0 = tiles[4 * blockIdx.x + 1], count = tiles[4 * blockIdx.x + 2];
+    const int split_len = tiles[4 * blockIdx.x + 3];
     const int kvh = blockIdx.y, group = num_heads / num_kv_heads, rows = count * group;
     const int kvw = num_kv_heads * hd;
     const int nkeys = positions[tok0 + count - 1] + 1;
     const int nsplits = (nkeys + split_len - 1) / split_len;
+    const int kfirst = first_key(positions[tok0], window), z0 = kfirst / split_len, ns = nsplits - z0;
     const bool split_mode = gridDim.z > 1;
-    if (split_mode && (int)blockIdx.z >= nsplits) return;
+    if (split_mode && (int)blockIdx.z >= ns) return;
     const int* bt = block_tables + (long long)seq * max_blocks;
     const int zstep = split_mode ? gridDim.z : 1;
 
-    // This block's key tiles run split by split: z, z + zstep, ...; the first one starts loading now.
-    int z = split_mode ? blockIdx.z : 0, kt = z * split_len;
+    // This block's key tiles run split by split: z0 + z, z0 + z + zstep, ...; the first one starts loading now.
+    int z = z0 + (split_mode ? blockIdx.z : 0), kt = max(z * split_len, kfirst);
     stage_tile(Ks, Vs, kc, vc, bt, kt, min(nkeys, (z + 1) * split_len), hd, kstride, kvw, kvh, block_size);
     cp_async_commit();
 
@@ -295,7 +305,7 @@ __device__ void attention_impl(
         if (zn != z || !more)
         {
             // Split z is complete: fold it in, or publish it as a partial for the tile's last block.
-            if (!split_mode || nsplits == 1)
+            if (!split_mode || ns == 1)
             {
 #pragma unroll
                 for (int i = 0; i < RPT; i++) merge<DPT>(M[i], L[i], O[i], m[i], l[i], acc[i]);
@@ -331,11 +341,11 @@ __device__ void attention_impl(
         kt = ktn;
     }
 
-    if (split_mode && nsplits > 1)
+    if (split_mode && ns > 1)
     {
         // The block whose splits complete the tile's count merges every partial, in split order.
-        if (!last_to_finish(counters + blockIdx.x * num_kv_heads + kvh, nsplits, zstep)) return;
-        for (int sp = 0; sp < nsplits; sp++)
+        if (!last_to_finish(counters + blockIdx.x * num_kv_heads + kvh, ns, zstep)) return;
+        for (int sp = z0; sp < nsplits; sp++)
         {
             long long b = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + sp) * rows;
 #pragma unroll
@@ -367,12 +377,12 @@ __device__ void attention_impl(
     extern "C" __global__ void __launch_bounds__(RG * 16) NAME(                                                     \
         const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles, \
         const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,  \
-        int block_size, float scale, int split_len, int max_splits, int nbuf, int window, float softcap,            \
+        int block_size, float scale, int max_splits, int nbuf, int window, float softcap,                          \
         const float* sinks)                                                                                         \
     {                                                                                                               \
         PDL_ENTRY();                                                                                                \
         attention_impl<RG, RPT, DPT>(q, kc, vc, out, part_acc, part_ml, counters, tiles, block_tables, max_blocks,   \
-            positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits, nbuf, window,     \
+            positions, num_heads, num_kv_heads, head_dim, block_size, scale, max_splits, nbuf, window,                \
             softcap, sinks);                                                                                        \
     }
 
@@ -437,7 +447,7 @@ template <int HD>
 __device__ void attention_mma_impl(
     const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles,
     const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,
-    int block_size, float scale, int split_len, int max_splits, int nbuf, int window, float softcap, const float* sinks)
+    int block_size, float scale, int max_splits, int nbuf, int window, float softcap, const float* sinks)
 {
     extern __shared__ __align__(16) unsigned char smem[];
     const int KS = HD / 16, NT = HD / 8, kstride = HD + 8, tile_elems = ATT_KEYS * kstride;
@@ -446,7 +456,8 @@ __device__ void attention_mma_impl(
     int* bts = reinterpret_cast<int*>(Vs + nbuf * tile_elems);  // [blocks of the context]
 
     const int t = threadIdx.x, warp = t >> 5, lane = t & 31, g = lane >> 2, tig = lane & 3;
-    const int seq = tiles[3 * blockIdx.x], tok0 = tiles[3 * blockIdx.x + 1], count = tiles[3 * blockIdx.x + 2];
+    const int seq = tiles[4 * blockIdx.x], tok0 = tiles[4 * blockIdx.x + 1], count = tiles[4 * blockIdx.x + 2];
+    const int split_len = tiles[4 * blockIdx.x + 3];
     const int kvh = blockIdx.y, group = num_heads / num_kv_heads, rows = count * group;
     const int kvw = num_kv_heads * HD;
     const int nkeys = positions[tok0 + count - 1] + 1;
@@ -455,7 +466,8 @@ __device__ void attention_mma_impl(
     for (int i = t; i < (nkeys + block_size - 1) / block_size; i += blockDim.x) bts[i] = bt[i];
     __syncthreads();
 
-    int z = 0, kt = 0;
+    const int kfirst = first_key(positions[tok0], window);
+    int z = kfirst / split_len, kt = kfirst;
     stage_tile(Ks, Vs, kc, vc, bts, kt, min(nkeys, (z + 1) * split_len), HD, kstride, kvw, kvh, block_size);
     cp_async_commit();
 
@@ -651,7 +663,7 @@ template <int HD>
 __device__ void attention_mma_decode_impl(
     const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles,
     const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,
-    int block_size, float scale, int split_len, int max_splits, int nbuf, int window, float softcap, const float* sinks)
+    int block_size, float scale, int max_splits, int nbuf, int window, float softcap, const float* sinks)
 {
     extern __shared__ __align__(16) unsigned char smem[];
     constexpr int KS = HD / 16, NT = HD / 8, NW = NT / 4, kstride = HD + 8, tile_elems = ATT_KEYS * kstride;
@@ -665,18 +677,19 @@ __device__ void attention_mma_decode_impl(
     int* bts = reinterpret_cast<int*>(Pp + 16 * ATT_PPSTRIDE);  // [blocks of the context]
 
     const int t = threadIdx.x, warp = t >> 5, lane = t & 31, g = lane >> 2, tig = lane & 3;
-    const int seq = tiles[3 * blockIdx.x], tok0 = tiles[3 * blockIdx.x + 1];
+    const int seq = tiles[4 * blockIdx.x], tok0 = tiles[4 * blockIdx.x + 1], split_len = tiles[4 * blockIdx.x + 3];
     const int kvh = blockIdx.y, group = num_heads / num_kv_heads, rows = group; // one token per tile
     const int kvw = num_kv_heads * HD;
     const int pos = positions[tok0], nkeys = pos + 1;
     const int nsplits = (nkeys + split_len - 1) / split_len;
-    if ((int)blockIdx.z >= nsplits) return;
+    const int kfirst = first_key(pos, window), z0 = kfirst / split_len, ns = nsplits - z0;
+    if ((int)blockIdx.z >= ns) return;
     const int* bt = block_tables + (long long)seq * max_blocks;
     const int zstep = gridDim.z;
     for (int i = t; i < (nkeys + block_size - 1) / block_size; i += blockDim.x) bts[i] = bt[i];
     __syncthreads();
 
-    int z = blockIdx.z, kt = z * split_len;
+    int z = z0 + blockIdx.z, kt = max(z * split_len, kfirst);
     stage_tile(Ks, Vs, kc, vc, bts, kt, min(nkeys, (z + 1) * split_len), HD, kstride, kvw, kvh, block_size);
     cp_async_commit();
 
@@ -805,7 +818,7 @@ __device__ void attention_mma_decode_impl(
 
         if (zn != z || !more)
         {
-            if (nsplits == 1)
+            if (ns == 1)
                 break; // the only split: acc, m and l are the result
             long long base = ((long long)(blockIdx.x * num_kv_heads + kvh) * max_splits + z) * rows;
 #pragma unroll
@@ -836,7 +849,7 @@ __device__ void attention_mma_decode_impl(
     }
 
     float O[NW][4], L[2], M[2] = { NEG_INF, NEG_INF };
-    if (nsplits == 1)
+    if (ns == 1)
     {
         // Merging the only split into zeros changes no bit: the result is acc / l.
         if (stats && tig == 0) { l_s[sr] = l; m_s[sr] = m; }
@@ -852,7 +865,7 @@ __device__ void attention_mma_decode_impl(
     }
     else
     {
-        if (!last_to_finish(counters + blockIdx.x * num_kv_heads + kvh, nsplits, zstep)) return;
+        if (!last_to_finish(counters + blockIdx.x * num_kv_heads + kvh, ns, zstep)) return;
         L[0] = L[1] = 0.f;
 #pragma unroll
         for (int n = 0; n < NW; n++)
@@ -862,8 +875,8 @@ __device__ void attention_mma_decode_impl(
         // folded, so the chain waits for one load latency in all instead of one per split.
         const long long base = (long long)(blockIdx.x * num_kv_heads + kvh) * max_splits;
         float cur[2][2 + 2 * NW], nxt[2][2 + 2 * NW];
-        load_partial<NW>(part_acc, part_ml, base * rows, rows, g, warp * NW * 8 + tig * 2, HD, cur);
-        for (int sp = 0; sp < nsplits; sp++)
+        load_partial<NW>(part_acc, part_ml, (base + z0) * rows, rows, g, warp * NW * 8 + tig * 2, HD, cur);
+        for (int sp = z0; sp < nsplits; sp++)
         {
             if (sp + 1 < nsplits)
                 load_partial<NW>(part_acc, part_ml, (base + sp + 1) * rows, rows, g, warp * NW * 8 + tig * 2, HD, nxt);
@@ -902,12 +915,12 @@ __device__ void attention_mma_decode_impl(
     extern "C" __global__ void __launch_bounds__(128) NAME(                                                         \
         const T* q, const T* kc, const T* vc, T* out, float* part_acc, float* part_ml, int* counters, const int* tiles, \
         const int* block_tables, int max_blocks, const int* positions, int num_heads, int num_kv_heads, int head_dim,  \
-        int block_size, float scale, int split_len, int max_splits, int nbuf, int window, float softcap,            \
+        int block_size, float scale, int max_splits, int nbuf, int window, float softcap,                          \
         const float* sinks)                                                                                         \
     {                                                                                                               \
         PDL_ENTRY();                                                                                                \
         IMPL(q, kc, vc, out, part_acc, part_ml, counters, tiles, block_tables, max_blocks,                           \
-            positions, num_heads, num_kv_heads, head_dim, block_size, scale, split_len, max_splits, nbuf, window,     \
+            positions, num_heads, num_kv_heads, head_dim, block_size, scale, max_splits, nbuf, window,                \
             softcap, sinks);                                                                                        \
     }
 

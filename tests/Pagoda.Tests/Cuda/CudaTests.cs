@@ -73,14 +73,27 @@ public class CudaTests
     }
 
     [Theory]
-    [InlineData(4096, 0, false, 64)]       // prefill or mixed batch: the fixed length
-    [InlineData(4096, 7, false, 64)]       // a small decode batch: the fixed length
-    [InlineData(4096, 8, false, 256)]      // a large decode batch: longer splits
-    [InlineData(4096, 256, true, 64)]      // batch-invariant mode never changes the length
-    [InlineData(32768, 256, false, 512)]   // a fixed length already past the large-batch one stays
-    [InlineData(8192, 1, true, 128)]
-    public void AttentionSplitsAreFixedUnlessALargeDecodeBatchMayTakeLongerOnes(int maxModelLen, int decodeSeqs, bool invariant, int expected) =>
-        Assert.Equal(expected, CudaBackend.SplitLength(maxModelLen, decodeSeqs, invariant));
+    [InlineData(4096, 300, 0, false, 64)]       // prefill or mixed batch, a short context: 64
+    [InlineData(32768, 300, 1, false, 64)]      // a long max-model-len does not lengthen a short context's splits
+    [InlineData(32768, 8000, 1, false, 128)]    // 64 per 4,096 keys of the tile's own context
+    [InlineData(4096, 300, 7, false, 64)]       // a small decode batch
+    [InlineData(4096, 300, 8, false, 256)]      // a large decode batch: longer splits
+    [InlineData(32768, 20000, 256, false, 320)] // its own length already past the large-batch one stays
+    [InlineData(4096, 300, 256, true, 64)]      // batch-invariant mode: fixed by max-model-len alone
+    [InlineData(32768, 300, 1, true, 512)]
+    public void AttentionSplitLengthFollowsTheContextUnlessBatchInvariant(int maxModelLen, int keys, int decodeSeqs, bool invariant, int expected) =>
+        Assert.Equal(expected, CudaBackend.SplitLength(maxModelLen, keys, decodeSeqs, invariant));
+
+    [Fact]
+    public void NoTileTakesMoreSplitsThanThePartialBuffersHold()
+    {
+        foreach (int seqs in new[] { 0, 1, 8, 256 })
+            for (int keys = 1; keys <= 131072; keys += 97)
+            {
+                int len = CudaBackend.SplitLength(131072, keys, seqs, batchInvariant: false);
+                Assert.True((keys + len - 1) / len <= CudaBackend.MaxAttentionSplits, $"{keys} keys, {seqs} sequences");
+            }
+    }
 
     private static List<string> RunParity(DType dtype)
     {
