@@ -48,6 +48,7 @@ if want s17; then L=$(left); echo "== in-process batch 1 ($L s left)"
     b --num-prompts 192 --max-concurrency 64 $S
     b --num-prompts 512 --max-concurrency 256 $S
     [ $cfg = vllm ] && b --num-prompts 192 --max-concurrency 64 --logprobs 5
+    [ $cfg = vllm ] && b --num-prompts 192 --max-concurrency 64 --temperature 0.6 --top-p 0.9
     kill $PID; wait $PID 2>/dev/null
   done
   for t in 0 1; do L=$(left); [ $L -lt 50 ] && break; echo "== bench throughput T $t, 256 seqs ($L s left)"

@@ -19,6 +19,8 @@ public static class DeviceSamplingCheck
             ("top-k 50, T 1.2, min-p 0.05, penalties", i => new SamplingParams
                 { Temperature = 1.2, TopK = 50, MinP = 0.05, FrequencyPenalty = 0.4, PresencePenalty = 0.2, Seed = 200 + i }),
             ("greedy, logprobs 5", _ => new SamplingParams { Temperature = 0, Logprobs = 5 }),
+            ("Llama 3 defaults (top-p 0.9)", i => new SamplingParams { Temperature = 0.6, TopP = 0.9, Seed = 300 + i }),
+            ("min-p 0.1, top-p 0.95", i => new SamplingParams { Temperature = 1.0, MinP = 0.1, TopP = 0.95, Seed = 400 + i }),
         };
         foreach (var (name, make) in variants)
         {

@@ -44,12 +44,15 @@ public static class SamplingParity
             var (ok, detail) = Compare(gpu, t, stored, s);
             Report(ok, $"sampling, processed{(logprobs ? " + logprobs" : "")}", detail);
         }
-        var (chiOk, chiDetail) = Draws(gpu, rng);
+        var (chiOk, chiDetail) = Draws(gpu, rng, 1f);
         Report(chiOk, "whole-row draws vs probabilities", chiDetail);
+        (chiOk, chiDetail) = Draws(gpu, rng, 0.8f);
+        Report(chiOk, "top-p 0.8 draws vs probabilities", chiDetail);
         return failures;
     }
 
-    // Every feature on some row: temperatures, draws, repetition / frequency / presence penalties, bias and bans, masks.
+    // Every feature on some row: temperatures, draws (over the whole row, or after top-p and / or min-p), repetition /
+    // frequency / presence penalties, bias and bans, masks.
     private static DeviceSamplingInputs Processed(Random rng, int rows, bool logprobs)
     {
         int words = (Vocab + 31) / 32;
@@ -69,6 +72,10 @@ public static class SamplingParity
             p[4] = BitConverter.SingleToInt32Bits(r % 2 == 0 ? 0f : 0.4f);
             p[5] = BitConverter.SingleToInt32Bits(r % 4 == 1 ? -0.3f : 0.2f);
             p[6] = r % 2 == 1 ? DeviceSamplingInputs.DrawFlag : 0;
+            (float topP, float minP) = r switch { 1 => (0.9f, 0f), 3 => (0.5f, 0.05f), 5 => (1f, 0.1f), _ => (1f, 0f) };
+            if (topP < 1f || minP > 0f)
+                p[6] |= DeviceSamplingInputs.NucleusFlag;
+            (p[8], p[9]) = (BitConverter.SingleToInt32Bits(topP), BitConverter.SingleToInt32Bits(minP));
             foreach (int id in Distinct(rng, r % 3 == 2 ? 0 : 40))
                 edits.AddRange([id, BitConverter.SingleToInt32Bits(rng.Next(4) == 0 ? float.NegativeInfinity : (float)(rng.NextDouble() * 10 - 5))]);
             editOffsets[r + 1] = edits.Count / 2;
@@ -113,8 +120,9 @@ public static class SamplingParity
         return (differ == 0 && worst < 1e-5, $"{exact} exact, {differ} differ, mass/lse rel. err {worst:E1}");
     }
 
-    // 64 rows × 32 launches of one distribution with a few likely tokens; chi-square of the draws against it.
-    private static (bool, string) Draws(CudaBackend gpu, Random rng)
+    // 64 rows × 32 launches of one distribution with a few likely tokens, whole or cut by top-p (the kept set as
+    // Nucleus finds it on the host); chi-square of the draws against it.
+    private static (bool, string) Draws(CudaBackend gpu, Random rng, float topP)
     {
         int rows = 64, launches = 32;
         var row = new float[Vocab];
@@ -131,18 +139,25 @@ public static class SamplingParity
         var all = new float[data.Length];
         gpu.CopyToHost(t, all);
         var stored = all[..Vocab];
-        double max = stored.Max(), mass = stored.Sum(v => Math.Exp(v - max));
+        float max = stored.Max();
+        var weights = stored.Select(v => MathF.Exp(v - max)).ToArray();
+        var cut = Nucleus.Find(stored, weights, topP, 0f);
+        bool Kept(int i) => cut.Keeps(Nucleus.OrderKey(stored[i]), i);
+        double mass = Enumerable.Range(0, Vocab).Where(Kept).Sum(i => Math.Exp(stored[i] - max));
+        double P(int id) => Kept(id) ? Math.Exp(stored[id] - max) / mass : 0;
         var counts = new Dictionary<int, int>();
         for (int l = 0; l < launches; l++)
         {
-            var prm = new int[rows * DeviceSamplingInputs.ParamWidth];
+            const int W = DeviceSamplingInputs.ParamWidth;
+            var prm = new int[rows * W];
             for (int r = 0; r < rows; r++)
             {
                 long u = BitConverter.DoubleToInt64Bits(rng.NextDouble());
-                prm[r * 8] = BitConverter.SingleToInt32Bits(1f);
-                (prm[r * 8 + 1], prm[r * 8 + 2]) = ((int)u, (int)(u >> 32));
-                prm[r * 8 + 3] = BitConverter.SingleToInt32Bits(1f);
-                prm[r * 8 + 6] = DeviceSamplingInputs.DrawFlag;
+                prm[r * W] = BitConverter.SingleToInt32Bits(1f);
+                (prm[r * W + 1], prm[r * W + 2]) = ((int)u, (int)(u >> 32));
+                prm[r * W + 3] = BitConverter.SingleToInt32Bits(1f);
+                prm[r * W + 6] = DeviceSamplingInputs.DrawFlag | (topP < 1f ? DeviceSamplingInputs.NucleusFlag : 0);
+                prm[r * W + 8] = BitConverter.SingleToInt32Bits(topP);
             }
             var s = new DeviceSamplingInputs(rows, 1) { Processed = true, Params = prm, EditOffsets = new int[rows + 1], PenaltyOffsets = new int[rows + 1] };
             var got = new float[rows * s.RowWidth];
@@ -153,17 +168,23 @@ public static class SamplingParity
                 counts[id] = counts.GetValueOrDefault(id) + 1;
             }
         }
-        int n = rows * launches;
+        int n = rows * launches, dropped = counts.Where(c => !Kept(c.Key)).Sum(c => c.Value);
         double chi = 0, other = n;
-        foreach (int id in ids)
+        var likelyKept = ids.Where(Kept).ToArray();
+        foreach (int id in likelyKept)
         {
-            double expect = n * Math.Exp(stored[id] - max) / mass;
+            double expect = n * P(id);
             chi += Math.Pow(counts.GetValueOrDefault(id) - expect, 2) / expect;
             other -= counts.GetValueOrDefault(id);
         }
-        double otherExpect = n - ids.Sum(id => n * Math.Exp(stored[id] - max) / mass);
-        chi += Math.Pow(other - otherExpect, 2) / Math.Max(otherExpect, 1);
-        // 8 degrees of freedom: p = 0.001 at 26.1.
-        return (chi < 26.1, $"{n} draws, chi-square {chi:F1} (8 dof, limit 26.1)");
+        double otherExpect = n - likelyKept.Sum(id => n * P(id));
+        if (otherExpect > 1e-9)
+            chi += Math.Pow(other - otherExpect, 2) / otherExpect;
+        else
+            dropped += (int)other;
+        // p = 0.001 limits for the degrees of freedom (the kept likely tokens, plus the rest when it has mass).
+        int dof = likelyKept.Length - (otherExpect > 1e-9 ? 0 : 1);
+        double limit = new[] { 10.8, 13.8, 16.3, 18.5, 20.5, 22.5, 24.3, 26.1 }[Math.Clamp(dof, 1, 8) - 1];
+        return (chi < limit && dropped == 0, $"{n} draws over {likelyKept.Length} likely tokens kept, chi-square {chi:F1} ({dof} dof, limit {limit}), {dropped} drawn outside the cut");
     }
 }

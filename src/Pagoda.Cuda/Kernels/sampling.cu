@@ -127,7 +127,7 @@ extern "C" __global__ void topk_merge(const u64* part, float* dst, int chunks, i
 // penalties, masks; desc[7] mask words per row; desc[8] this step's number and desc[9] the address of the flag the
 // host sets to it once the masks are written (a replay's masks are made while its forward runs).
 
-#define SP_WIDTH 8
+#define SP_WIDTH 10
 
 __device__ __forceinline__ const int* sp_region(const long long* desc, int i) { return (const int*)desc[0] + desc[i]; }
 
@@ -185,10 +185,112 @@ extern "C" __global__ void sampling_edits(float* x, const long long* desc, int v
     }
 }
 
+// Min-p and top-p without a top-k (Nucleus.cs, step for step): a weight's integer mass in units of 2^-40, and a key
+// that orders logits as unsigned integers.
+__device__ __forceinline__ unsigned long long nucleus_quantum(float w) { return (unsigned long long)(w * 1099511627776.0f); }
+__device__ __forceinline__ unsigned order_key(float x)
+{
+    unsigned b = __float_as_uint(x);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
+// The cut (key, id) that keeps the smallest prefix of the row's order (descending logit, ties by lower id) holding
+// top_p of the mass min-p keeps: a radix select, 8 bits of the key a pass, over integer masses (sums in any order
+// agree). Each thread walks its segment [lo, hi) and adds runs of one bucket at once: the first passes put most
+// of a row in one or two buckets. Every thread gets the cut.
+__device__ void nucleus_cut(const float* xr, int lo, int hi, float mx, float invT, float top_p, float min_p,
+    unsigned& cut_key, int& cut_id)
+{
+    __shared__ unsigned long long hmass[256];
+    __shared__ unsigned hcount[256];
+    __shared__ unsigned long long s_above, s_target;
+    __shared__ unsigned s_prefix;
+    __shared__ int s_chosen, s_need, s_id;
+    __shared__ int s_ties[1024];
+    const int t = threadIdx.x, n = blockDim.x;
+    if (t == 0) { s_above = 0; s_target = 0; s_prefix = 0; s_id = 0x7fffffff; s_need = 0; }
+    for (int level = 0; level < 4; level++)
+    {
+        const int shift = 24 - 8 * level;
+        for (int b = t; b < 256; b += n) { hmass[b] = 0; hcount[b] = 0; }
+        __syncthreads();
+        const unsigned prefix = s_prefix;
+        int run_bin = -1;
+        unsigned long long run = 0;
+        unsigned run_count = 0;
+        for (int i = lo; i < hi; i++)
+        {
+            float w = expf(__fmul_rn(__fsub_rn(xr[i], mx), invT));
+            if (w < min_p) continue;
+            unsigned key = order_key(xr[i]);
+            if (level > 0 && (key >> (shift + 8)) != (prefix >> (shift + 8))) continue;
+            int b = (key >> shift) & 255;
+            if (b != run_bin)
+            {
+                if (run_bin >= 0) { atomicAdd(&hmass[run_bin], run); atomicAdd(&hcount[run_bin], run_count); }
+                run_bin = b; run = 0; run_count = 0;
+            }
+            run += nucleus_quantum(w);
+            run_count++;
+        }
+        if (run_bin >= 0) { atomicAdd(&hmass[run_bin], run); atomicAdd(&hcount[run_bin], run_count); }
+        __syncthreads();
+        if (t == 0)
+        {
+            if (level == 0)
+            {
+                unsigned long long total = 0;
+                for (int b = 0; b < 256; b++) total += hmass[b];
+                double want = (double)top_p * (double)total;   // the target is ceil(want), at least 1
+                unsigned long long target = (unsigned long long)want;
+                if ((double)target < want) target++;
+                s_target = total == 0 ? 0ull : target == 0 ? 1ull : target;
+            }
+            int c = 255;
+            if (s_target > 0)
+                for (; c > 0 && s_above + hmass[c] < s_target; c--) s_above += hmass[c];
+            s_chosen = c;
+            s_prefix = prefix | ((unsigned)c << shift);
+        }
+        __syncthreads();
+        if (s_target == 0) { cut_key = 0; cut_id = 0x7fffffff; return; }   // no mass (every logit -inf): keep all
+    }
+    // The key is exact; its tokens tie. Keep as many, in id order, as reach the target.
+    if (t == 0)
+    {
+        unsigned ties = hcount[s_chosen];
+        unsigned long long each = hmass[s_chosen] / ties;
+        unsigned long long need = each == 0 ? ties : (s_target - s_above + each - 1) / each;
+        s_need = need >= ties ? 0 : (int)need;
+    }
+    __syncthreads();
+    const unsigned key = s_prefix;
+    if (s_need > 0)
+    {
+        int mine = 0;
+        for (int i = lo; i < hi; i++)
+            if (order_key(xr[i]) == key && expf(__fmul_rn(__fsub_rn(xr[i], mx), invT)) >= min_p) mine++;
+        s_ties[t] = mine;
+        __syncthreads();
+        if (t == 0) { int acc = 0; for (int j = 0; j < n; j++) { int v = s_ties[j]; s_ties[j] = acc; acc += v; } }
+        __syncthreads();
+        int before = s_ties[t];
+        if (before < s_need && before + mine >= s_need)
+        {
+            int left = s_need - before;
+            for (int i = lo; i < hi; i++)
+                if (order_key(xr[i]) == key && expf(__fmul_rn(__fsub_rn(xr[i], mx), invT)) >= min_p && --left == 0) { s_id = i; break; }
+        }
+        __syncthreads();
+    }
+    cut_key = key;
+    cut_id = s_id;
+}
+
 // Grid (rows), 1024 threads, after the candidates: the row's mass Σ exp((x - max) / T) and, for rows flagged to
-// draw, the token where the running sum in id order passes u · mass (Sampler's whole-row draw); a row given its
-// token (flag 2: a prompt token) reports that instead. Each thread owns
-// a contiguous segment; segment sums are scanned in double.
+// draw, the token where the running sum in id order passes u · mass (Sampler's whole-row draw), over the tokens
+// the row's min-p and top-p keep when it is a nucleus row; a row given its token (flag 2: a prompt token) reports
+// that instead. Each thread owns a contiguous segment; segment sums are scanned in double.
 extern "C" __global__ void __launch_bounds__(1024) sampling_draw(const float* x, float* out, const long long* desc, int vocab, int k, int width)
 {
     PDL_ENTRY();
@@ -202,13 +304,28 @@ extern "C" __global__ void __launch_bounds__(1024) sampling_draw(const float* x,
     float mx = o[0];
     if (t == 0) { found = -1; lastAny = -1; }
     int seg = (vocab + n - 1) / n, lo = min(vocab, t * seg), hi = min(vocab, lo + seg);
+    // Weights of tokens the cut drops count as zero (a row without the flag keeps every token).
+    const bool nucleus = (prm[6] & 4) && mx != NEG_INF;
+    const float min_p = nucleus ? __int_as_float(prm[9]) : 0.f;
+    unsigned cut_key = 0;
+    int cut_id = 0x7fffffff;
+    if (nucleus) nucleus_cut(xr, lo, hi, mx, invT, __int_as_float(prm[8]), min_p, cut_key, cut_id);
+    auto weight = [&](int i) {
+        float w = expf(__fmul_rn(__fsub_rn(xr[i], mx), invT));
+        if (nucleus)
+        {
+            unsigned key = order_key(xr[i]);
+            if (w < min_p || !(key > cut_key || (key == cut_key && i <= cut_id))) w = 0.f;
+        }
+        return w;
+    };
     double s = 0;
     int last = -1;
     if (mx != NEG_INF)
     {
         for (int i = lo; i < hi; i++)
         {
-            float w = expf(__fmul_rn(__fsub_rn(xr[i], mx), invT));
+            float w = weight(i);
             if (w != 0.f) { s += w; last = i; }
         }
     }
@@ -236,7 +353,7 @@ extern "C" __global__ void __launch_bounds__(1024) sampling_draw(const float* x,
         int pick = last;
         for (int i = lo; i < hi; i++)
         {
-            float w = expf(__fmul_rn(__fsub_rn(xr[i], mx), invT));
+            float w = weight(i);
             if (w == 0.f) continue;
             rem -= w;
             if (rem < 0) { pick = i; break; }

@@ -11,7 +11,7 @@ public delegate void MaskFiller(Span<int> bits);
 /// <list type="bullet">
 /// <item>[0, K) the best processed values, best first (ties by lower id); [K, 2K) their ids</item>
 /// <item>with <see cref="Processed"/>: [2K] the id drawn over the whole row, or the given token (-1 for neither), [2K+1] the row's
-/// mass Σ exp((x - max) · (1 / T))</item>
+/// mass Σ exp((x - max) · (1 / T)) (a <see cref="NucleusFlag"/> row's: over the tokens its min-p and top-p keep)</item>
 /// <item>with <see cref="Logprobs"/>: [2K+2] the raw logsumexp; [2K+3, 3K+3) each candidate's raw logit;
 /// [3K+3, 4K+3) its rank in the raw row (1 + the number of larger raw logits); [4K+3] and [4K+4] the drawn id's raw
 /// logit and rank; [4K+5, 4K+5+N) the N best raw logits and [4K+5+N, 4K+5+2N) their ids (N = <see cref="TopLogprobs"/>)</item>
@@ -23,7 +23,7 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
     public const int TopLogprobs = 20;
 
     /// <summary>Per-row parameters as ints: <see cref="ParamWidth"/> per row.</summary>
-    public const int ParamWidth = 8;
+    public const int ParamWidth = 10;
 
     /// <summary>Whether the rows are processed and described (false: only the candidates of the raw rows).</summary>
     public bool Processed { get; init; }
@@ -34,7 +34,7 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
     /// <summary>
     /// [Rows · ParamWidth]: 1 / temperature (float bits; scales only the mass and the draw), the uniform draw (double bits,
     /// low then high word), repetition, frequency and presence penalties (float bits), flags (<see cref="DrawFlag"/>,
-    /// <see cref="GivenFlag"/>), and the given token.
+    /// <see cref="GivenFlag"/>, <see cref="NucleusFlag"/>), the given token, and top-p and min-p (float bits).
     /// </summary>
     public int[] Params { get; init; } = [];
 
@@ -65,6 +65,9 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
 
     /// <summary>Flag bit of a row whose token is given (a prompt token to describe): it stands where the draw would.</summary>
     public const int GivenFlag = 2;
+
+    /// <summary>Flag bit of a drawing row whose min-p and top-p cut the row first (Pagoda.Sampling.Nucleus).</summary>
+    public const int NucleusFlag = 4;
 
     /// <summary>Floats per output row.</summary>
     public int RowWidth => !Processed ? 2 * Candidates : Logprobs ? 4 * Candidates + 5 + 2 * TopLogprobs : 2 * Candidates + 2;

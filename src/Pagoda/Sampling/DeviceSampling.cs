@@ -23,9 +23,9 @@ public static class DeviceSampling
 {
     /// <summary>
     /// The device inputs for <paramref name="rows"/> (the step's logits rows in batch order), or null when some row
-    /// needs the whole row on the host: a top-k above <paramref name="maxCandidates"/>, or top-p or min-p without a
-    /// top-k of at most that (the nucleus may lie beyond the candidates), or more than <see cref="DeviceSamplingInputs.TopLogprobs"/>
-    /// logprobs or prompt logprobs.
+    /// needs the whole row on the host: a top-k above <paramref name="maxCandidates"/> (below the vocabulary), or more
+    /// than <see cref="DeviceSamplingInputs.TopLogprobs"/> logprobs or prompt logprobs. A top-k within the candidates
+    /// draws among them on the host; without a top-k the device draws over the row, after its min-p and top-p cut.
     /// Rows under a grammar get its allowed-token bitmask when the device asks for it; a request whose grammar throws
     /// then is put in <paramref name="failed"/> (its row is left unconstrained and its token dropped).
     /// </summary>
@@ -44,14 +44,14 @@ public static class DeviceSampling
                 (processed, logprobs, edits[r]) = (true, true, new Dictionary<int, float>());
                 continue;
             }
-            if (!p.IsGreedy && !FromCandidates(p, maxCandidates, vocab) && !DrawsWholeRow(p, vocab))
+            if (!p.IsGreedy && !FromCandidates(p, maxCandidates, vocab) && !DrawsOnDevice(p, vocab))
                 return null;
             if (p.Logprobs > DeviceSamplingInputs.TopLogprobs)
                 return null;
             edits[r] = LogitsProcessors.SparseEdits(req);
             bool rowMasked = p.AllowedTokenIds != null || req.GrammarActive;
             masked |= rowMasked;
-            processed |= rowMasked || edits[r].Count > 0 || LogitsProcessors.HasPenalties(p) || DrawsWholeRow(p, vocab);
+            processed |= rowMasked || edits[r].Count > 0 || LogitsProcessors.HasPenalties(p) || DrawsOnDevice(p, vocab);
             logprobs |= p.Logprobs != null;
             if (!p.IsGreedy && FromCandidates(p, maxCandidates, vocab))
                 k = Math.Max(k, p.TopK);
@@ -67,9 +67,10 @@ public static class DeviceSampling
     // A top-k the candidates hold: the filters then cut inside them.
     private static bool FromCandidates(SamplingParams p, int k, int vocab) => p.TopK > 0 && p.TopK <= k && p.TopK < vocab;
 
-    // No filter at all: one draw over the whole row, by index (as Sampler.Sample draws it).
-    private static bool DrawsWholeRow(SamplingParams p, int vocab) =>
-        !p.IsGreedy && (p.TopK <= 0 || p.TopK >= vocab) && p.TopP >= 1.0 && p.MinP <= 0;
+    // No top-k: one draw over the whole row, by index, after min-p and top-p cut it (as Sampler.Sample draws it).
+    private static bool DrawsOnDevice(SamplingParams p, int vocab) => !p.IsGreedy && (p.TopK <= 0 || p.TopK >= vocab);
+
+    private static bool CutsOnDevice(SamplingParams p, int vocab) => DrawsOnDevice(p, vocab) && (p.TopP < 1.0 || p.MinP > 0);
 
     private static DeviceSamplingInputs Build(IReadOnlyList<LogitsRow> rows, IReadOnlyDictionary<int, float>[] edits, int k, int vocab)
     {
@@ -101,7 +102,9 @@ public static class DeviceSampling
             row[3] = BitConverter.SingleToInt32Bits((float)p.RepetitionPenalty);
             row[4] = BitConverter.SingleToInt32Bits((float)p.FrequencyPenalty);
             row[5] = BitConverter.SingleToInt32Bits((float)p.PresencePenalty);
-            row[6] = DrawsWholeRow(p, vocab) ? DeviceSamplingInputs.DrawFlag : 0;
+            row[6] = (DrawsOnDevice(p, vocab) ? DeviceSamplingInputs.DrawFlag : 0) | (CutsOnDevice(p, vocab) ? DeviceSamplingInputs.NucleusFlag : 0);
+            row[8] = BitConverter.SingleToInt32Bits((float)p.TopP);
+            row[9] = BitConverter.SingleToInt32Bits((float)p.MinP);
             int e = 2 * editOffsets[r];
             foreach (var (id, add) in edits[r])
                 (editPairs[e++], editPairs[e++]) = (id, BitConverter.SingleToInt32Bits(add));

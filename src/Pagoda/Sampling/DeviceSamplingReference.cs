@@ -4,7 +4,7 @@ namespace Pagoda.Sampling;
 
 /// <summary>
 /// <see cref="IDeviceSampler.ReduceToHost"/> on the host, step by step as the kernels do it, with the host's own
-/// arithmetic (<see cref="LogitsProcessors.Penalize"/>, <see cref="Sampler"/>'s whole-row draw): the executable
+/// arithmetic (<see cref="LogitsProcessors.Penalize"/>, <see cref="Sampler"/>'s whole-row draw and its <see cref="Nucleus"/> cut): the executable
 /// contract that device kernels are checked against, and that tests use to run the device path without a device.
 /// </summary>
 public static class DeviceSamplingReference
@@ -32,7 +32,9 @@ public static class DeviceSamplingReference
                 continue;
             float invT = BitConverter.Int32BitsToSingle(prm[0]);
             double u = BitConverter.Int64BitsToDouble((uint)prm[1] | (long)prm[2] << 32);
-            var (token, mass) = Sampler.DrawUnfiltered(x, invT, u);
+            bool nucleus = (prm[6] & DeviceSamplingInputs.NucleusFlag) != 0;
+            var (token, mass) = Sampler.DrawRow(x, invT, u, nucleus ? BitConverter.Int32BitsToSingle(prm[8]) : 1f,
+                nucleus ? BitConverter.Int32BitsToSingle(prm[9]) : 0f);
             o[2 * k] = (prm[6] & DeviceSamplingInputs.DrawFlag) != 0 ? token : (prm[6] & DeviceSamplingInputs.GivenFlag) != 0 ? prm[7] : -1;
             o[2 * k + 1] = (float)mass;
             if (s.Logprobs)

@@ -7,8 +7,8 @@ namespace Pagoda.Sampling;
 /// Picks the next token from one row of processed logits: greedy argmax, or temperature → min-p →
 /// top-k → top-p → one draw with the uniform <c>u</c> the caller gives (the request's own Philox draw for its
 /// position, so it does not depend on the batch).
-/// Only the candidates a filter can keep are sorted: top-k selects k first, and with no filter at all
-/// nothing is sorted.
+/// Only a top-k's candidates are sorted (and drawn in that order); without a top-k, min-p and top-p cut the row
+/// by a radix select (<see cref="Nucleus"/>) and the draw walks the row in id order, as the device does.
 /// </summary>
 public static class Sampler
 {
@@ -17,8 +17,8 @@ public static class Sampler
     {
         if (p.IsGreedy)
             return ArgMax(logits);
-        if (!(p.TopK > 0 && p.TopK < logits.Length || p.TopP < 1.0 || p.MinP > 0))
-            return DrawUnfiltered(logits, (float)(1 / p.Temperature), u).Token;
+        if (!(p.TopK > 0 && p.TopK < logits.Length))
+            return DrawRow(logits, (float)(1 / p.Temperature), u, (float)p.TopP, (float)p.MinP).Token;
         var (ids, weights, keep) = Candidates(logits, p);
         return Draw(ids, weights, keep, u);
     }
@@ -44,13 +44,13 @@ public static class Sampler
     }
 
     /// <summary>
-    /// Candidate ids with unnormalised weights exp((logit - max) / T); the first <c>keep</c> survive the
-    /// filters. Filtered candidates come sorted by descending logit, so each filter is a prefix cut.
+    /// A top-k's candidate ids with unnormalised weights exp((logit - max) / T); the first <c>keep</c> survive the
+    /// filters. Candidates come sorted by descending logit, so each filter is a prefix cut.
     /// </summary>
     private static (int[] Ids, double[] Weights, int Keep) Candidates(ReadOnlySpan<float> logits, SamplingParams p)
     {
         float max = Max(logits);
-        int[] ids = p.TopK > 0 && p.TopK < logits.Length ? TopKIds(logits, p.TopK) : SortAll(logits);
+        int[] ids = TopKIds(logits, p.TopK);
         var weights = new double[ids.Length];
         for (int i = 0; i < ids.Length; i++)
             weights[i] = Math.Exp((logits[ids[i]] - max) / p.Temperature);
@@ -104,11 +104,13 @@ public static class Sampler
         return Draw(ids, weights, keep, u);
     }
 
-    // Temperature alone (vLLM's bench default): one draw over the whole vocabulary by weights
-    // exp((logit - max) / T), eight at a time in float32 (as vLLM's softmax) into a pooled buffer. The
-    // general path's id and double arrays per row were 1.8 MB of large-object allocations and a scalar exp
-    // per logit: ~3 ms a row of a 152K vocabulary, a third of a 32-sequence CPU decode step.
-    internal static (int Token, double Mass) DrawUnfiltered(ReadOnlySpan<float> logits, float invTemperature, double uniform)
+    // Without a top-k: one draw over the whole vocabulary by weights exp((logit - max) / T), eight at a time in
+    // float32 (as vLLM's softmax) into a pooled buffer, after min-p and top-p zero the weights they cut. A general
+    // path of id and double arrays per row was 1.8 MB of large-object allocations and a scalar exp per logit:
+    // ~3 ms a row of a 152K vocabulary, a third of a 32-sequence CPU decode step (and a sort of the row with top-p).
+    // The mass is what the draw spreads u over: the kept tokens'.
+    internal static (int Token, double Mass) DrawRow(ReadOnlySpan<float> logits, float invTemperature, double uniform,
+        float topP = 1f, float minP = 0f)
     {
         int n = logits.Length;
         float max = Max(logits);
@@ -127,6 +129,8 @@ public static class Sampler
             }
             for (; i < n; i++)
                 mass += weights[i] = MathF.Exp((logits[i] - max) * invTemperature);
+            if (topP < 1f || minP > 0)
+                mass = Filter(logits, weights.AsSpan(0, n), topP, minP);
             double u = uniform * mass;
             int last = 0;
             for (i = 0; i < n; i++)
@@ -144,6 +148,20 @@ public static class Sampler
         {
             ArrayPool<float>.Shared.Return(weights);
         }
+    }
+
+    // Zeroes the weights min-p and top-p cut; returns the mass left.
+    private static double Filter(ReadOnlySpan<float> logits, Span<float> weights, float topP, float minP)
+    {
+        var cut = Nucleus.Find(logits, weights, topP, minP);
+        double mass = 0;
+        for (int i = 0; i < weights.Length; i++)
+        {
+            if (weights[i] < minP || !cut.Keeps(Nucleus.OrderKey(logits[i]), i))
+                weights[i] = 0;
+            mass += weights[i];
+        }
+        return mass;
     }
 
     // One uniform draw over the first `keep` candidates, in their order.

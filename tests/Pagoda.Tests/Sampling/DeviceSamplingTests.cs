@@ -39,6 +39,9 @@ public class DeviceSamplingTests
         Base with { Temperature = 0.8, Seed = 8, N = 2, PresencePenalty = -0.5, RepetitionPenalty = 0.9 },
         Base with { Temperature = 0, PromptLogprobs = 3, Logprobs = 2 },
         Base with { Temperature = 1.0, Seed = 12, PromptLogprobs = 0 },
+        Base with { Temperature = 0.6, TopP = 0.9, Seed = 13 },                       // Llama 3's generation_config
+        Base with { Temperature = 1.1, MinP = 0.1, RepetitionPenalty = 1.05, Seed = 14 },
+        Base with { Temperature = 1.5, TopP = 0.3, MinP = 0.02, Logprobs = 2, Seed = 15 },
     ];
 
     private static IReadOnlyList<RequestOutput> Run(LLM llm, IReadOnlyList<SamplingParams> mix)
@@ -118,12 +121,12 @@ public class DeviceSamplingTests
     }
 
     [Fact]
-    public void ANucleusBeyondTheCandidatesFallsBackToTheWholeRow()
+    public void OnlyATopKBeyondTheCandidatesFallsBackToTheWholeRow()
     {
         var device = new ReferenceSamplingDevice();
         using var host = Fortune(null);
         using var reduced = Fortune(device);
-        SamplingParams[] mix = [Base with { Temperature = 1.0, TopP = 0.9, Seed = 9, IgnoreEos = true }, Base with { Temperature = 0, IgnoreEos = true }];
+        SamplingParams[] mix = [Base with { Temperature = 1.0, TopK = 100, Seed = 9, IgnoreEos = true }, Base with { Temperature = 0, IgnoreEos = true }];
         Assert.Equal(Run(host, mix).Select(o => o.Outputs[0].TokenIds), Run(reduced, mix).Select(o => o.Outputs[0].TokenIds));
         Assert.Equal(0, device.Reduced);
     }
@@ -139,7 +142,12 @@ public class DeviceSamplingTests
         Assert.Equal((1, true), Kind(DeviceSampling.Plan([R(new() { Temperature = 1 })], 64, 1000, none)));
         Assert.Equal((40, true), Kind(DeviceSampling.Plan([R(new() { Temperature = 1 }), R(new() { Temperature = 1, TopK = 40, TopP = 0.5 })], 64, 1000, none)));
         Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 1, TopK = 65 })], 64, 1000, none));
-        Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 1, MinP = 0.1 })], 64, 1000, none));
+        var nucleus = DeviceSampling.Plan([R(new() { Temperature = 1, MinP = 0.1 }), R(new() { Temperature = 0.6, TopP = 0.9 })], 64, 1000, none)!;
+        Assert.Equal((1, true), Kind(nucleus));
+        const int W = DeviceSamplingInputs.ParamWidth, Cut = DeviceSamplingInputs.DrawFlag | DeviceSamplingInputs.NucleusFlag;
+        Assert.Equal([Cut, 0, BitConverter.SingleToInt32Bits(1f), BitConverter.SingleToInt32Bits(0.1f)], nucleus.Params[6..W]);
+        Assert.Equal([Cut, 0, BitConverter.SingleToInt32Bits(0.9f), 0], nucleus.Params[(W + 6)..(2 * W)]);
+        Assert.Equal(DeviceSamplingInputs.DrawFlag, DeviceSampling.Plan([R(new() { Temperature = 1 })], 64, 1000, none)!.Params[6]);
         Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 0, Logprobs = 21 })], 64, 1000, none));
         Assert.Null(DeviceSampling.Plan([R(new() { Temperature = 0, PromptLogprobs = 21 }) with { PromptToken = 6 }], 64, 1000, none));
         var prompt = DeviceSampling.Plan([R(new() { Temperature = 0, PromptLogprobs = 2 }) with { PromptToken = 6 }], 64, 1000, none)!;
