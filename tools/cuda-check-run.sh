@@ -54,6 +54,17 @@ if want s17; then L=$(left); echo "== in-process batch 1 ($L s left)"
   for t in 0 1; do L=$(left); [ $L -lt 50 ] && break; echo "== bench throughput T $t, 256 seqs ($L s left)"
     timeout $((L > 100 ? 100 : L - 5)) $C cli bench throughput --model $M --load-format dummy --dtype bfloat16 --num-prompts 512 --input-len 256 --output-len 256 --max-num-seqs 256 --temperature $t 2>&1 | grep -E "Throughput|rror"; done
 fi
+# Issue 21: disaggregated prefill on one GPU (two instances, 0.4 of the memory each) against one instance, greedy.
+if want pd; then L=$(left); echo "== P/D on one GPU ($L s left)"
+  KV='"kv_connector": "PagodaConnector"'
+  $C cli serve $M --load-format dummy --dtype bfloat16 --port 8011 --gpu-memory-utilization 0.4 --max-model-len 4096 --kv-transfer-config "{$KV, \"kv_role\": \"kv_producer\"}" > $OUT/serve-producer.log 2>&1 & P1=$!
+  $C cli serve $M --load-format dummy --dtype bfloat16 --port 8012 --gpu-memory-utilization 0.4 --max-model-len 4096 --kv-transfer-config "{$KV, \"kv_role\": \"kv_consumer\"}" > $OUT/serve-consumer.log 2>&1 & P2=$!
+  for i in $(seq 1 120); do curl -sf localhost:8011/health >/dev/null && curl -sf localhost:8012/health >/dev/null && break; sleep 1; done
+  pd() { echo "-- $*"; timeout 60 $C cli bench serve --base-url http://127.0.0.1:8012 --input-len 1024 --output-len 128 --ignore-eos "$@" 2>&1 | grep -E "Output token throughput|Median TTFT|Median ITL|Median TPOT|Failed requests:|error" ; }
+  pd --num-prompts 8 --max-concurrency 4 --prefill-base-url http://127.0.0.1:8011 > /dev/null
+  for c in 1 16; do pd --num-prompts $((c * 4)) --max-concurrency $c; pd --num-prompts $((c * 4)) --max-concurrency $c --prefill-base-url http://127.0.0.1:8011; done
+  kill $P1 $P2; wait $P1 $P2 2>/dev/null; grep -iE "error|exception" $OUT/serve-producer.log $OUT/serve-consumer.log | head -5
+fi
 if want structured; then L=$(left); echo "== structured greedy 32 ($L s left)"; [ $L -gt 40 ] && timeout $((L - 5)) $C structured $M --concurrency 32 --temperature 0 > $OUT/structured.log 2>&1; tail -5 $OUT/structured.log; fi
 if want moe; then L=$(left); echo "== Qwen3-30B-A3B, dummy bf16 weights ($L s left)"
   if [ $L -gt 100 ]; then Q=/tmp/q30; mkdir -p $Q && cp .gpu/qwen3-30b-a3b/config.json $Q/ && cp $M/tokenizer.json $Q/

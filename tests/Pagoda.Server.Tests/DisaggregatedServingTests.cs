@@ -165,4 +165,33 @@ public class DisaggregatedServingTests(PdServers servers) : IClassFixture<PdServ
         body["kv_transfer_params"] = null;
         Assert.Equal(200, (await Post(servers.Consumer.Http, "/v1/completions", body, "null-params")).Status);
     }
+    [Fact]
+    public async Task BenchServeDrivesThePairAsTheSidecarDoes()
+    {
+        string json = Path.Combine(Path.GetTempPath(), $"pd-bench-{Guid.NewGuid():N}.json");
+        long prefilled = servers.Producer.Engine.Stats.PromptTokens;
+        var output = new StringWriter();
+        string[] Args(Uri prefill) => ["bench", "serve", "--base-url", servers.Consumer.Server.Address.ToString(), "--prefill-base-url", prefill.ToString(),
+            "--num-prompts", "4", "--input-len", "40", "--output-len", "6", "--ignore-eos", "--max-concurrency", "2", "--output-json", json];
+        try
+        {
+            int rc = await Task.Run(() => Pagoda.Cli.PagodaCli.Run(Args(servers.Producer.Server.Address), output, output));
+            Assert.True(rc == 0, output.ToString());
+            var report = JsonNode.Parse(File.ReadAllText(json))!;
+            Assert.Equal(4, report["completed"]!.GetValue<int>());
+            Assert.Equal(24, report["total_output_tokens"]!.GetValue<int>());
+            Assert.Contains("prefilled on", output.ToString());
+            // The producer computed the prompts (40 tokens each, the first 16 maybe cached after the first).
+            Assert.True(servers.Producer.Engine.Stats.PromptTokens - prefilled >= 40, $"{servers.Producer.Engine.Stats.PromptTokens - prefilled} prompt tokens on the producer");
+            await WaitIdle();
+            // A "prefill" server that is no producer fails every request, with the reason.
+            output.GetStringBuilder().Clear();
+            Assert.Equal(1, await Task.Run(() => Pagoda.Cli.PagodaCli.Run(Args(servers.Consumer.Server.Address), output, output)));
+            Assert.Contains("prefill: 400", output.ToString());
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
 }

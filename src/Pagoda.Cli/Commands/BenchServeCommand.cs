@@ -11,7 +11,7 @@ namespace Pagoda.Cli.Commands;
 /// <summary>
 /// `pagoda bench serve` (vLLM's `bench serve`): drives a running server with streaming completions, random or
 /// file prompts, Poisson (or unlimited) arrivals and an optional concurrency cap, and reports throughput,
-/// TTFT, TPOT and ITL.
+/// TTFT, TPOT and ITL. With a prefill server it drives a disaggregated pair as llm-d's routing sidecar does.
 /// </summary>
 internal static class BenchServeCommand
 {
@@ -39,10 +39,15 @@ internal static class BenchServeCommand
         var minP = new Option<double?>("--min-p") { Description = "min_p to send." };
         var logprobs = new Option<int?>("--logprobs") { Description = "Ask for this many logprobs of each generated token (as vLLM's bench)." };
         var serverDefaults = new Option<bool>("--server-sampling-defaults") { Description = "Send no sampling fields: the server's defaults (the model's generation_config) apply, as for most real clients." };
+        var prefillUrl = new Option<string?>("--prefill-base-url")
+        {
+            Description = "Disaggregated prefill, as llm-d's routing sidecar drives it: each request first goes to this server (a kv_producer) with " +
+                          "max_tokens 1 and kv_transfer_params.do_remote_decode, then to --base-url (a kv_consumer) with the kv_transfer_params it returned; TTFT counts both.",
+        };
 
         var cmd = new Command("serve", "Benchmark a running OpenAI-compatible server with streaming requests.");
         foreach (var o in new Option[] { baseUrl, endpoint, model, apiKey, dataset, datasetPath, numPrompts, rate, maxConcurrency, inputLen, outputLen, ignoreEos, seed, outputJson,
-                     temperature, topP, topK, minP, logprobs, serverDefaults })
+                     temperature, topP, topK, minP, logprobs, serverDefaults, prefillUrl })
             cmd.Add(o);
         cmd.SetAction(r => CliErrors.Run(r.InvocationConfiguration.Error, () =>
         {
@@ -60,11 +65,18 @@ internal static class BenchServeCommand
             {
                 BaseAddress = new Uri(r.GetValue(baseUrl)!), Timeout = TimeSpan.FromMinutes(30),
             };
-            if (key != null)
-                http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            using var prefill = r.GetValue(prefillUrl) is { } pu
+                ? new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 4096 }) { BaseAddress = new Uri(pu), Timeout = TimeSpan.FromMinutes(30) }
+                : null;
+            foreach (var client in new[] { http, prefill })
+            {
+                if (key != null && client != null)
+                    client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+            }
 
             output.WriteLine($"Sending {n} requests to {http.BaseAddress}{r.GetValue(endpoint)!.TrimStart('/')} at {(double.IsInfinity(perSecond) ? "inf" : perSecond)} req/s" +
-                             (r.GetValue(maxConcurrency) is int mc ? $", at most {mc} at once" : ""));
+                             (r.GetValue(maxConcurrency) is int mc ? $", at most {mc} at once" : "") +
+                             (prefill != null ? $", prefilled on {prefill.BaseAddress}" : ""));
             using var gate = r.GetValue(maxConcurrency) is int c and > 0 ? new SemaphoreSlim(c) : null;
             var sampling = new SamplingFields(r.GetValue(temperature), r.GetValue(topP), r.GetValue(topK), r.GetValue(minP), r.GetValue(serverDefaults)) { Logprobs = r.GetValue(logprobs) };
             var clock = Stopwatch.StartNew();
@@ -74,7 +86,7 @@ internal static class BenchServeCommand
                 var body = RequestBody(prompts[i], outLen, r.GetValue(ignoreEos), sampling);
                 if (r.GetValue(model) is { } m)
                     body["model"] = m;
-                tasks.Add(Send(http, r.GetValue(endpoint)!, body, gate));
+                tasks.Add(Send(http, prefill, r.GetValue(endpoint)!, body, $"bench-{i}", gate));
                 if (!double.IsInfinity(perSecond) && i < n - 1)
                     Thread.Sleep(TimeSpan.FromSeconds(-Math.Log(1 - rng.NextDouble()) / perSecond));
             }
@@ -141,7 +153,29 @@ internal static class BenchServeCommand
         }
     }
 
-    private static async Task<Result> Send(HttpClient http, string endpoint, JsonObject body, SemaphoreSlim? gate)
+    /// <summary>The prefill half of a disaggregated request (what llm-d's sidecar sends the producer): one token, no stream.</summary>
+    internal static JsonObject PrefillBody(JsonObject body)
+    {
+        var prefill = body.DeepClone().AsObject();
+        prefill["stream"] = false;
+        prefill.Remove("stream_options");
+        prefill["max_tokens"] = 1;
+        prefill["kv_transfer_params"] = new JsonObject
+        {
+            ["do_remote_decode"] = true, ["do_remote_prefill"] = false, ["remote_engine_id"] = null, ["remote_block_ids"] = null,
+            ["remote_host"] = null, ["remote_port"] = null,
+        };
+        return prefill;
+    }
+
+    private static HttpRequestMessage Post(string endpoint, JsonObject body, string requestId)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json") };
+        request.Headers.Add("X-Request-Id", requestId);
+        return request;
+    }
+
+    private static async Task<Result> Send(HttpClient http, HttpClient? prefill, string endpoint, JsonObject body, string requestId, SemaphoreSlim? gate)
     {
         if (gate != null)
             await gate.WaitAsync();
@@ -151,7 +185,19 @@ internal static class BenchServeCommand
             double ttft = 0;
             var itl = new List<double>();
             int outputTokens = 0, promptTokens = 0;
-            using var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json") };
+            if (prefill != null)
+            {
+                using var half = Post(endpoint, PrefillBody(body), requestId);
+                using var first = await prefill.SendAsync(half);
+                string text = await first.Content.ReadAsStringAsync();
+                if (!first.IsSuccessStatusCode)
+                    return new Result(false, 0, 0, 0, 0, itl, $"prefill: {(int)first.StatusCode} {text}");
+                if (JsonNode.Parse(text)?["kv_transfer_params"] is not JsonObject kv)
+                    return new Result(false, 0, 0, 0, 0, itl, "the prefill server returned no kv_transfer_params (is it a kv_producer?)");
+                body = body.DeepClone().AsObject();
+                body["kv_transfer_params"] = kv.DeepClone();
+            }
+            using var request = Post(endpoint, body, requestId);
             using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
             if (!response.IsSuccessStatusCode)
                 return new Result(false, 0, 0, 0, 0, itl, $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
