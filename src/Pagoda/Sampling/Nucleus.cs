@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Pagoda.Sampling;
 
 /// <summary>
@@ -28,7 +30,7 @@ public static class Nucleus
     }
 
     /// <summary>A weight in [0, 1] as an integer mass: units of 2^-40 (a row of 2^23 tokens sums below 2^63).</summary>
-    public static ulong Quantum(float weight) => (ulong)(weight * 1_099_511_627_776f);
+    public static ulong Quantum(float weight) => (ulong)(long)(weight * 1_099_511_627_776f);   // via long: one instruction without AVX-512
 
     /// <summary>
     /// The cut for <paramref name="topP"/> of <paramref name="logits"/>, whose weights exp((logit - max) / T) are
@@ -40,50 +42,76 @@ public static class Nucleus
             return Cut.All;
         Span<ulong> mass = stackalloc ulong[256];
         Span<int> count = stackalloc int[256];
-        uint prefix = 0;
-        ulong above = 0, target = 0;   // above: the mass of keys past the prefix's bucket
-        int chosen = 0;
-        for (int level = 0; level < 4; level++)
+        // The first pass sees the whole row; later ones only the ids left in the chosen bucket (kept in id order).
+        int[] left = ArrayPool<int>.Shared.Rent(logits.Length);
+        try
         {
-            int shift = 24 - 8 * level;
-            mass.Clear();
-            count.Clear();
-            for (int i = 0; i < logits.Length; i++)
+            int n = 0;
+            uint prefix = 0;
+            ulong above = 0, target = 0;   // above: the mass of keys past the chosen bucket
+            int chosen = 0;
+            for (int level = 0; level < 4; level++)
             {
-                if (weights[i] < minP)
-                    continue;
-                uint key = OrderKey(logits[i]);
-                if (level > 0 && key >> (shift + 8) != prefix >> (shift + 8))
-                    continue;
-                int b = (int)(key >> shift) & 255;
-                mass[b] += Quantum(weights[i]);
-                count[b]++;
+                int shift = 24 - 8 * level;
+                mass.Clear();
+                count.Clear();
+                if (level == 0)
+                {
+                    for (int i = 0; i < logits.Length; i++)
+                    {
+                        if (weights[i] < minP)
+                            continue;
+                        int b = (int)(OrderKey(logits[i]) >> 24);
+                        mass[b] += Quantum(weights[i]);
+                        count[b]++;
+                    }
+                    ulong total = 0;
+                    foreach (ulong m in mass)
+                        total += m;
+                    if (total == 0)
+                        return Cut.All;
+                    target = Math.Max(1, (ulong)Math.Ceiling((double)topP * total));
+                }
+                else
+                {
+                    foreach (int i in left.AsSpan(0, n))
+                    {
+                        int b = (int)(OrderKey(logits[i]) >> shift) & 255;
+                        mass[b] += Quantum(weights[i]);
+                        count[b]++;
+                    }
+                }
+                // The bucket, from the largest keys down, where the running mass reaches the target.
+                for (chosen = 255; chosen > 0 && above + mass[chosen] < target; chosen--)
+                    above += mass[chosen];
+                prefix |= (uint)chosen << shift;
+                int kept = 0;
+                if (level == 0)
+                {
+                    for (int i = 0; i < logits.Length; i++)
+                    {
+                        if (weights[i] >= minP && OrderKey(logits[i]) >> 24 == (uint)chosen)
+                            left[kept++] = i;
+                    }
+                }
+                else
+                {
+                    foreach (int i in left.AsSpan(0, n))
+                    {
+                        if ((int)(OrderKey(logits[i]) >> shift & 255) == chosen)
+                            left[kept++] = i;
+                    }
+                }
+                n = kept;
             }
-            if (level == 0)
-            {
-                ulong total = 0;
-                foreach (ulong m in mass)
-                    total += m;
-                if (total == 0)
-                    return Cut.All;
-                target = Math.Max(1, (ulong)Math.Ceiling((double)topP * total));
-            }
-            // The bucket, from the largest keys down, where the running mass reaches the target.
-            for (chosen = 255; chosen > 0 && above + mass[chosen] < target; chosen--)
-                above += mass[chosen];
-            prefix |= (uint)chosen << shift;
+            // The key is exact: the ids left tie (one logit, one weight). Keep as many, in id order, as reach the target.
+            ulong each = mass[chosen] / (ulong)n;
+            long need = each == 0 ? n : (long)Math.Min((ulong)n, (target - above + each - 1) / each);
+            return new Cut(prefix, need >= n ? int.MaxValue : left[need - 1]);
         }
-        // The key is exact now; its tokens tie (one logit, one weight): keep as many, in id order, as reach the target.
-        int ties = count[chosen];
-        ulong each = mass[chosen] / (ulong)ties;
-        long need = each == 0 ? ties : (long)Math.Min((ulong)ties, (target - above + each - 1) / each);
-        if (need >= ties)
-            return new Cut(prefix, int.MaxValue);
-        for (int i = 0; i < logits.Length; i++)
+        finally
         {
-            if (weights[i] >= minP && OrderKey(logits[i]) == prefix && --need == 0)
-                return new Cut(prefix, i);
+            ArrayPool<int>.Shared.Return(left);
         }
-        throw new InvalidOperationException("the nucleus cut lost its tie");
     }
 }
