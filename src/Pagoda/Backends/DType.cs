@@ -14,15 +14,17 @@ public enum DType
     /// value = q * scale[row]). Never stored in model files.
     /// </summary>
     I8,
+    /// <summary>Unsigned bytes: packed data a loader decodes (MXFP4 blocks and scales); never a backend's weight.</summary>
+    U8,
 }
 
 /// <summary>Names and sizes of <see cref="DType"/> values.</summary>
 public static class DTypes
 {
     /// <summary>Bytes per element.</summary>
-    public static int SizeOf(DType t) => t switch { DType.F32 => 4, DType.I8 => 1, _ => 2 };
+    public static int SizeOf(DType t) => t switch { DType.F32 => 4, DType.I8 or DType.U8 => 1, _ => 2 };
 
-    /// <summary>Parses a safetensors dtype name (F32, F16, BF16).</summary>
+    /// <summary>Parses a safetensors dtype name (F32, F16, BF16; U8 for packed quantized data).</summary>
     public static bool TryParseSafeTensors(string name, out DType dtype)
     {
         switch (name)
@@ -30,6 +32,7 @@ public static class DTypes
             case "F32": dtype = DType.F32; return true;
             case "F16": dtype = DType.F16; return true;
             case "BF16": dtype = DType.BF16; return true;
+            case "U8": dtype = DType.U8; return true;
             default: dtype = default; return false;
         }
     }

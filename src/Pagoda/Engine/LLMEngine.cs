@@ -50,12 +50,18 @@ public sealed partial class LLMEngine : IDisposable
         Folder = ModelFolder.Open(ModelResolver.Resolve(args.Model, args.Revision, args.DownloadDir,
             args.Hub ?? HubSettings.FromEnvironment(), args.DownloadProgress));
         var warn = _warn = args.Warn ?? (message => Console.Error.WriteLine($"WARNING {message}"));
-        // No quantized checkpoint format is supported (gpt-oss's MXFP4 included); dummy weights are made unquantized.
+        // The one quantized format read is gpt-oss's MXFP4 experts, decoded to bfloat16 at load; dummy weights are made
+        // unquantized.
+        bool mxfp4 = Folder.Config.QuantizationMethod is { } q && q.Equals("mxfp4", StringComparison.OrdinalIgnoreCase)
+            && Folder.Config.Architecture == "GptOssForCausalLM";
         if (Folder.Config.QuantizationMethod is { } quant)
         {
-            if (args.LoadFormat != "dummy")
+            if (args.LoadFormat == "dummy")
+                warn($"config.json declares {quant} quantization; the dummy weights are unquantized, so memory and speed are not the quantized model's.");
+            else if (!mxfp4)
                 throw new ModelLoadException(Path.Combine(Folder.Path, "config.json"), ConfigReader.UnsupportedQuantization(quant));
-            warn($"config.json declares {quant} quantization; the dummy weights are unquantized, so memory and speed are not the quantized model's.");
+            else
+                warn("MXFP4 experts are decoded to bfloat16 at load (vLLM computes with them packed): they take four times the checkpoint's memory.");
         }
         _tokenizer = args.SkipTokenizerInit ? null : Tokenizer.FromFolder(args.Tokenizer ?? Folder.Path);
         ChatTemplate = args.SkipTokenizerInit ? null : ChatTemplate.FromFolder(args.Tokenizer ?? Folder.Path, args.ChatTemplate);
@@ -84,6 +90,8 @@ public sealed partial class LLMEngine : IDisposable
             : WeightStore.Open(Folder.Path, args.LoadFormat);
         try
         {
+            if (mxfp4 && args.LoadFormat != "dummy")
+                _weights.DecodeMxfp4();
             _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization, MaxModelLen);
             int? blocks = provider?.KvCacheBlocks(_backend, args, Folder.Config, _model.KvWidth, MaxModelLen);
             KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks, KvCacheSlidingWindow(Folder.Config));

@@ -117,7 +117,7 @@ public sealed unsafe class SafeTensorsFile : ITensorFile
 
         string dtypeName = dtypeEl.GetString()!;
         if (!DTypes.TryParseSafeTensors(dtypeName, out var dtype))
-            Bad($"unsupported dtype '{dtypeName}' (supported: F32, F16, BF16)");
+            Bad($"unsupported dtype '{dtypeName}' (supported: F32, F16, BF16, and U8 for packed quantized data)");
 
         var shape = new int[shapeEl.GetArrayLength()];
         int i = 0;

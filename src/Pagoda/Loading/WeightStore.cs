@@ -124,6 +124,18 @@ public sealed class WeightStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// Adds the bfloat16 tensors decoded from every MXFP4 pair of the store (<see cref="Mxfp4Weights"/>): gpt-oss's
+    /// NAME_blocks and NAME_scales become NAME, as an unquantized checkpoint names it. Decoded on first use.
+    /// </summary>
+    public void DecodeMxfp4()
+    {
+        var decoded = new Mxfp4Weights(Folder, _tensors.Values.ToList());
+        if (decoded.Tensors.Count == 0)
+            throw new ModelLoadException(Folder, "config.json declares MXFP4 quantization but no tensor has _blocks and _scales");
+        Add(decoded);
+    }
+
     // For tests and tools that inspect a store without a config to imply shapes.
     internal (ITensorFile File, TensorInfo Info) Find(string name) => _tensors[name];
 

@@ -69,22 +69,29 @@ public class ModelFolderTests
             "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Qwen3MoeForCausalLM", "MixtralForCausalLM", "GptOssForCausalLM"], ConfigReader.SupportedArchitectures);
     }
 
-    // gpt-oss's released checkpoints are MXFP4; no quantized format loads, but dummy weights are made unquantized.
+    // MXFP4 loads for gpt-oss only (Mxfp4Tests), from its packed tensors; dummy weights are made unquantized.
     [Fact]
-    public void QuantizedCheckpointIsRefusedUnlessDummy()
+    public void QuantizedCheckpointIsRefusedUnlessReadableOrDummy()
     {
         using var m = new TempModel("tiny-gpt-oss");
         m.EditConfig(o => o["quantization_config"] = JsonNode.Parse("""{"quant_method": "mxfp4", "modules_to_not_convert": ["lm_head"]}"""));
-        var e = Assert.Throws<ModelLoadException>(() => new LLM(m.Dir));
-        Assert.Equal(m.File("config.json") + ": MXFP4-quantized checkpoints are not supported (quantization_config.quant_method 'mxfp4'); " +
-            "use an unquantized (bfloat16) copy of the model, or --load-format dummy for random unquantized weights of its shapes", e.Message);
-        Assert.DoesNotContain("\n", e.Message);
+        var e = Assert.Throws<ModelLoadException>(() => new LLM(new EngineArgs { Model = m.Dir, Warn = _ => { } }));
+        Assert.Equal(m.Dir + ": config.json declares MXFP4 quantization but no tensor has _blocks and _scales", e.Message);
 
         var warnings = new List<string>();
-        using var llm = new LLM(new EngineArgs { Model = m.Dir, LoadFormat = "dummy", Warn = warnings.Add });
-        Assert.Contains(warnings, w => w.Contains("declares mxfp4 quantization; the dummy weights are unquantized"));
-        Assert.Equal(4, llm.Generate([PromptInput.FromTokenIds([1, 2, 3])], new SamplingParams { Temperature = 0, MaxTokens = 4, IgnoreEos = true })[0]
-            .Outputs[0].TokenIds.Count);
+        using (var llm = new LLM(new EngineArgs { Model = m.Dir, LoadFormat = "dummy", Warn = warnings.Add }))
+        {
+            Assert.Contains(warnings, w => w.Contains("declares mxfp4 quantization; the dummy weights are unquantized"));
+            Assert.Equal(4, llm.Generate([PromptInput.FromTokenIds([1, 2, 3])], new SamplingParams { Temperature = 0, MaxTokens = 4, IgnoreEos = true })[0]
+                .Outputs[0].TokenIds.Count);
+        }
+
+        using var llama = new TempModel("tiny-llama");
+        llama.EditConfig(o => o["quantization_config"] = JsonNode.Parse("""{"quant_method": "mxfp4"}"""));
+        e = Assert.Throws<ModelLoadException>(() => new LLM(llama.Dir));
+        Assert.Equal(llama.File("config.json") + ": MXFP4-quantized checkpoints are not supported (quantization_config.quant_method 'mxfp4'); " +
+            "use an unquantized (bfloat16) copy of the model, or --load-format dummy for random unquantized weights of its shapes", e.Message);
+        Assert.DoesNotContain("\n", e.Message);
     }
 
     [Fact]

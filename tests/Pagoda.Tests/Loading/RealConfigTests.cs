@@ -143,9 +143,12 @@ public class RealConfigTests
         Assert.Equal([200002, 199999], GenerationEos("gpt-oss-20b"));
     }
 
-    // The real checkpoint is MXFP4: the engine names that before it looks for weights or a tokenizer.
-    [Fact]
-    public void GptOss20BCheckpointIsRefusedAsMxfp4()
+    // gpt-oss's checkpoints are MXFP4, which loads (Mxfp4Tests); any other quantized format is named before the engine
+    // looks for weights or a tokenizer.
+    [Theory]
+    [InlineData("fp8", "FP8")]
+    [InlineData("awq", "AWQ")]
+    public void OtherQuantizedCheckpointsAreRefused(string method, string name)
     {
         string dir = Path.Combine(Path.GetTempPath(), "pagoda-test-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -153,8 +156,12 @@ public class RealConfigTests
         {
             foreach (string f in Directory.GetFiles(Path.Combine(TestPaths.Fixtures, "configs", "gpt-oss-20b"), "*.json"))
                 File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+            string config = Path.Combine(dir, "config.json");
+            var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(config))!.AsObject();
+            json["quantization_config"]!["quant_method"] = method;
+            File.WriteAllText(config, json.ToJsonString());
             var e = Assert.Throws<ModelLoadException>(() => new LLM(dir));
-            Assert.StartsWith(Path.Combine(dir, "config.json") + ": MXFP4-quantized checkpoints are not supported", e.Message);
+            Assert.StartsWith(config + $": {name}-quantized checkpoints are not supported", e.Message);
         }
         finally
         {
