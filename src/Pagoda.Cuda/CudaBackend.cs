@@ -36,6 +36,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         _ownsDevice = device == null;
         _device = device ?? new CudaDevice();
         _device.MakeCurrent();
+        FreeAtStart = _device.MemoryInfo().Free;
         DType = dtype;
         _elemSize = DTypes.SizeOf(dtype);
         MaxModelLen = maxModelLen;
@@ -55,6 +56,9 @@ public sealed unsafe partial class CudaBackend : IBackend
         _gemmCounters = new DeviceMemory(GemmCounterSlots * 4L);
         Driver.Check(Driver.cuMemsetD8Async(_gemmCounters.Ptr, 0, (nuint)_gemmCounters.Bytes, S), "cuMemsetD8Async");
     }
+
+    /// <summary>The device's free memory when the backend began: what this engine has taken since is the difference.</summary>
+    public long FreeAtStart { get; }
 
     /// <inheritdoc />
     public string Name => "cuda";

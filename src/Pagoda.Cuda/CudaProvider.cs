@@ -45,7 +45,13 @@ public sealed class CudaProvider : IBackendProvider
         long perToken = 4L * config.HiddenSize + 3L * config.NumHeads * config.HeadDim + 3L * config.IntermediateSize;
         long logitRows = Math.Max(tokens, args.MaxNumSeqs);
         long reserve = tokens * perToken * elem + logitRows * config.VocabSize * (elem + 4L) + (1L << 30);
-        long budget = (long)(total * args.GpuMemoryUtilization) - (total - free) - reserve;
+        // As vLLM: the engine's share is a fraction of the whole device, within what was free when it began (so two
+        // engines may share a GPU); what it has taken since (weights, workspaces) comes out of it.
+        long share = (long)(total * args.GpuMemoryUtilization);
+        if (share > b.FreeAtStart)
+            throw new ArgumentException($"--gpu-memory-utilization {args.GpuMemoryUtilization} asks for {share / 1e9:F1} GB of the GPU's " +
+                $"{total / 1e9:F1} GB, but only {b.FreeAtStart / 1e9:F1} GB were free when the engine began (another process holds the rest); lower it.");
+        long budget = share - (b.FreeAtStart - free) - reserve;
         long perBlock = b.KvBlockBytes(config.NumLayers, args.BlockSize, kvWidth);
         return (int)Math.Clamp(budget / perBlock, 0, int.MaxValue / args.BlockSize - 1);
     }
