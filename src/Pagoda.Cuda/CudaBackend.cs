@@ -29,12 +29,12 @@ public sealed unsafe partial class CudaBackend : IBackend
     /// Opens the GPU and compiles (or loads cached) kernels for <paramref name="dtype"/>; <paramref name="options"/>
     /// give batch invariance and the kernel cache folder.
     /// </summary>
-    public CudaBackend(DType dtype, CudaDevice? device = null, int maxModelLen = 4096, BackendOptions? options = null)
+    public CudaBackend(DType dtype, CudaDevice? device = null, int maxModelLen = 4096, BackendOptions? options = null, int deviceOrdinal = 0)
     {
         options ??= new BackendOptions();
         BatchInvariant = options.BatchInvariant;
         _ownsDevice = device == null;
-        _device = device ?? new CudaDevice();
+        _device = device ?? new CudaDevice(deviceOrdinal);
         _device.MakeCurrent();
         FreeAtStart = _device.MemoryInfo().Free;
         DType = dtype;

@@ -19,6 +19,9 @@ public sealed unsafe class CudaDevice : IDisposable
     {
         if (!IsAvailable(out string why))
             throw new InvalidOperationException($"--device cuda: no usable NVIDIA GPU ({why}).");
+        Driver.Check(Driver.cuDeviceGetCount(out int count), "cuDeviceGetCount");
+        if (ordinal < 0 || ordinal >= count)
+            throw new InvalidOperationException($"--device cuda: GPU {ordinal} was asked for (a data-parallel rank is its GPU), but the driver reports {count}.");
         Driver.Check(Driver.cuDeviceGet(out int dev, ordinal), "cuDeviceGet");
         Ordinal = dev;
         byte* name = stackalloc byte[256];

@@ -32,7 +32,7 @@ public sealed class CudaProvider : IBackendProvider
 
     /// <inheritdoc />
     public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen) =>
-        new CudaBackend(ResolveDType(args.DType, config), maxModelLen: maxModelLen, options: args.ResolvedBackendOptions());
+        new CudaBackend(ResolveDType(args.DType, config), maxModelLen: maxModelLen, options: args.ResolvedBackendOptions(), deviceOrdinal: args.DataParallelRank);
 
     /// <inheritdoc />
     public int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen)

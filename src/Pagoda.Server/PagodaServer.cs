@@ -15,7 +15,7 @@ using Pagoda.Server.Endpoints;
 namespace Pagoda.Server;
 
 /// <summary>
-/// The OpenAI-compatible HTTP server over an <see cref="AsyncLLMEngine"/> (what `vllm serve` runs). SIGTERM or
+/// The OpenAI-compatible HTTP server over an <see cref="IEngineClient"/>: one engine, or data-parallel replicas (what `vllm serve` runs). SIGTERM or
 /// Ctrl-C stops accepting connections and lets in-flight requests finish, up to
 /// <see cref="ServerOptions.ShutdownTimeout"/>. The caller owns (and disposes) the engine.
 /// </summary>
@@ -31,7 +31,7 @@ public sealed class PagodaServer : IAsyncDisposable
     }
 
     /// <summary>Builds the server; <paramref name="log"/> receives vLLM-style log lines (default: stderr).</summary>
-    public static PagodaServer Create(ServerOptions options, AsyncLLMEngine engine, TextWriter? log = null)
+    public static PagodaServer Create(ServerOptions options, IEngineClient engine, TextWriter? log = null)
     {
         options.Validate();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });

@@ -17,7 +17,7 @@ internal sealed class ServerContext
 
     private readonly ILogger _log;
 
-    public ServerContext(AsyncLLMEngine engine, ServerOptions options, ILogger<ServerContext> log)
+    public ServerContext(IEngineClient engine, ServerOptions options, ILogger<ServerContext> log)
     {
         Engine = engine;
         Options = options;
@@ -39,7 +39,7 @@ internal sealed class ServerContext
         Metrics = new ServerMetrics(options.MetricsPrefix, ModelName, cacheConfig);
     }
 
-    public AsyncLLMEngine Engine { get; }
+    public IEngineClient Engine { get; }
     public LLMEngine Model => Engine.Engine;
     public ServerOptions Options { get; }
     public ServerMetrics Metrics { get; }

@@ -137,6 +137,15 @@ public sealed record EngineArgs
     /// </summary>
     public KvTransferConfig? KvTransferConfig { get; init; }
 
+    /// <summary>
+    /// vLLM's --data-parallel-size: engine replicas behind one server, each running the whole model (replica r on GPU r;
+    /// on the CPU each takes its share of the threads). <see cref="DataParallel"/> gives a replica's own arguments.
+    /// </summary>
+    public int DataParallelSize { get; init; } = 1;
+
+    /// <summary>This replica's rank (0 alone): its GPU, and the offset of its KV-event and KV-transfer ports.</summary>
+    public int DataParallelRank { get; init; }
+
     /// <summary>Receives the engine's warnings (such as dropped KV event batches); null: standard error.</summary>
     public Action<string>? Warn { get; init; }
 
@@ -146,6 +155,8 @@ public sealed record EngineArgs
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {
+        if (DataParallelSize < 1 || DataParallelRank < 0 || DataParallelRank >= DataParallelSize)
+            throw new ArgumentException($"--data-parallel-size must be at least 1 (rank {DataParallelRank} of {DataParallelSize}).");
         if (BlockSize is < 1 or > 1024)
             throw new ArgumentException($"--block-size must be between 1 and 1024, got {BlockSize}.");
         if (KvCacheMemory < 1)

@@ -42,7 +42,7 @@ public class LoggingAndMetricsTests(ServerFixture f)
             timer.Tokens(3);
             timer.Finished("stop");
         }
-        string text = metrics.Render(new EngineStats(1, 0, 0.5, new PrefixCacheStats(10, 5), 2, 7, 4));
+        string text = metrics.Render([new EngineStats(1, 0, 0.5, new PrefixCacheStats(10, 5), 2, 7, 4)]);
         Assert.Contains("\nvllm:kv_cache_usage_perc{model_name=\"m\"} 0.5\n", text);
         Assert.Contains("\nvllm:num_preemptions_total{model_name=\"m\"} 2.0\n", text);
         Assert.Contains("\nvllm:request_success_total{finished_reason=\"stop\",model_name=\"m\"} 1.0\n", text);

@@ -62,6 +62,7 @@ internal sealed class EngineOptions
     private readonly Option<long?> _seed;
     // vLLM flags that deployment charts pass: accepted where they ask for what Pagoda already does.
     private readonly Option<int> _tensorParallel = new("--tensor-parallel-size", "-tp") { Description = "GPUs per model replica (only 1 is supported yet).", DefaultValueFactory = _ => 1 };
+    private readonly Option<int> _dataParallel = new("--data-parallel-size", "-dp") { Description = "Engine replicas behind the server, each with the whole model (replica r on GPU r; on the CPU, a share of the threads).", DefaultValueFactory = _ => 1 };
     private readonly Option<bool> _chunkedPrefill = new("--enable-chunked-prefill") { Description = "Accepted for vLLM compatibility: prefill is always chunked." };
     private readonly Option<bool> _trustRemoteCode = new("--trust-remote-code") { Description = "Accepted for vLLM compatibility: Pagoda never runs code from a model repository." };
 
@@ -73,7 +74,7 @@ internal sealed class EngineOptions
     {
         foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _dtype, _gpuMemoryUtilization, _enforceEager, _batchInvariant, _loadFormat, _quantization, _skipTokenizerInit,
                      _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed, _reasoningParser, _kvEventsConfig, _kvTransferConfig,
-                     _tensorParallel, _chunkedPrefill, _trustRemoteCode })
+                     _tensorParallel, _dataParallel, _chunkedPrefill, _trustRemoteCode })
             cmd.Add(o);
     }
 
@@ -111,5 +112,6 @@ internal sealed class EngineOptions
         ReasoningParser = r.GetValue(_reasoningParser),
         KvEventsConfig = r.GetValue(_kvEventsConfig) is { } kvEvents ? Pagoda.KvEvents.KvEventsConfig.Parse(kvEvents) : null,
         KvTransferConfig = r.GetValue(_kvTransferConfig) is { } kvTransfer ? Pagoda.KvTransfer.KvTransferConfig.Parse(kvTransfer) : null,
+        DataParallelSize = r.GetValue(_dataParallel),
     };
 }

@@ -57,7 +57,7 @@ internal static class ServeCommand
             };
             options.Validate();
             var args = engine.Bind(r, hub, terminal ? new TerminalProgress(error) : null, r.GetValue(model));
-            using var async = new AsyncLLMEngine(new LLMEngine(args));
+            using IEngineClient async = args.DataParallelSize > 1 ? new DataParallelEngine(args) : new AsyncLLMEngine(new LLMEngine(args));
             var server = PagodaServer.Create(options, async, error);
             try
             {

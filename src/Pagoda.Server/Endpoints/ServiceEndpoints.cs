@@ -41,7 +41,7 @@ internal static class ServiceEndpoints
             : ApiErrors.Result(503, "The engine failed."));
         app.MapGet("/version", () => TypedResults.Json(new VersionInfo(Version), ServerJsonContext.Relaxed.VersionInfo));
         app.MapGet("/load", (ServerContext s) => TypedResults.Json(new LoadInfo(s.Metrics.InFlight), ServerJsonContext.Relaxed.LoadInfo));
-        app.MapGet("/metrics", (ServerContext s) => TypedResults.Text(s.Metrics.Render(s.Engine.Stats), PrometheusText.ContentType));
+        app.MapGet("/metrics", (ServerContext s) => TypedResults.Text(s.Metrics.Render(s.Engine.Replicas.Select(r => r.Stats).ToList()), PrometheusText.ContentType));
         app.MapPost("/invocations", Invocations);
     }
 

@@ -79,19 +79,25 @@ internal sealed class ServerMetrics(string prefix, string modelName, string cach
         }
     }
 
-    /// <summary>The exposition text for a scrape.</summary>
-    public string Render(EngineStats s)
+    /// <summary>
+    /// The exposition text for a scrape. Engine gauges and counters come one sample per replica, labelled
+    /// engine="rank" as vLLM labels them, when there are several (data parallelism); a single engine's have no label.
+    /// </summary>
+    public string Render(IReadOnlyList<EngineStats> replicas)
     {
         var sb = new StringBuilder();
-        void Gauge(string name, string help, double v)
+        string Labels(int r) => replicas.Count > 1 ? $"engine=\"{r}\",{_labels}" : _labels;
+        void Gauge(string name, string help, Func<EngineStats, double> v)
         {
             PrometheusText.Header(sb, $"{prefix}:{name}", "gauge", help);
-            PrometheusText.Sample(sb, $"{prefix}:{name}", _labels, v);
+            for (int r = 0; r < replicas.Count; r++)
+                PrometheusText.Sample(sb, $"{prefix}:{name}", Labels(r), v(replicas[r]));
         }
-        void Counter(string name, string help, double v)
+        void Counter(string name, string help, Func<EngineStats, double> v)
         {
             PrometheusText.Header(sb, $"{prefix}:{name}_total", "counter", help);
-            PrometheusText.Sample(sb, $"{prefix}:{name}_total", _labels, v);
+            for (int r = 0; r < replicas.Count; r++)
+                PrometheusText.Sample(sb, $"{prefix}:{name}_total", Labels(r), v(replicas[r]));
         }
         void Hist(string name, string help, Histogram h)
         {
@@ -102,14 +108,14 @@ internal sealed class ServerMetrics(string prefix, string modelName, string cach
         // vLLM's info gauge: the KV cache's configuration as labels (the endpoint picker reads block_size and num_gpu_blocks).
         PrometheusText.Header(sb, $"{prefix}:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig");
         PrometheusText.Sample(sb, $"{prefix}:cache_config_info", cacheConfigLabels, 1);
-        Gauge("num_requests_running", "Number of requests in model execution batches.", s.NumRunning);
-        Gauge("num_requests_waiting", "Number of requests waiting to be processed.", s.NumWaiting);
-        Gauge("kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", s.KvCacheUsage);
-        Counter("prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.", s.PrefixCache.QueriedTokens);
-        Counter("prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.", s.PrefixCache.HitTokens);
-        Counter("num_preemptions", "Cumulative number of preemptions from the engine.", s.NumPreemptions);
-        Counter("prompt_tokens", "Number of prefill tokens processed.", s.PromptTokens);
-        Counter("generation_tokens", "Number of generation tokens processed.", s.GenerationTokens);
+        Gauge("num_requests_running", "Number of requests in model execution batches.", s => s.NumRunning);
+        Gauge("num_requests_waiting", "Number of requests waiting to be processed.", s => s.NumWaiting);
+        Gauge("kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", s => s.KvCacheUsage);
+        Counter("prefix_cache_queries", "Prefix cache queries, in terms of number of queried tokens.", s => s.PrefixCache.QueriedTokens);
+        Counter("prefix_cache_hits", "Prefix cache hits, in terms of number of cached tokens.", s => s.PrefixCache.HitTokens);
+        Counter("num_preemptions", "Cumulative number of preemptions from the engine.", s => s.NumPreemptions);
+        Counter("prompt_tokens", "Number of prefill tokens processed.", s => s.PromptTokens);
+        Counter("generation_tokens", "Number of generation tokens processed.", s => s.GenerationTokens);
 
         PrometheusText.Header(sb, $"{prefix}:request_success_total", "counter", "Count of successfully processed requests.");
         foreach (string reason in new[] { "stop", "length", "abort" }.Union(_success.Keys.Order()))

@@ -8,7 +8,7 @@ namespace Pagoda.Engine;
 /// work exists; callers add requests and read their outputs from per-request channels. Cancelling a
 /// caller's token aborts its request and frees its blocks on the next loop turn.
 /// </summary>
-public sealed class AsyncLLMEngine : IDisposable
+public sealed class AsyncLLMEngine : IEngineClient
 {
     private abstract record Command;
     private sealed record AddCommand(string RequestId, PromptInput Prompt, SamplingParams Params, Channel<RequestOutput> Outputs) : Command;
@@ -42,6 +42,9 @@ public sealed class AsyncLLMEngine : IDisposable
 
     /// <summary>The engine (read-only facts like the tokenizer and limits; do not step it).</summary>
     public LLMEngine Engine => _engine;
+
+    /// <inheritdoc />
+    public IReadOnlyList<AsyncLLMEngine> Replicas => [this];
 
     /// <summary>Load counters as of the last step.</summary>
     public EngineStats Stats => _stats;

@@ -1,0 +1,90 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Pagoda.Engine;
+using Pagoda.KvEvents;
+using Pagoda.KvTransfer;
+
+namespace Pagoda.Server.Tests;
+
+/// <summary>
+/// --data-parallel-size: replicas behind one server (vLLM's internal load balancing). A burst spreads over the
+/// replicas, every answer is the one engine's, and /metrics reports each replica under its engine label.
+/// </summary>
+public class DataParallelTests
+{
+    private static EngineArgs Args(int size) => new()
+    {
+        Model = Paths.FortuneChat, NumKvBlocks = 128, GenerationConfig = "vllm", DataParallelSize = size, Warn = _ => { },
+    };
+
+    [Fact]
+    public async Task ABurstSpreadsOverTheReplicasAndAnswersAsOneEngine()
+    {
+        using var engines = new DataParallelEngine(Args(2) with { Backend = new Backends.BackendOptions { CpuThreads = 2 } });
+        Assert.Equal(2, engines.Replicas.Count);
+        Assert.All(engines.Replicas, r => Assert.Equal(1, r.Engine.Args.Backend!.NumCpuThreads));
+        var server = PagodaServer.Create(new ServerOptions { Port = 0, ServedModelNames = ["fortune"] }, engines, TextWriter.Null);
+        await server.StartAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(120) };
+            string[] prompts = ["A friend", "The best things", "Tomorrow", "Patience", "Your smile", "Good luck", "Wisdom", "A journey"];
+            async Task<string> Complete(string prompt)
+            {
+                var body = new JsonObject { ["model"] = "fortune", ["prompt"] = prompt, ["max_tokens"] = 12, ["temperature"] = 0, ["ignore_eos"] = true };
+                using var response = await http.PostAsync("/v1/completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
+                string text = await response.Content.ReadAsStringAsync();
+                Assert.True(response.IsSuccessStatusCode, text);
+                return JsonNode.Parse(text)!["choices"]![0]!["text"]!.GetValue<string>();
+            }
+            var answers = await Task.WhenAll(prompts.Select(Complete));
+            // Each replica served some of the burst.
+            Assert.All(engines.Replicas, r => Assert.True(r.Stats.GenerationTokens > 0, "a replica got nothing"));
+            Assert.Equal(8 * 12, engines.Stats.GenerationTokens);
+
+            using var one = new LLM(Args(1));
+            var expected = one.Generate(prompts.Select(p => (PromptInput)p).ToList(), new SamplingParams { Temperature = 0, MaxTokens = 12, IgnoreEos = true });
+            Assert.Equal(expected.Select(o => o.Outputs[0].Text), answers);
+
+            string metrics = await http.GetStringAsync("/metrics");
+            Assert.Contains("pagoda:generation_tokens_total{engine=\"0\",model_name=\"fortune\"} ", metrics);
+            Assert.Contains("pagoda:generation_tokens_total{engine=\"1\",model_name=\"fortune\"} ", metrics);
+            Assert.Contains("pagoda:num_requests_running{engine=\"1\",model_name=\"fortune\"} 0", metrics);
+        }
+        finally
+        {
+            await server.StopAsync();
+            await server.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public void EachRankGetsItsOwnPortsGpuAndThreads()
+    {
+        var args = Args(3) with
+        {
+            Backend = new Backends.BackendOptions { CpuThreads = 12 },
+            KvEventsConfig = new KvEventsConfig { EnableKvCacheEvents = true, Endpoint = "tcp://*:5557", ReplayEndpoint = "tcp://*:5600" },
+            KvTransferConfig = new KvTransferConfig { KvRole = "kv_producer", KvPort = 14579, EngineId = "prefill" },
+        };
+        var r2 = DataParallelEngine.ForRank(args, 2);
+        Assert.Equal(2, r2.DataParallelRank);
+        Assert.Equal(4, r2.Backend!.NumCpuThreads);
+        Assert.Equal("tcp://*:5559", r2.KvEventsConfig!.Endpoint);
+        Assert.Equal("tcp://*:5602", r2.KvEventsConfig.ReplayEndpoint);
+        Assert.Equal(14581, r2.KvTransferConfig!.KvPort);
+        Assert.Equal("prefill-dp2", r2.KvTransferConfig.EngineId);
+        // An ephemeral port stays ephemeral; one replica keeps its arguments as given.
+        Assert.Equal(0, DataParallelEngine.ForRank(args with { KvTransferConfig = args.KvTransferConfig with { KvPort = 0 } }, 1).KvTransferConfig!.KvPort);
+        var single = Args(1);
+        Assert.Same(single, DataParallelEngine.ForRank(single, 0));
+    }
+
+    [Fact]
+    public void OfflineGenerationIsOneEngine()
+    {
+        var e = Assert.Throws<ArgumentException>(() => new LLM(Args(2)));
+        Assert.Contains("--data-parallel-size 2 runs replicas behind `pagoda serve`", e.Message);
+        Assert.Throws<ArgumentException>(() => new DataParallelEngine(Args(0)));
+    }
+}
