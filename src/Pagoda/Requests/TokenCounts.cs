@@ -3,20 +3,22 @@ namespace Pagoda.Requests;
 /// <summary>
 /// The distinct tokens of a request's prompt and output, with how often each occurs in the output: what the
 /// repetition, frequency and presence penalties read. Kept up to date incrementally (a step reads only the tokens
-/// appended since the last), so penalising a long sequence costs its new tokens, not its length.
+/// appended since the last), so penalising a long sequence costs its new tokens, not its length. The entries are
+/// stored as the device takes them, (token, output count) pairs in order of first occurrence, so a step copies
+/// them in one block.
 /// </summary>
 public sealed class TokenCounts
 {
     private readonly Dictionary<int, int> _index = [];   // token -> entry
-    private readonly List<int> _tokens = [];
-    private readonly List<int> _outputCounts = [];
+    private int[] _pairs = new int[64];                   // [entry] = (token, output count)
+    private int _count;                                   // entries
     private int _seen;                                    // tokens of AllTokenIds already counted
 
-    /// <summary>Distinct tokens, in order of first occurrence.</summary>
-    public IReadOnlyList<int> Tokens => _tokens;
+    /// <summary>How many distinct tokens there are.</summary>
+    public int Count => _count;
 
-    /// <summary>Output occurrences of each of <see cref="Tokens"/> (0 for a token seen only in the prompt).</summary>
-    public IReadOnlyList<int> OutputCounts => _outputCounts;
+    /// <summary>(token, output count) of each distinct token in order of first occurrence (count 0: prompt only).</summary>
+    public ReadOnlySpan<int> Pairs => _pairs.AsSpan(0, 2 * _count);
 
     /// <summary>Counts the tokens appended since the last call (all of them at first).</summary>
     public TokenCounts Update(IReadOnlyList<int> allTokenIds, int promptLength)
@@ -26,12 +28,13 @@ public sealed class TokenCounts
             int token = allTokenIds[_seen];
             if (!_index.TryGetValue(token, out int entry))
             {
-                _index[token] = entry = _tokens.Count;
-                _tokens.Add(token);
-                _outputCounts.Add(0);
+                _index[token] = entry = _count++;
+                if (2 * _count > _pairs.Length)
+                    Array.Resize(ref _pairs, 2 * _pairs.Length);
+                (_pairs[2 * entry], _pairs[2 * entry + 1]) = (token, 0);
             }
             if (_seen >= promptLength)
-                _outputCounts[entry]++;
+                _pairs[2 * entry + 1]++;
         }
         return this;
     }

@@ -82,10 +82,11 @@ public static class DeviceSampling
         {
             var (req, p) = (rows[r].Request, rows[r].Request.Params);
             editOffsets[r + 1] = editOffsets[r] + edits[r].Count;
-            penaltyOffsets[r + 1] = penaltyOffsets[r] + (!rows[r].IsPrompt && LogitsProcessors.HasPenalties(p) ? req.Counts.Tokens.Count : 0);
+            penaltyOffsets[r + 1] = penaltyOffsets[r] + (!rows[r].IsPrompt && LogitsProcessors.HasPenalties(p) ? req.Counts.Count : 0);
         }
         var editPairs = new int[2 * editOffsets[n]];
-        var penaltyPairs = new int[2 * penaltyOffsets[n]];
+        // Uninitialized: every pair is written below (at 256 rows these are megabytes a step).
+        var penaltyPairs = GC.AllocateUninitializedArray<int>(2 * penaltyOffsets[n]);
         for (int r = 0; r < n; r++)
         {
             var (req, p) = (rows[r].Request, rows[r].Request.Params);
@@ -109,12 +110,7 @@ public static class DeviceSampling
             foreach (var (id, add) in edits[r])
                 (editPairs[e++], editPairs[e++]) = (id, BitConverter.SingleToInt32Bits(add));
             if (penaltyOffsets[r + 1] > penaltyOffsets[r])
-            {
-                var counts = req.Counts;
-                int at = 2 * penaltyOffsets[r];
-                for (int i = 0; i < counts.Tokens.Count; i++)
-                    (penaltyPairs[at++], penaltyPairs[at++]) = (counts.Tokens[i], counts.OutputCounts[i]);
-            }
+                req.Counts.Pairs.CopyTo(penaltyPairs.AsSpan(2 * penaltyOffsets[r]));
         }
         return new DeviceSamplingInputs(n, k)
         {

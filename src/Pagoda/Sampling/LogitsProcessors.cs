@@ -23,12 +23,12 @@ public static class LogitsProcessors
         }
         if (HasPenalties(p))
         {
-            var counts = req.Counts;
-            for (int i = 0; i < counts.Tokens.Count; i++)
+            var pairs = req.Counts.Pairs;
+            for (int i = 0; i < pairs.Length; i += 2)
             {
-                int id = counts.Tokens[i];
+                int id = pairs[i];
                 if ((uint)id < (uint)logits.Length)
-                    logits[id] = Penalize(logits[id], p, counts.OutputCounts[i]);
+                    logits[id] = Penalize(logits[id], p, pairs[i + 1]);
             }
         }
     }
