@@ -65,6 +65,15 @@ if want pd; then L=$(left); echo "== P/D on one GPU ($L s left)"
   for c in 1 16; do pd --num-prompts $((c * 4)) --max-concurrency $c; pd --num-prompts $((c * 4)) --max-concurrency $c --prefill-base-url http://127.0.0.1:8011; done
   kill $P1 $P2; wait $P1 $P2 2>/dev/null; grep -iE "error|exception" $OUT/serve-producer.log $OUT/serve-consumer.log | head -5
 fi
+# Issue 19: dummy bf16 runs of the real configs that fit the card (Mixtral's 93 GB only on an H200), batch 1 and 32.
+if want real; then MEM=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
+  for cfg in mistral-7b-instruct-v0.3 gpt-oss-20b mixtral-8x7b-instruct-v0.1; do L=$(left); [ $L -lt 70 ] && break
+    [ $cfg = mixtral-8x7b-instruct-v0.1 ] && [ $MEM -lt 120000 ] && { echo "-- $cfg skipped: ${MEM} MiB card"; continue; }
+    echo "== $cfg, dummy bf16 ($L s left)"
+    for bs in 1 32; do timeout $((L > 200 ? 200 : L - 10)) $C cli bench latency --model tests/fixtures/configs/$cfg --load-format dummy --dtype bfloat16 --skip-tokenizer-init \
+      --num-kv-blocks 2048 --max-model-len 2048 --batch-size $bs --input-len 128 --output-len 128 --num-iters 2 2>&1 | grep -E "decode:|rror|xception" | head -3; L=$(left); done
+  done
+fi
 if want structured; then L=$(left); echo "== structured greedy 32 ($L s left)"; [ $L -gt 40 ] && timeout $((L - 5)) $C structured $M --concurrency 32 --temperature 0 > $OUT/structured.log 2>&1; tail -5 $OUT/structured.log; fi
 if want moe; then L=$(left); echo "== Qwen3-30B-A3B, dummy bf16 weights ($L s left)"
   if [ $L -gt 100 ]; then Q=/tmp/q30; mkdir -p $Q && cp .gpu/qwen3-30b-a3b/config.json $Q/ && cp $M/tokenizer.json $Q/
