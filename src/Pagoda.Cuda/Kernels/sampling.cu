@@ -309,7 +309,8 @@ extern "C" __global__ void __launch_bounds__(1024) sampling_draw(const float* x,
     const float min_p = nucleus ? __int_as_float(prm[9]) : 0.f;
     unsigned cut_key = 0;
     int cut_id = 0x7fffffff;
-    if (nucleus) nucleus_cut(xr, lo, hi, mx, invT, __int_as_float(prm[8]), min_p, cut_key, cut_id);
+    const float top_p = __int_as_float(prm[8]);
+    if (nucleus && top_p < 1.f) nucleus_cut(xr, lo, hi, mx, invT, top_p, min_p, cut_key, cut_id);   // min-p alone: no cut
     auto weight = [&](int i) {
         float w = expf(__fmul_rn(__fsub_rn(xr[i], mx), invT));
         if (nucleus)
