@@ -87,4 +87,44 @@ public class DataParallelTests
         Assert.Contains("--data-parallel-size 2 runs replicas behind `pagoda serve`", e.Message);
         Assert.Throws<ArgumentException>(() => new DataParallelEngine(Args(0)));
     }
+    [Fact]
+    public async Task EachReplicaPublishesItsKvEventsOnItsOwnPortWithItsRank()
+    {
+        int port = Pagoda.Tests.KvEvents.KvEventWire.FreePort();
+        using var sub0 = new Pagoda.Tests.KvEvents.KvEventSubscriber("kv", port);
+        using var sub1 = new Pagoda.Tests.KvEvents.KvEventSubscriber("kv", port + 1);
+        var events = new KvEventsConfig { EnableKvCacheEvents = true, Endpoint = $"tcp://127.0.0.1:{port}", Topic = "kv" };
+        using var engines = new DataParallelEngine(Args(2) with { KvEventsConfig = events });
+        // Each PUB connects when it will: reset the caches until both subscribers hear a clear, then drain.
+        var heard = new bool[2];
+        for (var until = DateTime.UtcNow.AddSeconds(20); !(heard[0] && heard[1]) && DateTime.UtcNow < until;)
+        {
+            Assert.True(await engines.ResetPrefixCacheAsync());
+            heard[0] |= sub0.Receive(TimeSpan.FromMilliseconds(100)) != null;
+            heard[1] |= sub1.Receive(TimeSpan.FromMilliseconds(100)) != null;
+        }
+        Assert.True(heard[0] && heard[1], "a replica's events never arrived");
+        while (sub0.Receive(TimeSpan.FromMilliseconds(300)) != null || sub1.Receive(TimeSpan.FromMilliseconds(300)) != null) { }
+        // Two long prompts at once: one to each replica, each filling blocks that enter its prefix cache.
+        var p = new SamplingParams { Temperature = 0, MaxTokens = 2 };
+        async Task Run(string id, string prompt)
+        {
+            await foreach (var _ in engines.GenerateAsync(id, prompt, p)) { }
+        }
+        await Task.WhenAll(Run("a", string.Concat(Enumerable.Repeat("Fortune favours the bold. ", 12))),
+            Run("b", string.Concat(Enumerable.Repeat("A journey of a thousand miles. ", 12))));
+        foreach (var (sub, rank) in new[] { (sub0, 0), (sub1, 1) })
+        {
+            // Late clears from the sync may come first; then the step that stored the prompt's full blocks.
+            Pagoda.Tests.KvEvents.KvEventWire.Batch? stored = null;
+            for (var until = DateTime.UtcNow.AddSeconds(10); stored == null && DateTime.UtcNow < until;)
+            {
+                if (sub.Receive(TimeSpan.FromMilliseconds(200)) is { } m && Pagoda.Tests.KvEvents.KvEventWire.Decode(m.Payload) is var d
+                    && d.Events.Any(e => (string)e[0]! == "BlockStored"))
+                    stored = d;
+            }
+            Assert.True(stored != null, $"replica {rank} published no BlockStored on port {sub.Port}");
+            Assert.Equal((long)rank, Convert.ToInt64(stored.Rank));
+        }
+    }
 }

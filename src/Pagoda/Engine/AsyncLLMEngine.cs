@@ -27,6 +27,7 @@ public sealed class AsyncLLMEngine : IEngineClient
     private volatile EngineStats _stats;
     private volatile Exception? _fatal;
     private int _queuedAdds;
+    private int _unfinished;
     private Task<bool>? _idleWait; // kept across timed idle waits: a second WaitToReadAsync would cancel the first
 
     /// <summary>Starts the loop over an engine it now owns.</summary>
@@ -52,6 +53,9 @@ public sealed class AsyncLLMEngine : IEngineClient
     /// <summary>Requests not yet running: queued for the loop, or waiting in the scheduler as of the last step.</summary>
     public int NumWaiting => Volatile.Read(ref _queuedAdds) + _stats.NumWaiting;
 
+    /// <summary>Requests added through <see cref="GenerateAsync"/> whose streams have not ended: counted at once, unlike <see cref="Stats"/>.</summary>
+    public int NumUnfinished => Volatile.Read(ref _unfinished);
+
     /// <summary>Why the loop stopped, if a step failed (the engine then serves nothing more).</summary>
     public Exception? Failure => _fatal;
 
@@ -71,6 +75,7 @@ public sealed class AsyncLLMEngine : IEngineClient
             Interlocked.Decrement(ref _queuedAdds);
             throw new ObjectDisposedException(nameof(AsyncLLMEngine));
         }
+        Interlocked.Increment(ref _unfinished);
         bool finished = false;
         try
         {
@@ -82,6 +87,7 @@ public sealed class AsyncLLMEngine : IEngineClient
         }
         finally
         {
+            Interlocked.Decrement(ref _unfinished);
             if (!finished)
                 _commands.Writer.TryWrite(new AbortCommand(requestId));
         }

@@ -6,7 +6,8 @@ namespace Pagoda.Engine;
 /// <summary>
 /// vLLM's data parallelism on one host (--data-parallel-size N): N engine replicas, each with the whole model, its own
 /// KV cache and scheduler, behind one server. Each request goes to the replica with the lowest load, vLLM's score
-/// waiting · 4 + running (ties to the lower rank), counting requests handed to it since its last step.
+/// waiting · 4 + running (ties to the lower rank), where a request handed to a replica counts as waiting at once, until
+/// the replica's own counts report it running.
 /// </summary>
 public sealed class DataParallelEngine : IEngineClient
 {
@@ -95,7 +96,8 @@ public sealed class DataParallelEngine : IEngineClient
         int bestScore = int.MaxValue;
         foreach (var r in _replicas)
         {
-            int score = r.NumWaiting * 4 + r.Stats.NumRunning;
+            int unfinished = r.NumUnfinished, running = Math.Min(r.Stats.NumRunning, unfinished);
+            int score = (unfinished - running) * 4 + running;
             if (score < bestScore)
                 (best, bestScore) = (r, score);
         }

@@ -115,7 +115,7 @@ public sealed partial class LLMEngine : IDisposable
             warn("KV cache events are on, but prefix caching is not: no events will be published (drop --no-enable-prefix-caching).");
         try
         {
-            _kvEvents = KvEventPublishers.Create(args.KvEventsConfig, warn);
+            _kvEvents = KvEventPublishers.Create(args.KvEventsConfig, warn, args.DataParallelRank);
             _connector = CreateKvConnector(args.KvTransferConfig, _runner.Cache, warn);
         }
         catch

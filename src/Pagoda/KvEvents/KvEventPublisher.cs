@@ -36,8 +36,9 @@ public static class KvEventPublishers
 {
     /// <summary>
     /// A <see cref="ZmqEventPublisher"/> when events are on with the zmq publisher, else the null one.
-    /// <paramref name="warn"/> receives the publisher's warnings (dropped batches, bad replay requests).
+    /// <paramref name="warn"/> receives the publisher's warnings (dropped batches, bad replay requests); batches carry
+    /// <paramref name="dataParallelRank"/>, the replica's rank.
     /// </summary>
-    public static IKvEventPublisher Create(KvEventsConfig? config, Action<string> warn) =>
-        config is { PublishesOverZmq: true } ? new ZmqEventPublisher(config, warn) : NullKvEventPublisher.Instance;
+    public static IKvEventPublisher Create(KvEventsConfig? config, Action<string> warn, int dataParallelRank = 0) =>
+        config is { PublishesOverZmq: true } ? new ZmqEventPublisher(config, warn, dataParallelRank) : NullKvEventPublisher.Instance;
 }

@@ -23,6 +23,7 @@ public sealed class ZmqEventPublisher : IKvEventPublisher
     private static readonly byte[] EndSeq = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]; // (-1).to_bytes(8, "big", signed=True)
 
     private readonly PublisherSocket _pub;
+    private readonly int _rank;
     private readonly RouterSocket? _replay;
     private readonly NetMQQueue<(long Seq, KvEventBatch Batch)> _queue = new();
     private readonly NetMQPoller _poller;
@@ -34,9 +35,10 @@ public sealed class ZmqEventPublisher : IKvEventPublisher
     private int _pending, _disposed;
 
     /// <summary>Binds (or connects) the sockets the config names and starts the sending thread.</summary>
-    public ZmqEventPublisher(KvEventsConfig config, Action<string> warn)
+    public ZmqEventPublisher(KvEventsConfig config, Action<string> warn, int dataParallelRank = 0)
     {
         _warn = warn;
+        _rank = dataParallelRank;
         _topic = System.Text.Encoding.UTF8.GetBytes(config.Topic);
         _bufferSteps = config.BufferSteps;
         _maxQueueSize = config.MaxQueueSize;
@@ -91,8 +93,8 @@ public sealed class ZmqEventPublisher : IKvEventPublisher
             return;
         }
         Interlocked.Increment(ref _pending);
-        // vLLM's publish() stamps its data-parallel rank on a batch that has none; Pagoda runs one rank.
-        _queue.Enqueue((seq, batch.DataParallelRank is null ? batch with { DataParallelRank = 0 } : batch));
+        // vLLM's publish() stamps its data-parallel rank on a batch that has none.
+        _queue.Enqueue((seq, batch.DataParallelRank is null ? batch with { DataParallelRank = _rank } : batch));
     }
 
     private static void Attach(NetMQSocket socket, string endpoint, string field, bool bind = false)
