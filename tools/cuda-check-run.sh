@@ -8,7 +8,7 @@
 #   .gpu/qwen3-30b-a3b/config.json  for the MoE benchmark (tests/fixtures/configs/qwen3-30b-a3b)
 #   .gpu/arch.tar.xz     arch/models-arch.json, arch/tokenizer.json and arch/tiny-* (the fixture folders without their
 #                        shared tokenizer; too big to travel in the tree)
-# BUDGET caps the seconds; STEPS picks sections (default: all).
+# BUDGET caps the seconds; STEPS picks sections (default: all); ARCH names the golden-arch fixtures (default: all), ARCH_CAP its seconds.
 export PAGODA_CACHE_DIR=/tmp/pagoda-cache
 T0=$(date +%s); BUDGET=${BUDGET:-540}; left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 STEPS=${STEPS:-parity,arch,golden,serve,s17,structured,moe}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
@@ -20,7 +20,7 @@ nvidia-smi --query-gpu=name --format=csv,noheader
 if want parity; then echo "== parity"; timeout 120 $C parity > $OUT/parity.log 2>&1
   grep -E "FAIL|parity:|rror|xception" $OUT/parity.log | head -40; grep -c PASS $OUT/parity.log; fi
 if want arch; then L=$(left); echo "== golden-arch ($L s left)"
-  timeout $((L > 240 ? 240 : L - 5)) $C golden-arch /tmp/arch > $OUT/golden-arch.log 2>&1
+  timeout $((L > ${ARCH_CAP:-240} ? ${ARCH_CAP:-240} : L - 5)) $C golden-arch /tmp/arch $ARCH > $OUT/golden-arch.log 2>&1
   grep -E "golden |FAIL|device sampling|golden-arch:|rror|xception" $OUT/golden-arch.log | head -40; fi
 if want golden; then L=$(left); echo "== golden ($L s left)"; [ $L -gt 60 ] && timeout $((L > 150 ? 150 : L - 5)) $C golden > $OUT/golden.log 2>&1
   grep -E "golden |FAIL|device sampling|golden:|rror|xception" $OUT/golden.log | head -30; fi
