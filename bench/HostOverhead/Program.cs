@@ -41,6 +41,7 @@ var p = sampling switch
     "defaults" => greedy with { Temperature = 0.7, TopK = 20, TopP = 0.8, RepetitionPenalty = 1.1, Seed = 1 },
     "t1" => greedy with { Temperature = 1.0, Seed = 1 },
     "logprobs" => greedy with { Logprobs = 5 },
+    "llama" => greedy with { Temperature = 0.6, TopP = 0.9, Seed = 1 },
     _ => throw new ArgumentException($"unknown sampling '{sampling}'"),
 };
 
