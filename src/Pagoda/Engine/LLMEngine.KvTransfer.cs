@@ -66,7 +66,7 @@ public sealed partial class LLMEngine
         if (config is null)
             return null;
         if (KvCacheInfo.SlidingWindow > 0)
-            throw new ArgumentException("--kv-transfer-config: models whose every layer slides (their KV cache frees blocks behind the window) are not supported.");
+            throw new ArgumentException($"--kv-transfer-config: models whose every layer slides (their KV cache frees blocks behind the window) are not supported; this one's {KvCacheInfo.SlidingWindow}-token window is shorter than --max-model-len {MaxModelLen}.");
         if (_backend is not IKvBlockCopy copy)
             throw new ArgumentException($"--kv-transfer-config: the {_backend.Name} backend cannot copy KV blocks to and from host memory.");
         try

@@ -94,7 +94,7 @@ public sealed partial class LLMEngine : IDisposable
                 _weights.DecodeMxfp4();
             _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization, MaxModelLen);
             int? blocks = provider?.KvCacheBlocks(_backend, args, Folder.Config, _model.KvWidth, MaxModelLen);
-            KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks, KvCacheSlidingWindow(Folder.Config));
+            KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks, KvCacheSlidingWindow(Folder.Config, MaxModelLen));
             var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth);
             _model = provider?.Prepare(_model, _backend, cache, args, MaxModelLen) ?? _model;
             _runner = new ModelRunner(_model, cache, (_backend as IDeviceSampler)?.MaxCandidates ?? 0, args.FaultHook);
@@ -349,11 +349,14 @@ public sealed partial class LLMEngine : IDisposable
     /// <summary>
     /// The window behind which the KV manager frees blocks: the model's sliding window when every attention layer
     /// slides (the largest, should they differ), 0 when any layer attends to all positions (Gemma 2/3, gpt-oss and
-    /// other mixed models keep every block, as vLLM does without its hybrid allocator).
+    /// other mixed models keep every block, as vLLM does without its hybrid allocator). A window of at least
+    /// <paramref name="maxModelLen"/> never slides past a key of any request (Phi-3.5-mini's 262,144, or Mistral's 4,096
+    /// at --max-model-len 4096), so it is full attention to the KV manager: 0.
     /// </summary>
     // It must equal the AttentionSpec.SlidingWindow the model gives every layer, or attention would read freed blocks.
-    internal static int KvCacheSlidingWindow(ModelConfig config) =>
-        config.SlidingWindow > 0 && config.LayerTypes.Count == config.NumLayers && Enumerable.Range(0, config.NumLayers).All(config.IsSlidingLayer)
+    internal static int KvCacheSlidingWindow(ModelConfig config, int maxModelLen) =>
+        config.SlidingWindow > 0 && config.SlidingWindow < maxModelLen && config.LayerTypes.Count == config.NumLayers
+            && Enumerable.Range(0, config.NumLayers).All(config.IsSlidingLayer)
             ? config.SlidingWindow : 0;
 
     internal static KvCacheInfo SizeKvCache(EngineArgs args, int kvWidth, int numLayers, int maxModelLen, int? deviceBlocks, int slidingWindow = 0)

@@ -1,4 +1,5 @@
 using Pagoda.Engine;
+using Pagoda.Tests.Support;
 
 namespace Pagoda.Tests.Engine;
 
@@ -41,5 +42,25 @@ public class KvCacheSizingTests
         // min(31 + 64, 40) = 40 tokens: 3 blocks, plus one.
         Assert.Equal(4, Size(5, 40, 32).MaxBlocksPerRequest);
         Assert.Throws<ArgumentException>(() => Size(4, 40, 32));
+    }
+    // tiny-mistral slides every layer with a window of 48: under a max-model-len of at most 48 no key ever leaves a
+    // window, so the KV manager keeps every block (and disaggregated prefill, which needs them, is allowed).
+    [Theory]
+    [InlineData(48, 0)]
+    [InlineData(49, 48)]
+    [InlineData(256, 48)]
+    public void AWindowAsLongAsTheContextIsFullAttentionToTheKvManager(int maxModelLen, int expected)
+    {
+        var kv = new Pagoda.KvTransfer.KvTransferConfig { KvRole = "kv_producer", KvPort = 0 };
+        var args = new EngineArgs { Model = TestPaths.Model("tiny-mistral"), NumKvBlocks = 64, MaxModelLen = maxModelLen, KvTransferConfig = kv };
+        if (expected > 0)
+        {
+            Assert.Contains("every layer slides", Assert.Throws<ArgumentException>(() => new LLM(args)).Message);
+            args = args with { KvTransferConfig = null };
+        }
+        using var llm = new LLM(args);
+        Assert.Equal(expected, llm.Engine.KvCacheInfo.SlidingWindow);
+        Assert.Equal(8, llm.Generate([PromptInput.FromTokenIds([.. Enumerable.Range(5, 30)])], new SamplingParams { Temperature = 0, MaxTokens = 8, IgnoreEos = true })[0]
+            .Outputs[0].TokenIds.Count);
     }
 }
