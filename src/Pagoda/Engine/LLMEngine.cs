@@ -93,6 +93,7 @@ public sealed partial class LLMEngine : IDisposable
             if (mxfp4 && args.LoadFormat != "dummy")
                 _weights.DecodeMxfp4();
             _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization, MaxModelLen);
+            _weights.ReleaseDecodedMxfp4();   // the model holds its own copies of the decoded experts
             int? blocks = provider?.KvCacheBlocks(_backend, args, Folder.Config, _model.KvWidth, MaxModelLen);
             KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks, KvCacheSlidingWindow(Folder.Config, MaxModelLen));
             var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth);

@@ -18,6 +18,7 @@ public sealed unsafe class Mxfp4Weights : ITensorFile
     private readonly Dictionary<string, TensorInfo> _tensors = new();
     private readonly Dictionary<string, (ITensorFile File, TensorInfo Blocks, TensorInfo Scales)> _sources = new();
     private readonly Dictionary<string, nint> _decoded = new();
+    private bool _released;
 
     /// <summary>Finds the packed pairs among <paramref name="tensors"/> (each with the file holding it).</summary>
     public Mxfp4Weights(string folder, IEnumerable<(ITensorFile File, TensorInfo Info)> tensors)
@@ -50,11 +51,23 @@ public sealed unsafe class Mxfp4Weights : ITensorFile
     /// <inheritdoc />
     public IReadOnlyDictionary<string, TensorInfo> Tensors => _tensors;
 
-    /// <summary>Decodes a tensor on first use; it stays until the file is disposed.</summary>
+    /// <summary>Bytes of the tensors decoded and still held.</summary>
+    public long DecodedBytes
+    {
+        get
+        {
+            lock (_decoded)
+                return _decoded.Keys.Sum(n => _tensors[n].Length);
+        }
+    }
+
+    /// <summary>Decodes a tensor on first use; it stays until <see cref="Release"/> or disposal.</summary>
     public byte* GetPointer(TensorInfo info)
     {
         lock (_decoded)
         {
+            if (_released)
+                throw new InvalidOperationException($"'{info.Name}': the decoded MXFP4 tensors were released once the model was built");
             if (!_decoded.TryGetValue(info.Name, out nint p))
             {
                 var (file, blocks, scales) = _sources[info.Name];
@@ -100,11 +113,21 @@ public sealed unsafe class Mxfp4Weights : ITensorFile
     // e2m1 times a power of two has one significant bit after the point: the float's top half holds it exactly.
     private static ushort Bf16(float v) => (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16);
 
-    /// <inheritdoc />
-    public void Dispose()
+    /// <summary>
+    /// Frees every decoded tensor: once a model is built nothing reads them (the CUDA backend holds device copies, the
+    /// CPU experts their own transposed ones), and for gpt-oss-20b they are 38 GB of host memory.
+    /// </summary>
+    public void Release()
     {
-        foreach (nint p in _decoded.Values)
-            NativeMemory.Free((void*)p);
-        _decoded.Clear();
+        lock (_decoded)
+        {
+            _released = true;
+            foreach (nint p in _decoded.Values)
+                NativeMemory.Free((void*)p);
+            _decoded.Clear();
+        }
     }
+
+    /// <inheritdoc />
+    public void Dispose() => Release();
 }

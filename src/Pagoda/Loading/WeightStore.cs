@@ -14,6 +14,7 @@ public sealed class WeightStore : IDisposable
     private readonly List<ITensorFile> _files = [];
     private readonly Dictionary<string, (ITensorFile File, TensorInfo Info)> _tensors = new();
     private IMadeWeights? _made;   // dummy (or test-recorded) weights, made on request
+    private Mxfp4Weights? _mxfp4;  // gpt-oss's packed experts, decoded on first use
 
     private WeightStore(string folder) => Folder = folder;
 
@@ -134,6 +135,17 @@ public sealed class WeightStore : IDisposable
         if (decoded.Tensors.Count == 0)
             throw new ModelLoadException(Folder, "config.json declares MXFP4 quantization but no tensor has _blocks and _scales");
         Add(decoded);
+        _mxfp4 = decoded;
+    }
+
+    /// <summary>Frees the decoded MXFP4 tensors once the model no longer reads them; null when there were none.</summary>
+    public long? ReleaseDecodedMxfp4()
+    {
+        if (_mxfp4 is not { } m)
+            return null;
+        long bytes = m.DecodedBytes;
+        m.Release();
+        return bytes;
     }
 
     // For tests and tools that inspect a store without a config to imply shapes.

@@ -37,6 +37,10 @@ public sealed class Mxfp4Tests : IDisposable
         Assert.True(float.IsNegative(v[0 * 2 + 1]) && v[0 * 2 + 1] == 0f);
         Assert.Equal([-3f, -2f, 3f], new[] { v[1 * 2 + 1], v[30 * 2 + 1], v[31 * 2 + 1] });
         Assert.Equal(0f, v[5 * 2 + 0]);
+
+        // Once the model is built the decoded copies go; asking again is an error, not a read of freed memory.
+        Assert.Equal(32 * 2 * 2L, store.ReleaseDecodedMxfp4());
+        Assert.Throws<InvalidOperationException>(() => Bf16s(f, info));
     }
 
     [Fact]
