@@ -103,9 +103,9 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
             desc[0] = (long)DevicePointer(_samplingData);
         }
         int* data = (int*)_samplingData.Pointer;
-        ReadOnlySpan<int[]> lists = [s.Params, s.EditOffsets, s.Edits, s.PenaltyOffsets, s.Penalties];
+        ReadOnlySpan<ReadOnlyMemory<int>> lists = [s.Params, s.EditOffsets, s.Edits, s.PenaltyOffsets, s.Penalties];
         for (int i = 0; i < lists.Length; i++)
-            lists[i].CopyTo(new Span<int>(data + offsets[i], lists[i].Length));
+            lists[i].Span.CopyTo(new Span<int>(data + offsets[i], lists[i].Length));
         offsets.CopyTo(desc[1..]);
         desc[7] = s.MaskWords;
         desc[8] = ++_maskStep;

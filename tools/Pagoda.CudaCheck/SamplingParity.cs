@@ -88,7 +88,7 @@ public static class SamplingParity
         return new DeviceSamplingInputs(rows, 64)
         {
             Processed = true, Logprobs = logprobs, Params = prm, EditOffsets = editOffsets, Edits = [.. edits],
-            PenaltyOffsets = penaltyOffsets, Penalties = [.. penalties], Masks = bits => masks.CopyTo(bits), MaskWords = words,
+            PenaltyOffsets = penaltyOffsets, Penalties = penalties.ToArray(), Masks = bits => masks.CopyTo(bits), MaskWords = words,
         };
     }
 

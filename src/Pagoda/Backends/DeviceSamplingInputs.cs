@@ -48,7 +48,7 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
     public int[] PenaltyOffsets { get; init; } = [];
 
     /// <summary>Pairs (token, output count) for every distinct token of the prompt and output. One per token and row.</summary>
-    public int[] Penalties { get; init; } = [];
+    public ReadOnlyMemory<int> Penalties { get; init; } = ReadOnlyMemory<int>.Empty;
 
     /// <summary>
     /// Fills the rows' allowed-token bits, or null for no mask. The device calls it as late as it can: an asynchronous
@@ -109,7 +109,7 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
 
     /// <summary>The same kind of inputs (what a captured graph depends on) over <paramref name="rows"/> plain rows.</summary>
     public DeviceSamplingInputs Empty(int rows) =>
-        (this with { Rows = 0, Params = [], EditOffsets = [0], Edits = [], PenaltyOffsets = [0], Penalties = [], Masks = Masks == null ? null : _ => { } }).Pad(rows);
+        (this with { Rows = 0, Params = [], EditOffsets = [0], Edits = [], PenaltyOffsets = [0], Penalties = ReadOnlyMemory<int>.Empty, Masks = Masks == null ? null : _ => { } }).Pad(rows);
 
     /// <summary>What a captured graph depends on.</summary>
     public (int Candidates, bool Processed, bool Logprobs, bool Masked) Variant => (Candidates, Processed, Logprobs, Masks != null);

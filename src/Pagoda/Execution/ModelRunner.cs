@@ -46,11 +46,14 @@ public sealed record LaunchedStep(List<ScheduledRequest> Scheduled, Dictionary<s
 /// Turns a <see cref="SchedulerOutput"/> into one <see cref="ForwardBatch"/>, runs the model over the KV
 /// pool, and samples each request that reached the end of its known tokens. When the backend processes and
 /// reduces logits on the device (<paramref name="maxCandidates"/> above 0; <see cref="DeviceSampling"/>), only
-/// each row's candidates and facts come back, unless a row needs its whole row (prompt logprobs, a nucleus
-/// that may lie beyond the candidates).
+/// each row's candidates and facts come back, unless a row needs its whole row (more than 20 logprobs, a top-k
+/// beyond the candidates).
 /// </summary>
 public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandidates = 0, FaultHook? faults = null)
 {
+    // The penalty pairs of the device's inputs, reused from step to step (DeviceSampling.Plan).
+    private int[] _penaltyBuffer = [];
+
     /// <summary>Time spent building batches, in forwards and sampling.</summary>
     public StepTimings Timings { get; } = new();
 
@@ -124,7 +127,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
             faults?.Invoke(FaultSite.Forward, s.Request.RequestId);
         // Grammar masks are made while the forward runs: the device asks for them through the plan once its forward is
         // under way; the host path makes them here, after the launch.
-        var plan = maxCandidates > 0 ? DeviceSampling.Plan(LogitsRows(scheduled), maxCandidates, model.Config.VocabSize, failed) : null;
+        var plan = maxCandidates > 0 ? DeviceSampling.Plan(LogitsRows(scheduled), maxCandidates, model.Config.VocabSize, failed, ref _penaltyBuffer) : null;
         t0 = Timings.Lap(StepPhase.Build, t0);
         var forward = model.ForwardAsync(plan != null ? batch with { Sampling = plan } : batch, Cache);
         Timings.Lap(StepPhase.Launch, t0);

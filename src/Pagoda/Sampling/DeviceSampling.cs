@@ -31,6 +31,20 @@ public static class DeviceSampling
     /// </summary>
     public static DeviceSamplingInputs? Plan(IReadOnlyList<LogitsRow> rows, int maxCandidates, int vocab, Dictionary<string, Exception> failed)
     {
+        int[] penalties = [];
+        return Plan(rows, maxCandidates, vocab, failed, ref penalties);
+    }
+
+    /// <summary>
+    /// <see cref="Plan(IReadOnlyList{LogitsRow}, int, int, Dictionary{string, Exception})"/> with the penalty pairs
+    /// written into <paramref name="penaltyBuffer"/>, grown when too small. The caller keeps it from step to step: the
+    /// device copies the inputs when the step is launched, and a fresh array a step was a large-object allocation
+    /// (300 KB at 64 rows of ~600 tokens) whose collections cost more than the rest of the plan (this CPU: a mean of
+    /// 0.86 ms against 0.09 ms with the buffer kept).
+    /// </summary>
+    public static DeviceSamplingInputs? Plan(IReadOnlyList<LogitsRow> rows, int maxCandidates, int vocab, Dictionary<string, Exception> failed,
+        ref int[] penaltyBuffer)
+    {
         bool processed = false, logprobs = false, masked = false;
         int k = 1;   // candidates: as many as the widest top-k drawn from them (the reduction's cost grows with k)
         var edits = new IReadOnlyDictionary<int, float>[rows.Count];
@@ -58,7 +72,7 @@ public static class DeviceSampling
         }
         if (!processed && !logprobs)
             return DeviceSamplingInputs.TopK(rows.Count, k);
-        return Build(rows, edits, k, vocab) with
+        return Build(rows, edits, k, vocab, ref penaltyBuffer) with
         {
             Logprobs = logprobs, Masks = masked ? bits => FillMasks(bits, rows, (vocab + 31) / 32, failed) : null,
         };
@@ -72,7 +86,8 @@ public static class DeviceSampling
 
     private static bool CutsOnDevice(SamplingParams p, int vocab) => DrawsOnDevice(p, vocab) && (p.TopP < 1.0 || p.MinP > 0);
 
-    private static DeviceSamplingInputs Build(IReadOnlyList<LogitsRow> rows, IReadOnlyDictionary<int, float>[] edits, int k, int vocab)
+    private static DeviceSamplingInputs Build(IReadOnlyList<LogitsRow> rows, IReadOnlyDictionary<int, float>[] edits, int k, int vocab,
+        ref int[] penaltyBuffer)
     {
         int n = rows.Count, words = (vocab + 31) / 32;
         var prm = new int[n * DeviceSamplingInputs.ParamWidth];
@@ -85,8 +100,9 @@ public static class DeviceSampling
             penaltyOffsets[r + 1] = penaltyOffsets[r] + (!rows[r].IsPrompt && LogitsProcessors.HasPenalties(p) ? req.Counts.Count : 0);
         }
         var editPairs = new int[2 * editOffsets[n]];
-        // Uninitialized: every pair is written below (at 256 rows these are megabytes a step).
-        var penaltyPairs = GC.AllocateUninitializedArray<int>(2 * penaltyOffsets[n]);
+        if (penaltyBuffer.Length < 2 * penaltyOffsets[n])
+            penaltyBuffer = GC.AllocateUninitializedArray<int>(Math.Max(2 * penaltyOffsets[n], 2 * penaltyBuffer.Length));
+        var penaltyPairs = penaltyBuffer.AsMemory(0, 2 * penaltyOffsets[n]);
         for (int r = 0; r < n; r++)
         {
             var (req, p) = (rows[r].Request, rows[r].Request.Params);
@@ -110,7 +126,7 @@ public static class DeviceSampling
             foreach (var (id, add) in edits[r])
                 (editPairs[e++], editPairs[e++]) = (id, BitConverter.SingleToInt32Bits(add));
             if (penaltyOffsets[r + 1] > penaltyOffsets[r])
-                req.Counts.Pairs.CopyTo(penaltyPairs.AsSpan(2 * penaltyOffsets[r]));
+                req.Counts.Pairs.CopyTo(penaltyPairs.Span[(2 * penaltyOffsets[r])..]);
         }
         return new DeviceSamplingInputs(n, k)
         {

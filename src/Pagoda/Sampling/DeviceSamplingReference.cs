@@ -66,9 +66,9 @@ public static class DeviceSamplingReference
         };
         for (int e = s.PenaltyOffsets[r]; e < s.PenaltyOffsets[r + 1]; e++)
         {
-            int id = s.Penalties[2 * e];
+            int id = s.Penalties.Span[2 * e];
             if ((uint)id < (uint)x.Length)
-                x[id] = LogitsProcessors.Penalize(x[id], p, s.Penalties[2 * e + 1]);
+                x[id] = LogitsProcessors.Penalize(x[id], p, s.Penalties.Span[2 * e + 1]);
         }
     }
 

@@ -155,7 +155,7 @@ public class DeviceSamplingTests
         Assert.Equal([DeviceSamplingInputs.GivenFlag, 6], prompt.Params[6..8]);
         var penalised = DeviceSampling.Plan([R(new() { Temperature = 0, RepetitionPenalty = 1.2 })], 64, 1000, none)!;
         // Distinct tokens of prompt and output, each once, with its output count (the prompt has no output yet).
-        Assert.Equal([5, 0, 6, 0, 7, 0], penalised.Penalties);
+        Assert.Equal([5, 0, 6, 0, 7, 0], penalised.Penalties.ToArray());
         static (int, bool) Kind(DeviceSamplingInputs? s) => (s!.Candidates, s.Processed);
     }
 }
