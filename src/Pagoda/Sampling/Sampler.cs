@@ -49,8 +49,8 @@ public static class Sampler
     /// </summary>
     private static (int[] Ids, double[] Weights, int Keep) Candidates(ReadOnlySpan<float> logits, SamplingParams p)
     {
-        float max = Max(logits);
         int[] ids = TopKIds(logits, p.TopK);
+        float max = logits[ids[0]];   // the best candidate is the row's largest logit
         var weights = new double[ids.Length];
         for (int i = 0; i < ids.Length; i++)
             weights[i] = Math.Exp((logits[ids[i]] - max) / p.Temperature);
@@ -193,17 +193,25 @@ public static class Sampler
         return ids;
     }
 
-    // The k largest logits in O(V log k) with a bounded min-heap, then sorted.
+    // The k largest logits in O(V log k) with a bounded min-heap, then sorted. Once the heap is full, a logit below
+    // its worst one cannot enter, which one float compare tells (ties still go through the keys: the lower id wins).
     private static int[] TopKIds(ReadOnlySpan<float> logits, int k)
     {
         var heap = new PriorityQueue<int, long>(k + 1);
+        float worstValue = float.NegativeInfinity;
         for (int i = 0; i < logits.Length; i++)
         {
+            if (heap.Count == k && logits[i] < worstValue)
+                continue;
             long key = -OrderKey(logits[i], i); // heap root = the worst kept candidate
             if (heap.Count < k)
                 heap.Enqueue(i, key);
             else if (heap.TryPeek(out _, out long worst) && key > worst)
                 heap.EnqueueDequeue(i, key);
+            else
+                continue;
+            if (heap.Count == k && heap.TryPeek(out int root, out _))
+                worstValue = logits[root];
         }
         var keys = new long[heap.Count];
         int n = 0;
