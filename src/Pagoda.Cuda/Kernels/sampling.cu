@@ -220,10 +220,10 @@ __device__ void nucleus_cut(const float* xr, int lo, int hi, float mx, float inv
         unsigned run_count = 0;
         for (int i = lo; i < hi; i++)
         {
+            unsigned key = order_key(xr[i]);
+            if (level > 0 && (key >> (shift + 8)) != (prefix >> (shift + 8))) continue;   // outside the bucket: no exp
             float w = expf(__fmul_rn(__fsub_rn(xr[i], mx), invT));
             if (w < min_p) continue;
-            unsigned key = order_key(xr[i]);
-            if (level > 0 && (key >> (shift + 8)) != (prefix >> (shift + 8))) continue;
             int b = (key >> shift) & 255;
             if (b != run_bin)
             {
