@@ -45,26 +45,12 @@ public sealed record KvEventsConfig
     /// <summary>Reads vLLM's JSON form; an unknown key, a wrong type or a bad value is an <see cref="ArgumentException"/> of one line.</summary>
     public static KvEventsConfig Parse(string json)
     {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(json);
-        }
-        catch (JsonException e)
-        {
-            throw new ArgumentException($"--kv-events-config is not valid JSON: {e.Message}");
-        }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new ArgumentException("--kv-events-config must be a JSON object, such as '{\"enable_kv_cache_events\": true}'.");
-            var config = new KvEventsConfig();
-            foreach (var p in doc.RootElement.EnumerateObject())
-                config = With(config, p.Name, p.Value);
-            config.Validate();
-            return config;
-        }
+        var config = JsonFlag.Read(Flag, json, "{\"enable_kv_cache_events\": true}", new KvEventsConfig(), With);
+        config.Validate();
+        return config;
     }
+
+    private const string Flag = "--kv-events-config";
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid field.</summary>
     public void Validate()
@@ -100,22 +86,9 @@ public sealed record KvEventsConfig
         _ => throw new ArgumentException($"--kv-events-config: unknown field '{key}' (known: {string.Join(", ", Fields)})."),
     };
 
-    private static bool Bool(string key, JsonElement v) => v.ValueKind switch
-    {
-        JsonValueKind.True => true,
-        JsonValueKind.False => false,
-        _ => throw new ArgumentException($"--kv-events-config: {key} must be true or false, got {v.GetRawText()}."),
-    };
+    private static bool Bool(string key, JsonElement v) => JsonFlag.Bool(Flag, key, v);
 
-    private static string? String(string key, JsonElement v, bool nullable) => v.ValueKind switch
-    {
-        JsonValueKind.String => v.GetString(),
-        JsonValueKind.Null when nullable => null,
-        _ => throw new ArgumentException($"--kv-events-config: {key} must be a string{(nullable ? " or null" : "")}, got {v.GetRawText()}."),
-    };
+    private static string? String(string key, JsonElement v, bool nullable) => JsonFlag.String(Flag, key, v, nullable);
 
-    private static int Int(string key, JsonElement v) =>
-        v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n)
-            ? n
-            : throw new ArgumentException($"--kv-events-config: {key} must be an integer, got {v.GetRawText()}.");
+    private static int Int(string key, JsonElement v) => JsonFlag.Int(Flag, key, v);
 }

@@ -74,31 +74,18 @@ public sealed record KvTransferConfig
     /// <summary>Reads vLLM's JSON form; an unknown key, a wrong type or a bad value is an <see cref="ArgumentException"/> of one line.</summary>
     public static KvTransferConfig Parse(string json)
     {
-        JsonDocument doc;
-        try
+        var config = JsonFlag.Read(Flag, json, "{\"kv_connector\": \"PagodaConnector\", \"kv_role\": \"kv_both\"}", new KvTransferConfig(), With, root =>
         {
-            doc = JsonDocument.Parse(json);
-        }
-        catch (JsonException e)
-        {
-            throw new ArgumentException($"--kv-transfer-config is not valid JSON: {e.Message}");
-        }
-        using (doc)
-        {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new ArgumentException("--kv-transfer-config must be a JSON object, such as '{\"kv_connector\": \"PagodaConnector\", \"kv_role\": \"kv_both\"}'.");
             if (!root.TryGetProperty("kv_connector", out var connector) || connector.ValueKind == JsonValueKind.Null)
                 throw new ArgumentException("--kv-transfer-config: kv_connector is required (supported: PagodaConnector).");
             if (!root.TryGetProperty("kv_role", out var role) || role.ValueKind == JsonValueKind.Null)
                 throw new ArgumentException($"--kv-transfer-config: kv_role is required (supported: {string.Join(", ", Roles)}).");
-            var config = new KvTransferConfig();
-            foreach (var p in root.EnumerateObject())
-                config = With(config, p.Name, p.Value);
-            config.Validate();
-            return config;
-        }
+        });
+        config.Validate();
+        return config;
     }
+
+    private const string Flag = "--kv-transfer-config";
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid field.</summary>
     public void Validate()
@@ -157,13 +144,9 @@ public sealed record KvTransferConfig
         return c;
     }
 
-    private static string String(string key, JsonElement v) =>
-        v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new ArgumentException($"--kv-transfer-config: {key} must be a string, got {v.GetRawText()}.");
+    private static string String(string key, JsonElement v) => JsonFlag.String(Flag, key, v, nullable: false)!;
 
-    private static int Int(string key, JsonElement v) =>
-        v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n)
-            ? n
-            : throw new ArgumentException($"--kv-transfer-config: {key} must be an integer, got {v.GetRawText()}.");
+    private static int Int(string key, JsonElement v) => JsonFlag.Int(Flag, key, v);
 
     private static TimeSpan Seconds(string key, JsonElement v) =>
         v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double s) && s > 0 && s <= TimeSpan.MaxValue.TotalSeconds / 2
