@@ -138,8 +138,10 @@ public sealed record EngineArgs
     public KvTransferConfig? KvTransferConfig { get; init; }
 
     /// <summary>
-    /// vLLM's --data-parallel-size: engine replicas behind one server, each running the whole model (replica r on GPU r;
-    /// on the CPU each takes its share of the threads). <see cref="DataParallel"/> gives a replica's own arguments.
+    /// vLLM's --data-parallel-size: engine replicas behind one server (<see cref="Engine.DataParallelEngine"/>), each running
+    /// the whole model (replica r on GPU r; on the CPU each takes its share of the threads). One <see cref="Engine.LLMEngine"/>
+    /// is one replica: it refuses more than 1, and <see cref="Engine.DataParallelEngine.ForRank"/> gives each replica its own
+    /// arguments (size 1, its rank).
     /// </summary>
     public int DataParallelSize { get; init; } = 1;
 
@@ -155,7 +157,7 @@ public sealed record EngineArgs
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {
-        if (DataParallelSize < 1 || DataParallelRank < 0 || DataParallelRank >= DataParallelSize)
+        if (DataParallelSize < 1 || DataParallelRank < 0)
             throw new ArgumentException($"--data-parallel-size must be at least 1 (rank {DataParallelRank} of {DataParallelSize}).");
         if (BlockSize is < 1 or > 1024)
             throw new ArgumentException($"--block-size must be between 1 and 1024, got {BlockSize}.");

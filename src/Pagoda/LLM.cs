@@ -22,8 +22,7 @@ public sealed class LLM : IDisposable
     }
 
     /// <summary>Loads the model with the given options.</summary>
-    public LLM(EngineArgs args) => _engine = args.DataParallelSize == 1 ? new LLMEngine(args)
-        : throw new ArgumentException($"--data-parallel-size {args.DataParallelSize} runs replicas behind `pagoda serve`; offline generation runs one engine.");
+    public LLM(EngineArgs args) => _engine = new LLMEngine(args);
 
     /// <summary>The underlying engine.</summary>
     public LLMEngine Engine => _engine;

@@ -69,6 +69,7 @@ public class DataParallelTests
         };
         var r2 = DataParallelEngine.ForRank(args, 2);
         Assert.Equal(2, r2.DataParallelRank);
+        Assert.Equal(1, r2.DataParallelSize);   // a replica is one engine
         Assert.Equal(4, r2.Backend!.NumCpuThreads);
         Assert.Equal("tcp://*:5559", r2.KvEventsConfig!.Endpoint);
         Assert.Equal("tcp://*:5602", r2.KvEventsConfig.ReplayEndpoint);
@@ -85,6 +86,8 @@ public class DataParallelTests
     {
         var e = Assert.Throws<ArgumentException>(() => new LLM(Args(2)));
         Assert.Contains("--data-parallel-size 2 runs replicas behind `pagoda serve`", e.Message);
+        // Refused by the engine itself, whoever builds it (LLM, a chat client, the library).
+        Assert.Contains("runs replicas behind `pagoda serve`", Assert.Throws<ArgumentException>(() => new LLMEngine(Args(2))).Message);
         Assert.Throws<ArgumentException>(() => new DataParallelEngine(Args(0)));
     }
     [Fact]

@@ -33,9 +33,9 @@ public sealed class DataParallelEngine : IEngineClient
     }
 
     /// <summary>
-    /// Replica <paramref name="rank"/>'s arguments: GPU <paramref name="rank"/> (the CUDA backend takes the rank as its
-    /// device), its share of the CPU threads, and its own ports, as vLLM offsets them by the rank: the KV events'
-    /// endpoint and replay endpoint, and the KV transfer port (with the rank in its engine id).
+    /// Replica <paramref name="rank"/>'s arguments, those of one engine (size 1): GPU <paramref name="rank"/> (the CUDA
+    /// backend takes the rank as its device), its share of the CPU threads, and its own ports, as vLLM offsets them by the
+    /// rank: the KV events' endpoint and replay endpoint, and the KV transfer port (with the rank in its engine id).
     /// </summary>
     public static EngineArgs ForRank(EngineArgs args, int rank)
     {
@@ -45,6 +45,7 @@ public sealed class DataParallelEngine : IEngineClient
         var backend = args.ResolvedBackendOptions();
         return args with
         {
+            DataParallelSize = 1,
             DataParallelRank = rank,
             Backend = backend with { CpuThreads = Math.Max(1, backend.NumCpuThreads / n) },
             KvEventsConfig = args.KvEventsConfig is { } ev

@@ -45,6 +45,8 @@ public sealed partial class LLMEngine : IDisposable
     public LLMEngine(EngineArgs args)
     {
         args.Validate();
+        if (args.DataParallelSize > 1)
+            throw new ArgumentException($"--data-parallel-size {args.DataParallelSize} runs replicas behind `pagoda serve`; offline generation runs one engine.");
         Args = args;
         // A repo id is fetched through the hub cache (args.Revision, args.DownloadDir) before the folder is read.
         Folder = ModelFolder.Open(ModelResolver.Resolve(args.Model, args.Revision, args.DownloadDir,
