@@ -4,6 +4,7 @@ using Pagoda.Execution;
 using Pagoda.KvEvents;
 using Pagoda.KvTransfer;
 using Pagoda.Loading.Hub;
+using Pagoda.SpecDecode;
 
 namespace Pagoda;
 
@@ -138,6 +139,12 @@ public sealed record EngineArgs
     public KvTransferConfig? KvTransferConfig { get; init; }
 
     /// <summary>
+    /// vLLM's --speculative-config: draft tokens proposed by prompt lookup (ngram) or a draft model and verified by the
+    /// model in the next step, several tokens per step where they are accepted, the same output as without. Null: none.
+    /// </summary>
+    public SpeculativeConfig? SpeculativeConfig { get; init; }
+
+    /// <summary>
     /// vLLM's --data-parallel-size: engine replicas behind one server (<see cref="Engine.DataParallelEngine"/>), each running
     /// the whole model (replica r on GPU r; on the CPU each takes its share of the threads). One <see cref="Engine.LLMEngine"/>
     /// is one replica: it refuses more than 1, and <see cref="Engine.DataParallelEngine.ForRank"/> gives each replica its own
@@ -185,5 +192,6 @@ public sealed record EngineArgs
             throw new ArgumentException($"--quantization '{Quantization}' is not supported (supported: int8).");
         KvEventsConfig?.Validate();
         KvTransferConfig?.Validate();
+        SpeculativeConfig?.Validate();
     }
 }

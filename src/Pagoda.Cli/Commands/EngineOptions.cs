@@ -59,6 +59,11 @@ internal sealed class EngineOptions
             + "\"kv_ip\": \"10.0.0.5\", \"kv_port\": 14579}' (roles kv_producer, kv_consumer, kv_both; kv_load_failure_policy fail or recompute; "
             + "kv_connector_extra_config: abort_request_timeout, transfer_timeout in seconds).",
     };
+    private readonly Option<string?> _speculativeConfig = new("--speculative-config")
+    {
+        Description = "Speculative decoding, as vLLM's: JSON such as '{\"method\": \"ngram\", \"num_speculative_tokens\": 3, \"prompt_lookup_max\": 4}' "
+            + "(prompt_lookup_min, disable_by_batch_size) or '{\"model\": \"DRAFT_DIR_OR_REPO\", \"num_speculative_tokens\": 3}'.",
+    };
     private readonly Option<long?> _seed;
     // vLLM flags that deployment charts pass: accepted where they ask for what Pagoda already does.
     private readonly Option<int> _tensorParallel = new("--tensor-parallel-size", "-tp") { Description = "GPUs per model replica (only 1 is supported yet).", DefaultValueFactory = _ => 1 };
@@ -73,7 +78,7 @@ internal sealed class EngineOptions
     public void AddTo(Command cmd)
     {
         foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _dtype, _gpuMemoryUtilization, _enforceEager, _batchInvariant, _loadFormat, _quantization, _skipTokenizerInit,
-                     _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed, _reasoningParser, _kvEventsConfig, _kvTransferConfig,
+                     _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed, _reasoningParser, _kvEventsConfig, _kvTransferConfig, _speculativeConfig,
                      _tensorParallel, _dataParallel, _chunkedPrefill, _trustRemoteCode })
             cmd.Add(o);
     }
@@ -112,6 +117,7 @@ internal sealed class EngineOptions
         ReasoningParser = r.GetValue(_reasoningParser),
         KvEventsConfig = r.GetValue(_kvEventsConfig) is { } kvEvents ? Pagoda.KvEvents.KvEventsConfig.Parse(kvEvents) : null,
         KvTransferConfig = r.GetValue(_kvTransferConfig) is { } kvTransfer ? Pagoda.KvTransfer.KvTransferConfig.Parse(kvTransfer) : null,
+        SpeculativeConfig = r.GetValue(_speculativeConfig) is { } spec ? Pagoda.SpecDecode.SpeculativeConfig.Parse(spec) : null,
         DataParallelSize = r.GetValue(_dataParallel),
     };
 }

@@ -9,6 +9,7 @@ using Pagoda.Loading.Hub;
 using Pagoda.Models;
 using Pagoda.Requests;
 using Pagoda.Scheduling;
+using Pagoda.SpecDecode;
 using Pagoda.StructuredOutput;
 using Pagoda.Tokenization;
 
@@ -110,6 +111,7 @@ public sealed partial class LLMEngine : IDisposable
         }
         bool kvEvents = args.KvEventsConfig?.EnableKvCacheEvents == true;
         var kv = new KvCacheManager(KvCacheInfo.NumBlocks, args.BlockSize, args.EnablePrefixCaching, kvEvents, KvCacheInfo.SlidingWindow);
+        _spec = args.SpeculativeConfig is { } spec ? new SpecDecoder(spec, MaxModelLen) : null;
         _scheduler = new Scheduler(new SchedulerConfig(args.MaxNumBatchedTokens, args.MaxNumSeqs, MaxModelLen), kv);
         _output = new OutputProcessor(_tokenizer, args.FaultHook);
         if (args.ReasoningParser != null && _tokenizer != null)
@@ -243,10 +245,12 @@ public sealed partial class LLMEngine : IDisposable
         var scheduled = Schedule();
         StartRemoteLoads(scheduled);
         _stalled = _connector != null && scheduled.IsEmpty && scheduled.RemoteLoads.Count == 0 && _deferred == null;
+        long started = Stopwatch.GetTimestamp();
         var launched = Try(() => _runner.Launch(scheduled), out var error);
         // The previous step's outputs, made while the device runs this one.
         var outputs = ProcessDeferredOutputs();
         var run = launched is null ? null : Try(() => _runner.Finish(launched), out error);
+        double seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         if (run is null)
         {
             // Nothing of this step was recorded: failing its requests frees their blocks and leaves the rest intact.
@@ -255,7 +259,7 @@ public sealed partial class LLMEngine : IDisposable
             return outputs;
         }
         long t0 = Stopwatch.GetTimestamp();
-        scheduled = Record(scheduled, run);
+        scheduled = Record(scheduled, run, seconds);
         if (launched!.IsAsynchronous)
             _deferred = (scheduled, run);
         else
@@ -290,7 +294,7 @@ public sealed partial class LLMEngine : IDisposable
 
     // The scheduler records the step: failures end their prompts, recomputed requests go back to waiting,
     // computed counts and sampled tokens advance. Returns the part of the step that was recorded.
-    private SchedulerOutput Record(SchedulerOutput scheduled, ModelRunnerOutput run)
+    private SchedulerOutput Record(SchedulerOutput scheduled, ModelRunnerOutput run, double seconds)
     {
         foreach (var (id, e) in run.Failed)
             Fail(id, e);
@@ -300,8 +304,12 @@ public sealed partial class LLMEngine : IDisposable
         if (scheduled.Scheduled.Any(s => s.Request.Status != RequestStatus.Running))
             scheduled = scheduled with { Scheduled = scheduled.Scheduled.Where(s => s.Request.Status == RequestStatus.Running).ToList() };
         foreach (var s in scheduled.Scheduled)
-            _generationTokens += run.SampledTokens.ContainsKey(s.Request.RequestId) ? 1 : 0;
+            _generationTokens -= s.Request.NumOutputTokens;
+        _spec?.RecordStep(scheduled, run.SampledTokens, seconds);
         _scheduler.Update(scheduled, run.SampledTokens);
+        foreach (var s in scheduled.Scheduled)
+            _generationTokens += s.Request.NumOutputTokens;
+        ProposeDrafts(scheduled, run);
         if (_connector != null)
             HoldFinishedPrefills();
         return scheduled;

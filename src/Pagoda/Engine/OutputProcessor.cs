@@ -70,12 +70,16 @@ internal sealed class OutputProcessor(Tokenizer? tokenizer, FaultHook? faults = 
                         plp.Add(chunk.Entries[k]);
                 }
             }
-            if (!run.SampledTokens.TryGetValue(req.RequestId, out int token))
+            if (!run.SampledTokens.TryGetValue(req.RequestId, out int[]? tokens))
                 continue;
             try
             {
                 faults?.Invoke(FaultSite.Detokenizer, req.RequestId);
-                AppendToken(state, req, token, run.Logprobs.Count > 0 ? run.Logprobs.GetValueOrDefault(req.RequestId) : null);
+                var lps = run.Logprobs.Count > 0 ? run.Logprobs.GetValueOrDefault(req.RequestId) : null;
+                // The tokens the scheduler appended: after one that ends the request, a step's accepted drafts are dropped.
+                int take = Math.Min(tokens.Length, req.NumOutputTokens - state.TokenIds.Count);
+                for (int i = 0; i < take && !state.IsFinished; i++)
+                    AppendToken(state, req, tokens[i], lps?[i]);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -129,7 +133,8 @@ internal sealed class OutputProcessor(Tokenizer? tokenizer, FaultHook? faults = 
                 return;
             }
         }
-        if (req.IsFinished)
+        // The request's status is the step's last token's: a token before it in the same step did not end it.
+        if (req.IsFinished && state.TokenIds.Count == req.NumOutputTokens)
         {
             state.FinishReason = req.FinishReason;
             state.StopReason = req.StopReason;

@@ -13,9 +13,11 @@ public sealed record PromptLogprobsChunk(int FirstPosition, List<TokenLogprob> E
 /// What one step produced per request: sampled tokens, their logprobs, prompt logprobs of the chunk, and the
 /// requests that failed on their own (they were left out of the forward or got no token).
 /// </summary>
+/// <remarks>A request verifying drafts samples up to one token per draft and one after them: the accepted drafts and the token
+/// that differs or follows (vLLM's sampled_token_ids); the others one.</remarks>
 public sealed record ModelRunnerOutput(
-    IReadOnlyDictionary<string, int> SampledTokens,
-    IReadOnlyDictionary<string, TokenLogprob> Logprobs,
+    IReadOnlyDictionary<string, int[]> SampledTokens,
+    IReadOnlyDictionary<string, TokenLogprob[]> Logprobs,
     IReadOnlyDictionary<string, PromptLogprobsChunk> PromptLogprobs)
 {
     /// <summary>Requests whose own processing threw, with the exception.</summary>
@@ -77,8 +79,10 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
         int t = 0;
         for (int s = 0; s < scheduled.Count; s++)
         {
-            var (req, numTokens) = (scheduled[s].Request, scheduled[s].NumTokens);
-            int computed = req.NumComputedTokens;
+            var (req, numTokens, spec) = (scheduled[s].Request, scheduled[s].NumTokens, scheduled[s].SpecTokenIds);
+            int computed = req.NumComputedTokens, known = req.NumTokens;
+            // A verified draft's row, like the row of the last known token, is sampled.
+            int firstSampled = scheduled[s].SamplesToken ? numTokens - 1 - spec.Length : numTokens;
             queryStart[s] = t;
             seqLens[s] = computed + numTokens;
             // The scheduler's table is this step's own array: adopted as is rather than copied again.
@@ -89,10 +93,10 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
             for (int i = 0; i < numTokens; i++, t++)
             {
                 int pos = computed + i;
-                ids[t] = req.AllTokenIds[pos];
+                ids[t] = pos < known ? req.AllTokenIds[pos] : spec[pos - known];
                 positions[t] = pos;
                 slots[t] = blockTables[s][pos / bs] * bs + pos % bs;
-                if (allRows || (i == numTokens - 1 && scheduled[s].SamplesToken))
+                if (allRows || i >= firstSampled)
                     logitRows.Add(t);
             }
         }
@@ -137,8 +141,8 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
     /// <summary>Waits for a launched step's forward and samples each request that reached the end of its tokens.</summary>
     public ModelRunnerOutput Finish(LaunchedStep step)
     {
-        var sampled = new Dictionary<string, int>();
-        var logprobs = new Dictionary<string, TokenLogprob>();
+        var sampled = new Dictionary<string, int[]>();
+        var logprobs = new Dictionary<string, TokenLogprob[]>();
         var promptLogprobs = new Dictionary<string, PromptLogprobsChunk>();
         var result = new ModelRunnerOutput(sampled, logprobs, promptLogprobs) { Failed = step.Failed, Recompute = step.Recompute };
         if (step.Forward is null)
@@ -154,8 +158,8 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
         return result;
     }
 
-    private void SampleFromLogits(List<ScheduledRequest> scheduled, float[] logits, Dictionary<string, int[]> masks, Dictionary<string, int> sampled,
-        Dictionary<string, TokenLogprob> logprobs, Dictionary<string, PromptLogprobsChunk> promptLogprobs, Dictionary<string, Exception> failed)
+    private void SampleFromLogits(List<ScheduledRequest> scheduled, float[] logits, Dictionary<string, int[]> masks, Dictionary<string, int[]> sampled,
+        Dictionary<string, TokenLogprob[]> logprobs, Dictionary<string, PromptLogprobsChunk> promptLogprobs, Dictionary<string, Exception> failed)
     {
         int vocab = model.Config.VocabSize;
         int row = 0;
@@ -181,34 +185,73 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
             }
             if (!s.SamplesToken)
                 continue;
-            int at = row++;
+            int at = row;
+            row += 1 + s.SpecTokenIds.Length;
             try
             {
                 faults?.Invoke(FaultSite.Sampler, req.RequestId);
-                var rowLogits = logits.AsSpan(at * vocab, vocab);
-                double[]? raw = null;
-                if (req.Params.Logprobs != null)
-                {
-                    // Logprobs describe the raw model distribution, before penalties and temperature.
-                    raw = new double[vocab];
-                    LogprobsComputer.LogSoftmax(rowLogits, raw);
-                }
-                // The grammar's mask comes before everything else, as vLLM applies it.
-                if (masks.TryGetValue(req.RequestId, out int[]? mask))
-                    LogitsProcessors.ApplyMask(rowLogits, mask);
-                LogitsProcessors.Apply(rowLogits, req);
-                int token = Sampler.Sample(rowLogits, req.Params, Philox.Uniform(req.Seed, req.NumOutputTokens));
-                sampled[req.RequestId] = token;
-                if (raw != null)
-                    logprobs[req.RequestId] = LogprobsComputer.Describe(raw, token, req.Params.Logprobs!.Value);
+                masks.TryGetValue(req.RequestId, out int[]? mask);
+                Verify(s, j => SampleRow(logits.AsSpan((at + j) * vocab, vocab), req, j == 0 ? mask : null), sampled, logprobs);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 // Sampling reads only this request's row and state: a failure here is this request's alone.
                 failed[req.RequestId] = e;
                 sampled.Remove(req.RequestId);
+                logprobs.Remove(req.RequestId);
             }
         }
+    }
+
+    // One row sampled on the host: the raw logprobs (before penalties and temperature) when asked, the grammar's mask
+    // before everything else (as vLLM applies it), the request's edits and penalties, its draw for this output position.
+    private static (int Token, TokenLogprob? Logprob) SampleRow(Span<float> rowLogits, Request req, int[]? mask)
+    {
+        double[]? raw = null;
+        if (req.Params.Logprobs != null)
+        {
+            raw = new double[rowLogits.Length];
+            LogprobsComputer.LogSoftmax(rowLogits, raw);
+        }
+        if (mask != null)
+            LogitsProcessors.ApplyMask(rowLogits, mask);
+        LogitsProcessors.Apply(rowLogits, req);
+        int token = Sampler.Sample(rowLogits, req.Params, Philox.Uniform(req.Seed, req.NumOutputTokens));
+        return (token, raw == null ? null : LogprobsComputer.Describe(raw, token, req.Params.Logprobs!.Value));
+    }
+
+    /// <summary>
+    /// A request's tokens of the step: row 0's, and while each sampled token equals the step's next draft, the next row's,
+    /// sampled as if the drafts before it had been (see <see cref="Request.WithDrafts"/>). Each row is the draw the request
+    /// would make without speculation, with the same uniform, so the output is the same token for token, greedy or
+    /// sampled; a draft is accepted exactly when the target's draw equals it, which for a deterministic proposal (a point
+    /// mass q) is the speculative sampling papers' acceptance with probability min(1, p/q) = p(draft), and the token
+    /// drawn instead follows p without the draft, their residual.
+    /// </summary>
+    private static void Verify(ScheduledRequest s, Func<int, (int Token, TokenLogprob? Logprob)> sampleRow, Dictionary<string, int[]> sampled,
+        Dictionary<string, TokenLogprob[]> logprobs)
+    {
+        var spec = s.SpecTokenIds;
+        var (token, lp) = sampleRow(0);
+        if (spec.Length == 0)
+        {
+            sampled[s.Request.RequestId] = [token];
+            if (lp != null)
+                logprobs[s.Request.RequestId] = [lp];
+            return;
+        }
+        var tokens = new List<int>(spec.Length + 1) { token };
+        var lps = lp != null ? new List<TokenLogprob>(spec.Length + 1) { lp } : null;
+        for (int j = 0; j < spec.Length && token == spec[j]; j++)
+        {
+            using var drafts = s.Request.WithDrafts(spec.AsSpan(0, j + 1));
+            (token, lp) = sampleRow(j + 1);
+            tokens.Add(token);
+            lps?.Add(lp!);
+        }
+        sampled[s.Request.RequestId] = [.. tokens];
+        if (lps != null)
+            logprobs[s.Request.RequestId] = [.. lps];
     }
 
     // The masks of the step's grammar-constrained rows. On an asynchronous forward (the GPU) this runs while the
@@ -249,7 +292,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
     }
 
     // The step's logits rows in BuildBatch's order: every row of a chunk whose prompt logprobs are wanted (each
-    // describing the prompt token after it), and each sampling row.
+    // describing the prompt token after it), and each sampling row (one per verified draft after the first).
     private static List<LogitsRow> LogitsRows(IReadOnlyList<ScheduledRequest> scheduled)
     {
         var rows = new List<LogitsRow>(scheduled.Count);
@@ -265,15 +308,18 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
                         rows.Add(new LogitsRow(req, req.PromptTokenIds[next]));
                 }
             }
-            if (s.SamplesToken)
-                rows.Add(new LogitsRow(req));
+            if (!s.SamplesToken)
+                continue;
+            rows.Add(new LogitsRow(req));
+            for (int j = 1; j <= s.SpecTokenIds.Length; j++)
+                rows.Add(new LogitsRow(req) { Drafts = s.SpecTokenIds.AsMemory(0, j) });
         }
         return rows;
     }
 
     // Rows of a reduced output are LogitsRows' (a row whose grammar failed is still computed, and dropped here).
-    private void SampleFromDevice(IReadOnlyList<ScheduledRequest> scheduled, float[] output, DeviceSamplingInputs plan, Dictionary<string, int> sampled,
-        Dictionary<string, TokenLogprob> logprobs, Dictionary<string, PromptLogprobsChunk> promptLogprobs, Dictionary<string, Exception> failed)
+    private void SampleFromDevice(IReadOnlyList<ScheduledRequest> scheduled, float[] output, DeviceSamplingInputs plan, Dictionary<string, int[]> sampled,
+        Dictionary<string, TokenLogprob[]> logprobs, Dictionary<string, PromptLogprobsChunk> promptLogprobs, Dictionary<string, Exception> failed)
     {
         int row = 0;
         foreach (var s in scheduled)
@@ -291,18 +337,19 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
             }
             if (!s.SamplesToken)
                 continue;
-            int at = row++;
+            int at = row;
+            row += 1 + s.SpecTokenIds.Length;
             if (failed.ContainsKey(req.RequestId) || !Guard(FaultSite.Sampler, req.RequestId, failed))
                 continue;
             try
             {
-                sampled[req.RequestId] = DeviceSampling.Pick(output, plan, at, req, out var lp);
-                if (lp != null)
-                    logprobs[req.RequestId] = lp;
+                Verify(s, j => (DeviceSampling.Pick(output, plan, at + j, req, out var lp), lp), sampled, logprobs);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 failed[req.RequestId] = e;
+                sampled.Remove(req.RequestId);
+                logprobs.Remove(req.RequestId);
             }
         }
     }

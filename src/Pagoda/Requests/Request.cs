@@ -107,6 +107,37 @@ public sealed class Request(string requestId, int[] promptTokenIds, SamplingPara
 
     private TokenCounts? _counts;
 
+    /// <summary>
+    /// Speculative decoding's draft tokens for the next step (vLLM's spec_token_ids): proposed after each step, verified
+    /// by the next one. Empty when nothing is proposed; cleared when the request is preempted.
+    /// </summary>
+    public int[] SpecTokenIds { get; set; } = [];
+
+    /// <summary>
+    /// Appends draft tokens as if they had been sampled, until the scope is disposed: a verification row after them sees
+    /// the state it would see had they been (penalty counts, bad words, min_tokens, the draw's output position).
+    /// </summary>
+    public DraftScope WithDrafts(ReadOnlySpan<int> drafts)
+    {
+        int length = _allTokenIds.Count;
+        foreach (int t in drafts)
+            _allTokenIds.Add(t);
+        return new DraftScope(this, length);
+    }
+
+    /// <summary>Draft tokens appended by <see cref="WithDrafts"/>; disposing removes them.</summary>
+    public readonly ref struct DraftScope(Request request, int length)
+    {
+        /// <summary>Removes the drafts (and their counts).</summary>
+        public void Dispose()
+        {
+            if (request._allTokenIds.Count == length)
+                return;
+            request._counts?.Truncate(request._allTokenIds, request.PromptTokenIds.Length, length);
+            request._allTokenIds.RemoveRange(length, request._allTokenIds.Count - length);
+        }
+    }
+
     /// <summary>Whether the status is a finished one.</summary>
     public bool IsFinished => Status >= RequestStatus.FinishedStopped;
 

@@ -11,6 +11,7 @@ public sealed class TokenCounts
 {
     private readonly Dictionary<int, int> _index = [];   // token -> entry
     private int[] _pairs = new int[64];                   // [entry] = (token, output count)
+    private int[] _firstAt = new int[32];                 // [entry] = the position that created it
     private int _count;                                   // entries
     private int _seen;                                    // tokens of AllTokenIds already counted
 
@@ -31,11 +32,35 @@ public sealed class TokenCounts
                 _index[token] = entry = _count++;
                 if (2 * _count > _pairs.Length)
                     Array.Resize(ref _pairs, 2 * _pairs.Length);
+                if (_count > _firstAt.Length)
+                    Array.Resize(ref _firstAt, 2 * _firstAt.Length);
                 (_pairs[2 * entry], _pairs[2 * entry + 1]) = (token, 0);
+                _firstAt[entry] = _seen;
             }
             if (_seen >= promptLength)
                 _pairs[2 * entry + 1]++;
         }
         return this;
+    }
+
+    /// <summary>
+    /// Uncounts the tokens from position <paramref name="length"/> on, before they leave <paramref name="allTokenIds"/>
+    /// (speculative decoding's draft tokens, appended while their rows are verified). Entries those tokens created
+    /// are the newest, so they go from the end.
+    /// </summary>
+    public void Truncate(IReadOnlyList<int> allTokenIds, int promptLength, int length)
+    {
+        while (_seen > length)
+        {
+            _seen--;
+            int entry = _index[allTokenIds[_seen]];
+            if (_seen >= promptLength)
+                _pairs[2 * entry + 1]--;
+            if (_firstAt[entry] == _seen)
+            {
+                _index.Remove(allTokenIds[_seen]);
+                _count--;
+            }
+        }
     }
 }

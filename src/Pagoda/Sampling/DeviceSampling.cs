@@ -11,6 +11,9 @@ public readonly record struct LogitsRow(Request Request, int PromptToken = -1)
 {
     /// <summary>Whether the row describes a prompt token rather than sampling.</summary>
     public bool IsPrompt => PromptToken >= 0;
+
+    /// <summary>A verification row's drafts before it: the row is processed as if they had been sampled.</summary>
+    public ReadOnlyMemory<int> Drafts { get; init; }
 }
 
 /// <summary>
@@ -62,7 +65,8 @@ public static class DeviceSampling
                 return null;
             if (p.Logprobs > DeviceSamplingInputs.TopLogprobs)
                 return null;
-            edits[r] = LogitsProcessors.SparseEdits(req);
+            using (req.WithDrafts(rows[r].Drafts.Span))
+                edits[r] = LogitsProcessors.SparseEdits(req);
             bool rowMasked = p.AllowedTokenIds != null || req.GrammarActive;
             masked |= rowMasked;
             processed |= rowMasked || edits[r].Count > 0 || LogitsProcessors.HasPenalties(p) || DrawsOnDevice(p, vocab);
@@ -97,6 +101,7 @@ public static class DeviceSampling
         {
             var (req, p) = (rows[r].Request, rows[r].Request.Params);
             editOffsets[r + 1] = editOffsets[r] + edits[r].Count;
+            using var drafts = req.WithDrafts(rows[r].Drafts.Span);
             penaltyOffsets[r + 1] = penaltyOffsets[r] + (!rows[r].IsPrompt && LogitsProcessors.HasPenalties(p) ? req.Counts.Count : 0);
         }
         var editPairs = new int[2 * editOffsets[n]];
@@ -113,6 +118,7 @@ public static class DeviceSampling
                 (row[6], row[7]) = (DeviceSamplingInputs.GivenFlag, rows[r].PromptToken);
                 continue;
             }
+            using var drafts = req.WithDrafts(rows[r].Drafts.Span);
             long u = BitConverter.DoubleToInt64Bits(Philox.Uniform(req.Seed, req.NumOutputTokens));
             row[0] = BitConverter.SingleToInt32Bits(p.IsGreedy ? 1f : (float)(1 / p.Temperature));
             (row[1], row[2]) = ((int)u, (int)(u >> 32));

@@ -50,14 +50,16 @@ public sealed partial class Scheduler(SchedulerConfig config, KvCacheManager kvC
         for (int i = 0; i < _running.Count && budget > 0;)
         {
             var req = _running[i];
-            int numNew = Math.Min(req.NumTokens - req.NumComputedTokens, budget);
+            // Draft tokens are computed with the request's own and count against the budget; those it cuts off are dropped.
+            int numNew = Math.Min(req.NumTokens + req.SpecTokenIds.Length - req.NumComputedTokens, budget);
             if (numNew <= 0)
             {
                 i++;
                 continue;
             }
+            int numSpec = Math.Max(0, req.NumComputedTokens + numNew - req.NumTokens);
             bool allocated;
-            while (!(allocated = KvCache.AllocateSlots(req, numNew)))
+            while (!(allocated = KvCache.AllocateSlots(req, numNew + Lookahead(req, numNew))))
             {
                 // The newest running request gives way; it may be this one.
                 var victim = _running[^1];
@@ -69,7 +71,8 @@ public sealed partial class Scheduler(SchedulerConfig config, KvCacheManager kvC
             }
             if (!allocated)
                 break;
-            scheduled.Add(new ScheduledRequest(req, numNew, KvCache.GetBlockIds(req.RequestId)));
+            var spec = req.SpecTokenIds;
+            scheduled.Add(new ScheduledRequest(req, numNew, KvCache.GetBlockIds(req.RequestId)) { SpecTokenIds = numSpec == spec.Length ? spec : spec[..numSpec] });
             budget -= numNew;
             i++;
         }
@@ -88,7 +91,7 @@ public sealed partial class Scheduler(SchedulerConfig config, KvCacheManager kvC
                 break;
             var (hitBlocks, hitTokens) = req.NumComputedTokens == 0 ? KvCache.GetComputedBlocks(req) : ([], 0);
             int numNew = Math.Min(req.NumTokens - req.NumComputedTokens - hitTokens, budget);
-            if (!KvCache.AllocateSlots(req, numNew, hitBlocks))
+            if (!KvCache.AllocateSlots(req, numNew + Lookahead(req, numNew, hitTokens), hitBlocks))
                 break;
             _waiting.RemoveFirst();
             req.NumComputedTokens += hitTokens;
@@ -100,12 +103,18 @@ public sealed partial class Scheduler(SchedulerConfig config, KvCacheManager kvC
         return new SchedulerOutput(scheduled, preempted, Config.MaxNumBatchedTokens - budget, KvCache.BlockSize) { RemoteLoads = remoteLoads };
     }
 
+    // The lookahead slots a step allocates for a draft model, within the context limit.
+    private int Lookahead(Request req, int numNew, int hitTokens = 0) =>
+        Math.Max(0, Math.Min(Config.NumLookaheadTokens, Config.MaxModelLen - (req.NumComputedTokens + hitTokens + numNew)));
+
     /// <summary>
-    /// Records a step's results: computed tokens advance; each request that finished its known tokens gets
-    /// its sampled token; finished requests free their blocks (a prefill for a remote decode holds them instead, see
+    /// Records a step's results: computed tokens advance; each request that finished its known tokens gets its
+    /// sampled tokens (one, or with drafts the accepted ones and the token after them: the computed drafts past the
+    /// accepted ones are rolled back, and their slots are written again by later steps), stopping at the first that
+    /// ends it; finished requests free their blocks (a prefill for a remote decode holds them instead, see
     /// <see cref="HeldBlockIds"/>). Returns the requests that finished.
     /// </summary>
-    public List<Request> Update(SchedulerOutput output, IReadOnlyDictionary<string, int> sampledTokens)
+    public List<Request> Update(SchedulerOutput output, IReadOnlyDictionary<string, int[]> sampledTokens)
     {
         var finished = new List<Request>();
         foreach (var s in output.Scheduled)
@@ -115,9 +124,18 @@ public sealed partial class Scheduler(SchedulerConfig config, KvCacheManager kvC
             req.NumComputedTokens += s.NumTokens;
             if (!samples)
                 continue;
-            req.AppendOutputToken(sampledTokens[req.RequestId], Config.MaxModelLen);
+            var tokens = sampledTokens[req.RequestId];
+            req.NumComputedTokens -= s.SpecTokenIds.Length + 1 - tokens.Length;
+            req.SpecTokenIds = [];
+            foreach (int token in tokens)
+            {
+                req.AppendOutputToken(token, Config.MaxModelLen);
+                if (req.IsFinished)
+                    break;
+            }
             if (req.IsFinished)
             {
+                req.NumComputedTokens = Math.Min(req.NumComputedTokens, req.NumTokens);   // drafts past its last token
                 _running.Remove(req);
                 if (!TryHoldForRemoteDecode(req))
                     KvCache.Free(req);
@@ -169,6 +187,7 @@ public sealed partial class Scheduler(SchedulerConfig config, KvCacheManager kvC
     private void Preempt(Request req)
     {
         KvCache.Free(req);
+        req.SpecTokenIds = [];
         req.Status = RequestStatus.Preempted;
         req.NumComputedTokens = 0;
         req.NumPreemptions++;

@@ -11,6 +11,13 @@ public sealed record ScheduledRequest(Request Request, int NumTokens, int[] Bloc
 {
     /// <summary>Whether this step computes the request's last known token, so a new one is sampled.</summary>
     public bool SamplesToken => Request.NumComputedTokens + NumTokens >= Request.NumTokens;
+
+    /// <summary>
+    /// The draft tokens this step verifies (vLLM's scheduled_spec_decode_tokens): the last of the
+    /// <see cref="NumTokens"/>, after the request's known tokens. Their rows are sampled in order, each as if the drafts
+    /// before it had been sampled, until one differs from its draft.
+    /// </summary>
+    public int[] SpecTokenIds { get; init; } = [];
 }
 
 /// <summary>What one call of <see cref="Scheduler.Schedule"/> decided: everything the model runner needs.</summary>

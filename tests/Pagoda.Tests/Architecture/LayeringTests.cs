@@ -26,6 +26,7 @@ public class LayeringTests
         ["Pagoda.Scheduling"],
         ["Pagoda.Sampling"],
         ["Pagoda.Execution"],
+        ["Pagoda.SpecDecode"],
         ["Pagoda.Engine"],
         ["Pagoda.OpenAi", "Pagoda.AI"],
     ];

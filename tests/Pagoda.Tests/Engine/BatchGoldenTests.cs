@@ -8,11 +8,7 @@ namespace Pagoda.Tests.Engine;
 /// </summary>
 public class BatchGoldenTests
 {
-    public static IEnumerable<object[]> Models() => new[]
-    {
-        "fortune-chat", "tiny-llama", "tiny-qwen3", "tiny-opt", "tiny-mistral", "tiny-phi3", "tiny-qwen2-yarn", "tiny-gemma2", "tiny-gemma3",
-        "tiny-qwen3-moe", "tiny-mixtral", "tiny-gpt-oss",
-    }.Select(m => new object[] { m });
+    public static IEnumerable<object[]> Models() => BatchGoldenModels.All.Select(m => new object[] { m });
 
     private static void RunAll(string model, EngineArgs args, Action<LLM>? check = null)
     {
@@ -48,4 +44,14 @@ public class BatchGoldenTests
     public void PreemptionChunkingAndNoPrefixCacheTogether() =>
         RunAll("fortune-chat", new EngineArgs { NumKvBlocks = 48, BlockSize = 4, MaxModelLen = 192, MaxNumBatchedTokens = 16, EnablePrefixCaching = false },
             llm => Assert.True(llm.Engine.Stats.NumPreemptions > 0));
+}
+
+/// <summary>The fixture models with golden outputs from transformers.</summary>
+public static class BatchGoldenModels
+{
+    public static readonly string[] All =
+    [
+        "fortune-chat", "tiny-llama", "tiny-qwen3", "tiny-opt", "tiny-mistral", "tiny-phi3", "tiny-qwen2-yarn", "tiny-gemma2", "tiny-gemma3",
+        "tiny-qwen3-moe", "tiny-mixtral", "tiny-gpt-oss",
+    ];
 }

@@ -26,8 +26,8 @@ public class RemoteKvsSchedulerTests
         return (new Scheduler(new SchedulerConfig(100, 4, 100), kv), kv);
     }
 
-    private static Dictionary<string, int> Tokens(SchedulerOutput o, int token = 7) =>
-        o.Scheduled.Where(s => s.SamplesToken).ToDictionary(s => s.Request.RequestId, _ => token);
+    private static Dictionary<string, int[]> Tokens(SchedulerOutput o, int token = 7) =>
+        o.Scheduled.Where(s => s.SamplesToken).ToDictionary(s => s.Request.RequestId, _ => new[] { token });
 
     [Fact]
     public void ADecodeWaitsForItsKvThenComputesOnlyTheLastPromptToken()

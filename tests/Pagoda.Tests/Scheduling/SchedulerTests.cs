@@ -10,8 +10,8 @@ public class SchedulerTests
     private static Request Req(string id, int promptLength, int maxTokens = 8) =>
         new(id, Enumerable.Range(1000 * id[0], promptLength).ToArray(), new SamplingParams(), maxTokens, 0, new HashSet<int>());
 
-    private static Dictionary<string, int> Tokens(SchedulerOutput o, int token = 7) =>
-        o.Scheduled.Where(s => s.SamplesToken).ToDictionary(s => s.Request.RequestId, _ => token);
+    private static Dictionary<string, int[]> Tokens(SchedulerOutput o, int token = 7) =>
+        o.Scheduled.Where(s => s.SamplesToken).ToDictionary(s => s.Request.RequestId, _ => new[] { token });
 
     private static (string, int)[] Plan(SchedulerOutput o) => o.Scheduled.Select(s => (s.Request.RequestId, s.NumTokens)).ToArray();
 

@@ -16,8 +16,8 @@ public class SlidingWindowSchedulerTests
     // A fixed token per request and output index: a recomputed request sees the same tokens again.
     private static int NextToken(Request r) => r.RequestId.Sum(ch => ch) + 7 * r.NumOutputTokens;
 
-    private static Dictionary<string, int> Sampled(SchedulerOutput o) =>
-        o.Scheduled.Where(s => s.SamplesToken).ToDictionary(s => s.Request.RequestId, s => NextToken(s.Request));
+    private static Dictionary<string, int[]> Sampled(SchedulerOutput o) =>
+        o.Scheduled.Where(s => s.SamplesToken).ToDictionary(s => s.Request.RequestId, s => new[] { NextToken(s.Request) });
 
     private static string Tables(SchedulerOutput o) =>
         string.Join(" ", o.Scheduled.Select(s => $"{s.Request.RequestId}[{string.Join(",", s.BlockIds)}]"));

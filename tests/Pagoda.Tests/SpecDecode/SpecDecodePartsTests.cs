@@ -1,0 +1,96 @@
+using Pagoda.SpecDecode;
+
+namespace Pagoda.Tests.SpecDecode;
+
+/// <summary>The n-gram proposer, `--speculative-config` as vLLM reads it, and the choice of proposal lengths.</summary>
+public class SpecDecodePartsTests
+{
+    [Fact]
+    public void NgramProposesWhatFollowedTheLongestRecurringSuffix()
+    {
+        // vLLM's example: [4, 2, 3] does not recur, [2, 3] does, and three tokens follow it.
+        Assert.Equal([4, 2, 3], new NgramProposer(2, 3).Propose([1, 2, 3, 4, 2, 3], 4));
+        Assert.Equal([4, 2], new NgramProposer(2, 3).Propose([1, 2, 3, 4, 2, 3], 2));
+        // The longer match wins over an earlier shorter one: [9, 5] recurs after [7, 5] did.
+        Assert.Equal([1], new NgramProposer(1, 3).Propose([7, 5, 0, 9, 5, 1, 9, 5], 4)[..1]);
+        // Equally long matches: the earliest.
+        Assert.Equal([1, 5, 2], new NgramProposer(1, 1).Propose([5, 1, 5, 2, 5], 3));
+        // A run of one token: the earliest occurrence of the longest suffix (4) ends at position 3; one token follows it.
+        Assert.Equal([3], new NgramProposer(2, 4).Propose([3, 3, 3, 3, 3], 2));
+        Assert.Equal([3, 3], new NgramProposer(2, 2).Propose([3, 3, 3, 3, 3], 2));
+    }
+
+    [Fact]
+    public void NgramProposesNothingWithoutARecurringSuffixOfTheMinimumLength()
+    {
+        Assert.Empty(new NgramProposer(2, 3).Propose([1, 2, 3, 4, 5, 3], 4));   // only [3] recurs
+        Assert.Empty(new NgramProposer(1, 3).Propose([1, 2, 3], 4));
+        Assert.Empty(new NgramProposer(3, 3).Propose([1, 1], 4));
+        Assert.Empty(new NgramProposer(1, 3).Propose([1, 2, 1], 0));
+    }
+
+    [Fact]
+    public void ConfigReadsVllmsKeysAndDefaults()
+    {
+        var c = SpeculativeConfig.Parse("""{"method": "ngram", "num_speculative_tokens": 3}""");
+        Assert.Equal(("ngram", 3, 5, 5), (c.Method, c.NumSpeculativeTokens, c.PromptLookupMin, c.PromptLookupMax));
+        c = SpeculativeConfig.Parse("""{"method": "ngram", "num_speculative_tokens": 2, "prompt_lookup_max": 4}""");
+        Assert.Equal((4, 4), (c.PromptLookupMin, c.PromptLookupMax));
+        c = SpeculativeConfig.Parse("""{"model": "[ngram]", "num_speculative_tokens": 2, "prompt_lookup_min": 2, "prompt_lookup_max": 4, "disable_by_batch_size": 8}""");
+        Assert.Equal(("ngram", 2, 4, 8), (c.Method, c.PromptLookupMin, c.PromptLookupMax, c.DisableByBatchSize));
+        c = SpeculativeConfig.Parse("""{"model": "/models/draft", "num_speculative_tokens": 4, "draft_tensor_parallel_size": 1}""");
+        Assert.Equal(("draft_model", "/models/draft", true), (c.Method, c.Model, c.UsesDraftModel));
+    }
+
+    [Theory]
+    [InlineData("""{"method": "ngram"}""", "num_speculative_tokens is required")]
+    [InlineData("""{"method": "eagle", "model": "x", "num_speculative_tokens": 2}""", "method 'eagle' is not supported")]
+    [InlineData("""{"method": "ngram", "num_speculative_tokens": 2, "prompt_lookup_min": 4, "prompt_lookup_max": 2}""", "prompt_lookup_min (4)")]
+    [InlineData("""{"method": "ngram", "num_speculative_tokens": 2, "prompt_lookup_min": 0}""", "prompt_lookup_min must be at least 1")]
+    [InlineData("""{"method": "ngram", "num_speculative_tokens": 2, "lookup": 3}""", "unknown key 'lookup'")]
+    [InlineData("""{"method": "ngram", "num_speculative_tokens": 2, "disable_by_batch_size": 1}""", "disable_by_batch_size must be at least 2")]
+    [InlineData("""{"model": "d", "num_speculative_tokens": 2, "draft_tensor_parallel_size": 2}""", "draft_tensor_parallel_size must be 1")]
+    [InlineData("""{"method": "draft_model", "num_speculative_tokens": 2}""", "needs a model")]
+    [InlineData("""{"num_speculative_tokens": 2}""", "give a method")]
+    [InlineData("""[1]""", "must be a JSON object")]
+    [InlineData("""{"method": "ngram", "num_speculative_tokens": "3"}""", "must be an integer")]
+    public void ConfigMistakesAreOneLineErrors(string json, string message)
+    {
+        var e = Assert.Throws<ArgumentException>(() => SpeculativeConfig.Parse(json));
+        Assert.Contains("--speculative-config", e.Message);
+        Assert.Contains(message, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void CostModelFitsTheStepTimeOfItsTokens()
+    {
+        var m = new StepCostModel();
+        foreach (int n in new[] { 1, 3, 5, 2, 4, 1, 5 })
+            m.Record(n, 0.010 + 0.002 * n);
+        var (a, b) = m.Fit()!.Value;
+        Assert.Equal(0.010, a, 6);
+        Assert.Equal(0.002, b, 6);
+        // Without spread in the tokens, the prior ratio splits the mean time.
+        var flat = new StepCostModel(priorRatio: 0.1);
+        flat.Record(1, 0.011);
+        Assert.Equal((0.01, 0.001), (Math.Round(flat.Fit()!.Value.A, 6), Math.Round(flat.Fit()!.Value.B, 6)));
+    }
+
+    [Fact]
+    public void ProposalLengthsFollowAcceptanceAndCost()
+    {
+        var config = new SpeculativeConfig { Method = "ngram", NumSpeculativeTokens = 4, PromptLookupMin = 1, PromptLookupMax = 3 };
+        var cheap = new SpecDecoder(config, 100);
+        foreach (int n in new[] { 1, 2, 3, 4, 5 })
+            cheap.Cost.Record(n, 0.010 + 0.0001 * n);   // a verified token costs 1% of a step
+        Assert.Equal([4, 0], cheap.ChooseLengths([(4, 0.9), (4, 0.005)], numRunning: 2));
+        Assert.Equal([4, 2], cheap.ChooseLengths([(4, 0.9), (2, 0.5)], numRunning: 2));
+
+        var dear = new SpecDecoder(config, 100);
+        foreach (int n in new[] { 16, 20, 24, 28, 32 })
+            dear.Cost.Record(n, 0.010 + 0.002 * n);     // a large CPU batch: each token costs 5% of the fixed part
+        // 16 running: the step makes 16 tokens in 42 ms; a draft must be worth more than 16 × 2 / 42 = 0.76 tokens.
+        Assert.Equal([2, 0], dear.ChooseLengths([(4, 0.9), (4, 0.6)], numRunning: 16));
+    }
+}
