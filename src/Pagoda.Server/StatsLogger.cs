@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Pagoda.Engine;
@@ -19,8 +20,11 @@ internal sealed class StatsLogger(ServerContext s, ILogger<StatsLogger> log) : B
             {
                 var now = s.Engine.Stats;
                 long time = Stopwatch.GetTimestamp();
-                if (Line(last, now, Stopwatch.GetElapsedTime(lastTime, time).TotalSeconds) is { } line)
+                double seconds = Stopwatch.GetElapsedTime(lastTime, time).TotalSeconds;
+                if (Line(last, now, seconds) is { } line)
                     log.LogInformation("{Line}", line);
+                if (SpecDecodingLine(last, now, seconds) is { } spec)
+                    log.LogInformation("{Line}", spec);
                 (last, lastTime) = (now, time);
             }
         }
@@ -41,5 +45,18 @@ internal sealed class StatsLogger(ServerContext s, ILogger<StatsLogger> log) : B
         return $"Avg prompt throughput: {prompt / seconds:F1} tokens/s, Avg generation throughput: {generated / seconds:F1} tokens/s, " +
                $"Running: {now.NumRunning} reqs, Waiting: {now.NumWaiting} reqs, KV cache usage: {100 * now.KvCacheUsage:F1}%, " +
                $"Prefix cache hit rate: {hitRate:F1}%";
+    }
+
+    /// <summary>vLLM's speculative decoding line for the interval, or null when nothing was drafted in it.</summary>
+    public static string? SpecDecodingLine(EngineStats before, EngineStats now, double seconds)
+    {
+        if (now.SpecDecoding is not { } total || before.SpecDecoding is not { } earlier || total.NumDrafts == earlier.NumDrafts)
+            return null;
+        var d = total.Since(earlier);
+        var perPosition = string.Join(", ", d.PerPositionAcceptanceRates.Select(r => r.ToString("F3", CultureInfo.InvariantCulture)));
+        return string.Create(CultureInfo.InvariantCulture,
+            $"SpecDecoding metrics: Mean acceptance length: {d.MeanAcceptanceLength:F2}, Accepted throughput: {d.NumAcceptedTokens / seconds:F2} tokens/s, " +
+            $"Drafted throughput: {d.NumDraftTokens / seconds:F2} tokens/s, Accepted: {d.NumAcceptedTokens} tokens, Drafted: {d.NumDraftTokens} tokens, " +
+            $"Per-position acceptance rate: {perPosition}, Avg Draft acceptance rate: {100 * d.AcceptanceRate:F1}%");
     }
 }

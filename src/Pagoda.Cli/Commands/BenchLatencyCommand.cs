@@ -57,6 +57,8 @@ internal static class BenchLatencyCommand
             foreach (int p in new[] { 10, 25, 50, 75, 90, 99 })
                 output.WriteLine($"{p}% percentile latency: {F(Percentile(latencies, p), 4)} seconds");
             output.WriteLine($"Prefill: {F(Median(prefillRates))} tok/s, decode: {F(Median(decodeRates))} tok/s (medians; batch {batch}, {inLen} in, {outLen} out)");
+            if (BenchSpecDecoding.Line(e.SpecDecodingStats) is { } spec)
+                output.WriteLine(spec);
             output.WriteLine($"Peak RSS: {PeakRssBytes() / 1e6:F0} MB");
 
             var json = Header(e);

@@ -79,6 +79,7 @@ internal static class BenchServeCommand
                              (prefill != null ? $", prefilled on {prefill.BaseAddress}" : ""));
             using var gate = r.GetValue(maxConcurrency) is int c and > 0 ? new SemaphoreSlim(c) : null;
             var sampling = new SamplingFields(r.GetValue(temperature), r.GetValue(topP), r.GetValue(topK), r.GetValue(minP), r.GetValue(serverDefaults)) { Logprobs = r.GetValue(logprobs) };
+            var specBefore = BenchSpecDecoding.Scrape(http);
             var clock = Stopwatch.StartNew();
             var tasks = new List<Task<Result>>();
             for (int i = 0; i < n; i++)
@@ -94,6 +95,7 @@ internal static class BenchServeCommand
             double duration = clock.Elapsed.TotalSeconds;
             var report = Report(results, duration, r.GetValue(maxConcurrency), perSecond);
             Print(output, report);
+            BenchSpecDecoding.Report(output, report, specBefore, specBefore == null ? null : BenchSpecDecoding.Scrape(http));
             foreach (string e in results.Where(x => !x.Ok).Select(x => x.Error!).Distinct().Take(5))
                 output.WriteLine($"error: {e}");
             if (r.GetValue(outputJson) is { } path)

@@ -38,6 +38,8 @@ internal static class BenchThroughputCommand
             long total = (long)count * (inLen + outLen);
             r.InvocationConfiguration.Output.WriteLine(
                 $"Throughput: {F(count / elapsed)} requests/s, {F(total / elapsed)} total tokens/s, {F((double)count * outLen / elapsed)} output tokens/s");
+            if (BenchSpecDecoding.Line(e.SpecDecodingStats) is { } spec)
+                r.InvocationConfiguration.Output.WriteLine(spec);
             var json = Header(e);
             json["input_len"] = inLen;
             json["output_len"] = outLen;

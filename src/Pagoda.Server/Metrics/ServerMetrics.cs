@@ -116,6 +116,20 @@ internal sealed class ServerMetrics(string prefix, string modelName, string cach
         Counter("num_preemptions", "Cumulative number of preemptions from the engine.", s => s.NumPreemptions);
         Counter("prompt_tokens", "Number of prefill tokens processed.", s => s.PromptTokens);
         Counter("generation_tokens", "Number of generation tokens processed.", s => s.GenerationTokens);
+        if (replicas.Count > 0 && replicas[0].SpecDecoding is { } spec)
+        {
+            // vLLM's spec_decode counters: only an engine with --speculative-config has them.
+            Counter("spec_decode_num_drafts", "Number of spec decoding drafts.", s => s.SpecDecoding?.NumDrafts ?? 0);
+            Counter("spec_decode_num_draft_tokens", "Number of draft tokens.", s => s.SpecDecoding?.NumDraftTokens ?? 0);
+            Counter("spec_decode_num_accepted_tokens", "Number of accepted tokens.", s => s.SpecDecoding?.NumAcceptedTokens ?? 0);
+            string name = $"{prefix}:spec_decode_num_accepted_tokens_per_pos_total";
+            PrometheusText.Header(sb, name, "counter", "Accepted tokens per draft position.");
+            for (int r = 0; r < replicas.Count; r++)
+            {
+                for (int pos = 0; pos < spec.NumSpecTokens; pos++)
+                    PrometheusText.Sample(sb, name, $"position=\"{pos}\",{Labels(r)}", replicas[r].SpecDecoding?.NumAcceptedTokensPerPos[pos] ?? 0);
+            }
+        }
 
         PrometheusText.Header(sb, $"{prefix}:request_success_total", "counter", "Count of successfully processed requests.");
         foreach (string reason in new[] { "stop", "length", "abort" }.Union(_success.Keys.Order()))

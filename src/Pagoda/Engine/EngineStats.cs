@@ -1,4 +1,5 @@
 using Pagoda.KvCache;
+using Pagoda.SpecDecode;
 
 namespace Pagoda.Engine;
 
@@ -10,7 +11,11 @@ public sealed record EngineStats(
     PrefixCacheStats PrefixCache,
     long NumPreemptions,
     long PromptTokens,
-    long GenerationTokens);
+    long GenerationTokens)
+{
+    /// <summary>Speculative decoding's counters (null without `--speculative-config`).</summary>
+    public SpecDecodingStats? SpecDecoding { get; init; }
+}
 
 /// <summary>The KV pool's size, as reported at start-up.</summary>
 /// <param name="NumBlocks">Blocks in the pool.</param>

@@ -13,6 +13,13 @@ public sealed partial class LLMEngine
     /// <summary>Speculative decoding's counters (null without `--speculative-config`).</summary>
     public SpecDecodingStats? SpecDecodingStats => _spec?.Stats;
 
+    // Checked before anything is loaded.
+    private static void CheckSpeculativeConfig(SpeculativeConfig? config)
+    {
+        if (config?.UsesDraftModel == true)
+            throw new ArgumentException("--speculative-config: draft models are not supported yet; prompt lookup is ({\"method\": \"ngram\", \"num_speculative_tokens\": 4}).");
+    }
+
     // The drafts the next step verifies, for each request that sampled in this one and runs on.
     private void ProposeDrafts(SchedulerOutput recorded, ModelRunnerOutput run)
     {

@@ -46,6 +46,7 @@ public sealed partial class LLMEngine : IDisposable
     public LLMEngine(EngineArgs args)
     {
         args.Validate();
+        CheckSpeculativeConfig(args.SpeculativeConfig);
         if (args.DataParallelSize > 1)
             throw new ArgumentException($"--data-parallel-size {args.DataParallelSize} runs replicas behind `pagoda serve`; offline generation runs one engine.");
         Args = args;
@@ -178,7 +179,7 @@ public sealed partial class LLMEngine : IDisposable
 
     /// <summary>Load counters.</summary>
     public EngineStats Stats => new(_scheduler.NumRunning, _scheduler.NumWaiting, _scheduler.KvCache.Usage,
-        _scheduler.KvCache.PrefixCacheStats, _scheduler.NumPreemptions, _promptTokens, _generationTokens);
+        _scheduler.KvCache.PrefixCacheStats, _scheduler.NumPreemptions, _promptTokens, _generationTokens) { SpecDecoding = _spec?.Stats };
 
     /// <summary>
     /// Ends a request (all its sequences) and frees its blocks (a pull still writing them frees them when it stops);
