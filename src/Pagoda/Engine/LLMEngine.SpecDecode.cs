@@ -1,4 +1,9 @@
+using System.Diagnostics;
+using Pagoda.Backends;
 using Pagoda.Execution;
+using Pagoda.Loading;
+using Pagoda.Loading.Hub;
+using Pagoda.Models;
 using Pagoda.Requests;
 using Pagoda.Scheduling;
 using Pagoda.SpecDecode;
@@ -13,15 +18,37 @@ public sealed partial class LLMEngine
     /// <summary>Speculative decoding's counters (null without `--speculative-config`).</summary>
     public SpecDecodingStats? SpecDecodingStats => _spec?.Stats;
 
-    // Checked before anything is loaded.
-    private static void CheckSpeculativeConfig(SpeculativeConfig? config)
+    private readonly DraftModel? _draft;
+
+    // A draft model's folder (a path or repo id, fetched like the target's), checked against the target and loaded on its
+    // backend in the target's dtype and load format; null for n-gram.
+    private static (IModel Model, WeightStore Weights)? LoadDraft(EngineArgs args, IBackend backend, ModelConfig target, int maxModelLen)
     {
-        if (config?.UsesDraftModel == true)
-            throw new ArgumentException("--speculative-config: draft models are not supported yet; prompt lookup is ({\"method\": \"ngram\", \"num_speculative_tokens\": 4}).");
+        if (args.SpeculativeConfig is not { UsesDraftModel: true } spec)
+            return null;
+        var folder = ModelFolder.Open(ModelResolver.Resolve(spec.Model!, spec.Revision, args.DownloadDir, args.Hub ?? HubSettings.FromEnvironment(), args.DownloadProgress));
+        var c = folder.Config;
+        if (c.VocabSize != target.VocabSize)
+            throw new ArgumentException($"--speculative-config: the draft model's vocabulary ({c.VocabSize} tokens) is not the target's ({target.VocabSize}); a draft shares the target's tokenizer.");
+        if (c.MaxPositionEmbeddings < maxModelLen)
+            throw new ArgumentException($"--speculative-config: the draft model's max_position_embeddings ({c.MaxPositionEmbeddings}) is below --max-model-len {maxModelLen}.");
+        var weights = args.LoadFormat == "dummy"
+            ? WeightStore.CreateDummy(folder.Path, DTypes.ParseTorch(args.DType) ?? c.DType ?? DType.BF16)
+            : WeightStore.Open(folder.Path, args.LoadFormat);
+        try
+        {
+            return (ModelRegistry.Create(c, weights, backend, args.Quantization, maxModelLen), weights);
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
     }
 
-    // The drafts the next step verifies, for each request that sampled in this one and runs on.
-    private void ProposeDrafts(SchedulerOutput recorded, ModelRunnerOutput run)
+    // The drafts the next step verifies, for each request that sampled in this one and runs on. A draft model follows
+    // every step, drafting or not, so that its pool keeps up with the target's (a throw there fails the step's requests).
+    private void ProposeDrafts(SchedulerOutput recorded, ModelRunnerOutput run, LaunchedStep launched)
     {
         if (_spec == null)
             return;
@@ -31,7 +58,19 @@ public sealed partial class LLMEngine
             if (s.Request.Status == RequestStatus.Running && run.SampledTokens.ContainsKey(s.Request.RequestId))
                 sampled.Add(s.Request);
         }
-        if (sampled.Count > 0)
-            _spec.Propose(sampled, _scheduler.NumRunning);
+        var wanted = sampled.Count > 0 ? _spec.Propose(sampled, _scheduler.NumRunning) : [];
+        if (_draft == null || launched.Batch is not { } batch)
+            return;
+        long t0 = Stopwatch.GetTimestamp();
+        try
+        {
+            _draft.Step(batch, launched.Scheduled.Select(s => s.Request).ToList(), wanted);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            foreach (var s in launched.Scheduled)
+                Fail(s.Request.RequestId, e);
+        }
+        _spec.RecordDraftForwards(wanted.Count == 0 ? 0 : wanted.Max(w => w.NumDrafts), Stopwatch.GetElapsedTime(t0).TotalSeconds);
     }
 }

@@ -46,7 +46,6 @@ public sealed partial class LLMEngine : IDisposable
     public LLMEngine(EngineArgs args)
     {
         args.Validate();
-        CheckSpeculativeConfig(args.SpeculativeConfig);
         if (args.DataParallelSize > 1)
             throw new ArgumentException($"--data-parallel-size {args.DataParallelSize} runs replicas behind `pagoda serve`; offline generation runs one engine.");
         Args = args;
@@ -98,14 +97,32 @@ public sealed partial class LLMEngine : IDisposable
                 _weights.DecodeMxfp4();
             _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization, MaxModelLen);
             _weights.ReleaseDecodedMxfp4();   // the model holds its own copies of the decoded experts
-            int? blocks = provider?.KvCacheBlocks(_backend, args, Folder.Config, _model.KvWidth, MaxModelLen);
-            KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks, KvCacheSlidingWindow(Folder.Config, MaxModelLen));
+            var draft = LoadDraft(args, _backend, Folder.Config, MaxModelLen);
+            // The draft's pool has as many blocks as the target's: its bytes per block share the memory.
+            long targetBytes = (long)Folder.Config.NumLayers * _model.KvWidth, draftBytes = draft is var (dm, _) ? (long)dm.Config.NumLayers * dm.KvWidth : 0;
+            int? blocks = provider?.KvCacheBlocks(_backend, args, Folder.Config, _model.KvWidth, MaxModelLen) is int b ? (int)(b * targetBytes / (targetBytes + draftBytes)) : null;
+            KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks, KvCacheSlidingWindow(Folder.Config, MaxModelLen),
+                (double)(targetBytes + draftBytes) / targetBytes);
             var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth);
+            if (draft is var (draftModel, draftWeights))
+            {
+                // Blocks behind the target's window are released: a draft may only read within a window as short.
+                int draftWindow = KvCacheSlidingWindow(draftModel.Config, MaxModelLen);
+                if ((KvCacheInfo.SlidingWindow > 0 && (draftWindow == 0 || draftWindow > KvCacheInfo.SlidingWindow)) || args.KvTransferConfig != null)
+                {
+                    draftModel.Dispose();
+                    draftWeights.Dispose();
+                    throw new ArgumentException("--speculative-config: a draft model must slide within the target's sliding window (the target's KV blocks behind it are released), and KV transfers carry the target's KV only.");
+                }
+                _draft = new DraftModel(draftModel, _backend.AllocateKvCache(draftModel.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, draftModel.KvWidth),
+                    draftWeights);
+            }
             _model = provider?.Prepare(_model, _backend, cache, args, MaxModelLen) ?? _model;
             _runner = new ModelRunner(_model, cache, (_backend as IDeviceSampler)?.MaxCandidates ?? 0, args.FaultHook);
         }
         catch
         {
+            _draft?.Dispose();
             _weights.Dispose();
             _backend.Dispose();
             throw;
@@ -113,7 +130,7 @@ public sealed partial class LLMEngine : IDisposable
         bool kvEvents = args.KvEventsConfig?.EnableKvCacheEvents == true;
         var kv = new KvCacheManager(KvCacheInfo.NumBlocks, args.BlockSize, args.EnablePrefixCaching, kvEvents, KvCacheInfo.SlidingWindow);
         _spec = args.SpeculativeConfig is { } spec ? new SpecDecoder(spec, MaxModelLen) : null;
-        _scheduler = new Scheduler(new SchedulerConfig(args.MaxNumBatchedTokens, args.MaxNumSeqs, MaxModelLen), kv);
+        _scheduler = new Scheduler(new SchedulerConfig(args.MaxNumBatchedTokens, args.MaxNumSeqs, MaxModelLen, _draft != null ? _spec!.Config.NumSpeculativeTokens : 0), kv);
         _output = new OutputProcessor(_tokenizer, args.FaultHook);
         if (args.ReasoningParser != null && _tokenizer != null)
             (_reasoningStart, _reasoningEnd) = (_tokenizer.TokenToId("<think>"), _tokenizer.TokenToId("</think>"));
@@ -261,6 +278,7 @@ public sealed partial class LLMEngine : IDisposable
         }
         long t0 = Stopwatch.GetTimestamp();
         scheduled = Record(scheduled, run, seconds);
+        ProposeDrafts(scheduled, run, launched!);
         if (launched!.IsAsynchronous)
             _deferred = (scheduled, run);
         else
@@ -310,7 +328,6 @@ public sealed partial class LLMEngine : IDisposable
         _scheduler.Update(scheduled, run.SampledTokens);
         foreach (var s in scheduled.Scheduled)
             _generationTokens += s.Request.NumOutputTokens;
-        ProposeDrafts(scheduled, run);
         if (_connector != null)
             HoldFinishedPrefills();
         return scheduled;
@@ -371,9 +388,11 @@ public sealed partial class LLMEngine : IDisposable
             && Enumerable.Range(0, config.NumLayers).All(config.IsSlidingLayer)
             ? config.SlidingWindow : 0;
 
-    internal static KvCacheInfo SizeKvCache(EngineArgs args, int kvWidth, int numLayers, int maxModelLen, int? deviceBlocks, int slidingWindow = 0)
+    internal static KvCacheInfo SizeKvCache(EngineArgs args, int kvWidth, int numLayers, int maxModelLen, int? deviceBlocks, int slidingWindow = 0,
+        double poolsPerBlock = 1)
     {
-        long bytesPerBlock = 2L * numLayers * kvWidth * sizeof(float) * args.BlockSize;
+        // A draft model's pool has a block for each of the target's: poolsPerBlock scales a block's bytes to both.
+        long bytesPerBlock = (long)(2.0 * numLayers * kvWidth * sizeof(float) * args.BlockSize * poolsPerBlock);
         int numBlocks = args.NumKvBlocks ?? deviceBlocks ?? (int)Math.Min(args.KvCacheMemory / bytesPerBlock, int.MaxValue / args.BlockSize);
         var info = new KvCacheInfo(numBlocks, args.BlockSize, maxModelLen) { SlidingWindow = slidingWindow, MaxNumBatchedTokens = args.MaxNumBatchedTokens };
         // One request of the full context length must always fit, or preemption could never make room.
@@ -401,6 +420,7 @@ public sealed partial class LLMEngine : IDisposable
 
     private void DisposeModel()
     {
+        _draft?.Dispose();
         _runner.Cache.Dispose();
         _model.Dispose();
         _backend.Dispose();

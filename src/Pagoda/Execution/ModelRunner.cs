@@ -40,6 +40,9 @@ public sealed record LaunchedStep(List<ScheduledRequest> Scheduled, Dictionary<s
     /// <summary>The allowed-token bitmask of each sampling request under a grammar, made while the forward ran.</summary>
     public Dictionary<string, int[]> Masks { get; init; } = [];
 
+    /// <summary>The step's batch (null when nothing runs): a draft model mirrors it.</summary>
+    public ForwardBatch? Batch { get; init; }
+
     /// <summary>Whether the forward may still be running on the device (work done before Finish overlaps with it).</summary>
     public bool IsAsynchronous => Forward?.IsAsynchronous ?? false;
 }
@@ -135,7 +138,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
         t0 = Timings.Lap(StepPhase.Build, t0);
         var forward = model.ForwardAsync(plan != null ? batch with { Sampling = plan } : batch, Cache);
         Timings.Lap(StepPhase.Launch, t0);
-        return new LaunchedStep(scheduled, failed, recompute, forward, plan) { Masks = plan == null ? GrammarMasks(scheduled, failed) : [] };
+        return new LaunchedStep(scheduled, failed, recompute, forward, plan) { Masks = plan == null ? GrammarMasks(scheduled, failed) : [], Batch = batch };
     }
 
     /// <summary>Waits for a launched step's forward and samples each request that reached the end of its tokens.</summary>

@@ -20,7 +20,8 @@ internal sealed class LmHead(IBackend b, Tensor weight, float softCap = 0)
 
     /// <summary>The model's output for the batch: logits, or the hidden rows themselves when pooling.</summary>
     public float[] Project(Tensor hidden, ForwardBatch batch) =>
-        batch.ReturnHiddenStates ? Rows(hidden, batch.LogitsIndices) : Logits(hidden, batch.LogitsIndices, batch.Sampling);
+        batch.LogitsIndices.Length == 0 ? []   // a forward for its KV alone (a draft model mirroring the target's step)
+        : batch.ReturnHiddenStates ? Rows(hidden, batch.LogitsIndices) : Logits(hidden, batch.LogitsIndices, batch.Sampling);
 
     private float[] Logits(Tensor hidden, int[] rows, DeviceSamplingInputs? sampling)
     {

@@ -23,14 +23,11 @@ public sealed class SpecDecoder
     private long _drafts, _draftTokens, _accepted;
     private double _globalAccepted = 1, _globalTrials = 2;   // the prior for requests without trials: starts at 0.5
 
-    /// <summary>Proposes with prompt lookup (n-gram) or, through <paramref name="draftModel"/>, a draft model.</summary>
-    public SpecDecoder(SpeculativeConfig config, int maxModelLen, IDraftProposer? draftModel = null)
+    /// <summary>Proposes with prompt lookup (n-gram), or chooses lengths for a draft model's proposals.</summary>
+    public SpecDecoder(SpeculativeConfig config, int maxModelLen)
     {
         _config = config;
         _maxModelLen = maxModelLen;
-        DraftModel = draftModel;
-        if (config.UsesDraftModel && draftModel == null)
-            throw new ArgumentException("a draft model's speculative config needs its proposer", nameof(draftModel));
         _ngram = config.UsesDraftModel ? null : new NgramProposer(config.PromptLookupMin, config.PromptLookupMax);
         _acceptedPerPos = new long[config.NumSpeculativeTokens];
     }
@@ -38,11 +35,18 @@ public sealed class SpecDecoder
     /// <summary>The configuration.</summary>
     public SpeculativeConfig Config => _config;
 
-    /// <summary>The draft model's proposer, when drafts come from one.</summary>
-    public IDraftProposer? DraftModel { get; }
-
     /// <summary>The step cost the proposal lengths are chosen against.</summary>
     public StepCostModel Cost { get; } = new();
+
+    /// <summary>Seconds of one draft-model forward (an exponential average; 0 for n-gram, whose proposals cost nothing measurable).</summary>
+    public double DraftForwardSeconds { get; private set; }
+
+    /// <summary>Records a draft model's proposals: <paramref name="forwards"/> forwards in <paramref name="seconds"/>.</summary>
+    public void RecordDraftForwards(int forwards, double seconds)
+    {
+        if (forwards > 0)
+            DraftForwardSeconds = DraftForwardSeconds == 0 ? seconds / forwards : 0.9 * DraftForwardSeconds + 0.1 * seconds / forwards;
+    }
 
     /// <summary>The counters since start.</summary>
     public SpecDecodingStats Stats => new(_config.NumSpeculativeTokens, _drafts, _draftTokens, _accepted, [.. _acceptedPerPos]);
@@ -75,13 +79,15 @@ public sealed class SpecDecoder
     }
 
     /// <summary>
-    /// Sets the next step's drafts of <paramref name="sampledRequests"/> (those that sampled and still run), with
-    /// <paramref name="numRunning"/> requests running in all.
+    /// Sets the next step's n-gram drafts of <paramref name="sampledRequests"/> (those that sampled and still run), with
+    /// <paramref name="numRunning"/> requests running in all; with a draft model, returns how many drafts each should get
+    /// from it instead.
     /// </summary>
-    public void Propose(IReadOnlyList<Request> sampledRequests, int numRunning)
+    public IReadOnlyList<(Request Request, int NumDrafts)> Propose(IReadOnlyList<Request> sampledRequests, int numRunning)
     {
+        var wanted = new List<(Request, int)>();
         if (_config.DisableByBatchSize is int limit && numRunning >= limit)
-            return;
+            return wanted;
         double prior = _globalAccepted / _globalTrials;
         var candidates = new List<(Request Request, int[] Drafts, double Alpha)>();
         foreach (var req in sampledRequests)
@@ -98,11 +104,10 @@ public sealed class SpecDecoder
                 candidates.Add((req, drafts, alpha));
         }
         if (candidates.Count == 0)
-            return;
+            return wanted;
         var lengths = _config.AdaptiveLengths
             ? ChooseLengths(candidates.Select(c => (c.Drafts.Length, c.Alpha)).ToList(), numRunning)
             : candidates.Select(c => c.Drafts.Length).ToArray();
-        var wanted = new List<(Request, int)>();
         for (int i = 0; i < candidates.Count; i++)
         {
             if (lengths[i] == 0)
@@ -112,33 +117,41 @@ public sealed class SpecDecoder
             else
                 wanted.Add((candidates[i].Request, lengths[i]));
         }
-        if (wanted.Count > 0)
-            DraftModel!.Propose(wanted);
+        return wanted;
     }
 
     /// <summary>
-    /// Each candidate's draft count: greedily, the draft of highest value α^j first, while it raises expected tokens
-    /// per second, (G + v) / (T + b) &gt; G / T, starting from one token per running request.
+    /// Each candidate's draft count, position by position: draft j of a request is worth α^j expected tokens and costs
+    /// b (its verification); a position costs a draft-model forward besides (none for n-gram). A position is added while
+    /// it raises expected tokens per second, (G + V) / (T + C) &gt; G / T, with the requests whose draft there pays for its
+    /// own verification; G and T start from one token per running request.
     /// </summary>
     internal int[] ChooseLengths(IReadOnlyList<(int MaxDrafts, double Alpha)> candidates, int numRunning)
     {
         var (a, b) = Cost.Fit() ?? (1.0, Cost.PriorRatio);
-        double g = Math.Max(1, numRunning), t = a + b * g;
+        double g = Math.Max(1, numRunning), t = a + b * g, f = DraftForwardSeconds;
         var lengths = new int[candidates.Count];
-        var queue = new PriorityQueue<int, double>();
-        for (int i = 0; i < candidates.Count; i++)
-            queue.Enqueue(i, -candidates[i].Alpha);
-        while (queue.TryDequeue(out int i, out double negValue))
+        var members = new List<int>();
+        for (int j = 1; ; j++)
         {
-            double v = -negValue;
-            if (v * t <= b * g)
-                break;   // values only fall from here
-            g += v;
-            t += b;
-            if (++lengths[i] < candidates[i].MaxDrafts)
-                queue.Enqueue(i, -(v * candidates[i].Alpha));
+            members.Clear();
+            double value = 0;
+            for (int i = 0; i < candidates.Count; i++)
+            {
+                double v = Math.Pow(candidates[i].Alpha, j);
+                if (lengths[i] == j - 1 && candidates[i].MaxDrafts >= j && v * t > b * g)
+                {
+                    members.Add(i);
+                    value += v;
+                }
+            }
+            double cost = f + b * members.Count;
+            if (members.Count == 0 || value * t <= cost * g)
+                return lengths;
+            (g, t) = (g + value, t + cost);
+            foreach (int i in members)
+                lengths[i] = j;
         }
-        return lengths;
     }
 
     // A request's drafts accepted out of draws, forgotten slowly, so that its estimate follows it and, without trials,
@@ -153,11 +166,4 @@ public sealed class SpecDecoder
 
         public double Estimate(double prior) => (_accepted + PriorWeight * prior) / (_trials + PriorWeight);
     }
-}
-
-/// <summary>A draft model's proposals: the drafts of each request, as many as asked, into <see cref="Request.SpecTokenIds"/>.</summary>
-public interface IDraftProposer
-{
-    /// <summary>Sets each request's drafts (at most the count asked).</summary>
-    void Propose(IReadOnlyList<(Request Request, int NumDrafts)> requests);
 }
