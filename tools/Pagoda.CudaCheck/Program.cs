@@ -53,6 +53,12 @@ switch (mode)
             }
         }
         break;
+    case "golden-spec":
+        failures += SpecCheck.Goldens(log);
+        break;
+    case "verify-cost":
+        SpecCheck.VerifyCost(args[1], Opt("--dtype", "bfloat16"), log);
+        break;
     case "bench":
         Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, invariant, int.Parse(Opt("--prompts", "256")), log, args.Contains("--quick"));
         break;
