@@ -15,6 +15,10 @@ namespace Pagoda.SpecDecode;
 public sealed class SpecDecoder
 {
     private const double PriorWeight = 2, Forget = 0.97;
+    // A draft must promise this much more than it costs: the step cost and acceptance are estimates, and a wrong
+    // yes costs more than a wrong no (measured at 16 running requests: without it, drafts at 67% acceptance made the
+    // batch 8-14% slower).
+    private const double Margin = 1.25;
     private readonly SpeculativeConfig _config;
     private readonly int _maxModelLen;
     private readonly NgramProposer? _ngram;
@@ -123,8 +127,8 @@ public sealed class SpecDecoder
     /// <summary>
     /// Each candidate's draft count, position by position: draft j of a request is worth α^j expected tokens and costs
     /// b (its verification); a position costs a draft-model forward besides (none for n-gram). A position is added while
-    /// it raises expected tokens per second, (G + V) / (T + C) &gt; G / T, with the requests whose draft there pays for its
-    /// own verification; G and T start from one token per running request.
+    /// it raises expected tokens per second by a margin, V / C &gt; 1.25 G / T, with the requests whose draft there pays for
+    /// its own verification by the same margin; G and T start from one token per running request.
     /// </summary>
     internal int[] ChooseLengths(IReadOnlyList<(int MaxDrafts, double Alpha)> candidates, int numRunning)
     {
@@ -139,14 +143,14 @@ public sealed class SpecDecoder
             for (int i = 0; i < candidates.Count; i++)
             {
                 double v = Math.Pow(candidates[i].Alpha, j);
-                if (lengths[i] == j - 1 && candidates[i].MaxDrafts >= j && v * t > b * g)
+                if (lengths[i] == j - 1 && candidates[i].MaxDrafts >= j && v * t > Margin * b * g)
                 {
                     members.Add(i);
                     value += v;
                 }
             }
             double cost = f + b * members.Count;
-            if (members.Count == 0 || value * t <= cost * g)
+            if (members.Count == 0 || value * t <= Margin * cost * g)
                 return lengths;
             (g, t) = (g + value, t + cost);
             foreach (int i in members)

@@ -90,8 +90,11 @@ public class SpecDecodePartsTests
         var dear = new SpecDecoder(config, 100);
         foreach (int n in new[] { 16, 20, 24, 28, 32 })
             dear.Cost.Record(n, 0.010 + 0.002 * n);     // a large CPU batch: each token costs 5% of the fixed part
-        // 16 running: the step makes 16 tokens in 42 ms; a draft must be worth more than 16 × 2 / 42 = 0.76 tokens.
-        Assert.Equal([2, 0], dear.ChooseLengths([(4, 0.9), (4, 0.6)], numRunning: 16));
+        // 8 running: the step makes 8 tokens in 26 ms; a draft must be worth 1.25 × 8 × 2 / 26 = 0.77 tokens, and more as
+        // drafts lengthen the step: 0.9 and 0.81 are, 0.729 and 0.6 are not.
+        Assert.Equal([2, 0], dear.ChooseLengths([(4, 0.9), (4, 0.6)], numRunning: 8));
+        // 16 running: 1.25 × 16 × 2 / 42 = 0.95 tokens; none is.
+        Assert.Equal([0, 0], dear.ChooseLengths([(4, 0.9), (4, 0.6)], numRunning: 16));
     }
 
     [Fact]
@@ -102,12 +105,12 @@ public class SpecDecodePartsTests
         foreach (int n in new[] { 1, 2, 3, 4, 5 })
             d.Cost.Record(n, 0.010 + 0.0001 * n);
         Assert.Equal([3, 3], d.ChooseLengths([(3, 0.9), (3, 0.9)], numRunning: 2));   // free drafts: all of them
-        d.RecordDraftForwards(2, 0.008);   // a draft forward costs 40% of a step: shared by two requests at α 0.9, it pays
-        Assert.Equal([3, 3], d.ChooseLengths([(3, 0.9), (3, 0.9)], numRunning: 2));
+        d.RecordDraftForwards(2, 0.008);   // a draft forward costs 40% of a step: shared by two requests at α 0.9, two positions pay
+        Assert.Equal([2, 2], d.ChooseLengths([(3, 0.9), (3, 0.9)], numRunning: 2));
         var dear = new SpecDecoder(config, 100);
         foreach (int n in new[] { 1, 2, 3, 4, 5 })
             dear.Cost.Record(n, 0.010 + 0.0001 * n);
-        dear.RecordDraftForwards(1, 0.008);   // 80% of a step: the first position buys 1.8 tokens for 0.0082 s; the second,
+        dear.RecordDraftForwards(1, 0.006);   // 60% of a step: the first position buys 1.8 tokens for 0.0062 s; the second,
         Assert.Equal([1, 1], dear.ChooseLengths([(3, 0.9), (3, 0.9)], numRunning: 2));   // 1.62 more, no longer pays
         // A request whose drafts are rarely accepted does not pay for a forward.
         Assert.Equal([0], dear.ChooseLengths([(3, 0.2)], numRunning: 1));
