@@ -56,10 +56,15 @@ public static class MoeParity
             ("stacked + biases, top-4 softmax, SwiGLU limit 1e-4", stackedC, stackedG,
                 new MoeSpec(4, MoeScoring.TopKSoftmax, false, MoeActivation.ClampedSwiglu) { SwigluLimit = 1e-4f }),
         };
+        // Each form prepared once, as a model does per layer: preparing per-expert weights stacks them and frees the parts.
+        var prepared = new Dictionary<MoeExpertWeights, MoeExperts>(ReferenceEqualityComparer.Instance)
+        {
+            [perC] = ((IMoeOps)cpu).PrepareExperts(perC), [perG] = ((IMoeOps)gpu).PrepareExperts(perG),
+            [stackedC] = ((IMoeOps)cpu).PrepareExperts(stackedC), [stackedG] = ((IMoeOps)gpu).PrepareExperts(stackedG),
+        };
         foreach (var (what, wc, wg, spec) in cases)
         {
-            using var ec = ((IMoeOps)cpu).PrepareExperts(wc);
-            using var eg = ((IMoeOps)gpu).PrepareExperts(wg);
+            var (ec, eg) = (prepared[wc], prepared[wg]);
             using var dc = cpu.Empty(n, h);
             using var dg = gpu.Empty(n, h);
             ((IMoeOps)cpu).FusedMoe(x.C, logits.C, ec, spec, dc);
@@ -80,6 +85,8 @@ public static class MoeParity
             if (!ok)
                 failures.Add(line);
         }
+        foreach (var e in prepared.Values)
+            e.Dispose();
         return failures;
     }
 }
