@@ -79,7 +79,10 @@ fi
 # Issue 20: the goldens with drafts (n-gram, the model as its own draft), and what verifying k drafts costs on the 1.5B shape.
 if want spec; then L=$(left); echo "== golden-spec ($L s left)"; [ $L -gt 60 ] && timeout $((L > 150 ? 150 : L - 5)) $C golden-spec > $OUT/golden-spec.log 2>&1
   grep -E "golden |FAIL|golden-spec:|rror|xception" $OUT/golden-spec.log | head -20
-  L=$(left); echo "== verify-cost ($L s left)"; [ $L -gt 60 ] && timeout $((L > 200 ? 200 : L - 5)) $C verify-cost $M --dtype bfloat16 2>&1 | grep -E "k [0-9]|rror|xception"; fi
+  L=$(left); echo "== verify-cost ($L s left)"; [ $L -gt 60 ] && timeout $((L > 200 ? 200 : L - 5)) $C verify-cost $M --dtype bfloat16 2>&1 | grep -E "k [0-9]|rror|xception"
+  # fortune-chat's workloads (bench/SpecDecode's), each against no speculation in the same process.
+  for w in "repeat" "repeat greedy" "quote" "plain" "c16" "c16-repeat" "random"; do L=$(left); [ $L -lt 40 ] && break; echo "-- spec-bench $w ($L s left)"
+    timeout $((L > 90 ? 90 : L - 5)) $C spec-bench $w --runs 3 2>&1 | tee -a $OUT/spec-bench.log | grep -E "^run|median|rror|xception"; done; fi
 if want structured; then L=$(left); echo "== structured greedy 32 ($L s left)"; [ $L -gt 40 ] && timeout $((L - 5)) $C structured $M --concurrency 32 --temperature 0 > $OUT/structured.log 2>&1; tail -5 $OUT/structured.log; fi
 if want moe; then L=$(left); echo "== Qwen3-30B-A3B, dummy bf16 weights ($L s left)"
   if [ $L -gt 100 ]; then Q=/tmp/q30; mkdir -p $Q && cp .gpu/qwen3-30b-a3b/config.json $Q/ && cp $M/tokenizer.json $Q/

@@ -1,70 +1,14 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json.Nodes;
 using Pagoda;
+using Pagoda.Bench.SpecDecode;
 using Pagoda.SpecDecode;
 
-// Speculative decoding on the embedded model: each workload run without speculation and with it, alternately, in one
-// process; prints each pair and the median ratio of output tokens per second with the mean acceptance length.
-// Usage: dotnet run -c Release --project bench/SpecDecode -- [workload] [runs] [speculative-config JSON]
-// Workloads: repeat (batch 1: long generations past EOS, where the model writes new chat turns of the same shape),
-// quote (batch 1: the answer repeats a text the prompt gives), plain (batch 1: ordinary fortune prompts, the answer
-// only), c16 (16 ordinary prompts at once, answers only), c16-repeat (16 prompts at once, past EOS).
+// Speculative decoding on the embedded model on the CPU (SpecDecodeBench says what each workload is).
+// Usage: dotnet run -c Release --project bench/SpecDecode -- [workload] [runs] [speculative-config JSON] [greedy] [fixed]
 string workload = args.Length > 0 ? args[0] : "repeat";
 int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 5;
-var spec = SpeculativeConfig.Parse(args.Length > 2 ? args[2] : """{"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_min": 2, "prompt_lookup_max": 4}""");
+var spec = SpeculativeConfig.Parse(args.Length > 2 && args[2].StartsWith('{') ? args[2] : SpecDecodeBench.DefaultConfig);
 if (args.Contains("fixed"))
     spec = spec with { AdaptiveLengths = false };
 string model = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", "..", "models", "fortune-chat"));
-
-using var plain = new LLM(new EngineArgs { Model = model });
-using var speculative = new LLM(new EngineArgs { Model = model, SpeculativeConfig = spec });
-string[] topics = ["cats", "work", "love", "computers", "the sea", "money", "politics", "poetry", "history", "food", "dogs", "rain", "music", "cars", "books", "time"];
-PromptInput Chat(string text) => plain.RenderChat(new JsonArray(new JsonObject { ["role"] = "user", ["content"] = text }));
-const string Quote = "The only thing we learn from history is that we do not learn. That men do not learn very much from history is "
-    + "the most important of all the lessons that history has to teach.";
-// The model's own sampling defaults (its generation_config), or greedy with "greedy".
-var defaults = args.Contains("greedy") ? new SamplingParams { Temperature = 0 } : plain.GetDefaultSamplingParams() with { Seed = 0 };
-var (prompts, p) = workload switch
-{
-    "repeat" => (new[] { Chat("Tell me a fortune.") }, defaults with { MaxTokens = 512, IgnoreEos = true }),
-    "quote" => (new[] { Chat($"Repeat this text word for word, three times: {Quote}") }, defaults with { MaxTokens = 256, IgnoreEos = true }),
-    "plain" => (topics.Take(8).Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 128 }),
-    "c16" => (topics.Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 128 }),
-    "random" => (new[] { PromptInput.FromTokenIds(Enumerable.Range(0, 64).Select(i => (i * 7919) % 8000).ToArray()) }, new SamplingParams { Temperature = 1, MaxTokens = 256, IgnoreEos = true, Seed = 0 }),
-    "c16-repeat" => (topics.Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 256, IgnoreEos = true }),
-    _ => throw new ArgumentException($"unknown workload {workload}"),
-};
-bool batch1 = workload is "repeat" or "quote" or "plain" or "random";
-
-// One pass: batch-1 workloads run their prompts one after another; the others submit them all at once.
-(double TokensPerSecond, long Tokens) Pass(LLM llm)
-{
-    var sw = Stopwatch.StartNew();
-    long tokens = 0;
-    if (batch1)
-    {
-        foreach (var prompt in prompts)
-            tokens += llm.Generate([prompt], p)[0].Outputs[0].TokenIds.Count;
-    }
-    else
-        tokens = llm.Generate(prompts, p).Sum(o => (long)o.Outputs[0].TokenIds.Count);
-    return (tokens / sw.Elapsed.TotalSeconds, tokens);
-}
-
-Pass(plain);
-Pass(speculative);   // warm-up: JIT, and the step cost the proposal lengths are chosen against
-var ratios = new List<double>();
-for (int r = 1; r <= runs; r++)
-{
-    var before = speculative.Engine.SpecDecodingStats!;
-    var (a, ta) = Pass(plain);
-    var (b, tb) = Pass(speculative);
-    var s = speculative.Engine.SpecDecodingStats!.Since(before);
-    ratios.Add(b / a);
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"run {r}: plain {a:F0} output tok/s ({ta} tokens), speculative {b:F0} ({tb}), ratio {b / a:F3}; {s.NumDrafts} drafts, {s.NumDraftTokens} draft tokens, acceptance {s.AcceptanceRate:P0}, mean acceptance length {s.MeanAcceptanceLength:F2}"));
-}
-var all = speculative.Engine.SpecDecodingStats!;
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-    $"{workload}: median ratio {ratios.Order().ElementAt(ratios.Count / 2):F3}; mean acceptance length {all.MeanAcceptanceLength:F2}, acceptance {all.AcceptanceRate:P0} ({prompts.Length} prompts, {p.MaxTokens} tokens at most, {Environment.ProcessorCount} cores)"));
+SpecDecodeBench.Run(new EngineArgs { Model = model }, workload, runs, spec, args.Contains("greedy"), Console.Out);

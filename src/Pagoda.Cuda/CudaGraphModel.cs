@@ -7,7 +7,9 @@ namespace Pagoda.Cuda;
 /// <summary>
 /// Runs decode steps as CUDA graph replays. At start-up one graph is captured per batch size (1, 2, 4, 8,
 /// then steps of 8 up to max-num-seqs) from an all-padding batch; a decode batch (one token per sequence,
-/// every row sampled) is padded to the next captured size and replayed; anything else runs eagerly.
+/// every row sampled) is padded to the next captured size and replayed; anything else runs eagerly. Batches where
+/// every sequence verifies the same number of drafts (q tokens each, every row sampled: speculative decoding's
+/// steps) get graphs of their own per (size, q), captured the first time that shape comes.
 /// Padding rows read and write only the pool's scratch block. Graphs end either in the device's sampling
 /// reduction (<see cref="ForwardBatch.Sampling"/>, one graph per kind of inputs: its variable lists are read
 /// through a descriptor, so they need no graph of their own) or in a full logits copy: greedy (k = 1) graphs
@@ -18,9 +20,13 @@ public sealed class CudaGraphModel : IModel
     private readonly IModel _inner;
     private readonly CudaBackend _backend;
     private readonly int _scratchSlot, _width;
+    private readonly long _outputFloats;   // the pinned output's capacity: a graph's rows must fit it
     private readonly int[] _scratchTable;
     private readonly int[] _sizes = [];
-    private readonly Dictionary<(int Size, (int, bool, bool, bool) Variant), CudaBackend.CudaGraph> _graphs = new();
+    private readonly Dictionary<(int Size, int Query, (int, bool, bool, bool) Variant), CudaBackend.CudaGraph> _graphs = new();
+
+    /// <summary>The most query tokens per sequence a graph takes: a token and up to 16 drafts to verify.</summary>
+    public const int MaxGraphQuery = 17;
     private static readonly (int, bool, bool, bool) FullLogits = (0, false, false, false);
 
     /// <summary>Wraps <paramref name="inner"/>; captures graphs now unless <paramref name="enforceEager"/>.</summary>
@@ -35,21 +41,22 @@ public sealed class CudaGraphModel : IModel
             return;
         _sizes = CaptureSizes(maxNumSeqs);
         int widest = new DeviceSamplingInputs(1, backend.MaxCandidates) { Processed = true, Logprobs = true }.RowWidth;
-        backend.EnsureHostOutput((long)_sizes[^1] * Math.Max(inner.Config.VocabSize, widest) * sizeof(float));
+        _outputFloats = (long)_sizes[^1] * Math.Max(inner.Config.VocabSize, widest);
+        backend.EnsureHostOutput(_outputFloats * sizeof(float));
         var sw = System.Diagnostics.Stopwatch.StartNew();
         foreach (int b in _sizes.Reverse())
-            Capture(b, DeviceSamplingInputs.TopK(b, 1), cache);
+            Capture(b, 1, DeviceSamplingInputs.TopK(b, 1), cache);
         CaptureMilliseconds = sw.Elapsed.TotalMilliseconds;
     }
 
     // `sampling` stands for its kind of inputs: the graph is captured over plain rows of that kind.
-    private CudaBackend.CudaGraph Capture(int size, DeviceSamplingInputs? sampling, PagedKvCache cache)
+    private CudaBackend.CudaGraph Capture(int size, int query, DeviceSamplingInputs? sampling, PagedKvCache cache)
     {
-        var dummy = Pad(Empty, size) with { Sampling = sampling?.Empty(size) };
+        var dummy = Pad(Empty, size, query) with { Sampling = sampling?.Empty(size * query) };
         Run(StepMode.Eager, null, dummy, cache);       // warm-up: allocations and cuBLAS heuristics happen outside capture
         var g = new CudaBackend.CudaGraph();
         Run(StepMode.Capture, g, dummy, cache);
-        _graphs[(size, sampling?.Variant ?? FullLogits)] = g;
+        _graphs[(size, query, sampling?.Variant ?? FullLogits)] = g;
         return g;
     }
 
@@ -95,18 +102,21 @@ public sealed class CudaGraphModel : IModel
     /// </summary>
     public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache)
     {
-        int n = batch.NumSeqs;
-        if (_sizes.Length > 0 && IsDecode(batch))
+        int n = batch.NumSeqs, q = UniformQuery(batch);
+        if (_sizes.Length > 0 && q > 0)
         {
+            var sampling = batch.Sampling;
+            int rowWidth = sampling?.RowWidth ?? Config.VocabSize;
             foreach (int size in _sizes)
             {
                 if (size < n)
                     continue;
-                var sampling = batch.Sampling;
-                var graph = _graphs.GetValueOrDefault((size, sampling?.Variant ?? FullLogits)) ?? Capture(size, sampling, cache);
-                float[] output = Run(StepMode.Replay, graph, (size == n ? batch : Pad(batch, size)) with { Sampling = sampling?.Pad(size) }, cache);
+                if ((long)size * q * rowWidth > _outputFloats)
+                    break;
+                var graph = _graphs.GetValueOrDefault((size, q, sampling?.Variant ?? FullLogits)) ?? Capture(size, q, sampling, cache);
+                float[] output = Run(StepMode.Replay, graph, (size == n ? batch : Pad(batch, size, q)) with { Sampling = sampling?.Pad(size * q) }, cache);
                 Replays++;
-                return new ReplayHandle(_backend, output, n * (sampling?.RowWidth ?? Config.VocabSize));
+                return new ReplayHandle(_backend, output, n * q * rowWidth);
             }
         }
         _backend.BeginStep(StepMode.Eager);
@@ -142,42 +152,51 @@ public sealed class CudaGraphModel : IModel
 
     private static bool IsPadded(ForwardBatch b) => b.NumSeqs > 0 && b.SeqLens[^1] == 1 && b.InputIds[^1] == 0;
 
-    private static bool IsDecode(ForwardBatch b)
+    // q when every sequence has q tokens (1 <= q <= MaxGraphQuery) and every token's row is sampled; else 0.
+    private static int UniformQuery(ForwardBatch b)
     {
-        if (b.NumTokens != b.NumSeqs || b.LogitsIndices.Length != b.NumTokens || b.NumSeqs == 0)
-            return false;
-        for (int i = 0; i < b.NumSeqs; i++)
+        int n = b.NumSeqs;
+        if (n == 0 || b.LogitsIndices.Length != b.NumTokens || b.NumTokens % n != 0 || b.NumTokens / n > MaxGraphQuery)
+            return 0;
+        int q = b.NumTokens / n;
+        for (int i = 0; i < n; i++)
         {
-            if (b.QueryStartLoc[i] != i || b.LogitsIndices[i] != i)
-                return false;
+            if (b.QueryStartLoc[i] != i * q)
+                return 0;
         }
-        return true;
+        for (int t = 0; t < b.NumTokens; t++)
+        {
+            if (b.LogitsIndices[t] != t)
+                return 0;
+        }
+        return q;
     }
 
     private static readonly ForwardBatch Empty = new([], [], [], [], [0], [], []);
 
-    // Real rows first, then rows that read and write only the scratch block (one shared table: nothing writes it).
-    private ForwardBatch Pad(ForwardBatch b, int size)
+    // Real sequences first, then sequences of q tokens at position 0 that read and write only the scratch block (one
+    // shared table: nothing writes it).
+    private ForwardBatch Pad(ForwardBatch b, int size, int q)
     {
-        int n = b.NumSeqs;
-        var ids = new int[size];
-        var positions = new int[size];
-        var slots = new int[size];
+        int n = b.NumSeqs, real = n * q;
+        var ids = new int[size * q];
+        var positions = new int[size * q];
+        var slots = new int[size * q];
         var tables = new int[size][];
         var start = new int[size + 1];
         var lens = new int[size];
-        var rows = new int[size];
-        b.InputIds.AsSpan(0, n).CopyTo(ids);
-        b.Positions.AsSpan(0, n).CopyTo(positions);
-        b.SlotMapping.AsSpan(0, n).CopyTo(slots);
-        slots.AsSpan(n).Fill(_scratchSlot);
+        var rows = new int[size * q];
+        b.InputIds.AsSpan(0, real).CopyTo(ids);
+        b.Positions.AsSpan(0, real).CopyTo(positions);
+        b.SlotMapping.AsSpan(0, real).CopyTo(slots);
+        slots.AsSpan(real).Fill(_scratchSlot);
         b.BlockTables.AsSpan(0, n).CopyTo(tables);
         tables.AsSpan(n).Fill(_scratchTable);
         b.SeqLens.AsSpan(0, n).CopyTo(lens);
         lens.AsSpan(n).Fill(1);
         for (int i = 0; i <= size; i++)
-            start[i] = i;
-        for (int i = 0; i < size; i++)
+            start[i] = i * q;
+        for (int i = 0; i < size * q; i++)
             rows[i] = i;
         return new ForwardBatch(ids, positions, slots, tables, start, lens, rows);
     }

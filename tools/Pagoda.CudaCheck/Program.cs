@@ -59,6 +59,13 @@ switch (mode)
     case "verify-cost":
         SpecCheck.VerifyCost(args[1], Opt("--dtype", "bfloat16"), log);
         break;
+    case "spec-bench":
+        // spec-bench WORKLOAD [--runs N] [--spec JSON] [--model DIR] [greedy] [fixed]: bench/SpecDecode's workloads on the GPU.
+        var specConfig = Pagoda.SpecDecode.SpeculativeConfig.Parse(Opt("--spec", Pagoda.Bench.SpecDecode.SpecDecodeBench.DefaultConfig));
+        Pagoda.Bench.SpecDecode.SpecDecodeBench.Run(
+            new Pagoda.EngineArgs { Model = Path.GetFullPath(Opt("--model", "models/fortune-chat")), Device = "cuda", BackendProviders = [CudaProvider.Instance], DType = Opt("--dtype", "auto") },
+            args[1], int.Parse(Opt("--runs", "3")), args.Contains("fixed") ? specConfig with { AdaptiveLengths = false } : specConfig, args.Contains("greedy"), log);
+        break;
     case "bench":
         Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, invariant, int.Parse(Opt("--prompts", "256")), log, args.Contains("--quick"));
         break;

@@ -114,8 +114,10 @@ public sealed partial class LLMEngine : IDisposable
                     draftWeights.Dispose();
                     throw new ArgumentException("--speculative-config: a draft model must slide within the target's sliding window (the target's KV blocks behind it are released), and KV transfers carry the target's KV only.");
                 }
-                _draft = new DraftModel(draftModel, _backend.AllocateKvCache(draftModel.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, draftModel.KvWidth),
-                    draftWeights);
+                var draftCache = _backend.AllocateKvCache(draftModel.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, draftModel.KvWidth);
+                // CUDA graphs for the draft's one-token forwards, as for the target's decode.
+                _draft = new DraftModel(provider?.Prepare(draftModel, _backend, draftCache, args, MaxModelLen) ?? draftModel, draftCache, draftWeights,
+                    deviceGreedy: _backend is IDeviceSampler { MaxCandidates: > 0 });
             }
             _model = provider?.Prepare(_model, _backend, cache, args, MaxModelLen) ?? _model;
             _runner = new ModelRunner(_model, cache, (_backend as IDeviceSampler)?.MaxCandidates ?? 0, args.FaultHook);

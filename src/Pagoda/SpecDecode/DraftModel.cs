@@ -21,10 +21,15 @@ public sealed class DraftModel : IDisposable
     private readonly IModel _model;
     private readonly PagedKvCache _cache;
     private readonly WeightStore _weights;
+    private readonly bool _deviceGreedy;
     private readonly ConditionalWeakTable<Request, Watermark> _marks = [];
 
-    /// <summary>A draft over its own pool (as many blocks as the target's) and the weights it was built from.</summary>
-    public DraftModel(IModel model, PagedKvCache cache, WeightStore weights) => (_model, _cache, _weights) = (model, cache, weights);
+    /// <summary>
+    /// A draft over its own pool (as many blocks as the target's) and the weights it was built from; with
+    /// <paramref name="deviceGreedy"/> (a backend that samples on the device) only each row's best token crosses to the host.
+    /// </summary>
+    public DraftModel(IModel model, PagedKvCache cache, WeightStore weights, bool deviceGreedy = false) =>
+        (_model, _cache, _weights, _deviceGreedy) = (model, cache, weights, deviceGreedy);
 
     /// <summary>The draft's architecture facts.</summary>
     public ModelConfig Config => _model.Config;
@@ -40,7 +45,7 @@ public sealed class DraftModel : IDisposable
         var tableOf = new Dictionary<Request, int[]>(ReferenceEqualityComparer.Instance);
         for (int s = 0; s < scheduled.Count; s++)
             tableOf[scheduled[s]] = batch.BlockTables[s];
-        int n = wanted.Count, vocab = _model.Config.VocabSize, bs = _cache.BlockSize;
+        int n = wanted.Count, bs = _cache.BlockSize;
         var drafts = wanted.Select(w => new int[w.NumDrafts]).ToArray();
         var tables = wanted.Select(w => tableOf[w.Request]).ToArray();
         var marks = wanted.Select(w => _marks.GetOrCreateValue(w.Request)).ToArray();
@@ -57,9 +62,9 @@ public sealed class DraftModel : IDisposable
             }
             (queryStart[w + 1], seqLens[w], rows[w]) = (ids.Count, req.NumTokens, ids.Count - 1);
         }
-        var logits = _model.Forward(new ForwardBatch([.. ids], [.. positions], [.. slots], tables, queryStart, seqLens, rows), _cache);   // [n, vocab]
+        var best = Greedy(new ForwardBatch([.. ids], [.. positions], [.. slots], tables, queryStart, seqLens, rows));
         for (int w = 0; w < n; w++)
-            drafts[w][0] = ArgMax(logits.AsSpan(w * vocab, vocab));
+            drafts[w][0] = best[w];
         var active = Enumerable.Range(0, n).Where(w => drafts[w].Length > 1).ToList();
         for (int j = 1; active.Count > 0; j++)
         {
@@ -72,9 +77,9 @@ public sealed class DraftModel : IDisposable
                 (dIds[a], dPositions[a], dTables[a], dQuery[a + 1], dLens[a], dRows[a]) = (drafts[w][j - 1], pos, tables[w], a + 1, pos + 1, a);
                 dSlots[a] = tables[w][pos / bs] * bs + pos % bs;
             }
-            logits = _model.Forward(new ForwardBatch(dIds, dPositions, dSlots, dTables, dQuery, dLens, dRows), _cache);   // [m, vocab]
+            best = Greedy(new ForwardBatch(dIds, dPositions, dSlots, dTables, dQuery, dLens, dRows));
             for (int a = 0; a < m; a++)
-                drafts[active[a]][j] = ArgMax(logits.AsSpan(a * vocab, vocab));
+                drafts[active[a]][j] = best[a];
             active.RemoveAll(w => drafts[w].Length == j + 1);
         }
         for (int w = 0; w < n; w++)
@@ -104,6 +109,24 @@ public sealed class DraftModel : IDisposable
 
         // Every real token is fed now; the drafts but the last were fed after them.
         public void Fed(Request req, int[] drafts) => (_valid, _fed) = (req.NumTokens, drafts[..^1]);
+    }
+
+    // The greedy token of each row the batch samples (ties to the lower id, as the device's reduction breaks them).
+    private int[] Greedy(ForwardBatch batch)
+    {
+        int rows = batch.LogitsIndices.Length, vocab = _model.Config.VocabSize;
+        var best = new int[rows];
+        if (_deviceGreedy)
+        {
+            var top = _model.Forward(batch with { Sampling = DeviceSamplingInputs.TopK(rows, 1) }, _cache);   // [rows, 2]: value, id
+            for (int r = 0; r < rows; r++)
+                best[r] = (int)top[2 * r + 1];
+            return best;
+        }
+        var logits = _model.Forward(batch, _cache);   // [rows, vocab]
+        for (int r = 0; r < rows; r++)
+            best[r] = ArgMax(logits.AsSpan(r * vocab, vocab));
+        return best;
     }
 
     private static int ArgMax(ReadOnlySpan<float> row)
