@@ -12,11 +12,12 @@ using Pagoda.Models;
 //        [--tokens 128] [--rounds 3] [--batch-invariant] [--attention CONTEXT (one layer's attention alone)]
 //        [--prefill (time the prompt forwards instead: one "step" is a whole prompt)]
 //        [--batch N (N sequences decoding together, each after its own prompt)]
+//        [--query Q (each decode step feeds Q tokens per sequence with every row's logits: verifying Q - 1 drafts)]
 string model = "tests/fixtures/configs/qwen2.5-0.5b-instruct";
 string? quant = null;
 int promptLen = 128, tokens = 128, rounds = 3;
 bool batchInvariant = false;
-int attentionContext = 0, batchSize = 1;
+int attentionContext = 0, batchSize = 1, query = 1;
 bool prefill = false;
 for (int i = 0; i < args.Length; i++)
 {
@@ -30,6 +31,7 @@ for (int i = 0; i < args.Length; i++)
         case "--batch-invariant": batchInvariant = true; break;
         case "--prefill": prefill = true; break;
         case "--batch": batchSize = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+        case "--query": query = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         case "--attention": attentionContext = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
         default: throw new ArgumentException($"unknown option {args[i]}");
     }
@@ -48,7 +50,7 @@ var cpuBackend = new CpuBackend(new BackendOptions { BatchInvariant = batchInvar
 using var timing = new TimingBackend(cpuBackend);
 using var net = ModelRegistry.Create(folder.Config, store, timing, quant);
 const int blockSize = 16;
-int blocksPerSeq = (promptLen + tokens + blockSize - 1) / blockSize + 1, blocks = blocksPerSeq * batchSize;
+int blocksPerSeq = (promptLen + tokens * query + blockSize - 1) / blockSize + 1, blocks = blocksPerSeq * batchSize;
 using var cache = timing.AllocateKvCache(folder.Config.NumLayers, blocks, blockSize, net.KvWidth);
 int[][] tables = Enumerable.Range(0, batchSize).Select(s => Enumerable.Range(s * blocksPerSeq, blocksPerSeq).ToArray()).ToArray();
 var rng = new Random(7);
@@ -71,10 +73,10 @@ for (int round = 0; round < rounds + 1; round++)
     for (int t = 0; t < tokens; t++)
     {
         long start = Stopwatch.GetTimestamp();
-        logits = net.Forward(Batch(next, promptLen + t), cache);
+        logits = net.Forward(Batch(next.SelectMany(id => Enumerable.Repeat(id, query)).ToArray(), promptLen + t * query, allRows: query > 1), cache);
         if (record && !prefill)
             tokenMs.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-        next = Argmax(logits, batchSize);
+        next = Argmax(logits, batchSize * query).Where((_, i) => i % query == query - 1).ToArray();
     }
     probe = Math.Max(probe, LlamaCompare.Bandwidth.MeasureGBps(Environment.ProcessorCount));
 }
@@ -85,7 +87,7 @@ tokenMs.Sort();
 double medianToken = tokenMs[steps / 2];
 int stepsPerKey = steps;
 long weightBytes = timing.Totals.Where(kv => kv.Key.StartsWith("Linear", StringComparison.Ordinal)).Sum(kv => kv.Value.Bytes) / steps;
-Console.WriteLine($"{folder.Config.Architecture} {(quant ?? "bf16")}{(batchInvariant ? " batch-invariant" : "")}: {steps} {(prefill ? "prompt forwards" : "decode steps")} of {batchSize} sequence(s) after a {promptLen}-token prompt each, {Environment.ProcessorCount} threads");
+Console.WriteLine($"{folder.Config.Architecture} {(quant ?? "bf16")}{(batchInvariant ? " batch-invariant" : "")}: {steps} {(prefill ? "prompt forwards" : "decode steps")} of {batchSize} sequence(s){(query > 1 ? $" of {query} tokens, every row's logits," : "")} after a {promptLen}-token prompt each, {Environment.ProcessorCount} threads");
 Console.WriteLine($"token: mean {meanToken:F2} ms, median {medianToken:F2} ms ({1000 / medianToken:F1} tok/s); weights read {weightBytes / 1e6:F0} MB/token");
 Console.WriteLine($"probe {probe:F1} GB/s -> ideal token {weightBytes / probe / 1e6:F2} ms; the mean token reaches {weightBytes / (meanToken / 1000) / 1e9:F1} GB/s ({weightBytes / probe / 1e6 / meanToken:P0} of the probe)");
 Console.WriteLine();
@@ -104,8 +106,9 @@ Console.WriteLine($"{"all Linear",-34} {linear.Sum(kv => kv.Value.Calls) / (doub
 Console.WriteLine($"{"other ops",-34} {"",9} {opsMs - linearMs,8:F3} {(opsMs - linearMs) / meanToken,8:P1}");
 Console.WriteLine($"{"outside ops (model host code)",-34} {"",9} {meanToken - opsMs,8:F3} {(meanToken - opsMs) / meanToken,8:P1}");
 
-// ids: batchSize equal runs of tokens, sequence s's run at positions start.. of its own block table.
-ForwardBatch Batch(int[] ids, int start)
+// ids: batchSize equal runs of tokens, sequence s's run at positions start.. of its own block table; logits of each
+// run's last token, or of every token.
+ForwardBatch Batch(int[] ids, int start, bool allRows = false)
 {
     int per = ids.Length / batchSize;
     int[] positions = Enumerable.Range(0, ids.Length).Select(i => start + i % per).ToArray();
@@ -113,7 +116,7 @@ ForwardBatch Batch(int[] ids, int start)
     return new(ids, positions, slots, tables,
         Enumerable.Range(0, batchSize + 1).Select(s => s * per).ToArray(),
         Enumerable.Repeat(start + per, batchSize).ToArray(),
-        Enumerable.Range(1, batchSize).Select(s => s * per - 1).ToArray());
+        allRows ? Enumerable.Range(0, ids.Length).ToArray() : Enumerable.Range(1, batchSize).Select(s => s * per - 1).ToArray());
 }
 
 static int[] Argmax(float[] v, int rows)
