@@ -7,9 +7,10 @@ namespace Pagoda.Cuda;
 /// <summary>
 /// Runs decode steps as CUDA graph replays. At start-up one graph is captured per batch size (1, 2, 4, 8,
 /// then steps of 8 up to max-num-seqs) from an all-padding batch; a decode batch (one token per sequence,
-/// every row sampled) is padded to the next captured size and replayed; anything else runs eagerly. Batches where
-/// every sequence verifies the same number of drafts (q tokens each, every row sampled: speculative decoding's
-/// steps) get graphs of their own per (size, q), captured the first time that shape comes.
+/// every row sampled) is padded to the next captured size and replayed; anything else runs eagerly. Speculative
+/// decoding's steps (every row sampled, each sequence a token and its drafts) get graphs of their own per (size, q),
+/// captured the first time that shape comes, q being the most tokens of any sequence: the others' queries are filled
+/// up to it (<see cref="GraphBatches"/>).
 /// Padding rows read and write only the pool's scratch block. Graphs end either in the device's sampling
 /// reduction (<see cref="ForwardBatch.Sampling"/>, one graph per kind of inputs: its variable lists are read
 /// through a descriptor, so they need no graph of their own) or in a full logits copy: greedy (k = 1) graphs
@@ -52,7 +53,7 @@ public sealed class CudaGraphModel : IModel
     // `sampling` stands for its kind of inputs: the graph is captured over plain rows of that kind.
     private CudaBackend.CudaGraph Capture(int size, int query, DeviceSamplingInputs? sampling, PagedKvCache cache)
     {
-        var dummy = Pad(Empty, size, query) with { Sampling = sampling?.Empty(size * query) };
+        var dummy = GraphBatches.Pad(Empty, size, query, _scratchSlot, _scratchTable) with { Sampling = sampling?.Empty(size * query) };
         Run(StepMode.Eager, null, dummy, cache);       // warm-up: allocations and cuBLAS heuristics happen outside capture
         var g = new CudaBackend.CudaGraph();
         Run(StepMode.Capture, g, dummy, cache);
@@ -102,11 +103,11 @@ public sealed class CudaGraphModel : IModel
     /// </summary>
     public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache)
     {
-        int n = batch.NumSeqs, q = UniformQuery(batch);
-        if (_sizes.Length > 0 && q > 0)
+        int n = batch.NumSeqs, q = _sizes.Length > 0 ? GraphBatches.MaxQuery(batch, MaxGraphQuery) : 0;
+        if (q > 0 && !(batch.NumTokens != n * q && batch.Sampling?.Masks != null))
         {
             var sampling = batch.Sampling;
-            int rowWidth = sampling?.RowWidth ?? Config.VocabSize;
+            int rowWidth = sampling?.RowWidth ?? Config.VocabSize, rows = batch.NumTokens;
             foreach (int size in _sizes)
             {
                 if (size < n)
@@ -114,25 +115,33 @@ public sealed class CudaGraphModel : IModel
                 if ((long)size * q * rowWidth > _outputFloats)
                     break;
                 var graph = _graphs.GetValueOrDefault((size, q, sampling?.Variant ?? FullLogits)) ?? Capture(size, q, sampling, cache);
-                float[] output = Run(StepMode.Replay, graph, (size == n ? batch : Pad(batch, size, q)) with { Sampling = sampling?.Pad(size * q) }, cache);
+                var (uniform, rowAt) = rows == n * q ? (batch, null) : GraphBatches.Spread(batch, q, _scratchSlot);
+                float[] output = Run(StepMode.Replay, graph, size == n ? uniform : GraphBatches.Pad(uniform, size, q, _scratchSlot, _scratchTable), cache);
                 Replays++;
-                return new ReplayHandle(_backend, output, n * q * rowWidth);
+                return new ReplayHandle(_backend, output, rowWidth, rows, rowAt);
             }
         }
         _backend.BeginStep(StepMode.Eager);
         return new CompletedForward(_inner.Forward(batch, cache));
     }
 
-    /// <summary>A launched replay: Wait synchronizes with the stream and fills the output from pinned memory.</summary>
-    private sealed class ReplayHandle(CudaBackend backend, float[] output, int length) : IForwardHandle
+    /// <summary>
+    /// A launched replay: Wait synchronizes with the stream and fills the output from pinned memory; the batch's
+    /// <paramref name="rows"/> are the first ones or, for a spread batch, those at <paramref name="rowAt"/>.
+    /// </summary>
+    private sealed class ReplayHandle(CudaBackend backend, float[] output, int rowWidth, int rows, int[]? rowAt) : IForwardHandle
     {
         public bool IsAsynchronous => true;
 
         public float[] Wait()
         {
             backend.FinishReplay(output);
-            // Rows of padding are dropped.
-            return output.Length == length ? output : output.AsSpan(0, length).ToArray();
+            if (rowAt == null)   // rows of padding are dropped
+                return output.Length == rows * rowWidth ? output : output.AsSpan(0, rows * rowWidth).ToArray();
+            var real = new float[rows * rowWidth];
+            for (int r = 0; r < rows; r++)
+                output.AsSpan(rowAt[r] * rowWidth, rowWidth).CopyTo(real.AsSpan(r * rowWidth));
+            return real;
         }
     }
 
@@ -152,54 +161,7 @@ public sealed class CudaGraphModel : IModel
 
     private static bool IsPadded(ForwardBatch b) => b.NumSeqs > 0 && b.SeqLens[^1] == 1 && b.InputIds[^1] == 0;
 
-    // q when every sequence has q tokens (1 <= q <= MaxGraphQuery) and every token's row is sampled; else 0.
-    private static int UniformQuery(ForwardBatch b)
-    {
-        int n = b.NumSeqs;
-        if (n == 0 || b.LogitsIndices.Length != b.NumTokens || b.NumTokens % n != 0 || b.NumTokens / n > MaxGraphQuery)
-            return 0;
-        int q = b.NumTokens / n;
-        for (int i = 0; i < n; i++)
-        {
-            if (b.QueryStartLoc[i] != i * q)
-                return 0;
-        }
-        for (int t = 0; t < b.NumTokens; t++)
-        {
-            if (b.LogitsIndices[t] != t)
-                return 0;
-        }
-        return q;
-    }
-
     private static readonly ForwardBatch Empty = new([], [], [], [], [0], [], []);
-
-    // Real sequences first, then sequences of q tokens at position 0 that read and write only the scratch block (one
-    // shared table: nothing writes it).
-    private ForwardBatch Pad(ForwardBatch b, int size, int q)
-    {
-        int n = b.NumSeqs, real = n * q;
-        var ids = new int[size * q];
-        var positions = new int[size * q];
-        var slots = new int[size * q];
-        var tables = new int[size][];
-        var start = new int[size + 1];
-        var lens = new int[size];
-        var rows = new int[size * q];
-        b.InputIds.AsSpan(0, real).CopyTo(ids);
-        b.Positions.AsSpan(0, real).CopyTo(positions);
-        b.SlotMapping.AsSpan(0, real).CopyTo(slots);
-        slots.AsSpan(real).Fill(_scratchSlot);
-        b.BlockTables.AsSpan(0, n).CopyTo(tables);
-        tables.AsSpan(n).Fill(_scratchTable);
-        b.SeqLens.AsSpan(0, n).CopyTo(lens);
-        lens.AsSpan(n).Fill(1);
-        for (int i = 0; i <= size; i++)
-            start[i] = i * q;
-        for (int i = 0; i < size * q; i++)
-            rows[i] = i;
-        return new ForwardBatch(ids, positions, slots, tables, start, lens, rows);
-    }
 
     /// <inheritdoc />
     public void Dispose() => _inner.Dispose();

@@ -107,6 +107,36 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
         return this with { Rows = size, Params = p, EditOffsets = Extend(EditOffsets), PenaltyOffsets = Extend(PenaltyOffsets), Masks = masks };
     }
 
+    /// <summary>
+    /// The same inputs over <paramref name="size"/> rows, row r moved to <paramref name="rowAt"/>[r] (ascending), the
+    /// rows between them plain. Masks are not moved: inputs with masks are refused.
+    /// </summary>
+    public DeviceSamplingInputs Spread(int size, int[] rowAt)
+    {
+        if (rowAt.Length != Rows || (Rows > 0 && rowAt[^1] >= size))
+            throw new ArgumentException($"{rowAt.Length} row positions for {Rows} rows within {size}", nameof(rowAt));
+        if (Masks != null)
+            throw new NotSupportedException("rows with token masks cannot be spread");
+        if (!Processed)
+            return this with { Rows = size };
+        var spread = Empty(size);
+        var p = (int[])spread.Params.Clone();
+        var (edits, penalties) = (new int[size + 1], new int[size + 1]);
+        for (int r = 0, to = 0; to < size; to++)
+        {
+            // Rows before `to` that came from this one's left: offsets stay at the last real row's end.
+            bool real = r < Rows && rowAt[r] == to;
+            if (real)
+            {
+                Params.AsSpan(r * ParamWidth, ParamWidth).CopyTo(p.AsSpan(to * ParamWidth));
+                r++;
+            }
+            edits[to + 1] = EditOffsets[r];
+            penalties[to + 1] = PenaltyOffsets[r];
+        }
+        return this with { Rows = size, Params = p, EditOffsets = edits, PenaltyOffsets = penalties };
+    }
+
     /// <summary>The same kind of inputs (what a captured graph depends on) over <paramref name="rows"/> plain rows.</summary>
     public DeviceSamplingInputs Empty(int rows) =>
         (this with { Rows = 0, Params = [], EditOffsets = [0], Edits = [], PenaltyOffsets = [0], Penalties = ReadOnlyMemory<int>.Empty, Masks = Masks == null ? null : _ => { } }).Pad(rows);
