@@ -78,7 +78,7 @@ if want real; then MEM=$(nvidia-smi --query-gpu=memory.total --format=csv,nohead
   done
 fi
 # Issue 20: the goldens with drafts (n-gram, the model as its own draft), and what verifying k drafts costs on the 1.5B shape.
-if want spec; then L=$(left); echo "== golden-spec ($L s left)"; [ $L -gt 60 ] && timeout $((L > 150 ? 150 : L - 5)) $C golden-spec > $OUT/golden-spec.log 2>&1
+if want spec; then L=$(left); echo "== golden-spec ($L s left)"; [ $L -gt 60 ] && timeout $((L > 150 ? 150 : L - 5)) $C golden-spec $([ -d /tmp/arch ] && echo /tmp/arch) > $OUT/golden-spec.log 2>&1
   grep -E "golden |FAIL|golden-spec:|rror|xception" $OUT/golden-spec.log | head -20
   L=$(left); echo "== verify-cost ($L s left)"; [ $L -gt 60 ] && timeout $((L > 200 ? 200 : L - 5)) $C verify-cost $M --dtype bfloat16 2>&1 | grep -E "k [0-9]|rror|xception"
   # fortune-chat's workloads (bench/SpecDecode's), each against no speculation in the same process.

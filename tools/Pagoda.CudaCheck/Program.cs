@@ -54,7 +54,8 @@ switch (mode)
         }
         break;
     case "golden-spec":
-        failures += SpecCheck.Goldens(log);
+        // golden-spec [ARCH_DIR]: with golden-arch's folder, its fixtures too.
+        failures += SpecCheck.Goldens(log, args.Length > 1 ? args[1] : null);
         break;
     case "verify-cost":
         SpecCheck.VerifyCost(args[1], Opt("--dtype", "bfloat16"), log);

@@ -11,19 +11,41 @@ namespace Pagoda.CudaCheck;
 /// </summary>
 public static class SpecCheck
 {
-    /// <summary>The goldens with drafts; returns failures.</summary>
-    public static int Goldens(TextWriter log)
+    /// <summary>
+    /// The goldens with drafts: models.json's fixtures, and with <paramref name="archDir"/> (golden-arch's folder) every
+    /// fixture of models-arch.json; returns failures.
+    /// </summary>
+    public static int Goldens(TextWriter log, string? archDir = null)
     {
+        var runs = new List<(string Root, string Entry, string Dir, string File)>
+        {
+            (".", "fortune-chat", "models/fortune-chat", "tests/fixtures/golden/models.json"),
+        };
+        foreach (string name in new[] { "tiny-llama", "tiny-qwen3", "tiny-opt" })
+            runs.Add((".", name, $"tests/fixtures/models/{name}", "tests/fixtures/golden/models.json"));
+        if (archDir != null)
+        {
+            foreach (string name in new[] { "tiny-mistral", "tiny-phi3", "tiny-qwen2-yarn", "tiny-gemma2", "tiny-gemma3", "tiny-qwen3-moe", "tiny-mixtral", "tiny-gpt-oss" })
+                runs.Add((archDir, name, Path.Combine(archDir, name), "models-arch.json"));
+        }
         int failures = 0;
-        foreach (var (entry, dir) in new[] { ("fortune-chat", "models/fortune-chat"), ("tiny-llama", "tests/fixtures/models/tiny-llama") })
+        foreach (var (root, entry, dir, file) in runs)
         {
             var ngram = new SpeculativeConfig { Method = "ngram", NumSpeculativeTokens = 4, PromptLookupMin = 1, PromptLookupMax = 3, AdaptiveLengths = false };
             var self = new SpeculativeConfig { Method = "draft_model", Model = Path.GetFullPath(dir), NumSpeculativeTokens = 3, AdaptiveLengths = false };
             foreach (var spec in new[] { ngram, self })
             {
-                var found = GoldenCheck.Run(".", entry, dir, "float32", log, spec: spec);
-                log.WriteLine($"  golden {entry} with {spec.Method}: {(found.Count == 0 ? "OK" : string.Join("; ", found))}");
-                failures += found.Count;
+                try
+                {
+                    var found = GoldenCheck.Run(root, entry, root == "." ? dir : entry, "float32", log, goldenFile: file, spec: spec);
+                    log.WriteLine($"  golden {entry} with {spec.Method}: {(found.Count == 0 ? "OK" : string.Join("; ", found))}");
+                    failures += found.Count;
+                }
+                catch (Exception e) when (e is NotSupportedException or ArgumentException)
+                {
+                    log.WriteLine($"  FAIL golden {entry} with {spec.Method}: {e.GetType().Name}: {e.Message}");
+                    failures++;
+                }
             }
         }
         return failures;
