@@ -59,6 +59,17 @@ public class DraftModelTests
     }
 
     [Fact]
+    public void ABackendThatSamplesOnTheDeviceGetsTheDraftsGreedyTokensFromIt()
+    {
+        // The GPU's path on the CPU: the draft's rows reduced to their best token by the device's reduction.
+        var device = new ReferenceSamplingDevice();
+        var stats = RunGoldens("fortune-chat", "fortune-chat", new EngineArgs { Device = device.Device, BackendProviders = [device], NumKvBlocks = 256, MaxModelLen = 512 });
+        Assert.True(stats.AcceptanceRate > 0.9, $"acceptance {stats.AcceptanceRate:P1}");
+        // Every target row asks for logprobs (a processed reduction); the draft's rows are plain top-1 reductions.
+        Assert.True(device.Reduced - device.Processed > 0, $"{device.Reduced} reductions, {device.Processed} processed");
+    }
+
+    [Fact]
     public void PreemptionAndChunkingKeepTheDraftsCacheInStep() =>
         RunGoldens("fortune-chat", "fortune-chat", new EngineArgs { NumKvBlocks = 16, BlockSize = 16, MaxModelLen = 192, MaxNumBatchedTokens = 32 });
 
