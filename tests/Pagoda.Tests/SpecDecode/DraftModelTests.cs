@@ -59,6 +59,19 @@ public class DraftModelTests
     }
 
     [Fact]
+    public void TheTrainedDraftOfTheEmbeddedModelIsAcceptedMoreThanItsStartingPoint()
+    {
+        // models/fortune-chat-draft (tools/train-draft) began as fortune-chat's first two layers; distilled, it must
+        // propose better than that truncated model does over the goldens.
+        using var truncated = new TempModel("fortune-chat");
+        truncated.EditConfig(c => (c["num_hidden_layers"], c["layer_types"]) = (2, new System.Text.Json.Nodes.JsonArray("full_attention", "full_attention")));
+        var before = RunGoldens("fortune-chat", truncated.Dir);
+        var trained = RunGoldens("fortune-chat", "fortune-chat-draft");
+        Assert.True(trained.AcceptanceRate > before.AcceptanceRate + 0.05,
+            $"trained {trained.AcceptanceRate:P1} against truncated {before.AcceptanceRate:P1}");
+    }
+
+    [Fact]
     public void ABackendThatSamplesOnTheDeviceGetsTheDraftsGreedyTokensFromIt()
     {
         // The GPU's path on the CPU: the draft's rows reduced to their best token by the device's reduction.

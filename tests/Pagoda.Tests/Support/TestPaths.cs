@@ -10,8 +10,8 @@ public static class TestPaths
     public static string Golden(string name) => Path.Combine(Fixtures, "golden", name);
 
     /// <summary>A model folder: the embedded default (fortune-chat) or a tiny test model.</summary>
-    public static string Model(string name) => name == "fortune-chat"
-        ? Path.Combine(RepoRoot, "models", "fortune-chat")
+    public static string Model(string name) => name is "fortune-chat" or "fortune-chat-draft"
+        ? Path.Combine(RepoRoot, "models", name)
         : Path.Combine(Fixtures, "models", name);
 
     /// <summary>Git-ignored cache for things fetched at test setup (npm tokenizers).</summary>
