@@ -46,6 +46,23 @@ public sealed partial class LLMEngine
         }
     }
 
+    // The loaded draft over a pool of the target's block count, or a refusal (which disposes it).
+    private DraftModel CreateDraft(EngineArgs args, IBackendProvider? provider, IModel draftModel, WeightStore draftWeights)
+    {
+        // Blocks behind the target's window are released: a draft may only read within a window as short.
+        int draftWindow = KvCacheSlidingWindow(draftModel.Config, MaxModelLen);
+        if ((KvCacheInfo.SlidingWindow > 0 && (draftWindow == 0 || draftWindow > KvCacheInfo.SlidingWindow)) || args.KvTransferConfig != null)
+        {
+            draftModel.Dispose();
+            draftWeights.Dispose();
+            throw new ArgumentException("--speculative-config: a draft model must slide within the target's sliding window (the target's KV blocks behind it are released), and KV transfers carry the target's KV only.");
+        }
+        var draftCache = _backend.AllocateKvCache(draftModel.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, draftModel.KvWidth);
+        // CUDA graphs for the draft's one-token forwards, as for the target's decode.
+        return new DraftModel(provider?.Prepare(draftModel, _backend, draftCache, args, MaxModelLen) ?? draftModel, draftCache, draftWeights,
+            deviceGreedy: _backend is IDeviceSampler { MaxCandidates: > 0 });
+    }
+
     // The drafts the next step verifies, for each request that sampled in this one and runs on. A draft model follows
     // every step, drafting or not, so that its pool keeps up with the target's (a throw there fails the step's requests).
     private void ProposeDrafts(SchedulerOutput recorded, ModelRunnerOutput run, LaunchedStep launched)

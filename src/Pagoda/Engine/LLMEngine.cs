@@ -105,20 +105,7 @@ public sealed partial class LLMEngine : IDisposable
                 (double)(targetBytes + draftBytes) / targetBytes);
             var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth);
             if (draft is var (draftModel, draftWeights))
-            {
-                // Blocks behind the target's window are released: a draft may only read within a window as short.
-                int draftWindow = KvCacheSlidingWindow(draftModel.Config, MaxModelLen);
-                if ((KvCacheInfo.SlidingWindow > 0 && (draftWindow == 0 || draftWindow > KvCacheInfo.SlidingWindow)) || args.KvTransferConfig != null)
-                {
-                    draftModel.Dispose();
-                    draftWeights.Dispose();
-                    throw new ArgumentException("--speculative-config: a draft model must slide within the target's sliding window (the target's KV blocks behind it are released), and KV transfers carry the target's KV only.");
-                }
-                var draftCache = _backend.AllocateKvCache(draftModel.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, draftModel.KvWidth);
-                // CUDA graphs for the draft's one-token forwards, as for the target's decode.
-                _draft = new DraftModel(provider?.Prepare(draftModel, _backend, draftCache, args, MaxModelLen) ?? draftModel, draftCache, draftWeights,
-                    deviceGreedy: _backend is IDeviceSampler { MaxCandidates: > 0 });
-            }
+                _draft = CreateDraft(args, provider, draftModel, draftWeights);
             _model = provider?.Prepare(_model, _backend, cache, args, MaxModelLen) ?? _model;
             _runner = new ModelRunner(_model, cache, (_backend as IDeviceSampler)?.MaxCandidates ?? 0, args.FaultHook);
         }
