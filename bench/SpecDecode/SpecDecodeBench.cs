@@ -29,37 +29,8 @@ public static class SpecDecodeBench
     {
         using var plain = new LLM(engine);
         using var speculative = new LLM(engine with { SpeculativeConfig = spec });
-        string[] topics = ["cats", "work", "love", "computers", "the sea", "money", "politics", "poetry", "history", "food", "dogs", "rain", "music", "cars", "books", "time"];
-        PromptInput Chat(string text) => plain.RenderChat(new JsonArray(new JsonObject { ["role"] = "user", ["content"] = text }));
-        const string Quote = "The only thing we learn from history is that we do not learn. That men do not learn very much from history is "
-            + "the most important of all the lessons that history has to teach.";
-        var defaults = greedy ? new SamplingParams { Temperature = 0 } : plain.GetDefaultSamplingParams() with { Seed = 0 };
-        var (prompts, p) = workload switch
-        {
-            "repeat" => (new[] { Chat("Tell me a fortune.") }, defaults with { MaxTokens = 512, IgnoreEos = true }),
-            "quote" => (new[] { Chat($"Repeat this text word for word, three times: {Quote}") }, defaults with { MaxTokens = 256, IgnoreEos = true }),
-            "plain" => (topics.Take(8).Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 128 }),
-            "c16" => (topics.Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 128 }),
-            "random" => (new[] { PromptInput.FromTokenIds(Enumerable.Range(0, 64).Select(i => (i * 7919) % 8000).ToArray()) }, new SamplingParams { Temperature = 1, MaxTokens = 256, IgnoreEos = true, Seed = 0 }),
-            "c16-repeat" => (topics.Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 256, IgnoreEos = true }),
-            _ => throw new ArgumentException($"unknown workload {workload}"),
-        };
-        bool batch1 = workload is "repeat" or "quote" or "plain" or "random";
-
-        // One pass: batch-1 workloads run their prompts one after another; the others submit them all at once.
-        (double TokensPerSecond, long Tokens) Pass(LLM llm)
-        {
-            var sw = Stopwatch.StartNew();
-            long tokens = 0;
-            if (batch1)
-            {
-                foreach (var prompt in prompts)
-                    tokens += llm.Generate([prompt], p)[0].Outputs[0].TokenIds.Count;
-            }
-            else
-                tokens = llm.Generate(prompts, p).Sum(o => (long)o.Outputs[0].TokenIds.Count);
-            return (tokens / sw.Elapsed.TotalSeconds, tokens);
-        }
+        var work = Workload(plain, workload, greedy);
+        (double TokensPerSecond, long Tokens) Pass(LLM llm) => work.Pass(llm);
 
         // Warm-up, two passes each: the JIT's tiers (a verification kernel still in tier 0 made a first measured run 3x
         // slower), graphs, and the step cost the proposal lengths are chosen against.
@@ -87,7 +58,63 @@ public static class SpecDecodeBench
         var all = speculative.Engine.SpecDecodingStats!;
         double median = ratios.Order().ElementAt(ratios.Count / 2);
         log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{workload}: median ratio {median:F3}; mean acceptance length {all.MeanAcceptanceLength:F2}, acceptance {all.AcceptanceRate:P0} ({prompts.Length} prompts, {p.MaxTokens} tokens at most, {Environment.ProcessorCount} cores, {engine.Device})"));
+            $"{workload}: median ratio {median:F3}; mean acceptance length {all.MeanAcceptanceLength:F2}, acceptance {all.AcceptanceRate:P0} ({work.Prompts.Length} prompts, {work.Params.MaxTokens} tokens at most, {Environment.ProcessorCount} cores, {engine.Device})"));
         return median;
+    }
+
+    /// <summary>
+    /// One engine alone (<paramref name="engine"/>, with or without its SpeculativeConfig), to time each side in a process
+    /// of its own (farm-bench --vs): two warm-up passes, then <paramref name="runs"/> passes; prints their output tokens per second.
+    /// </summary>
+    public static void RunAlone(EngineArgs engine, string workload, int runs, bool greedy, TextWriter log)
+    {
+        using var llm = new LLM(engine);
+        var work = Workload(llm, workload, greedy);
+        work.Pass(llm);
+        work.Pass(llm);
+        var sw = Stopwatch.StartNew();
+        long tokens = 0;
+        for (int r = 0; r < runs; r++)
+            tokens += work.Pass(llm).Tokens;
+        log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{workload} alone: {tokens / sw.Elapsed.TotalSeconds:F0} output tok/s over {runs} passes"));
+    }
+
+    private sealed record Work(PromptInput[] Prompts, SamplingParams Params, bool Batch1)
+    {
+        // One pass: batch-1 workloads run their prompts one after another; the others submit them all at once.
+        public (double TokensPerSecond, long Tokens) Pass(LLM llm)
+        {
+            var sw = Stopwatch.StartNew();
+            long tokens = 0;
+            if (Batch1)
+            {
+                foreach (var prompt in Prompts)
+                    tokens += llm.Generate([prompt], Params)[0].Outputs[0].TokenIds.Count;
+            }
+            else
+                tokens = llm.Generate(Prompts, Params).Sum(o => (long)o.Outputs[0].TokenIds.Count);
+            return (tokens / sw.Elapsed.TotalSeconds, tokens);
+        }
+    }
+
+    private static Work Workload(LLM llm, string workload, bool greedy)
+    {
+        string[] topics = ["cats", "work", "love", "computers", "the sea", "money", "politics", "poetry", "history", "food", "dogs", "rain", "music", "cars", "books", "time"];
+        PromptInput Chat(string text) => llm.RenderChat(new JsonArray(new JsonObject { ["role"] = "user", ["content"] = text }));
+        const string Quote = "The only thing we learn from history is that we do not learn. That men do not learn very much from history is "
+            + "the most important of all the lessons that history has to teach.";
+        // The model's own sampling defaults (its generation_config), or greedy.
+        var defaults = greedy ? new SamplingParams { Temperature = 0 } : llm.GetDefaultSamplingParams() with { Seed = 0 };
+        var (prompts, p) = workload switch
+        {
+            "repeat" => (new[] { Chat("Tell me a fortune.") }, defaults with { MaxTokens = 512, IgnoreEos = true }),
+            "quote" => (new[] { Chat($"Repeat this text word for word, three times: {Quote}") }, defaults with { MaxTokens = 256, IgnoreEos = true }),
+            "plain" => (topics.Take(8).Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 128 }),
+            "c16" => (topics.Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 128 }),
+            "random" => (new[] { PromptInput.FromTokenIds(Enumerable.Range(0, 64).Select(i => (i * 7919) % 8000).ToArray()) }, new SamplingParams { Temperature = 1, MaxTokens = 256, IgnoreEos = true, Seed = 0 }),
+            "c16-repeat" => (topics.Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 256, IgnoreEos = true }),
+            _ => throw new ArgumentException($"unknown workload {workload}"),
+        };
+        return new Work(prompts, p, workload is "repeat" or "quote" or "plain" or "random");
     }
 }
