@@ -10,7 +10,7 @@ namespace Pagoda.Cuda;
 /// every row sampled) is padded to the next captured size and replayed; anything else runs eagerly. Speculative
 /// decoding's steps (every row sampled, each sequence a token and its drafts) get graphs of their own per (size, q),
 /// captured the first time that shape comes, q being the most tokens of any sequence: the others' queries are filled
-/// up to it (<see cref="GraphBatches"/>).
+/// up to it where that costs little (<see cref="GraphBatches"/>).
 /// Padding rows read and write only the pool's scratch block. Graphs end either in the device's sampling
 /// reduction (<see cref="ForwardBatch.Sampling"/>, one graph per kind of inputs: its variable lists are read
 /// through a descriptor, so they need no graph of their own) or in a full logits copy: greedy (k = 1) graphs
@@ -104,7 +104,8 @@ public sealed class CudaGraphModel : IModel
     public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache)
     {
         int n = batch.NumSeqs, q = _sizes.Length > 0 ? GraphBatches.MaxQuery(batch, MaxGraphQuery) : 0;
-        if (q > 0 && !(batch.NumTokens != n * q && batch.Sampling?.Masks != null))
+        bool spread = batch.NumTokens != n * q;
+        if (q > 0 && !(spread && (batch.Sampling?.Masks != null || !GraphBatches.WorthSpreading(batch.NumTokens, n, q))))
         {
             var sampling = batch.Sampling;
             int rowWidth = sampling?.RowWidth ?? Config.VocabSize, rows = batch.NumTokens;
@@ -115,7 +116,7 @@ public sealed class CudaGraphModel : IModel
                 if ((long)size * q * rowWidth > _outputFloats)
                     break;
                 var graph = _graphs.GetValueOrDefault((size, q, sampling?.Variant ?? FullLogits)) ?? Capture(size, q, sampling, cache);
-                var (uniform, rowAt) = rows == n * q ? (batch, null) : GraphBatches.Spread(batch, q, _scratchSlot);
+                var (uniform, rowAt) = spread ? GraphBatches.Spread(batch, q, _scratchSlot) : (batch, null);
                 float[] output = Run(StepMode.Replay, graph, size == n ? uniform : GraphBatches.Pad(uniform, size, q, _scratchSlot, _scratchTable), cache);
                 Replays++;
                 return new ReplayHandle(_backend, output, rowWidth, rows, rowAt);

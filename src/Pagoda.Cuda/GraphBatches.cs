@@ -34,6 +34,17 @@ internal static class GraphBatches
     }
 
     /// <summary>
+    /// Whether filling <paramref name="rows"/> tokens of <paramref name="numSeqs"/> sequences up to <paramref name="q"/>
+    /// each is cheaper than running them eagerly: when the fill at most doubles the tokens, or the step stays within
+    /// <see cref="SmallStep"/> tokens, where a step's cost is reading the weights, not the tokens. A decode batch of 256 with
+    /// one request verifying 4 drafts would otherwise compute 1,280 tokens for 260.
+    /// </summary>
+    public static bool WorthSpreading(int rows, int numSeqs, int q) => (long)numSeqs * q <= Math.Max(2L * rows, SmallStep);
+
+    /// <summary>Tokens a step may have and still cost about what reading the weights does.</summary>
+    public const int SmallStep = 128;
+
+    /// <summary>
     /// Each sequence's query filled up to <paramref name="q"/> tokens: a filler token repeats its sequence's last position
     /// (so it reads only keys the sequence holds), writes the scratch slot, and gets a plain sampling row. Returns the
     /// spread batch and, for each of <paramref name="b"/>'s rows, its row in it.

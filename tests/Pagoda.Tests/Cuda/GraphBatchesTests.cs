@@ -31,6 +31,15 @@ public class GraphBatchesTests
     }
 
     [Fact]
+    public void OnlyCheapFillsAreWorthIt()
+    {
+        Assert.True(GraphBatches.WorthSpreading(6, 3, 3));        // 9 tokens for 6: a small step
+        Assert.True(GraphBatches.WorthSpreading(100, 40, 5));     // 200 for 100: at most double
+        Assert.False(GraphBatches.WorthSpreading(260, 256, 5));   // 1,280 for 260: eager
+        Assert.False(GraphBatches.WorthSpreading(60, 40, 5));     // 200 for 60, past a small step
+    }
+
+    [Fact]
     public void SpreadFillsEachQueryAtItsLastPositionWritingTheScratchSlot()
     {
         var (s, rowAt) = GraphBatches.Spread(Mixed(), 3, scratchSlot: 999);
