@@ -27,6 +27,7 @@ public static class PagodaCli
         root.Add(TokenizeCommand.Create());
         root.Add(DetokenizeCommand.Create());
         root.Add(BenchCommand.Create(hub, terminal, environment));
+        root.Add(WorkerCommand.Create());
         return root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
 }

@@ -152,6 +152,19 @@ public sealed record EngineArgs
     /// </summary>
     public int DataParallelSize { get; init; } = 1;
 
+    /// <summary>
+    /// Ranks one model is split over, Megatron-style (vLLM's --tensor-parallel-size): rank 0 is this process, the others
+    /// are worker processes on this host meeting it in shared memory. The CPU backend runs it (a rehearsal of the GPU
+    /// form, which needs NCCL); the Llama-style decoders support it.
+    /// </summary>
+    public int TensorParallelSize { get; init; } = 1;
+
+    /// <summary>
+    /// The command that starts a tensor-parallel worker, before its own arguments (null: this program again with
+    /// `tp-worker`, which the pagoda CLI answers; a program embedding the library names the CLI here).
+    /// </summary>
+    public IReadOnlyList<string>? WorkerCommand { get; init; }
+
     /// <summary>This replica's rank (0 alone): its GPU, and the offset of its KV-event and KV-transfer ports.</summary>
     public int DataParallelRank { get; init; }
 
@@ -166,6 +179,12 @@ public sealed record EngineArgs
     {
         if (DataParallelSize < 1 || DataParallelRank < 0)
             throw new ArgumentException($"--data-parallel-size must be at least 1 (rank {DataParallelRank} of {DataParallelSize}).");
+        if (TensorParallelSize is < 1 or > Distributed.SharedMemoryGroup.MaxRanks)
+            throw new ArgumentException($"--tensor-parallel-size must be between 1 and {Distributed.SharedMemoryGroup.MaxRanks}, got {TensorParallelSize}.");
+        if (TensorParallelSize > 1 && DataParallelSize > 1)
+            throw new ArgumentException("--tensor-parallel-size with --data-parallel-size is not supported yet: run one or the other.");
+        if (TensorParallelSize > 1 && KvTransferConfig != null)
+            throw new ArgumentException("--kv-transfer-config is not supported with --tensor-parallel-size above 1 (each rank holds a share of every block).");
         if (BlockSize is < 1 or > 1024)
             throw new ArgumentException($"--block-size must be between 1 and 1024, got {BlockSize}.");
         if (KvCacheMemory < 1)

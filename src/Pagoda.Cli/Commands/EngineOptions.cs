@@ -66,7 +66,10 @@ internal sealed class EngineOptions
     };
     private readonly Option<long?> _seed;
     // vLLM flags that deployment charts pass: accepted where they ask for what Pagoda already does.
-    private readonly Option<int> _tensorParallel = new("--tensor-parallel-size", "-tp") { Description = "GPUs per model replica (only 1 is supported yet).", DefaultValueFactory = _ => 1 };
+    private readonly Option<int> _tensorParallel = new("--tensor-parallel-size", "-tp")
+    {
+        Description = "Ranks one model is split over (worker processes on this host; the CPU backend only yet).", DefaultValueFactory = _ => 1,
+    };
     private readonly Option<int> _dataParallel = new("--data-parallel-size", "-dp") { Description = "Engine replicas behind the server, each with the whole model (replica r on GPU r; on the CPU, a share of the threads).", DefaultValueFactory = _ => 1 };
     private readonly Option<bool> _chunkedPrefill = new("--enable-chunked-prefill") { Description = "Accepted for vLLM compatibility: prefill is always chunked." };
     private readonly Option<bool> _trustRemoteCode = new("--trust-remote-code") { Description = "Accepted for vLLM compatibility: Pagoda never runs code from a model repository." };
@@ -83,11 +86,7 @@ internal sealed class EngineOptions
             cmd.Add(o);
     }
 
-    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model = null) =>
-        r.GetValue(_tensorParallel) == 1 ? BindArgs(r, hub, progress, model)
-        : throw new ArgumentException($"--tensor-parallel-size {r.GetValue(_tensorParallel)} is not supported yet (one GPU per replica: 1).");
-
-    private EngineArgs BindArgs(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model) => new EngineArgs() with
+    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model = null) => new EngineArgs() with
     {
         Model = model ?? r.GetValue(_model) ?? EngineArgs.DefaultModel,
         Revision = r.GetValue(_revision),
@@ -119,5 +118,6 @@ internal sealed class EngineOptions
         KvTransferConfig = r.GetValue(_kvTransferConfig) is { } kvTransfer ? Pagoda.KvTransfer.KvTransferConfig.Parse(kvTransfer) : null,
         SpeculativeConfig = r.GetValue(_speculativeConfig) is { } spec ? Pagoda.SpecDecode.SpeculativeConfig.Parse(spec) : null,
         DataParallelSize = r.GetValue(_dataParallel),
+        TensorParallelSize = r.GetValue(_tensorParallel),
     };
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
+using Pagoda.Distributed;
 using Pagoda.Execution;
 using Pagoda.KvCache;
 using Pagoda.KvEvents;
@@ -55,8 +56,7 @@ public sealed partial class LLMEngine : IDisposable
         var warn = _warn = args.Warn ?? (message => Console.Error.WriteLine($"WARNING {message}"));
         // The one quantized format read is gpt-oss's MXFP4 experts, decoded to bfloat16 at load; dummy weights are made
         // unquantized.
-        bool mxfp4 = Folder.Config.QuantizationMethod is { } q && q.Equals("mxfp4", StringComparison.OrdinalIgnoreCase)
-            && Folder.Config.Architecture == "GptOssForCausalLM";
+        bool mxfp4 = IsMxfp4(Folder.Config);
         if (Folder.Config.QuantizationMethod is { } quant)
         {
             if (args.LoadFormat == "dummy")
@@ -87,15 +87,19 @@ public sealed partial class LLMEngine : IDisposable
         _seeds = new Random(unchecked((int)args.Seed));
 
         var provider = BackendProviders.Resolve(args.Device, args.BackendProviders);
-        _backend = provider?.CreateBackend(args, Folder.Config, MaxModelLen) ?? new CpuBackend(args.ResolvedBackendOptions());
-        _weights = args.LoadFormat == "dummy"
-            ? WeightStore.CreateDummy(Folder.Path, DTypes.ParseTorch(args.DType) ?? Folder.Config.DType ?? DType.BF16)
-            : WeightStore.Open(Folder.Path, args.LoadFormat);
+        if (args.TensorParallelSize > 1 && provider != null)
+            throw new ArgumentException($"--tensor-parallel-size {args.TensorParallelSize} runs on the CPU backend only (--device cpu): "
+                + "the GPU form needs NCCL, which Pagoda does not bind yet.");
+        var group = args.TensorParallelSize > 1 ? SharedMemoryGroup.Create(args.TensorParallelSize) : null;
+        var backendOptions = args.ResolvedBackendOptions();
+        if (group != null && backendOptions.CpuThreads == null)   // the ranks share the cores
+            backendOptions = backendOptions with { CpuThreads = Math.Max(1, backendOptions.NumCpuThreads / group.Size) };
+        _backend = provider?.CreateBackend(args, Folder.Config, MaxModelLen) ?? new CpuBackend(backendOptions);
+        _weights = null!;
         try
         {
-            if (mxfp4 && args.LoadFormat != "dummy")
-                _weights.DecodeMxfp4();
-            _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization, MaxModelLen);
+            _weights = OpenWeights(Folder, args.LoadFormat, args.DType);
+            _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization, MaxModelLen, group == null ? null : new ShmCommunicator(group));
             _weights.ReleaseDecodedMxfp4();   // the model holds its own copies of the decoded experts
             var draft = LoadDraft(args, _backend, Folder.Config, MaxModelLen);
             // The draft's pool has as many blocks as the target's: its bytes per block share the memory.
@@ -104,6 +108,13 @@ public sealed partial class LLMEngine : IDisposable
             KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks, KvCacheSlidingWindow(Folder.Config, MaxModelLen),
                 (double)(targetBytes + draftBytes) / targetBytes);
             var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth);
+            if (group != null)
+            {
+                var job = new WorkerJob(Folder.Path, args.LoadFormat, args.DType, args.Quantization, MaxModelLen, KvCacheInfo.NumBlocks, args.BlockSize,
+                    backendOptions, TensorParallelWorker.ConfigSha256(Folder.Path));
+                _model = new TensorParallelModel(_model, TensorParallelWorkers.Start(group, job, args.WorkerCommand));
+                group = null;   // the model owns it now
+            }
             if (draft is var (draftModel, draftWeights))
                 _draft = CreateDraft(args, provider, draftModel, draftWeights);
             _model = provider?.Prepare(_model, _backend, cache, args, MaxModelLen) ?? _model;
@@ -112,7 +123,9 @@ public sealed partial class LLMEngine : IDisposable
         catch
         {
             _draft?.Dispose();
-            _weights.Dispose();
+            _model?.Dispose();
+            group?.Dispose();
+            _weights?.Dispose();
             _backend.Dispose();
             throw;
         }
@@ -286,6 +299,7 @@ public sealed partial class LLMEngine : IDisposable
     }
 
     // The runner's launch or finish; null with the exception when it threw (the forward's own failure fails the batch).
+    // A tensor-parallel group that lost a worker cannot run another step: that escapes, and the engine is dead.
     private static T? Try<T>(Func<T> step, out Exception? error) where T : class
     {
         error = null;
@@ -293,7 +307,7 @@ public sealed partial class LLMEngine : IDisposable
         {
             return step();
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is not OutOfMemoryException and not TensorParallelException)
         {
             error = e;
             return null;
@@ -406,6 +420,31 @@ public sealed partial class LLMEngine : IDisposable
         _kvEvents.Dispose();
         DisposeModel();
     }
+
+    /// <summary>
+    /// A folder's weights as <paramref name="loadFormat"/> says (dummy ones made in <paramref name="dtype"/>, else the
+    /// config's), gpt-oss's MXFP4 experts decoded (every tensor-parallel rank opens its weights this way).
+    /// </summary>
+    internal static WeightStore OpenWeights(ModelFolder folder, string loadFormat, string dtype)
+    {
+        if (loadFormat == "dummy")
+            return WeightStore.CreateDummy(folder.Path, DTypes.ParseTorch(dtype) ?? folder.Config.DType ?? DType.BF16);
+        var weights = WeightStore.Open(folder.Path, loadFormat);
+        try
+        {
+            if (IsMxfp4(folder.Config))
+                weights.DecodeMxfp4();
+            return weights;
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
+    }
+
+    private static bool IsMxfp4(ModelConfig config) =>
+        config.QuantizationMethod is { } q && q.Equals("mxfp4", StringComparison.OrdinalIgnoreCase) && config.Architecture == "GptOssForCausalLM";
 
     private void DisposeModel()
     {

@@ -15,6 +15,7 @@ public sealed class WeightStore : IDisposable
     private readonly Dictionary<string, (ITensorFile File, TensorInfo Info)> _tensors = new();
     private IMadeWeights? _made;   // dummy (or test-recorded) weights, made on request
     private Mxfp4Weights? _mxfp4;  // gpt-oss's packed experts, decoded on first use
+    private readonly List<nint> _copies = [];   // column shards of row-parallel weights, freed with the store
 
     private WeightStore(string folder) => Folder = folder;
 
@@ -196,9 +197,44 @@ public sealed class WeightStore : IDisposable
         return new HostWeight(name, info.DType, [rowCount, expectedShape[1]], (nint)((byte*)file.GetPointer(info) + offset));
     }
 
-    /// <inheritdoc />
-    public void Dispose()
+    /// <summary>Items [first, first + count) of a 1-D tensor (a column-parallel layer's bias shard), without a copy.</summary>
+    public unsafe HostWeight ViewRange(string name, int length, int first, int count)
     {
+        var (file, info) = Get(name, length);
+        if (first < 0 || count < 1 || first + count > length)
+            throw new ArgumentOutOfRangeException(nameof(first), $"items [{first}, {first + count}) of '{name}' [{length}]");
+        return new HostWeight(name, info.DType, [count], (nint)((byte*)file.GetPointer(info) + (long)first * DTypes.SizeOf(info.DType)));
+    }
+
+    /// <summary>
+    /// Columns [firstCol, firstCol + colCount) of a [rows, cols] tensor, copied into memory the store owns until it is
+    /// disposed: a row-parallel layer's shard (o_proj, down_proj), whose columns are not contiguous in the file.
+    /// </summary>
+    public unsafe HostWeight CopyColumns(string name, int[] expectedShape, int firstCol, int colCount)
+    {
+        var (file, info) = Get(name, expectedShape);
+        if (expectedShape.Length != 2 || firstCol < 0 || colCount < 1 || firstCol + colCount > expectedShape[1])
+            throw new ArgumentOutOfRangeException(nameof(firstCol), $"columns [{firstCol}, {firstCol + colCount}) of '{name}' [{string.Join(", ", expectedShape)}]");
+        int rows = expectedShape[0], size = DTypes.SizeOf(info.DType);
+        long rowBytes = (long)expectedShape[1] * size, shardBytes = (long)colCount * size;
+        var src = (byte*)file.GetPointer(info);
+        var dst = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)Math.Max(rows * shardBytes, 64), 64);
+        lock (_copies)
+            _copies.Add((nint)dst);
+        for (int r = 0; r < rows; r++)
+            Buffer.MemoryCopy(src + r * rowBytes + (long)firstCol * size, dst + r * shardBytes, shardBytes, shardBytes);
+        return new HostWeight(name, info.DType, [rows, colCount], (nint)dst);
+    }
+
+    /// <inheritdoc />
+    public unsafe void Dispose()
+    {
+        lock (_copies)
+        {
+            foreach (var p in _copies)
+                System.Runtime.InteropServices.NativeMemory.AlignedFree((void*)p);
+            _copies.Clear();
+        }
         foreach (var f in _files)
             f.Dispose();
         _files.Clear();

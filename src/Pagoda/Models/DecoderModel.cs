@@ -1,4 +1,5 @@
 using Pagoda.Backends;
+using Pagoda.Distributed;
 using Pagoda.Loading;
 
 namespace Pagoda.Models;
@@ -24,20 +25,32 @@ public sealed class DecoderModel : IModel
     private readonly AttentionSpec[] _attention;        // per layer: sliding layers carry the window
     private readonly IMergedProjectionOps? _merged;
     private readonly List<Tensor> _owned = [];
+    private readonly ICommunicator? _comm;             // several ranks: this model is one rank's shard
+    private readonly ModelConfig _local;               // the shard's heads, KV heads and intermediate size
 
     /// <summary>
     /// Binds every weight, checking names and shapes against the config; with <paramref name="int8Weights"/>
     /// the Linear weights (and the LM head, tied or not) become weight-only int8 copies.
-    /// <paramref name="maxModelLen"/> (default max_position_embeddings) picks longrope's factor set.
+    /// <paramref name="maxModelLen"/> (default max_position_embeddings) picks longrope's factor set. With a
+    /// <paramref name="comm"/> of several ranks it binds this rank's shard (Megatron-style: q/k/v and gate/up by
+    /// rows, o and down by columns with their biases on rank 0, the LM head by vocabulary; the embedding whole).
     /// </summary>
-    public DecoderModel(ModelConfig config, WeightStore weights, IBackend backend, bool int8Weights = false, int? maxModelLen = null)
+    public DecoderModel(ModelConfig config, WeightStore weights, IBackend backend, bool int8Weights = false, int? maxModelLen = null,
+        ICommunicator? comm = null)
     {
         Config = config;
         _b = backend;
-        int h = config.HiddenSize, q = config.NumHeads * config.HeadDim, kv = KvWidth, ff = config.IntermediateSize;
+        _comm = comm is { Rank.IsParallel: true } ? comm : null;
+        var tp = _comm?.Rank ?? TensorParallelRank.Single;
+        int h = config.HiddenSize, hd = config.HeadDim, q = config.NumHeads * hd, kv = config.NumKvHeads * hd, ff = config.IntermediateSize;
+        var (headFirst, heads) = tp.Even(config.NumHeads, "num_attention_heads");
+        var (kvFirst, kvHeads) = tp.KvHeads(config.NumKvHeads);
+        var (ffFirst, ffLocal) = tp.Even(ff, "intermediate_size");
+        var (vocabFirst, vocabLocal) = tp.Vocab(config.VocabSize);
+        _local = config with { NumHeads = heads, NumKvHeads = kvHeads, IntermediateSize = ffLocal };
+        (int, int) qRows = (headFirst * hd, heads * hd), kvRows = (kvFirst * hd, kvHeads * hd), ffRows = (ffFirst, ffLocal);
         var merged = backend is IMergedProjectionOps m && !config.QkNorm ? m : null;
         Tensor W(string name, params int[] shape) => backend.LoadWeight(weights.View(name, shape));
-        Tensor? B(bool present, string name, int size) => present ? W(name, size) : null;
         Tensor Q(Tensor t)
         {
             if (!int8Weights)
@@ -46,63 +59,79 @@ public sealed class DecoderModel : IModel
             _owned.Add(q8);
             return q8;
         }
-        Tensor L(string name, params int[] shape)
+        void Release(string name)
         {
-            var q8 = Q(W(name, shape));
             if (int8Weights)
-                weights.Release(name);
-            return q8;
+                weights.Release(name);   // only once every part is copied
         }
-        // Phi-3's fused [Σ rows, hidden] weight is already the stacked layout; a plain backend gets row views of it.
-        Tensor?[] Fused(string name, params int[] rows)
+        // A column-parallel weight: this rank's rows of [total, hidden].
+        Tensor C(string name, int total, (int First, int Count) rows)
         {
-            if (merged != null)
-                return [L(name, rows.Sum(), h), .. new Tensor?[rows.Length - 1]];
-            var parts = new Tensor?[rows.Length];
-            for (int i = 0, first = 0; i < rows.Length; first += rows[i++])
-                parts[i] = Q(backend.LoadWeight(weights.ViewRows(name, [rows.Sum(), h], first, rows[i])));
-            if (int8Weights)
-                weights.Release(name);  // only once every part is copied
-            return parts;
+            var t = Q(backend.LoadWeight(tp.IsParallel ? weights.ViewRows(name, [total, h], rows.First, rows.Count) : weights.View(name, total, h)));
+            Release(name);
+            return t;
+        }
+        // A row-parallel weight: this rank's columns of [hidden, total], copied (they are not contiguous).
+        Tensor R(string name, int total, (int First, int Count) cols)
+        {
+            var t = Q(backend.LoadWeight(tp.IsParallel ? weights.CopyColumns(name, [h, total], cols.First, cols.Count) : weights.View(name, h, total)));
+            Release(name);
+            return t;
+        }
+        Tensor? ColumnBias(bool present, string name, int total, (int First, int Count) items) => !present ? null
+            : backend.LoadWeight(tp.IsParallel ? weights.ViewRange(name, total, items.First, items.Count) : weights.View(name, total));
+        // A row-parallel layer's bias is added once, by rank 0, before the all-reduce.
+        Tensor? RowBias(bool present, string name) => present && tp.Rank == 0 ? W(name, h) : null;
+        // Phi-3's fused [Σ rows, hidden] weight is already the stacked layout; a plain backend (or a shard) gets row views of it.
+        Tensor?[] Fused(string name, int total, params (int First, int Count)[] parts)
+        {
+            if (merged != null && !tp.IsParallel)
+                return [C(name, total, (0, total)), .. new Tensor?[parts.Length - 1]];
+            var tensors = parts.Select(p => (Tensor?)Q(backend.LoadWeight(weights.ViewRows(name, [total, h], p.First, p.Count)))).ToArray();
+            Release(name);
+            return tensors;
         }
 
         _embed = W("model.embed_tokens.weight", config.VocabSize, h);
         _norm = W("model.norm.weight", h);
         // A tied head gets its own int8 copy; the embedding keeps its dtype (only rows are read from it).
-        _lmHead = config.TieWordEmbeddings ? Q(_embed) : L("lm_head.weight", config.VocabSize, h);
-        _head = new LmHead(backend, _lmHead);
+        string headName = config.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+        _lmHead = config.TieWordEmbeddings && !tp.IsParallel ? Q(_embed)
+            : config.TieWordEmbeddings ? Q(backend.LoadWeight(weights.ViewRows(headName, [config.VocabSize, h], vocabFirst, vocabLocal)))
+            : C(headName, config.VocabSize, (vocabFirst, vocabLocal));
+        _head = new LmHead(backend, _lmHead, comm: _comm, vocabSize: config.VocabSize);
         _layers = new Layer[config.NumLayers];
         bool fused = config.Architecture == "Phi3ForCausalLM";
         for (int i = 0; i < _layers.Length; i++)
         {
             string p = $"model.layers.{i}.";
-            var qkv = fused ? Fused(p + "self_attn.qkv_proj.weight", q, kv, kv)
-                : [L(p + "self_attn.q_proj.weight", q, h), L(p + "self_attn.k_proj.weight", kv, h), L(p + "self_attn.v_proj.weight", kv, h)];
-            var gateUp = fused ? Fused(p + "mlp.gate_up_proj.weight", ff, ff)
-                : [L(p + "mlp.gate_proj.weight", ff, h), L(p + "mlp.up_proj.weight", ff, h)];
+            var qkv = fused ? Fused(p + "self_attn.qkv_proj.weight", q + 2 * kv, qRows, (q + kvRows.Item1, kvRows.Item2), (q + kv + kvRows.Item1, kvRows.Item2))
+                : [C(p + "self_attn.q_proj.weight", q, qRows), C(p + "self_attn.k_proj.weight", kv, kvRows), C(p + "self_attn.v_proj.weight", kv, kvRows)];
+            var gateUp = fused ? Fused(p + "mlp.gate_up_proj.weight", 2 * ff, ffRows, (ff + ffFirst, ffLocal))
+                : [C(p + "mlp.gate_proj.weight", ff, ffRows), C(p + "mlp.up_proj.weight", ff, ffRows)];
             _layers[i] = new Layer(
                 InputNorm: W(p + "input_layernorm.weight", h),
-                Q: qkv[0]!, QBias: B(config.QkvBias, p + "self_attn.q_proj.bias", q),
-                K: qkv[1], KBias: B(config.QkvBias, p + "self_attn.k_proj.bias", kv),
-                V: qkv[2], VBias: B(config.QkvBias, p + "self_attn.v_proj.bias", kv),
-                O: L(p + "self_attn.o_proj.weight", h, q), OBias: B(config.OutputBias, p + "self_attn.o_proj.bias", h),
-                QNorm: config.QkNorm ? W(p + "self_attn.q_norm.weight", config.HeadDim) : null,
-                KNorm: config.QkNorm ? W(p + "self_attn.k_norm.weight", config.HeadDim) : null,
+                Q: qkv[0]!, QBias: ColumnBias(config.QkvBias, p + "self_attn.q_proj.bias", q, qRows),
+                K: qkv[1], KBias: ColumnBias(config.QkvBias, p + "self_attn.k_proj.bias", kv, kvRows),
+                V: qkv[2], VBias: ColumnBias(config.QkvBias, p + "self_attn.v_proj.bias", kv, kvRows),
+                O: R(p + "self_attn.o_proj.weight", q, qRows), OBias: RowBias(config.OutputBias, p + "self_attn.o_proj.bias"),
+                QNorm: config.QkNorm ? W(p + "self_attn.q_norm.weight", hd) : null,
+                KNorm: config.QkNorm ? W(p + "self_attn.k_norm.weight", hd) : null,
                 PostNorm: W(p + "post_attention_layernorm.weight", h),
-                Gate: gateUp[0]!, GateBias: B(config.MlpBias, p + "mlp.gate_proj.bias", ff),
-                Up: gateUp[1], UpBias: B(config.MlpBias, p + "mlp.up_proj.bias", ff),
-                Down: L(p + "mlp.down_proj.weight", h, ff), DownBias: B(config.MlpBias, p + "mlp.down_proj.bias", h));
+                Gate: gateUp[0]!, GateBias: ColumnBias(config.MlpBias, p + "mlp.gate_proj.bias", ff, ffRows),
+                Up: gateUp[1], UpBias: ColumnBias(config.MlpBias, p + "mlp.up_proj.bias", ff, ffRows),
+                Down: R(p + "mlp.down_proj.weight", ff, ffRows), DownBias: RowBias(config.MlpBias, p + "mlp.down_proj.bias"));
         }
         WeightBytes = WeightSize.Of(_layers.SelectMany(l => new[] { l.InputNorm, l.Q, l.QBias, l.K, l.KBias, l.V, l.VBias, l.O,
             l.OBias, l.QNorm, l.KNorm, l.PostNorm, l.Gate, l.GateBias, l.Up, l.UpBias, l.Down, l.DownBias }).Append(_embed).Append(_norm).Append(_lmHead));
         _rope = RotaryEmbedding.Create(config, maxModelLen ?? config.MaxPositionEmbeddings);
-        var full = new AttentionSpec(config.NumHeads, config.NumKvHeads, config.HeadDim, 1f / MathF.Sqrt(config.HeadDim));
+        var full = new AttentionSpec(heads, kvHeads, hd, 1f / MathF.Sqrt(hd));
         var sliding = full with { SlidingWindow = config.SlidingWindow };
         _attention = Enumerable.Range(0, config.NumLayers).Select(l => config.IsSlidingLayer(l) ? sliding : full).ToArray();
         if (merged != null)
         {
             _merged = merged;
-            if (!fused)
+            if (!fused || tp.IsParallel)
             {
                 for (int i = 0; i < _layers.Length; i++)
                     _layers[i] = Stack(merged, _layers[i]);
@@ -127,12 +156,12 @@ public sealed class DecoderModel : IModel
     public long WeightBytes { get; }
 
     /// <inheritdoc />
-    public int KvWidth => Config.NumKvHeads * Config.HeadDim;
+    public int KvWidth => _local.NumKvHeads * _local.HeadDim;
 
     /// <inheritdoc />
     public float[] Forward(ForwardBatch batch, PagedKvCache cache)
     {
-        var c = Config;
+        var c = _local;
         int n = batch.NumTokens, h = c.HiddenSize, qw = c.NumHeads * c.HeadDim;
         float eps = (float)c.NormEps;
         using var x = _b.Empty(n, h);                       // [n, hidden] residual stream
@@ -170,11 +199,13 @@ public sealed class DecoderModel : IModel
             _b.StoreKv(k, v, cache, l, batch.SlotMapping);
             _b.PagedAttention(q, cache, l, batch, _attention[l], attn);
             _b.Linear(attn, L.O, L.OBias, hs);
+            _comm?.AllReduce(hs);
             Residual.AddNorm(_b, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gate);
             _b.Linear(hs, L.Up!, L.UpBias, up);
             _b.SiluMul(gate, up, gate);
             _b.Linear(gate, L.Down, L.DownBias, hs);
+            _comm?.AllReduce(hs);
             Residual.EndLayer(_b, x, hs, l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _norm, eps, hs);
         }
         if (fused == null)
@@ -185,7 +216,7 @@ public sealed class DecoderModel : IModel
     /// <summary>The layers with stacked projections (always with the fused add + RMSNorm when offered).</summary>
     private void ForwardStacked(ForwardBatch batch, PagedKvCache cache, Tensor x, Tensor hs, Tensor q, Tensor attn, Tensor act)
     {
-        var c = Config;
+        var c = _local;
         int n = batch.NumTokens;
         float eps = (float)c.NormEps;
         var m = _merged!;
@@ -202,10 +233,12 @@ public sealed class DecoderModel : IModel
             m.QkvRopeStore(qkv, L.QBias, c.NumHeads, c.NumKvHeads, c.HeadDim, batch.Positions, _rope, cache, l, batch.SlotMapping, q);
             _b.PagedAttention(q, cache, l, batch, _attention[l], attn);
             _b.Linear(attn, L.O, L.OBias, hs);
+            _comm?.AllReduce(hs);
             Residual.AddNorm(_b, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gateUp);
             m.SiluMulStacked(gateUp, act);
             _b.Linear(act, L.Down, L.DownBias, hs);
+            _comm?.AllReduce(hs);
             Residual.EndLayer(_b, x, hs, l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _norm, eps, hs);
         }
         if (fused == null)

@@ -1,4 +1,5 @@
 using Pagoda.Backends;
+using Pagoda.Distributed;
 
 namespace Pagoda.Models;
 
@@ -8,9 +9,10 @@ namespace Pagoda.Models;
 /// allocation whose first writes fault its pages in (0.2-0.4 ms a decode step of a 152K vocabulary,
 /// measured), while a reused one copies in ~15 µs. So an output is valid until the model's next forward.
 /// With a <c>softCap</c> (Gemma 2's final logit soft-capping) each logit l becomes cap · tanh(l / cap) on the
-/// backend, before the device sampler or the copy to the host reads it.
+/// backend, before the device sampler or the copy to the host reads it. With a communicator of several ranks the
+/// weight is this rank's rows of the vocabulary and rank 0 gathers every rank's logits into whole rows.
 /// </summary>
-internal sealed class LmHead(IBackend b, Tensor weight, float softCap = 0)
+internal sealed class LmHead(IBackend b, Tensor weight, float softCap = 0, ICommunicator? comm = null, int vocabSize = 0)
 {
     // The last few output lengths seen (batches of different sizes alternate under continuous batching),
     // at most 64 MB in all: a long prompt's rows for prompt logprobs are not kept alive between requests.
@@ -27,10 +29,16 @@ internal sealed class LmHead(IBackend b, Tensor weight, float softCap = 0)
     {
         using var selected = b.Empty(rows.Length, hidden.Cols);   // [numOutputs, hidden]
         b.GatherRows(hidden, rows, selected);
-        using var logits = b.Empty(rows.Length, weight.Rows);     // [numOutputs, vocab]
+        using var logits = b.Empty(rows.Length, weight.Rows);     // [numOutputs, vocab] (this rank's ids of it)
         b.Linear(selected, weight, null, logits);
         if (softCap != 0)
             b.SoftCap(logits, softCap);
+        if (comm != null)
+        {
+            var whole = comm.Rank.Rank == 0 ? Output(rows.Length * vocabSize) : [];   // [numOutputs, vocab] on rank 0
+            comm.GatherColumns(logits, whole);
+            return whole;
+        }
         if (sampling != null && b is IDeviceSampler sampler)
         {
             var reduced = new float[rows.Length * sampling.RowWidth];

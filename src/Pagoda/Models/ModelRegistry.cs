@@ -1,4 +1,5 @@
 using Pagoda.Backends;
+using Pagoda.Distributed;
 using Pagoda.Loading;
 
 namespace Pagoda.Models;
@@ -9,12 +10,17 @@ public static class ModelRegistry
     /// <summary>
     /// Builds the model for <paramref name="config"/> over its weights; <paramref name="quantization"/>
     /// "int8" turns its Linear weights into weight-only int8 (the dense Llama-style decoders); <paramref name="maxModelLen"/>
-    /// (default max_position_embeddings) is the engine's longest sequence, which picks longrope's factor set.
+    /// (default max_position_embeddings) is the engine's longest sequence, which picks longrope's factor set; a
+    /// <paramref name="comm"/> of several ranks builds this rank's tensor-parallel shard.
     /// </summary>
-    public static IModel Create(ModelConfig config, WeightStore weights, IBackend backend, string? quantization = null, int? maxModelLen = null) => config.Architecture switch
+    public static IModel Create(ModelConfig config, WeightStore weights, IBackend backend, string? quantization = null, int? maxModelLen = null,
+        ICommunicator? comm = null) => config.Architecture switch
     {
         "LlamaForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" or "MistralForCausalLM" or "Phi3ForCausalLM" =>
-            new DecoderModel(config, weights, backend, quantization == "int8", maxModelLen),
+            new DecoderModel(config, weights, backend, quantization == "int8", maxModelLen, comm),
+        _ when comm is { Rank.IsParallel: true } && ConfigReader.SupportedArchitectures.Contains(config.Architecture) =>
+            throw new ArgumentException($"--tensor-parallel-size above 1 is not supported for {config.Architecture} yet "
+                + "(the Llama-style decoders have it: Llama, Qwen2, Qwen3, Mistral, Phi-3)."),
         "OPTForCausalLM" when quantization == null => new OptModel(config, weights, backend),
         "OPTForCausalLM" => throw new ArgumentException($"--quantization {quantization} is not supported for OPT models."),
         "Gemma2ForCausalLM" or "Gemma3ForCausalLM" when quantization == null => new GemmaModel(config, weights, backend),

@@ -15,6 +15,7 @@ public class LayeringTests
     [
         ["Pagoda"],
         ["Pagoda.Backends"],
+        ["Pagoda.Distributed"],
         ["Pagoda.Loading"],
         ["Pagoda.Tokenization"],
         ["Pagoda.StructuredOutput"],

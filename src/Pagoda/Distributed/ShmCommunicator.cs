@@ -1,0 +1,77 @@
+using System.Numerics;
+using Pagoda.Backends;
+using Pagoda.Backends.Cpu;
+
+namespace Pagoda.Distributed;
+
+/// <summary>
+/// The CPU backend's collectives over a <see cref="SharedMemoryGroup"/> (the rehearsal of NCCL's): each rank copies
+/// its chunk into its slot, meets the others at the barrier, and reads theirs. Sums run in rank order, so every rank
+/// computes the same bits and the replicated residual stream stays identical.
+/// </summary>
+public sealed class ShmCommunicator(SharedMemoryGroup group) : ICommunicator
+{
+    /// <inheritdoc />
+    public TensorParallelRank Rank { get; } = new(group.RankIndex, group.Size);
+
+    /// <inheritdoc />
+    public void AllReduce(Tensor x)
+    {
+        var data = Host(x);   // [rows, cols]
+        for (int off = 0; off < data.Length; off += SharedMemoryGroup.ChunkFloats)
+        {
+            int n = Math.Min(SharedMemoryGroup.ChunkFloats, data.Length - off);
+            var chunk = data.Slice(off, n);
+            chunk.CopyTo(group.BeginCollective(out long id));
+            group.Barrier(id);
+            group.Slot(id, 0)[..n].CopyTo(chunk);
+            for (int r = 1; r < group.Size; r++)
+                Add(chunk, group.Slot(id, r)[..n]);
+        }
+    }
+
+    /// <inheritdoc />
+    public void GatherColumns(Tensor part, Span<float> dst)
+    {
+        var data = Host(part);   // [rows, width]
+        int rows = part.Rows, width = part.Cols;
+        // Every rank's width, in rank order, so rank 0 knows where each block of columns goes (the widths are fixed
+        // by the model, but a chunk carries them to check that the ranks agree).
+        int perChunk = Math.Max(1, (SharedMemoryGroup.ChunkFloats - 1) / Math.Max(1, width));
+        for (int first = 0; first < rows; first += perChunk)
+        {
+            int n = Math.Min(perChunk, rows - first);
+            var slot = group.BeginCollective(out long id);
+            slot[0] = width;
+            data.Slice(first * width, n * width).CopyTo(slot[1..]);
+            group.Barrier(id);
+            if (Rank.Rank != 0)
+                continue;
+            int total = 0;
+            for (int r = 0; r < group.Size; r++)
+                total += (int)group.Slot(id, r)[0];
+            if (dst.Length != rows * total)
+                throw new TensorParallelException($"the ranks' logits widths sum to {total}, not the {dst.Length / Math.Max(1, rows)} rank 0 expects.");
+            for (int r = 0, col = 0; r < group.Size; col += (int)group.Slot(id, r)[0], r++)
+            {
+                var from = group.Slot(id, r);
+                int w = (int)from[0];
+                for (int i = 0; i < n; i++)
+                    from.Slice(1 + i * w, w).CopyTo(dst.Slice((first + i) * total + col, w));
+            }
+        }
+    }
+
+    // acc += x, lane by lane (each element one add, so the order is the same for every width).
+    private static void Add(Span<float> acc, ReadOnlySpan<float> x)
+    {
+        int i = 0;
+        for (; i + Vector<float>.Count <= acc.Length; i += Vector<float>.Count)
+            (new Vector<float>(acc[i..]) + new Vector<float>(x[i..])).CopyTo(acc[i..]);
+        for (; i < acc.Length; i++)
+            acc[i] += x[i];
+    }
+
+    private static Span<float> Host(Tensor t) => t is CpuTensor c
+        ? c.F32 : throw new NotSupportedException("the shared-memory communicator works on the CPU backend's tensors.");
+}

@@ -1,0 +1,59 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Pagoda.Backends.Cpu;
+using Pagoda.Distributed;
+using Pagoda.Loading;
+using Pagoda.Models;
+
+namespace Pagoda.Engine;
+
+/// <summary>
+/// A tensor-parallel worker process (vLLM's headless worker): joins rank 0's group, loads its shard of the job's
+/// model and a KV pool of the job's block count, then runs each step rank 0 posts until told to stop. Only rank 0
+/// samples: a worker's forwards end in the collectives that hand rank 0 its logits.
+/// </summary>
+public static class TensorParallelWorker
+{
+    /// <summary>Runs rank <paramref name="rank"/> of the group in <paramref name="groupPath"/>; the process's exit code.</summary>
+    public static int Run(string groupPath, int rank, int size, int parentPid, TextWriter error)
+    {
+        SharedMemoryGroup? group = null;
+        try
+        {
+            group = SharedMemoryGroup.Join(groupPath, rank, size);
+            var parent = Process.GetProcessById(parentPid);
+            group.WatchPeers(() => parent.HasExited ? "rank 0 exited" : null);
+            if (group.Receive(out var payload) != BatchMessage.Job)
+                throw new TensorParallelException("the group's first message is not a job.");
+            var job = JsonSerializer.Deserialize<WorkerJob>(payload) ?? throw new TensorParallelException("an empty job.");
+            var folder = ModelFolder.Open(job.ModelFolder);
+            if (ConfigSha256(job.ModelFolder) != job.ConfigSha256)
+                throw new TensorParallelException($"this rank's {Path.Combine(job.ModelFolder, "config.json")} differs from rank 0's.");
+            using var backend = new CpuBackend(job.Backend);
+            using var weights = LLMEngine.OpenWeights(folder, job.LoadFormat, job.DType);
+            using var model = ModelRegistry.Create(folder.Config, weights, backend, job.Quantization, job.MaxModelLen, new ShmCommunicator(group));
+            weights.ReleaseDecodedMxfp4();
+            using var cache = backend.AllocateKvCache(folder.Config.NumLayers, job.NumBlocks, job.BlockSize, model.KvWidth);
+            group.ReportReady();
+            while (group.Receive(out payload) == BatchMessage.Step)
+                model.Forward(BatchMessage.Decode(payload), cache);
+            return 0;
+        }
+        catch (Exception e)
+        {
+            string reason = e is TensorParallelException or ModelLoadException or ArgumentException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+            group?.ReportFailure(reason);
+            error.WriteLine($"tensor-parallel worker {rank}: {reason}");
+            return 1;
+        }
+        finally
+        {
+            group?.Dispose();
+        }
+    }
+
+    /// <summary>The model's config.json as a hash, so every rank can check it loads the model rank 0 loaded.</summary>
+    public static string ConfigSha256(string folder) =>
+        Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(Path.Combine(folder, "config.json"))));
+}

@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Pagoda.Backends;
+using Pagoda.Distributed;
+using Pagoda.Loading;
+using Pagoda.Models;
+
+namespace Pagoda.Engine;
+
+/// <summary>What every tensor-parallel worker loads, as rank 0 resolved it (the first message of the group).</summary>
+public sealed record WorkerJob(
+    string ModelFolder, string LoadFormat, string DType, string? Quantization, int MaxModelLen, int NumBlocks, int BlockSize,
+    BackendOptions Backend, string ConfigSha256);
+
+/// <summary>
+/// Rank 0's side of a tensor-parallel group: it posts the job, starts one worker process per other rank (the same
+/// program, `tp-worker`), waits until each has loaded its shard, then posts every step's batch before running its own
+/// shard. A worker that fails or exits ends rank 0's wait with its reason (its report, else its last stderr lines).
+/// </summary>
+internal sealed class TensorParallelWorkers : IDisposable
+{
+    private readonly SharedMemoryGroup _group;
+    private readonly Process[] _workers;   // ranks 1..size-1
+    private readonly Queue<string>[] _stderr;
+
+    private TensorParallelWorkers(SharedMemoryGroup group, Process[] workers, Queue<string>[] stderr) =>
+        (_group, _workers, _stderr) = (group, workers, stderr);
+
+    /// <summary>Starts the workers and returns once every one is ready; throws with the first one's failure.</summary>
+    public static TensorParallelWorkers Start(SharedMemoryGroup group, WorkerJob job, IReadOnlyList<string>? command)
+    {
+        group.Post(BatchMessage.Job, JsonSerializer.SerializeToUtf8Bytes(job));
+        var cmd = command ?? DefaultCommand();
+        var workers = new List<Process>();
+        var stderr = new Queue<string>[group.Size - 1];
+        try
+        {
+            for (int rank = 1; rank < group.Size; rank++)
+            {
+                var info = new ProcessStartInfo(cmd[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+                foreach (var a in cmd.Skip(1).Concat(["--group", group.Path, "--rank", $"{rank}", "--size", $"{group.Size}", "--parent", $"{Environment.ProcessId}"]))
+                    info.ArgumentList.Add(a);
+                var lines = stderr[rank - 1] = new Queue<string>();
+                Process p;
+                try
+                {
+                    p = Process.Start(info) ?? throw new TensorParallelException("no process");
+                }
+                catch (Exception e) when (e is not TensorParallelException)
+                {
+                    throw new TensorParallelException($"could not start tensor-parallel worker {rank} ({string.Join(' ', cmd)}): {e.Message}");
+                }
+                workers.Add(p);
+                void Keep(object _, DataReceivedEventArgs e)
+                {
+                    if (e.Data == null)
+                        return;
+                    lock (lines)
+                    {
+                        lines.Enqueue(e.Data);
+                        if (lines.Count > 5)
+                            lines.Dequeue();
+                    }
+                }
+                p.ErrorDataReceived += Keep;
+                p.OutputDataReceived += Keep;
+                p.BeginErrorReadLine();
+                p.BeginOutputReadLine();
+            }
+            var self = new TensorParallelWorkers(group, [.. workers], stderr);
+            group.WatchPeers(self.FirstFailure);
+            group.WaitUntil(() => Enumerable.Range(1, group.Size - 1).All(r => group.StateOf(r) != 0), idle: true);
+            if (self.FirstFailure() is { } failure)
+                throw new TensorParallelException(failure);
+            return self;
+        }
+        catch
+        {
+            foreach (var p in workers)
+                Stop(p, TimeSpan.Zero);
+            throw;
+        }
+    }
+
+    /// <summary>Rank 0 posts a step's batch; the workers start their shards of it.</summary>
+    public void Post(ForwardBatch batch) => _group.Post(BatchMessage.Step, BatchMessage.Encode(batch));
+
+    private string? FirstFailure()
+    {
+        for (int i = 0; i < _workers.Length; i++)
+        {
+            int rank = i + 1;
+            if (_group.FailureOf(rank) is { } reason)
+                return $"tensor-parallel worker {rank} failed: {reason}";
+            if (_workers[i].HasExited)
+            {
+                string tail;
+                lock (_stderr[i])
+                    tail = string.Join(" | ", _stderr[i]);
+                return $"tensor-parallel worker {rank} exited with code {_workers[i].ExitCode}" + (tail.Length > 0 ? $": {tail}" : "");
+            }
+        }
+        return null;
+    }
+
+    // This program again: its apphost, or `dotnet` with the entry assembly.
+    private static string[] DefaultCommand()
+    {
+        string exe = Environment.ProcessPath ?? throw new TensorParallelException("this process's path is unknown: set EngineArgs.WorkerCommand.");
+        return Path.GetFileNameWithoutExtension(exe) == "dotnet" && System.Reflection.Assembly.GetEntryAssembly()?.Location is { Length: > 0 } dll
+            ? [exe, dll, "tp-worker"] : [exe, "tp-worker"];
+    }
+
+    private static void Stop(Process p, TimeSpan grace)
+    {
+        try
+        {
+            if (!p.WaitForExit(grace))
+                p.Kill(entireProcessTree: true);
+            p.WaitForExit();
+        }
+        catch (InvalidOperationException)
+        {
+        }
+        p.Dispose();
+    }
+
+    /// <summary>Tells the workers to exit and waits for them (killing any that do not within a few seconds).</summary>
+    public void Dispose()
+    {
+        _group.Post(BatchMessage.Shutdown, []);
+        foreach (var p in _workers)
+            Stop(p, TimeSpan.FromSeconds(5));
+        _group.Dispose();
+    }
+}
+
+/// <summary>Rank 0's model: each forward posts the batch to the workers, then runs rank 0's shard alongside theirs.</summary>
+internal sealed class TensorParallelModel(IModel shard, TensorParallelWorkers workers) : IModel
+{
+    public ModelConfig Config => shard.Config;
+
+    public int KvWidth => shard.KvWidth;
+
+    public long WeightBytes => shard.WeightBytes;
+
+    public float[] Forward(ForwardBatch batch, PagedKvCache cache)
+    {
+        workers.Post(batch);
+        return shard.Forward(batch, cache);
+    }
+
+    public void Dispose()
+    {
+        shard.Dispose();
+        workers.Dispose();
+    }
+}
