@@ -210,20 +210,32 @@ public sealed class WeightStore : IDisposable
     /// Columns [firstCol, firstCol + colCount) of a [rows, cols] tensor, copied into memory the store owns until it is
     /// disposed: a row-parallel layer's shard (o_proj, down_proj), whose columns are not contiguous in the file.
     /// </summary>
-    public unsafe HostWeight CopyColumns(string name, int[] expectedShape, int firstCol, int colCount)
+    public HostWeight CopyColumns(string name, int[] expectedShape, int firstCol, int colCount) =>
+        expectedShape.Length != 2 ? throw new ArgumentException($"'{name}': columns of a 2-D tensor", nameof(expectedShape))
+        : CopyRuns(name, expectedShape, expectedShape[1], firstCol, colCount, [expectedShape[0], colCount]);
+
+    /// <summary>
+    /// The tensor read as runs of <paramref name="runLength"/> elements, items [first, first + count) of every run,
+    /// copied (into memory the store owns) and shaped <paramref name="resultShape"/>: a shard of a stacked tensor, such
+    /// as gpt-oss's [E, hidden, 2·intermediate] experts cut along their last dimension, or [E, intermediate, hidden]
+    /// along their middle one (runs of intermediate · hidden).
+    /// </summary>
+    public unsafe HostWeight CopyRuns(string name, int[] expectedShape, int runLength, int first, int count, int[] resultShape)
     {
         var (file, info) = Get(name, expectedShape);
-        if (expectedShape.Length != 2 || firstCol < 0 || colCount < 1 || firstCol + colCount > expectedShape[1])
-            throw new ArgumentOutOfRangeException(nameof(firstCol), $"columns [{firstCol}, {firstCol + colCount}) of '{name}' [{string.Join(", ", expectedShape)}]");
-        int rows = expectedShape[0], size = DTypes.SizeOf(info.DType);
-        long rowBytes = (long)expectedShape[1] * size, shardBytes = (long)colCount * size;
+        long total = expectedShape.Aggregate(1L, (a, d) => a * d);
+        if (runLength < 1 || total % runLength != 0 || first < 0 || count < 1 || first + count > runLength
+            || resultShape.Aggregate(1L, (a, d) => a * d) != total / runLength * count)
+            throw new ArgumentOutOfRangeException(nameof(first), $"items [{first}, {first + count}) of runs of {runLength} in '{name}' [{string.Join(", ", expectedShape)}]");
+        int size = DTypes.SizeOf(info.DType);
+        long runs = total / runLength, runBytes = (long)runLength * size, shardBytes = (long)count * size;
         var src = (byte*)file.GetPointer(info);
-        var dst = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)Math.Max(rows * shardBytes, 64), 64);
+        var dst = (byte*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)Math.Max(runs * shardBytes, 64), 64);
         lock (_copies)
             _copies.Add((nint)dst);
-        for (int r = 0; r < rows; r++)
-            Buffer.MemoryCopy(src + r * rowBytes + (long)firstCol * size, dst + r * shardBytes, shardBytes, shardBytes);
-        return new HostWeight(name, info.DType, [rows, colCount], (nint)dst);
+        for (long r = 0; r < runs; r++)
+            Buffer.MemoryCopy(src + r * runBytes + (long)first * size, dst + r * shardBytes, shardBytes, shardBytes);
+        return new HostWeight(name, info.DType, resultShape, (nint)dst);
     }
 
     /// <inheritdoc />

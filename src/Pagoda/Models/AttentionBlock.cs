@@ -16,29 +16,31 @@ internal sealed class AttentionBlock
     private readonly Tensor _q, _o;
     private readonly Tensor? _qBias, _k, _kBias, _v, _vBias, _oBias, _qNorm, _kNorm;
     private readonly IMergedProjectionOps? _merged;
-    private readonly ModelConfig _c;
+    private readonly ModelConfig _c;        // this rank's share: its heads and KV heads
+    private readonly Shards _shards;
 
     /// <summary>
-    /// Binds `{prefix}q_proj` ... `{prefix}o_proj` (and q_norm / k_norm) through <paramref name="load"/>, which
-    /// checks each name against its shape.
+    /// Binds `{prefix}q_proj` ... `{prefix}o_proj` (and q_norm / k_norm) through <paramref name="shards"/>, which
+    /// checks each name against its shape and keeps this rank's heads (<paramref name="spec"/> counts them too).
     /// </summary>
-    public AttentionBlock(IBackend backend, ModelConfig c, string prefix, AttentionSpec spec, Func<string, int[], Tensor> load)
+    public AttentionBlock(IBackend backend, ModelConfig config, Shards shards, string prefix, AttentionSpec spec)
     {
-        (_b, _c, Spec) = (backend, c, spec);
-        int h = c.HiddenSize, q = c.NumHeads * c.HeadDim, kv = c.NumKvHeads * c.HeadDim;
-        Tensor? Bias(bool present, string name, int size) => present ? load(prefix + name, [size]) : null;
-        _q = load(prefix + "q_proj.weight", [q, h]);
-        _qBias = Bias(c.QkvBias, "q_proj.bias", q);
-        _k = load(prefix + "k_proj.weight", [kv, h]);
-        _kBias = Bias(c.QkvBias, "k_proj.bias", kv);
-        _v = load(prefix + "v_proj.weight", [kv, h]);
-        _vBias = Bias(c.QkvBias, "v_proj.bias", kv);
-        _o = load(prefix + "o_proj.weight", [h, q]);
-        _oBias = Bias(c.OutputBias, "o_proj.bias", h);
-        _qNorm = c.QkNorm ? load(prefix + "q_norm.weight", [c.HeadDim]) : null;
-        _kNorm = c.QkNorm ? load(prefix + "k_norm.weight", [c.HeadDim]) : null;
+        (_b, _c, _shards, Spec) = (backend, shards.Local, shards, spec);
+        int h = config.HiddenSize, q = config.NumHeads * config.HeadDim, kv = config.NumKvHeads * config.HeadDim;
+        Tensor L(HostWeight w) => backend.LoadWeight(w);
+        Tensor? Bias(bool present, string name, int size, (int, int) items) => present ? L(shards.Range(prefix + name, size, items)) : null;
+        _q = L(shards.Rows(prefix + "q_proj.weight", q, h, shards.QRows));
+        _qBias = Bias(config.QkvBias, "q_proj.bias", q, shards.QRows);
+        _k = L(shards.Rows(prefix + "k_proj.weight", kv, h, shards.KvRows));
+        _kBias = Bias(config.QkvBias, "k_proj.bias", kv, shards.KvRows);
+        _v = L(shards.Rows(prefix + "v_proj.weight", kv, h, shards.KvRows));
+        _vBias = Bias(config.QkvBias, "v_proj.bias", kv, shards.KvRows);
+        _o = L(shards.Columns(prefix + "o_proj.weight", h, q, shards.QRows));
+        _oBias = config.OutputBias && shards.AddsRowBias ? L(shards.Whole(prefix + "o_proj.bias", h)) : null;
+        _qNorm = config.QkNorm ? L(shards.Whole(prefix + "q_norm.weight", config.HeadDim)) : null;
+        _kNorm = config.QkNorm ? L(shards.Whole(prefix + "k_norm.weight", config.HeadDim)) : null;
         Weights = [_q, _qBias, _k, _kBias, _v, _vBias, _o, _oBias, _qNorm, _kNorm];
-        if (backend is IMergedProjectionOps merged && !c.QkNorm)
+        if (backend is IMergedProjectionOps merged && !config.QkNorm)
         {
             _merged = merged;
             _q = merged.StackRows(_q, _k, _v);
@@ -62,7 +64,10 @@ internal sealed class AttentionBlock
             : new Scratch(_b.Empty(n, qw), _b.Empty(n, qw), _b.Empty(n, kvw), _b.Empty(n, kvw), null);
     }
 
-    /// <summary>hs [n, hidden] (the normed input) → dst [n, hidden], writing the layer's keys and values to the pool.</summary>
+    /// <summary>
+    /// hs [n, hidden] (the normed input) → dst [n, hidden], writing the layer's keys and values to the pool (and summing
+    /// the ranks' partial outputs under tensor parallelism).
+    /// </summary>
     public void Forward(Tensor hs, ForwardBatch batch, PagedKvCache cache, int layer, RotaryParams rope, Scratch s, Tensor dst)
     {
         var c = _c;
@@ -88,6 +93,7 @@ internal sealed class AttentionBlock
         }
         _b.PagedAttention(s.Q, cache, layer, batch, Spec, s.Attn);
         _b.Linear(s.Attn, _o, _oBias, dst);
+        _shards.AllReduce(dst);
     }
 
     /// <summary>One forward's attention buffers.</summary>

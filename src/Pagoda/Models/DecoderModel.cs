@@ -25,8 +25,7 @@ public sealed class DecoderModel : IModel
     private readonly AttentionSpec[] _attention;        // per layer: sliding layers carry the window
     private readonly IMergedProjectionOps? _merged;
     private readonly List<Tensor> _owned = [];
-    private readonly ICommunicator? _comm;             // several ranks: this model is one rank's shard
-    private readonly ModelConfig _local;               // the shard's heads, KV heads and intermediate size
+    private readonly Shards _shards;                   // this rank's weights and counts (the whole model on one rank)
 
     /// <summary>
     /// Binds every weight, checking names and shapes against the config; with <paramref name="int8Weights"/>
@@ -40,15 +39,10 @@ public sealed class DecoderModel : IModel
     {
         Config = config;
         _b = backend;
-        _comm = comm is { Rank.IsParallel: true } ? comm : null;
-        var tp = _comm?.Rank ?? TensorParallelRank.Single;
+        var sh = _shards = new Shards(config, weights, comm);
+        var tp = sh.Tp;
         int h = config.HiddenSize, hd = config.HeadDim, q = config.NumHeads * hd, kv = config.NumKvHeads * hd, ff = config.IntermediateSize;
-        var (headFirst, heads) = tp.Even(config.NumHeads, "num_attention_heads");
-        var (kvFirst, kvHeads) = tp.KvHeads(config.NumKvHeads);
-        var (ffFirst, ffLocal) = tp.Even(ff, "intermediate_size");
-        var (vocabFirst, vocabLocal) = tp.Vocab(config.VocabSize);
-        _local = config with { NumHeads = heads, NumKvHeads = kvHeads, IntermediateSize = ffLocal };
-        (int, int) qRows = (headFirst * hd, heads * hd), kvRows = (kvFirst * hd, kvHeads * hd), ffRows = (ffFirst, ffLocal);
+        var (qRows, kvRows, ffRows) = (sh.QRows, sh.KvRows, sh.Ff);
         var merged = backend is IMergedProjectionOps m && !config.QkNorm ? m : null;
         Tensor W(string name, params int[] shape) => backend.LoadWeight(weights.View(name, shape));
         Tensor Q(Tensor t)
@@ -64,24 +58,22 @@ public sealed class DecoderModel : IModel
             if (int8Weights)
                 weights.Release(name);   // only once every part is copied
         }
-        // A column-parallel weight: this rank's rows of [total, hidden].
+        // A column-parallel weight (this rank's rows), a row-parallel one (its columns), their biases.
         Tensor C(string name, int total, (int First, int Count) rows)
         {
-            var t = Q(backend.LoadWeight(tp.IsParallel ? weights.ViewRows(name, [total, h], rows.First, rows.Count) : weights.View(name, total, h)));
+            var t = Q(backend.LoadWeight(sh.Rows(name, total, h, rows)));
             Release(name);
             return t;
         }
-        // A row-parallel weight: this rank's columns of [hidden, total], copied (they are not contiguous).
         Tensor R(string name, int total, (int First, int Count) cols)
         {
-            var t = Q(backend.LoadWeight(tp.IsParallel ? weights.CopyColumns(name, [h, total], cols.First, cols.Count) : weights.View(name, h, total)));
+            var t = Q(backend.LoadWeight(sh.Columns(name, h, total, cols)));
             Release(name);
             return t;
         }
-        Tensor? ColumnBias(bool present, string name, int total, (int First, int Count) items) => !present ? null
-            : backend.LoadWeight(tp.IsParallel ? weights.ViewRange(name, total, items.First, items.Count) : weights.View(name, total));
-        // A row-parallel layer's bias is added once, by rank 0, before the all-reduce.
-        Tensor? RowBias(bool present, string name) => present && tp.Rank == 0 ? W(name, h) : null;
+        Tensor? ColumnBias(bool present, string name, int total, (int First, int Count) items) =>
+            present ? backend.LoadWeight(sh.Range(name, total, items)) : null;
+        Tensor? RowBias(bool present, string name) => present && sh.AddsRowBias ? W(name, h) : null;
         // Phi-3's fused [Σ rows, hidden] weight is already the stacked layout; a plain backend (or a shard) gets row views of it.
         Tensor?[] Fused(string name, int total, params (int First, int Count)[] parts)
         {
@@ -97,17 +89,17 @@ public sealed class DecoderModel : IModel
         // A tied head gets its own int8 copy; the embedding keeps its dtype (only rows are read from it).
         string headName = config.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
         _lmHead = config.TieWordEmbeddings && !tp.IsParallel ? Q(_embed)
-            : config.TieWordEmbeddings ? Q(backend.LoadWeight(weights.ViewRows(headName, [config.VocabSize, h], vocabFirst, vocabLocal)))
-            : C(headName, config.VocabSize, (vocabFirst, vocabLocal));
-        _head = new LmHead(backend, _lmHead, comm: _comm, vocabSize: config.VocabSize);
+            : config.TieWordEmbeddings ? Q(backend.LoadWeight(sh.Head(headName, config.VocabSize, h)))
+            : C(headName, config.VocabSize, sh.Vocab);
+        _head = new LmHead(backend, _lmHead, comm: sh.Comm, vocabSize: config.VocabSize);
         _layers = new Layer[config.NumLayers];
         bool fused = config.Architecture == "Phi3ForCausalLM";
         for (int i = 0; i < _layers.Length; i++)
         {
             string p = $"model.layers.{i}.";
-            var qkv = fused ? Fused(p + "self_attn.qkv_proj.weight", q + 2 * kv, qRows, (q + kvRows.Item1, kvRows.Item2), (q + kv + kvRows.Item1, kvRows.Item2))
+            var qkv = fused ? Fused(p + "self_attn.qkv_proj.weight", q + 2 * kv, qRows, (q + kvRows.First, kvRows.Count), (q + kv + kvRows.First, kvRows.Count))
                 : [C(p + "self_attn.q_proj.weight", q, qRows), C(p + "self_attn.k_proj.weight", kv, kvRows), C(p + "self_attn.v_proj.weight", kv, kvRows)];
-            var gateUp = fused ? Fused(p + "mlp.gate_up_proj.weight", 2 * ff, ffRows, (ff + ffFirst, ffLocal))
+            var gateUp = fused ? Fused(p + "mlp.gate_up_proj.weight", 2 * ff, ffRows, (ff + ffRows.First, ffRows.Count))
                 : [C(p + "mlp.gate_proj.weight", ff, ffRows), C(p + "mlp.up_proj.weight", ff, ffRows)];
             _layers[i] = new Layer(
                 InputNorm: W(p + "input_layernorm.weight", h),
@@ -125,7 +117,7 @@ public sealed class DecoderModel : IModel
         WeightBytes = WeightSize.Of(_layers.SelectMany(l => new[] { l.InputNorm, l.Q, l.QBias, l.K, l.KBias, l.V, l.VBias, l.O,
             l.OBias, l.QNorm, l.KNorm, l.PostNorm, l.Gate, l.GateBias, l.Up, l.UpBias, l.Down, l.DownBias }).Append(_embed).Append(_norm).Append(_lmHead));
         _rope = RotaryEmbedding.Create(config, maxModelLen ?? config.MaxPositionEmbeddings);
-        var full = new AttentionSpec(heads, kvHeads, hd, 1f / MathF.Sqrt(hd));
+        var full = new AttentionSpec(sh.Local.NumHeads, sh.Local.NumKvHeads, hd, 1f / MathF.Sqrt(hd));
         var sliding = full with { SlidingWindow = config.SlidingWindow };
         _attention = Enumerable.Range(0, config.NumLayers).Select(l => config.IsSlidingLayer(l) ? sliding : full).ToArray();
         if (merged != null)
@@ -156,12 +148,12 @@ public sealed class DecoderModel : IModel
     public long WeightBytes { get; }
 
     /// <inheritdoc />
-    public int KvWidth => _local.NumKvHeads * _local.HeadDim;
+    public int KvWidth => _shards.Local.NumKvHeads * _shards.Local.HeadDim;
 
     /// <inheritdoc />
     public float[] Forward(ForwardBatch batch, PagedKvCache cache)
     {
-        var c = _local;
+        var c = _shards.Local;
         int n = batch.NumTokens, h = c.HiddenSize, qw = c.NumHeads * c.HeadDim;
         float eps = (float)c.NormEps;
         using var x = _b.Empty(n, h);                       // [n, hidden] residual stream
@@ -199,13 +191,13 @@ public sealed class DecoderModel : IModel
             _b.StoreKv(k, v, cache, l, batch.SlotMapping);
             _b.PagedAttention(q, cache, l, batch, _attention[l], attn);
             _b.Linear(attn, L.O, L.OBias, hs);
-            _comm?.AllReduce(hs);
+            _shards.AllReduce(hs);
             Residual.AddNorm(_b, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gate);
             _b.Linear(hs, L.Up!, L.UpBias, up);
             _b.SiluMul(gate, up, gate);
             _b.Linear(gate, L.Down, L.DownBias, hs);
-            _comm?.AllReduce(hs);
+            _shards.AllReduce(hs);
             Residual.EndLayer(_b, x, hs, l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _norm, eps, hs);
         }
         if (fused == null)
@@ -216,7 +208,7 @@ public sealed class DecoderModel : IModel
     /// <summary>The layers with stacked projections (always with the fused add + RMSNorm when offered).</summary>
     private void ForwardStacked(ForwardBatch batch, PagedKvCache cache, Tensor x, Tensor hs, Tensor q, Tensor attn, Tensor act)
     {
-        var c = _local;
+        var c = _shards.Local;
         int n = batch.NumTokens;
         float eps = (float)c.NormEps;
         var m = _merged!;
@@ -233,12 +225,12 @@ public sealed class DecoderModel : IModel
             m.QkvRopeStore(qkv, L.QBias, c.NumHeads, c.NumKvHeads, c.HeadDim, batch.Positions, _rope, cache, l, batch.SlotMapping, q);
             _b.PagedAttention(q, cache, l, batch, _attention[l], attn);
             _b.Linear(attn, L.O, L.OBias, hs);
-            _comm?.AllReduce(hs);
+            _shards.AllReduce(hs);
             Residual.AddNorm(_b, x, hs, L.PostNorm, eps);
             _b.Linear(hs, L.Gate, L.GateBias, gateUp);
             m.SiluMulStacked(gateUp, act);
             _b.Linear(act, L.Down, L.DownBias, hs);
-            _comm?.AllReduce(hs);
+            _shards.AllReduce(hs);
             Residual.EndLayer(_b, x, hs, l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _norm, eps, hs);
         }
         if (fused == null)

@@ -1,4 +1,5 @@
 using Pagoda.Backends;
+using Pagoda.Distributed;
 using Pagoda.Loading;
 
 namespace Pagoda.Models;
@@ -23,16 +24,22 @@ public sealed class GemmaModel : IModel
     private readonly Layer[] _layers;
     private readonly float _embedScale;
     private readonly HostMadeWeights _madeWeights = new();
+    private readonly Shards _shards;
 
-    /// <summary>Binds every weight, checking names and shapes against the config.</summary>
-    public GemmaModel(ModelConfig config, WeightStore weights, IBackend backend)
+    /// <summary>
+    /// Binds every weight, checking names and shapes against the config (with a <paramref name="comm"/> of several
+    /// ranks, this rank's tensor-parallel shard: see <see cref="Shards"/>).
+    /// </summary>
+    public GemmaModel(ModelConfig config, WeightStore weights, IBackend backend, ICommunicator? comm = null)
     {
         var g = config.Gemma ?? throw new ArgumentException($"{config.Architecture} config has no Gemma fields", nameof(config));
         float finalCap = (float)g.FinalLogitSoftcapping;
         Config = config;
         _b = backend;
-        int h = config.HiddenSize, q = config.NumHeads * config.HeadDim, kv = KvWidth, ff = config.IntermediateSize;
+        var sh = _shards = new Shards(config, weights, comm);
+        int h = config.HiddenSize, q = config.NumHeads * config.HeadDim, kv = config.NumKvHeads * config.HeadDim, ff = config.IntermediateSize;
         Tensor W(string name, params int[] shape) => backend.LoadWeight(weights.View(name, shape));
+        Tensor L(HostWeight w) => backend.LoadWeight(w);
         // Gemma's RMSNorm multiplies by (1 + w) in float32: made once here, so the backend's RmsNorm applies it as is.
         Tensor Norm(string name, int size)
         {
@@ -44,13 +51,14 @@ public sealed class GemmaModel : IModel
 
         _embed = W("model.embed_tokens.weight", config.VocabSize, h);
         _norm = Norm("model.norm.weight", h);
-        _lmHead = config.TieWordEmbeddings ? _embed : W("lm_head.weight", config.VocabSize, h);
-        _head = new LmHead(backend, _lmHead, finalCap);
+        _lmHead = config.TieWordEmbeddings && !sh.Tp.IsParallel ? _embed
+            : L(sh.Head(config.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight", config.VocabSize, h));
+        _head = new LmHead(backend, _lmHead, finalCap, sh.Comm, config.VocabSize);
         // transformers casts the normalizer √hidden to the activations' dtype (float32 here) before multiplying.
         _embedScale = (float)Math.Sqrt(h);
 
         // Scores are scaled by query_pre_attn_scalar^-½ (a float32 scalar in torch's multiply), capped, then windowed.
-        var global = new AttentionSpec(config.NumHeads, config.NumKvHeads, config.HeadDim, (float)Math.Pow(g.QueryPreAttnScalar, -0.5))
+        var global = new AttentionSpec(sh.Local.NumHeads, sh.Local.NumKvHeads, config.HeadDim, (float)Math.Pow(g.QueryPreAttnScalar, -0.5))
         {
             SoftCap = (float)g.AttnLogitSoftcapping,
         };
@@ -65,17 +73,17 @@ public sealed class GemmaModel : IModel
             bool sliding = config.IsSlidingLayer(i);
             _layers[i] = new Layer(
                 InputNorm: Norm(p + "input_layernorm.weight", h),
-                Q: W(p + "self_attn.q_proj.weight", q, h),
-                K: W(p + "self_attn.k_proj.weight", kv, h),
-                V: W(p + "self_attn.v_proj.weight", kv, h),
-                O: W(p + "self_attn.o_proj.weight", h, q),
+                Q: L(sh.Rows(p + "self_attn.q_proj.weight", q, h, sh.QRows)),
+                K: L(sh.Rows(p + "self_attn.k_proj.weight", kv, h, sh.KvRows)),
+                V: L(sh.Rows(p + "self_attn.v_proj.weight", kv, h, sh.KvRows)),
+                O: L(sh.Columns(p + "self_attn.o_proj.weight", h, q, sh.QRows)),
                 QNorm: config.QkNorm ? Norm(p + "self_attn.q_norm.weight", config.HeadDim) : null,
                 KNorm: config.QkNorm ? Norm(p + "self_attn.k_norm.weight", config.HeadDim) : null,
                 PostAttentionNorm: Norm(p + "post_attention_layernorm.weight", h),
                 PreFeedforwardNorm: Norm(p + "pre_feedforward_layernorm.weight", h),
-                Gate: W(p + "mlp.gate_proj.weight", ff, h),
-                Up: W(p + "mlp.up_proj.weight", ff, h),
-                Down: W(p + "mlp.down_proj.weight", h, ff),
+                Gate: L(sh.Rows(p + "mlp.gate_proj.weight", ff, h, sh.Ff)),
+                Up: L(sh.Rows(p + "mlp.up_proj.weight", ff, h, sh.Ff)),
+                Down: L(sh.Columns(p + "mlp.down_proj.weight", h, ff, sh.Ff)),
                 PostFeedforwardNorm: Norm(p + "post_feedforward_layernorm.weight", h),
                 Attention: sliding ? local : global,
                 Rope: sliding ? localRope : globalRope);
@@ -91,12 +99,12 @@ public sealed class GemmaModel : IModel
     public long WeightBytes { get; }
 
     /// <inheritdoc />
-    public int KvWidth => Config.NumKvHeads * Config.HeadDim;
+    public int KvWidth => _shards.Local.NumKvHeads * Config.HeadDim;
 
     /// <inheritdoc />
     public float[] Forward(ForwardBatch batch, PagedKvCache cache)
     {
-        var c = Config;
+        var c = _shards.Local;
         int n = batch.NumTokens, h = c.HiddenSize, qw = c.NumHeads * c.HeadDim;
         float eps = (float)c.NormEps;
         using var x = _b.Empty(n, h);                       // [n, hidden] residual stream
@@ -128,6 +136,7 @@ public sealed class GemmaModel : IModel
             _b.StoreKv(k, v, cache, l, batch.SlotMapping);
             _b.PagedAttention(q, cache, l, batch, L.Attention, attn);
             _b.Linear(attn, L.O, null, hs);
+            _shards.AllReduce(hs);
             _b.RmsNorm(hs, L.PostAttentionNorm, eps, hs);
             _b.Add(x, hs, x);
 
@@ -137,6 +146,7 @@ public sealed class GemmaModel : IModel
             _b.Linear(hs, L.Up, null, up);
             _b.GeluTanhMul(gate, up, gate);
             _b.Linear(gate, L.Down, null, hs);
+            _shards.AllReduce(hs);
             _b.RmsNorm(hs, L.PostFeedforwardNorm, eps, hs);
             _b.Add(x, hs, x);
         }

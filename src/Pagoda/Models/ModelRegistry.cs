@@ -18,14 +18,11 @@ public static class ModelRegistry
     {
         "LlamaForCausalLM" or "Qwen2ForCausalLM" or "Qwen3ForCausalLM" or "MistralForCausalLM" or "Phi3ForCausalLM" =>
             new DecoderModel(config, weights, backend, quantization == "int8", maxModelLen, comm),
-        _ when comm is { Rank.IsParallel: true } && ConfigReader.SupportedArchitectures.Contains(config.Architecture) =>
-            throw new ArgumentException($"--tensor-parallel-size above 1 is not supported for {config.Architecture} yet "
-                + "(the Llama-style decoders have it: Llama, Qwen2, Qwen3, Mistral, Phi-3)."),
-        "OPTForCausalLM" when quantization == null => new OptModel(config, weights, backend),
+        "OPTForCausalLM" when quantization == null => new OptModel(config, weights, backend, comm),
         "OPTForCausalLM" => throw new ArgumentException($"--quantization {quantization} is not supported for OPT models."),
-        "Gemma2ForCausalLM" or "Gemma3ForCausalLM" when quantization == null => new GemmaModel(config, weights, backend),
+        "Gemma2ForCausalLM" or "Gemma3ForCausalLM" when quantization == null => new GemmaModel(config, weights, backend, comm),
         "Gemma2ForCausalLM" or "Gemma3ForCausalLM" => throw new ArgumentException($"--quantization {quantization} is not supported for Gemma models."),
-        "Qwen3MoeForCausalLM" or "MixtralForCausalLM" or "GptOssForCausalLM" when quantization == null => new MoeModel(config, weights, backend, maxModelLen),
+        "Qwen3MoeForCausalLM" or "MixtralForCausalLM" or "GptOssForCausalLM" when quantization == null => new MoeModel(config, weights, backend, maxModelLen, comm),
         "Qwen3MoeForCausalLM" or "MixtralForCausalLM" or "GptOssForCausalLM" =>
             throw new ArgumentException($"--quantization {quantization} is not supported for mixture-of-experts models."),
         _ => throw new ModelLoadException(weights.Folder,

@@ -1,4 +1,5 @@
 using Pagoda.Backends;
+using Pagoda.Distributed;
 using Pagoda.Loading;
 
 namespace Pagoda.Models;
@@ -23,12 +24,13 @@ public sealed class MoeModel : IModel
     private readonly Layer[] _layers;
     private readonly RotaryParams _rope;
     private readonly MoeSpec _spec;
+    private readonly Shards _shards;
 
     /// <summary>
     /// Binds every weight, checking names and shapes against the config, and prepares each layer's experts;
     /// <paramref name="maxModelLen"/> (default max_position_embeddings) is the engine's longest sequence, for the RoPE.
     /// </summary>
-    public MoeModel(ModelConfig config, WeightStore weights, IBackend backend, int? maxModelLen = null)
+    public MoeModel(ModelConfig config, WeightStore weights, IBackend backend, int? maxModelLen = null, ICommunicator? comm = null)
     {
         var moe = config.Moe ?? throw new ArgumentException($"{config.Architecture} has no MoE fields", nameof(config));
         // Checked before any weight is uploaded: without the capability nothing of the model could run.
@@ -37,12 +39,16 @@ public sealed class MoeModel : IModel
         Config = config;
         _b = backend;
         int h = config.HiddenSize, ff = moe.IntermediateSize, numExperts = moe.NumExperts;
+        var sh = _shards = new Shards(config, weights, comm, ff);
+        var (ffFirst, ffLocal) = sh.Ff;
         Tensor W(string name, params int[] shape) => backend.LoadWeight(weights.View(name, shape));
+        Tensor L(HostWeight w) => backend.LoadWeight(w);
 
         _embed = W("model.embed_tokens.weight", config.VocabSize, h);
         _norm = W("model.norm.weight", h);
-        _lmHead = config.TieWordEmbeddings ? _embed : W("lm_head.weight", config.VocabSize, h);
-        _head = new LmHead(backend, _lmHead);
+        _lmHead = config.TieWordEmbeddings && !sh.Tp.IsParallel ? _embed
+            : L(sh.Head(config.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight", config.VocabSize, h));
+        _head = new LmHead(backend, _lmHead, comm: sh.Comm, vocabSize: config.VocabSize);
         var (mlp, router) = config.Architecture switch
         {
             "MixtralForCausalLM" => ("block_sparse_moe.", "gate"),
@@ -54,30 +60,35 @@ public sealed class MoeModel : IModel
         for (int i = 0; i < _layers.Length; i++)
         {
             string p = $"model.layers.{i}.";
-            var attention = new AttentionBlock(backend, config, p + "self_attn.", AttentionSpecOf(config, weights, p, i), (n, s) => W(n, s));
+            var attention = new AttentionBlock(backend, config, sh, p + "self_attn.", AttentionSpecOf(config, sh, weights, p, i));
             var layer = new Layer(W(p + "input_layernorm.weight", h), attention, W(p + "post_attention_layernorm.weight", h),
                 null, null, null, null, null, null);
             if (moe.DenseLayers.Contains(i))
             {
                 int dense = config.IntermediateSize;
+                var rows = sh.Tp.Even(dense, "intermediate_size");
                 _layers[i] = layer with
                 {
-                    Gate = W(p + "mlp.gate_proj.weight", dense, h), Up = W(p + "mlp.up_proj.weight", dense, h),
-                    Down = W(p + "mlp.down_proj.weight", h, dense),
+                    Gate = L(sh.Rows(p + "mlp.gate_proj.weight", dense, h, rows)), Up = L(sh.Rows(p + "mlp.up_proj.weight", dense, h, rows)),
+                    Down = L(sh.Columns(p + "mlp.down_proj.weight", h, dense, rows)),
                 };
                 continue;
             }
             string e = p + mlp + "experts.";
-            var stored = new MoeExpertWeights(numExperts, h, ff);
+            // Each expert split by tensor: its gate/up rows (interleaved columns of the stacked form) and its down columns
+            // (rows of the stacked form) of this rank's intermediate slice.
+            var stored = new MoeExpertWeights(numExperts, h, ffLocal);
             stored = moe.StackedExperts
                 ? stored with
                 {
-                    GateUp = W(e + "gate_up_proj", numExperts, h, 2 * ff), GateUpBias = W(e + "gate_up_proj_bias", numExperts, 2 * ff),
-                    DownStacked = W(e + "down_proj", numExperts, ff, h), DownBias = W(e + "down_proj_bias", numExperts, h),
+                    GateUp = L(Stacked(e + "gate_up_proj", [numExperts, h, 2 * ff], 2 * ff, 2 * ffFirst, 2 * ffLocal, [numExperts, h, 2 * ffLocal])),
+                    GateUpBias = L(Stacked(e + "gate_up_proj_bias", [numExperts, 2 * ff], 2 * ff, 2 * ffFirst, 2 * ffLocal, [numExperts, 2 * ffLocal])),
+                    DownStacked = L(Stacked(e + "down_proj", [numExperts, ff, h], ff * h, ffFirst * h, ffLocal * h, [numExperts, ffLocal, h])),
+                    DownBias = sh.AddsRowBias ? W(e + "down_proj_bias", numExperts, h) : null,
                 }
                 : config.Architecture == "MixtralForCausalLM"
-                    ? stored with { Gate = Experts(e, "w1", ff, h), Up = Experts(e, "w3", ff, h), Down = Experts(e, "w2", h, ff) }
-                    : stored with { Gate = Experts(e, "gate_proj", ff, h), Up = Experts(e, "up_proj", ff, h), Down = Experts(e, "down_proj", h, ff) };
+                    ? stored with { Gate = Experts(e, "w1", true), Up = Experts(e, "w3", true), Down = Experts(e, "w2", false) }
+                    : stored with { Gate = Experts(e, "gate_proj", true), Up = Experts(e, "up_proj", true), Down = Experts(e, "down_proj", false) };
             _layers[i] = layer with
             {
                 Router = W(p + mlp + router + ".weight", numExperts, h),
@@ -91,18 +102,22 @@ public sealed class MoeModel : IModel
         _rope = RotaryEmbedding.Create(config, maxModelLen ?? config.MaxPositionEmbeddings);
         _spec = new MoeSpec(moe.TopK, moe.Scoring, moe.NormTopkProb, moe.Activation) { SwigluLimit = moe.SwigluLimit };
 
-        // Expert e's Linear weight `{prefix}{e}.{name}.weight` for e = 0 .. numExperts - 1.
-        Tensor[] Experts(string prefix, string name, int rows, int cols) =>
-            Enumerable.Range(0, numExperts).Select(x => W($"{prefix}{x}.{name}.weight", rows, cols)).ToArray();
+        // Expert e's Linear weight `{prefix}{e}.{name}.weight` for e = 0 .. numExperts - 1: gate and up [ff, hidden] by rows, down
+        // [hidden, ff] by columns.
+        Tensor[] Experts(string prefix, string name, bool gateOrUp) =>
+            Enumerable.Range(0, numExperts).Select(x => L(gateOrUp ? sh.Rows($"{prefix}{x}.{name}.weight", ff, h, sh.Ff)
+                : sh.Columns($"{prefix}{x}.{name}.weight", h, ff, sh.Ff))).ToArray();
+        HostWeight Stacked(string name, int[] shape, int run, int first, int count, int[] local) =>
+            sh.Tp.IsParallel ? weights.CopyRuns(name, shape, run, first, count, local) : weights.View(name, shape);
     }
 
-    // The layer's score scale, window (gpt-oss's sliding layers) and sinks (one learned logit per head).
-    private static AttentionSpec AttentionSpecOf(ModelConfig c, WeightStore weights, string prefix, int layer)
+    // The layer's score scale, window (gpt-oss's sliding layers) and sinks (one learned logit per head of this rank).
+    private static AttentionSpec AttentionSpecOf(ModelConfig c, Shards sh, WeightStore weights, string prefix, int layer)
     {
-        return new AttentionSpec(c.NumHeads, c.NumKvHeads, c.HeadDim, 1f / MathF.Sqrt(c.HeadDim))
+        return new AttentionSpec(sh.Local.NumHeads, sh.Local.NumKvHeads, c.HeadDim, 1f / MathF.Sqrt(c.HeadDim))
         {
             SlidingWindow = c.IsSlidingLayer(layer) ? c.SlidingWindow : 0,
-            Sinks = c.Moe!.AttentionSinks ? HostMadeWeights.Widen(weights.View(prefix + "self_attn.sinks", c.NumHeads)) : null,
+            Sinks = c.Moe!.AttentionSinks ? HostMadeWeights.Widen(sh.Range(prefix + "self_attn.sinks", c.NumHeads, sh.Heads)) : null,
         };
     }
 
@@ -113,12 +128,12 @@ public sealed class MoeModel : IModel
     public long WeightBytes { get; }
 
     /// <inheritdoc />
-    public int KvWidth => Config.NumKvHeads * Config.HeadDim;
+    public int KvWidth => _shards.Local.NumKvHeads * Config.HeadDim;
 
     /// <inheritdoc />
     public float[] Forward(ForwardBatch batch, PagedKvCache cache)
     {
-        var c = Config;
+        var c = _shards.Local;
         int n = batch.NumTokens, h = c.HiddenSize;
         float eps = (float)c.NormEps;
         bool anyDense = c.Moe!.DenseLayers.Count > 0;
@@ -144,6 +159,7 @@ public sealed class MoeModel : IModel
             {
                 _b.Linear(hs, L.Router!, L.RouterBias, logits);
                 _moe.FusedMoe(hs, logits, L.Experts, _spec, mlpOut);
+                _shards.AllReduce(mlpOut);
             }
             else
             {
@@ -151,6 +167,7 @@ public sealed class MoeModel : IModel
                 _b.Linear(hs, L.Up!, null, up!);
                 _b.SiluMul(gate!, up!, gate!);
                 _b.Linear(gate!, L.Down!, null, mlpOut);
+                _shards.AllReduce(mlpOut);
             }
             Residual.EndLayer(_b, x, mlpOut, l + 1 < _layers.Length ? _layers[l + 1].InputNorm : _norm, eps, hs);
         }

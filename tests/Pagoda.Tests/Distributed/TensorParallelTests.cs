@@ -5,9 +5,10 @@ namespace Pagoda.Tests.Distributed;
 
 /// <summary>
 /// --tensor-parallel-size 2 on the CPU: a worker process (the CLI's `tp-worker`) runs the second shard, and every
-/// golden prompt of the Llama-style fixture models gives transformers' greedy ids, with logprobs and prompt logprobs
-/// within 1e-4 of the goldens and of tensor-parallel size 1: in one batch, and in a pool so small that chunked
-/// prefill and preemption both run. tiny-llama's one KV head is replicated on both ranks.
+/// golden prompt of every fixture model (the Llama-style decoders, OPT, Gemma 2 / 3, and the mixtures of experts with
+/// their experts split by tensor) gives transformers' greedy ids, with logprobs and prompt logprobs within 1e-4 of the
+/// goldens and of tensor-parallel size 1: in one batch, and in a pool so small that chunked prefill and preemption
+/// both run. A model's one KV head (tiny-llama, tiny-mistral, the Gemmas) is replicated on both ranks.
 /// </summary>
 [Collection("tensor-parallel workers")]   // one group at a time: a test finds its worker among this process's children
 public class TensorParallelTests
@@ -19,8 +20,7 @@ public class TensorParallelTests
         typeof(Pagoda.Cli.PagodaCli).Assembly.Location, "tp-worker",
     ];
 
-    public static IEnumerable<object[]> Models() =>
-        new[] { "fortune-chat", "tiny-llama", "tiny-qwen3", "tiny-mistral", "tiny-phi3", "tiny-qwen2-yarn" }.Select(m => new object[] { m });
+    public static IEnumerable<object[]> Models() => Pagoda.Tests.Engine.BatchGoldenModels.All.Select(m => new object[] { m });
 
     private static List<RequestOutput> Run(string model, EngineArgs args, List<GoldenCase> cases, Action<LLM>? check = null)
     {
