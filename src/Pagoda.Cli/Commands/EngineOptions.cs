@@ -70,6 +70,12 @@ internal sealed class EngineOptions
     {
         Description = "Ranks one model is split over (worker processes on this host; the CPU backend only yet).", DefaultValueFactory = _ => 1,
     };
+    // vLLM's multi-node flags: one node is all Pagoda's shared-memory group spans.
+    private readonly Option<int> _nnodes = new("--nnodes") { Description = "Nodes the tensor-parallel group spans (only 1: ranks meet in shared memory).", DefaultValueFactory = _ => 1 };
+    private readonly Option<int> _nodeRank = new("--node-rank") { Description = "This node's rank (only 0).", DefaultValueFactory = _ => 0 };
+    private readonly Option<string?> _masterAddr = new("--master-addr") { Description = "Rank 0's address for a multi-node group (unused on one node)." };
+    private readonly Option<int?> _masterPort = new("--master-port") { Description = "Rank 0's port for a multi-node group (unused on one node)." };
+    private readonly Option<bool> _headless = new("--headless") { Description = "Run only workers for another node's rank 0 (multi-node: not supported)." };
     private readonly Option<int> _dataParallel = new("--data-parallel-size", "-dp") { Description = "Engine replicas behind the server, each with the whole model (replica r on GPU r; on the CPU, a share of the threads).", DefaultValueFactory = _ => 1 };
     private readonly Option<bool> _chunkedPrefill = new("--enable-chunked-prefill") { Description = "Accepted for vLLM compatibility: prefill is always chunked." };
     private readonly Option<bool> _trustRemoteCode = new("--trust-remote-code") { Description = "Accepted for vLLM compatibility: Pagoda never runs code from a model repository." };
@@ -82,11 +88,17 @@ internal sealed class EngineOptions
     {
         foreach (var o in new Option[] { _model, _revision, _downloadDir, _tokenizer, _maxModelLen, _blockSize, _generationConfig, _chatTemplate, _device, _dtype, _gpuMemoryUtilization, _enforceEager, _batchInvariant, _loadFormat, _quantization, _skipTokenizerInit,
                      _kvCacheMemory, _numKvBlocks, _enablePrefixCaching, _noPrefixCaching, _maxNumBatchedTokens, _maxNumSeqs, _seed, _reasoningParser, _kvEventsConfig, _kvTransferConfig, _speculativeConfig,
-                     _tensorParallel, _dataParallel, _chunkedPrefill, _trustRemoteCode })
+                     _tensorParallel, _dataParallel, _chunkedPrefill, _trustRemoteCode, _nnodes, _nodeRank, _masterAddr, _masterPort, _headless })
             cmd.Add(o);
     }
 
-    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model = null) => new EngineArgs() with
+    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model = null) =>
+        r.GetValue(_nnodes) != 1 || r.GetValue(_nodeRank) != 0 || r.GetValue(_headless)
+            ? throw new ArgumentException("multi-node tensor parallelism (--nnodes, --node-rank, --headless) needs a network communicator, "
+                + "which Pagoda does not have yet: run every rank on one host (--tensor-parallel-size N).")
+            : BindArgs(r, hub, progress, model);
+
+    private EngineArgs BindArgs(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model) => new EngineArgs() with
     {
         Model = model ?? r.GetValue(_model) ?? EngineArgs.DefaultModel,
         Revision = r.GetValue(_revision),

@@ -114,7 +114,10 @@ public class GenerateCommandTests
         Assert.Contains("top_p must be in (0, 1]", err);
     }
 
-    /// <summary>vLLM flags that deployment charts pass are accepted where they ask for what Pagoda does anyway; more GPUs per replica is a clear error.</summary>
+    /// <summary>
+    /// vLLM flags that deployment charts pass are accepted where they ask for what Pagoda does anyway; a tensor-parallel
+    /// size the model's heads do not divide, and more than one node, are clear errors.
+    /// </summary>
     [Fact]
     public void ChartFlagsAreAcceptedOrRefusedClearly()
     {
@@ -122,8 +125,11 @@ public class GenerateCommandTests
             "--tensor-parallel-size", "1", "--enable-chunked-prefill", "--trust-remote-code");
         Assert.True(code == 0, err);
         Assert.Contains("Generated Outputs:", output);
-        (code, _, err) = Run("generate", "--prompt", "x", "-tp", "2");
+        (code, _, err) = Run("generate", "--prompt", "x", "-tp", "3", "--nnodes", "1", "--master-port", "29500");
         Assert.NotEqual(0, code);
-        Assert.Contains("--tensor-parallel-size 2 is not supported yet", err);
+        Assert.Contains("num_attention_heads (4) is not divisible by --tensor-parallel-size 3", err);
+        (code, _, err) = Run("generate", "--prompt", "x", "-tp", "2", "--nnodes", "2", "--node-rank", "1", "--master-addr", "10.0.0.1");
+        Assert.NotEqual(0, code);
+        Assert.Contains("multi-node tensor parallelism (--nnodes, --node-rank, --headless) needs a network communicator", err);
     }
 }
