@@ -71,6 +71,16 @@ public sealed unsafe class SharedMemoryGroup : IDisposable
     /// <summary>Ranks in the group.</summary>
     public int Size { get; }
 
+    /// <summary>
+    /// Removes the file's name once every rank has it mapped (the mappings stay valid), so a group whose processes are
+    /// killed leaves nothing behind in /dev/shm.
+    /// </summary>
+    public void Unlink()
+    {
+        if (_owner)
+            File.Delete(Path);
+    }
+
     /// <summary>Polled while waiting: a message when a peer is gone (it ends the wait with that message).</summary>
     public void WatchPeers(Func<string?> peerFailure) => _peerFailure = peerFailure;
 

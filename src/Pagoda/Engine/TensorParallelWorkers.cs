@@ -72,6 +72,7 @@ internal sealed class TensorParallelWorkers : IDisposable
             group.WaitUntil(() => Enumerable.Range(1, group.Size - 1).All(r => group.StateOf(r) != 0), idle: true);
             if (self.FirstFailure() is { } failure)
                 throw new TensorParallelException(failure);
+            group.Unlink();   // every rank has it mapped
             return self;
         }
         catch
