@@ -148,7 +148,15 @@ internal sealed class TensorParallelModel(IModel shard, TensorParallelWorkers wo
     public float[] Forward(ForwardBatch batch, PagedKvCache cache)
     {
         workers.Post(batch);
-        return shard.Forward(batch, cache);
+        try
+        {
+            return shard.Forward(batch, cache);
+        }
+        catch (Exception e) when (e is not TensorParallelException)
+        {
+            // The workers are inside this forward's collectives, which rank 0 left part way: the group is out of step.
+            throw new TensorParallelException($"rank 0's forward failed, leaving the tensor-parallel group out of step: {e.Message}");
+        }
     }
 
     public void Dispose()

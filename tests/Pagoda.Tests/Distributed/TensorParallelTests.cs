@@ -65,6 +65,16 @@ public class TensorParallelTests
             llm => Assert.True(llm.Engine.Stats.NumPreemptions > 0, "expected preemptions with a 12-block pool"));
 
     [Fact]
+    public void SpeculativeDecodingRunsOnRankZeroBesideTheShards()
+    {
+        // n-gram drafts verified by the sharded target, and a draft model (the target itself, unsharded on rank 0).
+        Compare("fortune-chat", new EngineArgs { SpeculativeConfig = Pagoda.Tests.SpecDecode.SpecDecodeGoldenTests.Eager },
+            llm => Assert.True(llm.Engine.SpecDecodingStats!.NumDrafts > 0));
+        Compare("tiny-llama", new EngineArgs { SpeculativeConfig = new() { Method = "draft_model", Model = TestPaths.Model("tiny-llama"), NumSpeculativeTokens = 3, AdaptiveLengths = false } },
+            llm => Assert.Equal(llm.Engine.SpecDecodingStats!.NumDraftTokens, llm.Engine.SpecDecodingStats.NumAcceptedTokens));
+    }
+
+    [Fact]
     public void TheCliStartsItsOwnWorkers()
     {
         // The CLI run as a program: its workers are itself again (`dotnet Pagoda.Cli.dll tp-worker ...`), found with no
