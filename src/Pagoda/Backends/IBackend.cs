@@ -27,6 +27,13 @@ public interface IBackend : IDisposable
     /// <summary>dst[i] = table[ids[i]] — table [vocab, hidden], dst [n, hidden].</summary>
     void Embedding(Tensor table, ReadOnlySpan<int> ids, Tensor dst);
 
+    /// <summary>
+    /// A vocabulary-parallel shard's lookup: dst[i] = table[ids[i] - firstId] for ids among the shard's rows, a zero row
+    /// for every other id — table [shard rows, hidden], dst [n, hidden]; the ranks' rows are then summed.
+    /// </summary>
+    void EmbeddingShard(Tensor table, ReadOnlySpan<int> ids, int firstId, Tensor dst) =>
+        throw new NotSupportedException($"the {Name} backend has no vocabulary-parallel embedding");
+
     /// <summary>dst = x · weightᵀ + bias — x [n, in], weight [out, in], bias [out], dst [n, out].</summary>
     void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor dst);
 

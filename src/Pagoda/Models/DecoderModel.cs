@@ -32,7 +32,7 @@ public sealed class DecoderModel : IModel
     /// the Linear weights (and the LM head, tied or not) become weight-only int8 copies.
     /// <paramref name="maxModelLen"/> (default max_position_embeddings) picks longrope's factor set. With a
     /// <paramref name="comm"/> of several ranks it binds this rank's shard (Megatron-style: q/k/v and gate/up by
-    /// rows, o and down by columns with their biases on rank 0, the LM head by vocabulary; the embedding whole).
+    /// rows, o and down by columns with their biases on rank 0, the embedding and the LM head by vocabulary).
     /// </summary>
     public DecoderModel(ModelConfig config, WeightStore weights, IBackend backend, bool int8Weights = false, int? maxModelLen = null,
         ICommunicator? comm = null)
@@ -84,13 +84,10 @@ public sealed class DecoderModel : IModel
             return tensors;
         }
 
-        _embed = W("model.embed_tokens.weight", config.VocabSize, h);
+        _embed = backend.LoadWeight(sh.Embedding("model.embed_tokens.weight", config.VocabSize, h));
         _norm = W("model.norm.weight", h);
         // A tied head gets its own int8 copy; the embedding keeps its dtype (only rows are read from it).
-        string headName = config.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-        _lmHead = config.TieWordEmbeddings && !tp.IsParallel ? Q(_embed)
-            : config.TieWordEmbeddings ? Q(backend.LoadWeight(sh.Head(headName, config.VocabSize, h)))
-            : C(headName, config.VocabSize, sh.Vocab);
+        _lmHead = config.TieWordEmbeddings ? Q(_embed) : C("lm_head.weight", config.VocabSize, sh.Vocab);
         _head = new LmHead(backend, _lmHead, comm: sh.Comm, vocabSize: config.VocabSize);
         _layers = new Layer[config.NumLayers];
         bool fused = config.Architecture == "Phi3ForCausalLM";
@@ -172,7 +169,7 @@ public sealed class DecoderModel : IModel
 
         // With a fused residual-add + RMSNorm each sub-layer's add also makes the next sub-layer's input.
         var fused = _b as IFusedNormOps;
-        _b.Embedding(_embed, batch.InputIds, x);
+        _shards.Embed(_b, _embed, batch.InputIds, x);
         for (int l = 0; l < _layers.Length; l++)
         {
             var L = _layers[l];
@@ -215,7 +212,7 @@ public sealed class DecoderModel : IModel
         var fused = _b as IFusedNormOps;
         using var qkv = _b.Empty(n, q.Cols + 2 * KvWidth);           // [n, q + k + v]
         using var gateUp = _b.Empty(n, 2 * c.IntermediateSize);     // [n, gate | up]
-        _b.Embedding(_embed, batch.InputIds, x);
+        _shards.Embed(_b, _embed, batch.InputIds, x);
         for (int l = 0; l < _layers.Length; l++)
         {
             var L = _layers[l];

@@ -38,7 +38,6 @@ public sealed class GemmaModel : IModel
         _b = backend;
         var sh = _shards = new Shards(config, weights, comm);
         int h = config.HiddenSize, q = config.NumHeads * config.HeadDim, kv = config.NumKvHeads * config.HeadDim, ff = config.IntermediateSize;
-        Tensor W(string name, params int[] shape) => backend.LoadWeight(weights.View(name, shape));
         Tensor L(HostWeight w) => backend.LoadWeight(w);
         // Gemma's RMSNorm multiplies by (1 + w) in float32: made once here, so the backend's RmsNorm applies it as is.
         Tensor Norm(string name, int size)
@@ -49,10 +48,9 @@ public sealed class GemmaModel : IModel
             return _madeWeights.Load(backend, name, w, size);
         }
 
-        _embed = W("model.embed_tokens.weight", config.VocabSize, h);
+        _embed = L(sh.Embedding("model.embed_tokens.weight", config.VocabSize, h));
         _norm = Norm("model.norm.weight", h);
-        _lmHead = config.TieWordEmbeddings && !sh.Tp.IsParallel ? _embed
-            : L(sh.Head(config.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight", config.VocabSize, h));
+        _lmHead = config.TieWordEmbeddings ? _embed : L(sh.Head("lm_head.weight", config.VocabSize, h));
         _head = new LmHead(backend, _lmHead, finalCap, sh.Comm, config.VocabSize);
         // transformers casts the normalizer √hidden to the activations' dtype (float32 here) before multiplying.
         _embedScale = (float)Math.Sqrt(h);
@@ -116,7 +114,7 @@ public sealed class GemmaModel : IModel
         using var gate = _b.Empty(n, c.IntermediateSize);   // [n, intermediate]
         using var up = _b.Empty(n, c.IntermediateSize);     // [n, intermediate]
 
-        _b.Embedding(_embed, batch.InputIds, x);
+        _shards.Embed(_b, _embed, batch.InputIds, x);
         _b.Scale(x, _embedScale);
         for (int l = 0; l < _layers.Length; l++)
         {

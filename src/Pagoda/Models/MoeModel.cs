@@ -44,10 +44,9 @@ public sealed class MoeModel : IModel
         Tensor W(string name, params int[] shape) => backend.LoadWeight(weights.View(name, shape));
         Tensor L(HostWeight w) => backend.LoadWeight(w);
 
-        _embed = W("model.embed_tokens.weight", config.VocabSize, h);
+        _embed = L(sh.Embedding("model.embed_tokens.weight", config.VocabSize, h));
         _norm = W("model.norm.weight", h);
-        _lmHead = config.TieWordEmbeddings && !sh.Tp.IsParallel ? _embed
-            : L(sh.Head(config.TieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight", config.VocabSize, h));
+        _lmHead = config.TieWordEmbeddings ? _embed : L(sh.Head("lm_head.weight", config.VocabSize, h));
         _head = new LmHead(backend, _lmHead, comm: sh.Comm, vocabSize: config.VocabSize);
         var (mlp, router) = config.Architecture switch
         {
@@ -147,7 +146,7 @@ public sealed class MoeModel : IModel
 
         // With a fused residual-add + RMSNorm each sub-layer's add also makes the next sub-layer's input.
         var fused = _b as IFusedNormOps;
-        _b.Embedding(_embed, batch.InputIds, x);
+        _shards.Embed(_b, _embed, batch.InputIds, x);
         for (int l = 0; l < _layers.Length; l++)
         {
             var L = _layers[l];

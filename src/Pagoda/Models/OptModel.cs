@@ -38,12 +38,12 @@ public sealed class OptModel : IModel
         Tensor? RowBias(string name) => sh.AddsRowBias ? W(name, h) : null;
 
         const string d = "model.decoder.";
-        _embed = W(d + "embed_tokens.weight", config.VocabSize, h);
+        _embed = L(sh.Embedding(d + "embed_tokens.weight", config.VocabSize, h));
         _positions = W(d + "embed_positions.weight", config.MaxPositionEmbeddings + PositionOffset, h);
         _normW = W(d + "final_layer_norm.weight", h);
         _normB = W(d + "final_layer_norm.bias", h);
         string head = config.TieWordEmbeddings || !weights.Contains("lm_head.weight") ? d + "embed_tokens.weight" : "lm_head.weight";
-        _lmHead = head != "lm_head.weight" && !sh.Tp.IsParallel ? _embed : L(sh.Head(head, config.VocabSize, h));
+        _lmHead = head != "lm_head.weight" ? _embed : L(sh.Head(head, config.VocabSize, h));
         _head = new LmHead(backend, _lmHead, comm: sh.Comm, vocabSize: config.VocabSize);
         _layers = new Layer[config.NumLayers];
         for (int i = 0; i < _layers.Length; i++)
@@ -86,7 +86,7 @@ public sealed class OptModel : IModel
         using var attn = _b.Empty(n, qw);
         using var ffn = _b.Empty(n, c.IntermediateSize);    // [n, ffn_dim]
 
-        _b.Embedding(_embed, batch.InputIds, x);
+        _shards.Embed(_b, _embed, batch.InputIds, x);
         _b.Embedding(_positions, batch.Positions.Select(p => p + PositionOffset).ToArray(), hs);
         _b.Add(x, hs, x);
         for (int l = 0; l < _layers.Length; l++)

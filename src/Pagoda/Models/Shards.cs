@@ -7,7 +7,8 @@ namespace Pagoda.Models;
 /// <summary>
 /// One tensor-parallel rank's view of a model's weights (Megatron's split): column-parallel layers (q/k/v, gate/up,
 /// fc1) keep this rank's output rows, row-parallel ones (o, down, fc2) its input columns, copied, with their bias on
-/// rank 0 only (added once before the all-reduce); the LM head its vocabulary rows. A single rank reads every weight
+/// rank 0 only (added once before the all-reduce); the embedding and the LM head their vocabulary rows (a tied head is
+/// the same shard). A single rank reads every weight
 /// whole. <see cref="Local"/> is the config the shard computes with: its heads, KV heads and intermediate size.
 /// </summary>
 internal sealed class Shards
@@ -68,6 +69,21 @@ internal sealed class Shards
 
     /// <summary>The LM head: this rank's vocabulary rows of <paramref name="name"/> [vocab, hidden].</summary>
     public HostWeight Head(string name, int vocab, int hidden) => Rows(name, vocab, hidden, Vocab);
+
+    /// <summary>The token embedding [vocab, hidden]: whole on one rank, this rank's vocabulary rows under tensor parallelism.</summary>
+    public HostWeight Embedding(string name, int vocab, int hidden) => Rows(name, vocab, hidden, Vocab);
+
+    /// <summary>x [n, hidden] ← the embedding rows of <paramref name="ids"/>: each rank looks up its own ids, the sum is exact.</summary>
+    public void Embed(IBackend b, Tensor table, ReadOnlySpan<int> ids, Tensor x)
+    {
+        if (Comm == null)
+        {
+            b.Embedding(table, ids, x);
+            return;
+        }
+        b.EmbeddingShard(table, ids, Vocab.First, x);
+        Comm.AllReduce(x);
+    }
 
     /// <summary>Sums a row-parallel layer's partial outputs over the ranks (nothing on one rank).</summary>
     public void AllReduce(Tensor x) => Comm?.AllReduce(x);

@@ -79,6 +79,22 @@ public sealed unsafe partial class CpuBackend : IBackend
     }
 
     /// <inheritdoc />
+    public void EmbeddingShard(Tensor table, ReadOnlySpan<int> ids, int firstId, Tensor dst)
+    {
+        var t = (CpuTensor)table;
+        var d = (CpuTensor)dst;
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if (ids[i] < 0)
+                throw new ArgumentOutOfRangeException(nameof(ids), $"token id {ids[i]} is negative");
+            if ((uint)(ids[i] - firstId) < (uint)t.Rows)
+                Vec.ReadRow(t, ids[i] - firstId, d.Row(i));
+            else
+                d.Row(i).Clear();
+        }
+    }
+
+    /// <inheritdoc />
     public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor dst) =>
         _gemm.Linear((CpuTensor)x, (CpuTensor)weight, (CpuTensor?)bias, (CpuTensor)dst);
 
