@@ -64,7 +64,11 @@ switch (mode)
         // spec-bench WORKLOAD [--runs N] [--spec JSON] [--model DIR] [greedy] [fixed]: bench/SpecDecode's workloads on the GPU.
         var specConfig = Pagoda.SpecDecode.SpeculativeConfig.Parse(Opt("--spec", Pagoda.Bench.SpecDecode.SpecDecodeBench.DefaultConfig));
         Pagoda.Bench.SpecDecode.SpecDecodeBench.Run(
-            new Pagoda.EngineArgs { Model = Path.GetFullPath(Opt("--model", "models/fortune-chat")), Device = "cuda", BackendProviders = [CudaProvider.Instance], DType = Opt("--dtype", "auto") },
+            new Pagoda.EngineArgs
+            {
+                Model = Path.GetFullPath(Opt("--model", "models/fortune-chat")), Device = "cuda", BackendProviders = [CudaProvider.Instance], DType = Opt("--dtype", "auto"),
+                GpuMemoryUtilization = 0.4,   // two engines (with and without drafts) share the GPU
+            },
             args[1], int.Parse(Opt("--runs", "3")), args.Contains("fixed") ? specConfig with { AdaptiveLengths = false } : specConfig, args.Contains("greedy"), log);
         break;
     case "bench":
