@@ -31,7 +31,8 @@ public static class SpecCheck
         int failures = 0;
         foreach (var (root, entry, dir, file) in runs)
         {
-            if (!Directory.Exists(root == "." ? dir : Path.Combine(root, entry)))
+            // A folder without its config.json was not carried (the device's copy may keep an empty folder of an earlier tree).
+            if (!File.Exists(Path.Combine(root == "." ? dir : Path.Combine(root, entry), "config.json")))
             {
                 log.WriteLine($"  golden {entry}: skipped, its folder was not carried");
                 continue;
