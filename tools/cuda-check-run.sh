@@ -57,7 +57,8 @@ if want s17; then L=$(left); echo "== in-process batch 1 ($L s left)"
   for t in 0 1; do L=$(left); [ $L -lt 50 ] && break; echo "== bench throughput T $t, 256 seqs ($L s left)"
     timeout $((L > 100 ? 100 : L - 5)) $C cli bench throughput --model $M --load-format dummy --dtype bfloat16 --num-prompts 512 --input-len 256 --output-len 256 --max-num-seqs 256 --temperature $t 2>&1 | grep -E "Throughput|rror"; done
 fi
-# Issue 21: disaggregated prefill on one GPU (two instances, 0.4 of the memory each) against one instance, greedy.
+# Issue 21: disaggregated prefill on one GPU (two instances, 0.4 of the memory each) against one instance, greedy; then
+# the pulled KV checked on fortune-chat's real weights (tools/pd-check.py: the texts of both paths equal).
 if want pd; then L=$(left); echo "== P/D on one GPU ($L s left)"
   KV='"kv_connector": "PagodaConnector"'
   $C cli serve $M --load-format dummy --dtype bfloat16 --port 8011 --gpu-memory-utilization 0.4 --max-model-len 4096 --kv-transfer-config "{$KV, \"kv_role\": \"kv_producer\"}" > $OUT/serve-producer.log 2>&1 & P1=$!
@@ -67,6 +68,12 @@ if want pd; then L=$(left); echo "== P/D on one GPU ($L s left)"
   pd --num-prompts 8 --max-concurrency 4 --prefill-base-url http://127.0.0.1:8011 > /dev/null
   for c in 1 16; do pd --num-prompts $((c * 4)) --max-concurrency $c; pd --num-prompts $((c * 4)) --max-concurrency $c --prefill-base-url http://127.0.0.1:8011; done
   kill $P1 $P2; wait $P1 $P2 2>/dev/null; grep -iE "error|exception" $OUT/serve-producer.log $OUT/serve-consumer.log | head -5
+  # The pulled KV is right: fortune-chat's real weights, greedy, disaggregated against the producer alone (tools/pd-check.py).
+  echo "-- pd-check, fortune-chat"; F=$(pwd)/models/fortune-chat
+  $C cli serve $F --port 8013 --gpu-memory-utilization 0.2 --kv-transfer-config "{$KV, \"kv_role\": \"kv_producer\"}" > $OUT/pd-producer.log 2>&1 & P1=$!
+  $C cli serve $F --port 8014 --gpu-memory-utilization 0.2 --kv-transfer-config "{$KV, \"kv_role\": \"kv_consumer\"}" > $OUT/pd-consumer.log 2>&1 & P2=$!
+  for i in $(seq 1 90); do curl -sf localhost:8013/health >/dev/null && curl -sf localhost:8014/health >/dev/null && break; sleep 1; done
+  timeout 60 python3 tools/pd-check.py http://127.0.0.1:8013 http://127.0.0.1:8014; kill $P1 $P2; wait $P1 $P2 2>/dev/null
 fi
 # Issue 19: dummy bf16 runs of the real configs that fit the card (Mixtral's 93 GB only on an H200), batch 1 and 32.
 if want real; then MEM=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
