@@ -95,6 +95,7 @@ internal sealed class TensorParallelWorkers : IDisposable
                 return $"tensor-parallel worker {rank} failed: {reason}";
             if (_workers[i].HasExited)
             {
+                _workers[i].WaitForExit();   // without a timeout it also waits for the redirected output to drain
                 string tail;
                 lock (_stderr[i])
                     tail = string.Join(" | ", _stderr[i]);

@@ -50,6 +50,21 @@ public class TensorParallelFailureTests
         Assert.StartsWith("tensor-parallel worker 1 exited with code", e.Message);
     }
 
+    [Fact]
+    public void AWorkerWhoseModelDiffersFromRankZerosSaysSo()
+    {
+        // The worker's side in this process: a job whose config.json hash is not the folder's.
+        using var group = SharedMemoryGroup.Create(2);
+        string folder = TestPaths.Model("fortune-chat");
+        var job = new Pagoda.Engine.WorkerJob(folder, "auto", "auto", null, 256, 8, 16, new Pagoda.Backends.BackendOptions { CpuThreads = 1 }, "00");
+        group.Post(BatchMessage.Job, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(job));
+        var error = new StringWriter();
+        Assert.Equal(1, Pagoda.Engine.TensorParallelWorker.Run(group.Path, 1, 2, Environment.ProcessId, error));
+        string expected = $"this rank's {Path.Combine(folder, "config.json")} differs from rank 0's.";
+        Assert.Equal(expected, group.FailureOf(1));
+        Assert.Contains(expected, error.ToString());
+    }
+
     // This process's tp-worker children, found by the parent id on their command line.
     private static List<Process> WorkersOf(int pid) =>
         [.. Directory.GetDirectories("/proc").Select(d => Path.GetFileName(d)).Where(n => n.All(char.IsDigit))
