@@ -77,7 +77,7 @@ if want pd; then L=$(left); echo "== P/D on one GPU ($L s left)"
 fi
 # Issue 19: dummy bf16 runs of the real configs that fit the card (Mixtral's 93 GB only on an H200), batch 1 and 32.
 if want real; then MEM=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
-  for cfg in mistral-7b-instruct-v0.3 gpt-oss-20b mixtral-8x7b-instruct-v0.1; do L=$(left); [ $L -lt 70 ] && break
+  for cfg in mistral-7b-instruct-v0.3 gpt-oss-20b gemma-2-2b-it gemma-3-1b-it phi-4-mini-instruct mixtral-8x7b-instruct-v0.1; do L=$(left); [ $L -lt 70 ] && break
     [ $cfg = mixtral-8x7b-instruct-v0.1 ] && [ $MEM -lt 120000 ] && { echo "-- $cfg skipped: ${MEM} MiB card"; continue; }
     echo "== $cfg, dummy bf16 ($L s left)"
     for bs in 1 32; do timeout $((L > 200 ? 200 : L - 10)) $C cli bench latency --model tests/fixtures/configs/$cfg --load-format dummy --dtype bfloat16 --skip-tokenizer-init \

@@ -76,6 +76,61 @@ public class RealConfigTests
     }
 
     [Fact]
+    public void Gemma2_2BIt()
+    {
+        var c = Read("gemma-2-2b-it");
+        Assert.Equal("Gemma2ForCausalLM", c.Architecture);
+        Assert.Equal((26, 2304, 8, 4, 256, 9216, 256000, 8192), Shape(c));
+        Assert.Equal((1e4, 1e-6, DType.BF16), (c.RopeTheta, c.NormEps, c.DType));
+        var g = c.Gemma!;
+        Assert.Equal((256.0, 50.0, 30.0), (g.QueryPreAttnScalar, g.AttnLogitSoftcapping, g.FinalLogitSoftcapping));
+        // Gemma 2 alternates: even layers slide (window 4096), odd ones attend to everything.
+        Assert.Equal(4096, c.SlidingWindow);
+        Assert.True(c.IsSlidingLayer(0) && !c.IsSlidingLayer(1) && c.IsSlidingLayer(24) && !c.IsSlidingLayer(25));
+        Assert.True(c.TieWordEmbeddings);
+        Assert.False(c.QkNorm || c.QkvBias || c.OutputBias);
+        Assert.Equal([1, 107], c.EosTokenIds);
+        Assert.Equal([1, 107], GenerationEos("gemma-2-2b-it"));
+    }
+
+    [Fact]
+    public void Gemma3_1BIt()
+    {
+        var c = Read("gemma-3-1b-it");
+        Assert.Equal("Gemma3ForCausalLM", c.Architecture);
+        Assert.Equal((26, 1152, 4, 1, 256, 6912, 262144, 32768), Shape(c));
+        Assert.Equal((1e6, 1e-6, DType.BF16), (c.RopeTheta, c.NormEps, c.DType));
+        var g = c.Gemma!;
+        Assert.Equal((256.0, 0.0, 0.0, 1e4), (g.QueryPreAttnScalar, g.AttnLogitSoftcapping, g.FinalLogitSoftcapping, g.LocalRopeTheta));
+        // sliding_window_pattern 6: five local layers (window 512), then a global one.
+        Assert.Equal(512, c.SlidingWindow);
+        Assert.Equal(Enumerable.Range(0, 26).Select(l => (l + 1) % 6 != 0), Enumerable.Range(0, 26).Select(c.IsSlidingLayer));
+        Assert.True(c.QkNorm && c.TieWordEmbeddings);
+        Assert.Equal([1, 106], c.EosTokenIds);
+        var defaults = GenerationConfig.Read(Path.Combine(TestPaths.Fixtures, "configs", "gemma-3-1b-it", "generation_config.json"));
+        Assert.Equal([1, 106], defaults.EosTokenIds);
+        Assert.Equal((64, 0.95), (defaults.TopK, defaults.TopP));
+    }
+
+    [Fact]
+    public void Phi4MiniInstruct()
+    {
+        var c = Read("phi-4-mini-instruct");
+        Assert.Equal("Phi3ForCausalLM", c.Architecture);
+        Assert.Equal((32, 3072, 24, 8, 128, 8192, 200064, 131072), Shape(c));
+        Assert.Equal((1e4, 1e-5, DType.BF16), (c.RopeTheta, c.NormEps, c.DType));
+        // Partial rotary: 96 of each head's 128 dimensions rotate, under longrope's 48 factor pairs.
+        Assert.Equal((0.75, 96), (c.PartialRotaryFactor, c.RotaryDim));
+        var r = c.RopeScaling!;
+        Assert.Equal(("longrope", 4096, 48, 48), (r.Type, r.OriginalMaxPositionEmbeddings, r.LongFactor!.Count, r.ShortFactor!.Count));
+        Assert.Equal((1.0, 47.77), (r.LongFactor[0], r.LongFactor[47]));
+        Assert.True(c.TieWordEmbeddings);
+        Assert.False(c.QkvBias || c.OutputBias || c.MlpBias || c.QkNorm);
+        Assert.Equal([199999], c.EosTokenIds);
+        Assert.Equal([200020, 199999], GenerationEos("phi-4-mini-instruct"));
+    }
+
+    [Fact]
     public void Mixtral8x7BInstructV01()
     {
         var c = Read("mixtral-8x7b-instruct-v0.1");

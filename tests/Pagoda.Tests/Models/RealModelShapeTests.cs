@@ -21,6 +21,10 @@ public class RealModelShapeTests
     [InlineData("mixtral-8x7b-instruct-v0.1", 46_702_792_704L, 995)]
     [InlineData("qwen3-30b-a3b", 30_532_122_624L, 18_867)]
     [InlineData("gpt-oss-20b", 20_914_757_184L, 411)]
+    // The three below: the parameter counts the Hub's model pages round to 2.61B, 1.00B and 3.84B.
+    [InlineData("gemma-2-2b-it", 2_614_341_888L, 288)]
+    [InlineData("gemma-3-1b-it", 999_885_952L, 340)]
+    [InlineData("phi-4-mini-instruct", 3_836_021_760L, 194)]
     public void ModelAsksForTheCheckpointsTensors(string name, long parameters, int tensors)
     {
         var config = ConfigReader.Read(Path.Combine(TestPaths.Fixtures, "configs", name, "config.json"));
@@ -30,7 +34,7 @@ public class RealModelShapeTests
         using var backend = new ShapeOnlyBackend();
         using var model = ModelRegistry.Create(config, store, backend);
 
-        Assert.IsType(config.Moe == null ? typeof(DecoderModel) : typeof(MoeModel), model);
+        Assert.IsType(config.Moe != null ? typeof(MoeModel) : config.Gemma != null ? typeof(GemmaModel) : typeof(DecoderModel), model);
         var expected = HubLayout(config);
         var asked = recorded.Shapes;
         Assert.Empty(expected.Keys.Except(asked.Keys));   // nothing missing
@@ -40,11 +44,18 @@ public class RealModelShapeTests
         Assert.Equal(tensors, asked.Count);
         Assert.Equal(parameters, recorded.TotalElements);
 
-        // Every tensor reached the backend once, as asked for and in the store's dtype (but gpt-oss's sinks, which the
-        // model reads on the host into its attention spec), and the model counts their bytes.
-        Assert.Equal(asked.Keys.Where(k => !k.EndsWith(".self_attn.sinks", StringComparison.Ordinal)).Order(), backend.Loaded.Select(w => w.Name).Order());
-        Assert.All(backend.Loaded, w => Assert.True(w.DType == dtype && w.Shape.SequenceEqual(asked[w.Name]), w.Name));
-        Assert.Equal(backend.Loaded.Sum(w => w.Shape.Aggregate(1L, (a, b) => a * b)) * DTypes.SizeOf(dtype), model.WeightBytes);
+        // Every tensor reached the backend, as asked for (whole, or in row parts adding up to it: Phi-3's fused q/k/v and
+        // gate/up on a backend without stacked projections) and in the store's dtype (but Gemma's norms, made as 1 + w in
+        // float32, and gpt-oss's sinks, which the model reads on the host into its attention spec), and the model counts
+        // their bytes.
+        static long Elements(int[] shape) => shape.Aggregate(1L, (a, b) => a * b);
+        bool madeNorm(string name) => config.Gemma != null && name.EndsWith("norm.weight", StringComparison.Ordinal);
+        var loaded = backend.Loaded.GroupBy(w => w.Name).ToDictionary(g => g.Key, g => g.ToList());
+        Assert.Equal(asked.Keys.Where(k => !k.EndsWith(".self_attn.sinks", StringComparison.Ordinal)).Order(), loaded.Keys.Order());
+        Assert.All(loaded, l => Assert.True(l.Value.Count == 1 ? l.Value[0].Shape.SequenceEqual(asked[l.Key])
+            : l.Value.All(p => p.Shape[1] == asked[l.Key][1]) && l.Value.Sum(p => p.Shape[0]) == asked[l.Key][0], l.Key));
+        Assert.All(backend.Loaded, w => Assert.True(w.DType == (madeNorm(w.Name) ? DType.F32 : dtype), w.Name));
+        Assert.Equal(backend.Loaded.Sum(w => Elements(w.Shape) * DTypes.SizeOf(w.DType)), model.WeightBytes);
         Assert.Equal(config.NumKvHeads * config.HeadDim, model.KvWidth);
         if (config.Moe is { } moe)
         {
@@ -84,6 +95,16 @@ public class RealModelShapeTests
             int e = c.Moe?.NumExperts ?? 0, ff = c.Moe?.IntermediateSize ?? c.IntermediateSize;
             switch (c.Architecture)
             {
+                case "Gemma2ForCausalLM" or "Gemma3ForCausalLM":
+                    (w[p + "pre_feedforward_layernorm.weight"], w[p + "post_feedforward_layernorm.weight"]) = ([h], [h]);
+                    (w[p + "mlp.gate_proj.weight"], w[p + "mlp.up_proj.weight"], w[p + "mlp.down_proj.weight"]) = ([ff, h], [ff, h], [h, ff]);
+                    break;
+                case "Phi3ForCausalLM":
+                    foreach (string x in new[] { "q_proj", "k_proj", "v_proj" })
+                        w.Remove(p + $"self_attn.{x}.weight");
+                    w[p + "self_attn.qkv_proj.weight"] = [q + 2 * kv, h];
+                    (w[p + "mlp.gate_up_proj.weight"], w[p + "mlp.down_proj.weight"]) = ([2 * ff, h], [h, ff]);
+                    break;
                 case "MistralForCausalLM":
                     (w[p + "mlp.gate_proj.weight"], w[p + "mlp.up_proj.weight"], w[p + "mlp.down_proj.weight"]) = ([ff, h], [ff, h], [h, ff]);
                     break;
