@@ -5,7 +5,9 @@ namespace Pagoda.SpecDecode;
 /// weighted least squares over the engine's decode steps (with and without drafts, so n varies). Until the steps have
 /// varied enough to fit b, b is <see cref="PriorRatio"/>·a of the mean time seen. The fit is what makes proposal lengths
 /// adapt: on a GPU or a small CPU batch a verified token costs little next to the step (weights read once), while a
-/// large batch on the CPU pays for each.
+/// large batch on the CPU pays for each. A fitted line with no fixed part (a ≤ 0: verification steps much dearer than
+/// plain ones, as an H100's q > 1 kernels are) means a token costs about the whole step, not the prior's little (on an
+/// H100 at 16 requests speculation ran 8-10% slower than none while such fits fell back to the prior).
 /// </summary>
 public sealed class StepCostModel(double priorRatio = 0.05, double decay = 0.97)
 {
@@ -29,19 +31,29 @@ public sealed class StepCostModel(double priorRatio = 0.05, double decay = 0.97)
     {
         if (_w == 0)
             return null;
+        if (Slope() is { } fitted)
+            return fitted;
+        // Without spread: the prior ratio splits the mean time.
         double meanN = _n / _w, meanT = _t / _w;
-        double varN = _nn / _w - meanN * meanN;
-        // Enough spread in n to trust a slope (tokens vary by at least one around the mean).
-        if (varN >= 0.25)
-        {
-            double b = (_nt / _w - meanN * meanT) / varN;
-            double a = meanT - b * meanN;
-            if (b >= 0 && a > 0)
-                return (a, b);
-            if (b < 0)   // noise: a verified token costs nothing measurable
-                return (meanT, 0);
-        }
         double a0 = meanT / (1 + PriorRatio * meanN);
         return (a0, PriorRatio * a0);
+    }
+
+    // The least-squares line when the tokens vary enough to trust a slope (by at least one around the mean).
+    private (double A, double B)? Slope()
+    {
+        double meanN = _n / _w, meanT = _t / _w;
+        double varN = _nn / _w - meanN * meanN;
+        if (varN < 0.25)
+            return null;
+        double b = (_nt / _w - meanN * meanT) / varN;
+        double a = meanT - b * meanN;
+        if (b < 0)   // noise: a verified token costs nothing measurable
+            return (meanT, 0);
+        // A line through zero or below: a step costs its tokens and little else, as when a GPU's verification steps jump
+        // from the one-token kernels to the prefill ones. Drafts cannot pay there; keep a token's cost near the whole step.
+        if (a <= 0.01 * meanT)
+            a = 0.01 * meanT;
+        return (a, (meanT - a) / meanN);
     }
 }

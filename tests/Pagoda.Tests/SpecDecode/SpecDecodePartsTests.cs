@@ -78,6 +78,22 @@ public class SpecDecodePartsTests
     }
 
     [Fact]
+    public void ALineWithNoFixedPartMakesATokenCostNearlyTheWholeStep()
+    {
+        // 16 requests: steps of 16 tokens take 0.3 ms, verification steps of 20-28 take 0.7-1.1 ms (a GPU's jump to other
+        // kernels): the least-squares line crosses zero, and a verified token must not fall back to the prior's 5%.
+        var m = new StepCostModel(priorRatio: 0.05);
+        foreach (int n in new[] { 16, 20, 16, 24, 16, 28, 16, 20 })
+            m.Record(n, n == 16 ? 0.0003 : 0.0005 + 0.00005 * (n - 16));
+        var (a, b) = m.Fit()!.Value;
+        Assert.True(b / a > 1, $"a verified token costs {b / a:F3} of a step's fixed part");
+        var spec = new SpecDecoder(new SpeculativeConfig { Method = "ngram", NumSpeculativeTokens = 4, PromptLookupMin = 1, PromptLookupMax = 3 }, 100);
+        foreach (int n in new[] { 16, 20, 16, 24, 16, 28, 16, 20 })
+            spec.Cost.Record(n, n == 16 ? 0.0003 : 0.0005 + 0.00005 * (n - 16));
+        Assert.All(spec.ChooseLengths([.. Enumerable.Repeat((4, 0.8), 16)], numRunning: 16), k => Assert.Equal(0, k));
+    }
+
+    [Fact]
     public void ProposalLengthsFollowAcceptanceAndCost()
     {
         var config = new SpeculativeConfig { Method = "ngram", NumSpeculativeTokens = 4, PromptLookupMin = 1, PromptLookupMax = 3 };
