@@ -16,6 +16,13 @@ public static class BatchMessage
     /// <summary>The first message: what the workers load (JSON).</summary>
     public const int Job = 3;
 
+    /// <summary>
+    /// The most bytes a step's message takes: <paramref name="tokens"/> tokens at most (ids, positions, slots, logits rows),
+    /// <paramref name="seqs"/> sequences whose block tables cover <paramref name="maxModelLen"/> tokens each.
+    /// </summary>
+    public static long MaxBytes(int tokens, int seqs, int maxModelLen, int blockSize) =>
+        sizeof(int) * (16L + 4L * tokens + 3L * (seqs + 1) + (long)seqs * ((maxModelLen + blockSize - 1) / blockSize + 1));
+
     /// <summary>The batch's bytes.</summary>
     public static byte[] Encode(ForwardBatch b)
     {

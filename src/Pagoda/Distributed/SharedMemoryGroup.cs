@@ -18,8 +18,7 @@ public sealed unsafe class SharedMemoryGroup : IDisposable
     public const int MaxRanks = 8;
     private const long Magic = 0x3150_5444_4147_4150;   // "PAGODTP1"
     private const int HeaderBytes = 4096, RankSlot = 64, RanksAt = 512, ErrorsAt = 1024, ErrorBytes = 384;
-    private const long MessageAt = HeaderBytes, MessageCapacity = 64L << 20;
-    private const long CollectivesAt = MessageAt + MessageCapacity;
+    private const long MessageAt = HeaderBytes;
 
     private readonly MemoryMappedFile _file;
     private readonly MemoryMappedViewAccessor _view;
@@ -29,9 +28,22 @@ public sealed unsafe class SharedMemoryGroup : IDisposable
     private long _collective;   // collectives this rank has entered
     private long _seenMessage;  // the last message a worker read
 
-    private SharedMemoryGroup(string path, int rank, int size, bool create)
+    // The message area is as large as the engine's largest step needs (its bound, BatchMessage.MaxBytes): containers
+    // give /dev/shm 64 MB by default, so the file stays small (and sparse: only what is written takes memory).
+    private readonly long _messageCapacity;
+
+    private long CollectivesAt => MessageAt + _messageCapacity;
+
+    private SharedMemoryGroup(string path, int rank, int size, bool create, long messageCapacity = 0)
     {
         (Path, RankIndex, Size, _owner) = (path, rank, size, create);
+        if (!create)
+        {
+            using var header = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            using var view = header.CreateViewAccessor(0, HeaderBytes, MemoryMappedFileAccess.Read);
+            messageCapacity = view.ReadInt64(64);
+        }
+        _messageCapacity = (messageCapacity + 63) / 64 * 64;
         long bytes = CollectivesAt + 2L * size * ChunkFloats * sizeof(float);
         _file = create
             ? MemoryMappedFile.CreateFromFile(path, FileMode.CreateNew, null, bytes, MemoryMappedFileAccess.ReadWrite)
@@ -43,19 +55,21 @@ public sealed unsafe class SharedMemoryGroup : IDisposable
         if (create)
         {
             *(int*)(_base + 8) = size;
+            *(long*)(_base + 64) = _messageCapacity;
             Volatile.Write(ref *(long*)_base, Magic);
         }
         else if (Volatile.Read(ref *(long*)_base) != Magic || *(int*)(_base + 8) != size)
             throw new TensorParallelException($"'{path}' is not a tensor-parallel group of {size} ranks.");
     }
 
-    /// <summary>Rank 0 makes the group's file.</summary>
-    public static SharedMemoryGroup Create(int size)
+    /// <summary>Rank 0 makes the group's file, with room for messages of up to <paramref name="messageBytes"/>.</summary>
+    public static SharedMemoryGroup Create(int size, long messageBytes = 1L << 20)
     {
         if (size < 2 || size > MaxRanks)
             throw new ArgumentOutOfRangeException(nameof(size), $"a shared-memory group holds 2 to {MaxRanks} ranks");
         string dir = Directory.Exists("/dev/shm") ? "/dev/shm" : System.IO.Path.GetTempPath();
-        return new SharedMemoryGroup(System.IO.Path.Combine(dir, $"pagoda-tp-{Environment.ProcessId}-{Guid.NewGuid():N}"), 0, size, create: true);
+        return new SharedMemoryGroup(System.IO.Path.Combine(dir, $"pagoda-tp-{Environment.ProcessId}-{Guid.NewGuid():N}"), 0, size, create: true,
+            Math.Max(messageBytes, 4096));
     }
 
     /// <summary>A worker joins the group rank 0 made.</summary>
@@ -110,8 +124,8 @@ public sealed unsafe class SharedMemoryGroup : IDisposable
     /// <summary>Rank 0 posts a message (the previous one has been read: every rank passed a barrier since).</summary>
     public void Post(int kind, ReadOnlySpan<byte> payload)
     {
-        if (payload.Length > MessageCapacity)
-            throw new TensorParallelException($"a step of {payload.Length} bytes does not fit the group's {MessageCapacity} byte message area.");
+        if (payload.Length > _messageCapacity)
+            throw new TensorParallelException($"a step of {payload.Length} bytes does not fit the group's {_messageCapacity} byte message area.");
         payload.CopyTo(new Span<byte>(_base + MessageAt, payload.Length));
         *(int*)(_base + 24) = kind;
         *(int*)(_base + 28) = payload.Length;

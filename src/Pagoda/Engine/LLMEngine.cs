@@ -90,7 +90,9 @@ public sealed partial class LLMEngine : IDisposable
         if (args.TensorParallelSize > 1 && provider != null)
             throw new ArgumentException($"--tensor-parallel-size {args.TensorParallelSize} runs on the CPU backend only (--device cpu): "
                 + "the GPU form needs NCCL, which Pagoda does not bind yet.");
-        var group = args.TensorParallelSize > 1 ? SharedMemoryGroup.Create(args.TensorParallelSize) : null;
+        // A step computes at most the token budget, or a whole prompt when an embedding runs outside the scheduler.
+        var group = args.TensorParallelSize > 1 ? SharedMemoryGroup.Create(args.TensorParallelSize,
+            BatchMessage.MaxBytes(Math.Max(args.MaxNumBatchedTokens, MaxModelLen), args.MaxNumSeqs, MaxModelLen, args.BlockSize)) : null;
         var backendOptions = args.ResolvedBackendOptions();
         if (group != null && backendOptions.CpuThreads == null)   // the ranks share the cores
             backendOptions = backendOptions with { CpuThreads = Math.Max(1, backendOptions.NumCpuThreads / group.Size) };

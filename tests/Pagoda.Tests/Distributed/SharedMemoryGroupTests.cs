@@ -8,6 +8,7 @@ namespace Pagoda.Tests.Distributed;
 /// The tensor-parallel pieces without processes: shard arithmetic, the step message, and the shared-memory
 /// collectives between two ranks on two threads of this process (each with its own mapping of the group's file).
 /// </summary>
+[Collection("tensor-parallel workers")]   // its groups' files would otherwise show in TensorParallelTests' check of /dev/shm
 public class SharedMemoryGroupTests
 {
     [Fact]
@@ -35,6 +36,22 @@ public class SharedMemoryGroupTests
         Assert.Equal(batch.LogitsIndices, back.LogitsIndices);
         Assert.Equal(batch.BlockTables[1], back.BlockTables[1]);
         Assert.True(back.ReturnHiddenStates);
+        // The bound the group's message area is sized by covers the largest step of its limits.
+        var largest = new ForwardBatch(new int[64], new int[64], new int[64], [new int[16], new int[16]], [0, 32, 64], [256, 256], new int[64]);
+        Assert.True(BatchMessage.Encode(largest).Length <= BatchMessage.MaxBytes(64, 2, 256, 16));
+        Assert.True(BatchMessage.Encode(largest).Length > BatchMessage.MaxBytes(64, 2, 256, 16) - 64);
+    }
+
+    [Fact]
+    public void AStepLargerThanTheMessageAreaIsRefused()
+    {
+        using var g = SharedMemoryGroup.Create(2, messageBytes: 4096);
+        var e = Assert.Throws<TensorParallelException>(() => g.Post(BatchMessage.Step, new byte[8192]));
+        Assert.Equal("a step of 8192 bytes does not fit the group's 4096 byte message area.", e.Message);
+        using var worker = SharedMemoryGroup.Join(g.Path, 1, 2);   // the worker reads the area's size from the header
+        g.Post(BatchMessage.Step, new byte[4096]);
+        Assert.Equal(BatchMessage.Step, worker.Receive(out var payload));
+        Assert.Equal(4096, payload.Length);
     }
 
     private static void OnTwoRanks(Action<ShmCommunicator> each)
