@@ -155,7 +155,7 @@ public sealed record EngineArgs
     /// <summary>
     /// Ranks one model is split over, Megatron-style (vLLM's --tensor-parallel-size): rank 0 is this process, the others
     /// are worker processes on this host meeting it in shared memory. The CPU backend runs it (a rehearsal of the GPU
-    /// form, which needs NCCL); the Llama-style decoders support it.
+    /// form, which needs NCCL); every supported architecture can be split where its heads divide by the size.
     /// </summary>
     public int TensorParallelSize { get; init; } = 1;
 

@@ -1,4 +1,3 @@
-using System.Numerics;
 using Pagoda.Backends;
 using Pagoda.Backends.Cpu;
 
@@ -26,7 +25,7 @@ public sealed class ShmCommunicator(SharedMemoryGroup group) : ICommunicator
             group.Barrier(id);
             group.Slot(id, 0)[..n].CopyTo(chunk);
             for (int r = 1; r < group.Size; r++)
-                Add(chunk, group.Slot(id, r)[..n]);
+                Vec.AddScaled(group.Slot(id, r)[..n], 1f, chunk);   // fma(x, 1, acc) rounds as acc + x
         }
     }
 
@@ -60,16 +59,6 @@ public sealed class ShmCommunicator(SharedMemoryGroup group) : ICommunicator
                     from.Slice(1 + i * w, w).CopyTo(dst.Slice((first + i) * total + col, w));
             }
         }
-    }
-
-    // acc += x, lane by lane (each element one add, so the order is the same for every width).
-    private static void Add(Span<float> acc, ReadOnlySpan<float> x)
-    {
-        int i = 0;
-        for (; i + Vector<float>.Count <= acc.Length; i += Vector<float>.Count)
-            (new Vector<float>(acc[i..]) + new Vector<float>(x[i..])).CopyTo(acc[i..]);
-        for (; i < acc.Length; i++)
-            acc[i] += x[i];
     }
 
     private static Span<float> Host(Tensor t) => t is CpuTensor c

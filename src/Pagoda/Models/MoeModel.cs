@@ -65,7 +65,7 @@ public sealed class MoeModel : IModel
             if (moe.DenseLayers.Contains(i))
             {
                 int dense = config.IntermediateSize;
-                var rows = sh.Tp.Even(dense, "intermediate_size");
+                var rows = sh.DenseFf;
                 _layers[i] = layer with
                 {
                     Gate = L(sh.Rows(p + "mlp.gate_proj.weight", dense, h, rows)), Up = L(sh.Rows(p + "mlp.up_proj.weight", dense, h, rows)),
@@ -80,9 +80,9 @@ public sealed class MoeModel : IModel
             stored = moe.StackedExperts
                 ? stored with
                 {
-                    GateUp = L(Stacked(e + "gate_up_proj", [numExperts, h, 2 * ff], 2 * ff, 2 * ffFirst, 2 * ffLocal, [numExperts, h, 2 * ffLocal])),
-                    GateUpBias = L(Stacked(e + "gate_up_proj_bias", [numExperts, 2 * ff], 2 * ff, 2 * ffFirst, 2 * ffLocal, [numExperts, 2 * ffLocal])),
-                    DownStacked = L(Stacked(e + "down_proj", [numExperts, ff, h], ff * h, ffFirst * h, ffLocal * h, [numExperts, ffLocal, h])),
+                    GateUp = L(sh.Runs(e + "gate_up_proj", [numExperts, h, 2 * ff], 2 * ff, 2 * ffFirst, 2 * ffLocal, [numExperts, h, 2 * ffLocal])),
+                    GateUpBias = L(sh.Runs(e + "gate_up_proj_bias", [numExperts, 2 * ff], 2 * ff, 2 * ffFirst, 2 * ffLocal, [numExperts, 2 * ffLocal])),
+                    DownStacked = L(sh.Runs(e + "down_proj", [numExperts, ff, h], ff * h, ffFirst * h, ffLocal * h, [numExperts, ffLocal, h])),
                     DownBias = sh.AddsRowBias ? W(e + "down_proj_bias", numExperts, h) : null,
                 }
                 : config.Architecture == "MixtralForCausalLM"
@@ -106,8 +106,6 @@ public sealed class MoeModel : IModel
         Tensor[] Experts(string prefix, string name, bool gateOrUp) =>
             Enumerable.Range(0, numExperts).Select(x => L(gateOrUp ? sh.Rows($"{prefix}{x}.{name}.weight", ff, h, sh.Ff)
                 : sh.Columns($"{prefix}{x}.{name}.weight", h, ff, sh.Ff))).ToArray();
-        HostWeight Stacked(string name, int[] shape, int run, int first, int count, int[] local) =>
-            sh.Tp.IsParallel ? weights.CopyRuns(name, shape, run, first, count, local) : weights.View(name, shape);
     }
 
     // The layer's score scale, window (gpt-oss's sliding layers) and sinks (one learned logit per head of this rank).

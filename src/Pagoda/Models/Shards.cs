@@ -23,12 +23,13 @@ internal sealed class Shards
         int hd = config.HeadDim;
         var heads = Tp.Even(config.NumHeads, "num_attention_heads");
         var kvHeads = Tp.KvHeads(config.NumKvHeads);
-        Ff = Tp.Even(intermediateSize ?? config.IntermediateSize, "intermediate_size");
+        DenseFf = Tp.Even(config.IntermediateSize, "intermediate_size");
+        Ff = intermediateSize is int experts ? Tp.Even(experts, "intermediate_size") : DenseFf;
         QRows = (heads.First * hd, heads.Count * hd);
         KvRows = (kvHeads.First * hd, kvHeads.Count * hd);
         Heads = heads;
         Vocab = Tp.Vocab(config.VocabSize);
-        Local = config with { NumHeads = heads.Count, NumKvHeads = kvHeads.Count, IntermediateSize = Tp.Even(config.IntermediateSize, "intermediate_size").Count };
+        Local = config with { NumHeads = heads.Count, NumKvHeads = kvHeads.Count, IntermediateSize = DenseFf.Count };
     }
 
     /// <summary>The group's collectives (null for a single rank).</summary>
@@ -47,6 +48,9 @@ internal sealed class Shards
     public (int First, int Count) QRows { get; }
     public (int First, int Count) KvRows { get; }
     public (int First, int Count) Ff { get; }
+
+    /// <summary>This rank's rows of a dense MLP's intermediate size (an MoE model's dense layers; <see cref="Ff"/> elsewhere).</summary>
+    public (int First, int Count) DenseFf { get; }
     public (int First, int Count) Vocab { get; }
 
     /// <summary>A weight every rank holds whole (norms, the embedding, routers).</summary>
@@ -59,6 +63,13 @@ internal sealed class Shards
     /// <summary>A row-parallel weight [rows, total]: this rank's <paramref name="cols"/>, copied.</summary>
     public HostWeight Columns(string name, int rows, int total, (int First, int Count) cols) =>
         Tp.IsParallel ? _weights.CopyColumns(name, [rows, total], cols.First, cols.Count) : _weights.View(name, rows, total);
+
+    /// <summary>
+    /// A stacked weight read as runs of <paramref name="run"/> elements: items [first, first + count) of each, copied and
+    /// shaped <paramref name="local"/> (gpt-oss's experts cut along their intermediate dimension); whole on one rank.
+    /// </summary>
+    public HostWeight Runs(string name, int[] shape, int run, int first, int count, int[] local) =>
+        Tp.IsParallel ? _weights.CopyRuns(name, shape, run, first, count, local) : _weights.View(name, shape);
 
     /// <summary>A column-parallel layer's bias [total]: this rank's items.</summary>
     public HostWeight Range(string name, int total, (int First, int Count) items) =>

@@ -31,29 +31,21 @@ public sealed class StepCostModel(double priorRatio = 0.05, double decay = 0.97)
     {
         if (_w == 0)
             return null;
-        if (Slope() is { } fitted)
-            return fitted;
-        // Without spread: the prior ratio splits the mean time.
-        double meanN = _n / _w, meanT = _t / _w;
-        double a0 = meanT / (1 + PriorRatio * meanN);
-        return (a0, PriorRatio * a0);
-    }
-
-    // The least-squares line when the tokens vary enough to trust a slope (by at least one around the mean).
-    private (double A, double B)? Slope()
-    {
         double meanN = _n / _w, meanT = _t / _w;
         double varN = _nn / _w - meanN * meanN;
-        if (varN < 0.25)
-            return null;
-        double b = (_nt / _w - meanN * meanT) / varN;
-        double a = meanT - b * meanN;
-        if (b < 0)   // noise: a verified token costs nothing measurable
-            return (meanT, 0);
-        // A line through zero or below: a step costs its tokens and little else, as when a GPU's verification steps jump
-        // from the one-token kernels to the prefill ones. Drafts cannot pay there; keep a token's cost near the whole step.
-        if (a <= 0.01 * meanT)
-            a = 0.01 * meanT;
-        return (a, (meanT - a) / meanN);
+        // Enough spread in n to trust a slope (tokens vary by at least one around the mean).
+        if (varN >= 0.25)
+        {
+            double b = (_nt / _w - meanN * meanT) / varN;
+            double a = meanT - b * meanN;
+            if (b < 0)   // noise: a verified token costs nothing measurable
+                return (meanT, 0);
+            // A line through zero or below: a step costs its tokens and little else. Drafts cannot pay there; keep a
+            // token's cost near the whole step.
+            a = Math.Max(a, 0.01 * meanT);
+            return (a, (meanT - a) / meanN);
+        }
+        double a0 = meanT / (1 + PriorRatio * meanN);
+        return (a0, PriorRatio * a0);
     }
 }
