@@ -11,7 +11,8 @@
 #   .gpu/qwen3-30b-a3b/config.json  for the MoE benchmark (tests/fixtures/configs/qwen3-30b-a3b)
 #   .gpu/arch.tar.xz     arch/models-arch.json, arch/tokenizer.json and arch/tiny-* (the fixture folders without their
 #                        shared tokenizer; too big to travel in the tree)
-# BUDGET caps the seconds; STEPS picks sections (default: all); ARCH names the golden-arch fixtures (default: all), ARCH_CAP its seconds.
+# BUDGET caps the seconds; STEPS picks sections (default: all); ARCH names the golden-arch fixtures (default: all), ARCH_CAP its seconds;
+# PD_BENCH=0 runs only pd's correctness check, VERIFY=0 skips spec's verify-cost; REAL names the real configs (default: all).
 export PAGODA_CACHE_DIR=/tmp/pagoda-cache
 T0=$(date +%s); BUDGET=${BUDGET:-540}; left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 STEPS=${STEPS:-parity,arch,golden,serve,s17,pd,real,structured,moe}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
@@ -65,8 +66,8 @@ if want pd; then L=$(left); echo "== P/D on one GPU ($L s left)"
   $C cli serve $M --load-format dummy --dtype bfloat16 --port 8012 --gpu-memory-utilization 0.4 --max-model-len 4096 --kv-transfer-config "{$KV, \"kv_role\": \"kv_consumer\"}" > $OUT/serve-consumer.log 2>&1 & P2=$!
   for i in $(seq 1 120); do curl -sf localhost:8011/health >/dev/null && curl -sf localhost:8012/health >/dev/null && break; sleep 1; done
   pd() { echo "-- $*"; timeout 60 $C cli bench serve --base-url http://127.0.0.1:8012 --input-len 1024 --output-len 128 --ignore-eos "$@" 2>&1 | grep -E "Output token throughput|Median TTFT|Median ITL|Median TPOT|Failed requests:|error" ; }
-  pd --num-prompts 8 --max-concurrency 4 --prefill-base-url http://127.0.0.1:8011 > /dev/null
-  for c in 1 16; do pd --num-prompts $((c * 4)) --max-concurrency $c; pd --num-prompts $((c * 4)) --max-concurrency $c --prefill-base-url http://127.0.0.1:8011; done
+  [ "${PD_BENCH:-1}" = 1 ] && pd --num-prompts 8 --max-concurrency 4 --prefill-base-url http://127.0.0.1:8011 > /dev/null
+  [ "${PD_BENCH:-1}" = 1 ] && for c in 1 16; do pd --num-prompts $((c * 4)) --max-concurrency $c; pd --num-prompts $((c * 4)) --max-concurrency $c --prefill-base-url http://127.0.0.1:8011; done
   kill $P1 $P2; wait $P1 $P2 2>/dev/null; grep -iE "error|exception" $OUT/serve-producer.log $OUT/serve-consumer.log | head -5
   # The pulled KV is right: fortune-chat's real weights, greedy, disaggregated against the producer alone (tools/pd-check.py).
   echo "-- pd-check, fortune-chat"; F=$(pwd)/models/fortune-chat
@@ -77,7 +78,7 @@ if want pd; then L=$(left); echo "== P/D on one GPU ($L s left)"
 fi
 # Issue 19: dummy bf16 runs of the real configs that fit the card (Mixtral's 93 GB only on an H200), batch 1 and 32.
 if want real; then MEM=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
-  for cfg in mistral-7b-instruct-v0.3 gpt-oss-20b gemma-2-2b-it gemma-3-1b-it phi-4-mini-instruct mixtral-8x7b-instruct-v0.1; do L=$(left); [ $L -lt 70 ] && break
+  for cfg in ${REAL:-mistral-7b-instruct-v0.3 gpt-oss-20b gemma-2-2b-it gemma-3-1b-it phi-4-mini-instruct mixtral-8x7b-instruct-v0.1}; do L=$(left); [ $L -lt 70 ] && break
     [ $cfg = mixtral-8x7b-instruct-v0.1 ] && [ $MEM -lt 120000 ] && { echo "-- $cfg skipped: ${MEM} MiB card"; continue; }
     echo "== $cfg, dummy bf16 ($L s left)"
     for bs in 1 32; do timeout $((L > 200 ? 200 : L - 10)) $C cli bench latency --model tests/fixtures/configs/$cfg --load-format dummy --dtype bfloat16 --skip-tokenizer-init \
@@ -87,7 +88,7 @@ fi
 # Issue 20: the goldens with drafts (n-gram, the model as its own draft), and what verifying k drafts costs on the 1.5B shape.
 if want spec; then L=$(left); echo "== golden-spec ($L s left)"; [ $L -gt 60 ] && timeout $((L > 150 ? 150 : L - 5)) $C golden-spec $([ -d /tmp/arch ] && echo /tmp/arch) > $OUT/golden-spec.log 2>&1
   grep -E "golden |FAIL|golden-spec:|rror|xception" $OUT/golden-spec.log | head -20
-  L=$(left); echo "== verify-cost ($L s left)"; [ $L -gt 60 ] && timeout $((L > 200 ? 200 : L - 5)) $C verify-cost $M --dtype bfloat16 2>&1 | grep -E "k [0-9]|rror|xception"
+  L=$(left); echo "== verify-cost ($L s left)"; [ "${VERIFY:-1}" = 1 ] && [ $L -gt 60 ] && timeout $((L > 200 ? 200 : L - 5)) $C verify-cost $M --dtype bfloat16 2>&1 | grep -E "k [0-9]|rror|xception"
   # fortune-chat's workloads (bench/SpecDecode's), each against no speculation in the same process.
   for w in ${SPEC_WORKLOADS:-repeat "repeat greedy" plain c16}; do L=$(left); [ $L -lt 40 ] && break; echo "-- spec-bench $w ($L s left)"
     timeout $((L > 90 ? 90 : L - 5)) $C spec-bench $w --runs 3 2>&1 | tee -a $OUT/spec-bench.log | grep -E "^run|median|rror|xception"; done; fi
