@@ -60,6 +60,9 @@ public sealed unsafe partial class CudaBackend : IBackend
     /// <summary>The device's free memory when the backend began: what this engine has taken since is the difference.</summary>
     public long FreeAtStart { get; }
 
+    /// <summary>Held while the engine sizes its KV cache (<see cref="CudaProvider"/>); disposed with the backend at the latest.</summary>
+    internal CudaStartupLock? StartupLock { get; init; }
+
     /// <inheritdoc />
     public string Name => "cuda";
 
@@ -305,6 +308,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     /// <inheritdoc />
     public void Dispose()
     {
+        StartupLock?.Dispose();
         CompletePendingMasks(write: false);
         foreach (var g in _graphs)
             g.Dispose();

@@ -31,8 +31,21 @@ public sealed class CudaProvider : IBackendProvider
     };
 
     /// <inheritdoc />
-    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen) =>
-        new CudaBackend(ResolveDType(args.DType, config), maxModelLen: maxModelLen, options: args.ResolvedBackendOptions(), deviceOrdinal: args.DataParallelRank);
+    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen)
+    {
+        // Held until Prepare: the KV cache's size is measured against what this engine alone took.
+        var startup = CudaStartupLock.Acquire(CudaStartupLock.PathFor(args.DataParallelRank), TimeSpan.FromMinutes(15));
+        try
+        {
+            return new CudaBackend(ResolveDType(args.DType, config), maxModelLen: maxModelLen, options: args.ResolvedBackendOptions(),
+                deviceOrdinal: args.DataParallelRank) { StartupLock = startup };
+        }
+        catch
+        {
+            startup.Dispose();
+            throw;
+        }
+    }
 
     /// <inheritdoc />
     public int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen)
@@ -57,6 +70,11 @@ public sealed class CudaProvider : IBackendProvider
     }
 
     /// <inheritdoc />
-    public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen) =>
-        new CudaGraphModel(model, (CudaBackend)backend, cache, args.MaxNumSeqs, maxModelLen, args.EnforceEager);
+    public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen)
+    {
+        var b = (CudaBackend)backend;
+        var prepared = new CudaGraphModel(model, b, cache, args.MaxNumSeqs, maxModelLen, args.EnforceEager);
+        b.StartupLock?.Dispose();   // the KV cache is made (a draft's Prepare comes first: the target's graphs then follow unlocked)
+        return prepared;
+    }
 }
