@@ -102,7 +102,10 @@ if want draft; then L=$(left); echo "== train the draft ($L s left)"
     timeout $((L > 90 ? 90 : L - 5)) $C spec-bench $w --runs 3 --spec "{\"model\": \"$OUT/fortune-chat-draft\", \"num_speculative_tokens\": 3}" 2>&1 \
       | tee -a $OUT/spec-bench-draft.log | grep -E "^run|median|rror|xception"; done; fi
 # Issue 17: the sampling reduction by itself (tools/Pagoda.CudaCheck/SamplingCost.cs), then each kernel's time under ncu.
-if want scost; then echo "== sampling-cost ($(left) s left)"; timeout 120 $C sampling-cost 2>&1 | grep -E "sampling-cost|rror|xception"
+if want scost; then echo "== sampling-cost ($(left) s left)"
+  if [ -f .gpu/check-old.xz ]; then xz -dc .gpu/check-old.xz > /tmp/check-old && chmod +x /tmp/check-old   # a baseline build, same call
+    echo "-- baseline (.gpu/check-old.xz)"; timeout 120 /tmp/check-old sampling-cost 2>&1 | grep -E "sampling-cost|rror|xception"; echo "-- this build"; fi
+  timeout 120 $C sampling-cost 2>&1 | grep -E "sampling-cost|rror|xception"
   if [ "${NCU:-1}" = 1 ] && [ $(left) -gt 100 ]; then timeout 150 ncu --clock-control none --profile-from-start off --metrics gpu__time_duration.sum --csv $C sampling-cost --ncu > $OUT/ncu.csv 2>&1
     python3 -c "
 import csv,sys
