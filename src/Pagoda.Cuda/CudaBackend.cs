@@ -320,6 +320,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         _pool.Dispose();
         _k.Dispose();
         _samplingData?.Dispose();
+        _samplingCopy?.Dispose();
         _samplingDesc?.Dispose();
         _maskFlag?.Dispose();
         _workspace.Dispose();

@@ -24,11 +24,11 @@ public sealed class CudaGraphModel : IModel
     private readonly long _outputFloats;   // the pinned output's capacity: a graph's rows must fit it
     private readonly int[] _scratchTable;
     private readonly int[] _sizes = [];
-    private readonly Dictionary<(int Size, int Query, (int, bool, bool, bool) Variant), CudaBackend.CudaGraph> _graphs = new();
+    private readonly Dictionary<(int Size, int Query, (int, bool, bool, bool, bool, bool) Variant), CudaBackend.CudaGraph> _graphs = new();
 
     /// <summary>The most query tokens per sequence a graph takes: a token and up to 16 drafts to verify.</summary>
     public const int MaxGraphQuery = 17;
-    private static readonly (int, bool, bool, bool) FullLogits = (0, false, false, false);
+    private static readonly (int, bool, bool, bool, bool, bool) FullLogits = (0, false, false, false, false, false);
 
     /// <summary>Wraps <paramref name="inner"/>; captures graphs now unless <paramref name="enforceEager"/>.</summary>
     public CudaGraphModel(IModel inner, CudaBackend backend, PagedKvCache cache, int maxNumSeqs, int maxModelLen, bool enforceEager)

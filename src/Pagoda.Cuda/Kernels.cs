@@ -72,13 +72,17 @@ internal sealed unsafe class Kernels : IDisposable
         Attention = [F("attention_g8_r1_d8"), F("attention_g8_r1_d16"), F("attention_g16_r1_d8"), F("attention_g16_r1_d16"),
             F("attention_g16_r4_d8"), F("attention_g16_r4_d16"),
             .. elem == DType.F32 ? new nint[4] : [F("attention_mma_d64"), F("attention_mma_d128"), F("attention_mma_decode_d64"), F("attention_mma_decode_d128")]];
-        TopKChunks = F("topk_chunks");
+        SampleChunks = F("sample_chunks");
         TopKMerge = F("topk_merge");
-        TopKChunksF32 = F("topk_chunks_f32");
+        SamplingStage = F("sampling_stage");
         SamplingWait = F("sampling_wait");
-        SamplingPrepare = F("sampling_prepare");
-        SamplingEdits = F("sampling_edits");
-        SamplingDraw = F("sampling_draw");
+        DrawInit = F("draw_init");
+        NucleusHist = F("nucleus_hist");
+        NucleusSelect = F("nucleus_select");
+        NucleusTies = F("nucleus_ties");
+        NucleusTiePick = F("nucleus_tie_pick");
+        DrawSums = F("draw_sums");
+        DrawPick = F("draw_pick");
         SamplingRanks = F("sampling_ranks");
     }
 
@@ -120,13 +124,17 @@ internal sealed unsafe class Kernels : IDisposable
     /// 16·1 d8, 16·1 d16, 16·4 d8, 16·4 d16; then on tensor cores (16-bit types only, else 0) head_dim 64, 128, and the decode forms of both.
     /// </summary>
     public nint[] Attention { get; }
-    public nint TopKChunks { get; }
+    public nint SampleChunks { get; }
     public nint TopKMerge { get; }
-    public nint TopKChunksF32 { get; }
+    public nint SamplingStage { get; }
     public nint SamplingWait { get; }
-    public nint SamplingPrepare { get; }
-    public nint SamplingEdits { get; }
-    public nint SamplingDraw { get; }
+    public nint DrawInit { get; }
+    public nint NucleusHist { get; }
+    public nint NucleusSelect { get; }
+    public nint NucleusTies { get; }
+    public nint NucleusTiePick { get; }
+    public nint DrawSums { get; }
+    public nint DrawPick { get; }
     public nint SamplingRanks { get; }
 
     /// <summary>

@@ -29,6 +29,17 @@ switch (mode)
                     + MoeParity.Run(dt, dev, log).Count;
         }
         break;
+    case "sampling-parity":
+        // The sampling kernels alone (parity runs them too, after every other kernel).
+        using (var dev = new CudaDevice())
+        {
+            foreach (var dt in new[] { DType.F32, DType.BF16 })
+            {
+                using var gpu = new CudaBackend(dt, dev);
+                failures += SamplingParity.Run(gpu, new Random(1234 + (int)dt), dt, log).Count;
+            }
+        }
+        break;
     case "golden":
         foreach (var (entry, dir) in new[] { ("fortune-chat", "models/fortune-chat"), ("tiny-llama", "tests/fixtures/models/tiny-llama"),
                      ("tiny-qwen3", "tests/fixtures/models/tiny-qwen3"), ("tiny-opt", "tests/fixtures/models/tiny-opt") })

@@ -80,7 +80,7 @@ public static class SamplingCost
         }
         return new DeviceSamplingInputs(rows, k)
         {
-            Processed = true, Logprobs = logprobs, Params = prm, EditOffsets = new int[rows + 1], PenaltyOffsets = penaltyOffsets,
+            Processed = true, Logprobs = logprobs, Draws = draw, Cuts = draw && topP < 1f, Params = prm, EditOffsets = new int[rows + 1], PenaltyOffsets = penaltyOffsets,
             Penalties = pairs.ToArray(), MaskWords = (Vocab + 31) / 32,
         };
     }

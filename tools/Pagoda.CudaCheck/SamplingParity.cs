@@ -87,7 +87,7 @@ public static class SamplingParity
         }
         return new DeviceSamplingInputs(rows, 64)
         {
-            Processed = true, Logprobs = logprobs, Params = prm, EditOffsets = editOffsets, Edits = [.. edits],
+            Processed = true, Logprobs = logprobs, Draws = true, Cuts = true, Params = prm, EditOffsets = editOffsets, Edits = [.. edits],
             PenaltyOffsets = penaltyOffsets, Penalties = penalties.ToArray(), Masks = bits => masks.CopyTo(bits), MaskWords = words,
         };
     }
@@ -159,7 +159,7 @@ public static class SamplingParity
                 prm[r * W + 6] = DeviceSamplingInputs.DrawFlag | (topP < 1f ? DeviceSamplingInputs.NucleusFlag : 0);
                 prm[r * W + 8] = BitConverter.SingleToInt32Bits(topP);
             }
-            var s = new DeviceSamplingInputs(rows, 1) { Processed = true, Params = prm, EditOffsets = new int[rows + 1], PenaltyOffsets = new int[rows + 1] };
+            var s = new DeviceSamplingInputs(rows, 1) { Processed = true, Draws = true, Cuts = topP < 1f, Params = prm, EditOffsets = new int[rows + 1], PenaltyOffsets = new int[rows + 1] };
             var got = new float[rows * s.RowWidth];
             gpu.ReduceToHost(t, s, got);
             for (int r = 0; r < rows; r++)

@@ -1,9 +1,15 @@
-// Top-k candidates of logits rows on the device, so that sampling needs only k values per row on the
-// host (k = 1 is greedy argmax). An entry's 64-bit key orders it as a stable descending sort would:
-// the float's bits made monotone in the high word, the complemented id in the low word (lower id wins
-// a tie). Keys are unique per row, so "the best key below the previous pick" walks the order.
+// Sampling on the device (DeviceSamplingInputs). A step's rows go through chunks of SAMPLE_CHUNK logits, one block
+// each (grid (chunks, rows)), so that every multiprocessor works whatever the batch: a chunk is loaded, masked, given
+// its sparse edits and penalties (processed steps), and reduced to its k best entries; a merge per row keeps the
+// row's k best, sorted. Rows that draw over the whole row (no top-k) then go through the nucleus cut (top-p, as a
+// radix select over integer masses) and the draw, also chunk by chunk. Raw logprob facts come last.
+//
+// An entry's 64-bit key orders it as a stable descending sort would: the float's bits made monotone in the high word,
+// the complemented id in the low word (lower id wins a tie). Keys are unique per row; 0 stands for no entry.
 
 typedef unsigned long long u64;
+
+#define SAMPLE_CHUNK 4096
 
 __device__ __forceinline__ u64 topk_key(float v, int id)
 {
@@ -32,104 +38,150 @@ __device__ __forceinline__ u64 warp_max_u64(u64 v)
     return v;
 }
 
-// The block's largest key below `limit` among keys[0..n) (0 when none); every thread gets it.
-__device__ u64 block_best_below(const u64* keys, int n, u64 limit)
+// The block's largest v; every thread gets it.
+__device__ u64 block_max_u64(u64 v)
 {
     __shared__ u64 partial[32];
-    __shared__ u64 best;
-    u64 v = 0;
-    for (int i = threadIdx.x; i < n; i += blockDim.x)
-    {
-        u64 k = keys[i];
-        if (k < limit && k > v) v = k;
-    }
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
     v = warp_max_u64(v);
     if (lane == 0) partial[warp] = v;
     __syncthreads();
     if (warp == 0)
     {
-        u64 w = lane < warps ? partial[lane] : 0;
-        w = warp_max_u64(w);
-        if (lane == 0) best = w;
+        v = warp_max_u64(lane < warps ? partial[lane] : 0ull);
+        if (lane == 0) partial[0] = v;
     }
     __syncthreads();
-    u64 r = best;
+    u64 r = partial[0];
     __syncthreads();
     return r;
 }
 
-#define TOPK_CHUNK 2048
-
-template <typename V> __device__ __forceinline__ float ldx(V v);
-template <> __device__ __forceinline__ float ldx<float>(float v) { return v; }
-#if defined(ELEM_BF16) || defined(ELEM_F16)
-template <> __device__ __forceinline__ float ldx<T>(T v) { return ld(v); }
-#endif
-
-// Stage 1: grid (chunks, rows). The k best keys of one chunk of a row -> part[row][chunk][0..k).
-template <typename V> __device__ void topk_chunks_body(const V* logits, u64* part, int vocab, int k)
+// The key K such that exactly k of keys[0..n) (read through `at`; n > k >= 1, keys unique but for 0s) are above it or
+// equal to it, taking the 0s last: a radix select, 8 bits a pass, that stops once the keys sharing the chosen prefix
+// are exactly those still needed (K is then the prefix, its lower bits 0). Every thread gets K.
+template <typename F> __device__ u64 radix_threshold(F at, int n, int k)
 {
-    __shared__ u64 keys[TOPK_CHUNK];
-    int chunk = blockIdx.x, row = blockIdx.y, chunks = gridDim.x;
-    int start = chunk * TOPK_CHUNK;
-    int n = min(TOPK_CHUNK, vocab - start);
-    const V* x = logits + (long long)row * vocab + start;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) keys[i] = topk_key(ldx<V>(x[i]), start + i);
-    __syncthreads();
-    u64* out = part + ((long long)row * chunks + chunk) * k;
-    u64 limit = ~0ull;
-    for (int r = 0; r < k; r++)
+    __shared__ unsigned hist[256];
+    __shared__ u64 s_prefix;
+    __shared__ int s_need, s_exact;
+    const int t = threadIdx.x, lane = t & 31;
+    u64 prefix = 0;
+    int need = k;
+    for (int shift = 56; shift >= 0; shift -= 8)
     {
-        limit = block_best_below(keys, n, limit);
-        if (threadIdx.x == 0) out[r] = limit;
-    }
-}
-
-extern "C" __global__ void topk_chunks(const T* logits, u64* part, int vocab, int k)
-{
-    PDL_ENTRY();
-    topk_chunks_body<T>(logits, part, vocab, k);
-}
-
-// The same over float rows (the processed copy of 16-bit logits).
-extern "C" __global__ void topk_chunks_f32(const float* logits, u64* part, int vocab, int k)
-{
-    PDL_ENTRY();
-    topk_chunks_body<float>(logits, part, vocab, k);
-}
-
-// Stage 2: grid (rows). Merges a row's chunk candidates into its k best: dst[row·stride + 0..k) values,
-// dst[row·stride + k..2k) ids as floats (-1 past the row's end).
-extern "C" __global__ void topk_merge(const u64* part, float* dst, int chunks, int k, int stride)
-{
-    PDL_ENTRY();
-    int row = blockIdx.x;
-    const u64* keys = part + (long long)row * chunks * k;
-    float* out = dst + (long long)row * stride;
-    u64 limit = ~0ull;
-    for (int r = 0; r < k; r++)
-    {
-        limit = block_best_below(keys, chunks * k, limit);
-        if (threadIdx.x == 0)
+        for (int b = t; b < 256; b += blockDim.x) hist[b] = 0;
+        __syncthreads();
+        for (int base = 0; base < n; base += blockDim.x)
         {
-            out[r] = limit ? topk_value(limit) : NEG_INF;
-            out[k + r] = limit ? (float)topk_id(limit) : -1.f;
+            int i = base + t, b = -1;
+            if (i < n)
+            {
+                u64 key = at(i);
+                if (shift == 56 || (key >> (shift + 8)) == (prefix >> (shift + 8))) b = (int)((key >> shift) & 255);
+            }
+            unsigned peers = __match_any_sync(0xffffffffu, b);   // one atomic per bucket and warp
+            if (b >= 0 && lane == __ffs(peers) - 1) atomicAdd(&hist[b], (unsigned)__popc(peers));
+        }
+        __syncthreads();
+        if (t < 32)
+        {
+            // Lane L holds bins 255 - 8L down to 248 - 8L; the lane whose bins reach `need` (counted from the top) picks.
+            unsigned c[8], sum = 0;
+#pragma unroll
+            for (int j = 0; j < 8; j++) { c[j] = hist[255 - 8 * t - j]; sum += c[j]; }
+            unsigned incl = sum;
+#pragma unroll
+            for (int o = 1; o < 32; o <<= 1)
+            {
+                unsigned v = __shfl_up_sync(0xffffffffu, incl, o);
+                if (t >= o) incl += v;
+            }
+            unsigned before = incl - sum;
+            if (before < (unsigned)need && (unsigned)need <= incl)
+            {
+                for (int j = 0; j < 8; j++)
+                {
+                    if (before + c[j] >= (unsigned)need)
+                    {
+                        s_prefix = prefix | ((u64)(255 - 8 * t - j) << shift);
+                        s_need = need - (int)before;
+                        s_exact = c[j] == (unsigned)(need - (int)before);
+                        break;
+                    }
+                    before += c[j];
+                }
+            }
+        }
+        __syncthreads();
+        prefix = s_prefix;
+        need = s_need;
+        bool exact = s_exact;
+        __syncthreads();   // the next pass rewrites the histogram and the results
+        if (exact) break;
+    }
+    return prefix;
+}
+
+// Writes the k largest of keys[0..n) (read through `at`) to out[0..k), in any order; 0 for missing ones (n < k).
+template <typename F> __device__ void block_topk(F at, int n, int k, u64* out)
+{
+    __shared__ int count;
+    const int t = threadIdx.x;
+    if (n <= k)
+    {
+        for (int i = t; i < k; i += blockDim.x) out[i] = i < n ? at(i) : 0ull;
+        return;
+    }
+    if (k == 1)
+    {
+        u64 v = 0;
+        for (int i = t; i < n; i += blockDim.x) { u64 key = at(i); v = key > v ? key : v; }
+        v = block_max_u64(v);
+        if (t == 0) out[0] = v;
+        return;
+    }
+    u64 thr = radix_threshold(at, n, k);
+    if (t == 0) count = 0;
+    __syncthreads();
+    for (int i = t; i < n; i += blockDim.x)
+    {
+        u64 key = at(i);
+        if (key > thr) out[atomicAdd(&count, 1)] = key;   // fewer than k
+    }
+    __syncthreads();
+    for (int i = t; i < n; i += blockDim.x)
+    {
+        u64 key = at(i);
+        if (key == thr)
+        {
+            int c = atomicAdd(&count, 1);
+            if (c < k) out[c] = key;
         }
     }
 }
 
-// ---- Sampling on the device (DeviceSamplingInputs): mask, sparse edits and penalties on a float copy of the
-// rows, then the candidates (above), the mass and the whole-row draw, and raw logprob facts. The per-step inputs
-// live in pinned host memory read directly over the bus (mapped: one address on both sides), found through a
-// descriptor at a fixed address, so captured graphs read each step's lists whatever their lengths:
-// desc[0] the ints' base address; desc[1..6] offsets (in ints) of params, edit offsets, edits, penalty offsets,
-// penalties, masks; desc[7] mask words per row; desc[8] this step's number and desc[9] the address of the flag the
-// host sets to it once the masks are written (a replay's masks are made while its forward runs).
+// ---- The step's inputs. They live in pinned host memory (mapped: one address on both sides), found through a
+// descriptor at a fixed address, so captured graphs read each step's lists whatever their lengths: desc[0] the
+// ints' base address; desc[1..6] offsets (in ints) of params, edit offsets, edits, penalty offsets, penalties,
+// masks; desc[7] mask words per row; desc[8] this step's number and desc[9] the address of the flag the host sets
+// to it once the masks are written (a replay's masks are made while its forward runs); desc[10] a device buffer
+// that sampling_stage copies everything before the masks into (every chunk of a row reads the row's lists).
 
 #define SP_WIDTH 10
 
-__device__ __forceinline__ const int* sp_region(const long long* desc, int i) { return (const int*)desc[0] + desc[i]; }
+__device__ __forceinline__ const int* sp_host(const long long* desc, int i) { return (const int*)desc[0] + desc[i]; }
+__device__ __forceinline__ const int* sp_dev(const long long* desc, int i) { return (const int*)desc[10] + desc[i]; }
+
+// Copies the lists (all regions before the masks; 256-byte aligned) from pinned memory to the device buffer.
+extern "C" __global__ void sampling_stage(const long long* desc)
+{
+    PDL_ENTRY();
+    const int4* src = (const int4*)desc[0];
+    int4* dst = (int4*)desc[10];
+    long long n = desc[6] / 4;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = src[i];
+}
 
 // One thread: holds the stream until the host has written this step's masks.
 extern "C" __global__ void sampling_wait(const long long* desc)
@@ -140,233 +192,467 @@ extern "C" __global__ void sampling_wait(const long long* desc)
     while (*flag != step) __nanosleep(500);
 }
 
-// Grid (ceil(vocab / 256), rows): x = the rows in float, with the allowed-token mask applied when `masked`.
-extern "C" __global__ void sampling_prepare(const T* logits, float* x, const long long* desc, int vocab, int masked)
-{
-    PDL_ENTRY();
-    int row = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= vocab) return;
-    float v = ld(logits[(long long)row * vocab + i]);
-    if (masked)
-    {
-        const int* m = sp_region(desc, 6) + (long long)row * desc[7];
-        if (!((m[i >> 5] >> (i & 31)) & 1)) v = NEG_INF;
-    }
-    x[(long long)row * vocab + i] = v;
-}
+#define SC_PROCESSED 1   // apply the mask (with SC_MASKED), the edits and the penalties
+#define SC_MASKED 2
+#define SC_DRAWS 4       // write drawing rows' processed values to x
 
-// Grid (rows): the sparse additions, then the penalties, with the host's float operations in the host's order
-// (LogitsProcessors.Penalize). Tokens are unique within each list, so no two threads touch one logit at once.
-extern "C" __global__ void sampling_edits(float* x, const long long* desc, int vocab)
+// Grid (chunks, rows), 256 threads: the k best keys of one chunk of a row -> part[row][chunk][0..k) (any order).
+// Processed: the mask, then the sparse additions, then the penalties with the host's float operations in the host's
+// order (LogitsProcessors.Penalize); tokens are unique within each list, so no two threads touch one logit at once.
+extern "C" __global__ void __launch_bounds__(256) sample_chunks(const T* logits, float* x, u64* part, const long long* desc,
+    int vocab, int k, int flags)
 {
     PDL_ENTRY();
-    int row = blockIdx.x;
-    float* xr = x + (long long)row * vocab;
-    const int* eo = sp_region(desc, 2);
-    const int* ed = sp_region(desc, 3);
-    for (int e = eo[row] + threadIdx.x; e < eo[row + 1]; e += blockDim.x)
+    __shared__ u64 keys[SAMPLE_CHUNK];
+    const int chunk = blockIdx.x, row = blockIdx.y, chunks = gridDim.x, t = threadIdx.x;
+    const int start = chunk * SAMPLE_CHUNK, n = min(SAMPLE_CHUNK, vocab - start);
+    const T* raw = logits + (long long)row * vocab + start;
+    u64* out = part + ((long long)row * chunks + chunk) * k;
+    if (!(flags & SC_PROCESSED) && k == 1)
     {
-        int id = ed[2 * e];
-        if ((unsigned)id < (unsigned)vocab) xr[id] = __fadd_rn(xr[id], __int_as_float(ed[2 * e + 1]));
+        u64 best = 0;   // greedy: the best key straight from the loads
+        for (int i = t; i < n; i += blockDim.x)
+        {
+            u64 key = topk_key(ld(raw[i]), start + i);
+            best = key > best ? key : best;
+        }
+        best = block_max_u64(best);
+        if (t == 0) out[0] = best;
+        return;
+    }
+    const int* m = (flags & SC_MASKED) ? sp_host(desc, 6) + (long long)row * desc[7] + (start >> 5) : nullptr;
+    for (int i = t; i < n; i += blockDim.x)
+    {
+        float v = ld(raw[i]);
+        if (m && !((m[i >> 5] >> (i & 31)) & 1)) v = NEG_INF;
+        keys[i] = topk_key(v, start + i);
     }
     __syncthreads();
-    const int* prm = sp_region(desc, 1) + row * SP_WIDTH;
-    float r = __int_as_float(prm[3]), f = __int_as_float(prm[4]), p = __int_as_float(prm[5]);
-    const int* po = sp_region(desc, 4);
-    const int* pe = sp_region(desc, 5);
-    for (int e = po[row] + threadIdx.x; e < po[row + 1]; e += blockDim.x)
+    if (flags & SC_PROCESSED)
     {
-        int id = pe[2 * e], count = pe[2 * e + 1];
-        if ((unsigned)id >= (unsigned)vocab) continue;
-        float v = xr[id];
-        if (r != 1.f) v = v > 0.f ? __fdiv_rn(v, r) : __fmul_rn(v, r);
-        if (count > 0) v = __fsub_rn(v, __fadd_rn(__fmul_rn(f, (float)count), p));
-        xr[id] = v;
+        const int* eo = sp_dev(desc, 2);
+        const int* ed = sp_dev(desc, 3);
+        for (int e = eo[row] + t; e < eo[row + 1]; e += blockDim.x)
+        {
+            int i = ed[2 * e] - start;
+            if ((unsigned)i < (unsigned)n) keys[i] = topk_key(__fadd_rn(topk_value(keys[i]), __int_as_float(ed[2 * e + 1])), start + i);
+        }
+        __syncthreads();
+        const int* prm = sp_dev(desc, 1) + row * SP_WIDTH;
+        float r = __int_as_float(prm[3]), f = __int_as_float(prm[4]), p = __int_as_float(prm[5]);
+        const int* po = sp_dev(desc, 4);
+        const int* pe = sp_dev(desc, 5);
+        for (int e = po[row] + t; e < po[row + 1]; e += blockDim.x)
+        {
+            int i = pe[2 * e] - start, count = pe[2 * e + 1];
+            if ((unsigned)i >= (unsigned)n) continue;
+            float v = topk_value(keys[i]);
+            if (r != 1.f) v = v > 0.f ? __fdiv_rn(v, r) : __fmul_rn(v, r);
+            if (count > 0) v = __fsub_rn(v, __fadd_rn(__fmul_rn(f, (float)count), p));
+            keys[i] = topk_key(v, start + i);
+        }
+        __syncthreads();
+        if ((flags & SC_DRAWS) && (prm[6] & 1))
+        {
+            float* xr = x + (long long)row * vocab + start;
+            for (int i = t; i < n; i += blockDim.x) xr[i] = topk_value(keys[i]);
+        }
+    }
+    block_topk([&](int i) { return keys[i]; }, n, k, out);
+}
+
+// Grid (rows), 256 threads: a row's k best of its chunks' candidates, best first: dst[row·stride + 0..k) values,
+// dst[row·stride + k..2k) ids as floats (-1 past the row's end).
+extern "C" __global__ void __launch_bounds__(256) topk_merge(const u64* part, float* dst, int chunks, int k, int stride)
+{
+    PDL_ENTRY();
+    __shared__ u64 sel[64];
+    const int row = blockIdx.x, t = threadIdx.x, m = chunks * k;
+    const u64* keys = part + (long long)row * m;
+    block_topk([&](int i) { return keys[i]; }, m, k, sel);
+    __syncthreads();
+    if (t < k)
+    {
+        u64 mine = sel[t];
+        int rank = 0;
+        for (int j = 0; j < k; j++)
+        {
+            u64 o = sel[j];
+            rank += o > mine || (o == mine && j < t);
+        }
+        float* out = dst + (long long)row * stride;
+        out[rank] = mine ? topk_value(mine) : NEG_INF;
+        out[k + rank] = mine ? (float)topk_id(mine) : -1.f;
     }
 }
 
-// Min-p and top-p without a top-k (Nucleus.cs, step for step): a weight's integer mass in units of 2^-40, and a key
-// that orders logits as unsigned integers.
+// ---- The whole-row draw: the token where the running sum, in id order, of the weights exp((x - max) / T) passes
+// u · mass (Sampler's whole-row draw). A nucleus row's weights are 0 below its min-p and past its top-p cut (Nucleus.cs,
+// step for step): the cut is the (key, id) that keeps the smallest prefix of the row's order (descending logit, ties
+// by lower id) holding top_p of the mass min-p keeps, found by a radix select over integer masses (units of 2^-40:
+// sums in any order agree), 8 bits of the key a level, each level a histogram over every chunk and a select per row.
+
+struct DrawState
+{
+    u64 above, target;   // mass above the chosen prefix; the mass the cut must reach
+    unsigned prefix;     // the key bits chosen so far; after level 3 the cut's key
+    int need;            // tokens of the cut's key kept, in id order (0: all)
+    int cut_id;          // the last kept token of the cut's key
+    int cut;             // whether a top-p cut applies
+};
+
 __device__ __forceinline__ unsigned long long nucleus_quantum(float w) { return (unsigned long long)(w * 1099511627776.0f); }
 __device__ __forceinline__ unsigned order_key(float x)
 {
     unsigned b = __float_as_uint(x);
     return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
 }
+__device__ __forceinline__ float draw_exp(float v, float mx, float invT) { return expf(__fmul_rn(__fsub_rn(v, mx), invT)); }
 
-// The cut (key, id) that keeps the smallest prefix of the row's order (descending logit, ties by lower id) holding
-// top_p of the mass min-p keeps: a radix select, 8 bits of the key a pass, over integer masses (sums in any order
-// agree). Each thread walks its segment [lo, hi) and adds runs of one bucket at once: the first passes put most
-// of a row in one or two buckets. Every thread gets the cut.
-__device__ void nucleus_cut(const float* xr, int lo, int hi, float mx, float invT, float top_p, float min_p,
-    unsigned& cut_key, int& cut_id)
+// A token's weight in its row's draw (0 when the row's cut drops it).
+__device__ __forceinline__ float draw_weight(float v, int id, float mx, float invT, bool nucleus, float min_p, const DrawState& s)
 {
-    __shared__ unsigned long long hmass[256];
-    __shared__ unsigned hcount[256];
-    __shared__ unsigned long long s_above, s_target;
-    __shared__ unsigned s_prefix;
-    __shared__ int s_chosen, s_need, s_id;
-    __shared__ int s_ties[1024];
-    const int t = threadIdx.x, n = blockDim.x;
-    if (t == 0) { s_above = 0; s_target = 0; s_prefix = 0; s_id = 0x7fffffff; s_need = 0; }
-    for (int level = 0; level < 4; level++)
+    float w = draw_exp(v, mx, invT);
+    if (nucleus)
     {
-        const int shift = 24 - 8 * level;
-        for (int b = t; b < 256; b += n) { hmass[b] = 0; hcount[b] = 0; }
-        __syncthreads();
-        const unsigned prefix = s_prefix;
-        int run_bin = -1;
-        unsigned long long run = 0;
-        unsigned run_count = 0;
-        for (int i = lo; i < hi; i++)
-        {
-            unsigned key = order_key(xr[i]);
-            if (level > 0 && (key >> (shift + 8)) != (prefix >> (shift + 8))) continue;   // outside the bucket: no exp
-            float w = expf(__fmul_rn(__fsub_rn(xr[i], mx), invT));
-            if (w < min_p) continue;
-            int b = (key >> shift) & 255;
-            if (b != run_bin)
-            {
-                if (run_bin >= 0) { atomicAdd(&hmass[run_bin], run); atomicAdd(&hcount[run_bin], run_count); }
-                run_bin = b; run = 0; run_count = 0;
-            }
-            run += nucleus_quantum(w);
-            run_count++;
-        }
-        if (run_bin >= 0) { atomicAdd(&hmass[run_bin], run); atomicAdd(&hcount[run_bin], run_count); }
-        __syncthreads();
-        if (t == 0)
-        {
-            if (level == 0)
-            {
-                unsigned long long total = 0;
-                for (int b = 0; b < 256; b++) total += hmass[b];
-                double want = (double)top_p * (double)total;   // the target is ceil(want), at least 1
-                unsigned long long target = (unsigned long long)want;
-                if ((double)target < want) target++;
-                s_target = total == 0 ? 0ull : target == 0 ? 1ull : target;
-            }
-            int c = 255;
-            if (s_target > 0)
-                for (; c > 0 && s_above + hmass[c] < s_target; c--) s_above += hmass[c];
-            s_chosen = c;
-            s_prefix = prefix | ((unsigned)c << shift);
-        }
-        __syncthreads();
-        if (s_target == 0) { cut_key = 0; cut_id = 0x7fffffff; return; }   // no mass (every logit -inf): keep all
+        unsigned key = order_key(v);
+        if (w < min_p || (s.cut && !(key > s.prefix || (key == s.prefix && id <= s.cut_id)))) w = 0.f;
     }
-    // The key is exact; its tokens tie. Keep as many, in id order, as reach the target.
-    if (t == 0)
-    {
-        unsigned ties = hcount[s_chosen];
-        unsigned long long each = hmass[s_chosen] / ties;
-        unsigned long long need = each == 0 ? ties : (s_target - s_above + each - 1) / each;
-        s_need = need >= ties ? 0 : (int)need;
-    }
-    __syncthreads();
-    const unsigned key = s_prefix;
-    if (s_need > 0)
-    {
-        int mine = 0;
-        for (int i = lo; i < hi; i++)
-            if (order_key(xr[i]) == key && expf(__fmul_rn(__fsub_rn(xr[i], mx), invT)) >= min_p) mine++;
-        s_ties[t] = mine;
-        __syncthreads();
-        if (t == 0) { int acc = 0; for (int j = 0; j < n; j++) { int v = s_ties[j]; s_ties[j] = acc; acc += v; } }
-        __syncthreads();
-        int before = s_ties[t];
-        if (before < s_need && before + mine >= s_need)
-        {
-            int left = s_need - before;
-            for (int i = lo; i < hi; i++)
-                if (order_key(xr[i]) == key && expf(__fmul_rn(__fsub_rn(xr[i], mx), invT)) >= min_p && --left == 0) { s_id = i; break; }
-        }
-        __syncthreads();
-    }
-    cut_key = key;
-    cut_id = s_id;
+    return w;
 }
 
-// Grid (rows), 1024 threads, after the candidates: the row's mass Σ exp((x - max) / T) and, for rows flagged to
-// draw, the token where the running sum in id order passes u · mass (Sampler's whole-row draw), over the tokens
-// the row's min-p and top-p keep when it is a nucleus row; a row given its token (flag 2: a prompt token) reports
-// that instead. Each thread owns a contiguous segment; segment sums are scanned in double.
-extern "C" __global__ void __launch_bounds__(1024) sampling_draw(const float* x, float* out, const long long* desc, int vocab, int k, int width)
+struct DrawRow
+{
+    const int* prm;
+    float mx, invT, min_p;
+    bool draws, nucleus;
+};
+
+__device__ __forceinline__ DrawRow draw_row(const long long* desc, const float* out, int row, int width)
+{
+    DrawRow d;
+    d.prm = sp_dev(desc, 1) + row * SP_WIDTH;
+    d.mx = out[(long long)row * width];   // the best processed value (candidate 0)
+    d.invT = __int_as_float(d.prm[0]);
+    d.draws = d.prm[6] & 1;
+    d.nucleus = (d.prm[6] & 4) && d.mx != NEG_INF;
+    d.min_p = d.nucleus ? __int_as_float(d.prm[9]) : 0.f;
+    return d;
+}
+
+// Grid (rows), 256 threads: clears the row's histogram; the state says whether a top-p cut applies.
+extern "C" __global__ void __launch_bounds__(256) draw_init(const float* out, DrawState* st, u64* hmass, unsigned* hcount,
+    const long long* desc, int width)
 {
     PDL_ENTRY();
-    __shared__ double sums[1024];
-    __shared__ int found, lastAny;
-    int row = blockIdx.x, t = threadIdx.x, n = blockDim.x;
-    const float* xr = x + (long long)row * vocab;
-    float* o = out + (long long)row * width;
-    const int* prm = sp_region(desc, 1) + row * SP_WIDTH;
-    float invT = __int_as_float(prm[0]);
-    float mx = o[0];
-    if (t == 0) { found = -1; lastAny = -1; }
-    int seg = (vocab + n - 1) / n, lo = min(vocab, t * seg), hi = min(vocab, lo + seg);
-    // Weights of tokens the cut drops count as zero (a row without the flag keeps every token).
-    const bool nucleus = (prm[6] & 4) && mx != NEG_INF;
-    const float min_p = nucleus ? __int_as_float(prm[9]) : 0.f;
-    unsigned cut_key = 0;
-    int cut_id = 0x7fffffff;
-    const float top_p = __int_as_float(prm[8]);
-    if (nucleus && top_p < 1.f) nucleus_cut(xr, lo, hi, mx, invT, top_p, min_p, cut_key, cut_id);   // min-p alone: no cut
-    auto weight = [&](int i) {
-        float w = expf(__fmul_rn(__fsub_rn(xr[i], mx), invT));
-        if (nucleus)
-        {
-            unsigned key = order_key(xr[i]);
-            if (w < min_p || !(key > cut_key || (key == cut_key && i <= cut_id))) w = 0.f;
-        }
-        return w;
-    };
-    double s = 0;
-    int last = -1;
-    if (mx != NEG_INF)
+    const int row = blockIdx.x;
+    for (int b = threadIdx.x; b < 256; b += blockDim.x) { hmass[row * 256 + b] = 0; hcount[row * 256 + b] = 0; }
+    if (threadIdx.x == 0)
     {
-        for (int i = lo; i < hi; i++)
-        {
-            float w = weight(i);
-            if (w != 0.f) { s += w; last = i; }
-        }
+        DrawRow d = draw_row(desc, out, row, width);
+        DrawState s;
+        s.above = 0; s.target = 0; s.prefix = 0; s.need = 0; s.cut_id = 0x7fffffff;
+        s.cut = d.draws && d.nucleus && __int_as_float(d.prm[8]) < 1.f;
+        st[row] = s;
     }
-    sums[t] = s;
+}
+
+// Grid (chunks, rows), 256 threads: level `level`'s histogram (integer mass and count per 8-bit bucket of the key,
+// among tokens whose higher bits match the prefix and whose weight min-p keeps). Each thread walks a contiguous run
+// and adds runs of one bucket at once: the first levels put most of a row in one or two buckets.
+extern "C" __global__ void __launch_bounds__(256) nucleus_hist(const float* x, const float* out, const DrawState* st,
+    u64* hmass, unsigned* hcount, const long long* desc, int vocab, int width, int level)
+{
+    PDL_ENTRY();
+    __shared__ u64 smass[256];
+    __shared__ unsigned scount[256];
+    const int chunk = blockIdx.x, row = blockIdx.y, t = threadIdx.x;
+    const DrawState s = st[row];
+    if (!s.cut) return;
+    for (int b = t; b < 256; b += blockDim.x) { smass[b] = 0; scount[b] = 0; }
     __syncthreads();
-    if (last >= 0) atomicMax(&lastAny, last);
-    for (int off = 1; off < n; off <<= 1)
+    const DrawRow d = draw_row(desc, out, row, width);
+    const int shift = 24 - 8 * level, start = chunk * SAMPLE_CHUNK, n = min(SAMPLE_CHUNK, vocab - start);
+    const float* xr = x + (long long)row * vocab + start;
+    const int per = (n + blockDim.x - 1) / blockDim.x, lo = min(n, t * per), hi = min(n, lo + per);
+    int run_bin = -1;
+    u64 run = 0;
+    unsigned run_count = 0;
+    for (int i = lo; i < hi; i++)
     {
-        double v = t >= off ? sums[t - off] : 0.0;
-        __syncthreads();
-        sums[t] += v;
-        __syncthreads();
-    }
-    double mass = sums[n - 1];
-    if (!(prm[6] & 1))
-    {
-        if (t == 0) { o[2 * k] = (prm[6] & 2) ? (float)prm[7] : -1.f; o[2 * k + 1] = (float)mass; }
-        return;
-    }
-    double u = __hiloint2double(prm[2], prm[1]);
-    double target = u * mass, before = t > 0 ? sums[t - 1] : 0.0;
-    if (s > 0 && target >= before && target < sums[t])
-    {
-        double rem = target - before;
-        int pick = last;
-        for (int i = lo; i < hi; i++)
+        float v = xr[i];
+        unsigned key = order_key(v);
+        if (level > 0 && (key >> (shift + 8)) != (s.prefix >> (shift + 8))) continue;   // outside the bucket: no exp
+        float w = draw_exp(v, d.mx, d.invT);
+        if (w < d.min_p) continue;
+        int b = (key >> shift) & 255;
+        if (b != run_bin)
         {
-            float w = weight(i);
-            if (w == 0.f) continue;
-            rem -= w;
-            if (rem < 0) { pick = i; break; }
+            if (run_bin >= 0) { atomicAdd(&smass[run_bin], run); atomicAdd(&scount[run_bin], run_count); }
+            run_bin = b; run = 0; run_count = 0;
         }
-        found = pick;
+        run += nucleus_quantum(w);
+        run_count++;
     }
+    if (run_bin >= 0) { atomicAdd(&smass[run_bin], run); atomicAdd(&scount[run_bin], run_count); }
+    __syncthreads();
+    for (int b = t; b < 256; b += blockDim.x)
+    {
+        if (scount[b]) { atomicAdd(&hmass[row * 256 + b], smass[b]); atomicAdd(&hcount[row * 256 + b], scount[b]); }
+    }
+}
+
+// Grid (rows), 32 threads: level `level`'s bucket, the first from the top where the mass above it and its own reach
+// the target (level 0 sets the target: ceil(top_p · total), at least 1; no mass at all keeps every token). Clears the
+// histogram for the next level; after level 3 the key is exact and its tokens tie: `need` of them are kept, in id order.
+extern "C" __global__ void __launch_bounds__(32) nucleus_select(DrawState* st, u64* hmass, unsigned* hcount, const long long* desc, int level)
+{
+    PDL_ENTRY();
+    const int row = blockIdx.x, lane = threadIdx.x;
+    DrawState s = st[row];
+    if (!s.cut) return;
+    u64* hm = hmass + row * 256;
+    unsigned* hc = hcount + row * 256;
+    u64 mass[8], sum = 0;
+    unsigned count[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) { mass[j] = hm[255 - 8 * lane - j]; count[j] = hc[255 - 8 * lane - j]; sum += mass[j]; }
+    if (level == 0)
+    {
+        u64 total = sum;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) total += __shfl_xor_sync(0xffffffffu, total, o);
+        if (total == 0)
+        {
+            if (lane == 0) st[row].cut = 0;   // every logit -inf past min-p: keep all
+            return;
+        }
+        float top_p = __int_as_float(sp_dev(desc, 1)[row * SP_WIDTH + 8]);
+        double want = (double)top_p * (double)total;
+        u64 target = (u64)want;
+        if ((double)target < want) target++;
+        s.target = target == 0 ? 1ull : target;
+    }
+    u64 incl = sum;
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1)
+    {
+        u64 v = __shfl_up_sync(0xffffffffu, incl, o);
+        if (lane >= o) incl += v;
+    }
+    u64 before = s.above + incl - sum;
+    __syncwarp();
+    for (int j = 0; j < 8; j++) { hm[255 - 8 * lane - j] = 0; hc[255 - 8 * lane - j] = 0; }
+    if (before < s.target && (before + sum >= s.target || lane == 31))
+    {
+        int j = 0;
+        for (; j < 7 && before + mass[j] < s.target; j++) before += mass[j];   // bin 0 (lane 31, j 7) when none reaches it
+        const int shift = 24 - 8 * level;
+        DrawState r = s;
+        r.prefix = s.prefix | ((unsigned)(255 - 8 * lane - j) << shift);
+        r.above = before;
+        if (level == 3)
+        {
+            unsigned ties = count[j];
+            u64 each = ties ? mass[j] / ties : 0;
+            u64 need = each == 0 ? ties : (s.target - before + each - 1) / each;
+            r.need = need >= ties ? 0 : (int)need;
+        }
+        st[row] = r;
+    }
+}
+
+// Grid (chunks, rows), 256 threads, for rows whose cut keeps only some tokens of its key: how many tokens of the key
+// (that min-p keeps) each chunk holds.
+extern "C" __global__ void __launch_bounds__(256) nucleus_ties(const float* x, const float* out, const DrawState* st, int* cties,
+    const long long* desc, int vocab, int width)
+{
+    PDL_ENTRY();
+    __shared__ int total;
+    const int chunk = blockIdx.x, row = blockIdx.y, t = threadIdx.x;
+    const DrawState s = st[row];
+    if (!s.cut || s.need == 0) return;
+    const DrawRow d = draw_row(desc, out, row, width);
+    const int start = chunk * SAMPLE_CHUNK, n = min(SAMPLE_CHUNK, vocab - start);
+    const float* xr = x + (long long)row * vocab + start;
+    if (t == 0) total = 0;
+    __syncthreads();
+    int mine = 0;
+    for (int i = t; i < n; i += blockDim.x)
+        mine += order_key(xr[i]) == s.prefix && draw_exp(xr[i], d.mx, d.invT) >= d.min_p;
+    if (mine) atomicAdd(&total, mine);
+    __syncthreads();
+    if (t == 0) cties[row * gridDim.x + chunk] = total;
+}
+
+// Grid (rows), 256 threads: the cut's last kept token (the need-th tie in id order) from the chunks' tie counts.
+extern "C" __global__ void __launch_bounds__(256) nucleus_tie_pick(const float* x, const float* out, DrawState* st, const int* cties,
+    const long long* desc, int vocab, int width, int chunks)
+{
+    PDL_ENTRY();
+    __shared__ int s_chunk, s_left, before[256];
+    const int row = blockIdx.x, t = threadIdx.x;
+    const DrawState s = st[row];
+    if (!s.cut || s.need == 0) return;
+    if (t == 0)
+    {
+        int acc = 0, c = 0;
+        for (; c < chunks - 1 && acc + cties[row * chunks + c] < s.need; c++) acc += cties[row * chunks + c];
+        s_chunk = c;
+        s_left = s.need - acc;
+    }
+    __syncthreads();
+    const DrawRow d = draw_row(desc, out, row, width);
+    const int start = s_chunk * SAMPLE_CHUNK, n = min(SAMPLE_CHUNK, vocab - start);
+    const float* xr = x + (long long)row * vocab + start;
+    const int per = (n + blockDim.x - 1) / blockDim.x, lo = min(n, t * per), hi = min(n, lo + per);
+    auto tie = [&](int i) { return order_key(xr[i]) == s.prefix && draw_exp(xr[i], d.mx, d.invT) >= d.min_p; };
+    int mine = 0;
+    for (int i = lo; i < hi; i++) mine += tie(i);
+    before[t] = mine;
     __syncthreads();
     if (t == 0)
     {
-        o[2 * k] = (float)(found >= 0 ? found : lastAny);
+        int acc = 0;
+        for (int j = 0; j < blockDim.x; j++) { int v = before[j]; before[j] = acc; acc += v; }
+    }
+    __syncthreads();
+    int left = s_left - before[t];
+    if (left > 0 && left <= mine)
+    {
+        for (int i = lo; i < hi; i++)
+            if (tie(i) && --left == 0) { st[row].cut_id = start + i; break; }
+    }
+}
+
+__device__ double block_sum_double(double v)
+{
+    __shared__ double partial[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = (blockDim.x + 31) >> 5;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    double r = 0;
+    for (int w = 0; w < warps; w++) r += partial[w];
+    __syncthreads();
+    return r;
+}
+
+// Grid (chunks, rows), 256 threads, for drawing rows: each chunk's sum of weights (double) and its last token with
+// a weight.
+extern "C" __global__ void __launch_bounds__(256) draw_sums(const float* x, const float* out, const DrawState* st, double* csum,
+    int* clast, const long long* desc, int vocab, int width)
+{
+    PDL_ENTRY();
+    __shared__ int last;
+    const int chunk = blockIdx.x, row = blockIdx.y, t = threadIdx.x;
+    const DrawRow d = draw_row(desc, out, row, width);
+    if (!d.draws) return;
+    const DrawState s = st[row];
+    const int start = chunk * SAMPLE_CHUNK, n = min(SAMPLE_CHUNK, vocab - start);
+    const float* xr = x + (long long)row * vocab + start;
+    if (t == 0) last = -1;
+    __syncthreads();
+    double sum = 0;
+    int mine = -1;
+    if (d.mx != NEG_INF)
+    {
+        for (int i = t; i < n; i += blockDim.x)
+        {
+            float w = draw_weight(xr[i], start + i, d.mx, d.invT, d.nucleus, d.min_p, s);
+            if (w != 0.f) { sum += w; mine = start + i; }
+        }
+    }
+    if (mine >= 0) atomicMax(&last, mine);
+    sum = block_sum_double(sum);
+    if (t == 0)
+    {
+        csum[row * gridDim.x + chunk] = sum;
+        clast[row * gridDim.x + chunk] = last;
+    }
+}
+
+// Grid (rows), 256 threads: out[2k] the drawn token and out[2k + 1] the mass for drawing rows (the given token or -1,
+// and 0, for the others). The chunk holding u · mass is found from the chunks' sums, then the token within it: each
+// thread sums a contiguous run, the runs' sums are scanned in double, and the run holding the target walks its tokens.
+extern "C" __global__ void __launch_bounds__(256) draw_pick(const float* x, float* out, const DrawState* st, const double* csum,
+    const int* clast, const long long* desc, int vocab, int k, int width, int chunks)
+{
+    PDL_ENTRY();
+    __shared__ double sums[256];
+    __shared__ double s_rem;
+    __shared__ int s_chunk, s_found, s_last;
+    const int row = blockIdx.x, t = threadIdx.x;
+    float* o = out + (long long)row * width;
+    const DrawRow d = draw_row(desc, out, row, width);
+    if (!d.draws)
+    {
+        if (t == 0) { o[2 * k] = (d.prm[6] & 2) ? (float)d.prm[7] : -1.f; o[2 * k + 1] = 0.f; }
+        return;
+    }
+    const double* cs = csum + row * chunks;
+    const int* cl = clast + row * chunks;
+    if (t == 0)
+    {
+        double mass = 0;
+        int lastAny = -1;
+        for (int c = 0; c < chunks; c++) { mass += cs[c]; lastAny = max(lastAny, cl[c]); }
+        double target = __hiloint2double(d.prm[2], d.prm[1]) * mass, acc = 0;
+        int chosen = -1;
+        for (int c = 0; c < chunks && chosen < 0; c++)
+        {
+            if (cs[c] > 0 && target < acc + cs[c]) chosen = c;
+            else acc += cs[c];
+        }
+        s_chunk = chosen;
+        s_rem = target - acc;
+        s_found = -1;
+        s_last = lastAny;
         o[2 * k + 1] = (float)mass;
     }
+    __syncthreads();
+    const int chunk = s_chunk;
+    if (chunk >= 0)
+    {
+        const DrawState s = st[row];
+        const int start = chunk * SAMPLE_CHUNK, n = min(SAMPLE_CHUNK, vocab - start);
+        const float* xr = x + (long long)row * vocab + start;
+        const int per = (n + blockDim.x - 1) / blockDim.x, lo = min(n, t * per), hi = min(n, lo + per);
+        double mine = 0;
+        int last = -1;
+        for (int i = lo; i < hi; i++)
+        {
+            float w = draw_weight(xr[i], start + i, d.mx, d.invT, d.nucleus, d.min_p, s);
+            if (w != 0.f) { mine += w; last = i; }
+        }
+        sums[t] = mine;
+        __syncthreads();
+        for (int off = 1; off < blockDim.x; off <<= 1)
+        {
+            double v = t >= off ? sums[t - off] : 0.0;
+            __syncthreads();
+            sums[t] += v;
+            __syncthreads();
+        }
+        double rem = s_rem, before = t > 0 ? sums[t - 1] : 0.0;
+        if (mine > 0 && rem >= before && rem < sums[t])
+        {
+            double r = rem - before;
+            int pick = last;
+            for (int i = lo; i < hi; i++)
+            {
+                float w = draw_weight(xr[i], start + i, d.mx, d.invT, d.nucleus, d.min_p, s);
+                if (w == 0.f) continue;
+                r -= w;
+                if (r < 0) { pick = i; break; }
+            }
+            s_found = start + pick;
+        }
+        __syncthreads();
+        if (t == 0 && s_found < 0) s_found = cl[chunk];   // the target past the chunk's recomputed sum (rounding)
+    }
+    if (t == 0) o[2 * k] = (float)(s_found >= 0 ? s_found : s_last);
 }
 
 // Grid (rows), 1024 threads, with logprobs: the raw row's logsumexp, and the raw logit and rank (1 + how many raw

@@ -10,8 +10,9 @@ public delegate void MaskFiller(Span<int> bits);
 /// and, with <see cref="Logprobs"/>, raw (unprocessed) log-softmax facts. Each output row holds, in floats:
 /// <list type="bullet">
 /// <item>[0, K) the best processed values, best first (ties by lower id); [K, 2K) their ids</item>
-/// <item>with <see cref="Processed"/>: [2K] the id drawn over the whole row, or the given token (-1 for neither), [2K+1] the row's
-/// mass Σ exp((x - max) · (1 / T)) (a <see cref="NucleusFlag"/> row's: over the tokens its min-p and top-p keep)</item>
+/// <item>with <see cref="Processed"/>: [2K] the id drawn over the whole row, or the given token (-1 for neither), [2K+1] a
+/// drawing row's mass Σ exp((x - max) · (1 / T)) (a <see cref="NucleusFlag"/> row's: over the tokens its min-p and top-p
+/// keep; 0 for rows that do not draw)</item>
 /// <item>with <see cref="Logprobs"/>: [2K+2] the raw logsumexp; [2K+3, 3K+3) each candidate's raw logit;
 /// [3K+3, 4K+3) its rank in the raw row (1 + the number of larger raw logits); [4K+3] and [4K+4] the drawn id's raw
 /// logit and rank; [4K+5, 4K+5+N) the N best raw logits and [4K+5+N, 4K+5+2N) their ids (N = <see cref="TopLogprobs"/>)</item>
@@ -30,6 +31,15 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
 
     /// <summary>Whether the raw logprob facts are wanted.</summary>
     public bool Logprobs { get; init; }
+
+    /// <summary>
+    /// Whether some row may draw over its whole row (<see cref="DrawFlag"/>): the device then keeps the processed rows
+    /// and runs the draw. Part of the kind of inputs (a captured graph's), so it is set, not read from the rows.
+    /// </summary>
+    public bool Draws { get; init; }
+
+    /// <summary>Whether some drawing row may have a top-p cut (<see cref="NucleusFlag"/> with top-p below 1); as <see cref="Draws"/>.</summary>
+    public bool Cuts { get; init; }
 
     /// <summary>
     /// [Rows · ParamWidth]: 1 / temperature (float bits; scales only the mass and the draw), the uniform draw (double bits,
@@ -142,5 +152,6 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
         (this with { Rows = 0, Params = [], EditOffsets = [0], Edits = [], PenaltyOffsets = [0], Penalties = ReadOnlyMemory<int>.Empty, Masks = Masks == null ? null : _ => { } }).Pad(rows);
 
     /// <summary>What a captured graph depends on.</summary>
-    public (int Candidates, bool Processed, bool Logprobs, bool Masked) Variant => (Candidates, Processed, Logprobs, Masks != null);
+    public (int Candidates, bool Processed, bool Logprobs, bool Masked, bool Draws, bool Cuts) Variant =>
+        (Candidates, Processed, Logprobs, Masks != null, Draws, Cuts);
 }

@@ -134,10 +134,17 @@ public static class DeviceSampling
             if (penaltyOffsets[r + 1] > penaltyOffsets[r])
                 req.Counts.Pairs.CopyTo(penaltyPairs.Span[(2 * penaltyOffsets[r])..]);
         }
+        bool draws = false, cuts = false;
+        for (int r = 0; r < n; r++)
+        {
+            int flags = prm[r * DeviceSamplingInputs.ParamWidth + 6];
+            draws |= (flags & DeviceSamplingInputs.DrawFlag) != 0;
+            cuts |= (flags & DeviceSamplingInputs.NucleusFlag) != 0 && BitConverter.Int32BitsToSingle(prm[r * DeviceSamplingInputs.ParamWidth + 8]) < 1f;
+        }
         return new DeviceSamplingInputs(n, k)
         {
             Processed = true, Params = prm, EditOffsets = editOffsets, Edits = editPairs, PenaltyOffsets = penaltyOffsets,
-            Penalties = penaltyPairs, MaskWords = words,
+            Penalties = penaltyPairs, MaskWords = words, Draws = draws, Cuts = cuts,
         };
     }
 

@@ -36,7 +36,7 @@ public static class DeviceSamplingReference
             var (token, mass) = Sampler.DrawRow(x, invT, u, nucleus ? BitConverter.Int32BitsToSingle(prm[8]) : 1f,
                 nucleus ? BitConverter.Int32BitsToSingle(prm[9]) : 0f);
             o[2 * k] = (prm[6] & DeviceSamplingInputs.DrawFlag) != 0 ? token : (prm[6] & DeviceSamplingInputs.GivenFlag) != 0 ? prm[7] : -1;
-            o[2 * k + 1] = (float)mass;
+            o[2 * k + 1] = (prm[6] & DeviceSamplingInputs.DrawFlag) != 0 ? (float)mass : 0f;
             if (s.Logprobs)
                 Describe(raw, o, k);
         }
