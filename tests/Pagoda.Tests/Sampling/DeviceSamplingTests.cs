@@ -160,6 +160,27 @@ public class DeviceSamplingTests
     }
 
     [Fact]
+    public void OnlyADrawingRowHasAMass()
+    {
+        // The device computes a row's mass only where it draws (the host never reads the others').
+        const int V = 50, W = DeviceSamplingInputs.ParamWidth;
+        var logits = Enumerable.Range(0, 2 * V).Select(i => (float)Math.Sin(i)).ToArray();
+        var prm = new int[2 * W];
+        for (int r = 0; r < 2; r++)
+            (prm[r * W], prm[r * W + 3]) = (BitConverter.SingleToInt32Bits(1f), BitConverter.SingleToInt32Bits(1f));
+        prm[W + 6] = DeviceSamplingInputs.DrawFlag;
+        long u = BitConverter.DoubleToInt64Bits(0.5);
+        (prm[W + 1], prm[W + 2]) = ((int)u, (int)(u >> 32));
+        var s = new DeviceSamplingInputs(2, 1) { Processed = true, Draws = true, Params = prm, EditOffsets = new int[3], PenaltyOffsets = new int[3] };
+        var o = new float[2 * s.RowWidth];
+        DeviceSamplingReference.Reduce(logits, V, s, o);
+        Assert.Equal((-1f, 0f), (o[2], o[3]));                     // no draw, no mass
+        double mass = logits[V..].Sum(x => Math.Exp(x - logits[V..].Max()));
+        Assert.Equal(mass, o[s.RowWidth + 3], 4);
+        Assert.InRange(o[s.RowWidth + 2], 0, V - 1);
+    }
+
+    [Fact]
     public void TheKindSaysWhetherAnyRowDrawsOrCuts()
     {
         // A captured graph launches the draw's kernels (and the top-p cut's) only for kinds that say so.
