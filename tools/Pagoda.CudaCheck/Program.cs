@@ -40,6 +40,9 @@ switch (mode)
             }
         }
         break;
+    case "seeded":
+        failures += SeededCheck.Run(Opt("--model", "models/fortune-chat"), Opt("--dtype", "bfloat16"), log).Count;
+        break;
     case "golden":
         foreach (var (entry, dir) in new[] { ("fortune-chat", "models/fortune-chat"), ("tiny-llama", "tests/fixtures/models/tiny-llama"),
                      ("tiny-qwen3", "tests/fixtures/models/tiny-qwen3"), ("tiny-opt", "tests/fixtures/models/tiny-opt") })
