@@ -44,10 +44,12 @@ public static class SamplingParity
             var (ok, detail) = Compare(gpu, t, stored, s);
             Report(ok, $"sampling, processed{(logprobs ? " + logprobs" : "")}", detail);
         }
-        var (chiOk, chiDetail) = Draws(gpu, rng, 1f);
+        var (chiOk, chiDetail) = Draws(gpu, rng, (1f, 0f));
         Report(chiOk, "whole-row draws vs probabilities", chiDetail);
-        (chiOk, chiDetail) = Draws(gpu, rng, 0.8f);
+        (chiOk, chiDetail) = Draws(gpu, rng, (0.8f, 0f));
         Report(chiOk, "top-p 0.8 draws vs probabilities", chiDetail);
+        (chiOk, chiDetail) = Draws(gpu, rng, (1f, 0f), (0.8f, 0f), (1f, 0.05f), (0.95f, 0.01f));
+        Report(chiOk, "mixed modes in one batch", chiDetail);
         return failures;
     }
 
@@ -120,11 +122,12 @@ public static class SamplingParity
         return (differ == 0 && worst < 1e-5, $"{exact} exact, {differ} differ, mass/lse rel. err {worst:E1}");
     }
 
-    // 64 rows × 32 launches of one distribution with a few likely tokens, whole or cut by top-p (the kept set as
-    // Nucleus finds it on the host); chi-square of the draws against it.
-    private static (bool, string) Draws(CudaBackend gpu, Random rng, float topP)
+    // 64 rows × 32 launches a mode of one distribution with a few likely tokens; row r draws in mode r mod the modes' count:
+    // the whole row, or cut by top-p and / or min-p (the kept set as Nucleus finds it on the host). Chi-square of each
+    // mode's draws against its kept distribution.
+    private static (bool, string) Draws(CudaBackend gpu, Random rng, params (float TopP, float MinP)[] modes)
     {
-        int rows = 64, launches = 32;
+        int rows = 64, launches = 32 * modes.Length;   // 2,048 draws a mode
         var row = new float[Vocab];
         for (int i = 0; i < Vocab; i++)
             row[i] = -30f + (float)rng.NextDouble();
@@ -141,50 +144,63 @@ public static class SamplingParity
         var stored = all[..Vocab];
         float max = stored.Max();
         var weights = stored.Select(v => MathF.Exp(v - max)).ToArray();
-        var cut = Nucleus.Find(stored, weights, topP, 0f);
-        bool Kept(int i) => cut.Keeps(Nucleus.OrderKey(stored[i]), i);
-        double mass = Enumerable.Range(0, Vocab).Where(Kept).Sum(i => Math.Exp(stored[i] - max));
-        double P(int id) => Kept(id) ? Math.Exp(stored[id] - max) / mass : 0;
-        var counts = new Dictionary<int, int>();
+        var counts = modes.Select(_ => new Dictionary<int, int>()).ToArray();
         for (int l = 0; l < launches; l++)
         {
             const int W = DeviceSamplingInputs.ParamWidth;
             var prm = new int[rows * W];
             for (int r = 0; r < rows; r++)
             {
+                var (topP, minP) = modes[r % modes.Length];
                 long u = BitConverter.DoubleToInt64Bits(rng.NextDouble());
                 prm[r * W] = BitConverter.SingleToInt32Bits(1f);
                 (prm[r * W + 1], prm[r * W + 2]) = ((int)u, (int)(u >> 32));
                 prm[r * W + 3] = BitConverter.SingleToInt32Bits(1f);
-                prm[r * W + 6] = DeviceSamplingInputs.DrawFlag | (topP < 1f ? DeviceSamplingInputs.NucleusFlag : 0);
-                prm[r * W + 8] = BitConverter.SingleToInt32Bits(topP);
+                prm[r * W + 6] = DeviceSamplingInputs.DrawFlag | (topP < 1f || minP > 0f ? DeviceSamplingInputs.NucleusFlag : 0);
+                (prm[r * W + 8], prm[r * W + 9]) = (BitConverter.SingleToInt32Bits(topP), BitConverter.SingleToInt32Bits(minP));
             }
-            var s = new DeviceSamplingInputs(rows, 1) { Processed = true, Draws = true, Cuts = topP < 1f, Params = prm, EditOffsets = new int[rows + 1], PenaltyOffsets = new int[rows + 1] };
+            var s = new DeviceSamplingInputs(rows, 1)
+            {
+                Processed = true, Draws = true, Cuts = modes.Any(m => m.TopP < 1f), Params = prm, EditOffsets = new int[rows + 1], PenaltyOffsets = new int[rows + 1],
+            };
             var got = new float[rows * s.RowWidth];
             gpu.ReduceToHost(t, s, got);
             for (int r = 0; r < rows; r++)
             {
                 int id = (int)got[r * s.RowWidth + 2];
-                counts[id] = counts.GetValueOrDefault(id) + 1;
+                var c = counts[r % modes.Length];
+                c[id] = c.GetValueOrDefault(id) + 1;
             }
         }
-        int n = rows * launches, dropped = counts.Where(c => !Kept(c.Key)).Sum(c => c.Value);
-        double chi = 0, other = n;
-        var likelyKept = ids.Where(Kept).ToArray();
-        foreach (int id in likelyKept)
+        bool ok = true;
+        var details = new List<string>();
+        for (int m = 0; m < modes.Length; m++)
         {
-            double expect = n * P(id);
-            chi += Math.Pow(counts.GetValueOrDefault(id) - expect, 2) / expect;
-            other -= counts.GetValueOrDefault(id);
+            var (topP, minP) = modes[m];
+            var cut = Nucleus.Find(stored, weights, topP, minP);
+            bool Kept(int i) => weights[i] >= minP && cut.Keeps(Nucleus.OrderKey(stored[i]), i);
+            double mass = Enumerable.Range(0, Vocab).Where(Kept).Sum(i => Math.Exp(stored[i] - max));
+            double P(int id) => Kept(id) ? Math.Exp(stored[id] - max) / mass : 0;
+            int n = counts[m].Values.Sum(), dropped = counts[m].Where(c => !Kept(c.Key)).Sum(c => c.Value);
+            double chi = 0, other = n;
+            var likelyKept = ids.Where(Kept).ToArray();
+            foreach (int id in likelyKept)
+            {
+                double expect = n * P(id);
+                chi += Math.Pow(counts[m].GetValueOrDefault(id) - expect, 2) / expect;
+                other -= counts[m].GetValueOrDefault(id);
+            }
+            double otherExpect = n - likelyKept.Sum(id => n * P(id));
+            if (otherExpect > 1e-9)
+                chi += Math.Pow(other - otherExpect, 2) / otherExpect;
+            else
+                dropped += (int)other;
+            // p = 0.001 limits for the degrees of freedom (the kept likely tokens, plus the rest when it has mass).
+            int dof = likelyKept.Length - (otherExpect > 1e-9 ? 0 : 1);
+            double limit = new[] { 10.8, 13.8, 16.3, 18.5, 20.5, 22.5, 24.3, 26.1 }[Math.Clamp(dof, 1, 8) - 1];
+            ok &= chi < limit && dropped == 0;
+            details.Add($"top-p {topP} min-p {minP}: {n} draws over {likelyKept.Length} likely tokens kept, chi-square {chi:F1} ({dof} dof, limit {limit}), {dropped} outside the cut");
         }
-        double otherExpect = n - likelyKept.Sum(id => n * P(id));
-        if (otherExpect > 1e-9)
-            chi += Math.Pow(other - otherExpect, 2) / otherExpect;
-        else
-            dropped += (int)other;
-        // p = 0.001 limits for the degrees of freedom (the kept likely tokens, plus the rest when it has mass).
-        int dof = likelyKept.Length - (otherExpect > 1e-9 ? 0 : 1);
-        double limit = new[] { 10.8, 13.8, 16.3, 18.5, 20.5, 22.5, 24.3, 26.1 }[Math.Clamp(dof, 1, 8) - 1];
-        return (chi < limit && dropped == 0, $"{n} draws over {likelyKept.Length} likely tokens kept, chi-square {chi:F1} ({dof} dof, limit {limit}), {dropped} drawn outside the cut");
+        return (ok, string.Join("; ", details));
     }
 }
