@@ -16,7 +16,7 @@ case "${1:-}" in
     git rev-parse -q --verify refs/stash > /dev/null && git log -1 --format=%H refs/stash >> $state
     idx=$(mktemp); rm -f "$idx"
     GIT_INDEX_FILE=$idx git read-tree --empty
-    GIT_INDEX_FILE=$idx git add .gitignore tools/cuda-check-run.sh tools/pd-check.py tools/train-draft tests/fixtures/configs \
+    GIT_INDEX_FILE=$idx git add .gitignore tools/gpu-slim.sh tools/cuda-check-run.sh tools/pd-check.py tools/train-draft tests/fixtures/configs \
       tests/fixtures/golden/models.json models/fortune-chat ${EXTRA:-}
     tree=$(GIT_INDEX_FILE=$idx git write-tree); rm -f "$idx"
     git switch -q --detach "$(git commit-tree "$tree" -m gpu-slim)"
