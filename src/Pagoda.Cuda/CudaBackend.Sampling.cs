@@ -13,6 +13,7 @@ namespace Pagoda.Cuda;
 public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
 {
     private const int SampleChunk = 4096;   // sampling.cu's SAMPLE_CHUNK
+    private const int ChunksProcessed = 1, ChunksMasked = 2, ChunksDraws = 4;   // sample_chunks' flags (SC_*)
     private PinnedMemory? _samplingDesc;   // 11 longs at a fixed address: what captured graphs read to find the inputs
     private PinnedMemory? _samplingData;   // the inputs themselves, reallocated larger when a step needs it
     private DeviceMemory? _samplingCopy;   // sampling_stage's copy of them on the device, as large
@@ -49,7 +50,7 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
                 _k.Launch(_k.SamplingStage, "sampling_stage", S, 32, 1, 1, 256, desc);
                 if (s.Masks != null)
                     _k.Launch(_k.SamplingWait, "sampling_wait", S, 1, 1, 1, 32, desc);
-                int flags = 1 | (s.Masks != null ? 2 : 0) | (s.Draws ? 4 : 0);
+                int flags = ChunksProcessed | (s.Masks != null ? ChunksMasked : 0) | (s.Draws ? ChunksDraws : 0);
                 using var x = s.Draws ? new CudaTensor(DType.F32, [rows, vocab], _pool.Rent((long)rows * vocab * 4), _pool) : null;   // drawing rows, processed
                 TopK(t.Ptr, x?.Ptr ?? 0, desc, rows, vocab, k, flags, result.Ptr, width);
                 if (s.Draws)

@@ -31,11 +31,7 @@ internal sealed class CudaStartupLock : IDisposable
             {
                 return new CudaStartupLock(new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
             }
-            catch (UnauthorizedAccessException)
-            {
-                return new CudaStartupLock(null);
-            }
-            catch (DirectoryNotFoundException)
+            catch (Exception e) when (e is UnauthorizedAccessException or DirectoryNotFoundException)
             {
                 return new CudaStartupLock(null);
             }

@@ -340,6 +340,20 @@ __device__ __forceinline__ DrawRow draw_row(const long long* desc, const float* 
     return d;
 }
 
+// Whether token value v is one of the cut key's ties that min-p keeps.
+__device__ __forceinline__ bool cut_tie(float v, const DrawRow& d, const DrawState& s)
+{
+    return order_key(v) == s.prefix && draw_exp(v, d.mx, d.invT) >= d.min_p;
+}
+
+// This thread's contiguous run [lo, hi) of a chunk of n tokens (where tokens are walked in id order).
+struct Run { int lo, hi; };
+__device__ __forceinline__ Run thread_run(int n)
+{
+    int per = (n + blockDim.x - 1) / blockDim.x, lo = min(n, (int)threadIdx.x * per);
+    return { lo, min(n, lo + per) };
+}
+
 // Grid (rows), 256 threads: clears the row's histogram; the state says whether a top-p cut applies.
 extern "C" __global__ void __launch_bounds__(256) draw_init(const float* out, DrawState* st, u64* hmass, unsigned* hcount,
     const long long* desc, int width)
@@ -374,7 +388,7 @@ extern "C" __global__ void __launch_bounds__(256) nucleus_hist(const float* x, c
     const DrawRow d = draw_row(desc, out, row, width);
     const int shift = 24 - 8 * level, start = chunk * SAMPLE_CHUNK, n = min(SAMPLE_CHUNK, vocab - start);
     const float* xr = x + (long long)row * vocab + start;
-    const int per = (n + blockDim.x - 1) / blockDim.x, lo = min(n, t * per), hi = min(n, lo + per);
+    const auto [lo, hi] = thread_run(n);
     int run_bin = -1;
     u64 run = 0;
     unsigned run_count = 0;
@@ -479,7 +493,7 @@ extern "C" __global__ void __launch_bounds__(256) nucleus_ties(const float* x, c
     __syncthreads();
     int mine = 0;
     for (int i = t; i < n; i += blockDim.x)
-        mine += order_key(xr[i]) == s.prefix && draw_exp(xr[i], d.mx, d.invT) >= d.min_p;
+        mine += cut_tie(xr[i], d, s);
     if (mine) atomicAdd(&total, mine);
     __syncthreads();
     if (t == 0) cties[row * gridDim.x + chunk] = total;
@@ -505,10 +519,9 @@ extern "C" __global__ void __launch_bounds__(256) nucleus_tie_pick(const float* 
     const DrawRow d = draw_row(desc, out, row, width);
     const int start = s_chunk * SAMPLE_CHUNK, n = min(SAMPLE_CHUNK, vocab - start);
     const float* xr = x + (long long)row * vocab + start;
-    const int per = (n + blockDim.x - 1) / blockDim.x, lo = min(n, t * per), hi = min(n, lo + per);
-    auto tie = [&](int i) { return order_key(xr[i]) == s.prefix && draw_exp(xr[i], d.mx, d.invT) >= d.min_p; };
+    const auto [lo, hi] = thread_run(n);
     int mine = 0;
-    for (int i = lo; i < hi; i++) mine += tie(i);
+    for (int i = lo; i < hi; i++) mine += cut_tie(xr[i], d, s);
     before[t] = mine;
     __syncthreads();
     if (t == 0)
@@ -521,7 +534,7 @@ extern "C" __global__ void __launch_bounds__(256) nucleus_tie_pick(const float* 
     if (left > 0 && left <= mine)
     {
         for (int i = lo; i < hi; i++)
-            if (tie(i) && --left == 0) { st[row].cut_id = start + i; break; }
+            if (cut_tie(xr[i], d, s) && --left == 0) { st[row].cut_id = start + i; break; }
     }
 }
 
@@ -618,7 +631,7 @@ extern "C" __global__ void __launch_bounds__(256) draw_pick(const float* x, floa
         const DrawState s = st[row];
         const int start = chunk * SAMPLE_CHUNK, n = min(SAMPLE_CHUNK, vocab - start);
         const float* xr = x + (long long)row * vocab + start;
-        const int per = (n + blockDim.x - 1) / blockDim.x, lo = min(n, t * per), hi = min(n, lo + per);
+        const auto [lo, hi] = thread_run(n);
         double mine = 0;
         int last = -1;
         for (int i = lo; i < hi; i++)

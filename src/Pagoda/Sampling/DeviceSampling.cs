@@ -108,6 +108,7 @@ public static class DeviceSampling
         if (penaltyBuffer.Length < 2 * penaltyOffsets[n])
             penaltyBuffer = GC.AllocateUninitializedArray<int>(Math.Max(2 * penaltyOffsets[n], 2 * penaltyBuffer.Length));
         var penaltyPairs = penaltyBuffer.AsMemory(0, 2 * penaltyOffsets[n]);
+        bool draws = false, cuts = false;   // the kind: whether the device runs the draw, and the top-p cut
         for (int r = 0; r < n; r++)
         {
             var (req, p) = (rows[r].Request, rows[r].Request.Params);
@@ -128,18 +129,13 @@ public static class DeviceSampling
             row[6] = (DrawsOnDevice(p, vocab) ? DeviceSamplingInputs.DrawFlag : 0) | (CutsOnDevice(p, vocab) ? DeviceSamplingInputs.NucleusFlag : 0);
             row[8] = BitConverter.SingleToInt32Bits((float)p.TopP);
             row[9] = BitConverter.SingleToInt32Bits((float)p.MinP);
+            draws |= DrawsOnDevice(p, vocab);
+            cuts |= CutsOnDevice(p, vocab) && (float)p.TopP < 1f;   // the top-p the device compares
             int e = 2 * editOffsets[r];
             foreach (var (id, add) in edits[r])
                 (editPairs[e++], editPairs[e++]) = (id, BitConverter.SingleToInt32Bits(add));
             if (penaltyOffsets[r + 1] > penaltyOffsets[r])
                 req.Counts.Pairs.CopyTo(penaltyPairs.Span[(2 * penaltyOffsets[r])..]);
-        }
-        bool draws = false, cuts = false;
-        for (int r = 0; r < n; r++)
-        {
-            int flags = prm[r * DeviceSamplingInputs.ParamWidth + 6];
-            draws |= (flags & DeviceSamplingInputs.DrawFlag) != 0;
-            cuts |= (flags & DeviceSamplingInputs.NucleusFlag) != 0 && BitConverter.Int32BitsToSingle(prm[r * DeviceSamplingInputs.ParamWidth + 8]) < 1f;
         }
         return new DeviceSamplingInputs(n, k)
         {
