@@ -154,10 +154,29 @@ public sealed record EngineArgs
 
     /// <summary>
     /// Ranks one model is split over, Megatron-style (vLLM's --tensor-parallel-size): rank 0 is this process, the others
-    /// are worker processes on this host meeting it in shared memory. The CPU backend runs it (a rehearsal of the GPU
-    /// form, which needs NCCL); every supported architecture can be split where its heads divide by the size.
+    /// are worker processes meeting it in shared memory on this host, or over TCP when the group spans
+    /// <see cref="Nnodes"/> nodes. The CPU backend runs it (a rehearsal of the GPU form, which needs NCCL); every
+    /// supported architecture can be split where its heads divide by the size.
     /// </summary>
     public int TensorParallelSize { get; init; } = 1;
+
+    /// <summary>
+    /// Nodes the tensor-parallel group spans (vLLM's --nnodes), each running size / nodes ranks: this engine is node 0
+    /// (rank 0 and its node's workers); the others run `pagoda serve --headless` with their <see cref="NodeRank"/>.
+    /// </summary>
+    public int Nnodes { get; init; } = 1;
+
+    /// <summary>This node's place among <see cref="Nnodes"/> (0: the node that runs the engine; above 0 only headless).</summary>
+    public int NodeRank { get; init; }
+
+    /// <summary>Where rank 0 listens for the other nodes' ranks (vLLM's --master-addr; multi-node only).</summary>
+    public string MasterAddr { get; init; } = "127.0.0.1";
+
+    /// <summary>Rank 0's port for the other nodes' ranks (vLLM's --master-port; multi-node only).</summary>
+    public int MasterPort { get; init; } = 29501;
+
+    /// <summary>How long rank 0 waits for every rank of a multi-node group to join, and a rank for rank 0 to be up.</summary>
+    public TimeSpan TensorParallelJoinTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
     /// The command that starts a tensor-parallel worker, before its own arguments (null: this program again with
@@ -181,6 +200,12 @@ public sealed record EngineArgs
             throw new ArgumentException($"--data-parallel-size must be at least 1 (rank {DataParallelRank} of {DataParallelSize}).");
         if (TensorParallelSize is < 1 or > Distributed.SharedMemoryGroup.MaxRanks)
             throw new ArgumentException($"--tensor-parallel-size must be between 1 and {Distributed.SharedMemoryGroup.MaxRanks}, got {TensorParallelSize}.");
+        if (Nnodes < 1 || NodeRank < 0 || NodeRank >= Nnodes)
+            throw new ArgumentException($"--node-rank must be between 0 and --nnodes - 1 (node {NodeRank} of {Nnodes}).");
+        if (Nnodes > 1 && (TensorParallelSize < Nnodes || TensorParallelSize % Nnodes != 0))
+            throw new ArgumentException($"--tensor-parallel-size {TensorParallelSize} does not split evenly over --nnodes {Nnodes}.");
+        if (Nnodes > 1 && MasterPort is < 0 or > 65535)
+            throw new ArgumentException($"--master-port must be a TCP port, got {MasterPort}.");
         if (TensorParallelSize > 1 && DataParallelSize > 1)
             throw new ArgumentException("--tensor-parallel-size with --data-parallel-size is not supported yet: run one or the other.");
         if (TensorParallelSize > 1 && KvTransferConfig != null)

@@ -68,14 +68,15 @@ internal sealed class EngineOptions
     // vLLM flags that deployment charts pass: accepted where they ask for what Pagoda already does.
     private readonly Option<int> _tensorParallel = new("--tensor-parallel-size", "-tp")
     {
-        Description = "Ranks one model is split over (worker processes on this host; the CPU backend only yet).", DefaultValueFactory = _ => 1,
+        Description = "Ranks one model is split over (worker processes on this host, or over --nnodes; the CPU backend only yet).", DefaultValueFactory = _ => 1,
     };
-    // vLLM's multi-node flags: one node is all Pagoda's shared-memory group spans.
-    private readonly Option<int> _nnodes = new("--nnodes") { Description = "Nodes the tensor-parallel group spans (only 1: ranks meet in shared memory).", DefaultValueFactory = _ => 1 };
-    private readonly Option<int> _nodeRank = new("--node-rank") { Description = "This node's rank (only 0).", DefaultValueFactory = _ => 0 };
-    private readonly Option<string?> _masterAddr = new("--master-addr") { Description = "Rank 0's address for a multi-node group (unused on one node)." };
-    private readonly Option<int?> _masterPort = new("--master-port") { Description = "Rank 0's port for a multi-node group (unused on one node)." };
-    private readonly Option<bool> _headless = new("--headless") { Description = "Run only workers for another node's rank 0 (multi-node: not supported)." };
+    // vLLM's multi-node flags: node 0 runs the engine and rank 0 listens at the master address; the others run
+    // `serve --headless` with their node rank.
+    private readonly Option<int> _nnodes = new("--nnodes") { Description = "Nodes the tensor-parallel group spans (ranks meet over TCP when more than 1).", DefaultValueFactory = _ => 1 };
+    private readonly Option<int> _nodeRank = new("--node-rank") { Description = "This node's rank among --nnodes (above 0: with --headless).", DefaultValueFactory = _ => 0 };
+    private readonly Option<string?> _masterAddr = new("--master-addr") { Description = "Rank 0's address for a multi-node group (default 127.0.0.1)." };
+    private readonly Option<int?> _masterPort = new("--master-port") { Description = "Rank 0's port for a multi-node group (default 29501)." };
+    private readonly Option<bool> _headless = new("--headless") { Description = "Serve nothing: run this node's tensor-parallel ranks for node 0's engine (serve only)." };
     private readonly Option<int> _dataParallel = new("--data-parallel-size", "-dp") { Description = "Engine replicas behind the server, each with the whole model (replica r on GPU r; on the CPU, a share of the threads).", DefaultValueFactory = _ => 1 };
     private readonly Option<bool> _chunkedPrefill = new("--enable-chunked-prefill") { Description = "Accepted for vLLM compatibility: prefill is always chunked." };
     private readonly Option<bool> _trustRemoteCode = new("--trust-remote-code") { Description = "Accepted for vLLM compatibility: Pagoda never runs code from a model repository." };
@@ -92,11 +93,12 @@ internal sealed class EngineOptions
             cmd.Add(o);
     }
 
-    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model = null) =>
-        r.GetValue(_nnodes) != 1 || r.GetValue(_nodeRank) != 0 || r.GetValue(_headless)
-            ? throw new ArgumentException("multi-node tensor parallelism (--nnodes, --node-rank, --headless) needs a network communicator, "
-                + "which Pagoda does not have yet: run every rank on one host (--tensor-parallel-size N).")
-            : BindArgs(r, hub, progress, model);
+    /// <summary>Whether `--headless` was given (serve runs this node's ranks instead of an engine).</summary>
+    public bool Headless(ParseResult r) => r.GetValue(_headless);
+
+    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model = null, bool headless = false) =>
+        r.GetValue(_headless) && !headless ? throw new ArgumentException("--headless runs a node's tensor-parallel ranks under `pagoda serve` only.")
+        : BindArgs(r, hub, progress, model);
 
     private EngineArgs BindArgs(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model) => new EngineArgs() with
     {
@@ -131,5 +133,9 @@ internal sealed class EngineOptions
         SpeculativeConfig = r.GetValue(_speculativeConfig) is { } spec ? Pagoda.SpecDecode.SpeculativeConfig.Parse(spec) : null,
         DataParallelSize = r.GetValue(_dataParallel),
         TensorParallelSize = r.GetValue(_tensorParallel),
+        Nnodes = r.GetValue(_nnodes),
+        NodeRank = r.GetValue(_nodeRank),
+        MasterAddr = r.GetValue(_masterAddr) ?? new EngineArgs().MasterAddr,
+        MasterPort = r.GetValue(_masterPort) ?? new EngineArgs().MasterPort,
     };
 }

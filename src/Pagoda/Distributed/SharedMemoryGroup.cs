@@ -10,7 +10,7 @@ namespace Pagoda.Distributed;
 /// failed, and collectives pass their data through double-buffered per-rank slots behind a counter barrier.
 /// Every wait polls <c>peerFailure</c> so a dead peer ends it with its reason instead of a hang.
 /// </summary>
-public sealed unsafe class SharedMemoryGroup : IDisposable
+public sealed unsafe class SharedMemoryGroup : ITensorParallelGroup
 {
     /// <summary>Floats per rank per collective chunk: larger tensors pass in several rounds.</summary>
     public const int ChunkFloats = 1 << 20;
@@ -85,11 +85,17 @@ public sealed unsafe class SharedMemoryGroup : IDisposable
     /// <summary>Ranks in the group.</summary>
     public int Size { get; }
 
+    /// <inheritdoc />
+    public IReadOnlyList<string> WorkerArgs(int rank) => ["--group", Path, "--rank", $"{rank}", "--size", $"{Size}"];
+
+    /// <inheritdoc />
+    public ICommunicator Communicator() => new ShmCommunicator(this);
+
     /// <summary>
     /// Removes the file's name once every rank has it mapped (the mappings stay valid), so a group whose processes are
     /// killed leaves nothing behind in /dev/shm.
     /// </summary>
-    public void Unlink()
+    public void Joined()
     {
         if (_owner)
             File.Delete(Path);

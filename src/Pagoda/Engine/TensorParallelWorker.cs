@@ -15,24 +15,32 @@ namespace Pagoda.Engine;
 /// </summary>
 public static class TensorParallelWorker
 {
-    /// <summary>Runs rank <paramref name="rank"/> of the group in <paramref name="groupPath"/>; the process's exit code.</summary>
-    public static int Run(string groupPath, int rank, int size, int parentPid, TextWriter error)
+    /// <summary>
+    /// Runs rank <paramref name="rank"/> of the group <paramref name="join"/> joins; the process's exit code. The model is
+    /// the job's folder, or <paramref name="modelFolder"/> (another node's copy of it, checked against rank 0's config);
+    /// the worker ends when the process <paramref name="parentPid"/> (rank 0, or its node's headless process) exits.
+    /// </summary>
+    public static int Run(Func<ITensorParallelGroup> join, int rank, int? parentPid, string? modelFolder, TextWriter error)
     {
-        SharedMemoryGroup? group = null;
+        ITensorParallelGroup? group = null;
         try
         {
-            group = SharedMemoryGroup.Join(groupPath, rank, size);
-            var parent = Process.GetProcessById(parentPid);
-            group.WatchPeers(() => parent.HasExited ? "rank 0 exited" : null);
+            group = join();
+            if (parentPid is int pid)
+            {
+                var parent = Process.GetProcessById(pid);
+                group.WatchPeers(() => parent.HasExited ? $"the process that started this rank ({pid}) exited" : null);
+            }
             if (group.Receive(out var payload) != BatchMessage.Job)
                 throw new TensorParallelException("the group's first message is not a job.");
             var job = JsonSerializer.Deserialize<WorkerJob>(payload) ?? throw new TensorParallelException("an empty job.");
-            var folder = ModelFolder.Open(job.ModelFolder);
-            if (ConfigSha256(job.ModelFolder) != job.ConfigSha256)
-                throw new TensorParallelException($"this rank's {Path.Combine(job.ModelFolder, "config.json")} differs from rank 0's.");
+            string path = modelFolder ?? job.ModelFolder;
+            var folder = ModelFolder.Open(path);
+            if (ConfigSha256(path) != job.ConfigSha256)
+                throw new TensorParallelException($"this rank's {Path.Combine(path, "config.json")} differs from rank 0's.");
             using var backend = new CpuBackend(job.Backend);
             using var weights = LLMEngine.OpenWeights(folder, job.LoadFormat, job.DType);
-            using var model = ModelRegistry.Create(folder.Config, weights, backend, job.Quantization, job.MaxModelLen, new ShmCommunicator(group));
+            using var model = ModelRegistry.Create(folder.Config, weights, backend, job.Quantization, job.MaxModelLen, group.Communicator());
             weights.ReleaseDecodedMxfp4();
             using var cache = backend.AllocateKvCache(folder.Config.NumLayers, job.NumBlocks, job.BlockSize, model.KvWidth);
             group.ReportReady();

@@ -13,66 +13,50 @@ public sealed record WorkerJob(
     BackendOptions Backend, string ConfigSha256);
 
 /// <summary>
-/// Rank 0's side of a tensor-parallel group: it posts the job, starts one worker process per other rank (the same
-/// program, `tp-worker`), waits until each has loaded its shard, then posts every step's batch before running its own
-/// shard. A worker that fails or exits ends rank 0's wait with its reason (its report, else its last stderr lines).
+/// Rank 0's side of a tensor-parallel group: it posts the job, starts one worker process per other rank of its node (the
+/// same program, `tp-worker`; other nodes start theirs with `serve --headless`), waits until every rank has loaded its
+/// shard, then posts every step's batch before running its own shard. A worker that fails or exits ends rank 0's wait
+/// with its reason (its report, else its last stderr lines).
 /// </summary>
 internal sealed class TensorParallelWorkers : IDisposable
 {
-    private readonly SharedMemoryGroup _group;
-    private readonly Process[] _workers;   // ranks 1..size-1
+    private readonly ITensorParallelGroup _group;
+    private readonly Process[] _workers;   // ranks 1..localRanks-1
     private readonly Queue<string>[] _stderr;
 
-    private TensorParallelWorkers(SharedMemoryGroup group, Process[] workers, Queue<string>[] stderr) =>
+    private TensorParallelWorkers(ITensorParallelGroup group, Process[] workers, Queue<string>[] stderr) =>
         (_group, _workers, _stderr) = (group, workers, stderr);
 
-    /// <summary>Starts the workers and returns once every one is ready; throws with the first one's failure.</summary>
-    public static TensorParallelWorkers Start(SharedMemoryGroup group, WorkerJob job, IReadOnlyList<string>? command)
+    /// <summary>
+    /// Starts this node's workers (ranks 1 to <paramref name="localRanks"/> - 1) and returns once every rank of the group
+    /// is ready; throws with the first one's failure.
+    /// </summary>
+    public static TensorParallelWorkers Start(ITensorParallelGroup group, int localRanks, WorkerJob job, IReadOnlyList<string>? command)
     {
         group.Post(BatchMessage.Job, JsonSerializer.SerializeToUtf8Bytes(job));
-        var cmd = command ?? DefaultCommand();
         var workers = new List<Process>();
-        var stderr = new Queue<string>[group.Size - 1];
+        var stderr = new Queue<string>[localRanks - 1];
         try
         {
-            for (int rank = 1; rank < group.Size; rank++)
+            for (int rank = 1; rank < localRanks; rank++)
             {
-                var info = new ProcessStartInfo(cmd[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-                foreach (var a in cmd.Skip(1).Concat(["--group", group.Path, "--rank", $"{rank}", "--size", $"{group.Size}", "--parent", $"{Environment.ProcessId}"]))
-                    info.ArgumentList.Add(a);
                 var lines = stderr[rank - 1] = new Queue<string>();
-                Process p;
-                try
+                workers.Add(StartProcess(command, [.. group.WorkerArgs(rank), "--parent", $"{Environment.ProcessId}"], rank, line =>
                 {
-                    p = Process.Start(info) ?? throw new TensorParallelException("no process");
-                }
-                catch (Exception e) when (e is not TensorParallelException)
-                {
-                    throw new TensorParallelException($"could not start tensor-parallel worker {rank} ({string.Join(' ', cmd)}): {e.Message}");
-                }
-                workers.Add(p);
-                void Keep(object _, DataReceivedEventArgs e)
-                {
-                    if (e.Data == null)
-                        return;
                     lock (lines)
                     {
-                        lines.Enqueue(e.Data);
+                        lines.Enqueue(line);
                         if (lines.Count > 5)
                             lines.Dequeue();
                     }
-                }
-                p.ErrorDataReceived += Keep;
-                p.OutputDataReceived += Keep;
-                p.BeginErrorReadLine();
-                p.BeginOutputReadLine();
+                }));
             }
             var self = new TensorParallelWorkers(group, [.. workers], stderr);
             group.WatchPeers(self.FirstFailure);
             group.WaitUntil(() => Enumerable.Range(1, group.Size - 1).All(r => group.StateOf(r) != 0), idle: true);
             if (self.FirstFailure() is { } failure)
                 throw new TensorParallelException(failure);
-            group.Unlink();   // every rank has it mapped
+            group.Joined();   // every rank has it mapped, or has connected
             return self;
         }
         catch
@@ -83,16 +67,47 @@ internal sealed class TensorParallelWorkers : IDisposable
         }
     }
 
+    /// <summary>Starts a `tp-worker` process of <paramref name="command"/> (null: this program) with <paramref name="args"/>; hands each line it prints to <paramref name="output"/>.</summary>
+    internal static Process StartProcess(IReadOnlyList<string>? command, IEnumerable<string> args, int rank, Action<string> output)
+    {
+        var cmd = command ?? DefaultCommand();
+        var info = new ProcessStartInfo(cmd[0]) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in cmd.Skip(1).Concat(args))
+            info.ArgumentList.Add(a);
+        Process p;
+        try
+        {
+            p = Process.Start(info) ?? throw new TensorParallelException("no process");
+        }
+        catch (Exception e) when (e is not TensorParallelException)
+        {
+            throw new TensorParallelException($"could not start tensor-parallel worker {rank} ({string.Join(' ', cmd)}): {e.Message}");
+        }
+        void Keep(object _, DataReceivedEventArgs e)
+        {
+            if (e.Data != null)
+                output(e.Data);
+        }
+        p.ErrorDataReceived += Keep;
+        p.OutputDataReceived += Keep;
+        p.BeginErrorReadLine();
+        p.BeginOutputReadLine();
+        return p;
+    }
+
     /// <summary>Rank 0 posts a step's batch; the workers start their shards of it.</summary>
     public void Post(ForwardBatch batch) => _group.Post(BatchMessage.Step, BatchMessage.Encode(batch));
 
     private string? FirstFailure()
     {
+        for (int rank = 1; rank < _group.Size; rank++)
+        {
+            if (_group.FailureOf(rank) is { } reason)
+                return $"tensor-parallel worker {rank} failed: {reason}";
+        }
         for (int i = 0; i < _workers.Length; i++)
         {
             int rank = i + 1;
-            if (_group.FailureOf(rank) is { } reason)
-                return $"tensor-parallel worker {rank} failed: {reason}";
             if (_workers[i].HasExited)
             {
                 _workers[i].WaitForExit();   // without a timeout it also waits for the redirected output to drain
@@ -113,7 +128,7 @@ internal sealed class TensorParallelWorkers : IDisposable
             ? [exe, dll, "tp-worker"] : [exe, "tp-worker"];
     }
 
-    private static void Stop(Process p, TimeSpan grace)
+    internal static void Stop(Process p, TimeSpan grace)
     {
         try
         {

@@ -59,7 +59,7 @@ public class TensorParallelFailureTests
         var job = new Pagoda.Engine.WorkerJob(folder, "auto", "auto", null, 256, 8, 16, new Pagoda.Backends.BackendOptions { CpuThreads = 1 }, "00");
         group.Post(BatchMessage.Job, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(job));
         var error = new StringWriter();
-        Assert.Equal(1, Pagoda.Engine.TensorParallelWorker.Run(group.Path, 1, 2, Environment.ProcessId, error));
+        Assert.Equal(1, Pagoda.Engine.TensorParallelWorker.Run(() => SharedMemoryGroup.Join(group.Path, 1, 2), 1, Environment.ProcessId, null, error));
         string expected = $"this rank's {Path.Combine(folder, "config.json")} differs from rank 0's.";
         Assert.Equal(expected, group.FailureOf(1));
         Assert.Contains(expected, error.ToString());
