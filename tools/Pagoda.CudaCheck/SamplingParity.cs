@@ -105,6 +105,7 @@ public static class SamplingParity
         DeviceSamplingReference.Reduce(stored, Vocab, s, want);
         int exact = 0, differ = 0;
         double worst = 0;
+        string first = "";   // where the first difference is: a failure on a GPU session must say enough to fix it
         for (int r = 0; r < s.Rows; r++)
         {
             for (int i = 0; i < w; i++)
@@ -115,11 +116,11 @@ public static class SamplingParity
                     worst = Math.Max(worst, Math.Abs(a - b) / Math.Max(1e-30, Math.Abs(b)));
                 else if (a.Equals(b))
                     exact++;
-                else
-                    differ++;
+                else if (differ++ == 0)
+                    first = $"; first at row {r} entry {i} of {w} (k {k}): got {a:R}, want {b:R}";
             }
         }
-        return (differ == 0 && worst < 1e-5, $"{exact} exact, {differ} differ, mass/lse rel. err {worst:E1}");
+        return (differ == 0 && worst < 1e-5, $"{exact} exact, {differ} differ, mass/lse rel. err {worst:E1}{first}");
     }
 
     // 64 rows × 32 launches a mode of one distribution with a few likely tokens; row r draws in mode r mod the modes' count:
