@@ -116,7 +116,7 @@ public class GenerateCommandTests
 
     /// <summary>
     /// vLLM flags that deployment charts pass are accepted where they ask for what Pagoda does anyway; a tensor-parallel
-    /// size the model's heads do not divide, and more than one node, are clear errors.
+    /// size the model's heads do not divide, and a later node's rank given to an engine, are clear errors.
     /// </summary>
     [Fact]
     public void ChartFlagsAreAcceptedOrRefusedClearly()
@@ -130,6 +130,6 @@ public class GenerateCommandTests
         Assert.Contains("num_attention_heads (4) is not divisible by --tensor-parallel-size 3", err);
         (code, _, err) = Run("generate", "--prompt", "x", "-tp", "2", "--nnodes", "2", "--node-rank", "1", "--master-addr", "10.0.0.1");
         Assert.NotEqual(0, code);
-        Assert.Contains("multi-node tensor parallelism (--nnodes, --node-rank, --headless) needs a network communicator", err);
+        Assert.Contains("node 1 of a multi-node group runs only workers: start it with `pagoda serve MODEL --headless`.", err);
     }
 }
