@@ -9,8 +9,12 @@ namespace Pagoda.CudaCheck;
 /// </summary>
 public static class Profile
 {
-    /// <summary>Runs the profile on <paramref name="modelDir"/> (a folder with config.json).</summary>
-    public static void Run(string modelDir, string dtype, int batch, int context, bool ncu, bool invariant, TextWriter log)
+    /// <summary>
+    /// Runs the profile on <paramref name="modelDir"/> (a folder with config.json): greedy requests, or with
+    /// <paramref name="sampled"/> Qwen2.5's generation_config (T 0.7, top-k 20, top-p 0.8, repetition penalty 1.1),
+    /// what requests without sampling fields get from `serve --generation-config auto`.
+    /// </summary>
+    public static void Run(string modelDir, string dtype, int batch, int context, bool ncu, bool invariant, TextWriter log, bool sampled = false)
     {
         int Steps(int n) => ncu ? Math.Min(n, 2) : n; // a kernel profiler replays every kernel: keep the range small
         using var llm = new LLM(Bench.Args(modelDir, dtype, eager: false, invariant));
@@ -19,7 +23,10 @@ public static class Profile
         var rng = new Random(7);
         int vocab = engine.Folder.Config.VocabSize - 1000;
         int[] Ids(int n) => Enumerable.Range(0, n).Select(_ => rng.Next(vocab)).ToArray();
-        SamplingParams P(int n) => new() { Temperature = 0, MaxTokens = n, IgnoreEos = true, OutputKind = RequestOutputKind.FinalOnly };
+        SamplingParams P(int n) => sampled
+            ? new() { Temperature = 0.7, TopK = 20, TopP = 0.8, RepetitionPenalty = 1.1, MaxTokens = n, IgnoreEos = true, OutputKind = RequestOutputKind.FinalOnly }
+            : new() { Temperature = 0, MaxTokens = n, IgnoreEos = true, OutputKind = RequestOutputKind.FinalOnly };
+        log.WriteLine(sampled ? "requests: T 0.7, top-k 20, top-p 0.8, repetition penalty 1.1" : "requests: greedy");
 
         // Single stream: 128-token prompt, then decode steps.
         llm.Generate([PromptInput.FromTokenIds(Ids(128))], P(16));

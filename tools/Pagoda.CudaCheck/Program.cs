@@ -97,7 +97,8 @@ switch (mode)
             SamplingCost.Run(dev, args.Contains("--ncu"), log);
         break;
     case "profile":
-        Profile.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--batch", "256")), int.Parse(Opt("--context", "512")), args.Contains("--ncu"), invariant, log);
+        Profile.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--batch", "256")), int.Parse(Opt("--context", "512")), args.Contains("--ncu"), invariant, log,
+            args.Contains("--sampled"));
         break;
     default:
         Console.Error.WriteLine("usage: pagoda-cuda-check parity | golden [--eager] | bench MODEL_DIR [--eager] [--batch-invariant] [--dtype D] [--prompts N] [--quick]");
