@@ -199,7 +199,7 @@ public static class DeviceSampling
             token = (int)o[2 * k];
         else
         {
-            var ids = new int[k];
+            Span<int> ids = stackalloc int[k];   // k ≤ the device's candidates (64)
             for (int i = 0; i < k; i++)
                 ids[i] = (int)o[k + i];
             token = Sampler.SampleCandidates(o[..k], ids, p, Philox.Uniform(req.Seed, req.NumOutputTokens));

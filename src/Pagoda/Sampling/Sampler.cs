@@ -58,7 +58,7 @@ public static class Sampler
     }
 
     /// <summary>How many of the sorted candidates survive min-p and top-p (weights relative to the best).</summary>
-    private static int Cut(double[] weights, SamplingParams p)
+    private static int Cut(ReadOnlySpan<double> weights, SamplingParams p)
     {
         int keep = weights.Length;
         while (keep > 1 && weights[keep - 1] == 0)
@@ -97,7 +97,8 @@ public static class Sampler
         if (p.IsGreedy)
             return ids[0];
         int n = Math.Min(p.TopK, values.Length);
-        var weights = new double[n];
+        // A device step picks among at most 64 candidates for every sampled row: on the stack, not an array a row.
+        Span<double> weights = n <= 64 ? stackalloc double[n] : new double[n];
         for (int i = 0; i < n; i++)
             weights[i] = Math.Exp((values[i] - values[0]) / p.Temperature);
         int keep = Cut(weights, p);
@@ -165,7 +166,7 @@ public static class Sampler
     }
 
     // One uniform draw over the first `keep` candidates, in their order.
-    private static int Draw(ReadOnlySpan<int> ids, double[] weights, int keep, double uniform)
+    private static int Draw(ReadOnlySpan<int> ids, ReadOnlySpan<double> weights, int keep, double uniform)
     {
         double mass = 0;
         for (int i = 0; i < keep; i++)
