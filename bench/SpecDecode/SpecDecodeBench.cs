@@ -23,9 +23,11 @@ public static class SpecDecodeBench
 
     /// <summary>
     /// Runs <paramref name="workload"/> <paramref name="runs"/> times each way with engines made from <paramref name="engine"/>
-    /// (the model's own sampling defaults, or greedy); returns the median ratio.
+    /// (the model's own sampling defaults, or greedy); returns the median ratio. <paramref name="describe"/> adds a
+    /// word on each engine to every run's line (the GPU's graph count: a capture inside a timed run shows there).
     /// </summary>
-    public static double Run(EngineArgs engine, string workload, int runs, SpeculativeConfig spec, bool greedy, TextWriter log)
+    public static double Run(EngineArgs engine, string workload, int runs, SpeculativeConfig spec, bool greedy, TextWriter log,
+        Func<LLM, string>? describe = null)
     {
         using var plain = new LLM(engine);
         using var speculative = new LLM(engine with { SpeculativeConfig = spec });
@@ -50,7 +52,8 @@ public static class SpecDecodeBench
             var s = speculative.Engine.SpecDecodingStats!.Since(before);
             ratios.Add(b / a);
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"run {r}: plain {a:F0} output tok/s ({ta} tokens), speculative {b:F0} ({tb}), ratio {b / a:F3}; {s.NumDrafts} drafts, {s.NumDraftTokens} draft tokens, acceptance {s.AcceptanceRate:P0}, mean acceptance length {s.MeanAcceptanceLength:F2}"));
+                $"run {r}: plain {a:F0} output tok/s ({ta} tokens), speculative {b:F0} ({tb}), ratio {b / a:F3}; {s.NumDrafts} drafts, {s.NumDraftTokens} draft tokens, acceptance {s.AcceptanceRate:P0}, mean acceptance length {s.MeanAcceptanceLength:F2}")
+                + (describe == null ? "" : $"; plain {describe(plain)}, speculative {describe(speculative)}"));
         }
         // Where the last run's steps went, each way.
         log.WriteLine($"  plain:       {plain.Engine.Timings}");

@@ -83,7 +83,8 @@ switch (mode)
                 Model = Path.GetFullPath(Opt("--model", "models/fortune-chat")), Device = "cuda", BackendProviders = [CudaProvider.Instance], DType = Opt("--dtype", "auto"),
                 GpuMemoryUtilization = 0.4,   // two engines (with and without drafts) share the GPU
             },
-            args[1], int.Parse(Opt("--runs", "3")), args.Contains("fixed") ? specConfig with { AdaptiveLengths = false } : specConfig, args.Contains("greedy"), log);
+            args[1], int.Parse(Opt("--runs", "3")), args.Contains("fixed") ? specConfig with { AdaptiveLengths = false } : specConfig, args.Contains("greedy"), log,
+            llm => $"{((CudaBackend)llm.Engine.Backend).GraphCount} graphs");
         break;
     case "bench":
         Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, invariant, int.Parse(Opt("--prompts", "256")), log, args.Contains("--quick"));
