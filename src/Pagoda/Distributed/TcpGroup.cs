@@ -16,6 +16,7 @@ public sealed class TcpGroup : ITensorParallelGroup
 {
     private const int Magic = 0x5054_4350;   // "PCTP"
     private const int Hello = 16, Ready = 17, Failed = 18, Data = 19;   // after BatchMessage's kinds
+    private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(5);
 
     private readonly TcpListener? _listener;
     private readonly Peer?[] _peers;   // rank 0: one per rank (its own null); a worker: [0], rank 0
@@ -29,6 +30,7 @@ public sealed class TcpGroup : ITensorParallelGroup
     private Func<string?> _peerFailure = () => null;
     private byte[] _received = new byte[4096];
     private volatile bool _stopped;   // no more ranks join: all have, or the group ended
+    private bool _gotMessage;         // a worker has had rank 0's first message
 
     private TcpGroup(int rank, int size, string address, int port, TimeSpan joinTimeout, TcpListener? listener)
     {
@@ -126,11 +128,13 @@ public sealed class TcpGroup : ITensorParallelGroup
                 continue;
             }
             client.NoDelay = true;
+            client.ReceiveTimeout = (int)HelloTimeout.TotalMilliseconds;   // a connection that says nothing must not hold up the ranks
             var peer = new Peer(client);
             try
             {
                 byte[] buffer = new byte[64];
-                int kind = peer.Receive(ref buffer, out int length);
+                int kind = peer.Receive(ref buffer, out int length, maxLength: 64);
+                client.ReceiveTimeout = 0;
                 var hello = buffer.AsSpan(0, length);
                 int magic = hello.Length == 12 ? BinaryPrimitives.ReadInt32LittleEndian(hello) : 0;
                 int rank = hello.Length == 12 ? BinaryPrimitives.ReadInt32LittleEndian(hello[4..]) : -1;
@@ -214,7 +218,11 @@ public sealed class TcpGroup : ITensorParallelGroup
         {
             if (_peerFailure() is { } failure)
                 throw new TensorParallelException(failure);
+            // Rank 0 sends the job as a rank joins: a listener that sends nothing is not a Pagoda rank 0.
+            if (!_gotMessage && Stopwatch.GetTimestamp() > _joinDeadline)
+                throw new TensorParallelException($"{_address}:{_port} sent no job within {_joinTimeout.TotalSeconds:F0} s: is it a Pagoda rank 0?");
         }
+        _gotMessage = true;
         return ReceiveFrom(0, out payload);
     }
 
@@ -360,8 +368,9 @@ public sealed class TcpGroup : ITensorParallelGroup
             }
         }
 
-        // A frame into buffer (grown to fit): its kind, and its length.
-        public int Receive(ref byte[] buffer, out int length)
+        // A frame into buffer (grown to fit): its kind, and its length. A length past maxLength (a hello's, or a GiB: a
+        // prefill's all-reduce is a few hundred MB at most) is not from a Pagoda rank: no buffer is made for it.
+        public int Receive(ref byte[] buffer, out int length, int maxLength = 1 << 30)
         {
             // Polls before it blocks, as the shared-memory group spins: a blocked read's wake-up is most of a round
             // trip at fortune-chat's size on two cores.
@@ -372,8 +381,8 @@ public sealed class TcpGroup : ITensorParallelGroup
             _stream.ReadExactly(_header);
             int kind = BinaryPrimitives.ReadInt32LittleEndian(_header);
             length = BinaryPrimitives.ReadInt32LittleEndian(_header.AsSpan(4));
-            if (length < 0)
-                throw new TensorParallelException($"a frame of {length} bytes.");
+            if (length < 0 || length > maxLength)
+                throw new TensorParallelException($"a frame of {length} bytes: the peer is not a Pagoda rank of this group.");
             if (buffer.Length < length)
                 buffer = new byte[Math.Max(length, 2 * buffer.Length)];
             _stream.ReadExactly(buffer, 0, length);

@@ -192,6 +192,41 @@ public class MultiNodeTests
         Assert.Equal(0, node1.Result);
     }
 
+    [Fact]
+    public void StrangersOnThePortNeitherHoldUpNorFoolTheGroup()
+    {
+        // A connection to rank 0 that says nothing does not keep a real rank from joining.
+        using var g0 = TcpGroup.Listen("127.0.0.1", 0, 2, TimeSpan.FromSeconds(30));
+        using var silent = new TcpClient("127.0.0.1", g0.Port);
+        var worker = new Background(() =>
+        {
+            using var g = TcpGroup.Connect("127.0.0.1", g0.Port, 1, 2, TimeSpan.FromSeconds(30));
+            g.ReportReady();
+            return 0;
+        });
+        g0.WaitUntil(() => g0.StateOf(1) == 1, idle: true);
+        Assert.True(worker.Wait(TimeSpan.FromSeconds(30)));
+
+        // A rank that reaches something else: a huge frame is refused, not allocated; silence ends at the join time.
+        var other = new TcpListener(IPAddress.Loopback, 0);
+        other.Start();
+        int port = ((IPEndPoint)other.LocalEndpoint).Port;
+        var serve = new Background(() =>
+        {
+            using (var c = other.AcceptTcpClient())
+                c.GetStream().Write([19, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f]);   // a data frame of 2 GiB - 1
+            using var quiet = other.AcceptTcpClient();
+            Thread.Sleep(3000);
+            return 0;
+        });
+        using (var g = TcpGroup.Connect("127.0.0.1", port, 1, 2, TimeSpan.FromSeconds(30)))
+            Assert.Equal("a frame of 2147483647 bytes: the peer is not a Pagoda rank of this group.", Assert.Throws<TensorParallelException>(() => g.Receive(out _)).Message);
+        using (var g = TcpGroup.Connect("127.0.0.1", port, 1, 2, TimeSpan.FromSeconds(1)))
+            Assert.Equal($"127.0.0.1:{port} sent no job within 1 s: is it a Pagoda rank 0?", Assert.Throws<TensorParallelException>(() => g.Receive(out _)).Message);
+        Assert.True(serve.Wait(TimeSpan.FromSeconds(30)));
+        other.Stop();
+    }
+
     [Theory]
     [InlineData("node 1 of a multi-node group runs only workers: start it with `pagoda serve MODEL --headless`.", 2, 1)]
     [InlineData("--tensor-parallel-size 3 does not split evenly over --nnodes 2.", 3, 0)]
