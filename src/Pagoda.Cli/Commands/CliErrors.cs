@@ -13,7 +13,8 @@ internal static class CliErrors
             return action();
         }
         catch (Exception e) when (e is ModelLoadException or ArgumentException or PromptFileException or JinjaException
-                                      or InvalidOperationException or IOException or UnauthorizedAccessException)
+                                      or InvalidOperationException or IOException or UnauthorizedAccessException
+                                      or Pagoda.Distributed.TensorParallelException)
         {
             error.WriteLine($"error: {e.Message}");
             return 1;

@@ -26,7 +26,7 @@ public sealed class TcpGroup : ITensorParallelGroup
     private readonly TimeSpan _joinTimeout;
     private readonly object _lock = new();
     private byte[]? _job;
-    private string? _joinError;
+    private volatile string? _joinError;   // set by the accepting thread
     private Func<string?> _peerFailure = () => null;
     private byte[] _received = new byte[4096];
     private volatile bool _stopped;   // no more ranks join: all have, or the group ended
@@ -47,9 +47,12 @@ public sealed class TcpGroup : ITensorParallelGroup
     {
         if (size < 2)
             throw new ArgumentOutOfRangeException(nameof(size), "a group has at least 2 ranks");
-        var listener = new TcpListener(System.Net.Dns.GetHostAddresses(address).First(a => a.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6), port);
+        TcpListener listener;
         try
         {
+            var ip = System.Net.Dns.GetHostAddresses(address).FirstOrDefault(a => a.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
+                ?? throw new TensorParallelException($"--master-addr {address} has no IP address.");
+            listener = new TcpListener(ip, port);
             listener.Start();
         }
         catch (SocketException e)

@@ -227,6 +227,13 @@ public class MultiNodeTests
         other.Stop();
     }
 
+    [Fact]
+    public void AMasterAddressThatCannotBeUsedIsNamed()
+    {
+        var e = Assert.Throws<TensorParallelException>(() => new LLM(Node0("fortune-chat") with { MasterAddr = "no-such-host.invalid" }));
+        Assert.StartsWith("rank 0 cannot listen at no-such-host.invalid:", e.Message);
+    }
+
     [Theory]
     [InlineData("node 1 of a multi-node group runs only workers: start it with `pagoda serve MODEL --headless`.", 2, 1)]
     [InlineData("--tensor-parallel-size 3 does not split evenly over --nnodes 2.", 3, 0)]
@@ -262,6 +269,10 @@ public class MultiNodeTests
             Wait(Cli(["generate", "--model", model, "--headless", "--prompt", "x"])).Err.Trim());
         Assert.Equal("error: --headless runs a node after the first of a multi-node group: --nnodes above 1 and --node-rank from 1 (got node 0 of 1).",
             Wait(Cli(["serve", model, "--device", "cpu", "--headless"])).Err.Trim());
+        var (badCode, _, badErr) = Wait(Cli(["generate", "--model", model, "--device", "cpu", "-tp", "2", "--nnodes", "2", "--master-addr", "no-such-host.invalid", "--prompt", "x"]));
+        Assert.Equal(1, badCode);
+        Assert.StartsWith("error: rank 0 cannot listen at no-such-host.invalid:29501:", badErr.Trim());
+        Assert.Single(badErr.Trim().Split('\n'));   // one line, no stack trace
     }
 
     private static System.Diagnostics.Process Cli(string[] args)
