@@ -89,9 +89,17 @@ public class FaultTests(FaultFixture f) : IClassFixture<FaultFixture>
         // two polls on a fast machine, and the loop waited forever.
         const int healthyTokens = 300;
         var healthy = Enumerable.Range(0, 4).Select(i => Post("/v1/completions", Body($"Healthy {i}", healthyTokens))).ToList();
-        for (int polls = 0; f.Engine.Stats.NumRunning == 0; polls++)
+        // Bounded by time, not polls: on a busy machine (the CI runs both test projects at once) 2,000 polls of 5 ms
+        // once ran out before the first step. A healthy request that ends first says how.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (f.Engine.Stats.NumRunning == 0)
         {
-            Assert.True(polls < 2000 && !healthy.Any(h => h.IsCompleted), "the healthy requests were never seen running");
+            if (healthy.FirstOrDefault(h => h.IsCompleted) is { } done)
+            {
+                var (endStatus, endBody, _) = await done;
+                Assert.Fail($"a healthy request ended before any was seen running: {endStatus} {endBody[..Math.Min(200, endBody.Length)]}");
+            }
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(60), "the healthy requests were never seen running");
             await Task.Delay(5);
         }
         var (status, text, response) = await Post("/v1/completions", Body("Doomed", 30), $"fault-{site}-{stream}");
