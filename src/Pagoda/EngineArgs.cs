@@ -166,6 +166,9 @@ public sealed record EngineArgs
     /// </summary>
     public int Nnodes { get; init; } = 1;
 
+    /// <summary>Tensor-parallel ranks on each node: they share its cores, and node 0 starts all but rank 0 of them.</summary>
+    public int RanksPerNode => TensorParallelSize / Nnodes;
+
     /// <summary>This node's place among <see cref="Nnodes"/> (0: the node that runs the engine; above 0 only headless).</summary>
     public int NodeRank { get; init; }
 

@@ -96,8 +96,8 @@ internal sealed class EngineOptions
     /// <summary>Whether `--headless` was given (serve runs this node's ranks instead of an engine).</summary>
     public bool Headless(ParseResult r) => r.GetValue(_headless);
 
-    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model = null, bool headless = false) =>
-        r.GetValue(_headless) && !headless ? throw new ArgumentException("--headless runs a node's tensor-parallel ranks under `pagoda serve` only.")
+    public EngineArgs Bind(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model = null, bool allowHeadless = false) =>
+        r.GetValue(_headless) && !allowHeadless ? throw new ArgumentException("--headless runs a node's tensor-parallel ranks under `pagoda serve` only.")
         : BindArgs(r, hub, progress, model);
 
     private EngineArgs BindArgs(ParseResult r, HubSettings hub, IProgress<DownloadProgress>? progress, string? model) => new EngineArgs() with

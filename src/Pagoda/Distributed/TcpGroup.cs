@@ -105,8 +105,11 @@ public sealed class TcpGroup : ITensorParallelGroup
     public int Port => _port;
 
     /// <inheritdoc />
-    public IReadOnlyList<string> WorkerArgs(int rank) =>
-        ["--master-addr", _address, "--master-port", $"{_port}", "--rank", $"{rank}", "--size", $"{Size}", "--join-timeout", $"{(int)_joinTimeout.TotalSeconds}"];
+    public IReadOnlyList<string> WorkerArgs(int rank) => JoinArgs(_address, _port, rank, Size, _joinTimeout);
+
+    /// <summary>The `tp-worker` arguments that make a process join rank 0 at <paramref name="address"/>:<paramref name="port"/> as <paramref name="rank"/>.</summary>
+    public static string[] JoinArgs(string address, int port, int rank, int size, TimeSpan joinTimeout) =>
+        ["--master-addr", address, "--master-port", $"{port}", "--rank", $"{rank}", "--size", $"{size}", "--join-timeout", $"{(int)joinTimeout.TotalSeconds}"];
 
     /// <inheritdoc />
     public ICommunicator Communicator() => new TcpCommunicator(this);
@@ -139,14 +142,12 @@ public sealed class TcpGroup : ITensorParallelGroup
                 int kind = peer.Receive(ref buffer, out int length, maxLength: 64);
                 client.ReceiveTimeout = 0;
                 var hello = buffer.AsSpan(0, length);
-                int magic = hello.Length == 12 ? BinaryPrimitives.ReadInt32LittleEndian(hello) : 0;
-                int rank = hello.Length == 12 ? BinaryPrimitives.ReadInt32LittleEndian(hello[4..]) : -1;
-                int size = hello.Length == 12 ? BinaryPrimitives.ReadInt32LittleEndian(hello[8..]) : -1;
-                if (kind != Hello || magic != Magic)
+                if (kind != Hello || length != 12 || BinaryPrimitives.ReadInt32LittleEndian(hello) != Magic)
                 {
                     peer.Dispose();   // not a Pagoda rank
                     continue;
                 }
+                int rank = BinaryPrimitives.ReadInt32LittleEndian(hello[4..]), size = BinaryPrimitives.ReadInt32LittleEndian(hello[8..]);
                 string? refusal = size != Size ? $"a rank joined as one of {size} ranks; rank 0 has --tensor-parallel-size {Size}."
                     : rank < 1 || rank >= Size ? $"a rank joined as rank {rank}, outside 1..{Size - 1}."
                     : _peers[rank] != null ? $"two processes joined as rank {rank}." : null;

@@ -21,7 +21,7 @@ public static class HeadlessNode
                 + $"(got node {args.NodeRank} of {args.Nnodes}).");
         // This node's copy of the model (downloaded if it is a repo id); rank 0 checks it is the same by its config.json.
         string folder = ModelResolver.Resolve(args.Model, args.Revision, args.DownloadDir, args.Hub ?? HubSettings.FromEnvironment(), args.DownloadProgress);
-        int perNode = args.TensorParallelSize / args.Nnodes, first = args.NodeRank * perNode;
+        int perNode = args.RanksPerNode, first = args.NodeRank * perNode;
         var log = TextWriter.Synchronized(error);
         var children = new List<Process>();
         try
@@ -29,8 +29,8 @@ public static class HeadlessNode
             for (int rank = first + 1; rank < first + perNode; rank++)
             {
                 int r = rank;
-                string[] join = ["--master-addr", args.MasterAddr, "--master-port", $"{args.MasterPort}", "--rank", $"{rank}", "--size", $"{args.TensorParallelSize}",
-                    "--join-timeout", $"{(int)args.TensorParallelJoinTimeout.TotalSeconds}", "--model-folder", folder, "--parent", $"{Environment.ProcessId}"];
+                string[] join = [.. TcpGroup.JoinArgs(args.MasterAddr, args.MasterPort, rank, args.TensorParallelSize, args.TensorParallelJoinTimeout),
+                    "--model-folder", folder, "--parent", $"{Environment.ProcessId}"];
                 children.Add(TensorParallelWorkers.StartProcess(args.WorkerCommand, join, rank, line => log.WriteLine($"rank {r}: {line}")));
             }
             log.WriteLine($"node {args.NodeRank} of {args.Nnodes}: ranks {first} to {first + perNode - 1} of {args.TensorParallelSize} joining rank 0 at {args.MasterAddr}:{args.MasterPort}");

@@ -90,17 +90,10 @@ public sealed partial class LLMEngine : IDisposable
         if (args.TensorParallelSize > 1 && provider != null)
             throw new ArgumentException($"--tensor-parallel-size {args.TensorParallelSize} runs on the CPU backend only (--device cpu): "
                 + "the GPU form needs NCCL, which Pagoda does not bind yet.");
-        // A step computes at most the token budget, or a whole prompt when an embedding runs outside the scheduler.
-        if (args.NodeRank != 0)
-            throw new ArgumentException($"node {args.NodeRank} of a multi-node group runs only workers: start it with `pagoda serve MODEL --headless`.");
-        // One node: the ranks meet in shared memory, its message area as large as a step can be. Several: over TCP.
-        ITensorParallelGroup? group = args.TensorParallelSize < 2 ? null
-            : args.Nnodes > 1 ? TcpGroup.Listen(args.MasterAddr, args.MasterPort, args.TensorParallelSize, args.TensorParallelJoinTimeout)
-            : SharedMemoryGroup.Create(args.TensorParallelSize,
-                BatchMessage.MaxBytes(Math.Max(args.MaxNumBatchedTokens, MaxModelLen), args.MaxNumSeqs, MaxModelLen, args.BlockSize));
+        var group = TensorParallelWorkers.CreateGroup(args, MaxModelLen);
         var backendOptions = args.ResolvedBackendOptions();
         if (group != null && backendOptions.CpuThreads == null)   // the ranks share the cores
-            backendOptions = backendOptions with { CpuThreads = Math.Max(1, backendOptions.NumCpuThreads / (group.Size / args.Nnodes)) };
+            backendOptions = backendOptions with { CpuThreads = Math.Max(1, backendOptions.NumCpuThreads / args.RanksPerNode) };
         _backend = provider?.CreateBackend(args, Folder.Config, MaxModelLen) ?? new CpuBackend(backendOptions);
         _weights = null!;
         try
@@ -119,7 +112,7 @@ public sealed partial class LLMEngine : IDisposable
             {
                 var job = new WorkerJob(Folder.Path, args.LoadFormat, args.DType, args.Quantization, MaxModelLen, KvCacheInfo.NumBlocks, args.BlockSize,
                     backendOptions, TensorParallelWorker.ConfigSha256(Folder.Path));
-                _model = new TensorParallelModel(_model, TensorParallelWorkers.Start(group, args.TensorParallelSize / args.Nnodes, job, args.WorkerCommand));
+                _model = new TensorParallelModel(_model, TensorParallelWorkers.Start(group, args.RanksPerNode, job, args.WorkerCommand));
                 group = null;   // the model owns it now
             }
             if (draft is var (draftModel, draftWeights))

@@ -28,6 +28,21 @@ internal sealed class TensorParallelWorkers : IDisposable
         (_group, _workers, _stderr) = (group, workers, stderr);
 
     /// <summary>
+    /// Rank 0's group for <paramref name="args"/> (null below two ranks): on one node the ranks meet in shared memory,
+    /// its message area as large as a step can be (the token budget, or a whole prompt when an embedding runs outside
+    /// the scheduler); over several nodes, over TCP at the master address.
+    /// </summary>
+    public static ITensorParallelGroup? CreateGroup(EngineArgs args, int maxModelLen)
+    {
+        if (args.NodeRank != 0)
+            throw new ArgumentException($"node {args.NodeRank} of a multi-node group runs only workers: start it with `pagoda serve MODEL --headless`.");
+        return args.TensorParallelSize < 2 ? null
+            : args.Nnodes > 1 ? TcpGroup.Listen(args.MasterAddr, args.MasterPort, args.TensorParallelSize, args.TensorParallelJoinTimeout)
+            : SharedMemoryGroup.Create(args.TensorParallelSize,
+                BatchMessage.MaxBytes(Math.Max(args.MaxNumBatchedTokens, maxModelLen), args.MaxNumSeqs, maxModelLen, args.BlockSize));
+    }
+
+    /// <summary>
     /// Starts this node's workers (ranks 1 to <paramref name="localRanks"/> - 1) and returns once every rank of the group
     /// is ready; throws with the first one's failure.
     /// </summary>
