@@ -7,20 +7,20 @@ namespace Pagoda.Cuda;
 /// Device-side sampling (<see cref="IDeviceSampler"/>): each row is reduced chunk by chunk on the GPU (processed on the
 /// way in: the mask, the sparse edits and the penalties), then merged into its k best candidates, so a step copies k
 /// values and ids per row to the host instead of the whole vocabulary. Rows that draw over their whole row keep their
-/// processed values for the top-p cut and the draw; raw logprob facts come last (sampling.cu). Also the fused
-/// residual-add + RMSNorm for models.
+/// processed values for the top-p cut and the draw; raw logprob facts come last (sampling.cu). A captured forward ends
+/// at its logits: the reduction is launched after the graph, eagerly, once the host has made the step's plan while the
+/// device runs the forward, so one graph per batch shape serves every kind of request (vLLM also samples outside
+/// its graphs). Also the fused residual-add + RMSNorm for models.
 /// </summary>
 public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
 {
     private const int SampleChunk = 4096;   // sampling.cu's SAMPLE_CHUNK
     private const int ChunksProcessed = 1, ChunksMasked = 2, ChunksDraws = 4;   // sample_chunks' flags (SC_*)
-    private PinnedMemory? _samplingDesc;   // 11 longs at a fixed address: what captured graphs read to find the inputs
+    private PinnedMemory? _samplingDesc;   // the descriptor (8 longs) the kernels read to find the inputs
     private PinnedMemory? _samplingData;   // the inputs themselves, reallocated larger when a step needs it
     private DeviceMemory? _samplingCopy;   // sampling_stage's copy of them on the device, as large
-    private PinnedMemory? _maskFlag;       // the step whose masks are written: sampling_wait holds the device until it is
     private ulong _samplingDescDevice;     // the descriptor's device address, looked up once
-    private int _maskStep;
-    private (MaskFiller Fill, nint Bits, int Length, int Step)? _pendingMasks;   // a replay's masks, written at FinishReplay
+    private DeviceMemory? _graphLogits;    // where captured forwards leave their logits (ForwardLogits)
 
     /// <inheritdoc />
     public int MaxCandidates => 64;
@@ -28,43 +28,105 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
     /// <inheritdoc />
     public void ReduceToHost(Tensor logits, DeviceSamplingInputs s, Span<float> dst)
     {
+        _device.MakeCurrent();
+        var t = (CudaTensor)logits;
+        long outBytes = (long)t.Rows * s.RowWidth * sizeof(float);
+        if (dst.Length * 4L < outBytes)
+            throw new ArgumentException($"destination holds {dst.Length} floats, {t.Rows * s.RowWidth} needed", nameof(dst));
+        using var result = Reduce(t, s);
+        CopyOut(result.Ptr, outBytes, dst[..(int)(outBytes / 4)]);
+    }
+
+    /// <inheritdoc />
+    public Tensor ForwardLogits(int rows, int vocab)
+    {
+        if (_mode == StepMode.Eager)
+            return Empty(rows, vocab);
+        long bytes = (long)rows * vocab * _elemSize;
+        if (_graphLogits == null || _graphLogits.Bytes < bytes)
+            throw new InvalidOperationException($"a captured forward's logits ({bytes} bytes) exceed the graphs' logits buffer (EnsureGraphBuffers)");
+        return new CudaTensor(DType, [rows, vocab], _graphLogits.Ptr);
+    }
+
+    /// <inheritdoc />
+    public float[] SampleForward(Tensor logits, DeviceSamplingPlan plan, Func<int, float[]> array)
+    {
+        _device.MakeCurrent();
+        var t = (CudaTensor)logits;
+        var mode = _mode;
+        long launchedAt = 0;
+        try
+        {
+            if (mode != StepMode.Eager)
+            {
+                if (mode == StepMode.Capture)
+                    EndCapture();   // the graph ends at the logits
+                launchedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                Driver.Check(Driver.cuGraphLaunch(_current!.Exec!.Exec, S), "cuGraphLaunch");
+                _mode = StepMode.Eager;   // what follows is launched now, behind the graph
+            }
+            var inputs = plan.Inputs;   // made while the device runs the forward
+            var dst = array(t.Rows * (inputs?.RowWidth ?? t.Cols));
+            if (inputs == null)
+            {
+                // Whole rows (a row sampled on the host; rare): copied out synchronously, a replay included.
+                CopyToHost(t, dst);
+                if (mode == StepMode.Replay)
+                    _launchedReplay = (0, launchedAt);
+                return dst;
+            }
+            long bytes = dst.Length * 4L;
+            using var result = Reduce(t, inputs);
+            if (mode != StepMode.Replay)
+            {
+                CopyOut(result.Ptr, bytes, dst);
+                return dst;
+            }
+            // A replay returns at once: FinishReplay waits and copies the pinned output into dst.
+            if (_hostOut == null || _hostOut.Bytes < bytes)
+                throw new InvalidOperationException($"a replay's output ({bytes} bytes) exceeds the pinned output (EnsureGraphBuffers)");
+            Driver.Check(Driver.cuMemcpyDtoHAsync(_hostOut.Pointer, result.Ptr, (nuint)bytes, S), "cuMemcpyDtoHAsync_v2");
+            _launchedReplay = (bytes, launchedAt);
+            return dst;
+        }
+        finally
+        {
+            _mode = StepMode.Eager;
+        }
+    }
+
+    // Launches the reduction of t's rows as `s` asks into a fresh [rows, RowWidth] tensor (the caller disposes it).
+    private CudaTensor Reduce(CudaTensor t, DeviceSamplingInputs s)
+    {
         int k = s.Candidates;
         if (k < 1 || k > MaxCandidates)
             throw new ArgumentOutOfRangeException(nameof(s), k, $"candidates must be in 1..{MaxCandidates}");
-        _device.MakeCurrent();
-        var t = (CudaTensor)logits;
         int rows = t.Rows, vocab = t.Cols, width = s.RowWidth;
         if (s.Rows != rows)
             throw new ArgumentException($"sampling inputs have {s.Rows} rows, logits {rows}", nameof(s));
-        long outBytes = (long)rows * width * sizeof(float);
-        if (dst.Length * 4L < outBytes)
-            throw new ArgumentException($"destination holds {dst.Length} floats, {rows * width} needed", nameof(dst));
         ulong desc = s.Processed ? StageSamplingInputs(s) : 0;
-        using var result = new CudaTensor(DType.F32, [rows, width], _pool.Rent(outBytes), _pool);
-        if (!Skip && rows > 0)
+        var result = new CudaTensor(DType.F32, [rows, width], _pool.Rent((long)rows * width * sizeof(float)), _pool);
+        if (rows == 0)
+            return result;
+        if (!s.Processed)
         {
-            if (!s.Processed)
-                TopK(t.Ptr, 0, 0, rows, vocab, k, 0, result.Ptr, width);
-            else
-            {
-                _k.Launch(_k.SamplingStage, "sampling_stage", S, 32, 1, 1, 256, desc);
-                if (s.Masks != null)
-                    _k.Launch(_k.SamplingWait, "sampling_wait", S, 1, 1, 1, 32, desc);
-                int flags = ChunksProcessed | (s.Masks != null ? ChunksMasked : 0) | (s.Draws ? ChunksDraws : 0);
-                using var x = s.Draws ? new CudaTensor(DType.F32, [rows, vocab], _pool.Rent((long)rows * vocab * 4), _pool) : null;   // drawing rows, processed
-                TopK(t.Ptr, x?.Ptr ?? 0, desc, rows, vocab, k, flags, result.Ptr, width);
-                if (s.Draws)
-                    Draw(x!.Ptr, result.Ptr, desc, rows, vocab, k, width, s.Cuts);
-                else
-                    _k.Launch(_k.DrawPick, "draw_pick", S, (uint)rows, 1, 1, 256, 0UL, result.Ptr, 0UL, 0UL, 0UL, desc, vocab, k, width, 0);
-                if (s.Logprobs)
-                {
-                    _k.Launch(_k.SamplingRanks, "sampling_ranks", S, (uint)rows, 1, 1, 1024, t.Ptr, result.Ptr, vocab, k, width);
-                    TopK(t.Ptr, 0, 0, rows, vocab, DeviceSamplingInputs.TopLogprobs, 0, result.Ptr + (ulong)(4 * k + 5) * 4, width);
-                }
-            }
+            TopK(t.Ptr, 0, 0, rows, vocab, k, 0, result.Ptr, width);
+            return result;
         }
-        CopyOut(result.Ptr, outBytes, dst[..(int)(outBytes / 4)]);
+        _k.Launch(_k.SamplingStage, "sampling_stage", S, 32, 1, 1, 256, desc);
+        int flags = ChunksProcessed | (s.Masks != null ? ChunksMasked : 0) | (s.Draws ? ChunksDraws : 0);
+        using var x = s.Draws ? new CudaTensor(DType.F32, [rows, vocab], _pool.Rent((long)rows * vocab * 4), _pool) : null;   // drawing rows, processed
+        TopK(t.Ptr, x?.Ptr ?? 0, desc, rows, vocab, k, flags, result.Ptr, width);
+        if (s.Draws)
+            Draw(x!.Ptr, result.Ptr, desc, rows, vocab, k, width, s.Cuts);
+        else
+            _k.Launch(_k.DrawPick, "draw_pick", S, (uint)rows, 1, 1, 256, 0UL, result.Ptr, 0UL, 0UL, 0UL, desc, vocab, k, width, 0);
+        if (s.Logprobs)
+        {
+            _k.Launch(_k.SamplingRanks, "sampling_ranks", S, (uint)rows, 1, 1, 1024, t.Ptr, result.Ptr, vocab, k, width);
+            TopK(t.Ptr, 0, 0, rows, vocab, DeviceSamplingInputs.TopLogprobs, 0, result.Ptr + (ulong)(4 * k + 5) * 4, width);
+        }
+        return result;
     }
 
     // The k best of each row of `logits` into dst[row·stride ..] (values, then ids): per chunk (processed as `flags`
@@ -101,10 +163,8 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
         _k.Launch(_k.DrawPick, "draw_pick", S, (uint)rows, 1, 1, 256, x, result, st, csum, clast, desc, vocab, k, width, chunks);
     }
 
-    // Writes the step's inputs into pinned memory (in every mode: they are what a replay reads) and returns the
-    // descriptor's device address. Nothing reads the previous step's inputs any more: BeginStep synchronized. Masks
-    // are written now, except for a replay: it runs the mask filler once the graph is launched (FinishReplay), and
-    // the graph's sampling_wait holds the device until then.
+    // Writes the step's inputs (masks filled now) into pinned memory and returns the descriptor's device address.
+    // Nothing reads the previous step's inputs any more: BeginStep synchronized, and an eager reduction runs at once.
     private ulong StageSamplingInputs(DeviceSamplingInputs s)
     {
         int maskInts = s.Masks != null ? s.Rows * s.MaskWords : 0;
@@ -118,11 +178,8 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
         }
         if (_samplingDesc == null)
         {
-            // The descriptor and the flag stay where they are for the backend's life; only the data may move.
             _samplingDesc = new PinnedMemory(128);
-            _maskFlag = new PinnedMemory(64);
             _samplingDescDevice = DevicePointer(_samplingDesc);
-            ((long*)_samplingDesc.Pointer)[9] = (long)DevicePointer(_maskFlag);
         }
         var desc = new Span<long>(_samplingDesc.Pointer, 11);
         if (_samplingData == null || _samplingData.Bytes < total * 4)
@@ -140,43 +197,8 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
             lists[i].Span.CopyTo(new Span<int>(data + offsets[i], lists[i].Length));
         offsets.CopyTo(desc[1..]);
         desc[7] = s.MaskWords;
-        desc[8] = ++_maskStep;
-        if (s.Masks is { } fill)
-        {
-            if (_mode == StepMode.Replay)
-                _pendingMasks = (fill, (nint)(data + offsets[5]), maskInts, _maskStep);
-            else
-                WriteMasks(fill, (nint)(data + offsets[5]), maskInts, _maskStep);
-        }
+        s.Masks?.Invoke(new Span<int>(data + offsets[5], maskInts));
         return _samplingDescDevice;
-    }
-
-    // Runs the filler into the pinned mask region, then releases sampling_wait (even if the filler threw).
-    private void WriteMasks(MaskFiller fill, nint bits, int length, int step)
-    {
-        try
-        {
-            fill(new Span<int>((void*)bits, length));
-        }
-        finally
-        {
-            ReleaseMasks(step);
-        }
-    }
-
-    private void ReleaseMasks(int step) => Volatile.Write(ref *(int*)_maskFlag!.Pointer, step);
-
-    // Before a launched replay is waited for: its masks are made now, while the device runs the forward. A replay
-    // nobody waits for (its output is dropped) is released without them.
-    private void CompletePendingMasks(bool write)
-    {
-        if (_pendingMasks is not var (fill, bits, length, step))
-            return;
-        _pendingMasks = null;
-        if (write)
-            WriteMasks(fill, bits, length, step);
-        else
-            ReleaseMasks(step);
     }
 
     private static ulong DevicePointer(PinnedMemory host)

@@ -8,7 +8,7 @@ public enum StepMode
 {
     /// <summary>Launch every op now.</summary>
     Eager,
-    /// <summary>Record every op into a CUDA graph (instantiated at the final copy to the host).</summary>
+    /// <summary>Record every op into a CUDA graph (instantiated when the forward reaches its logits).</summary>
     Capture,
     /// <summary>Launch nothing: only refresh the pinned inputs a captured graph reads, then replay it.</summary>
     Replay,
@@ -57,8 +57,7 @@ public sealed unsafe partial class CudaBackend
         _device.MakeCurrent();
         if (mode != StepMode.Eager && graph == null)
             throw new ArgumentNullException(nameof(graph));
-        CompletePendingMasks(write: false); // a replay nobody waited for: its output is dropped
-        Sync(); // the previous step's staged inputs have been consumed
+        Sync(); // the previous step's staged inputs have been consumed (a replay nobody waited for: its output is dropped)
         _launchedReplay = null;
         _stagingOffset = 0;
         foreach (var (_, u) in _uploads)
@@ -71,15 +70,23 @@ public sealed unsafe partial class CudaBackend
             Driver.Check(Driver.cuStreamBeginCapture(S, 2 /* relaxed */), "cuStreamBeginCapture_v2");
     }
 
-    /// <summary>Pinned host memory for logits copied out of captured graphs (allocate before capturing).</summary>
-    public void EnsureHostOutput(long bytes)
+    /// <summary>
+    /// Sizes, before the first capture, what captured forwards write: their logits, up to <paramref name="rows"/> rows of
+    /// <paramref name="vocab"/> on the device (<see cref="ForwardLogits"/>), and the pinned memory a replay's reduction is
+    /// copied to (rows of the widest reduced output).
+    /// </summary>
+    public void EnsureGraphBuffers(int rows, int vocab)
     {
-        if (_hostOut != null && _hostOut.Bytes >= bytes)
+        long logits = (long)rows * vocab * _elemSize;
+        long output = (long)rows * new DeviceSamplingInputs(1, MaxCandidates) { Processed = true, Logprobs = true }.RowWidth * sizeof(float);
+        if (_graphLogits != null && _graphLogits.Bytes >= logits && _hostOut!.Bytes >= output)
             return;
         if (_graphs.Count > 0)
-            throw new InvalidOperationException("the graph output buffer must be sized before the first capture");
+            throw new InvalidOperationException("the graphs' buffers must be sized before the first capture");
+        _graphLogits?.Dispose();
         _hostOut?.Dispose();
-        _hostOut = new PinnedMemory(bytes);
+        _graphLogits = new DeviceMemory(logits);
+        _hostOut = new PinnedMemory(output);
     }
 
     /// <summary>
@@ -115,53 +122,28 @@ public sealed unsafe partial class CudaBackend
         }
     }
 
-    /// <summary>
-    /// The step's final device-to-host copy: eagerly, or as the end of a capture (instantiating the graph)
-    /// followed by a replay whose output lands in the pinned output buffer. A replay (not the first launch of
-    /// a capture) only launches the graph, whose last node copies the output into the pinned buffer, and
-    /// returns: <see cref="FinishReplay"/> waits for it and copies it into <paramref name="dst"/>'s array.
-    /// </summary>
+    // An eager copy to the host, waited for. A captured forward ends at its logits (SampleForward), never here.
     private void CopyOut(ulong from, long bytes, Span<float> dst)
     {
-        try
-        {
-            switch (_mode)
-            {
-                case StepMode.Eager:
-                    fixed (float* d = dst)
-                        Driver.Check(Driver.cuMemcpyDtoHAsync(d, from, (nuint)bytes, S), "cuMemcpyDtoHAsync_v2");
-                    Sync();
-                    return;
-                case StepMode.Capture:
-                    if (_hostOut == null || _hostOut.Bytes < bytes)
-                        throw new InvalidOperationException("EnsureHostOutput was not called with enough bytes before capture");
-                    Driver.Check(Driver.cuMemcpyDtoHAsync(_hostOut.Pointer, from, (nuint)bytes, S), "cuMemcpyDtoHAsync_v2");
-                    Driver.Check(Driver.cuStreamEndCapture(S, out nint graph), "cuStreamEndCapture");
-                    _current!.Exec = new GraphExecHandle(graph);
-                    _graphs.Add(_current);
-                    break;
-            }
-            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
-            Driver.Check(Driver.cuGraphLaunch(_current!.Exec!.Exec, S), "cuGraphLaunch");
-            if (_mode == StepMode.Replay)
-            {
-                _launchedReplay = (bytes, t0);
-                return;
-            }
-            Sync();
-            GraphTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
-            new Span<float>(_hostOut!.Pointer, checked((int)(bytes / 4))).CopyTo(dst);
-        }
-        finally
-        {
-            _mode = StepMode.Eager;
-        }
+        if (_mode != StepMode.Eager)
+            throw new InvalidOperationException("a captured forward must end in SampleForward, not in a copy to the host");
+        fixed (float* d = dst)
+            Driver.Check(Driver.cuMemcpyDtoHAsync(d, from, (nuint)bytes, S), "cuMemcpyDtoHAsync_v2");
+        Sync();
+    }
+
+    // Ends the capture begun by BeginStep: the graph is instantiated and kept.
+    private void EndCapture()
+    {
+        Driver.Check(Driver.cuStreamEndCapture(S, out nint graph), "cuStreamEndCapture");
+        _current!.Exec = new GraphExecHandle(graph);
+        _graphs.Add(_current);
     }
 
     /// <summary>
-    /// Waits for the replay the last forward launched and copies its output (the bytes the model's final copy
-    /// asked for) into <paramref name="dst"/>, the array that forward returned. Nothing else may be staged,
-    /// launched or copied between the launch and this call.
+    /// Waits for the replay the last forward launched and copies its output (the reduction that forward's
+    /// <see cref="SampleForward"/> launched behind the graph) into <paramref name="dst"/>, the array that forward
+    /// returned. Nothing else may be staged, launched or copied between the launch and this call.
     /// </summary>
     public void FinishReplay(Span<float> dst)
     {
@@ -169,7 +151,6 @@ public sealed unsafe partial class CudaBackend
             throw new InvalidOperationException("no replay was launched since the last step began");
         _launchedReplay = null;
         _device.MakeCurrent();
-        CompletePendingMasks(write: true);
         Sync();
         GraphTicks += System.Diagnostics.Stopwatch.GetTimestamp() - launchedAt;
         new Span<float>(_hostOut!.Pointer, checked((int)(bytes / 4))).CopyTo(dst);

@@ -309,7 +309,6 @@ public sealed unsafe partial class CudaBackend : IBackend
     public void Dispose()
     {
         StartupLock?.Dispose();
-        CompletePendingMasks(write: false);
         foreach (var g in _graphs)
             g.Dispose();
         foreach (var t in _owned)
@@ -322,7 +321,7 @@ public sealed unsafe partial class CudaBackend : IBackend
         _samplingData?.Dispose();
         _samplingCopy?.Dispose();
         _samplingDesc?.Dispose();
-        _maskFlag?.Dispose();
+        _graphLogits?.Dispose();
         _workspace.Dispose();
         _attentionCounters.Dispose();
         _gemmCounters.Dispose();

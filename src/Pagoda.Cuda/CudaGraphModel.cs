@@ -11,24 +11,26 @@ namespace Pagoda.Cuda;
 /// decoding's steps (every row sampled, each sequence a token and its drafts) get graphs of their own per (size, q),
 /// captured the first time that shape comes, q being the most tokens of any sequence: the others' queries are filled
 /// up to it where that costs little (<see cref="GraphBatches"/>).
-/// Padding rows read and write only the pool's scratch block. Graphs end either in the device's sampling
-/// reduction (<see cref="ForwardBatch.Sampling"/>, one graph per kind of inputs: its variable lists are read
-/// through a descriptor, so they need no graph of their own) or in a full logits copy: greedy (k = 1) graphs
-/// are captured at start-up, other variants the first time a batch of that size asks for them.
+/// Padding rows read and write only the pool's scratch block. Graphs end at the logits, in a buffer of their own:
+/// the device's sampling reduction (<see cref="ForwardBatch.Sampling"/>) or the copy of whole rows is launched behind
+/// the replay, so one graph per shape serves every kind of request, and the host makes the step's sampling plan
+/// while the graph runs.
 /// </summary>
 public sealed class CudaGraphModel : IModel
 {
     private readonly IModel _inner;
     private readonly CudaBackend _backend;
     private readonly int _scratchSlot, _width;
-    private readonly long _outputFloats;   // the pinned output's capacity: a graph's rows must fit it
+    private readonly int _graphRows;   // the graphs' logits buffer holds this many rows: a graph's size · query must fit
     private readonly int[] _scratchTable;
     private readonly int[] _sizes = [];
-    private readonly Dictionary<(int Size, int Query, (int, bool, bool, bool, bool, bool) Variant), CudaBackend.CudaGraph> _graphs = new();
+    private readonly Dictionary<(int Size, int Query), CudaBackend.CudaGraph> _graphs = new();
 
     /// <summary>The most query tokens per sequence a graph takes: a token and up to 16 drafts to verify.</summary>
     public const int MaxGraphQuery = 17;
-    private static readonly (int, bool, bool, bool, bool, bool) FullLogits = (0, false, false, false, false, false);
+
+    /// <summary>Logits rows the graphs' buffer holds at least (verification graphs at small batch sizes fit in it).</summary>
+    public const int MinGraphRows = 256;
 
     /// <summary>Wraps <paramref name="inner"/>; captures graphs now unless <paramref name="enforceEager"/>.</summary>
     public CudaGraphModel(IModel inner, CudaBackend backend, PagedKvCache cache, int maxNumSeqs, int maxModelLen, bool enforceEager)
@@ -41,23 +43,26 @@ public sealed class CudaGraphModel : IModel
         if (enforceEager)
             return;
         _sizes = CaptureSizes(maxNumSeqs);
-        int widest = new DeviceSamplingInputs(1, backend.MaxCandidates) { Processed = true, Logprobs = true }.RowWidth;
-        _outputFloats = (long)_sizes[^1] * Math.Max(inner.Config.VocabSize, widest);
-        backend.EnsureHostOutput(_outputFloats * sizeof(float));
+        _graphRows = Math.Max(_sizes[^1], MinGraphRows);
+        backend.EnsureGraphBuffers(_graphRows, inner.Config.VocabSize);
         var sw = System.Diagnostics.Stopwatch.StartNew();
         foreach (int b in _sizes.Reverse())
-            Capture(b, 1, DeviceSamplingInputs.TopK(b, 1), cache);
+            Capture(b, 1, cache);
         CaptureMilliseconds = sw.Elapsed.TotalMilliseconds;
     }
 
-    // `sampling` stands for its kind of inputs: the graph is captured over plain rows of that kind.
-    private CudaBackend.CudaGraph Capture(int size, int query, DeviceSamplingInputs? sampling, PagedKvCache cache)
+    // The graph of `size` sequences of `query` tokens each, captured from padding (greedy rows: whatever follows the
+    // logits is launched after the graph, not captured).
+    private CudaBackend.CudaGraph Capture(int size, int query, PagedKvCache cache)
     {
-        var dummy = GraphBatches.Pad(Empty, size, query, _scratchSlot, _scratchTable) with { Sampling = sampling?.Empty(size * query) };
+        var dummy = GraphBatches.Pad(Empty, size, query, _scratchSlot, _scratchTable) with
+        {
+            Sampling = DeviceSamplingPlan.Of(DeviceSamplingInputs.TopK(size * query, 1)),
+        };
         Run(StepMode.Eager, null, dummy, cache);       // warm-up: allocations and cuBLAS heuristics happen outside capture
         var g = new CudaBackend.CudaGraph();
         Run(StepMode.Capture, g, dummy, cache);
-        _graphs[(size, query, sampling?.Variant ?? FullLogits)] = g;
+        _graphs[(size, query)] = g;
         return g;
     }
 
@@ -98,28 +103,28 @@ public sealed class CudaGraphModel : IModel
 
     /// <summary>
     /// A decode batch with a captured size is replayed without waiting: the host walk stages its inputs, the
-    /// graph is launched and the handle's Wait synchronizes and copies the output out of pinned memory. Other
-    /// batches run eagerly, to completion.
+    /// graph is launched, the sampling plan is made and its reduction launched behind the graph, and the handle's
+    /// Wait synchronizes and copies the output out of pinned memory. Other batches run eagerly, to completion.
     /// </summary>
     public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache)
     {
         int n = batch.NumSeqs, q = _sizes.Length > 0 ? GraphBatches.MaxQuery(batch, MaxGraphQuery) : 0;
         bool spread = batch.NumTokens != n * q;
-        if (q > 0 && !(spread && (batch.Sampling?.Masks != null || !GraphBatches.WorthSpreading(batch.NumTokens, n, q))))
+        if (q > 0 && !(spread && !GraphBatches.WorthSpreading(batch.NumTokens, n, q)))
         {
-            var sampling = batch.Sampling;
-            int rowWidth = sampling?.RowWidth ?? Config.VocabSize, rows = batch.NumTokens;
+            // A graph ends at its logits: without a plan, the whole rows are copied out behind it.
+            batch = batch.Sampling != null ? batch : batch with { Sampling = DeviceSamplingPlan.Of(null) };
             foreach (int size in _sizes)
             {
                 if (size < n)
                     continue;
-                if ((long)size * q * rowWidth > _outputFloats)
+                if (size * q > _graphRows)
                     break;
-                var graph = _graphs.GetValueOrDefault((size, q, sampling?.Variant ?? FullLogits)) ?? Capture(size, q, sampling, cache);
+                var graph = _graphs.GetValueOrDefault((size, q)) ?? Capture(size, q, cache);
                 var (uniform, rowAt) = spread ? GraphBatches.Spread(batch, q, _scratchSlot) : (batch, null);
                 float[] output = Run(StepMode.Replay, graph, size == n ? uniform : GraphBatches.Pad(uniform, size, q, _scratchSlot, _scratchTable), cache);
                 Replays++;
-                return new ReplayHandle(_backend, output, rowWidth, rows, rowAt);
+                return new ReplayHandle(_backend, output, output.Length / (size * q), batch.NumTokens, rowAt);
             }
         }
         _backend.BeginStep(StepMode.Eager);

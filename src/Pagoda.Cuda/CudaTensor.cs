@@ -3,7 +3,10 @@ using Pagoda.Cuda.Interop;
 
 namespace Pagoda.Cuda;
 
-/// <summary>A tensor in device memory: a weight or KV buffer it owns, or an activation rented from the pool.</summary>
+/// <summary>
+/// A tensor in device memory: a weight or KV buffer it owns, an activation rented from the pool, or a view of memory
+/// someone else owns.
+/// </summary>
 internal sealed class CudaTensor : Tensor
 {
     private DeviceMemory? _memory;
@@ -15,6 +18,9 @@ internal sealed class CudaTensor : Tensor
         _pool = pool;
         Ptr = memory.Ptr;
     }
+
+    /// <summary>A view of <paramref name="ptr"/>: disposing it frees nothing.</summary>
+    public CudaTensor(DType dtype, int[] shape, ulong ptr) : base(dtype, shape) => Ptr = ptr;
 
     /// <summary>The device address.</summary>
     public ulong Ptr { get; }

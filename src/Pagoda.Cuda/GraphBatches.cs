@@ -72,7 +72,7 @@ internal static class GraphBatches
         start[n] = tokens;
         var spread = new ForwardBatch(ids, positions, slots, b.BlockTables, start, b.SeqLens, Enumerable.Range(0, tokens).ToArray())
         {
-            Sampling = b.Sampling?.Spread(tokens, rowAt),
+            Sampling = b.Sampling?.Map(s => s.Spread(tokens, rowAt)),
         };
         return (spread, rowAt);
     }
@@ -102,7 +102,7 @@ internal static class GraphBatches
             start[i] = i * q;
         return new ForwardBatch(ids, positions, slots, tables, start, lens, Enumerable.Range(0, size * q).ToArray())
         {
-            Sampling = b.Sampling?.Pad(size * q),
+            Sampling = b.Sampling?.Map(s => s.Pad(size * q)),
         };
     }
 }

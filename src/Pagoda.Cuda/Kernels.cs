@@ -75,7 +75,6 @@ internal sealed unsafe class Kernels : IDisposable
         SampleChunks = F("sample_chunks");
         TopKMerge = F("topk_merge");
         SamplingStage = F("sampling_stage");
-        SamplingWait = F("sampling_wait");
         DrawInit = F("draw_init");
         NucleusHist = F("nucleus_hist");
         NucleusSelect = F("nucleus_select");
@@ -127,7 +126,6 @@ internal sealed unsafe class Kernels : IDisposable
     public nint SampleChunks { get; }
     public nint TopKMerge { get; }
     public nint SamplingStage { get; }
-    public nint SamplingWait { get; }
     public nint DrawInit { get; }
     public nint NucleusHist { get; }
     public nint NucleusSelect { get; }

@@ -162,11 +162,10 @@ template <typename F> __device__ void block_topk(F at, int n, int k, u64* out)
 }
 
 // ---- The step's inputs. They live in pinned host memory (mapped: one address on both sides), found through a
-// descriptor at a fixed address, so captured graphs read each step's lists whatever their lengths: desc[0] the
-// ints' base address; desc[1..6] offsets (in ints) of params, edit offsets, edits, penalty offsets, penalties,
-// masks; desc[7] mask words per row; desc[8] this step's number and desc[9] the address of the flag the host sets
-// to it once the masks are written (a replay's masks are made while its forward runs); desc[10] a device buffer
-// that sampling_stage copies everything before the masks into (every chunk of a row reads the row's lists).
+// descriptor: desc[0] the ints' base address; desc[1..6] offsets (in ints) of params, edit offsets, edits, penalty
+// offsets, penalties, masks; desc[7] mask words per row; desc[10] a device buffer that sampling_stage copies
+// everything before the masks into (every chunk of a row reads the row's lists). The host writes them after it
+// launched the forward and before it launches the reduction.
 
 #define SP_WIDTH 10
 
@@ -181,15 +180,6 @@ extern "C" __global__ void sampling_stage(const long long* desc)
     int4* dst = (int4*)desc[10];
     long long n = desc[6] / 4;
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) dst[i] = src[i];
-}
-
-// One thread: holds the stream until the host has written this step's masks.
-extern "C" __global__ void sampling_wait(const long long* desc)
-{
-    PDL_ENTRY();
-    const volatile int* flag = (const volatile int*)desc[9];
-    int step = (int)desc[8];
-    while (*flag != step) __nanosleep(500);
 }
 
 #define SC_PROCESSED 1   // apply the mask (with SC_MASKED), the edits and the penalties

@@ -34,7 +34,7 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
 
     /// <summary>
     /// Whether some row may draw over its whole row (<see cref="DrawFlag"/>): the device then keeps the processed rows
-    /// and runs the draw. Part of the kind of inputs (a captured graph's), so it is set, not read from the rows.
+    /// and runs the draw (the planner sets it from the rows).
     /// </summary>
     public bool Draws { get; init; }
 
@@ -61,9 +61,8 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
     public ReadOnlyMemory<int> Penalties { get; init; } = ReadOnlyMemory<int>.Empty;
 
     /// <summary>
-    /// Fills the rows' allowed-token bits, or null for no mask. The device calls it as late as it can: an asynchronous
-    /// device (a graph replay) after it has started the forward, so that the host's grammar work overlaps the device's,
-    /// and holds the mask kernel until the bits are written. It must not throw.
+    /// Fills the rows' allowed-token bits, or null for no mask; the device calls it when it stages the inputs, after the
+    /// forward was launched (<see cref="DeviceSamplingPlan"/>), so the host's grammar work overlaps the device's. It must not throw.
     /// </summary>
     public MaskFiller? Masks { get; init; }
 
@@ -119,14 +118,12 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
 
     /// <summary>
     /// The same inputs over <paramref name="size"/> rows, row r moved to <paramref name="rowAt"/>[r] (ascending), the
-    /// rows between them plain. Masks are not moved: inputs with masks are refused.
+    /// rows between them plain (all tokens allowed).
     /// </summary>
     public DeviceSamplingInputs Spread(int size, int[] rowAt)
     {
         if (rowAt.Length != Rows || (Rows > 0 && rowAt[^1] >= size))
             throw new ArgumentException($"{rowAt.Length} row positions for {Rows} rows within {size}", nameof(rowAt));
-        if (Masks != null)
-            throw new NotSupportedException("rows with token masks cannot be spread");
         if (!Processed)
             return this with { Rows = size };
         var spread = Empty(size);
@@ -144,14 +141,26 @@ public sealed record DeviceSamplingInputs(int Rows, int Candidates)
             edits[to + 1] = EditOffsets[r];
             penalties[to + 1] = PenaltyOffsets[r];
         }
-        return this with { Rows = size, Params = p, EditOffsets = edits, PenaltyOffsets = penalties };
+        return this with { Rows = size, Params = p, EditOffsets = edits, PenaltyOffsets = penalties, Masks = SpreadMasks(size, rowAt) };
     }
 
-    /// <summary>The same kind of inputs (what a captured graph depends on) over <paramref name="rows"/> plain rows.</summary>
+    // The masks' rows moved as Spread moves the rows; the rows between them allow every token.
+    private MaskFiller? SpreadMasks(int size, int[] rowAt)
+    {
+        if (Masks is not { } inner)
+            return null;
+        var (rows, words) = (Rows, MaskWords);
+        return bits =>
+        {
+            var own = new int[rows * words];
+            inner(own);
+            bits[..(size * words)].Fill(-1);
+            for (int r = 0; r < rows; r++)
+                own.AsSpan(r * words, words).CopyTo(bits[(rowAt[r] * words)..]);
+        };
+    }
+
+    /// <summary>Plain inputs over <paramref name="rows"/> rows, of this kind (candidates, draws, cuts, logprobs, masks).</summary>
     public DeviceSamplingInputs Empty(int rows) =>
         (this with { Rows = 0, Params = [], EditOffsets = [0], Edits = [], PenaltyOffsets = [0], Penalties = ReadOnlyMemory<int>.Empty, Masks = Masks == null ? null : _ => { } }).Pad(rows);
-
-    /// <summary>What a captured graph depends on.</summary>
-    public (int Candidates, bool Processed, bool Logprobs, bool Masked, bool Draws, bool Cuts) Variant =>
-        (Candidates, Processed, Logprobs, Masks != null, Draws, Cuts);
 }

@@ -27,7 +27,8 @@ public sealed record ForwardBatch(
 
     /// <summary>
     /// When set (and the backend implements <see cref="IDeviceSampler"/>), the model returns for each logits row
-    /// only what these inputs ask the device to reduce it to: [numOutputs, Sampling.RowWidth]. Null returns full logits.
+    /// only what the plan's inputs ask the device to reduce it to: [numOutputs, RowWidth], or the whole rows when the
+    /// plan makes no inputs. The device asks for the inputs once the forward is launched. Null returns full logits.
     /// </summary>
-    public DeviceSamplingInputs? Sampling { get; init; }
+    public DeviceSamplingPlan? Sampling { get; init; }
 }

@@ -15,4 +15,19 @@ public interface IDeviceSampler
     /// into <paramref name="dst"/>. Pagoda.Sampling.DeviceSamplingReference is the same contract on the host.
     /// </summary>
     void ReduceToHost(Tensor logits, DeviceSamplingInputs inputs, Span<float> dst);
+
+    /// <summary>
+    /// Where a forward that ends in <see cref="SampleForward"/> puts its [rows, vocab] logits (a captured forward's
+    /// live at a fixed address that the sampling after its replay reads). Dispose it after <see cref="SampleForward"/>.
+    /// </summary>
+    Tensor ForwardLogits(int rows, int vocab);
+
+    /// <summary>
+    /// The forward's last step: its output from <paramref name="logits"/> (from <see cref="ForwardLogits"/>), the
+    /// reduction <paramref name="plan"/>'s inputs ask for, or the whole rows when it makes none, in an array from
+    /// <paramref name="array"/> (given its length in floats). The plan is asked for once the forward is launched,
+    /// so the host makes it while the device computes; an asynchronous device may fill the array only when the
+    /// forward is waited for.
+    /// </summary>
+    float[] SampleForward(Tensor logits, DeviceSamplingPlan plan, Func<int, float[]> array);
 }

@@ -35,7 +35,7 @@ public sealed record ModelRunnerOutput(
 /// failed or must be recomputed before it ran, and the forward (null when nothing runs).
 /// </summary>
 public sealed record LaunchedStep(List<ScheduledRequest> Scheduled, Dictionary<string, Exception> Failed, IReadOnlyList<Request> Recompute,
-    IForwardHandle? Forward, DeviceSamplingInputs? Sampling)
+    IForwardHandle? Forward, DeviceSamplingPlan? Sampling)
 {
     /// <summary>The allowed-token bitmask of each sampling request under a grammar, made while the forward ran.</summary>
     public Dictionary<string, int[]> Masks { get; init; } = [];
@@ -132,13 +132,18 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
         // Unguarded on purpose: this stands for the model itself throwing, which fails the whole batch.
         foreach (var s in scheduled)
             faults?.Invoke(FaultSite.Forward, s.Request.RequestId);
-        // Grammar masks are made while the forward runs: the device asks for them through the plan once its forward is
-        // under way; the host path makes them here, after the launch.
-        var plan = maxCandidates > 0 ? DeviceSampling.Plan(LogitsRows(scheduled), maxCandidates, model.Config.VocabSize, failed, ref _penaltyBuffer) : null;
+        // The device's plan (penalty lists, grammar masks) is made while the forward runs: the device asks for it once
+        // the forward is launched (so "launch" includes it). The host path makes its grammar masks here, after the launch.
+        var plan = maxCandidates > 0
+            ? new DeviceSamplingPlan(() => DeviceSampling.Plan(LogitsRows(scheduled), maxCandidates, model.Config.VocabSize, failed, ref _penaltyBuffer))
+            : null;
         t0 = Timings.Lap(StepPhase.Build, t0);
         var forward = model.ForwardAsync(plan != null ? batch with { Sampling = plan } : batch, Cache);
         Timings.Lap(StepPhase.Launch, t0);
-        return new LaunchedStep(scheduled, failed, recompute, forward, plan) { Masks = plan == null ? GrammarMasks(scheduled, failed) : [], Batch = batch };
+        return new LaunchedStep(scheduled, failed, recompute, forward, plan)
+        {
+            Masks = plan?.Inputs == null ? GrammarMasks(scheduled, failed) : [], Batch = batch,
+        };
     }
 
     /// <summary>Waits for a launched step's forward and samples each request that reached the end of its tokens.</summary>
@@ -153,7 +158,7 @@ public sealed class ModelRunner(IModel model, PagedKvCache cache, int maxCandida
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         float[] output = step.Forward.Wait();
         t0 = Timings.Lap(StepPhase.Forward, t0);
-        if (step.Sampling is { } plan)
+        if (step.Sampling?.Inputs is { } plan)
             SampleFromDevice(step.Scheduled, output, plan, sampled, logprobs, promptLogprobs, step.Failed);
         else
             SampleFromLogits(step.Scheduled, output, step.Masks, sampled, logprobs, promptLogprobs, step.Failed);

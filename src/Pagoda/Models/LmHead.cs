@@ -25,11 +25,12 @@ internal sealed class LmHead(IBackend b, Tensor weight, float softCap = 0, IComm
         batch.LogitsIndices.Length == 0 ? []   // a forward for its KV alone (a draft model mirroring the target's step)
         : batch.ReturnHiddenStates ? Rows(hidden, batch.LogitsIndices) : Logits(hidden, batch.LogitsIndices, batch.Sampling);
 
-    private float[] Logits(Tensor hidden, int[] rows, DeviceSamplingInputs? sampling)
+    private float[] Logits(Tensor hidden, int[] rows, DeviceSamplingPlan? sampling)
     {
         using var selected = b.Empty(rows.Length, hidden.Cols);   // [numOutputs, hidden]
         b.GatherRows(hidden, rows, selected);
-        using var logits = b.Empty(rows.Length, weight.Rows);     // [numOutputs, vocab] (this rank's ids of it)
+        var sampler = comm == null && sampling != null ? b as IDeviceSampler : null;
+        using var logits = sampler?.ForwardLogits(rows.Length, weight.Rows) ?? b.Empty(rows.Length, weight.Rows);   // [numOutputs, vocab] (this rank's ids of it)
         b.Linear(selected, weight, null, logits);
         if (softCap != 0)
             b.SoftCap(logits, softCap);
@@ -39,12 +40,8 @@ internal sealed class LmHead(IBackend b, Tensor weight, float softCap = 0, IComm
             comm.GatherColumns(logits, whole);
             return whole;
         }
-        if (sampling != null && b is IDeviceSampler sampler)
-        {
-            var reduced = new float[rows.Length * sampling.RowWidth];
-            sampler.ReduceToHost(logits, sampling, reduced);
-            return reduced;
-        }
+        if (sampler != null)   // whole rows go to this head's reused arrays, reduced ones (a few floats a row) are fresh
+            return sampler.SampleForward(logits, sampling!, n => n == logits.NumElements ? Output(n) : new float[n]);
         var host = Output(checked((int)logits.NumElements));
         b.CopyToHost(logits, host);
         return host;

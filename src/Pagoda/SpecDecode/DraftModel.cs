@@ -118,7 +118,7 @@ public sealed class DraftModel : IDisposable
         var best = new int[rows];
         if (_deviceGreedy)
         {
-            var top = _model.Forward(batch with { Sampling = DeviceSamplingInputs.TopK(rows, 1) }, _cache);   // [rows, 2]: value, id
+            var top = _model.Forward(batch with { Sampling = DeviceSamplingPlan.Of(DeviceSamplingInputs.TopK(rows, 1)) }, _cache);   // [rows, 2]: value, id
             for (int r = 0; r < rows; r++)
                 best[r] = (int)top[2 * r + 1];
             return best;

@@ -76,17 +76,50 @@ public class GraphBatchesTests
         var expected = new float[rows.Length * plan.RowWidth];
         DeviceSamplingReference.Reduce(logits, vocab, plan, expected);
 
-        var (spread, rowAt) = GraphBatches.Spread(Mixed() with { Sampling = plan }, 3, 999);
+        var (spreadBatch, rowAt) = GraphBatches.Spread(Mixed() with { Sampling = DeviceSamplingPlan.Of(plan) }, 3, 999);
+        var spread = spreadBatch.Sampling!.Inputs!;
         var spreadLogits = Enumerable.Range(0, 9 * vocab).Select(_ => (float)rng.NextDouble() * 8).ToArray();
         for (int r = 0; r < rows.Length; r++)
             logits.AsSpan(r * vocab, vocab).CopyTo(spreadLogits.AsSpan(rowAt[r] * vocab));
         var got = new float[9 * plan.RowWidth];
-        DeviceSamplingReference.Reduce(spreadLogits, vocab, spread.Sampling!, got);
+        DeviceSamplingReference.Reduce(spreadLogits, vocab, spread, got);
         for (int r = 0; r < rows.Length; r++)
             Assert.Equal(expected.AsSpan(r * plan.RowWidth, plan.RowWidth).ToArray(), got.AsSpan(rowAt[r] * plan.RowWidth, plan.RowWidth).ToArray());
         // A filler row is plain: no draw, no edits, no penalties.
-        Assert.Equal(spread.Sampling!.EditOffsets[1], spread.Sampling.EditOffsets[3]);
-        Assert.Equal(spread.Sampling.PenaltyOffsets[1], spread.Sampling.PenaltyOffsets[3]);
+        Assert.Equal(spread.EditOffsets[1], spread.EditOffsets[3]);
+        Assert.Equal(spread.PenaltyOffsets[1], spread.PenaltyOffsets[3]);
         Assert.Equal(-1f, got[1 * plan.RowWidth + 2 * plan.Candidates]);
+    }
+
+    [Fact]
+    public void SpreadMasksFollowTheirRowsAndFillerRowsAllowEverything()
+    {
+        // Row r of the batch allows only token r (one word a row); a spread moves each row's word to its new row.
+        var inputs = new DeviceSamplingInputs(6, 1)
+        {
+            Processed = true, Params = new int[6 * DeviceSamplingInputs.ParamWidth], EditOffsets = new int[7], PenaltyOffsets = new int[7],
+            MaskWords = 1, Masks = bits => { for (int r = 0; r < 6; r++) bits[r] = 1 << r; },
+        };
+        var (spread, rowAt) = GraphBatches.Spread(Mixed() with { Sampling = DeviceSamplingPlan.Of(inputs) }, 3, 999);
+        var moved = spread.Sampling!.Inputs!;
+        var bits = new int[9];
+        moved.Masks!(bits);
+        for (int r = 0; r < 6; r++)
+            Assert.Equal(1 << r, bits[rowAt[r]]);
+        foreach (int filler in Enumerable.Range(0, 9).Except(rowAt))
+            Assert.Equal(-1, bits[filler]);
+    }
+
+    [Fact]
+    public void APlanIsMadeOnceWhenFirstAskedAndMapsLazily()
+    {
+        int made = 0;
+        var plan = new DeviceSamplingPlan(() => { made++; return DeviceSamplingInputs.TopK(2, 1); });
+        var padded = plan.Map(s => s.Pad(8));
+        Assert.Equal(0, made);                       // nothing is made before a device asks
+        Assert.Equal(8, padded.Inputs!.Rows);
+        Assert.Equal(2, plan.Inputs!.Rows);
+        Assert.Equal(1, made);                       // the mapped plan asked the same one
+        Assert.Null(DeviceSamplingPlan.Of(null).Map(s => s.Pad(8)).Inputs);   // whole rows stay whole rows
     }
 }

@@ -46,5 +46,19 @@ public sealed class ReferenceSamplingDevice : IBackendProvider
             if (inputs.Processed)
                 Interlocked.Increment(ref owner.Processed);
         }
+
+        public Tensor ForwardLogits(int rows, int vocab) => cpu.Empty(rows, vocab);
+
+        // As the GPU does it: the plan is asked for only after the forward's logits exist.
+        public float[] SampleForward(Tensor logits, DeviceSamplingPlan plan, Func<int, float[]> array)
+        {
+            var inputs = plan.Inputs;
+            var dst = array(inputs == null ? (int)logits.NumElements : logits.Rows * inputs.RowWidth);
+            if (inputs == null)
+                cpu.CopyToHost(logits, dst);
+            else
+                ReduceToHost(logits, inputs, dst);
+            return dst;
+        }
     }
 }
