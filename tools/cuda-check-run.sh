@@ -79,9 +79,10 @@ if want s17; then L=$(left); echo "== in-process batch 1 ($L s left)"
 fi
 # Issue 17: is the model's defaults' cost at 256 the lazy capture of their graph variant? The same c256 run three times on
 # one server (the first captures every size it meets), for auto and greedy, and the seconds each server took to start.
-if want cap; then for cfg in auto vllm; do [ $(left) -lt 70 ] && break; T1=$(date +%s); start --generation-config $cfg
-    echo "== $cfg: healthy after $(( $(date +%s) - T1 )) s ($(left) s left)"; if [ $cfg = vllm ]; then S=; else S=--server-sampling-defaults; fi
-    for i in 1 2 3; do b --num-prompts 512 --max-concurrency 256 $S; done; kill $PID; wait $PID 2>/dev/null; done; fi
+if want cap; then [ -f .gpu/check-old.xz ] && xz -dc .gpu/check-old.xz > /tmp/check-old && chmod +x /tmp/check-old
+  for bin in ${CAP_BINS:-$C}; do for cfg in ${CAP_CFGS:-auto vllm}; do [ $(left) -lt 70 ] && break; T1=$(date +%s); C0=$C; C=$bin; start --generation-config $cfg; C=$C0
+    echo "== $bin, $cfg: healthy after $(( $(date +%s) - T1 )) s ($(left) s left)"; if [ $cfg = vllm ]; then S=; else S=--server-sampling-defaults; fi
+    for i in $(seq 1 ${CAP_RUNS:-3}); do b --num-prompts 512 --max-concurrency 256 $S; done; kill $PID; wait $PID 2>/dev/null; done; done; fi
 # Issue 21: disaggregated prefill on one GPU (two instances, 0.4 of the memory each) against one instance, greedy; then
 # the pulled KV checked on fortune-chat's real weights (tools/pd-check.py: the texts of both paths equal).
 if want pd; then L=$(left); echo "== P/D on one GPU ($L s left)"
