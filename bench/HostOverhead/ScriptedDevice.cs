@@ -44,9 +44,18 @@ internal sealed class ScriptedModel(IModel inner, int[] script, bool asynchronou
 
     public int KvWidth => inner.KvWidth;
 
-    public float[] Forward(ForwardBatch batch, PagedKvCache cache)
+    public float[] Forward(ForwardBatch batch, PagedKvCache cache) => Answer(batch, batch.Sampling?.Inputs);
+
+    // As a GPU does, the plan is made when the forward is launched; the answer comes at Wait when asynchronous.
+    public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache)
     {
-        if (batch.Sampling is not { } sampling)
+        var inputs = batch.Sampling?.Inputs;
+        return asynchronous ? new Launched(() => Answer(batch, inputs)) : new CompletedForward(Answer(batch, inputs));
+    }
+
+    private float[] Answer(ForwardBatch batch, DeviceSamplingInputs? sampling)
+    {
+        if (sampling == null)
             throw new NotSupportedException("the scripted model answers device sampling only");
         // The script's next token leads the candidates and is every row's draw; the logprob facts are made up.
         int k = sampling.Candidates, w = sampling.RowWidth;
@@ -72,9 +81,6 @@ internal sealed class ScriptedModel(IModel inner, int[] script, bool asynchronou
         return output;
     }
 
-    public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache) =>
-        asynchronous ? new Launched(() => Forward(batch, cache)) : new CompletedForward(Forward(batch, cache));
-
     public void Dispose() => inner.Dispose();
 
     private sealed class Launched(Func<float[]> run) : IForwardHandle
@@ -93,6 +99,8 @@ internal sealed class TopKBackend : IBackend, IDeviceSampler
     public string Name => "scripted";
     public int MaxCandidates => 64;
     public void ReduceToHost(Tensor logits, DeviceSamplingInputs inputs, Span<float> dst) => throw new NotSupportedException();
+    public Tensor ForwardLogits(int rows, int vocab) => throw new NotSupportedException();
+    public float[] SampleForward(Tensor logits, DeviceSamplingPlan plan, Func<int, float[]> array) => throw new NotSupportedException();
     public Tensor LoadWeight(HostWeight weight) => _cpu.LoadWeight(weight);
     public Tensor Empty(params int[] shape) => _cpu.Empty(shape);
     // The scripted forward never touches the pool: one block's worth of tensors stands for all of them.
