@@ -20,7 +20,6 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
     private PinnedMemory? _samplingData;   // the inputs themselves, reallocated larger when a step needs it
     private DeviceMemory? _samplingCopy;   // sampling_stage's copy of them on the device, as large
     private ulong _samplingDescDevice;     // the descriptor's device address, looked up once
-    private DeviceMemory? _graphLogits;    // where captured forwards leave their logits (ForwardLogits)
 
     /// <inheritdoc />
     public int MaxCandidates => 64;
@@ -43,9 +42,9 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
         if (_mode == StepMode.Eager)
             return Empty(rows, vocab);
         long bytes = (long)rows * vocab * _elemSize;
-        if (_graphLogits == null || _graphLogits.Bytes < bytes)
-            throw new InvalidOperationException($"a captured forward's logits ({bytes} bytes) exceed the graphs' logits buffer (EnsureGraphBuffers)");
-        return new CudaTensor(DType, [rows, vocab], _graphLogits.Ptr);
+        if (GraphLogits == null || GraphLogits.Bytes < bytes)
+            throw new InvalidOperationException($"a captured forward's logits ({bytes} bytes) exceed its graphs' logits buffer");
+        return new CudaTensor(DType, [rows, vocab], GraphLogits.Ptr);
     }
 
     /// <inheritdoc />
@@ -83,9 +82,7 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
                 return dst;
             }
             // A replay returns at once: FinishReplay waits and copies the pinned output into dst.
-            if (_hostOut == null || _hostOut.Bytes < bytes)
-                throw new InvalidOperationException($"a replay's output ({bytes} bytes) exceeds the pinned output (EnsureGraphBuffers)");
-            Driver.Check(Driver.cuMemcpyDtoHAsync(_hostOut.Pointer, result.Ptr, (nuint)bytes, S), "cuMemcpyDtoHAsync_v2");
+            Driver.Check(Driver.cuMemcpyDtoHAsync(HostOutput(bytes).Pointer, result.Ptr, (nuint)bytes, S), "cuMemcpyDtoHAsync_v2");
             _launchedReplay = (bytes, launchedAt);
             return dst;
         }

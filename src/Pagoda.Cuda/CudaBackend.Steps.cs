@@ -71,22 +71,27 @@ public sealed unsafe partial class CudaBackend
     }
 
     /// <summary>
-    /// Sizes, before the first capture, what captured forwards write: their logits, up to <paramref name="rows"/> rows of
-    /// <paramref name="vocab"/> on the device (<see cref="ForwardLogits"/>), and the pinned memory a replay's reduction is
-    /// copied to (rows of the widest reduced output).
+    /// Where the forward run in a graph mode (capture or replay) leaves its logits (<see cref="ForwardLogits"/>): each
+    /// <see cref="CudaGraphModel"/> owns one buffer that its graphs write, set for each of its forwards.
     /// </summary>
-    public void EnsureGraphBuffers(int rows, int vocab)
+    internal DeviceMemory? GraphLogits { get; set; }
+
+    /// <summary>Device memory of <paramref name="rows"/> rows of <paramref name="cols"/> elements of <see cref="DType"/>.</summary>
+    internal DeviceMemory AllocateRows(int rows, int cols)
     {
-        long logits = (long)rows * vocab * _elemSize;
-        long output = (long)rows * new DeviceSamplingInputs(1, MaxCandidates) { Processed = true, Logprobs = true }.RowWidth * sizeof(float);
-        if (_graphLogits != null && _graphLogits.Bytes >= logits && _hostOut!.Bytes >= output)
-            return;
-        if (_graphs.Count > 0)
-            throw new InvalidOperationException("the graphs' buffers must be sized before the first capture");
-        _graphLogits?.Dispose();
-        _hostOut?.Dispose();
-        _graphLogits = new DeviceMemory(logits);
-        _hostOut = new PinnedMemory(output);
+        _device.MakeCurrent();
+        return new DeviceMemory((long)rows * cols * _elemSize);
+    }
+
+    // Pinned memory a replay's reduction is copied to, grown when a step needs more (no graph reads it).
+    private PinnedMemory HostOutput(long bytes)
+    {
+        if (_hostOut == null || _hostOut.Bytes < bytes)
+        {
+            _hostOut?.Dispose();
+            _hostOut = new PinnedMemory(Math.Max(bytes, 1L << 20));
+        }
+        return _hostOut;
     }
 
     /// <summary>

@@ -321,7 +321,6 @@ public sealed unsafe partial class CudaBackend : IBackend
         _samplingData?.Dispose();
         _samplingCopy?.Dispose();
         _samplingDesc?.Dispose();
-        _graphLogits?.Dispose();
         _workspace.Dispose();
         _attentionCounters.Dispose();
         _gemmCounters.Dispose();

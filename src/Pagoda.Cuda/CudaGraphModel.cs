@@ -1,4 +1,5 @@
 using Pagoda.Backends;
+using Pagoda.Cuda.Interop;
 using Pagoda.Loading;
 using Pagoda.Models;
 
@@ -22,6 +23,7 @@ public sealed class CudaGraphModel : IModel
     private readonly CudaBackend _backend;
     private readonly int _scratchSlot, _width;
     private readonly int _graphRows;   // the graphs' logits buffer holds this many rows: a graph's size · query must fit
+    private readonly DeviceMemory? _logits;   // [_graphRows, vocab]: where this model's graphs leave their logits
     private readonly int[] _scratchTable;
     private readonly int[] _sizes = [];
     private readonly Dictionary<(int Size, int Query), CudaBackend.CudaGraph> _graphs = new();
@@ -44,7 +46,7 @@ public sealed class CudaGraphModel : IModel
             return;
         _sizes = CaptureSizes(maxNumSeqs);
         _graphRows = Math.Max(_sizes[^1], MinGraphRows);
-        backend.EnsureGraphBuffers(_graphRows, inner.Config.VocabSize);
+        _logits = backend.AllocateRows(_graphRows, inner.Config.VocabSize);
         var sw = System.Diagnostics.Stopwatch.StartNew();
         foreach (int b in _sizes.Reverse())
             Capture(b, 1, cache);
@@ -155,6 +157,7 @@ public sealed class CudaGraphModel : IModel
     {
         _backend.BeginStep(mode, graph);
         _backend.FixedBlockTableWidth = mode == StepMode.Eager && graph == null && !IsPadded(batch) ? 0 : _width;
+        _backend.GraphLogits = _logits;
         try
         {
             return _inner.Forward(batch, cache);
@@ -162,6 +165,7 @@ public sealed class CudaGraphModel : IModel
         finally
         {
             _backend.FixedBlockTableWidth = 0;
+            _backend.GraphLogits = null;
         }
     }
 
@@ -170,5 +174,9 @@ public sealed class CudaGraphModel : IModel
     private static readonly ForwardBatch Empty = new([], [], [], [], [0], [], []);
 
     /// <inheritdoc />
-    public void Dispose() => _inner.Dispose();
+    public void Dispose()
+    {
+        _inner.Dispose();
+        _logits?.Dispose();
+    }
 }
