@@ -48,6 +48,19 @@ def block_topk(keys, k):
         if key == thr and len(out) < k: out.append(key)
     return out
 
+def block_topk_filtered(keys, k, threads=256, cap=512):
+    # sampling.cu's block_topk_filtered: the k-th largest of the threads' maxima (thread t holds t, t + 256, ...)
+    # bounds the chunk's k-th largest from below; the exact selection runs over the keys at or above it.
+    n = len(keys)
+    if n <= k or k == 1: return block_topk(keys, k)
+    maxima = [max([keys[i] for i in range(t, n, threads)], default=0) for t in range(threads)]
+    bound = radix_threshold(maxima, k)
+    cand = [key for key in keys if key >= bound]
+    assert len(cand) <= 16 * k and len(cand) >= k, (len(cand), k)
+    if bound != 0 and len(cand) <= cap:
+        return block_topk(cand, k)
+    return block_topk(keys, k)
+
 def merge_rank(sel):
     k = len(sel); out = [None] * k
     for t in range(k):
@@ -66,7 +79,7 @@ for trial in range(300):
     part = []
     for c in range(0, vocab, CH):
         keys = [topk_key(vals[i], i) for i in range(c, min(vocab, c + CH))]
-        part += block_topk(keys, k)
+        part += block_topk_filtered(keys, k)
     sel = block_topk(part, k)
     got = merge_rank(sel)
     want = sorted((topk_key(v, i) for i, v in enumerate(vals)), reverse=True)[:k]

@@ -161,6 +161,48 @@ template <typename F> __device__ void block_topk(F at, int n, int k, u64* out)
     }
 }
 
+// block_topk's result over a chunk, cheaper: the k-th largest of the threads' own maxima bounds the chunk's k-th
+// largest from below (at least k keys reach it), so only keys at or above it can be among the k best. Only the k
+// threads whose maximum reaches it hold such keys, so they number at most k times a thread's share (16k for a full
+// chunk); when they fit FILTER_CAP the exact selection runs over them alone, else over the whole chunk. For 256 threads.
+#define FILTER_CAP 512
+template <typename F> __device__ void block_topk_filtered(F at, int n, int k, u64* out)
+{
+    __shared__ u64 maxima[256];
+    __shared__ u64 cand[FILTER_CAP];
+    __shared__ int s_count;
+    const int t = threadIdx.x;
+    if (n <= k || k == 1 || blockDim.x != 256)
+    {
+        block_topk(at, n, k, out);
+        return;
+    }
+    u64 m = 0;
+    for (int i = t; i < n; i += blockDim.x) { u64 key = at(i); m = key > m ? key : m; }
+    maxima[t] = m;
+    if (t == 0) s_count = 0;
+    __syncthreads();
+    const u64 bound = radix_threshold([&](int i) { return maxima[i]; }, 256, k);
+    if (m >= bound)
+    {
+        for (int i = t; i < n; i += blockDim.x)
+        {
+            u64 key = at(i);
+            if (key >= bound)
+            {
+                int c = atomicAdd(&s_count, 1);
+                if (c < FILTER_CAP) cand[c] = key;
+            }
+        }
+    }
+    __syncthreads();
+    const int count = s_count;
+    if (bound != 0 && count <= FILTER_CAP)
+        block_topk([&](int i) { return cand[i]; }, count, k, out);
+    else
+        block_topk(at, n, k, out);
+}
+
 // ---- The step's inputs. They live in pinned host memory (mapped: one address on both sides), found through a
 // descriptor: desc[0] the ints' base address; desc[1..6] offsets (in ints) of params, edit offsets, edits, penalty
 // offsets, penalties, masks; desc[7] mask words per row; desc[10] a device buffer that sampling_stage copies
@@ -248,7 +290,7 @@ extern "C" __global__ void __launch_bounds__(256) sample_chunks(const T* logits,
             for (int i = t; i < n; i += blockDim.x) xr[i] = topk_value(keys[i]);
         }
     }
-    block_topk([&](int i) { return keys[i]; }, n, k, out);
+    block_topk_filtered([&](int i) { return keys[i]; }, n, k, out);
 }
 
 // Grid (rows), 256 threads: a row's k best of its chunks' candidates, best first: dst[row·stride + 0..k) values,
