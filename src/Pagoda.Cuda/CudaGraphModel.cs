@@ -9,9 +9,10 @@ namespace Pagoda.Cuda;
 /// Runs decode steps as CUDA graph replays. At start-up one graph is captured per batch size (1, 2, 4, 8,
 /// then steps of 8 up to max-num-seqs) from an all-padding batch; a decode batch (one token per sequence,
 /// every row sampled) is padded to the next captured size and replayed; anything else runs eagerly. Speculative
-/// decoding's steps (every row sampled, each sequence a token and its drafts) get graphs of their own per (size, q),
-/// captured the first time that shape comes, q being the most tokens of any sequence: the others' queries are filled
-/// up to it where that costs little (<see cref="GraphBatches"/>).
+/// decoding's steps (every row sampled, each sequence a token and its drafts) replay graphs of (size, q): with
+/// num_speculative_tokens k, those of q = 1 + k are captured at start-up too (vLLM's uniform decode query length) and
+/// every sequence's query is filled up to it where that costs little (<see cref="GraphBatches"/>); other shapes fill up
+/// to their longest query and are captured the first time they come.
 /// Padding rows read and write only the pool's scratch block. Graphs end at the logits, in a buffer of their own:
 /// the device's sampling reduction (<see cref="ForwardBatch.Sampling"/>) or the copy of whole rows is launched behind
 /// the replay, so one graph per shape serves every kind of request, and the host makes the step's sampling plan
@@ -23,6 +24,7 @@ public sealed class CudaGraphModel : IModel
     private readonly CudaBackend _backend;
     private readonly int _scratchSlot, _width;
     private readonly int _graphRows;   // the graphs' logits buffer holds this many rows: a graph's size · query must fit
+    private readonly int _verifyQuery;   // 1 + num_speculative_tokens when speculating (its graphs captured at start-up), else 0
     private readonly DeviceMemory? _logits;   // [_graphRows, vocab]: where this model's graphs leave their logits
     private readonly int[] _scratchTable;
     private readonly int[] _sizes = [];
@@ -34,8 +36,11 @@ public sealed class CudaGraphModel : IModel
     /// <summary>Logits rows the graphs' buffer holds at least (verification graphs at small batch sizes fit in it).</summary>
     public const int MinGraphRows = 256;
 
-    /// <summary>Wraps <paramref name="inner"/>; captures graphs now unless <paramref name="enforceEager"/>.</summary>
-    public CudaGraphModel(IModel inner, CudaBackend backend, PagedKvCache cache, int maxNumSeqs, int maxModelLen, bool enforceEager)
+    /// <summary>
+    /// Wraps <paramref name="inner"/>; captures graphs now unless <paramref name="enforceEager"/>, for decode and, when
+    /// <paramref name="verifyQuery"/> is above 1 (1 + the drafts a step verifies), for verification steps of that many tokens.
+    /// </summary>
+    public CudaGraphModel(IModel inner, CudaBackend backend, PagedKvCache cache, int maxNumSeqs, int maxModelLen, bool enforceEager, int verifyQuery = 0)
     {
         _inner = inner;
         _backend = backend;
@@ -47,9 +52,14 @@ public sealed class CudaGraphModel : IModel
         _sizes = CaptureSizes(maxNumSeqs);
         _graphRows = Math.Max(_sizes[^1], MinGraphRows);
         _logits = backend.AllocateRows(_graphRows, inner.Config.VocabSize);
+        _verifyQuery = Math.Clamp(verifyQuery, 0, MaxGraphQuery);
         var sw = System.Diagnostics.Stopwatch.StartNew();
         foreach (int b in _sizes.Reverse())
+        {
             Capture(b, 1, cache);
+            if (_verifyQuery > 1 && b * _verifyQuery <= _graphRows)
+                Capture(b, _verifyQuery, cache);
+        }
         CaptureMilliseconds = sw.Elapsed.TotalMilliseconds;
     }
 
@@ -111,6 +121,9 @@ public sealed class CudaGraphModel : IModel
     public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache)
     {
         int n = batch.NumSeqs, q = _sizes.Length > 0 ? GraphBatches.MaxQuery(batch, MaxGraphQuery) : 0;
+        // A verification step fills its queries up to the start-up graphs' length where that is cheap enough.
+        if (q > 1 && q < _verifyQuery && GraphBatches.WorthSpreading(batch.NumTokens, n, _verifyQuery))
+            q = _verifyQuery;
         bool spread = batch.NumTokens != n * q;
         if (q > 0 && !(spread && !GraphBatches.WorthSpreading(batch.NumTokens, n, q)))
         {

@@ -73,7 +73,8 @@ public sealed class CudaProvider : IBackendProvider
     public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen)
     {
         var b = (CudaBackend)backend;
-        var prepared = new CudaGraphModel(model, b, cache, args.MaxNumSeqs, maxModelLen, args.EnforceEager);
+        int verifyQuery = args.SpeculativeConfig is { } spec ? 1 + spec.NumSpeculativeTokens : 0;
+        var prepared = new CudaGraphModel(model, b, cache, args.MaxNumSeqs, maxModelLen, args.EnforceEager, verifyQuery);
         b.StartupLock?.Dispose();   // the KV cache is made (a draft's Prepare comes first: the target's graphs then follow unlocked)
         return prepared;
     }

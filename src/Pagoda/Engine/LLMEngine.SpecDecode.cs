@@ -58,8 +58,8 @@ public sealed partial class LLMEngine
             throw new ArgumentException("--speculative-config: a draft model must slide within the target's sliding window (the target's KV blocks behind it are released), and KV transfers carry the target's KV only.");
         }
         var draftCache = _backend.AllocateKvCache(draftModel.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, draftModel.KvWidth);
-        // CUDA graphs for the draft's one-token forwards, as for the target's decode.
-        return new DraftModel(provider?.Prepare(draftModel, _backend, draftCache, args, MaxModelLen) ?? draftModel, draftCache, draftWeights,
+        // CUDA graphs for the draft's one-token forwards, as for the target's decode (it verifies nothing: no verification graphs).
+        return new DraftModel(provider?.Prepare(draftModel, _backend, draftCache, args with { SpeculativeConfig = null }, MaxModelLen) ?? draftModel, draftCache, draftWeights,
             deviceGreedy: _backend is IDeviceSampler { MaxCandidates: > 0 });
     }
 
