@@ -120,12 +120,9 @@ public sealed class CudaGraphModel : IModel
     /// </summary>
     public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache)
     {
-        int n = batch.NumSeqs, q = _sizes.Length > 0 ? GraphBatches.MaxQuery(batch, MaxGraphQuery) : 0;
-        // A verification step fills its queries up to the start-up graphs' length where that is cheap enough.
-        if (q > 1 && q < _verifyQuery && GraphBatches.WorthSpreading(batch.NumTokens, n, _verifyQuery))
-            q = _verifyQuery;
+        int n = batch.NumSeqs, q = _sizes.Length > 0 ? GraphBatches.GraphQuery(batch, MaxGraphQuery, _verifyQuery) : 0;
         bool spread = batch.NumTokens != n * q;
-        if (q > 0 && !(spread && !GraphBatches.WorthSpreading(batch.NumTokens, n, q)))
+        if (q > 0)
         {
             // A graph ends at its logits: without a plan, the whole rows are copied out behind it.
             batch = batch.Sampling != null ? batch : batch with { Sampling = DeviceSamplingPlan.Of(null) };

@@ -34,6 +34,19 @@ internal static class GraphBatches
     }
 
     /// <summary>
+    /// The query length a batch replays at, or 0 for none (it runs eagerly): decode's 1; a verification step's
+    /// <paramref name="verifyQuery"/> (the start-up graphs' 1 + k) when filling every query up to it is cheap enough,
+    /// else its longest query when filling up to that is; 0 when neither is, or the batch is no graph's shape.
+    /// </summary>
+    public static int GraphQuery(ForwardBatch b, int maxQuery, int verifyQuery)
+    {
+        int n = b.NumSeqs, q = MaxQuery(b, maxQuery);
+        if (q > 1 && q < verifyQuery && verifyQuery <= maxQuery && WorthSpreading(b.NumTokens, n, verifyQuery))
+            return verifyQuery;
+        return q > 0 && (b.NumTokens == n * q || WorthSpreading(b.NumTokens, n, q)) ? q : 0;
+    }
+
+    /// <summary>
     /// Whether filling <paramref name="rows"/> tokens of <paramref name="numSeqs"/> sequences up to <paramref name="q"/>
     /// each is cheaper than running them eagerly: when the fill at most doubles the tokens, or the step stays within
     /// <see cref="SmallStep"/> tokens, where a step's cost is reading the weights, not the tokens. A decode batch of 256 with

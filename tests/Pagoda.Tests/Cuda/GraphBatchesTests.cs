@@ -122,4 +122,21 @@ public class GraphBatchesTests
         Assert.Equal(1, made);                       // the mapped plan asked the same one
         Assert.Null(DeviceSamplingPlan.Of(null).Map(s => s.Pad(8)).Inputs);   // whole rows stay whole rows
     }
+
+    [Fact]
+    public void VerificationStepsReplayAtTheStartUpQueryWhenTheFillIsCheap()
+    {
+        var decode = new ForwardBatch([7, 8], [5, 9], [5, 9], [[0], [1]], [0, 1, 2], [6, 10], [0, 1]);
+        Assert.Equal(1, GraphBatches.GraphQuery(decode, 17, 5));                  // decode stays at 1
+        Assert.Equal(5, GraphBatches.GraphQuery(Mixed(), 17, 5));                 // 3 sequences of up to 3 tokens: filled to 1 + k
+        Assert.Equal(3, GraphBatches.GraphQuery(Mixed(), 17, 0));                 // not speculating: the longest query
+        Assert.Equal(3, GraphBatches.GraphQuery(Mixed(), 17, 3));
+        Assert.Equal(0, GraphBatches.GraphQuery(Mixed() with { LogitsIndices = [0, 3, 5] }, 17, 5));   // no graph's shape
+        // 40 sequences, one of them verifying 4 drafts: 200 tokens for 44 is not worth it either way.
+        int n = 40, tokens = n + 4;
+        var start = Enumerable.Range(0, n + 1).Select(s => s == 0 ? 0 : s + 4).ToArray();
+        var wide = new ForwardBatch(new int[tokens], new int[tokens], new int[tokens], Enumerable.Repeat(new[] { 0 }, n).ToArray(), start,
+            Enumerable.Repeat(8, n).ToArray(), Enumerable.Range(0, tokens).ToArray());
+        Assert.Equal(0, GraphBatches.GraphQuery(wide, 17, 5));
+    }
 }
