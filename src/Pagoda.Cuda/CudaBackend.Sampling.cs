@@ -16,7 +16,7 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
 {
     private const int SampleChunk = 4096;   // sampling.cu's SAMPLE_CHUNK
     private const int ChunksProcessed = 1, ChunksMasked = 2, ChunksDraws = 4;   // sample_chunks' flags (SC_*)
-    private PinnedMemory? _samplingDesc;   // the descriptor (8 longs) the kernels read to find the inputs
+    private PinnedMemory? _samplingDesc;   // the descriptor the kernels read to find the inputs (sampling.cu)
     private PinnedMemory? _samplingData;   // the inputs themselves, reallocated larger when a step needs it
     private DeviceMemory? _samplingCopy;   // sampling_stage's copy of them on the device, as large
     private ulong _samplingDescDevice;     // the descriptor's device address, looked up once
