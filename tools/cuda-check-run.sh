@@ -49,7 +49,10 @@ if want golden; then L=$(left); echo "== golden ($L s left)"; [ $L -gt 60 ] && t
   grep -E "golden |FAIL|device sampling|golden:|rror|xception" $OUT/golden.log | head -30; fi
 start() { $C cli serve $M --load-format dummy --dtype bfloat16 --port 8011 "$@" > $OUT/serve-$2.log 2>&1 & PID=$!
   for i in $(seq 1 90); do curl -sf localhost:8011/health >/dev/null && return; sleep 1; done; echo "server did not start"; tail -5 $OUT/serve-$2.log; }
-b() { [ $(left) -lt 40 ] && { echo "-- skipped $* (time)"; return; }; echo "-- $*"; timeout 60 $C cli bench serve --base-url http://127.0.0.1:8011 --input-len 256 --output-len 256 --ignore-eos "$@" 2>&1 | grep -E "Output token throughput|Median TPOT|Failed requests:|error" ; }
+# Each bench call sends prompts of its own seed, so that no run finds an earlier run's prompts in the server's prefix
+# cache (SAME_SEED=1: seed 0 every call, as every run did before 2026-12-07's eighth session).
+SEED=0
+b() { [ $(left) -lt 40 ] && { echo "-- skipped $* (time)"; return; }; echo "-- $*"; [ "${SAME_SEED:-0}" = 1 ] || SEED=$((SEED + 1)); timeout 60 $C cli bench serve --base-url http://127.0.0.1:8011 --input-len 256 --output-len 256 --ignore-eos --seed $SEED "$@" 2>&1 | grep -E "Output token throughput|Median TPOT|Failed requests:|error" ; }
 if want serve; then for cfg in vllm auto; do
   [ $(left) -lt 60 ] && break; echo "== server --generation-config $cfg ($(left) s left)"; start --generation-config $cfg
   b --num-prompts 64 --max-concurrency 64 > /dev/null   # warm-up: the first run after a start is slower
