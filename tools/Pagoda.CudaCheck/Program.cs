@@ -99,7 +99,7 @@ switch (mode)
         break;
     case "profile":
         Profile.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--batch", "256")), int.Parse(Opt("--context", "512")), args.Contains("--ncu"), invariant, log,
-            args.Contains("--sampled"));
+            args.Contains("--sampled"), int.Parse(Opt("--prefill-prompts", "1")), int.Parse(Opt("--prefill-len", "1024")));
         break;
     default:
         Console.Error.WriteLine("usage: pagoda-cuda-check parity | golden [--eager] | bench MODEL_DIR [--eager] [--batch-invariant] [--dtype D] [--prompts N] [--quick]");
