@@ -71,7 +71,15 @@ public sealed class CudaGraphModel : IModel
         {
             Sampling = DeviceSamplingPlan.Of(DeviceSamplingInputs.TopK(size * query, 1)),
         };
-        Run(StepMode.Eager, null, dummy, cache);       // warm-up: allocations and cuBLAS heuristics happen outside capture
+        _backend.TuningGemms = true;   // warm-up: allocations, cuBLAS heuristics and GEMM tuning happen outside capture
+        try
+        {
+            Run(StepMode.Eager, null, dummy, cache);
+        }
+        finally
+        {
+            _backend.TuningGemms = false;
+        }
         var g = new CudaBackend.CudaGraph();
         Run(StepMode.Capture, g, dummy, cache);
         _graphs[(size, query)] = g;
