@@ -207,6 +207,9 @@ public sealed unsafe partial class CudaBackend : IBackend
     /// <summary>The shapes tuned so far: cublasGemmEx's µs per call and the chosen algorithm's, and how many were offered.</summary>
     public IReadOnlyList<(int M, int N, int K, double DefaultUs, double ChosenUs, int Tried)> GemmTuning => _tuner?.Log ?? [];
 
+    /// <summary>Milliseconds the GEMM tuning took.</summary>
+    public double GemmTuningMilliseconds => _tuner?.Milliseconds ?? 0;
+
     /// <inheritdoc />
     public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor dst)
     {

@@ -89,7 +89,7 @@ public static class Bench
         var t = b.GemmTuning;
         if (t.Count == 0)
             return;
-        log.WriteLine($"GEMM tuning: {t.Count} shapes, {t.Count(s => s.ChosenUs < s.DefaultUs)} on cuBLASLt algorithms");
+        log.WriteLine($"GEMM tuning: {t.Count} shapes in {b.GemmTuningMilliseconds:F0} ms, {t.Count(s => s.ChosenUs < s.DefaultUs)} on cuBLASLt algorithms");
         foreach (var g in t.GroupBy(s => s.N).OrderBy(g => g.Key).Where(g => g.Key is 1 or 2 or 8 or 32 or 64 or 128 or 256))
             log.WriteLine($"  {g.Key,4} rows: cublasGemmEx {g.Sum(s => s.DefaultUs),8:F1} us, chosen {g.Sum(s => s.ChosenUs),8:F1} us; " +
                 string.Join(", ", g.Select(s => $"{s.M}x{s.K} {s.DefaultUs:F1}->{s.ChosenUs:F1}")));
