@@ -16,7 +16,6 @@ public sealed unsafe partial class CudaBackend : IBackend
     private readonly StreamHandle _stream;
     private readonly CublasHandle _blas;
     private readonly DeviceMemory _workspace;
-    private readonly GemmTuner? _tuner;   // 16-bit types: the decode graphs' GEMM shapes, by measurement
     private readonly Kernels _k;
     private readonly DevicePool _pool = new();
     private readonly List<Tensor> _owned = [];
@@ -48,8 +47,6 @@ public sealed unsafe partial class CudaBackend : IBackend
         Cublas.Check(Cublas.cublasSetWorkspace_v2(_blas.Handle, _workspace.Ptr, 32 << 20), "cublasSetWorkspace_v2");
         if (dtype == DType.F32)
             Cublas.Check(Cublas.cublasSetMathMode(_blas.Handle, Cublas.PedanticMath), "cublasSetMathMode");
-        else
-            _tuner = new GemmTuner(dtype == DType.BF16 ? Cublas.R16BF : Cublas.R16F, _workspace.Ptr, 32 << 20);
         _k = new Kernels(_device, dtype, options.KernelCacheDir);
         _attentionSmem = new long[_k.Attention.Length];
         _gemmSmem = new long[_k.Gemm.Length];
@@ -184,31 +181,14 @@ public sealed unsafe partial class CudaBackend : IBackend
             FixedGemm(x, weight, bias, dst, n, m, k);
             return;
         }
-        if (_tuner != null && TuningGemms && _mode == StepMode.Eager && !_tuner.IsTuned(m, n, k))
-            _tuner.Tune(m, n, k, P(weight), P(x), P(dst), S, () => GemmEx(x, weight, dst, m, n, k));
-        if (_tuner?.TryRun(m, n, k, P(weight), P(x), P(dst), S) != true)
-            GemmEx(x, weight, dst, m, n, k);
-        if (bias != null)
-            _k.Launch(_k.BiasAdd, "bias_add", S, Grid(dst.NumElements), 1, 1, 256, P(dst), P(bias), dst.NumElements, dst.Cols);
-    }
-
-    private void GemmEx(Tensor x, Tensor weight, Tensor dst, int m, int n, int k)
-    {
         float one = 1f, zero = 0f;
         int type = DType switch { DType.BF16 => Cublas.R16BF, DType.F16 => Cublas.R16F, _ => Cublas.R32F };
         int compute = DType == DType.F32 ? Cublas.Compute32FPedantic : Cublas.Compute32F;
         Cublas.Check(Cublas.cublasGemmEx(_blas.Handle, Cublas.OpT, Cublas.OpN, m, n, k, &one, P(weight), type, k, P(x), type, k,
             &zero, P(dst), type, m, compute, Cublas.GemmDefault), "cublasGemmEx");
+        if (bias != null)
+            _k.Launch(_k.BiasAdd, "bias_add", S, Grid(dst.NumElements), 1, 1, 256, P(dst), P(bias), dst.NumElements, dst.Cols);
     }
-
-    /// <summary>Set around the decode graphs' warm-up forwards: the 16-bit GEMM shapes they meet are timed (<see cref="GemmTuner"/>).</summary>
-    internal bool TuningGemms { get; set; }
-
-    /// <summary>The shapes tuned so far: cublasGemmEx's µs per call and the chosen algorithm's, and how many were offered.</summary>
-    public IReadOnlyList<(int M, int N, int K, double DefaultUs, double ChosenUs, int Tried)> GemmTuning => _tuner?.Log ?? [];
-
-    /// <summary>Milliseconds the GEMM tuning took.</summary>
-    public double GemmTuningMilliseconds => _tuner?.Milliseconds ?? 0;
 
     /// <inheritdoc />
     public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor dst)
@@ -344,7 +324,6 @@ public sealed unsafe partial class CudaBackend : IBackend
         _workspace.Dispose();
         _attentionCounters.Dispose();
         _gemmCounters.Dispose();
-        _tuner?.Dispose();
         _blas.Dispose();
         _kvCopyStream?.Dispose();
         _stream.Dispose();

@@ -71,15 +71,7 @@ public sealed class CudaGraphModel : IModel
         {
             Sampling = DeviceSamplingPlan.Of(DeviceSamplingInputs.TopK(size * query, 1)),
         };
-        _backend.TuningGemms = true;   // warm-up: allocations, cuBLAS heuristics and GEMM tuning happen outside capture
-        try
-        {
-            Run(StepMode.Eager, null, dummy, cache);
-        }
-        finally
-        {
-            _backend.TuningGemms = false;
-        }
+        Run(StepMode.Eager, null, dummy, cache);       // warm-up: allocations and cuBLAS heuristics happen outside capture
         var g = new CudaBackend.CudaGraph();
         Run(StepMode.Capture, g, dummy, cache);
         _graphs[(size, query)] = g;

@@ -48,29 +48,13 @@ public sealed class CudaProvider : IBackendProvider
     }
 
     /// <inheritdoc />
-    public int? DefaultMaxNumBatchedTokens(IBackend backend, UsageContext usage)
-    {
-        var device = ((CudaBackend)backend).Device;
-        return BatchDefaults(device.TotalMemory, device.Name, usage);
-    }
-
-    /// <summary>
-    /// vLLM's step budgets for a GPU: larger ones on cards of 70 GiB or more (H100, H200), except the A100, where
-    /// vLLM measured them to lower throughput.
-    /// </summary>
-    public static int BatchDefaults(long totalMemory, string name, UsageContext usage) =>
-        totalMemory >= 70L << 30 && !name.Contains("A100", StringComparison.OrdinalIgnoreCase)
-            ? usage == UsageContext.OpenAIApiServer ? 8192 : 16384
-            : usage == UsageContext.OpenAIApiServer ? 2048 : 8192;
-
-    /// <inheritdoc />
     public int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen)
     {
         var b = (CudaBackend)backend;
         var (free, total) = b.Device.MemoryInfo();
         int elem = DTypes.SizeOf(b.DType);
         // Activations of the largest step: the residual stream, norms, q/k/v, attention, the MLP, and the logits.
-        long tokens = args.ResolvedMaxNumBatchedTokens;
+        long tokens = args.MaxNumBatchedTokens;
         long perToken = 4L * config.HiddenSize + 3L * config.NumHeads * config.HeadDim + 3L * config.IntermediateSize;
         long logitRows = Math.Max(tokens, args.MaxNumSeqs);
         long reserve = tokens * perToken * elem + logitRows * config.VocabSize * (elem + 4L) + (1L << 30);

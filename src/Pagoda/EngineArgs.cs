@@ -50,22 +50,8 @@ public sealed record EngineArgs
     /// <summary>Reuse the KV of cached prompt prefixes.</summary>
     public bool EnablePrefixCaching { get; init; } = true;
 
-    /// <summary>
-    /// Tokens one step may compute; longer prompts are prefilled in chunks. Null: the device's default for the
-    /// <see cref="UsageContext"/>, as vLLM picks it (a GPU of 70 GiB or more that is not an A100: 8192 served, 16384
-    /// offline; other GPUs and the CPU: 2048 served, 8192 offline on a GPU, 2048 on the CPU, whose chunked prefill was
-    /// tuned at 2048).
-    /// </summary>
-    public int? MaxNumBatchedTokens { get; init; }
-
-    /// <summary>Who runs the engine (offline or the OpenAI server): picks the device's defaults, as vLLM's usage context does.</summary>
-    public UsageContext UsageContext { get; init; } = UsageContext.LlmClass;
-
-    /// <summary>The CPU's step budget, and any device's that names none.</summary>
-    public const int DefaultMaxNumBatchedTokens = 2048;
-
-    /// <summary>The step budget: <see cref="MaxNumBatchedTokens"/>, which the engine fills in with its device's default.</summary>
-    public int ResolvedMaxNumBatchedTokens => MaxNumBatchedTokens ?? DefaultMaxNumBatchedTokens;
+    /// <summary>Tokens one step may compute; longer prompts are prefilled in chunks.</summary>
+    public int MaxNumBatchedTokens { get; init; } = 2048;
 
     /// <summary>Requests that may run at once.</summary>
     public int MaxNumSeqs { get; init; } = 256;

@@ -27,7 +27,6 @@ public static class Bench
         var b = (CudaBackend)llm.Engine.Backend;
         log.WriteLine($"device {b.Device.Name}; kernels {b.KernelInfo}; fixed-order GEMM (batch invariant) {b.BatchInvariant}");
         log.WriteLine($"engine built in {loadS:F2} s (process start to ready {readyS:F2} s); KV blocks {llm.Engine.KvCacheInfo.NumBlocks}; eager={eager}");
-        GemmTuningReport(b, log);
 
         var rng = new Random(7);
         int vocab = llm.Engine.Folder.Config.VocabSize - 1000;
@@ -81,17 +80,5 @@ public static class Bench
         log.WriteLine($"offline steps: {llm.Engine.Timings}");
         if (llm.Engine.Backend is CudaBackend cb)
             log.WriteLine($"graph launch->done {cb.GraphTicks * 1000.0 / Stopwatch.Frequency:F0} ms in all; activation pool {cb.PoolBytes >> 20} MiB");
-    }
-
-    /// <summary>What the GEMM tuning chose: per row count, cublasGemmEx's µs against the chosen algorithms' (one call of each shape).</summary>
-    public static void GemmTuningReport(CudaBackend b, TextWriter log)
-    {
-        var t = b.GemmTuning;
-        if (t.Count == 0)
-            return;
-        log.WriteLine($"GEMM tuning: {t.Count} shapes in {b.GemmTuningMilliseconds:F0} ms, {t.Count(s => s.ChosenUs < s.DefaultUs)} on cuBLASLt algorithms");
-        foreach (var g in t.GroupBy(s => s.N).OrderBy(g => g.Key).Where(g => g.Key is 1 or 2 or 8 or 32 or 64 or 128 or 256))
-            log.WriteLine($"  {g.Key,4} rows: cublasGemmEx {g.Sum(s => s.DefaultUs),8:F1} us, chosen {g.Sum(s => s.ChosenUs),8:F1} us; " +
-                string.Join(", ", g.Select(s => $"{s.M}x{s.K} {s.DefaultUs:F1}->{s.ChosenUs:F1}")));
     }
 }

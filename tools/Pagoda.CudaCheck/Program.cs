@@ -89,14 +89,6 @@ switch (mode)
     case "bench":
         Bench.Run(args[1], Opt("--dtype", "bfloat16"), eager, invariant, int.Parse(Opt("--prompts", "256")), log, args.Contains("--quick"));
         break;
-    case "gemm-tuning":   // start-up only: the engine's time to ready and what its GEMM tuning chose
-        {
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            using var llm = new Pagoda.LLM(Bench.Args(args[1], Opt("--dtype", "bfloat16"), eager: false, invariant));
-            log.WriteLine($"engine built in {sw.Elapsed.TotalSeconds:F2} s");
-            Bench.GemmTuningReport((CudaBackend)llm.Engine.Backend, log);
-        }
-        break;
     case "structured":
         StructuredBench.Run(args[1], Opt("--dtype", "bfloat16"), int.Parse(Opt("--concurrency", "32")),
             double.Parse(Opt("--temperature", "1"), System.Globalization.CultureInfo.InvariantCulture), log);

@@ -45,7 +45,7 @@ internal sealed class EngineOptions
     private readonly Option<int?> _numKvBlocks = new("--num-kv-blocks", "--num-gpu-blocks-override") { Description = "Fix the KV pool size in blocks." };
     private readonly Option<bool> _enablePrefixCaching = new("--enable-prefix-caching") { Description = "Reuse cached prompt prefixes (default on)." };
     private readonly Option<bool> _noPrefixCaching = new("--no-enable-prefix-caching") { Description = "Turn prefix caching off." };
-    private readonly Option<int?> _maxNumBatchedTokens = new("--max-num-batched-tokens") { Description = "Token budget of one step (default: the device's; on a GPU of 70 GiB or more 8192 served, 16384 offline; else 2048, or 8192 offline on a GPU)." };
+    private readonly Option<int?> _maxNumBatchedTokens = new("--max-num-batched-tokens") { Description = "Token budget of one step (default 2048)." };
     private readonly Option<int?> _maxNumSeqs = new("--max-num-seqs") { Description = "Requests running at once (default 256)." };
     private readonly Option<string?> _reasoningParser = new("--reasoning-parser") { Description = "Reasoning model: qwen3 or deepseek_r1 (<think> text into reasoning_content; structured outputs start after it)." };
     private readonly Option<string?> _kvEventsConfig = new("--kv-events-config")
@@ -124,7 +124,7 @@ internal sealed class EngineOptions
         KvCacheMemory = r.GetValue(_kvCacheMemory) ?? new EngineArgs().KvCacheMemory,
         NumKvBlocks = r.GetValue(_numKvBlocks),
         EnablePrefixCaching = !r.GetValue(_noPrefixCaching),
-        MaxNumBatchedTokens = r.GetValue(_maxNumBatchedTokens),
+        MaxNumBatchedTokens = r.GetValue(_maxNumBatchedTokens) ?? new EngineArgs().MaxNumBatchedTokens,
         MaxNumSeqs = r.GetValue(_maxNumSeqs) ?? new EngineArgs().MaxNumSeqs,
         Seed = r.GetValue(_seed) ?? 0,
         ReasoningParser = r.GetValue(_reasoningParser),

@@ -56,10 +56,7 @@ internal static class ServeCommand
                 Chat = new OpenAi.ChatServingOptions { EnableAutoToolChoice = r.GetValue(autoTools), ToolCallParser = r.GetValue(toolParser) },
             };
             options.Validate();
-            var args = engine.Bind(r, hub, terminal ? new TerminalProgress(error) : null, r.GetValue(model), allowHeadless: true) with
-            {
-                UsageContext = UsageContext.OpenAIApiServer,
-            };
+            var args = engine.Bind(r, hub, terminal ? new TerminalProgress(error) : null, r.GetValue(model), allowHeadless: true);
             if (engine.Headless(r))   // another node's ranks for node 0's engine
                 return HeadlessNode.Run(args, error);
             using IEngineClient async = args.DataParallelSize > 1 ? new DataParallelEngine(args) : new AsyncLLMEngine(new LLMEngine(args));

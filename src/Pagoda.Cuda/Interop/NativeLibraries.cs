@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace Pagoda.Cuda.Interop;
 
 /// <summary>
-/// Resolves the logical library names used by the imports ("cuda", "nvrtc", "cublas", "cublasLt") by probing the
+/// Resolves the logical library names used by the imports ("cuda", "nvrtc", "cublas") by probing the
 /// sonames of CUDA 13 and 12 in turn, so one build runs on either toolkit.
 /// </summary>
 internal static class NativeLibraries
@@ -12,14 +12,12 @@ internal static class NativeLibraries
     public const string Cuda = "cuda";
     public const string Nvrtc = "nvrtc";
     public const string Cublas = "cublas";
-    public const string CublasLt = "cublasLt";
 
     private static readonly Dictionary<string, string[]> Candidates = new()
     {
         [Cuda] = ["libcuda.so.1", "libcuda.so", "nvcuda.dll"],
         [Nvrtc] = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so", "nvrtc64_130_0.dll", "nvrtc64_120_0.dll"],
         [Cublas] = ["libcublas.so.13", "libcublas.so.12", "libcublas.so", "cublas64_13.dll", "cublas64_12.dll"],
-        [CublasLt] = ["libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so", "cublasLt64_13.dll", "cublasLt64_12.dll"],
     };
 
     private static readonly Dictionary<string, nint> Loaded = new();

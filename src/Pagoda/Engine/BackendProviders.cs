@@ -26,12 +26,6 @@ public interface IBackendProvider
     /// <summary>Wraps the model for execution (CUDA graphs for decode); may return it unchanged.</summary>
     IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen);
 
-    /// <summary>
-    /// The step's token budget when none was asked for, by <paramref name="usage"/> (vLLM's defaults for this
-    /// device); null leaves <see cref="EngineArgs.DefaultMaxNumBatchedTokens"/>.
-    /// </summary>
-    int? DefaultMaxNumBatchedTokens(IBackend backend, UsageContext usage) => null;
-
     /// <summary>Whether `--device auto` may pick it (stand-in devices of tests and benchmarks say no).</summary>
     bool AutoSelect => true;
 }

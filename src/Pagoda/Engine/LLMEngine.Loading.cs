@@ -25,7 +25,7 @@ public sealed partial class LLMEngine
         // A draft model's pool has a block for each of the target's: poolsPerBlock scales a block's bytes to both.
         long bytesPerBlock = (long)(2.0 * numLayers * kvWidth * sizeof(float) * args.BlockSize * poolsPerBlock);
         int numBlocks = args.NumKvBlocks ?? deviceBlocks ?? (int)Math.Min(args.KvCacheMemory / bytesPerBlock, int.MaxValue / args.BlockSize);
-        var info = new KvCacheInfo(numBlocks, args.BlockSize, maxModelLen) { SlidingWindow = slidingWindow, MaxNumBatchedTokens = args.ResolvedMaxNumBatchedTokens };
+        var info = new KvCacheInfo(numBlocks, args.BlockSize, maxModelLen) { SlidingWindow = slidingWindow, MaxNumBatchedTokens = args.MaxNumBatchedTokens };
         // One request of the full context length must always fit, or preemption could never make room.
         if (slidingWindow == 0 && info.NumTokens < maxModelLen)
             throw new ArgumentException(
@@ -35,7 +35,7 @@ public sealed partial class LLMEngine
         if (slidingWindow > 0 && numBlocks - 1 < info.MaxBlocksPerRequest)
             throw new ArgumentException(
                 $"The KV cache has {numBlocks - 1} usable blocks of {args.BlockSize} (one more is the null block), fewer than the {info.MaxBlocksPerRequest} " +
-                $"one request may hold with a sliding window of {slidingWindow} and --max-num-batched-tokens {args.ResolvedMaxNumBatchedTokens}. " +
+                $"one request may hold with a sliding window of {slidingWindow} and --max-num-batched-tokens {args.MaxNumBatchedTokens}. " +
                 "Increase --kv-cache-memory (or --num-kv-blocks) or decrease --max-num-batched-tokens or --max-model-len.");
         return info;
     }

@@ -95,8 +95,6 @@ public sealed partial class LLMEngine : IDisposable
         if (group != null && backendOptions.CpuThreads == null)   // the ranks share the cores
             backendOptions = backendOptions with { CpuThreads = Math.Max(1, backendOptions.NumCpuThreads / args.RanksPerNode) };
         _backend = provider?.CreateBackend(args, Folder.Config, MaxModelLen) ?? new CpuBackend(backendOptions);
-        if (args.MaxNumBatchedTokens == null && provider?.DefaultMaxNumBatchedTokens(_backend, args.UsageContext) is int budget)
-            Args = args = args with { MaxNumBatchedTokens = budget };
         _weights = null!;
         try
         {
@@ -134,7 +132,7 @@ public sealed partial class LLMEngine : IDisposable
         bool kvEvents = args.KvEventsConfig?.EnableKvCacheEvents == true;
         var kv = new KvCacheManager(KvCacheInfo.NumBlocks, args.BlockSize, args.EnablePrefixCaching, kvEvents, KvCacheInfo.SlidingWindow);
         _spec = args.SpeculativeConfig is { } spec ? new SpecDecoder(spec, MaxModelLen) : null;
-        _scheduler = new Scheduler(new SchedulerConfig(args.ResolvedMaxNumBatchedTokens, args.MaxNumSeqs, MaxModelLen, _draft != null ? _spec!.Config.NumSpeculativeTokens : 0), kv);
+        _scheduler = new Scheduler(new SchedulerConfig(args.MaxNumBatchedTokens, args.MaxNumSeqs, MaxModelLen, _draft != null ? _spec!.Config.NumSpeculativeTokens : 0), kv);
         _output = new OutputProcessor(_tokenizer, args.FaultHook);
         if (args.ReasoningParser != null && _tokenizer != null)
             (_reasoningStart, _reasoningEnd) = (_tokenizer.TokenToId("<think>"), _tokenizer.TokenToId("</think>"));

@@ -39,7 +39,7 @@ internal sealed class TensorParallelWorkers : IDisposable
         return args.TensorParallelSize < 2 ? null
             : args.Nnodes > 1 ? TcpGroup.Listen(args.MasterAddr, args.MasterPort, args.TensorParallelSize, args.TensorParallelJoinTimeout)
             : SharedMemoryGroup.Create(args.TensorParallelSize,
-                BatchMessage.MaxBytes(Math.Max(args.ResolvedMaxNumBatchedTokens, maxModelLen), args.MaxNumSeqs, maxModelLen, args.BlockSize));
+                BatchMessage.MaxBytes(Math.Max(args.MaxNumBatchedTokens, maxModelLen), args.MaxNumSeqs, maxModelLen, args.BlockSize));
     }
 
     /// <summary>

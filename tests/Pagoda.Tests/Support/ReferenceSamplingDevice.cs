@@ -27,11 +27,6 @@ public sealed class ReferenceSamplingDevice : IBackendProvider
         return true;
     }
 
-    /// <summary>The step budget this device defaults to for a usage context (none: the engine's own default).</summary>
-    public Func<UsageContext, int?>? BatchDefaults { get; init; }
-
-    public int? DefaultMaxNumBatchedTokens(IBackend backend, UsageContext usage) => BatchDefaults?.Invoke(usage);
-
     public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen) => new Backend(new CpuBackend(args.ResolvedBackendOptions()), this);
 
     public int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen) => args.NumKvBlocks ?? 64;
