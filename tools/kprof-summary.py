@@ -9,7 +9,7 @@ h = rows[0]; k = h.index('Kernel Name'); v = h.index('Metric Value'); u = h.inde
 kernels = []
 for r in rows[1:]:
     t = float(r[v].replace(',', ''))
-    t = t / 1000 if r[u] == 'nsecond' else t * 1000 if r[u] == 'msecond' else t  # to microseconds
+    t = t / 1000 if r[u] in ('ns', 'nsecond') else t * 1000 if r[u] in ('ms', 'msecond') else t  # to microseconds
     kernels.append((r[k].split('(')[0].split('<')[0], t))
 
 steps, cur, in_sampling = [], [], False
