@@ -58,7 +58,6 @@ public sealed unsafe partial class CudaBackend : IMergedProjectionOps
         if (Skip) return;
         if (gateUp.Cols != 2 * dst.Cols)
             throw new ArgumentException("gateUp must be [n, 2·ff] for dst [n, ff]");
-        var (gx, gy) = RowsGrid(dst.Rows, dst.Cols);
-        _k.Launch(_k.SiluMulStacked, "silu_mul_stacked", S, gx, gy, 1, 256, P(gateUp), P(dst), dst.Rows, dst.Cols);
+        _k.Launch(_k.SiluMulStacked, "silu_mul_stacked", S, Grid(dst.NumElements), 1, 1, 256, P(gateUp), P(dst), dst.NumElements, dst.Cols);
     }
 }

@@ -37,8 +37,7 @@ public sealed unsafe partial class CudaBackend : IMoeOps
         _k.Launch(_k.MoeAlign, "moe_align", S, 1, 1, 1, 1024, P(ids), pairs, numExperts, P(offsets), P(cursor), P(sorted));
         _k.Launch(_k.MoeGroupedGemv, "moe_grouped_gemv", S, (uint)numExperts, (uint)((2 * ff + 7) / 8), 1, 256,
             P(x), k, P(sorted), P(offsets), ex.Gate, ex.Up, ff, ex.GateUpBias, P(gateUp), h, 2 * ff);
-        var (gx, gy) = RowsGrid(pairs, ff);
-        _k.Launch(_k.MoeActivation, "moe_activation", S, gx, gy, 1, 256, P(gateUp), P(act), pairs, ff,
+        _k.Launch(_k.MoeActivation, "moe_activation", S, Grid((long)pairs * ff), 1, 1, 256, P(gateUp), P(act), (long)pairs * ff, ff,
             spec.Activation == MoeActivation.SiluGated ? 0 : 1, spec.SwigluAlpha, spec.SwigluLimit);
         _k.Launch(_k.MoeGroupedGemv, "moe_grouped_gemv", S, (uint)numExperts, (uint)((h + 7) / 8), 1, 256,
             P(act), 1, P(sorted), P(offsets), ex.Down, ex.Down, h, ex.DownBias, P(ys), ff, h);

@@ -303,9 +303,6 @@ public sealed unsafe partial class CudaBackend : IBackend
 
     private static uint Grid(long n) => (uint)Math.Clamp((n + 255) / 256, 1, 8192);
 
-    // Blocks of 256 columns by rows (a row per y index, at most 4,096 rows at once) for elementwise row kernels.
-    private static (uint X, uint Y) RowsGrid(int rows, int cols) => ((uint)Math.Max(1, (cols + 255) / 256), (uint)Math.Clamp(rows, 1, 4096));
-
     private static uint RowThreads(int cols) => (uint)Math.Clamp((cols + 31) / 32 * 32, 32, 512);
 
     /// <inheritdoc />

@@ -315,19 +315,16 @@ extern "C" __global__ void qkv_rope_store(const T* qkv, const T* bias, T* q, T* 
     }
 }
 
-// silu(gate) * up where gate and up are the two halves of each row of the stacked gate/up output. Rows over y and
-// columns over x: a flat index split by a 64-bit division per element made a prefill chunk's call compute-bound.
-extern "C" __global__ void silu_mul_stacked(const T* gate_up, T* dst, int rows, int cols)
+// silu(gate) * up where gate and up are the two halves of each row of the stacked gate/up output.
+extern "C" __global__ void silu_mul_stacked(const T* gate_up, T* dst, long long n, int cols)
 {
     PDL_ENTRY();
-    for (int r = blockIdx.y; r < rows; r += gridDim.y)
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
     {
-        const T* row = gate_up + (long long)r * 2 * cols;
-        T* out = dst + (long long)r * cols;
-        for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x)
-        {
-            float g = ld(row[c]);
-            out[c] = st(g / (1.f + expf(-g)) * ld(row[cols + c]));
-        }
+        long long r = i / cols;
+        int c = (int)(i - r * cols);
+        const T* row = gate_up + r * 2 * cols;
+        float g = ld(row[c]);
+        dst[i] = st(g / (1.f + expf(-g)) * ld(row[cols + c]));
     }
 }

@@ -127,15 +127,14 @@ extern "C" __global__ void __launch_bounds__(256) moe_grouped_gemv(const T* in, 
 
 // act [pairs, ff] from gate_up [pairs, 2 ff] (gate columns, then up): 0 silu(gate) · up; 1 gpt-oss's clamped SwiGLU,
 // g = min(gate, limit), u = clamp(up, -limit, limit), (u + 1) · g · sigmoid(alpha · g).
-// Pairs over y and columns over x (no division per element).
-extern "C" __global__ void moe_activation(const T* gate_up, T* act, int pairs, int ff, int kind, float alpha, float limit)
+extern "C" __global__ void moe_activation(const T* gate_up, T* act, long long n, int ff, int kind, float alpha, float limit)
 {
     PDL_ENTRY();
-    for (int p = blockIdx.y; p < pairs; p += gridDim.y)
-    for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < ff; j += gridDim.x * blockDim.x)
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
     {
-        long long i = (long long)p * ff + j;
-        float g = ld(gate_up[(long long)p * 2 * ff + j]), u = ld(gate_up[(long long)p * 2 * ff + ff + j]);
+        long long p = i / ff;
+        int j = (int)(i - p * ff);
+        float g = ld(gate_up[p * 2 * ff + j]), u = ld(gate_up[p * 2 * ff + ff + j]);
         float a;
         if (kind == 0) a = g / (1.f + expf(-g)) * u;
         else
