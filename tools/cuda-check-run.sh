@@ -119,13 +119,13 @@ if want pd; then L=$(left); echo "== P/D on one GPU ($L s left)"
   for i in $(seq 1 90); do curl -sf localhost:8013/health >/dev/null && curl -sf localhost:8014/health >/dev/null && break; sleep 1; done
   timeout 60 python3 tools/pd-check.py http://127.0.0.1:8013 http://127.0.0.1:8014; kill $P1 $P2; wait $P1 $P2 2>/dev/null
 fi
-# Issue 19: dummy bf16 runs of the real configs that fit the card (Mixtral's 93 GB only on an H200), batch 1 and 32.
+# Issue 19: dummy bf16 runs of the real configs that fit the card (Mixtral's 93 GB only on an H200), batch 1 and 32 (graphs up to 32 sequences: a shorter start).
 if want real; then MEM=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -1)
   for cfg in ${REAL:-mistral-7b-instruct-v0.3 gpt-oss-20b gemma-2-2b-it gemma-3-1b-it phi-4-mini-instruct mixtral-8x7b-instruct-v0.1}; do L=$(left); [ $L -lt 70 ] && break
     [ $cfg = mixtral-8x7b-instruct-v0.1 ] && [ $MEM -lt 120000 ] && { echo "-- $cfg skipped: ${MEM} MiB card"; continue; }
     echo "== $cfg, dummy bf16 ($L s left)"
     for bs in 1 32; do timeout $((L > 200 ? 200 : L - 10)) $C cli bench latency --model tests/fixtures/configs/$cfg --load-format dummy --dtype bfloat16 --skip-tokenizer-init \
-      --num-kv-blocks 2048 --max-model-len 2048 --batch-size $bs --input-len 128 --output-len 128 --num-iters 2 2>&1 | grep -E "decode:|rror|xception" | head -3; L=$(left); done
+      --num-kv-blocks 2048 --max-model-len 2048 --max-num-seqs 32 --batch-size $bs --input-len 128 --output-len 128 --num-iters 2 2>&1 | grep -E "decode:|rror|xception" | head -3; L=$(left); done
   done
 fi
 # Issue 20: the goldens with drafts (n-gram, the model as its own draft), and what verifying k drafts costs on the 1.5B shape.
