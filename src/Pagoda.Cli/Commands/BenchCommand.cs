@@ -56,14 +56,15 @@ internal static class BenchCommand
     /// </summary>
     public static (double Prefill, double Total) RunToCompletion(LLMEngine engine, int numRequests)
     {
-        long firstTokens = engine.Stats.GenerationTokens;
+        long firstTokens = engine.Stats.NumFirstTokens;
         var sw = Stopwatch.StartNew();
         double prefill = -1;
         while (engine.HasUnfinishedRequests)
         {
             engine.Step();
-            // Until the prefills finish, each step's generated tokens are first tokens.
-            if (prefill < 0 && engine.Stats.GenerationTokens - firstTokens >= numRequests)
+            // Done prefilling when every request has its first token (counting generated tokens instead ended it early
+            // whenever the batch took more than one step's budget: the first requests' decodes counted too).
+            if (prefill < 0 && engine.Stats.NumFirstTokens - firstTokens >= numRequests)
                 prefill = sw.Elapsed.TotalSeconds;
         }
         return (prefill, sw.Elapsed.TotalSeconds);

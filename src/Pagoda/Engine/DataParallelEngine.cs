@@ -80,7 +80,10 @@ public sealed class DataParallelEngine : IEngineClient
             var all = _replicas.Select(r => r.Stats).ToList();
             return new EngineStats(all.Sum(s => s.NumRunning), all.Sum(s => s.NumWaiting), all.Average(s => s.KvCacheUsage),
                 new PrefixCacheStats(all.Sum(s => s.PrefixCache.QueriedTokens), all.Sum(s => s.PrefixCache.HitTokens)),
-                all.Sum(s => s.NumPreemptions), all.Sum(s => s.PromptTokens), all.Sum(s => s.GenerationTokens));
+                all.Sum(s => s.NumPreemptions), all.Sum(s => s.PromptTokens), all.Sum(s => s.GenerationTokens))
+            {
+                NumFirstTokens = all.Sum(s => s.NumFirstTokens),
+            };
         }
     }
 

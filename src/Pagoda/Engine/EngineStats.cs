@@ -13,6 +13,12 @@ public sealed record EngineStats(
     long PromptTokens,
     long GenerationTokens)
 {
+    /// <summary>
+    /// Sequences that have sampled their first token: prefills finished (a preempted sequence's recompute does not count
+    /// again). Benchmarks time a batch's prefill by it; generated tokens include the decodes of sequences that finished first.
+    /// </summary>
+    public long NumFirstTokens { get; init; }
+
     /// <summary>Speculative decoding's counters (null without `--speculative-config`).</summary>
     public SpecDecodingStats? SpecDecoding { get; init; }
 }

@@ -35,7 +35,7 @@ public sealed partial class LLMEngine : IDisposable
     private readonly List<RequestFailure> _failures = [];
     private readonly IKvEventPublisher _kvEvents;
     private readonly Action<string> _warn;
-    private long _promptTokens, _generationTokens;
+    private long _promptTokens, _generationTokens, _firstTokens;
     private (SchedulerOutput Scheduled, ModelRunnerOutput Run)? _deferred;
     // Made on the first structured request (the vocabulary's trie takes a moment); the second one, sharing the
     // vocabulary, compiles JSON without whitespace (disable_any_whitespace).
@@ -198,7 +198,10 @@ public sealed partial class LLMEngine : IDisposable
 
     /// <summary>Load counters.</summary>
     public EngineStats Stats => new(_scheduler.NumRunning, _scheduler.NumWaiting, _scheduler.KvCache.Usage,
-        _scheduler.KvCache.PrefixCacheStats, _scheduler.NumPreemptions, _promptTokens, _generationTokens) { SpecDecoding = _spec?.Stats };
+        _scheduler.KvCache.PrefixCacheStats, _scheduler.NumPreemptions, _promptTokens, _generationTokens)
+    {
+        NumFirstTokens = _firstTokens, SpecDecoding = _spec?.Stats,
+    };
 
     /// <summary>
     /// Ends a request (all its sequences) and frees its blocks (a pull still writing them frees them when it stops);
@@ -326,11 +329,17 @@ public sealed partial class LLMEngine : IDisposable
         if (scheduled.Scheduled.Any(s => s.Request.Status != RequestStatus.Running))
             scheduled = scheduled with { Scheduled = scheduled.Scheduled.Where(s => s.Request.Status == RequestStatus.Running).ToList() };
         foreach (var s in scheduled.Scheduled)
+        {
             _generationTokens -= s.Request.NumOutputTokens;
+            _firstTokens -= s.Request.NumOutputTokens > 0 ? 1 : 0;
+        }
         _spec?.RecordStep(scheduled, run.SampledTokens, seconds);
         _scheduler.Update(scheduled, run.SampledTokens);
         foreach (var s in scheduled.Scheduled)
+        {
             _generationTokens += s.Request.NumOutputTokens;
+            _firstTokens += s.Request.NumOutputTokens > 0 ? 1 : 0;
+        }
         if (_connector != null)
             HoldFinishedPrefills();
         return scheduled;
