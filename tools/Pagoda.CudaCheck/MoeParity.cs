@@ -30,8 +30,8 @@ public static class MoeParity
             data.CopyTo(c.F32);
             return (c, gpu.Upload(data, rows, cols));
         }
-        // Inputs of ±256: the dummy weights are ±1e-3, so inputs of order 1 left the SiLU-gated experts' outputs near
-        // 1e-7, below float16's smallest normal (6e-5), where the comparison measured underflow, not the kernels.
+        // Inputs of ±256: the dummy weights are ±1e-3, so inputs of order 1 left the SiLU-gated experts' outputs at a
+        // few 1e-8, under float16's smallest subnormal (6e-8): the comparison measured underflow, not the kernels.
         var x = Input(Enumerable.Range(0, n * h).Select(_ => (float)(rng.NextDouble() * 512 - 256)).ToArray(), n, h);
         var logits = Input(Enumerable.Range(0, n).SelectMany(_ => Enumerable.Range(0, numExperts).OrderBy(_ => rng.Next()))
             .Select(r => r * 0.25f - 1f).ToArray(), n, numExperts);

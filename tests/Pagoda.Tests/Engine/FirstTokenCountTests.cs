@@ -29,11 +29,12 @@ public class FirstTokenCountTests
         // finishes r1 (16), prefills r2 (40) and 6 tokens of r3; step 3 decodes r0-r2 and finishes r3 (34 of 61).
         using var engine = Engine();
         AddFour(engine, "r");
-        var (firsts, generated) = (new List<long>(), new List<long>());
+        List<long> firsts = [], generated = [];
         for (int step = 0; step < 3; step++)
         {
             engine.Step();
-            (firsts, generated) = ([.. firsts, engine.Stats.NumFirstTokens], [.. generated, engine.Stats.GenerationTokens]);
+            firsts.Add(engine.Stats.NumFirstTokens);
+            generated.Add(engine.Stats.GenerationTokens);
         }
         Assert.Equal([1, 3, 4], firsts);
         Assert.Equal([1, 4, 8], generated);   // 4 after step 2, when r3 has not finished its prefill
