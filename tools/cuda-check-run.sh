@@ -134,7 +134,8 @@ if want spec; then L=$(left); echo "== golden-spec ($L s left)"; [ "${SPEC_GOLDE
   grep -E "golden |FAIL|golden-spec:|rror|xception" $OUT/golden-spec.log | head -20
   L=$(left); echo "== verify-cost ($L s left)"; [ "${VERIFY:-1}" = 1 ] && [ $L -gt 60 ] && timeout $((L > 200 ? 200 : L - 5)) $C verify-cost $M --dtype bfloat16 2>&1 | grep -E "k [0-9]|rror|xception"
   # fortune-chat's workloads (bench/SpecDecode's), each against no speculation in the same process.
-  for w in ${SPEC_WORKLOADS:-repeat "repeat greedy" plain c16}; do L=$(left); [ $L -lt 40 ] && break; echo "-- spec-bench $w ($L s left)"
+  # SPEC_WORKLOADS: space-separated, a workload's own words joined by commas ("reask,greedy plain").
+  for w in ${SPEC_WORKLOADS:-repeat repeat,greedy plain c16 reask,greedy}; do w=${w//,/ }; L=$(left); [ $L -lt 40 ] && break; echo "-- spec-bench $w ($L s left)"
     timeout $((L > 90 ? 90 : L - 5)) $C spec-bench $w --runs 3 2>&1 | tee -a $OUT/spec-bench.log | grep -E "^run|median|rror|xception"; done; fi
 # Issue 20: trains fortune-chat's 2-layer draft (tools/train-draft; .gpu/fortunes.json.xz from its make_corpus.py), brings
 # it back under $OUT/fortune-chat-draft, and runs fortune-chat's workloads with it.

@@ -14,7 +14,8 @@ namespace Pagoda.Bench.SpecDecode;
 /// Workloads: repeat (batch 1: long generations past EOS, where the model writes new chat turns of the same shape),
 /// quote (batch 1: the answer repeats a text the prompt gives), plain (batch 1: ordinary fortune prompts, the answer
 /// only), c16 (16 ordinary prompts at once, answers only), c16-repeat (16 prompts at once, past EOS), random (batch 1:
-/// a prompt of spread token ids, sampled at temperature 1: proposals that are rarely accepted).
+/// a prompt of spread token ids, sampled at temperature 1: proposals that are rarely accepted), reask (batch 1: a chat
+/// whose earlier turn asked the same question and holds the model's own answer to it, as after a client's "regenerate").
 /// </remarks>
 public static class SpecDecodeBench
 {
@@ -115,9 +116,21 @@ public static class SpecDecodeBench
             "plain" => (topics.Take(8).Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 128 }),
             "c16" => (topics.Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 128 }),
             "random" => (new[] { PromptInput.FromTokenIds(Enumerable.Range(0, 64).Select(i => (i * 7919) % 8000).ToArray()) }, new SamplingParams { Temperature = 1, MaxTokens = 256, IgnoreEos = true, Seed = 0 }),
+            "reask" => (topics.Take(8).Select(t => Reask(llm, $"Tell me a joke about {t}.", defaults with { MaxTokens = 128 })).ToArray(), defaults with { MaxTokens = 128 }),
             "c16-repeat" => (topics.Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 256, IgnoreEos = true }),
             _ => throw new ArgumentException($"unknown workload {workload}"),
         };
-        return new Work(prompts, p, workload is "repeat" or "quote" or "plain" or "random");
+        return new Work(prompts, p, workload is "repeat" or "quote" or "plain" or "random" or "reask");
+    }
+
+    // The question asked again after the model's own answer to it (generated now, without speculation).
+    private static PromptInput Reask(LLM llm, string question, SamplingParams p)
+    {
+        var first = llm.RenderChat(new JsonArray(new JsonObject { ["role"] = "user", ["content"] = question }));
+        string answer = llm.Generate([first], p)[0].Outputs[0].Text;
+        return llm.RenderChat(new JsonArray(
+            new JsonObject { ["role"] = "user", ["content"] = question },
+            new JsonObject { ["role"] = "assistant", ["content"] = answer },
+            new JsonObject { ["role"] = "user", ["content"] = question }));
     }
 }
