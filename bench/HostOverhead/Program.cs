@@ -10,6 +10,7 @@ using Pagoda.Tokenization;
 // free. Prints the median microseconds of each StepTimings phase over the steps where every sequence decodes.
 // With "async" the forward reports itself still running, as CUDA graph replays do, so the engine defers output
 // processing to the next step (on a GPU it overlaps the device's work; here it only moves between phases).
+// "serial" is the sum less the sampling plan and the outputs, which a GPU's forward overlaps: the time it waits each step.
 // The sixth argument picks the requests' sampling: greedy (default), defaults (Qwen2.5's generation_config: temperature
 // 0.7, top-k 20, top-p 0.8, repetition penalty 1.1), t1 (temperature 1, a whole-row draw) or logprobs (greedy, 5 logprobs).
 // Usage: dotnet run -c Release --project bench/HostOverhead -- [seqs=256] [maxTokens=300] [runs=3] [final|delta|cumulative] [sync|async] [greedy|defaults|t1|logprobs]
@@ -28,9 +29,10 @@ const string Script = "A fortune cookie once told me that the best time to plant
 var tokenizer = Tokenizer.FromFolder(model);
 int[] script = [.. tokenizer.Encode(Script, false)];
 
+var provider = new ScriptedProvider(script, asynchronous);
 using var engine = new LLMEngine(new EngineArgs
 {
-    Model = model, Device = "scripted", BackendProviders = [new ScriptedProvider(script, asynchronous)], MaxNumSeqs = seqs, MaxModelLen = 1024, GenerationConfig = "vllm",
+    Model = model, Device = "scripted", BackendProviders = [provider], MaxNumSeqs = seqs, MaxModelLen = 1024, GenerationConfig = "vllm",
 });
 string[] topics = ["cats", "work", "love", "computers", "the sea", "money", "politics", "poetry", "history", "food"];
 var greedy = new SamplingParams { Temperature = 0, MaxTokens = maxTokens, IgnoreEos = true, OutputKind = kind };
@@ -45,7 +47,7 @@ var p = sampling switch
     _ => throw new ArgumentException($"unknown sampling '{sampling}'"),
 };
 
-var phases = new List<double>[6];
+var phases = new List<double>[7];
 for (int i = 0; i < phases.Length; i++)
     phases[i] = [];
 var wall = new List<double>();
@@ -70,6 +72,7 @@ for (int run = 0; run < runs + WarmUpRuns; run++)
     while (engine.HasUnfinishedRequests)
     {
         engine.Timings.Reset();
+        provider.Model!.PlanTicks = 0;
         long bytes = GC.GetAllocatedBytesForCurrentThread();
         double cpu0 = ThreadClock.Microseconds();
         long t0 = Stopwatch.GetTimestamp();
@@ -81,7 +84,9 @@ for (int run = 0; run < runs + WarmUpRuns; run++)
         if (!measured || step++ < 4 || engine.Stats.NumRunning < seqs)
             continue;
         var (s, b, f, sa, u) = engine.Timings.PerStepMs();
-        double[] values = [s, b, f, sa, u, s + b + f + sa + u];
+        // Serial: what a GPU waits for between steps (the plan and the outputs overlap its forward).
+        double plan = provider.Model!.PlanTicks * 1000.0 / Stopwatch.Frequency;
+        double[] values = [s, b, f, sa, u, s + b + f + sa + u, s + b + f + sa + u - plan - engine.Timings.OutputsMs];
         for (int i = 0; i < values.Length; i++)
             phases[i].Add(values[i] * 1000);
         wall.Add(us);
@@ -100,7 +105,7 @@ static double Mean(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Average()
 static double P90(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Order().ElementAt(xs.Count * 9 / 10);
 var inv = CultureInfo.InvariantCulture;
 Console.WriteLine(string.Create(inv, $"{seqs} sequences x {maxTokens} tokens, {runs} runs, {kind}, {sampling} sampling, {(asynchronous ? "asynchronous" : "synchronous")} forward, {wall.Count} steady steps measured"));
-string[] names = ["schedule", "build", "forward", "sample", "update", "sum"];
+string[] names = ["schedule", "build", "forward", "sample", "update", "sum", "serial"];
 for (int i = 0; i < names.Length; i++)
     Console.WriteLine(string.Create(inv, $"  {names[i],-8} median {Median(phases[i]),8:F1} us   p90 {P90(phases[i]),8:F1} us"));
 Console.WriteLine(string.Create(inv, $"  step     median {Median(wall),8:F1} us   p90 {P90(wall),8:F1} us   mean {Mean(wall),8:F1} us   allocated {Median(alloc):F0} KiB/step"));

@@ -29,8 +29,11 @@ internal sealed class ScriptedProvider(int[] script, bool asynchronous) : IBacke
     public int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen) =>
         args.MaxNumSeqs * ((maxModelLen + args.BlockSize - 1) / args.BlockSize + 1);
 
+    /// <summary>The model the engine runs (its plan time is read by the bench).</summary>
+    public ScriptedModel? Model { get; private set; }
+
     public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen) =>
-        new ScriptedModel(model, script, asynchronous);
+        Model = new ScriptedModel(model, script, asynchronous);
 }
 
 /// <summary>
@@ -46,10 +49,15 @@ internal sealed class ScriptedModel(IModel inner, int[] script, bool asynchronou
 
     public float[] Forward(ForwardBatch batch, PagedKvCache cache) => Answer(batch, batch.Sampling?.Inputs);
 
+    /// <summary>Stopwatch ticks spent making sampling plans (on a GPU they overlap the forward).</summary>
+    public long PlanTicks { get; set; }
+
     // As a GPU does, the plan is made when the forward is launched; the answer comes at Wait when asynchronous.
     public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache)
     {
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var inputs = batch.Sampling?.Inputs;
+        PlanTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
         return asynchronous ? new Launched(() => Answer(batch, inputs)) : new CompletedForward(Answer(batch, inputs));
     }
 

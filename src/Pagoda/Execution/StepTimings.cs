@@ -42,6 +42,12 @@ public sealed class StepTimings
         return (_ticks[0] * f, _ticks[1] * f, (_ticks[2] + _ticks[5]) * f, _ticks[3] * f, (_ticks[4] + _ticks[6]) * f);
     }
 
+    /// <summary>Milliseconds per step spent launching forwards (part of the forward phase of <see cref="PerStepMs"/>).</summary>
+    public double LaunchMs => _ticks[(int)StepPhase.Launch] * Scale;
+
+    /// <summary>Milliseconds per step spent making outputs (part of the update phase of <see cref="PerStepMs"/>).</summary>
+    public double OutputsMs => _ticks[(int)StepPhase.Output] * Scale;
+
     private double Scale => 1000.0 / Stopwatch.Frequency / Math.Max(_steps, 1);
 
     /// <inheritdoc />
