@@ -161,17 +161,77 @@ template <typename F> __device__ void block_topk(F at, int n, int k, u64* out)
     }
 }
 
+// One key per lane sorted descending across the warp (lane 0 the largest): a bitonic sort over shuffles.
+__device__ __forceinline__ u64 warp_sort_desc(u64 v)
+{
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int k = 2; k <= 32; k <<= 1)
+    {
+#pragma unroll
+        for (int j = k >> 1; j > 0; j >>= 1)
+        {
+            u64 o = __shfl_xor_sync(0xffffffffu, v, j);
+            bool keep_max = ((lane & j) == 0) == ((lane & k) == 0);
+            v = keep_max ? (o > v ? o : v) : (o < v ? o : v);
+        }
+    }
+    return v;
+}
+
+// A bitonic sequence of one key per lane, sorted descending.
+__device__ __forceinline__ u64 warp_merge_desc(u64 v)
+{
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int j = 16; j > 0; j >>= 1)
+    {
+        u64 o = __shfl_xor_sync(0xffffffffu, v, j);
+        v = (lane & j) == 0 ? (o > v ? o : v) : (o < v ? o : v);
+    }
+    return v;
+}
+
+// 64 keys (a: entry lane, b: entry 32 + lane) sorted descending across the warp: afterwards a holds the 32 largest.
+__device__ __forceinline__ void warp_sort64_desc(u64& a, u64& b)
+{
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int k = 2; k <= 64; k <<= 1)
+    {
+#pragma unroll
+        for (int j = k >> 1; j > 0; j >>= 1)
+        {
+            if (j == 32)
+            {
+                u64 hi = a > b ? a : b, lo = a > b ? b : a;
+                a = hi;
+                b = lo;
+                continue;
+            }
+            u64 oa = __shfl_xor_sync(0xffffffffu, a, j), ob = __shfl_xor_sync(0xffffffffu, b, j);
+            bool lower = (lane & j) == 0;
+            bool ka = lower == ((lane & k) == 0), kb = lower == (((lane + 32) & k) == 0);
+            a = ka ? (oa > a ? oa : a) : (oa < a ? oa : a);
+            b = kb ? (ob > b ? ob : b) : (ob < b ? ob : b);
+        }
+    }
+}
+
 // block_topk's result over a chunk, cheaper: the k-th largest of the threads' own maxima bounds the chunk's k-th
 // largest from below (at least k keys reach it), so only keys at or above it can be among the k best. Only the k
 // threads whose maximum reaches it hold such keys, so they number at most k times a thread's share (16k for a full
-// chunk); when they fit FILTER_CAP the exact selection runs over them alone, else over the whole chunk. For 256 threads.
+// chunk); when they fit FILTER_CAP the exact selection runs over them alone, else over the whole chunk. For k <= 32
+// both selections are warp sorts (each warp sorts its maxima and warp 0 merges the eight lists' top 32; up to 64
+// candidates are sorted by one warp) instead of radix selects, whose passes each cost four block barriers. For 256 threads.
 #define FILTER_CAP 512
 template <typename F> __device__ void block_topk_filtered(F at, int n, int k, u64* out)
 {
     __shared__ u64 maxima[256];
     __shared__ u64 cand[FILTER_CAP];
     __shared__ int s_count;
-    const int t = threadIdx.x;
+    __shared__ u64 s_bound;
+    const int t = threadIdx.x, lane = t & 31;
     if (n <= k || k == 1 || blockDim.x != 256)
     {
         block_topk(at, n, k, out);
@@ -179,10 +239,33 @@ template <typename F> __device__ void block_topk_filtered(F at, int n, int k, u6
     }
     u64 m = 0;
     for (int i = t; i < n; i += blockDim.x) { u64 key = at(i); m = key > m ? key : m; }
-    maxima[t] = m;
     if (t == 0) s_count = 0;
-    __syncthreads();
-    const u64 bound = radix_threshold([&](int i) { return maxima[i]; }, 256, k);
+    const bool small = k <= 32;
+    u64 bound;
+    if (small)
+    {
+        maxima[t] = warp_sort_desc(m);
+        __syncthreads();
+        if (t < 32)
+        {
+            u64 top = maxima[lane];
+            for (int w = 1; w < 8; w++)
+            {
+                u64 o = maxima[w * 32 + 31 - lane];   // ascending: the larger of each pair is bitonic and holds the 32 largest
+                top = warp_merge_desc(o > top ? o : top);
+            }
+            top = __shfl_sync(0xffffffffu, top, k - 1);
+            if (lane == 0) s_bound = top;
+        }
+        __syncthreads();
+        bound = s_bound;
+    }
+    else
+    {
+        maxima[t] = m;
+        __syncthreads();
+        bound = radix_threshold([&](int i) { return maxima[i]; }, 256, k);
+    }
     if (m >= bound)
     {
         for (int i = t; i < n; i += blockDim.x)
@@ -197,7 +280,16 @@ template <typename F> __device__ void block_topk_filtered(F at, int n, int k, u6
     }
     __syncthreads();
     const int count = s_count;
-    if (bound != 0 && count <= FILTER_CAP)
+    if (bound != 0 && small && count <= 64)
+    {
+        if (t < 32)
+        {
+            u64 a = lane < count ? cand[lane] : 0ull, b = lane + 32 < count ? cand[lane + 32] : 0ull;
+            warp_sort64_desc(a, b);
+            if (lane < k) out[lane] = a;
+        }
+    }
+    else if (bound != 0 && count <= FILTER_CAP)
         block_topk([&](int i) { return cand[i]; }, count, k, out);
     else
         block_topk(at, n, k, out);
