@@ -335,10 +335,30 @@ extern "C" __global__ void __launch_bounds__(256) sample_chunks(const T* logits,
     if (!(flags & SC_PROCESSED) && k == 1)
     {
         u64 best = 0;   // greedy: the best key straight from the loads
-        for (int i = t; i < n; i += blockDim.x)
+        constexpr int V = 16 / sizeof(T);
+        if (n % V == 0 && ((unsigned long long)raw & 15) == 0)
         {
-            u64 key = topk_key(ld(raw[i]), start + i);
-            best = key > best ? key : best;
+            // 16-byte loads (a chunk is 8 KB of bf16): more bytes in flight per thread than one element a load.
+            const uint4* raw4 = (const uint4*)raw;
+            for (int q = t; q < n / V; q += blockDim.x)
+            {
+                uint4 w = raw4[q];
+                const T* e = (const T*)&w;
+#pragma unroll
+                for (int j = 0; j < V; j++)
+                {
+                    u64 key = topk_key(ld(e[j]), start + q * V + j);
+                    best = key > best ? key : best;
+                }
+            }
+        }
+        else
+        {
+            for (int i = t; i < n; i += blockDim.x)
+            {
+                u64 key = topk_key(ld(raw[i]), start + i);
+                best = key > best ? key : best;
+            }
         }
         best = block_max_u64(best);
         if (t == 0) out[0] = best;
