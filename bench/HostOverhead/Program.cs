@@ -47,7 +47,7 @@ var p = sampling switch
     _ => throw new ArgumentException($"unknown sampling '{sampling}'"),
 };
 
-var phases = new List<double>[7];
+var phases = new List<double>[10];
 for (int i = 0; i < phases.Length; i++)
     phases[i] = [];
 var wall = new List<double>();
@@ -86,7 +86,8 @@ for (int run = 0; run < runs + WarmUpRuns; run++)
         var (s, b, f, sa, u) = engine.Timings.PerStepMs();
         // Serial: what a GPU waits for between steps (the plan and the outputs overlap its forward).
         double plan = provider.Model!.PlanTicks * 1000.0 / Stopwatch.Frequency;
-        double[] values = [s, b, f, sa, u, s + b + f + sa + u, s + b + f + sa + u - plan - engine.Timings.OutputsMs];
+        double launch = engine.Timings.LaunchMs, outputs = engine.Timings.OutputsMs;
+        double[] values = [s, b, f, sa, u, s + b + f + sa + u, s + b + f + sa + u - plan - outputs, launch - plan, plan, u - outputs];
         for (int i = 0; i < values.Length; i++)
             phases[i].Add(values[i] * 1000);
         wall.Add(us);
@@ -105,7 +106,7 @@ static double Mean(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Average()
 static double P90(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Order().ElementAt(xs.Count * 9 / 10);
 var inv = CultureInfo.InvariantCulture;
 Console.WriteLine(string.Create(inv, $"{seqs} sequences x {maxTokens} tokens, {runs} runs, {kind}, {sampling} sampling, {(asynchronous ? "asynchronous" : "synchronous")} forward, {wall.Count} steady steps measured"));
-string[] names = ["schedule", "build", "forward", "sample", "update", "sum", "serial"];
+string[] names = ["schedule", "build", "forward", "sample", "update", "sum", "serial", " launch", " plan", " record"];
 for (int i = 0; i < names.Length; i++)
     Console.WriteLine(string.Create(inv, $"  {names[i],-8} median {Median(phases[i]),8:F1} us   p90 {P90(phases[i]),8:F1} us"));
 Console.WriteLine(string.Create(inv, $"  step     median {Median(wall),8:F1} us   p90 {P90(wall),8:F1} us   mean {Mean(wall),8:F1} us   allocated {Median(alloc):F0} KiB/step"));
