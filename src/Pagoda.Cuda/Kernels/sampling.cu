@@ -11,19 +11,24 @@ typedef unsigned long long u64;
 
 #define SAMPLE_CHUNK 4096
 
-__device__ __forceinline__ u64 topk_key(float v, int id)
+// A key's high word: the float's bits made monotone.
+__device__ __forceinline__ unsigned topk_ord(float v)
 {
     unsigned b = __float_as_uint(v);
-    b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-    return ((u64)b << 32) | (unsigned)(~id);
+    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
 }
 
-__device__ __forceinline__ float topk_value(u64 key)
+__device__ __forceinline__ float ord_value(unsigned b)
 {
-    unsigned b = (unsigned)(key >> 32);
     b = (b & 0x80000000u) ? (b & 0x7fffffffu) : ~b;
     return __uint_as_float(b);
 }
+
+__device__ __forceinline__ u64 ord_key(unsigned ord, int id) { return ((u64)ord << 32) | (unsigned)(~id); }
+
+__device__ __forceinline__ u64 topk_key(float v, int id) { return ord_key(topk_ord(v), id); }
+
+__device__ __forceinline__ float topk_value(u64 key) { return ord_value((unsigned)(key >> 32)); }
 
 __device__ __forceinline__ int topk_id(u64 key) { return (int)~(unsigned)key; }
 
@@ -327,7 +332,7 @@ extern "C" __global__ void __launch_bounds__(256) sample_chunks(const T* logits,
     int vocab, int k, int flags)
 {
     PDL_ENTRY();
-    __shared__ u64 keys[SAMPLE_CHUNK];
+    __shared__ unsigned ord[SAMPLE_CHUNK];   // each entry's key without its id (the position gives it): half the shared memory, more blocks a multiprocessor
     const int chunk = blockIdx.x, row = blockIdx.y, chunks = gridDim.x, t = threadIdx.x;
     const int start = chunk * SAMPLE_CHUNK, n = min(SAMPLE_CHUNK, vocab - start);
     const T* raw = logits + (long long)row * vocab + start;
@@ -369,7 +374,7 @@ extern "C" __global__ void __launch_bounds__(256) sample_chunks(const T* logits,
     {
         float v = ld(raw[i]);
         if (m && !((m[i >> 5] >> (i & 31)) & 1)) v = NEG_INF;
-        keys[i] = topk_key(v, start + i);
+        ord[i] = topk_ord(v);
     }
     __syncthreads();
     if (flags & SC_PROCESSED)
@@ -379,7 +384,7 @@ extern "C" __global__ void __launch_bounds__(256) sample_chunks(const T* logits,
         for (int e = eo[row] + t; e < eo[row + 1]; e += blockDim.x)
         {
             int i = ed[2 * e] - start;
-            if ((unsigned)i < (unsigned)n) keys[i] = topk_key(__fadd_rn(topk_value(keys[i]), __int_as_float(ed[2 * e + 1])), start + i);
+            if ((unsigned)i < (unsigned)n) ord[i] = topk_ord(__fadd_rn(ord_value(ord[i]), __int_as_float(ed[2 * e + 1])));
         }
         __syncthreads();
         const int* prm = sp_dev(desc, 1) + row * SP_WIDTH;
@@ -390,19 +395,19 @@ extern "C" __global__ void __launch_bounds__(256) sample_chunks(const T* logits,
         {
             int i = pe[2 * e] - start, count = pe[2 * e + 1];
             if ((unsigned)i >= (unsigned)n) continue;
-            float v = topk_value(keys[i]);
+            float v = ord_value(ord[i]);
             if (r != 1.f) v = v > 0.f ? __fdiv_rn(v, r) : __fmul_rn(v, r);
             if (count > 0) v = __fsub_rn(v, __fadd_rn(__fmul_rn(f, (float)count), p));
-            keys[i] = topk_key(v, start + i);
+            ord[i] = topk_ord(v);
         }
         __syncthreads();
         if ((flags & SC_DRAWS) && (prm[6] & 1))
         {
             float* xr = x + (long long)row * vocab + start;
-            for (int i = t; i < n; i += blockDim.x) xr[i] = topk_value(keys[i]);
+            for (int i = t; i < n; i += blockDim.x) xr[i] = ord_value(ord[i]);
         }
     }
-    block_topk_filtered([&](int i) { return keys[i]; }, n, k, out);
+    block_topk_filtered([&](int i) { return ord_key(ord[i], start + i); }, n, k, out);
 }
 
 // Grid (rows), 256 threads: a row's k best of its chunks' candidates, best first: dst[row·stride + 0..k) values,
