@@ -48,66 +48,15 @@ def block_topk(keys, k):
         if key == thr and len(out) < k: out.append(key)
     return out
 
-def shfl_xor(v, j): return [v[l ^ j] for l in range(32)]
-
-def warp_sort_desc(v):
-    # sampling.cu's warp_sort_desc: a bitonic sort over shuffles, one key per lane, lane 0 the largest.
-    k = 2
-    while k <= 32:
-        j = k >> 1
-        while j > 0:
-            o = shfl_xor(v, j)
-            v = [max(v[l], o[l]) if (((l & j) == 0) == ((l & k) == 0)) else min(v[l], o[l]) for l in range(32)]
-            j >>= 1
-        k <<= 1
-    return v
-
-def warp_merge_desc(v):
-    j = 16
-    while j > 0:
-        o = shfl_xor(v, j)
-        v = [max(v[l], o[l]) if (l & j) == 0 else min(v[l], o[l]) for l in range(32)]
-        j >>= 1
-    return v
-
-def warp_sort64_desc(a, b):
-    k = 2
-    while k <= 64:
-        j = k >> 1
-        while j > 0:
-            if j == 32:
-                a, b = [max(x, y) for x, y in zip(a, b)], [min(x, y) for x, y in zip(a, b)]
-            else:
-                oa, ob = shfl_xor(a, j), shfl_xor(b, j)
-                a = [max(a[l], oa[l]) if (((l & j) == 0) == ((l & k) == 0)) else min(a[l], oa[l]) for l in range(32)]
-                b = [max(b[l], ob[l]) if (((l & j) == 0) == (((l + 32) & k) == 0)) else min(b[l], ob[l]) for l in range(32)]
-            j >>= 1
-        k <<= 1
-    return a, b
-
 def block_topk_filtered(keys, k, threads=256, cap=512):
     # sampling.cu's block_topk_filtered: the k-th largest of the threads' maxima (thread t holds t, t + 256, ...)
-    # bounds the chunk's k-th largest from below; the exact selection runs over the keys at or above it. For k <= 32
-    # the bound comes from warp sorts (each warp's maxima, merged by warp 0) and up to 64 candidates are warp-sorted.
+    # bounds the chunk's k-th largest from below; the exact selection runs over the keys at or above it.
     n = len(keys)
     if n <= k or k == 1: return block_topk(keys, k)
     maxima = [max([keys[i] for i in range(t, n, threads)], default=0) for t in range(threads)]
-    small = k <= 32
-    if small:
-        lists = [warp_sort_desc(maxima[w * 32:(w + 1) * 32]) for w in range(threads // 32)]
-        top = lists[0]
-        for w in range(1, len(lists)):
-            top = warp_merge_desc([max(top[l], lists[w][31 - l]) for l in range(32)])
-        bound = top[k - 1]
-        assert bound == sorted(maxima, reverse=True)[k - 1]
-    else:
-        bound = radix_threshold(maxima, k)
+    bound = radix_threshold(maxima, k)
     cand = [key for key in keys if key >= bound]
     assert len(cand) <= 16 * k and len(cand) >= k, (len(cand), k)
-    if bound != 0 and small and len(cand) <= 64:
-        c = cand + [0] * (64 - len(cand))
-        a, _ = warp_sort64_desc(c[:32], c[32:])
-        return a[:k]
     if bound != 0 and len(cand) <= cap:
         return block_topk(cand, k)
     return block_topk(keys, k)
@@ -123,7 +72,7 @@ def merge_rank(sel):
 rng = random.Random(5)
 for trial in range(300):
     vocab = rng.choice([5000, 9000, 4096 * 3 + 7, 300])
-    k = rng.choice([1, 2, 7, 20, 32, 33, 64])
+    k = rng.choice([1, 2, 7, 20, 64])
     coarse = rng.random() < 0.5
     vals = [f32(round(rng.uniform(-20, 20), 1) if coarse else rng.uniform(-4, 4)) for _ in range(vocab)]
     CH = 4096

@@ -11,24 +11,19 @@ typedef unsigned long long u64;
 
 #define SAMPLE_CHUNK 4096
 
-// A key's high word: the float's bits made monotone.
-__device__ __forceinline__ unsigned topk_ord(float v)
+__device__ __forceinline__ u64 topk_key(float v, int id)
 {
     unsigned b = __float_as_uint(v);
-    return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+    b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+    return ((u64)b << 32) | (unsigned)(~id);
 }
 
-__device__ __forceinline__ float ord_value(unsigned b)
+__device__ __forceinline__ float topk_value(u64 key)
 {
+    unsigned b = (unsigned)(key >> 32);
     b = (b & 0x80000000u) ? (b & 0x7fffffffu) : ~b;
     return __uint_as_float(b);
 }
-
-__device__ __forceinline__ u64 ord_key(unsigned ord, int id) { return ((u64)ord << 32) | (unsigned)(~id); }
-
-__device__ __forceinline__ u64 topk_key(float v, int id) { return ord_key(topk_ord(v), id); }
-
-__device__ __forceinline__ float topk_value(u64 key) { return ord_value((unsigned)(key >> 32)); }
 
 __device__ __forceinline__ int topk_id(u64 key) { return (int)~(unsigned)key; }
 
@@ -166,77 +161,17 @@ template <typename F> __device__ void block_topk(F at, int n, int k, u64* out)
     }
 }
 
-// One key per lane sorted descending across the warp (lane 0 the largest): a bitonic sort over shuffles.
-__device__ __forceinline__ u64 warp_sort_desc(u64 v)
-{
-    const int lane = threadIdx.x & 31;
-#pragma unroll
-    for (int k = 2; k <= 32; k <<= 1)
-    {
-#pragma unroll
-        for (int j = k >> 1; j > 0; j >>= 1)
-        {
-            u64 o = __shfl_xor_sync(0xffffffffu, v, j);
-            bool keep_max = ((lane & j) == 0) == ((lane & k) == 0);
-            v = keep_max ? (o > v ? o : v) : (o < v ? o : v);
-        }
-    }
-    return v;
-}
-
-// A bitonic sequence of one key per lane, sorted descending.
-__device__ __forceinline__ u64 warp_merge_desc(u64 v)
-{
-    const int lane = threadIdx.x & 31;
-#pragma unroll
-    for (int j = 16; j > 0; j >>= 1)
-    {
-        u64 o = __shfl_xor_sync(0xffffffffu, v, j);
-        v = (lane & j) == 0 ? (o > v ? o : v) : (o < v ? o : v);
-    }
-    return v;
-}
-
-// 64 keys (a: entry lane, b: entry 32 + lane) sorted descending across the warp: afterwards a holds the 32 largest.
-__device__ __forceinline__ void warp_sort64_desc(u64& a, u64& b)
-{
-    const int lane = threadIdx.x & 31;
-#pragma unroll
-    for (int k = 2; k <= 64; k <<= 1)
-    {
-#pragma unroll
-        for (int j = k >> 1; j > 0; j >>= 1)
-        {
-            if (j == 32)
-            {
-                u64 hi = a > b ? a : b, lo = a > b ? b : a;
-                a = hi;
-                b = lo;
-                continue;
-            }
-            u64 oa = __shfl_xor_sync(0xffffffffu, a, j), ob = __shfl_xor_sync(0xffffffffu, b, j);
-            bool lower = (lane & j) == 0;
-            bool ka = lower == ((lane & k) == 0), kb = lower == (((lane + 32) & k) == 0);
-            a = ka ? (oa > a ? oa : a) : (oa < a ? oa : a);
-            b = kb ? (ob > b ? ob : b) : (ob < b ? ob : b);
-        }
-    }
-}
-
 // block_topk's result over a chunk, cheaper: the k-th largest of the threads' own maxima bounds the chunk's k-th
 // largest from below (at least k keys reach it), so only keys at or above it can be among the k best. Only the k
 // threads whose maximum reaches it hold such keys, so they number at most k times a thread's share (16k for a full
-// chunk); when they fit FILTER_CAP the exact selection runs over them alone, else over the whole chunk. For k <= 32
-// both selections are warp sorts (each warp sorts its maxima and warp 0 merges the eight lists' top 32; up to 64
-// candidates are sorted by one warp) instead of radix selects, whose passes each cost four block barriers. For 256 threads.
+// chunk); when they fit FILTER_CAP the exact selection runs over them alone, else over the whole chunk. For 256 threads.
 #define FILTER_CAP 512
 template <typename F> __device__ void block_topk_filtered(F at, int n, int k, u64* out)
 {
     __shared__ u64 maxima[256];
     __shared__ u64 cand[FILTER_CAP];
     __shared__ int s_count;
-    __shared__ u64 s_bound;
-    const int t = threadIdx.x, lane = t & 31;
+    const int t = threadIdx.x;
     if (n <= k || k == 1 || blockDim.x != 256)
     {
         block_topk(at, n, k, out);
@@ -244,33 +179,10 @@ template <typename F> __device__ void block_topk_filtered(F at, int n, int k, u6
     }
     u64 m = 0;
     for (int i = t; i < n; i += blockDim.x) { u64 key = at(i); m = key > m ? key : m; }
+    maxima[t] = m;
     if (t == 0) s_count = 0;
-    const bool small = k <= 32;
-    u64 bound;
-    if (small)
-    {
-        maxima[t] = warp_sort_desc(m);
-        __syncthreads();
-        if (t < 32)
-        {
-            u64 top = maxima[lane];
-            for (int w = 1; w < 8; w++)
-            {
-                u64 o = maxima[w * 32 + 31 - lane];   // ascending: the larger of each pair is bitonic and holds the 32 largest
-                top = warp_merge_desc(o > top ? o : top);
-            }
-            top = __shfl_sync(0xffffffffu, top, k - 1);
-            if (lane == 0) s_bound = top;
-        }
-        __syncthreads();
-        bound = s_bound;
-    }
-    else
-    {
-        maxima[t] = m;
-        __syncthreads();
-        bound = radix_threshold([&](int i) { return maxima[i]; }, 256, k);
-    }
+    __syncthreads();
+    const u64 bound = radix_threshold([&](int i) { return maxima[i]; }, 256, k);
     if (m >= bound)
     {
         for (int i = t; i < n; i += blockDim.x)
@@ -285,16 +197,7 @@ template <typename F> __device__ void block_topk_filtered(F at, int n, int k, u6
     }
     __syncthreads();
     const int count = s_count;
-    if (bound != 0 && small && count <= 64)
-    {
-        if (t < 32)
-        {
-            u64 a = lane < count ? cand[lane] : 0ull, b = lane + 32 < count ? cand[lane + 32] : 0ull;
-            warp_sort64_desc(a, b);
-            if (lane < k) out[lane] = a;
-        }
-    }
-    else if (bound != 0 && count <= FILTER_CAP)
+    if (bound != 0 && count <= FILTER_CAP)
         block_topk([&](int i) { return cand[i]; }, count, k, out);
     else
         block_topk(at, n, k, out);
@@ -332,7 +235,7 @@ extern "C" __global__ void __launch_bounds__(256) sample_chunks(const T* logits,
     int vocab, int k, int flags)
 {
     PDL_ENTRY();
-    __shared__ unsigned ord[SAMPLE_CHUNK];   // each entry's key without its id (the position gives it): half the shared memory, more blocks a multiprocessor
+    __shared__ u64 keys[SAMPLE_CHUNK];
     const int chunk = blockIdx.x, row = blockIdx.y, chunks = gridDim.x, t = threadIdx.x;
     const int start = chunk * SAMPLE_CHUNK, n = min(SAMPLE_CHUNK, vocab - start);
     const T* raw = logits + (long long)row * vocab + start;
@@ -340,30 +243,10 @@ extern "C" __global__ void __launch_bounds__(256) sample_chunks(const T* logits,
     if (!(flags & SC_PROCESSED) && k == 1)
     {
         u64 best = 0;   // greedy: the best key straight from the loads
-        constexpr int V = 16 / sizeof(T);
-        if (n % V == 0 && ((unsigned long long)raw & 15) == 0)
+        for (int i = t; i < n; i += blockDim.x)
         {
-            // 16-byte loads (a chunk is 8 KB of bf16): more bytes in flight per thread than one element a load.
-            const uint4* raw4 = (const uint4*)raw;
-            for (int q = t; q < n / V; q += blockDim.x)
-            {
-                uint4 w = raw4[q];
-                const T* e = (const T*)&w;
-#pragma unroll
-                for (int j = 0; j < V; j++)
-                {
-                    u64 key = topk_key(ld(e[j]), start + q * V + j);
-                    best = key > best ? key : best;
-                }
-            }
-        }
-        else
-        {
-            for (int i = t; i < n; i += blockDim.x)
-            {
-                u64 key = topk_key(ld(raw[i]), start + i);
-                best = key > best ? key : best;
-            }
+            u64 key = topk_key(ld(raw[i]), start + i);
+            best = key > best ? key : best;
         }
         best = block_max_u64(best);
         if (t == 0) out[0] = best;
@@ -374,7 +257,7 @@ extern "C" __global__ void __launch_bounds__(256) sample_chunks(const T* logits,
     {
         float v = ld(raw[i]);
         if (m && !((m[i >> 5] >> (i & 31)) & 1)) v = NEG_INF;
-        ord[i] = topk_ord(v);
+        keys[i] = topk_key(v, start + i);
     }
     __syncthreads();
     if (flags & SC_PROCESSED)
@@ -384,7 +267,7 @@ extern "C" __global__ void __launch_bounds__(256) sample_chunks(const T* logits,
         for (int e = eo[row] + t; e < eo[row + 1]; e += blockDim.x)
         {
             int i = ed[2 * e] - start;
-            if ((unsigned)i < (unsigned)n) ord[i] = topk_ord(__fadd_rn(ord_value(ord[i]), __int_as_float(ed[2 * e + 1])));
+            if ((unsigned)i < (unsigned)n) keys[i] = topk_key(__fadd_rn(topk_value(keys[i]), __int_as_float(ed[2 * e + 1])), start + i);
         }
         __syncthreads();
         const int* prm = sp_dev(desc, 1) + row * SP_WIDTH;
@@ -395,19 +278,19 @@ extern "C" __global__ void __launch_bounds__(256) sample_chunks(const T* logits,
         {
             int i = pe[2 * e] - start, count = pe[2 * e + 1];
             if ((unsigned)i >= (unsigned)n) continue;
-            float v = ord_value(ord[i]);
+            float v = topk_value(keys[i]);
             if (r != 1.f) v = v > 0.f ? __fdiv_rn(v, r) : __fmul_rn(v, r);
             if (count > 0) v = __fsub_rn(v, __fadd_rn(__fmul_rn(f, (float)count), p));
-            ord[i] = topk_ord(v);
+            keys[i] = topk_key(v, start + i);
         }
         __syncthreads();
         if ((flags & SC_DRAWS) && (prm[6] & 1))
         {
             float* xr = x + (long long)row * vocab + start;
-            for (int i = t; i < n; i += blockDim.x) xr[i] = ord_value(ord[i]);
+            for (int i = t; i < n; i += blockDim.x) xr[i] = topk_value(keys[i]);
         }
     }
-    block_topk_filtered([&](int i) { return ord_key(ord[i], start + i); }, n, k, out);
+    block_topk_filtered([&](int i) { return keys[i]; }, n, k, out);
 }
 
 // Grid (rows), 256 threads: a row's k best of its chunks' candidates, best first: dst[row·stride + 0..k) values,
