@@ -87,7 +87,8 @@ for (int run = 0; run < runs + WarmUpRuns; run++)
         // Serial: what a GPU waits for between steps (the plan and the outputs overlap its forward).
         double plan = provider.Model!.PlanTicks * 1000.0 / Stopwatch.Frequency;
         double launch = engine.Timings.LaunchMs, outputs = engine.Timings.OutputsMs;
-        double[] values = [s, b, f, sa, u, s + b + f + sa + u, s + b + f + sa + u - plan - outputs, launch - plan, plan, u - outputs];
+        double sum = s + b + f + sa + u;
+        double[] values = [s, b, f, sa, u, sum, sum - plan - outputs, launch - plan, plan, u - outputs];
         for (int i = 0; i < values.Length; i++)
             phases[i].Add(values[i] * 1000);
         wall.Add(us);

@@ -104,33 +104,28 @@ public static class SpecDecodeBench
     private static Work Workload(LLM llm, string workload, bool greedy)
     {
         string[] topics = ["cats", "work", "love", "computers", "the sea", "money", "politics", "poetry", "history", "food", "dogs", "rain", "music", "cars", "books", "time"];
-        PromptInput Chat(string text) => llm.RenderChat(new JsonArray(new JsonObject { ["role"] = "user", ["content"] = text }));
+        static JsonObject Turn(string role, string text) => new() { ["role"] = role, ["content"] = text };
+        PromptInput Chat(string text) => llm.RenderChat(new JsonArray(Turn("user", text)));
+        // The question asked again after the model's own answer to it, generated now by this engine (with or without
+        // speculation the answer is the same).
+        PromptInput Reask(string question, SamplingParams first) =>
+            llm.RenderChat(new JsonArray(Turn("user", question), Turn("assistant", llm.Generate([Chat(question)], first)[0].Outputs[0].Text), Turn("user", question)));
         const string Quote = "The only thing we learn from history is that we do not learn. That men do not learn very much from history is "
             + "the most important of all the lessons that history has to teach.";
         // The model's own sampling defaults (its generation_config), or greedy.
         var defaults = greedy ? new SamplingParams { Temperature = 0 } : llm.GetDefaultSamplingParams() with { Seed = 0 };
+        var answers = defaults with { MaxTokens = 128 };   // answers only, stopping at EOS
         var (prompts, p) = workload switch
         {
             "repeat" => (new[] { Chat("Tell me a fortune.") }, defaults with { MaxTokens = 512, IgnoreEos = true }),
             "quote" => (new[] { Chat($"Repeat this text word for word, three times: {Quote}") }, defaults with { MaxTokens = 256, IgnoreEos = true }),
-            "plain" => (topics.Take(8).Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 128 }),
-            "c16" => (topics.Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 128 }),
+            "plain" => (topics.Take(8).Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), answers),
+            "c16" => (topics.Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), answers),
             "random" => (new[] { PromptInput.FromTokenIds(Enumerable.Range(0, 64).Select(i => (i * 7919) % 8000).ToArray()) }, new SamplingParams { Temperature = 1, MaxTokens = 256, IgnoreEos = true, Seed = 0 }),
-            "reask" => (topics.Take(8).Select(t => Reask(llm, $"Tell me a joke about {t}.", defaults with { MaxTokens = 128 })).ToArray(), defaults with { MaxTokens = 128 }),
+            "reask" => (topics.Take(8).Select(t => Reask($"Tell me a joke about {t}.", answers)).ToArray(), answers),
             "c16-repeat" => (topics.Select(t => Chat($"Tell me a joke about {t}.")).ToArray(), defaults with { MaxTokens = 256, IgnoreEos = true }),
             _ => throw new ArgumentException($"unknown workload {workload}"),
         };
         return new Work(prompts, p, workload is "repeat" or "quote" or "plain" or "random" or "reask");
-    }
-
-    // The question asked again after the model's own answer to it (generated now, without speculation).
-    private static PromptInput Reask(LLM llm, string question, SamplingParams p)
-    {
-        var first = llm.RenderChat(new JsonArray(new JsonObject { ["role"] = "user", ["content"] = question }));
-        string answer = llm.Generate([first], p)[0].Outputs[0].Text;
-        return llm.RenderChat(new JsonArray(
-            new JsonObject { ["role"] = "user", ["content"] = question },
-            new JsonObject { ["role"] = "assistant", ["content"] = answer },
-            new JsonObject { ["role"] = "user", ["content"] = question }));
     }
 }

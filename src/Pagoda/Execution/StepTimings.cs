@@ -57,8 +57,8 @@ public sealed class StepTimings
         // Launch (staging inputs, starting the device, then the sampling plan a device asks for once its forward
         // runs) and the outputs of a deferred step (made while the device runs the next one) are shown apart: the
         // first is host time before the wait (its plan overlaps a graph replay), the second overlaps the device.
-        return $"{_steps} steps, ms/step: schedule {s:F3}, build {b:F3}, forward {f:F3} (launch {_ticks[5] * Scale:F3}), " +
-            $"sample {p:F3}, update {u:F3} (outputs {_ticks[6] * Scale:F3}), total {s + b + f + p + u:F3}";
+        return $"{_steps} steps, ms/step: schedule {s:F3}, build {b:F3}, forward {f:F3} (launch {LaunchMs:F3}), " +
+            $"sample {p:F3}, update {u:F3} (outputs {OutputsMs:F3}), total {s + b + f + p + u:F3}";
     }
 }
 
