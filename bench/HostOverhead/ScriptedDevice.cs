@@ -109,6 +109,7 @@ internal sealed class TopKBackend : IBackend, IDeviceSampler
     public void ReduceToHost(Tensor logits, DeviceSamplingInputs inputs, Span<float> dst) => throw new NotSupportedException();
     public Tensor ForwardLogits(int rows, int vocab) => throw new NotSupportedException();
     public float[] SampleForward(Tensor logits, DeviceSamplingPlan plan, Func<int, float[]> array) => throw new NotSupportedException();
+    public void EndForwardWithoutOutput() => throw new NotSupportedException();
     public Tensor LoadWeight(HostWeight weight) => _cpu.LoadWeight(weight);
     public Tensor Empty(params int[] shape) => _cpu.Empty(shape);
     // The scripted forward never touches the pool: one block's worth of tensors stands for all of them.

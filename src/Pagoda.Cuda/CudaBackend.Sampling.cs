@@ -92,6 +92,21 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
         }
     }
 
+    /// <inheritdoc />
+    public void EndForwardWithoutOutput()
+    {
+        _device.MakeCurrent();
+        if (_mode == StepMode.Eager)
+            return;
+        if (_mode == StepMode.Capture)
+            EndCapture();
+        long launchedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+        Driver.Check(Driver.cuGraphLaunch(_current!.Exec!.Exec, S), "cuGraphLaunch");
+        if (_mode == StepMode.Replay)
+            _launchedReplay = (0, launchedAt);   // FinishReplay waits for it and copies nothing
+        _mode = StepMode.Eager;
+    }
+
     // Launches the reduction of t's rows as `s` asks into a fresh [rows, RowWidth] tensor (the caller disposes it).
     private CudaTensor Reduce(CudaTensor t, DeviceSamplingInputs s)
     {

@@ -30,4 +30,10 @@ public interface IDeviceSampler
     /// forward is waited for.
     /// </summary>
     float[] SampleForward(Tensor logits, DeviceSamplingPlan plan, Func<int, float[]> array);
+
+    /// <summary>
+    /// The last step of a forward whose logits leave through the collectives (a tensor-parallel worker's: rank 0
+    /// samples): a captured forward's graph ends here and is launched, as <see cref="SampleForward"/> would.
+    /// </summary>
+    void EndForwardWithoutOutput();
 }

@@ -4,8 +4,8 @@ using Pagoda.Backends;
 namespace Pagoda.Distributed;
 
 /// <summary>
-/// A step's <see cref="ForwardBatch"/> as rank 0 posts it to the workers: int arrays, each after its length. Device
-/// sampling inputs never travel (rank 0 alone samples, from the gathered logits).
+/// A step's <see cref="ForwardBatch"/> as rank 0 posts it to the workers: int arrays, each after its length. Its device
+/// sampling plan stays behind: rank 0 alone samples, from the gathered logits.
 /// </summary>
 public static class BatchMessage
 {
@@ -26,8 +26,6 @@ public static class BatchMessage
     /// <summary>The batch's bytes.</summary>
     public static byte[] Encode(ForwardBatch b)
     {
-        if (b.Sampling != null)
-            throw new NotSupportedException("tensor-parallel steps sample on rank 0's host, not on the device.");
         var ints = new List<int> { b.ReturnHiddenStates ? 1 : 0 };
         void Add(int[] a) { ints.Add(a.Length); ints.AddRange(a); }
         Add(b.InputIds);

@@ -16,7 +16,8 @@ public interface ICommunicator
 
     /// <summary>
     /// Rank 0's <paramref name="dst"/> [rows, Σ widths] ← every rank's <paramref name="part"/> [rows, width_r] side by
-    /// side in rank order (the vocabulary-parallel head's logits); the other ranks pass an empty destination.
+    /// side in rank order (the vocabulary-parallel head's logits, left on rank 0's backend for its sampling); the other
+    /// ranks pass null.
     /// </summary>
-    void GatherColumns(Tensor part, Span<float> dst);
+    void GatherColumns(Tensor part, Tensor? dst);
 }

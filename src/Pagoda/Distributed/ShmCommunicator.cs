@@ -30,9 +30,10 @@ public sealed class ShmCommunicator(SharedMemoryGroup group) : ICommunicator
     }
 
     /// <inheritdoc />
-    public void GatherColumns(Tensor part, Span<float> dst)
+    public void GatherColumns(Tensor part, Tensor? dst)
     {
         var data = Host(part);   // [rows, width]
+        var whole = dst == null ? Span<float>.Empty : Host(dst);   // [rows, Σ widths] on rank 0
         int rows = part.Rows, width = part.Cols;
         // Every rank's width, in rank order, so rank 0 knows where each block of columns goes (the widths are fixed
         // by the model, but a chunk carries them to check that the ranks agree).
@@ -49,14 +50,14 @@ public sealed class ShmCommunicator(SharedMemoryGroup group) : ICommunicator
             int total = 0;
             for (int r = 0; r < group.Size; r++)
                 total += (int)group.Slot(id, r)[0];
-            if (dst.Length != rows * total)
-                throw new TensorParallelException($"the ranks' logits widths sum to {total}, not the {dst.Length / Math.Max(1, rows)} rank 0 expects.");
+            if (whole.Length != rows * total)
+                throw new TensorParallelException($"the ranks' logits widths sum to {total}, not the {whole.Length / Math.Max(1, rows)} rank 0 expects.");
             for (int r = 0, col = 0; r < group.Size; col += (int)group.Slot(id, r)[0], r++)
             {
                 var from = group.Slot(id, r);
                 int w = (int)from[0];
                 for (int i = 0; i < n; i++)
-                    from.Slice(1 + i * w, w).CopyTo(dst.Slice((first + i) * total + col, w));
+                    from.Slice(1 + i * w, w).CopyTo(whole.Slice((first + i) * total + col, w));
             }
         }
     }

@@ -31,18 +31,19 @@ public sealed class TcpCommunicator(TcpGroup group) : ICommunicator
     }
 
     /// <inheritdoc />
-    public void GatherColumns(Tensor part, Span<float> dst)
+    public void GatherColumns(Tensor part, Tensor? dst)
     {
         var data = Host(part);   // [rows, width]
+        var whole = dst == null ? Span<float>.Empty : Host(dst);   // [rows, Σ widths] on rank 0
         int rows = part.Rows, width = part.Cols;
         if (Rank.Rank != 0)
         {
             group.SendData(0, MemoryMarshal.AsBytes(data));
             return;
         }
-        int total = dst.Length / Math.Max(1, rows), col = width;
+        int total = whole.Length / Math.Max(1, rows), col = width;
         for (int i = 0; i < rows; i++)
-            data.Slice(i * width, width).CopyTo(dst.Slice(i * total, width));
+            data.Slice(i * width, width).CopyTo(whole.Slice(i * total, width));
         for (int r = 1; r < group.Size; r++)
         {
             var from = MemoryMarshal.Cast<byte, float>(group.ReceiveData(r));
@@ -50,7 +51,7 @@ public sealed class TcpCommunicator(TcpGroup group) : ICommunicator
             if (col + w > total || w * rows != from.Length)
                 throw new TensorParallelException($"the ranks' logits widths do not sum to the {total} rank 0 expects.");
             for (int i = 0; i < rows; i++)
-                from.Slice(i * w, w).CopyTo(dst.Slice(i * total + col, w));
+                from.Slice(i * w, w).CopyTo(whole.Slice(i * total + col, w));
             col += w;
         }
         if (col != total)

@@ -10,7 +10,8 @@ namespace Pagoda.Models;
 /// measured), while a reused one copies in ~15 µs. So an output is valid until the model's next forward.
 /// With a <c>softCap</c> (Gemma 2's final logit soft-capping) each logit l becomes cap · tanh(l / cap) on the
 /// backend, before the device sampler or the copy to the host reads it. With a communicator of several ranks the
-/// weight is this rank's rows of the vocabulary and rank 0 gathers every rank's logits into whole rows.
+/// weight is this rank's rows of the vocabulary and rank 0 gathers every rank's logits into whole rows on its backend,
+/// which it then samples or copies as one rank would.
 /// </summary>
 internal sealed class LmHead(IBackend b, Tensor weight, float softCap = 0, ICommunicator? comm = null, int vocabSize = 0)
 {
@@ -29,17 +30,28 @@ internal sealed class LmHead(IBackend b, Tensor weight, float softCap = 0, IComm
     {
         using var selected = b.Empty(rows.Length, hidden.Cols);   // [numOutputs, hidden]
         b.GatherRows(hidden, rows, selected);
-        var sampler = comm == null && sampling != null ? b as IDeviceSampler : null;
-        using var logits = sampler?.ForwardLogits(rows.Length, weight.Rows) ?? b.Empty(rows.Length, weight.Rows);   // [numOutputs, vocab] (this rank's ids of it)
-        b.Linear(selected, weight, null, logits);
+        var sampler = sampling != null ? b as IDeviceSampler : null;
+        using var part = (comm == null ? sampler?.ForwardLogits(rows.Length, weight.Rows) : null)
+            ?? b.Empty(rows.Length, weight.Rows);   // [numOutputs, vocab] (this rank's ids of it)
+        b.Linear(selected, weight, null, part);
         if (softCap != 0)
-            b.SoftCap(logits, softCap);
-        if (comm != null)
+            b.SoftCap(part, softCap);
+        if (comm == null)
+            return Output(part, sampler, sampling);
+        if (comm.Rank.Rank != 0)
         {
-            var whole = comm.Rank.Rank == 0 ? Output(rows.Length * vocabSize) : [];   // [numOutputs, vocab] on rank 0
-            comm.GatherColumns(logits, whole);
-            return whole;
+            comm.GatherColumns(part, null);   // rank 0 samples
+            sampler?.EndForwardWithoutOutput();
+            return [];
         }
+        using var whole = sampler?.ForwardLogits(rows.Length, vocabSize) ?? b.Empty(rows.Length, vocabSize);   // [numOutputs, vocab]
+        comm.GatherColumns(part, whole);
+        return Output(whole, sampler, sampling);
+    }
+
+    // The forward's output from whole rows of logits: the device's reduction of them, or the rows themselves.
+    private float[] Output(Tensor logits, IDeviceSampler? sampler, DeviceSamplingPlan? sampling)
+    {
         if (sampler != null)   // whole rows go to this head's reused arrays, reduced ones (a few floats a row) are fresh
             return sampler.SampleForward(logits, sampling!, n => n == logits.NumElements ? Output(n) : new float[n]);
         var host = Output(checked((int)logits.NumElements));

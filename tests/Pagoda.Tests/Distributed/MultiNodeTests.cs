@@ -92,7 +92,9 @@ public class MultiNodeTests
             using var p = CpuTensor.Allocate([rows, widths[rank]]);
             for (int i = 0; i < rows * widths[rank]; i++)
                 p.F32[i] = rank * 100f + i;
-            comm.GatherColumns(p, rank == 0 ? gathered : []);
+            using var whole = rank == 0 ? CpuTensor.Allocate([rows, widths.Sum()]) : null;
+            comm.GatherColumns(p, whole);
+            whole?.F32.CopyTo(gathered);
         }
 
         var expected = (float[])inputs[0].Clone();

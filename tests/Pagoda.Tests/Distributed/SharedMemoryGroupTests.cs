@@ -98,10 +98,10 @@ public class SharedMemoryGroupTests
             for (int i = 0; i < 4; i++)
                 for (int j = 0; j < width; j++)
                     part.Row(i)[j] = 100 * i + 10 * r + j;
-            var dst = r == 0 ? new float[4 * 5] : [];
+            using var dst = r == 0 ? CpuTensor.Allocate([4, 5]) : null;
             comm.GatherColumns(part, dst);
             if (r == 0)
-                gathered = dst;
+                gathered = dst!.F32.ToArray();
         });
         Assert.Equal([0, 1, 2, 10, 11, 100, 101, 102, 110, 111, 200, 201, 202, 210, 211, 300, 301, 302, 310, 311], gathered!);
     }

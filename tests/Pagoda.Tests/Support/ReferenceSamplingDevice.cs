@@ -50,6 +50,10 @@ public sealed class ReferenceSamplingDevice : IBackendProvider
         public Tensor ForwardLogits(int rows, int vocab) => cpu.Empty(rows, vocab);
 
         // As the GPU does it: the plan is asked for only after the forward's logits exist.
+        public void EndForwardWithoutOutput()   // nothing is deferred: the forward ran to completion
+        {
+        }
+
         public float[] SampleForward(Tensor logits, DeviceSamplingPlan plan, Func<int, float[]> array)
         {
             var inputs = plan.Inputs;
