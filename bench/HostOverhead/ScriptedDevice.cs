@@ -23,7 +23,7 @@ internal sealed class ScriptedProvider(int[] script, bool asynchronous) : IBacke
         return true;
     }
 
-    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen) => new TopKBackend();
+    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen, int deviceIndex) => new TopKBackend();
 
     // A pool this size holds every request's blocks without preemption; its tensors stay one slot small.
     public int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen) =>
@@ -32,7 +32,7 @@ internal sealed class ScriptedProvider(int[] script, bool asynchronous) : IBacke
     /// <summary>The model the engine runs (its plan time is read by the bench).</summary>
     public ScriptedModel? Model { get; private set; }
 
-    public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen) =>
+    public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, ExecutionShape shape) =>
         Model = new ScriptedModel(model, script, asynchronous);
 }
 

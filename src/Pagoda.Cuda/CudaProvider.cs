@@ -31,14 +31,14 @@ public sealed class CudaProvider : IBackendProvider
     };
 
     /// <inheritdoc />
-    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen)
+    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen, int deviceIndex)
     {
         // Held until Prepare: the KV cache's size is measured against what this engine alone took.
-        var startup = CudaStartupLock.Acquire(CudaStartupLock.PathFor(args.DataParallelRank), TimeSpan.FromMinutes(15));
+        var startup = CudaStartupLock.Acquire(CudaStartupLock.PathFor(deviceIndex), TimeSpan.FromMinutes(15));
         try
         {
             return new CudaBackend(ResolveDType(args.DType, config), maxModelLen: maxModelLen, options: args.ResolvedBackendOptions(),
-                deviceOrdinal: args.DataParallelRank) { StartupLock = startup };
+                deviceOrdinal: deviceIndex) { StartupLock = startup };
         }
         catch
         {
@@ -70,11 +70,10 @@ public sealed class CudaProvider : IBackendProvider
     }
 
     /// <inheritdoc />
-    public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen)
+    public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, ExecutionShape shape)
     {
         var b = (CudaBackend)backend;
-        int verifyQuery = args.SpeculativeConfig is { } spec ? 1 + spec.NumSpeculativeTokens : 0;
-        var prepared = new CudaGraphModel(model, b, cache, args.MaxNumSeqs, maxModelLen, args.EnforceEager, verifyQuery);
+        var prepared = new CudaGraphModel(model, b, cache, shape.MaxNumSeqs, shape.MaxModelLen, shape.EnforceEager, shape.VerifyQuery);
         b.StartupLock?.Dispose();   // the KV cache is made (a draft's Prepare comes first: the target's graphs then follow unlocked)
         return prepared;
     }

@@ -36,7 +36,8 @@ internal static class WorkerCommand
             Func<ITensorParallelGroup> join = path != null
                 ? () => SharedMemoryGroup.Join(path, n, total)
                 : () => TcpGroup.Connect(master!, r.GetValue(port), n, total, TimeSpan.FromSeconds(r.GetValue(timeout)));
-            return TensorParallelWorker.Run(join, n, r.GetValue(parent), r.GetValue(folder), r.InvocationConfiguration.Error);
+            return TensorParallelWorker.Run(join, n, r.GetValue(parent), r.GetValue(folder), r.InvocationConfiguration.Error,
+                [Pagoda.Cuda.CudaProvider.Instance]);
         });
         return cmd;
     }

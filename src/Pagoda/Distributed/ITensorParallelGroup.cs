@@ -40,6 +40,9 @@ public interface ITensorParallelGroup : IDisposable
     /// <summary>Polled while waiting: a message when a peer is gone (it ends the wait with that message).</summary>
     void WatchPeers(Func<string?> peerFailure);
 
+    /// <summary>Throws <see cref="TensorParallelException"/> when a peer is gone (what a wait checks as it polls).</summary>
+    void CheckPeers();
+
     /// <summary>Waits for <paramref name="done"/>, ending with <see cref="TensorParallelException"/> when a peer is gone.</summary>
     void WaitUntil(Func<bool> done, bool idle);
 

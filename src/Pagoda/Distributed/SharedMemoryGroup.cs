@@ -174,6 +174,13 @@ public sealed unsafe class SharedMemoryGroup : ITensorParallelGroup
     public Span<float> Slot(long id, int rank) =>
         new((float*)(_base + CollectivesAt) + ((id & 1) * Size + rank) * (long)ChunkFloats, ChunkFloats);
 
+    /// <inheritdoc />
+    public void CheckPeers()
+    {
+        if (_peerFailure() is { } failure)
+            throw new TensorParallelException(failure);
+    }
+
     /// <summary>Waits for <paramref name="done"/>: spinning first, then yielding, then sleeping (an idle worker).</summary>
     public void WaitUntil(Func<bool> done, bool idle)
     {
@@ -184,8 +191,7 @@ public sealed unsafe class SharedMemoryGroup : ITensorParallelGroup
             long now = Stopwatch.GetTimestamp();
             if (now >= nextCheck)
             {
-                if (_peerFailure() is { } failure)
-                    throw new TensorParallelException(failure);
+                CheckPeers();
                 nextCheck = now + Stopwatch.Frequency / 20;
             }
             double waited = (now - start) / (double)Stopwatch.Frequency;

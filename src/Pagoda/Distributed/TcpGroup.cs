@@ -250,14 +250,20 @@ public sealed class TcpGroup : ITensorParallelGroup
     public void WatchPeers(Func<string?> peerFailure) => _peerFailure = peerFailure;
 
     /// <inheritdoc />
+    public void CheckPeers()
+    {
+        if (_peerFailure() is { } failure)
+            throw new TensorParallelException(failure);
+        if (_joinError is { } refusal)
+            throw new TensorParallelException(refusal);
+    }
+
+    /// <inheritdoc />
     public void WaitUntil(Func<bool> done, bool idle)
     {
         while (!done())
         {
-            if (_peerFailure() is { } failure)
-                throw new TensorParallelException(failure);
-            if (_joinError is { } refusal)
-                throw new TensorParallelException(refusal);
+            CheckPeers();
             if (RankIndex == 0 && Stopwatch.GetTimestamp() > _joinDeadline
                 && Enumerable.Range(1, Size - 1).Where(r => _peers[r] == null).ToList() is { Count: > 0 } missing)
                 throw new TensorParallelException($"tensor-parallel rank{(missing.Count > 1 ? "s" : "")} {string.Join(", ", missing)} did not join rank 0 at "

@@ -17,17 +17,44 @@ public interface IBackendProvider
     /// <summary>Whether the device can be used here; otherwise why not.</summary>
     bool IsAvailable(out string reason);
 
-    /// <summary>Creates the backend for a model of <paramref name="config"/>.</summary>
-    IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen);
+    /// <summary>
+    /// Creates the backend for a model of <paramref name="config"/> on device <paramref name="deviceIndex"/> of this host
+    /// (a data-parallel replica's, or a tensor-parallel rank's on its node).
+    /// </summary>
+    IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen, int deviceIndex);
 
     /// <summary>KV blocks to allocate once the weights are loaded (e.g. from --gpu-memory-utilization).</summary>
     int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen);
 
     /// <summary>Wraps the model for execution (CUDA graphs for decode); may return it unchanged.</summary>
-    IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen);
+    IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, ExecutionShape shape);
+
+    /// <summary>
+    /// Tensor parallelism on this device: rank 0's name for a new group's collectives (NCCL's unique id), which the job
+    /// carries to every rank; throws, saying why, where this device has none.
+    /// </summary>
+    string NewCollectivesId() => throw new ArgumentException($"--tensor-parallel-size above 1 is not supported on --device {Device}.");
+
+    /// <summary>
+    /// This rank's collectives on <paramref name="backend"/> within <paramref name="group"/>, joined through rank 0's
+    /// <paramref name="collectivesId"/>; every rank of the group makes its own.
+    /// </summary>
+    Distributed.ICommunicator CreateCommunicator(IBackend backend, Distributed.ITensorParallelGroup group, string collectivesId) =>
+        throw new ArgumentException($"--tensor-parallel-size above 1 is not supported on --device {Device}.");
 
     /// <summary>Whether `--device auto` may pick it (stand-in devices of tests and benchmarks say no).</summary>
     bool AutoSelect => true;
+}
+
+/// <summary>
+/// What a provider prepares a model's execution for: the largest decode batch, the longest context, whether graphs are
+/// off (--enforce-eager), and the query of a verification step (1 + num_speculative_tokens; 0 without speculation).
+/// </summary>
+public sealed record ExecutionShape(int MaxNumSeqs, int MaxModelLen, bool EnforceEager, int VerifyQuery)
+{
+    /// <summary>The shape an engine's <paramref name="args"/> ask for.</summary>
+    public static ExecutionShape Of(EngineArgs args, int maxModelLen) =>
+        new(args.MaxNumSeqs, maxModelLen, args.EnforceEager, args.SpeculativeConfig is { } spec ? 1 + spec.NumSpeculativeTokens : 0);
 }
 
 /// <summary>Picks the provider for `--device` among those an engine was given; the CPU backend is built in.</summary>

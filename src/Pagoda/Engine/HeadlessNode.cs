@@ -35,7 +35,7 @@ public static class HeadlessNode
             }
             log.WriteLine($"node {args.NodeRank} of {args.Nnodes}: ranks {first} to {first + perNode - 1} of {args.TensorParallelSize} joining rank 0 at {args.MasterAddr}:{args.MasterPort}");
             return TensorParallelWorker.Run(() => TcpGroup.Connect(args.MasterAddr, args.MasterPort, first, args.TensorParallelSize, args.TensorParallelJoinTimeout),
-                first, null, folder, log);
+                first, null, folder, log, args.BackendProviders);
         }
         finally
         {

@@ -59,7 +59,7 @@ public sealed partial class LLMEngine
         }
         var draftCache = _backend.AllocateKvCache(draftModel.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, draftModel.KvWidth);
         // CUDA graphs for the draft's one-token forwards, as for the target's decode (it verifies nothing: no verification graphs).
-        return new DraftModel(provider?.Prepare(draftModel, _backend, draftCache, args with { SpeculativeConfig = null }, MaxModelLen) ?? draftModel, draftCache, draftWeights,
+        return new DraftModel(provider?.Prepare(draftModel, _backend, draftCache, ExecutionShape.Of(args with { SpeculativeConfig = null }, MaxModelLen)) ?? draftModel, draftCache, draftWeights,
             deviceGreedy: _backend is IDeviceSampler { MaxCandidates: > 0 });
     }
 

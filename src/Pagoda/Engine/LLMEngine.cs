@@ -86,19 +86,20 @@ public sealed partial class LLMEngine : IDisposable
         _seeds = new Random(unchecked((int)args.Seed));
 
         var provider = BackendProviders.Resolve(args.Device, args.BackendProviders);
-        if (args.TensorParallelSize > 1 && provider != null)
-            throw new ArgumentException($"--tensor-parallel-size {args.TensorParallelSize} runs on the CPU backend only (--device cpu): "
-                + "the GPU form needs NCCL, which Pagoda does not bind yet.");
         var group = TensorParallelWorkers.CreateGroup(args, MaxModelLen);
         var backendOptions = args.ResolvedBackendOptions();
         if (group != null && backendOptions.CpuThreads == null)   // the ranks share the cores
             backendOptions = backendOptions with { CpuThreads = Math.Max(1, backendOptions.NumCpuThreads / args.RanksPerNode) };
-        _backend = provider?.CreateBackend(args, Folder.Config, MaxModelLen) ?? new CpuBackend(backendOptions);
         _weights = null!;
+        TensorParallelWorkers? workers = null;
         try
         {
+            _backend = provider?.CreateBackend(args, Folder.Config, MaxModelLen, args.DataParallelRank) ?? new CpuBackend(backendOptions);
+            // On a device the group's collectives are the provider's (NCCL), every rank joining through rank 0's id.
+            string? collectivesId = group != null ? provider?.NewCollectivesId() : null;
+            var comm = collectivesId != null ? provider!.CreateCommunicator(_backend, group!, collectivesId) : group?.Communicator();
             _weights = OpenWeights(Folder, args.LoadFormat, args.DType);
-            _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization, MaxModelLen, group?.Communicator());
+            _model = ModelRegistry.Create(Folder.Config, _weights, _backend, args.Quantization, MaxModelLen, comm);
             _weights.ReleaseDecodedMxfp4();   // the model holds its own copies of the decoded experts
             var draft = LoadDraft(args, _backend, Folder.Config, MaxModelLen);
             // The draft's pool has as many blocks as the target's: its bytes per block share the memory.
@@ -110,22 +111,27 @@ public sealed partial class LLMEngine : IDisposable
             if (group != null)
             {
                 var job = new WorkerJob(Folder.Path, args.LoadFormat, args.DType, args.Quantization, MaxModelLen, KvCacheInfo.NumBlocks, args.BlockSize,
-                    backendOptions, TensorParallelWorker.ConfigSha256(Folder.Path));
-                _model = new TensorParallelModel(_model, TensorParallelWorkers.Start(group, args.RanksPerNode, job, args.WorkerCommand));
-                group = null;   // the model owns it now
+                    backendOptions, TensorParallelWorker.ConfigSha256(Folder.Path), provider?.Device ?? "cpu", collectivesId,
+                    ExecutionShape.Of(args, MaxModelLen), args.RanksPerNode);
+                workers = TensorParallelWorkers.Start(group, args.RanksPerNode, job, args.WorkerCommand);
+                group = null;   // the workers own it now
             }
             if (draft is var (draftModel, draftWeights))
                 _draft = CreateDraft(args, provider, draftModel, draftWeights);
-            _model = provider?.Prepare(_model, _backend, cache, args, MaxModelLen) ?? _model;
+            // Every rank prepares its shard alike (the workers after reporting ready): graph warm-ups' collectives meet.
+            _model = provider?.Prepare(_model, _backend, cache, ExecutionShape.Of(args, MaxModelLen)) ?? _model;
+            if (workers != null)
+                (_model, workers) = (new TensorParallelModel(_model, workers), null);   // the model owns them now
             _runner = new ModelRunner(_model, cache, (_backend as IDeviceSampler)?.MaxCandidates ?? 0, args.FaultHook);
         }
         catch
         {
             _draft?.Dispose();
             _model?.Dispose();
+            workers?.Dispose();
             group?.Dispose();
             _weights?.Dispose();
-            _backend.Dispose();
+            _backend?.Dispose();
             throw;
         }
         bool kvEvents = args.KvEventsConfig?.EnableKvCacheEvents == true;

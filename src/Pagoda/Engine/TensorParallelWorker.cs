@@ -10,7 +10,8 @@ namespace Pagoda.Engine;
 
 /// <summary>
 /// A tensor-parallel worker process (vLLM's headless worker): joins rank 0's group, loads its shard of the job's
-/// model and a KV pool of the job's block count, then runs each step rank 0 posts until told to stop. Only rank 0
+/// model and a KV pool of the job's block count on the job's device (its node's GPU of its rank, through one of
+/// <c>providers</c>), prepares it as rank 0 does, then runs each step rank 0 posts until told to stop. Only rank 0
 /// samples: a worker's forwards end in the collectives that hand rank 0 its logits.
 /// </summary>
 public static class TensorParallelWorker
@@ -20,7 +21,8 @@ public static class TensorParallelWorker
     /// the job's folder, or <paramref name="modelFolder"/> (another node's copy of it, checked against rank 0's config);
     /// the worker ends when the process <paramref name="parentPid"/> (rank 0, or its node's headless process) exits.
     /// </summary>
-    public static int Run(Func<ITensorParallelGroup> join, int rank, int? parentPid, string? modelFolder, TextWriter error)
+    public static int Run(Func<ITensorParallelGroup> join, int rank, int? parentPid, string? modelFolder, TextWriter error,
+        IReadOnlyList<IBackendProvider> providers)
     {
         ITensorParallelGroup? group = null;
         try
@@ -38,12 +40,17 @@ public static class TensorParallelWorker
             var folder = ModelFolder.Open(path);
             if (ConfigSha256(path) != job.ConfigSha256)
                 throw new TensorParallelException($"this rank's {Path.Combine(path, "config.json")} differs from rank 0's.");
-            using var backend = new CpuBackend(job.Backend);
+            var provider = BackendProviders.Resolve(job.Device, providers);
+            var args = new EngineArgs { Model = path, DType = job.DType, Backend = job.Backend, BlockSize = job.BlockSize };
+            using var backend = provider?.CreateBackend(args, folder.Config, job.MaxModelLen, rank % job.RanksPerNode) ?? new CpuBackend(job.Backend);
+            var comm = job.CollectivesId is { } id && provider != null ? provider.CreateCommunicator(backend, group, id) : group.Communicator();
             using var weights = LLMEngine.OpenWeights(folder, job.LoadFormat, job.DType);
-            using var model = ModelRegistry.Create(folder.Config, weights, backend, job.Quantization, job.MaxModelLen, group.Communicator());
+            var shard = ModelRegistry.Create(folder.Config, weights, backend, job.Quantization, job.MaxModelLen, comm);
             weights.ReleaseDecodedMxfp4();
-            using var cache = backend.AllocateKvCache(folder.Config.NumLayers, job.NumBlocks, job.BlockSize, model.KvWidth);
+            using var cache = backend.AllocateKvCache(folder.Config.NumLayers, job.NumBlocks, job.BlockSize, shard.KvWidth);
             group.ReportReady();
+            // Graphs warm up and capture with rank 0's collectives; the prepared model disposes the shard it wraps.
+            using var model = provider?.Prepare(shard, backend, cache, job.Execution) ?? shard;
             while (group.Receive(out payload) == BatchMessage.Step)
                 model.Forward(BatchMessage.Decode(payload), cache);
             return 0;

@@ -7,10 +7,14 @@ using Pagoda.Models;
 
 namespace Pagoda.Engine;
 
-/// <summary>What every tensor-parallel worker loads, as rank 0 resolved it (the first message of the group).</summary>
+/// <summary>
+/// What every tensor-parallel worker loads, as rank 0 resolved it (the first message of the group): the model, its KV
+/// pool, the device (each rank takes its node's GPU <c>rank % RanksPerNode</c>), the device's collectives to join (NCCL's
+/// id; null on the CPU, whose collectives run over the group) and the execution its shard is prepared for.
+/// </summary>
 public sealed record WorkerJob(
     string ModelFolder, string LoadFormat, string DType, string? Quantization, int MaxModelLen, int NumBlocks, int BlockSize,
-    BackendOptions Backend, string ConfigSha256);
+    BackendOptions Backend, string ConfigSha256, string Device, string? CollectivesId, ExecutionShape Execution, int RanksPerNode);
 
 /// <summary>
 /// Rank 0's side of a tensor-parallel group: it posts the job, starts one worker process per other rank of its node (the
@@ -167,7 +171,10 @@ internal sealed class TensorParallelWorkers : IDisposable
     }
 }
 
-/// <summary>Rank 0's model: each forward posts the batch to the workers, then runs rank 0's shard alongside theirs.</summary>
+/// <summary>
+/// Rank 0's model: each forward posts the batch to the workers, then runs rank 0's shard alongside theirs (on a device,
+/// the shard as the provider prepared it: a graph replay every rank makes alike).
+/// </summary>
 internal sealed class TensorParallelModel(IModel shard, TensorParallelWorkers workers) : IModel
 {
     public ModelConfig Config => shard.Config;
@@ -176,12 +183,14 @@ internal sealed class TensorParallelModel(IModel shard, TensorParallelWorkers wo
 
     public long WeightBytes => shard.WeightBytes;
 
-    public float[] Forward(ForwardBatch batch, PagedKvCache cache)
+    public float[] Forward(ForwardBatch batch, PagedKvCache cache) => ForwardAsync(batch, cache).Wait();
+
+    public IForwardHandle ForwardAsync(ForwardBatch batch, PagedKvCache cache)
     {
         workers.Post(batch);
         try
         {
-            return shard.Forward(batch, cache);
+            return shard.ForwardAsync(batch, cache);
         }
         catch (Exception e) when (e is not TensorParallelException)
         {

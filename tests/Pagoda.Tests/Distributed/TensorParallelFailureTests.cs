@@ -56,10 +56,11 @@ public class TensorParallelFailureTests
         // The worker's side in this process: a job whose config.json hash is not the folder's.
         using var group = SharedMemoryGroup.Create(2);
         string folder = TestPaths.Model("fortune-chat");
-        var job = new Pagoda.Engine.WorkerJob(folder, "auto", "auto", null, 256, 8, 16, new Pagoda.Backends.BackendOptions { CpuThreads = 1 }, "00");
+        var job = new Pagoda.Engine.WorkerJob(folder, "auto", "auto", null, 256, 8, 16, new Pagoda.Backends.BackendOptions { CpuThreads = 1 }, "00",
+            "cpu", null, new Pagoda.Engine.ExecutionShape(8, 256, false, 0), 2);
         group.Post(BatchMessage.Job, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(job));
         var error = new StringWriter();
-        Assert.Equal(1, Pagoda.Engine.TensorParallelWorker.Run(() => SharedMemoryGroup.Join(group.Path, 1, 2), 1, Environment.ProcessId, null, error));
+        Assert.Equal(1, Pagoda.Engine.TensorParallelWorker.Run(() => SharedMemoryGroup.Join(group.Path, 1, 2), 1, Environment.ProcessId, null, error, []));
         string expected = $"this rank's {Path.Combine(folder, "config.json")} differs from rank 0's.";
         Assert.Equal(expected, group.FailureOf(1));
         Assert.Contains(expected, error.ToString());

@@ -37,12 +37,12 @@ public sealed class DeferredDevice : IBackendProvider
         return true;
     }
 
-    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen) => new CpuBackend(args.ResolvedBackendOptions());
+    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen, int deviceIndex) => new CpuBackend(args.ResolvedBackendOptions());
 
     public int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen) =>
         args.NumKvBlocks ?? 64;
 
-    public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen) =>
+    public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, ExecutionShape shape) =>
         new Model(model, this);
 
     private sealed class Model(IModel inner, DeferredDevice device) : IModel

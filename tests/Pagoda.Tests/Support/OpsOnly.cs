@@ -16,6 +16,7 @@ public class OpsOnly(IBackend inner) : IBackend
     public PagedKvCache AllocateKvCache(int numLayers, int numBlocks, int blockSize, int kvWidth) =>
         inner.AllocateKvCache(numLayers, numBlocks, blockSize, kvWidth);
     public void Embedding(Tensor table, ReadOnlySpan<int> ids, Tensor dst) => inner.Embedding(table, ids, dst);
+    public void EmbeddingShard(Tensor table, ReadOnlySpan<int> ids, int firstId, Tensor dst) => inner.EmbeddingShard(table, ids, firstId, dst);
     public void Linear(Tensor x, Tensor weight, Tensor? bias, Tensor dst) => inner.Linear(x, weight, bias, dst);
     public void RmsNorm(Tensor x, Tensor weight, float eps, Tensor dst) => inner.RmsNorm(x, weight, eps, dst);
     public void LayerNorm(Tensor x, Tensor weight, Tensor bias, float eps, Tensor dst) => inner.LayerNorm(x, weight, bias, eps, dst);

@@ -27,11 +27,11 @@ public sealed class ReferenceSamplingDevice : IBackendProvider
         return true;
     }
 
-    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen) => new Backend(new CpuBackend(args.ResolvedBackendOptions()), this);
+    public IBackend CreateBackend(EngineArgs args, ModelConfig config, int maxModelLen, int deviceIndex) => new Backend(new CpuBackend(args.ResolvedBackendOptions()), this);
 
     public int KvCacheBlocks(IBackend backend, EngineArgs args, ModelConfig config, int kvWidth, int maxModelLen) => args.NumKvBlocks ?? 64;
 
-    public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, EngineArgs args, int maxModelLen) => model;
+    public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, ExecutionShape shape) => model;
 
     private sealed class Backend(CpuBackend cpu, ReferenceSamplingDevice owner) : OpsOnly(cpu), IDeviceSampler
     {
