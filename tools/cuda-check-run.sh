@@ -15,13 +15,13 @@
 #   .gpu/qwen3-30b-a3b/config.json  for the MoE benchmark (tests/fixtures/configs/qwen3-30b-a3b)
 #   .gpu/arch.tar.xz     arch/models-arch.json, arch/tokenizer.json and arch/tiny-* (the fixture folders without their
 #                        shared tokenizer; too big to travel in the tree)
-# BUDGET caps the seconds; STEPS picks sections (default: all); ARCH names the golden-arch fixtures (default: all), ARCH_CAP its seconds;
+# CHECK names the build to run (default .gpu/check.xz); BUDGET caps the seconds; STEPS picks sections (default: all); ARCH names the golden-arch fixtures (default: all), ARCH_CAP its seconds;
 # PD_BENCH=0 runs only pd's correctness check, VERIFY=0 skips spec's verify-cost, SPEC_GOLDEN=0 its goldens; REAL names the real configs (default: all).
 export PAGODA_CACHE_DIR=/tmp/pagoda-cache
 T0=$(date +%s); BUDGET=${BUDGET:-540}; left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 STEPS=${STEPS:-parity,arch,golden,serve,s17,pd,real,structured,moe}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
 M=/tmp/qwen; mkdir -p $M && cp tests/fixtures/configs/qwen2.5-1.5b-instruct/*.json $M/ && xz -dc .gpu/tokenizer.json.xz > $M/tokenizer.json
-C=/tmp/check; xz -dc .gpu/check.xz > $C && chmod +x $C
+C=/tmp/check; xz -dc ${CHECK:-.gpu/check.xz} > $C && chmod +x $C
 old() { [ -f .gpu/check-old.xz ] && xz -dc .gpu/check-old.xz > /tmp/check-old && chmod +x /tmp/check-old; }   # the baseline build, for steps that compare
 # The fixtures share one tokenizer.json, carried once.
 [ -f .gpu/arch.tar.xz ] && xz -dc .gpu/arch.tar.xz | tar -C /tmp -xf - && for d in /tmp/arch/tiny-*; do [ -f $d/tokenizer.json ] || cp /tmp/arch/tokenizer.json $d/; done
