@@ -21,7 +21,7 @@ public sealed unsafe class CudaDevice : IDisposable
             throw new InvalidOperationException($"--device cuda: no usable NVIDIA GPU ({why}).");
         Driver.Check(Driver.cuDeviceGetCount(out int count), "cuDeviceGetCount");
         if (ordinal < 0 || ordinal >= count)
-            throw new InvalidOperationException($"--device cuda: GPU {ordinal} was asked for (a data-parallel rank is its GPU), but the driver reports {count}.");
+            throw new InvalidOperationException($"--device cuda: GPU {ordinal} was asked for (each data-parallel replica and each tensor-parallel rank of a node takes a GPU of its own), but the driver reports {count}.");
         Driver.Check(Driver.cuDeviceGet(out int dev, ordinal), "cuDeviceGet");
         Ordinal = dev;
         byte* name = stackalloc byte[256];
