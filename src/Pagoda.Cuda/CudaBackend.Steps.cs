@@ -158,7 +158,8 @@ public sealed unsafe partial class CudaBackend
         _device.MakeCurrent();
         Sync();
         GraphTicks += System.Diagnostics.Stopwatch.GetTimestamp() - launchedAt;
-        new Span<float>(_hostOut!.Pointer, checked((int)(bytes / 4))).CopyTo(dst);
+        if (bytes > 0)   // a replay whose output was copied synchronously, or that has none (a tensor-parallel worker's), left nothing pinned
+            new Span<float>(_hostOut!.Pointer, checked((int)(bytes / 4))).CopyTo(dst);
     }
 
     private ulong UploadInts(string key, ReadOnlySpan<int> data)
