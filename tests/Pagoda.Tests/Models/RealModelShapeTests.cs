@@ -25,6 +25,8 @@ public class RealModelShapeTests
     [InlineData("gemma-2-2b-it", 2_614_341_888L, 288)]
     [InlineData("gemma-3-1b-it", 999_885_952L, 340)]
     [InlineData("phi-4-mini-instruct", 3_836_021_760L, 194)]
+    // Llama 3.1 70B's shape (issue 22's tensor-parallel benchmark): 141,107,412,992 bytes in bfloat16 on the Hub.
+    [InlineData("llama-3.1-70b-shape", 70_553_706_496L, 723)]
     public void ModelAsksForTheCheckpointsTensors(string name, long parameters, int tensors)
     {
         var config = ConfigReader.Read(Path.Combine(TestPaths.Fixtures, "configs", name, "config.json"));
@@ -105,7 +107,7 @@ public class RealModelShapeTests
                     w[p + "self_attn.qkv_proj.weight"] = [q + 2 * kv, h];
                     (w[p + "mlp.gate_up_proj.weight"], w[p + "mlp.down_proj.weight"]) = ([2 * ff, h], [h, ff]);
                     break;
-                case "MistralForCausalLM":
+                case "MistralForCausalLM" or "LlamaForCausalLM":
                     (w[p + "mlp.gate_proj.weight"], w[p + "mlp.up_proj.weight"], w[p + "mlp.down_proj.weight"]) = ([ff, h], [ff, h], [h, ff]);
                     break;
                 case "MixtralForCausalLM":
