@@ -8,12 +8,14 @@ namespace Pagoda.Loading;
 /// config.json alone (vLLM's option), so a real model shape can be benchmarked without its files.
 /// Values are uniform in [-1e-3, 1e-3] from a fixed seed, like vLLM's dummy initialisation. Each value
 /// is a hash of (seed, tensor name, index), so tensors are filled in parallel chunks and the values do
-/// not depend on the order tensors are asked for.
+/// not depend on the order tensors are asked for; a tensor-parallel rank's shard (rows, columns, runs) is made alone,
+/// with the values the whole tensor holds there.
 /// </summary>
 public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed = 0x9E3779B97F4A7C15UL) : IMadeWeights
 {
     private readonly Dictionary<string, TensorInfo> _tensors = new();
     private readonly Dictionary<string, nint> _data = new();
+    private readonly Dictionary<string, List<nint>> _parts = new();   // shards made without their whole tensor
 
     /// <inheritdoc />
     public string FilePath { get; } = Path.Combine(folder, "(dummy weights)");
@@ -33,7 +35,7 @@ public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed =
         long bytes = count * DTypes.SizeOf(dtype);
         // Huge pages: decode reads every weight once per token (see HugePageMemory).
         var p = HugePageMemory.Allocate((nuint)bytes);
-        Fill(p, count, TensorSeed(name));
+        Fill(p, 1, count, 0, count, TensorSeed(name));
         var info = new TensorInfo(name, dtype, shape, 0, bytes);
         _tensors[name] = info;
         _data[name] = (nint)p;
@@ -43,11 +45,25 @@ public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed =
     /// <inheritdoc />
     public byte* GetPointer(TensorInfo info) => (byte*)_data[info.Name];
 
+    /// <inheritdoc />
+    public HostWeight MakeRuns(string name, int[] shape, long runLength, long first, long count, int[] resultShape)
+    {
+        long runs = shape.Aggregate(1L, (a, b) => a * b) / runLength;
+        var p = HugePageMemory.Allocate((nuint)Math.Max(runs * count * DTypes.SizeOf(dtype), 1));
+        Fill(p, runs, runLength, first, count, TensorSeed(name));
+        if (!_parts.TryGetValue(name, out var list))
+            _parts[name] = list = [];
+        list.Add((nint)p);
+        return new HostWeight(name, dtype, resultShape, (nint)p);
+    }
+
     /// <summary>Frees a tensor nothing reads any more (its int8 copy replaced it); asking for it again is an error.</summary>
     public void Release(string name)
     {
         if (_data.Remove(name, out var p))
             HugePageMemory.Free((void*)p);
+        if (_parts.Remove(name, out var parts))
+            parts.ForEach(q => HugePageMemory.Free((void*)q));
     }
 
     private ulong TensorSeed(string name)
@@ -66,17 +82,22 @@ public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed =
         return z ^ (z >> 31);
     }
 
-    private void Fill(byte* p, long count, ulong tensorSeed)
+    // p[d] for d < runs · count: the value of element (d / count) · runLength + first + d % count of the whole tensor.
+    private void Fill(byte* p, long runs, long runLength, long first, long count, ulong tensorSeed)
     {
         const long chunk = 1 << 18;
-        long chunks = (count + chunk - 1) / chunk;
+        long total = runs * count, chunks = (total + chunk - 1) / chunk;
         var kind = dtype;
         Parallel.For(0L, chunks, c =>
         {
-            long end = Math.Min(count, (c + 1) * chunk);
+            long end = Math.Min(total, (c + 1) * chunk);
+            long run = c * chunk / count, j = c * chunk % count;
             for (long i = c * chunk; i < end; i++)
             {
-                ulong r = Mix(tensorSeed + (ulong)i * 0x9E3779B97F4A7C15UL);
+                long source = run * runLength + first + j;
+                if (++j == count)
+                    (run, j) = (run + 1, 0);
+                ulong r = Mix(tensorSeed + (ulong)source * 0x9E3779B97F4A7C15UL);
                 float v = ((r >> 40) / (float)(1 << 24) * 2f - 1f) * 1e-3f;
                 switch (kind)
                 {
@@ -91,8 +112,9 @@ public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed =
     /// <inheritdoc />
     public void Dispose()
     {
-        foreach (var p in _data.Values)
+        foreach (var p in _data.Values.Concat(_parts.Values.SelectMany(l => l)))
             HugePageMemory.Free((void*)p);
         _data.Clear();
+        _parts.Clear();
     }
 }

@@ -1,3 +1,5 @@
+using Pagoda.Backends;
+
 namespace Pagoda.Loading;
 
 /// <summary>
@@ -9,6 +11,13 @@ internal interface IMadeWeights : ITensorFile
     /// <summary>Makes (once) a tensor of this name and shape.</summary>
     TensorInfo GetOrCreate(string name, int[] shape);
 
-    /// <summary>Frees a tensor nothing reads any more; asking for it again is an error.</summary>
+    /// <summary>
+    /// Items [first, first + count) of every run of <paramref name="runLength"/> elements of the tensor of this name and
+    /// shape, made on their own and shaped <paramref name="resultShape"/> (a tensor-parallel rank's shard holds only its
+    /// share, not the whole tensor), with the values the whole tensor holds there; freed with the tensor's name.
+    /// </summary>
+    HostWeight MakeRuns(string name, int[] shape, long runLength, long first, long count, int[] resultShape);
+
+    /// <summary>Frees a tensor (and every part of it made) nothing reads any more; asking for it again is an error.</summary>
     void Release(string name);
 }

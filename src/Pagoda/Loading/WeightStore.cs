@@ -190,9 +190,12 @@ public sealed class WeightStore : IDisposable
     /// </summary>
     public unsafe HostWeight ViewRows(string name, int[] expectedShape, int firstRow, int rowCount)
     {
-        var (file, info) = Get(name, expectedShape);
         if (expectedShape.Length != 2 || firstRow < 0 || rowCount < 1 || firstRow + rowCount > expectedShape[0])
             throw new ArgumentOutOfRangeException(nameof(firstRow), $"rows [{firstRow}, {firstRow + rowCount}) of '{name}' [{string.Join(", ", expectedShape)}]");
+        long cols = expectedShape[1];
+        if (_made != null)   // made weights make the rows alone (a shard never makes its whole tensor)
+            return _made.MakeRuns(name, expectedShape, expectedShape[0] * cols, firstRow * cols, rowCount * cols, [rowCount, expectedShape[1]]);
+        var (file, info) = Get(name, expectedShape);
         long offset = (long)firstRow * expectedShape[1] * DTypes.SizeOf(info.DType);
         return new HostWeight(name, info.DType, [rowCount, expectedShape[1]], (nint)((byte*)file.GetPointer(info) + offset));
     }
@@ -200,9 +203,11 @@ public sealed class WeightStore : IDisposable
     /// <summary>Items [first, first + count) of a 1-D tensor (a column-parallel layer's bias shard), without a copy.</summary>
     public unsafe HostWeight ViewRange(string name, int length, int first, int count)
     {
-        var (file, info) = Get(name, length);
         if (first < 0 || count < 1 || first + count > length)
             throw new ArgumentOutOfRangeException(nameof(first), $"items [{first}, {first + count}) of '{name}' [{length}]");
+        if (_made != null)
+            return _made.MakeRuns(name, [length], length, first, count, [count]);
+        var (file, info) = Get(name, length);
         return new HostWeight(name, info.DType, [count], (nint)((byte*)file.GetPointer(info) + (long)first * DTypes.SizeOf(info.DType)));
     }
 
@@ -222,11 +227,13 @@ public sealed class WeightStore : IDisposable
     /// </summary>
     public unsafe HostWeight CopyRuns(string name, int[] expectedShape, int runLength, int first, int count, int[] resultShape)
     {
-        var (file, info) = Get(name, expectedShape);
         long total = expectedShape.Aggregate(1L, (a, d) => a * d);
         if (runLength < 1 || total % runLength != 0 || first < 0 || count < 1 || first + count > runLength
             || resultShape.Aggregate(1L, (a, d) => a * d) != total / runLength * count)
             throw new ArgumentOutOfRangeException(nameof(first), $"items [{first}, {first + count}) of runs of {runLength} in '{name}' [{string.Join(", ", expectedShape)}]");
+        if (_made != null)
+            return _made.MakeRuns(name, expectedShape, runLength, first, count, resultShape);
+        var (file, info) = Get(name, expectedShape);
         int size = DTypes.SizeOf(info.DType);
         long runs = total / runLength, runBytes = (long)runLength * size, shardBytes = (long)count * size;
         var src = (byte*)file.GetPointer(info);

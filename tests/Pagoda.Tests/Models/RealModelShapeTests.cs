@@ -139,3 +139,60 @@ public class RealModelShapeTests
         return w;
     }
 }
+
+/// <summary>
+/// Megatron's split of a real shape, rank by rank, over recorded weights (nothing made): Llama 3.1 70B's shape over 2, 4
+/// and 8 ranks asks each rank for its share of q/k/v, gate/up and the vocabulary (rows), of o and down (columns), and
+/// for the norms whole, so that the ranks' parameters add up to the model's with only the norms repeated.
+/// </summary>
+public class RealShapeShardTests
+{
+    // The collectives of a rank of a group the model is only built for: building never calls them.
+    private sealed class BuildOnly(int rank, int size) : Pagoda.Distributed.ICommunicator
+    {
+        public Pagoda.Distributed.TensorParallelRank Rank { get; } = new(rank, size);
+
+        public void AllReduce(Tensor x) => throw new InvalidOperationException("building a model runs no collective");
+
+        public void GatherColumns(Tensor part, Tensor? dst) => throw new InvalidOperationException("building a model runs no collective");
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(8)]
+    public void Llama70BShapeSplitsOverRanks(int size)
+    {
+        var config = ConfigReader.Read(Path.Combine(TestPaths.Fixtures, "configs", "llama-3.1-70b-shape", "config.json"));
+        long sum = 0;
+        for (int rank = 0; rank < size; rank++)
+        {
+            var (created, _) = RecordedWeights.CreateStore(DType.BF16);
+            using var store = created;
+            using var backend = new ShapeOnlyBackend();
+            using var model = ModelRegistry.Create(config, store, backend, comm: new BuildOnly(rank, size));
+            var shapes = backend.Loaded.GroupBy(w => w.Name).ToDictionary(g => g.Key, g => g.Single().Shape);
+            int q = 8192 / size, kv = 1024 / size, ff = 28672 / size, vocab = 128256 / size;
+            Assert.Equal([vocab, 8192], shapes["model.embed_tokens.weight"]);
+            Assert.Equal([vocab, 8192], shapes["lm_head.weight"]);
+            Assert.Equal([8192], shapes["model.norm.weight"]);
+            foreach (int layer in new[] { 0, 79 })
+            {
+                string p = $"model.layers.{layer}.";
+                Assert.Equal([q, 8192], shapes[p + "self_attn.q_proj.weight"]);
+                Assert.Equal([kv, 8192], shapes[p + "self_attn.k_proj.weight"]);
+                Assert.Equal([kv, 8192], shapes[p + "self_attn.v_proj.weight"]);
+                Assert.Equal([8192, q], shapes[p + "self_attn.o_proj.weight"]);
+                Assert.Equal([ff, 8192], shapes[p + "mlp.gate_proj.weight"]);
+                Assert.Equal([ff, 8192], shapes[p + "mlp.up_proj.weight"]);
+                Assert.Equal([8192, ff], shapes[p + "mlp.down_proj.weight"]);
+                Assert.Equal([8192], shapes[p + "input_layernorm.weight"]);
+            }
+            Assert.Equal(723, shapes.Count);
+            Assert.Equal(kv, model.KvWidth);
+            sum += backend.Loaded.Sum(w => w.Shape.Aggregate(1L, (a, b) => a * b));
+        }
+        long norms = (80 * 2 + 1) * 8192L;
+        Assert.Equal(70_553_706_496L + (size - 1) * norms, sum);
+    }
+}

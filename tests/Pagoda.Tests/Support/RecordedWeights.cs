@@ -16,6 +16,7 @@ internal sealed unsafe class RecordedWeights(DType dtype) : IMadeWeights
 
     private readonly Dictionary<string, TensorInfo> _tensors = new();
     private readonly Dictionary<string, nint> _memory = new();
+    private readonly List<nint> _parts = [];
 
     /// <summary>A store over a new recorder; the recorder is the store's one file.</summary>
     public static (WeightStore Store, RecordedWeights Recorded) CreateStore(DType dtype)
@@ -50,6 +51,17 @@ internal sealed unsafe class RecordedWeights(DType dtype) : IMadeWeights
         return info;
     }
 
+    // A part is recorded as its whole tensor (what the model asked for), with memory as a tensor of its size would get.
+    public HostWeight MakeRuns(string name, int[] shape, long runLength, long first, long count, int[] resultShape)
+    {
+        GetOrCreate(name, shape);
+        long n = resultShape.Aggregate(1L, (a, b) => a * b);
+        nint p = 0;
+        if (n <= HostBackedElements)
+            _parts.Add(p = (nint)NativeMemory.AllocZeroed((nuint)Math.Max(n * DTypes.SizeOf(dtype), 1)));
+        return new HostWeight(name, dtype, resultShape, p);
+    }
+
     public byte* GetPointer(TensorInfo info) => _memory.TryGetValue(info.Name, out var p) ? (byte*)p : null;
 
     public void Release(string name)
@@ -58,9 +70,10 @@ internal sealed unsafe class RecordedWeights(DType dtype) : IMadeWeights
 
     public void Dispose()
     {
-        foreach (var p in _memory.Values)
+        foreach (var p in _memory.Values.Concat(_parts))
             NativeMemory.Free((void*)p);
         _memory.Clear();
+        _parts.Clear();
     }
 }
 
