@@ -48,14 +48,18 @@ public class DeviceTensorParallelTests
         Assert.Equal(["backend on device 0", "collectives rank 1 of 2 from rank-0-id", $"prepare {shape}"], device.Log);
     }
 
-    [Fact]
-    public async Task RankZeroOfADeviceThatSamplesSamplesTheGatheredLogitsAsOneRankDoes()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task RankZeroOfADeviceSamplesTheGatheredLogitsAsOneRankDoes(bool deferred)
     {
         // The GPU form's path without NCCL: every rank prepares through the device, rank 0 gathers the head's logits into
-        // a tensor of its backend and reduces them there (the reference sampling device), the worker's forward ends at
-        // the collectives. The worker rank runs in this process: its process only hands over its arguments and waits.
-        var single = new ReferenceSamplingDevice();
-        var device = new CollectivesDevice(new ReferenceSamplingDevice());
+        // a tensor of its backend and reduces them there (the reference sampling device) or, on a device whose prepared
+        // forwards return before they run (as graph replays do), runs them when the engine waits, after posting the
+        // batch; the worker's forward ends at the collectives. The worker rank runs in this process: its process only
+        // hands over its arguments and waits.
+        IBackendProvider single = deferred ? new DeferredDevice() : new ReferenceSamplingDevice();
+        var device = new CollectivesDevice(deferred ? new DeferredDevice() : new ReferenceSamplingDevice());
         string handover = Path.Combine(Path.GetTempPath(), $"pagoda-tp-args-{Guid.NewGuid():N}");
         string[] command = ["sh", "-c", $"echo \"$@\" > {handover}.tmp && mv {handover}.tmp {handover}; while [ -f {handover} ]; do sleep 0.05; done", "sh"];
         var error = new StringWriter();
@@ -91,7 +95,10 @@ public class DeviceTensorParallelTests
         var two = Run(device, 2);
         Assert.Equal(0, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Equal("", error.ToString());
-        Assert.True(device.Inner.Reduced > 0, "rank 0 did not reduce the gathered logits on its device");
+        if (device.Inner is ReferenceSamplingDevice sampling)
+            Assert.True(sampling.Reduced > 0, "rank 0 did not reduce the gathered logits on its device");
+        if (device.Inner is DeferredDevice later)   // rank 0's forwards ran when waited for, and the worker's (same device) too
+            Assert.Contains("wait", later.Log);
         for (int i = 0; i < one.Count; i++)
         {
             var (a, b) = (one[i].Outputs[0], two[i].Outputs[0]);
@@ -105,10 +112,10 @@ public class DeviceTensorParallelTests
         }
     }
 
-    // A sampling device with collectives over the group (the CPU's), so that its ranks take the device's path.
-    private sealed class CollectivesDevice(ReferenceSamplingDevice inner) : IBackendProvider
+    // A device with collectives over the group (the CPU's), so that its ranks take the device's path.
+    private sealed class CollectivesDevice(IBackendProvider inner) : IBackendProvider
     {
-        public ReferenceSamplingDevice Inner => inner;
+        public IBackendProvider Inner => inner;
 
         public string Device => "collectives-" + inner.Device;
 
