@@ -57,13 +57,7 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
         try
         {
             if (mode != StepMode.Eager)
-            {
-                if (mode == StepMode.Capture)
-                    EndCapture();   // the graph ends at the logits
-                launchedAt = System.Diagnostics.Stopwatch.GetTimestamp();
-                Driver.Check(Driver.cuGraphLaunch(_current!.Exec!.Exec, S), "cuGraphLaunch");
-                _mode = StepMode.Eager;   // what follows is launched now, behind the graph
-            }
+                launchedAt = LaunchGraph();   // the graph ends at the logits
             var inputs = plan.Inputs;   // made while the device runs the forward
             var dst = array(t.Rows * (inputs?.RowWidth ?? t.Cols));
             if (inputs == null)
@@ -96,15 +90,24 @@ public sealed unsafe partial class CudaBackend : IDeviceSampler, IFusedNormOps
     public void EndForwardWithoutOutput()
     {
         _device.MakeCurrent();
-        if (_mode == StepMode.Eager)
+        var mode = _mode;
+        if (mode == StepMode.Eager)
             return;
+        long launchedAt = LaunchGraph();
+        if (mode == StepMode.Replay)
+            _launchedReplay = (0, launchedAt);   // FinishReplay waits for it and copies nothing
+    }
+
+    // A captured or replayed forward has reached its end: a capture's graph is instantiated, the graph launched, and
+    // what follows is launched eagerly behind it. Returns the launch's timestamp.
+    private long LaunchGraph()
+    {
         if (_mode == StepMode.Capture)
             EndCapture();
         long launchedAt = System.Diagnostics.Stopwatch.GetTimestamp();
         Driver.Check(Driver.cuGraphLaunch(_current!.Exec!.Exec, S), "cuGraphLaunch");
-        if (_mode == StepMode.Replay)
-            _launchedReplay = (0, launchedAt);   // FinishReplay waits for it and copies nothing
         _mode = StepMode.Eager;
+        return launchedAt;
     }
 
     // Launches the reduction of t's rows as `s` asks into a fresh [rows, RowWidth] tensor (the caller disposes it).
