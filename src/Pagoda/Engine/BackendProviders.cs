@@ -33,14 +33,16 @@ public interface IBackendProvider
     /// Tensor parallelism on this device: rank 0's name for a new group's collectives (NCCL's unique id), which the job
     /// carries to every rank; throws, saying why, where this device has none.
     /// </summary>
-    string NewCollectivesId() => throw new ArgumentException($"--tensor-parallel-size above 1 is not supported on --device {Device}.");
+    string NewCollectivesId() => throw NoCollectives();
 
     /// <summary>
     /// This rank's collectives on <paramref name="backend"/> within <paramref name="group"/>, joined through rank 0's
     /// <paramref name="collectivesId"/>; every rank of the group makes its own.
     /// </summary>
     Distributed.ICommunicator CreateCommunicator(IBackend backend, Distributed.ITensorParallelGroup group, string collectivesId) =>
-        throw new ArgumentException($"--tensor-parallel-size above 1 is not supported on --device {Device}.");
+        throw NoCollectives();
+
+    private ArgumentException NoCollectives() => new($"--tensor-parallel-size above 1 is not supported on --device {Device}.");
 
     /// <summary>Whether `--device auto` may pick it (stand-in devices of tests and benchmarks say no).</summary>
     bool AutoSelect => true;
