@@ -108,18 +108,19 @@ public sealed partial class LLMEngine : IDisposable
             KvCacheInfo = SizeKvCache(args, _model.KvWidth, Folder.Config.NumLayers, MaxModelLen, blocks, KvCacheSlidingWindow(Folder.Config, MaxModelLen),
                 (double)(targetBytes + draftBytes) / targetBytes);
             var cache = _backend.AllocateKvCache(Folder.Config.NumLayers, KvCacheInfo.NumBlocks, args.BlockSize, _model.KvWidth);
+            var execution = ExecutionShape.Of(args, MaxModelLen);
             if (group != null)
             {
                 var job = new WorkerJob(Folder.Path, args.LoadFormat, args.DType, args.Quantization, MaxModelLen, KvCacheInfo.NumBlocks, args.BlockSize,
                     backendOptions, TensorParallelWorker.ConfigSha256(Folder.Path), provider?.Device ?? "cpu", collectivesId,
-                    ExecutionShape.Of(args, MaxModelLen), args.RanksPerNode);
+                    execution, args.RanksPerNode);
                 workers = TensorParallelWorkers.Start(group, args.RanksPerNode, job, args.WorkerCommand);
                 group = null;   // the workers own it now
             }
             if (draft is var (draftModel, draftWeights))
                 _draft = CreateDraft(args, provider, draftModel, draftWeights);
             // Every rank prepares its shard alike (the workers after reporting ready): graph warm-ups' collectives meet.
-            _model = provider?.Prepare(_model, _backend, cache, ExecutionShape.Of(args, MaxModelLen)) ?? _model;
+            _model = provider?.Prepare(_model, _backend, cache, execution) ?? _model;
             if (workers != null)
                 (_model, workers) = (new TensorParallelModel(_model, workers), null);   // the model owns them now
             _runner = new ModelRunner(_model, cache, (_backend as IDeviceSampler)?.MaxCandidates ?? 0, args.FaultHook);
