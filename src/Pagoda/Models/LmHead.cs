@@ -37,7 +37,7 @@ internal sealed class LmHead(IBackend b, Tensor weight, float softCap = 0, IComm
         if (softCap != 0)
             b.SoftCap(part, softCap);
         if (comm == null)
-            return Output(part, sampler, sampling);
+            return FromWholeRows(part, sampler, sampling);
         if (comm.Rank.Rank != 0)
         {
             comm.GatherColumns(part, null);   // rank 0 samples
@@ -46,11 +46,11 @@ internal sealed class LmHead(IBackend b, Tensor weight, float softCap = 0, IComm
         }
         using var whole = sampler?.ForwardLogits(rows.Length, vocabSize) ?? b.Empty(rows.Length, vocabSize);   // [numOutputs, vocab]
         comm.GatherColumns(part, whole);
-        return Output(whole, sampler, sampling);
+        return FromWholeRows(whole, sampler, sampling);
     }
 
     // The forward's output from whole rows of logits: the device's reduction of them, or the rows themselves.
-    private float[] Output(Tensor logits, IDeviceSampler? sampler, DeviceSamplingPlan? sampling)
+    private float[] FromWholeRows(Tensor logits, IDeviceSampler? sampler, DeviceSamplingPlan? sampling)
     {
         if (sampler != null)   // whole rows go to this head's reused arrays, reduced ones (a few floats a row) are fresh
             return sampler.SampleForward(logits, sampling!, n => n == logits.NumElements ? Output(n) : new float[n]);

@@ -49,11 +49,11 @@ public sealed class ReferenceSamplingDevice : IBackendProvider
 
         public Tensor ForwardLogits(int rows, int vocab) => cpu.Empty(rows, vocab);
 
-        // As the GPU does it: the plan is asked for only after the forward's logits exist.
         public void EndForwardWithoutOutput()   // nothing is deferred: the forward ran to completion
         {
         }
 
+        // As the GPU does it: the plan is asked for only after the forward's logits exist.
         public float[] SampleForward(Tensor logits, DeviceSamplingPlan plan, Func<int, float[]> array)
         {
             var inputs = plan.Inputs;
