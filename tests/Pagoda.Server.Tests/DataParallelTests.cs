@@ -93,9 +93,10 @@ public class DataParallelTests
     [Fact]
     public async Task EachReplicaPublishesItsKvEventsOnItsOwnPortWithItsRank()
     {
-        int port = Pagoda.Tests.KvEvents.KvEventWire.FreePort();
-        using var sub0 = new Pagoda.Tests.KvEvents.KvEventSubscriber("kv", port);
-        using var sub1 = new Pagoda.Tests.KvEvents.KvEventSubscriber("kv", port + 1);
+        var (sub0, sub1) = Pagoda.Tests.KvEvents.KvEventSubscriber.OnConsecutivePorts("kv");
+        using var _0 = sub0;
+        using var _1 = sub1;
+        int port = sub0.Port;
         var events = new KvEventsConfig { EnableKvCacheEvents = true, Endpoint = $"tcp://127.0.0.1:{port}", Topic = "kv" };
         using var engines = new DataParallelEngine(Args(2) with { KvEventsConfig = events });
         // Each PUB connects when it will: reset the caches until both subscribers hear a clear, then drain.

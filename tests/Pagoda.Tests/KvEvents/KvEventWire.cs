@@ -129,6 +129,26 @@ public sealed class KvEventSubscriber : IDisposable
 
     public int Port { get; }
 
+    /// <summary>
+    /// Two subscribers on consecutive ports (data-parallel replicas publish on port + rank). The first binds a
+    /// random port; when its neighbour is taken (another test process), both are dropped and another pair tried.
+    /// </summary>
+    public static (KvEventSubscriber First, KvEventSubscriber Second) OnConsecutivePorts(string topicPrefix)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            var first = new KvEventSubscriber(topicPrefix);
+            try
+            {
+                return (first, new KvEventSubscriber(topicPrefix, first.Port + 1));
+            }
+            catch (NetMQ.AddressAlreadyInUseException) when (attempt < 20)
+            {
+                first.Dispose();
+            }
+        }
+    }
+
     public string Endpoint => $"tcp://127.0.0.1:{Port}";
 
     public (string Topic, long Seq, byte[] Payload)? Receive(TimeSpan timeout)
