@@ -3,6 +3,7 @@ using System.Globalization;
 using Pagoda;
 using Pagoda.Bench.HostOverhead;
 using Pagoda.Engine;
+using Pagoda.SpecDecode;
 using Pagoda.Tokenization;
 
 // The engine's host time per step at a large decode batch, without a GPU: the real LLMEngine (scheduler,
@@ -13,7 +14,9 @@ using Pagoda.Tokenization;
 // "serial" is the sum less the sampling plan and the outputs, which a GPU's forward overlaps: the time it waits each step.
 // The sixth argument picks the requests' sampling: greedy (default), defaults (Qwen2.5's generation_config: temperature
 // 0.7, top-k 20, top-p 0.8, repetition penalty 1.1), t1 (temperature 1, a whole-row draw) or logprobs (greedy, 5 logprobs).
-// Usage: dotnet run -c Release --project bench/HostOverhead -- [seqs=256] [maxTokens=300] [runs=3] [final|delta|cumulative] [sync|async] [greedy|defaults|t1|logprobs]
+// The seventh argument is a --speculative-config JSON ("-" for none); the eighth picks the script: prose (default; it
+// repeats, so prompt lookup finds it and its drafts are accepted) or noise (seeded random ids: lookups rarely match).
+// Usage: dotnet run -c Release --project bench/HostOverhead -- [seqs=256] [maxTokens=300] [runs=3] [final|delta|cumulative] [sync|async] [greedy|defaults|t1|logprobs] [SPEC_JSON|-] [prose|noise]
 int seqs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 256;
 int maxTokens = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 300;
 int runs = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3;
@@ -28,11 +31,18 @@ const string Script = "A fortune cookie once told me that the best time to plant
     "Tomorrow brings rain; today brings you a joke: why did the computer go to the doctor? It had a virus! ";
 var tokenizer = Tokenizer.FromFolder(model);
 int[] script = [.. tokenizer.Encode(Script, false)];
+var spec = args.Length > 6 && args[6] != "-" ? SpeculativeConfig.Parse(args[6]) : null;
+if (args.Length > 7 && args[7] == "noise")
+{
+    var random = new Random(7);
+    script = [.. Enumerable.Range(0, 4096).Select(_ => random.Next(300, 8000))];
+}
 
 var provider = new ScriptedProvider(script, asynchronous);
 using var engine = new LLMEngine(new EngineArgs
 {
     Model = model, Device = "scripted", BackendProviders = [provider], MaxNumSeqs = seqs, MaxModelLen = 1024, GenerationConfig = "vllm",
+    SpeculativeConfig = spec,
 });
 string[] topics = ["cats", "work", "love", "computers", "the sea", "money", "politics", "poetry", "history", "food"];
 var greedy = new SamplingParams { Temperature = 0, MaxTokens = maxTokens, IgnoreEos = true, OutputKind = kind };
@@ -107,6 +117,8 @@ static double Mean(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Average()
 static double P90(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Order().ElementAt(xs.Count * 9 / 10);
 var inv = CultureInfo.InvariantCulture;
 Console.WriteLine(string.Create(inv, $"{seqs} sequences x {maxTokens} tokens, {runs} runs, {kind}, {sampling} sampling, {(asynchronous ? "asynchronous" : "synchronous")} forward, {wall.Count} steady steps measured"));
+if (engine.SpecDecodingStats is { } st)
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  speculative: {st.NumDrafts} drafts, {st.NumDraftTokens} draft tokens, {st.NumAcceptedTokens} accepted"));
 string[] names = ["schedule", "build", "forward", "sample", "update", "sum", "serial", " launch", " plan", " record"];
 for (int i = 0; i < names.Length; i++)
     Console.WriteLine(string.Create(inv, $"  {names[i],-8} median {Median(phases[i]),8:F1} us   p90 {P90(phases[i]),8:F1} us"));

@@ -54,6 +54,9 @@ public sealed class Request(string requestId, int[] promptTokenIds, SamplingPara
     /// <summary>Prompt then output.</summary>
     public IReadOnlyList<int> AllTokenIds => _allTokenIds;
 
+    /// <summary>Prompt then output, as a span for scans (valid until the next token is appended).</summary>
+    internal ReadOnlySpan<int> AllTokenIdSpan => System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_allTokenIds);
+
     /// <summary>Generated tokens.</summary>
     public IEnumerable<int> OutputTokenIds => _allTokenIds.Skip(PromptTokenIds.Length);
 

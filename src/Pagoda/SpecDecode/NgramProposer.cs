@@ -8,18 +8,18 @@ namespace Pagoda.SpecDecode;
 public sealed class NgramProposer(int minN, int maxN)
 {
     /// <summary>Up to <paramref name="k"/> drafts to follow <paramref name="tokens"/> (none when no suffix recurs).</summary>
-    public int[] Propose(IReadOnlyList<int> tokens, int k)
+    public int[] Propose(ReadOnlySpan<int> tokens, int k)
     {
-        int length = tokens.Count;
+        int length = tokens.Length;
         if (k <= 0 || length < minN + 1)
             return [];
         int last = tokens[length - 1];
         int bestLength = 0, bestEnd = -1;
-        // e is where an earlier occurrence ends; comparing backwards from it against the suffix gives its length.
-        for (int e = 0; e < length - 1; e++)
+        // e is where an earlier occurrence ends (found by a vectorized search); comparing backwards from it against the
+        // suffix gives its length.
+        var earlier = tokens[..(length - 1)];
+        for (int e = earlier.IndexOf(last); e >= 0;)
         {
-            if (tokens[e] != last)
-                continue;
             int n = 1;
             while (n < maxN && n <= e && tokens[e - n] == tokens[length - 1 - n])
                 n++;
@@ -27,6 +27,8 @@ public sealed class NgramProposer(int minN, int maxN)
                 (bestLength, bestEnd) = (n, e);
             if (bestLength == maxN)
                 break;   // no later occurrence can be longer, and ties keep the earliest
+            int next = earlier[(e + 1)..].IndexOf(last);
+            e = next < 0 ? -1 : e + 1 + next;
         }
         if (bestLength < minN)
             return [];

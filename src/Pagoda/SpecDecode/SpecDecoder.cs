@@ -103,7 +103,7 @@ public sealed class SpecDecoder
             int k = Math.Min(_config.NumSpeculativeTokens, Math.Min(req.MaxTokens - req.NumOutputTokens - 1, _maxModelLen - req.NumTokens));
             if (k <= 0 || req.Grammar != null)
                 continue;
-            var drafts = _ngram != null ? _ngram.Propose(req.AllTokenIds, k) : new int[k];
+            var drafts = _ngram != null ? _ngram.Propose(req.AllTokenIdSpan, k) : new int[k];
             if (drafts.Length > 0)
                 candidates.Add((req, drafts, alpha));
         }

@@ -21,6 +21,33 @@ public class SpecDecodePartsTests
     }
 
     [Fact]
+    public void NgramMatchesTheDefinitionOnRandomContexts()
+    {
+        // The definition, written out: for each earlier end e, the matched suffix length; the longest, earliest first.
+        static int[] Reference(int[] t, int minN, int maxN, int k)
+        {
+            int bestLength = 0, bestEnd = -1;
+            for (int e = 0; e < t.Length - 1; e++)
+            {
+                int n = 0;
+                while (n < maxN && n <= e && t[e - n] == t[t.Length - 1 - n])
+                    n++;
+                if (n > bestLength)
+                    (bestLength, bestEnd) = (n, e);
+            }
+            return bestLength < minN || k <= 0 ? [] : t[(bestEnd + 1)..Math.Min(t.Length, bestEnd + 1 + k)];
+        }
+        var random = new Random(3);
+        for (int trial = 0; trial < 2000; trial++)
+        {
+            // Small alphabets make long matches and ties common.
+            var t = Enumerable.Range(0, random.Next(1, 120)).Select(_ => random.Next(1 + trial % 6)).ToArray();
+            int minN = random.Next(1, 4), maxN = minN + random.Next(0, 4), k = random.Next(0, 6);
+            Assert.Equal(Reference(t, minN, maxN, k), new NgramProposer(minN, maxN).Propose(t, k));
+        }
+    }
+
+    [Fact]
     public void NgramProposesNothingWithoutARecurringSuffixOfTheMinimumLength()
     {
         Assert.Empty(new NgramProposer(2, 3).Propose([1, 2, 3, 4, 5, 3], 4));   // only [3] recurs
