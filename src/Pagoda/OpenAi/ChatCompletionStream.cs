@@ -83,20 +83,6 @@ public sealed class ChatCompletionStream(string id, string model, long created, 
         ["stop_reason"] = OpenAiJson.StopReason(stopReason),
     };
 
-    private JsonObject Chunk(params JsonObject[] choices)
-    {
-        var chunk = new JsonObject
-        {
-            ["id"] = id,
-            ["object"] = "chat.completion.chunk",
-            ["created"] = created,
-            ["model"] = model,
-            ["system_fingerprint"] = OpenAiJson.SystemFingerprint,
-            ["choices"] = new JsonArray(choices),
-        };
-        // OpenAI: with include_usage every chunk carries usage, null until the last one.
-        if (job.IncludeUsage)
-            chunk["usage"] = null;
-        return chunk;
-    }
+    private JsonObject Chunk(params JsonObject[] choices) =>
+        OpenAiJson.StreamChunk(id, "chat.completion.chunk", created, model, job.IncludeUsage, choices);
 }

@@ -60,19 +60,6 @@ public sealed class CompletionStream(string id, string model, long created, Comp
         return chunk;
     }
 
-    private JsonObject Chunk(params JsonObject[] choices)
-    {
-        var chunk = new JsonObject
-        {
-            ["id"] = id,
-            ["object"] = "text_completion",
-            ["created"] = created,
-            ["model"] = model,
-            ["system_fingerprint"] = OpenAiJson.SystemFingerprint,
-            ["choices"] = new JsonArray(choices),
-        };
-        if (job.IncludeUsage)
-            chunk["usage"] = null;
-        return chunk;
-    }
+    private JsonObject Chunk(params JsonObject[] choices) =>
+        OpenAiJson.StreamChunk(id, "text_completion", created, model, job.IncludeUsage, choices);
 }

@@ -28,6 +28,26 @@ public static class OpenAiJson
     };
 
     /// <summary>OpenAI's error body.</summary>
+    /// <summary>
+    /// One streamed chunk (`chat.completion.chunk` or `text_completion`); with include_usage every chunk carries
+    /// usage, null until the last one (OpenAI's rule).
+    /// </summary>
+    public static JsonObject StreamChunk(string id, string objectType, long created, string model, bool includeUsage, JsonObject[] choices)
+    {
+        var chunk = new JsonObject
+        {
+            ["id"] = id,
+            ["object"] = objectType,
+            ["created"] = created,
+            ["model"] = model,
+            ["system_fingerprint"] = SystemFingerprint,
+            ["choices"] = new JsonArray(choices),
+        };
+        if (includeUsage)
+            chunk["usage"] = null;
+        return chunk;
+    }
+
     public static JsonObject Error(string message, string type = "BadRequestError", int code = 400, string? param = null) => new()
     {
         ["object"] = "error",
