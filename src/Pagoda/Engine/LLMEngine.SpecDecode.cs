@@ -63,8 +63,9 @@ public sealed partial class LLMEngine
             deviceGreedy: _backend is IDeviceSampler { MaxCandidates: > 0 });
     }
 
-    // The drafts the next step verifies, for each request that sampled in this one and runs on. A draft model follows
-    // every step, drafting or not, so that its pool keeps up with the target's (a throw there fails the step's requests).
+    // The drafts the next step verifies, for each request that sampled in this one and runs on. A draft model runs only
+    // for the requests given drafts, first catching up on their tokens since it last ran (DraftModel's watermark); a
+    // throw there fails the step's requests.
     private void ProposeDrafts(SchedulerOutput recorded, ModelRunnerOutput run, LaunchedStep launched)
     {
         if (_spec == null)
