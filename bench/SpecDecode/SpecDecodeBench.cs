@@ -68,7 +68,7 @@ public static class SpecDecodeBench
 
     /// <summary>
     /// One engine alone (<paramref name="engine"/>, with or without its SpeculativeConfig), to time each side in a process
-    /// of its own (farm-bench --vs): two warm-up passes, then <paramref name="runs"/> passes; prints their output tokens per second.
+    /// of its own (for an A/B of whole processes): two warm-up passes, then <paramref name="runs"/> passes; prints their output tokens per second.
     /// </summary>
     public static void RunAlone(EngineArgs engine, string workload, int runs, bool greedy, TextWriter log)
     {
