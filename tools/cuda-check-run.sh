@@ -16,7 +16,8 @@
 #   .gpu/arch.tar.xz     arch/models-arch.json, arch/tokenizer.json and arch/tiny-* (the fixture folders without their
 #                        shared tokenizer; too big to travel in the tree)
 # CHECK names the build to run (default .gpu/check.xz); BUDGET caps the seconds; STEPS picks sections (default: all); ARCH names the golden-arch fixtures (default: all), ARCH_CAP its seconds;
-# PD_BENCH=0 runs only pd's correctness check, VERIFY=0 skips spec's verify-cost, SPEC_GOLDEN=0 its goldens; REAL names the real configs (default: all).
+# PD_BENCH=0 runs only pd's correctness check, VERIFY=0 skips spec's verify-cost, SPEC_GOLDEN=0 its goldens, SPEC_ALONE=1 times its workloads
+# as alternating whole processes; REAL names the real configs (default: all).
 export PAGODA_CACHE_DIR=/tmp/pagoda-cache
 T0=$(date +%s); BUDGET=${BUDGET:-540}; left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 STEPS=${STEPS:-parity,arch,golden,serve,s17,pd,real,structured,moe}; want() { [[ ",$STEPS," == *",$1,"* ]]; }
@@ -135,8 +136,11 @@ if want spec; then L=$(left); echo "== golden-spec ($L s left)"; [ "${SPEC_GOLDE
   L=$(left); echo "== verify-cost ($L s left)"; [ "${VERIFY:-1}" = 1 ] && [ $L -gt 60 ] && timeout $((L > 200 ? 200 : L - 5)) $C verify-cost $M --dtype bfloat16 2>&1 | grep -E "k [0-9]|rror|xception"
   # fortune-chat's workloads (bench/SpecDecode's), each against no speculation in the same process.
   # SPEC_WORKLOADS: space-separated, a workload's own words joined by commas ("reask,greedy plain").
+  # SPEC_ALONE=1: each workload as alternating whole processes, one engine each (plain, speculative, three pairs).
   for w in ${SPEC_WORKLOADS:-repeat repeat,greedy plain c16 reask,greedy}; do w=${w//,/ }; L=$(left); [ $L -lt 40 ] && break; echo "-- spec-bench $w ($L s left)"
-    timeout $((L > 90 ? 90 : L - 5)) $C spec-bench $w --runs 3 2>&1 | tee -a $OUT/spec-bench.log | grep -E "^run|median|rror|xception"; done; fi
+    if [ "${SPEC_ALONE:-0}" = 1 ]; then for pair in 1 2 3; do for side in alone-plain alone; do L=$(left); [ $L -lt 30 ] && break
+      timeout $((L > 60 ? 60 : L - 5)) $C spec-bench $w --runs 3 $side 2>&1 | tee -a $OUT/spec-bench.log | grep -E "alone:|rror|xception" | sed "s/^/$side /"; done; done
+    else timeout $((L > 90 ? 90 : L - 5)) $C spec-bench $w --runs 3 2>&1 | tee -a $OUT/spec-bench.log | grep -E "^run|median|rror|xception"; fi; done; fi
 # Issue 20: trains fortune-chat's 2-layer draft (tools/train-draft; .gpu/fortunes.json.xz from its make_corpus.py), brings
 # it back under $OUT/fortune-chat-draft, and runs fortune-chat's workloads with it.
 if want draft; then L=$(left); echo "== train the draft ($L s left)"

@@ -15,8 +15,10 @@ using Pagoda.Tokenization;
 // The sixth argument picks the requests' sampling: greedy (default), defaults (Qwen2.5's generation_config: temperature
 // 0.7, top-k 20, top-p 0.8, repetition penalty 1.1), t1 (temperature 1, a whole-row draw) or logprobs (greedy, 5 logprobs).
 // The seventh argument is a --speculative-config JSON ("-" for none); the eighth picks the script: prose (default; it
-// repeats, so prompt lookup finds it and its drafts are accepted) or noise (seeded random ids: lookups rarely match).
-// Usage: dotnet run -c Release --project bench/HostOverhead -- [seqs=256] [maxTokens=300] [runs=3] [final|delta|cumulative] [sync|async] [greedy|defaults|t1|logprobs] [SPEC_JSON|-] [prose|noise]
+// repeats, so prompt lookup finds it and its drafts are accepted), noise (seeded random ids: lookups rarely match) or
+// mixed:R (the prose repeated, each token replaced by a random id with probability R: drafts found, some accepted).
+// The ninth, FIXED:PER_TOKEN:VERIFY in microseconds, makes each forward take that long (DeviceCost), as a GPU's would.
+// Usage: dotnet run -c Release --project bench/HostOverhead -- [seqs=256] [maxTokens=300] [runs=3] [final|delta|cumulative] [sync|async] [greedy|defaults|t1|logprobs] [SPEC_JSON|-] [prose|noise|mixed:R] [FIXED:PER_TOKEN:VERIFY]
 int seqs = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 256;
 int maxTokens = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 300;
 int runs = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3;
@@ -32,13 +34,18 @@ const string Script = "A fortune cookie once told me that the best time to plant
 var tokenizer = Tokenizer.FromFolder(model);
 int[] script = [.. tokenizer.Encode(Script, false)];
 var spec = args.Length > 6 && args[6] != "-" ? SpeculativeConfig.Parse(args[6]) : null;
-if (args.Length > 7 && args[7] == "noise")
+if (args.Length > 7 && args[7] != "prose")
 {
     var random = new Random(7);
-    script = [.. Enumerable.Range(0, 4096).Select(_ => random.Next(300, 8000))];
+    int[] prose = script;
+    script = args[7] == "noise" ? [.. Enumerable.Range(0, 4096).Select(_ => random.Next(300, 8000))]
+        : args[7].StartsWith("mixed:") && double.TryParse(args[7][6..], CultureInfo.InvariantCulture, out double replaced)
+        ? [.. Enumerable.Range(0, 4096).Select(i => random.NextDouble() < replaced ? random.Next(300, 8000) : prose[i % prose.Length])]
+        : throw new ArgumentException($"unknown script '{args[7]}'");
 }
+var cost = args.Length > 8 ? DeviceCost.Parse(args[8]) : null;
 
-var provider = new ScriptedProvider(script, asynchronous);
+var provider = new ScriptedProvider(script, asynchronous, cost);
 using var engine = new LLMEngine(new EngineArgs
 {
     Model = model, Device = "scripted", BackendProviders = [provider], MaxNumSeqs = seqs, MaxModelLen = 1024, GenerationConfig = "vllm",

@@ -11,7 +11,7 @@ namespace Pagoda.Bench.HostOverhead;
 /// for every logits row, the top-k candidates a GPU's device-side reduction would (the next token of a
 /// fixed script at that position), so everything the engine does around a forward runs for real.
 /// </summary>
-internal sealed class ScriptedProvider(int[] script, bool asynchronous) : IBackendProvider
+internal sealed class ScriptedProvider(int[] script, bool asynchronous, DeviceCost? cost = null) : IBackendProvider
 {
     public string Device => "scripted";
 
@@ -33,15 +33,34 @@ internal sealed class ScriptedProvider(int[] script, bool asynchronous) : IBacke
     public ScriptedModel? Model { get; private set; }
 
     public IModel Prepare(IModel model, IBackend backend, PagedKvCache cache, ExecutionShape shape) =>
-        Model = new ScriptedModel(model, script, asynchronous);
+        Model = new ScriptedModel(model, script, asynchronous, cost);
+}
+
+/// <summary>
+/// A stand-in for a GPU's step time: <paramref name="FixedUs"/> a step, <paramref name="PerTokenUs"/> a token, and
+/// <paramref name="VerifyUs"/> more for a step that verifies drafts (a sequence of several query tokens).
+/// </summary>
+internal sealed record DeviceCost(double FixedUs, double PerTokenUs, double VerifyUs)
+{
+    public static DeviceCost Parse(string text) =>
+        text.Split(':').Select(x => double.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray() is [var a, var b, var v]
+            ? new(a, b, v) : throw new ArgumentException($"device cost '{text}': give FIXED:PER_TOKEN:VERIFY in microseconds");
+
+    public long Ticks(ForwardBatch batch)
+    {
+        bool verifies = batch.NumTokens > batch.NumSeqs && batch.LogitsIndices.Length == batch.NumTokens;
+        double us = FixedUs + PerTokenUs * batch.NumTokens + (verifies ? VerifyUs : 0);
+        return (long)(us * System.Diagnostics.Stopwatch.Frequency / 1e6);
+    }
 }
 
 /// <summary>
 /// The next token at position p is script[(p + 1) % length]: real text for the detokenizer. Asynchronous, its
 /// forward reports itself as still running (as a CUDA graph replay does) and is computed in Wait, so the
-/// engine defers output processing exactly as it does on the GPU.
+/// engine defers output processing exactly as it does on the GPU. With a <see cref="DeviceCost"/>, a forward
+/// is done only that long after its launch (Wait spins until then), so host work after the launch overlaps it.
 /// </summary>
-internal sealed class ScriptedModel(IModel inner, int[] script, bool asynchronous) : IModel
+internal sealed class ScriptedModel(IModel inner, int[] script, bool asynchronous, DeviceCost? cost = null) : IModel
 {
     public ModelConfig Config => inner.Config;
 
@@ -58,7 +77,14 @@ internal sealed class ScriptedModel(IModel inner, int[] script, bool asynchronou
         long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
         var inputs = batch.Sampling?.Inputs;
         PlanTicks += System.Diagnostics.Stopwatch.GetTimestamp() - t0;
-        return asynchronous ? new Launched(() => Answer(batch, inputs)) : new CompletedForward(Answer(batch, inputs));
+        long due = t0 + (cost?.Ticks(batch) ?? 0);
+        float[] Run()
+        {
+            while (System.Diagnostics.Stopwatch.GetTimestamp() < due)
+                Thread.SpinWait(20);
+            return Answer(batch, inputs);
+        }
+        return asynchronous ? new Launched(Run) : new CompletedForward(Run());
     }
 
     private float[] Answer(ForwardBatch batch, DeviceSamplingInputs? sampling)

@@ -75,15 +75,30 @@ switch (mode)
         SpecCheck.VerifyCost(args[1], Opt("--dtype", "bfloat16"), log);
         break;
     case "spec-bench":
-        // spec-bench WORKLOAD [--runs N] [--spec JSON] [--model DIR] [greedy] [fixed]: bench/SpecDecode's workloads on the GPU.
+        // spec-bench WORKLOAD [--runs N] [--spec JSON] [--model DIR] [greedy] [fixed] [alone | alone-plain]: bench/SpecDecode's
+        // workloads on the GPU, both engines in this process; with alone / alone-plain one engine (with the config, or
+        // without it) on the whole GPU, for an A/B of whole processes (two engines in one process favour the first made).
         var specConfig = Pagoda.SpecDecode.SpeculativeConfig.Parse(Opt("--spec", Pagoda.Bench.SpecDecode.SpecDecodeBench.DefaultConfig));
+        if (args.Contains("fixed"))
+            specConfig = specConfig with { AdaptiveLengths = false };
+        if (args.Contains("alone") || args.Contains("alone-plain"))
+        {
+            Pagoda.Bench.SpecDecode.SpecDecodeBench.RunAlone(
+                new Pagoda.EngineArgs
+                {
+                    Model = Path.GetFullPath(Opt("--model", "models/fortune-chat")), Device = "cuda", BackendProviders = [CudaProvider.Instance], DType = Opt("--dtype", "auto"),
+                    SpeculativeConfig = args.Contains("alone") ? specConfig : null,
+                },
+                args[1], int.Parse(Opt("--runs", "3")), args.Contains("greedy"), log);
+            break;
+        }
         Pagoda.Bench.SpecDecode.SpecDecodeBench.Run(
             new Pagoda.EngineArgs
             {
                 Model = Path.GetFullPath(Opt("--model", "models/fortune-chat")), Device = "cuda", BackendProviders = [CudaProvider.Instance], DType = Opt("--dtype", "auto"),
                 GpuMemoryUtilization = 0.4,   // two engines (with and without drafts) share the GPU
             },
-            args[1], int.Parse(Opt("--runs", "3")), args.Contains("fixed") ? specConfig with { AdaptiveLengths = false } : specConfig, args.Contains("greedy"), log,
+            args[1], int.Parse(Opt("--runs", "3")), specConfig, args.Contains("greedy"), log,
             llm => $"{((CudaBackend)llm.Engine.Backend).GraphCount} graphs");
         break;
     case "bench":
