@@ -27,7 +27,6 @@ public static class OpenAiJson
         _ => null,
     };
 
-    /// <summary>OpenAI's error body.</summary>
     /// <summary>
     /// One streamed chunk (`chat.completion.chunk` or `text_completion`); with include_usage every chunk carries
     /// usage, null until the last one (OpenAI's rule).
@@ -48,6 +47,7 @@ public static class OpenAiJson
         return chunk;
     }
 
+    /// <summary>OpenAI's error body.</summary>
     public static JsonObject Error(string message, string type = "BadRequestError", int code = 400, string? param = null) => new()
     {
         ["object"] = "error",
