@@ -125,7 +125,7 @@ static double P90(List<double> xs) => xs.Count == 0 ? double.NaN : xs.Order().El
 var inv = CultureInfo.InvariantCulture;
 Console.WriteLine(string.Create(inv, $"{seqs} sequences x {maxTokens} tokens, {runs} runs, {kind}, {sampling} sampling, {(asynchronous ? "asynchronous" : "synchronous")} forward, {wall.Count} steady steps measured"));
 if (engine.SpecDecodingStats is { } st)
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  speculative: {st.NumDrafts} drafts, {st.NumDraftTokens} draft tokens, {st.NumAcceptedTokens} accepted"));
+    Console.WriteLine(string.Create(inv, $"  speculative: {st.NumDrafts} drafts, {st.NumDraftTokens} draft tokens, {st.NumAcceptedTokens} accepted"));
 string[] names = ["schedule", "build", "forward", "sample", "update", "sum", "serial", " launch", " plan", " record"];
 for (int i = 0; i < names.Length; i++)
     Console.WriteLine(string.Create(inv, $"  {names[i],-8} median {Median(phases[i]),8:F1} us   p90 {P90(phases[i]),8:F1} us"));

@@ -23,9 +23,6 @@ public sealed unsafe class DummyWeights(string folder, DType dtype, ulong seed =
     /// <inheritdoc />
     public IReadOnlyDictionary<string, TensorInfo> Tensors => _tensors;
 
-    /// <summary>The bytes made so far.</summary>
-    public long TotalBytes => _tensors.Values.Sum(t => t.Length);
-
     /// <summary>Makes (once) a tensor of this name and shape.</summary>
     public TensorInfo GetOrCreate(string name, int[] shape)
     {
