@@ -91,9 +91,11 @@ public class KvTransferFailureTests
     public async Task HeldBlocksFillingThePoolMakeRequestsWaitWithoutSpinning()
     {
         // 40 blocks of 16 hold 640 tokens; four 130-token prefills hold 36 of them, and a 512-token request needs 32.
+        // The holds last 6 s: the 0.8 s watched below must end well before they expire even when a loaded test run
+        // delays the timers by seconds (with 3 s, a CI run once saw every hold gone and the request done by then).
         var producer = new KvTransferConfig
         {
-            KvRole = "kv_producer", KvPort = 0, EngineId = "prefill-0", AbortRequestTimeout = TimeSpan.FromSeconds(3),
+            KvRole = "kv_producer", KvPort = 0, EngineId = "prefill-0", AbortRequestTimeout = TimeSpan.FromSeconds(6),
         };
         using var pair = new PdPair("fortune-chat", producer: producer, producerBlocks: 40);
         var long130 = Golden.Load("fortune-chat", "ids", 3).PromptIds;
@@ -104,10 +106,11 @@ public class KvTransferFailureTests
         long steps = pair.Producer.Engine.Timings.Steps;
         await Task.Delay(500);
         Assert.False(waiting.IsCompleted);
+        Assert.Equal(4, pair.Producer.Engine.KvConnector!.NumPendingSends);   // the blocks were still held throughout
         Assert.True(pair.Producer.Engine.Timings.Steps - steps <= 2, "the loop steps while nothing can run");
         // The holds expire (nobody pulls them) and the request runs.
-        Assert.NotNull(await waiting.WaitAsync(TimeSpan.FromSeconds(20)));
-        await PdPair.WaitIdle(pair.Producer);
+        Assert.NotNull(await waiting.WaitAsync(TimeSpan.FromSeconds(30)));
+        await PdPair.WaitIdle(pair.Producer, TimeSpan.FromSeconds(16));   // the big prefill is held 6 s in turn
     }
 
     [Fact]
