@@ -71,6 +71,62 @@ public unsafe class CpuAttentionTests
         Assert.Equal(dst.Row(0).ToArray(), dst1.Row(0).ToArray());
     }
 
+    /// <summary>
+    /// A prompt chunk's tokens run in tiles of four that share their key and value loads: each token's output must
+    /// be the bits it gets alone, with a sliding window (which cuts some tiles and not others), a soft cap and sinks.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 4, 2, 16, 9, 0)]
+    [InlineData(64, 4, 2, 16, 7, 0)]
+    [InlineData(128, 2, 1, 8, 6, 0)]    // a 64-lane group twice
+    [InlineData(40, 3, 3, 4, 11, 0)]    // lanes past the 64 (or 16) group per token, and a scalar tail
+    [InlineData(36, 2, 1, 16, 5, 0)]
+    [InlineData(64, 4, 2, 16, 9, 50)]   // a window: the chunk's first tiles are inside it, its last ones cut
+    public void ChunkTilesMatchTheirTokensAlone(int headDim, int numHeads, int numKvHeads, int blockSize, int chunk, int window)
+    {
+        foreach (bool wide in new[] { false, true })
+        {
+            foreach (var (cap, sinks) in new[] { (0f, false), (30f, false), (0f, true) })
+            {
+                var spec = new AttentionSpec(numHeads, numKvHeads, headDim, 1f / MathF.Sqrt(headDim))
+                {
+                    SlidingWindow = window, SoftCap = cap,
+                    Sinks = sinks ? Enumerable.Range(0, numHeads).Select(h => 0.5f * h - 0.3f).ToArray() : null,
+                };
+                CheckChunk(spec, blockSize, chunk, wide);
+            }
+        }
+    }
+
+    private static void CheckChunk(AttentionSpec spec, int blockSize, int chunk, bool wide)
+    {
+        int headDim = spec.HeadDim, numHeads = spec.NumHeads, start = 45;
+        var rng = new Random(headDim * 7 + chunk + spec.SlidingWindow);
+        using var backend = new CpuBackend(new BackendOptions { CpuVector512 = wide });
+        int context = start + chunk, blocks = (context + blockSize - 1) / blockSize + 2;
+        using var cache = backend.AllocateKvCache(1, blocks, blockSize, spec.NumKvHeads * headDim);
+        Fill(((CpuTensor)cache.Keys[0]).F32, rng);
+        Fill(((CpuTensor)cache.Values[0]).F32, rng);
+        int[] table = Enumerable.Range(0, blocks).OrderBy(_ => rng.Next()).ToArray();
+        // A decode token of another sequence first, so the chunk's tiles do not start at token 0.
+        int[] positions = [.. new[] { 20 }, .. Enumerable.Range(start, chunk)];
+        var batch = new ForwardBatch(new int[chunk + 1], positions, new int[chunk + 1], [table.Reverse().ToArray(), table],
+            [0, 1, chunk + 1], [21, context], [0]);
+        using var q = CpuTensor.Allocate([chunk + 1, numHeads * headDim]);
+        Fill(q.F32, rng);
+        using var dst = CpuTensor.Allocate([chunk + 1, numHeads * headDim]);
+        backend.PagedAttention(q, cache, 0, batch, spec, dst);
+        using var q1 = CpuTensor.Allocate([1, numHeads * headDim]);
+        using var dst1 = CpuTensor.Allocate([1, numHeads * headDim]);
+        for (int t = 1; t <= chunk; t++)
+        {
+            var alone = new ForwardBatch([0], [positions[t]], [0], [table], [0, 1], [positions[t] + 1], [0]);
+            q.Row(t).CopyTo(q1.Row(0));
+            backend.PagedAttention(q1, cache, 0, alone, spec, dst1);
+            Assert.True(dst.Row(t).SequenceEqual(dst1.Row(0)), $"token {t} of the chunk (wide {wide}, cap {spec.SoftCap}, sinks {spec.Sinks != null})");
+        }
+    }
+
     // The plain loop, and the same attention in double precision.
     private static float[] Reference(ReadOnlySpan<float> query, CpuTensor keys, CpuTensor values, int[] table, int blockSize,
         int position, int kvOffset, int headDim, float scale, bool wide, out double[] exact)

@@ -7,7 +7,9 @@ namespace Pagoda.Backends.Cpu;
 /// <summary>
 /// Causal attention over the paged KV pool: each query token of a sequence attends to every cached
 /// position up to its own, reading keys and values through the sequence's block table. One pool chunk
-/// per (token, head); each works alone on its own output slice, so batch composition never changes it.
+/// per (tile, head), a tile being up to four consecutive query tokens of one sequence (a prompt chunk, or a
+/// token and its drafts), which read each key and value row once for all of them (AttentionTiles.cs); every
+/// (token, head) still works alone on its own output slice, so batch composition never changes it.
 /// </summary>
 /// <remarks>
 /// Every element keeps one fixed order: score p = (q · k_p in <see cref="DotKernels.Dot"/>'s order) · scale,
@@ -15,14 +17,15 @@ namespace Pagoda.Backends.Cpu;
 /// for throughput only — eight positions' dot products interleaved (eight independent FMA chains instead of
 /// one latency-bound chain), output lanes held in registers across positions — which moves no rounding.
 /// </remarks>
-internal sealed unsafe class Attention(WorkerPool pool, bool wide) : PoolJob
+internal sealed unsafe partial class Attention(WorkerPool pool, bool wide) : PoolJob
 {
     private readonly RegionClaims _claims = new(pool.Size);
     private readonly float[][] _scores = new float[pool.Size][];
     private readonly long[][] _rows = new long[pool.Size][];
     private CpuTensor? _q, _dst, _keys, _values;
     private ForwardBatch? _batch;
-    private int[] _seqOfToken = [];
+    private int[] _seqOfToken = [], _tileToken = [];
+    private int _tiles;
     private int _numHeads, _groupSize, _headDim, _blockSize, _window;
     private float _scale, _softCap;
     private float[]? _sinks;
@@ -37,17 +40,26 @@ internal sealed unsafe class Attention(WorkerPool pool, bool wide) : PoolJob
         _values = (CpuTensor)cache.Values[layer];
         (_numHeads, _groupSize, _headDim, _blockSize, _scale) = (numHeads, numHeads / spec.NumKvHeads, spec.HeadDim, cache.BlockSize, spec.Scale);
         (_window, _softCap, _sinks) = (spec.SlidingWindow, spec.SoftCap, spec.Sinks);
-        if (_seqOfToken.Length < batch.NumTokens)
-            _seqOfToken = new int[Math.Max(batch.NumTokens, 2 * _seqOfToken.Length)];
+        if (_seqOfToken.Length < batch.NumTokens + 1)
+        {
+            _seqOfToken = new int[Math.Max(batch.NumTokens + 1, 2 * _seqOfToken.Length)];
+            _tileToken = new int[_seqOfToken.Length + 1];
+        }
+        _tiles = 0;
         for (int s = 0; s < batch.NumSeqs; s++)
         {
             for (int t = batch.QueryStartLoc[s]; t < batch.QueryStartLoc[s + 1]; t++)
+            {
                 _seqOfToken[t] = s;
+                if ((t - batch.QueryStartLoc[s]) % TileTokens == 0)
+                    _tileToken[_tiles++] = t;
+            }
         }
-        _claims.Reset(batch.NumTokens * numHeads);
+        _tileToken[_tiles] = batch.NumTokens;
+        _claims.Reset(_tiles * numHeads);
         try
         {
-            pool.Run(this, batch.NumTokens * numHeads);
+            pool.Run(this, _tiles * numHeads);
         }
         finally
         {
@@ -58,11 +70,25 @@ internal sealed unsafe class Attention(WorkerPool pool, bool wide) : PoolJob
 
     public override void Execute(int ticket, int worker)
     {
-        // Each worker takes a contiguous run of (token, head) items (RegionClaims): the heads of one KV group
+        // Each worker takes a contiguous run of (tile, head) items (RegionClaims): the heads of one KV group
         // then mostly share a worker, whose cache keeps that group's keys and values after the first.
         int item = _claims.Claim(worker);
+        int tile = item / _numHeads, head = item % _numHeads;
+        int t0 = _tileToken[tile], m = Math.Min(TileTokens, _tileToken[tile + 1] - t0);
+        if (m > 1 && Tileable(t0, m))
+        {
+            Tile(t0, m, head, worker);
+            return;
+        }
+        for (int t = t0; t < t0 + m; t++)
+            One(t, head, worker);
+    }
+
+    // One query token against its positions, alone (decode tokens, and tiles a sliding window cuts).
+    private void One(int token, int head, int worker)
+    {
         var batch = _batch!;
-        int token = item / _numHeads, head = item % _numHeads, headDim = _headDim, blockSize = _blockSize;
+        int headDim = _headDim, blockSize = _blockSize;
         // A sliding window sees positions (position - window, position]; the rest of the code counts from `first`.
         int position = batch.Positions[token], first = _window > 0 ? Math.Max(0, position - _window + 1) : 0, n = position + 1 - first;
         int[] blockTable = batch.BlockTables[_seqOfToken[token]];
