@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.Intrinsics;
+using Pagoda.Backends.Cpu;
 
 namespace Pagoda.Sampling;
 
@@ -124,12 +125,12 @@ public static class Sampler
             int i = 0;
             for (; i + 8 <= n; i += 8)
             {
-                var w = Vector256.Exp((Vector256.Create(logits.Slice(i, 8)) - m8) * t8);
+                var w = VecExp.Exp((Vector256.Create(logits.Slice(i, 8)) - m8) * t8);
                 w.CopyTo(weights.AsSpan(i));
                 mass += Vector256.Sum(w);
             }
             for (; i < n; i++)
-                mass += weights[i] = MathF.Exp((logits[i] - max) * invTemperature);
+                mass += weights[i] = VecExp.Exp((logits[i] - max) * invTemperature);
             if (topP < 1f || minP > 0)
                 mass = Filter(logits, weights.AsSpan(0, n), topP, minP);
             double u = uniform * mass;

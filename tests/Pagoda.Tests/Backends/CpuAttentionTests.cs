@@ -154,7 +154,7 @@ public unsafe class CpuAttentionTests
         double dsum = 0;
         for (int p = 0; p <= position; p++)
         {
-            s[p] = Vector256.Exp(Vector256.Create(s[p] - max)).GetElement(0);
+            s[p] = VecExp.Exp(Vector256.Create(s[p] - max)).GetElement(0);
             sum += s[p];
             d[p] = Math.Exp(d[p] - dmax);
             dsum += d[p];

@@ -15,10 +15,10 @@ internal static unsafe class Activation
             for (; i <= n - 8; i += 8)
             {
                 var gv = Vector256.Load(g + i);
-                (gv / (one + Vector256.Exp(-gv)) * Vector256.Load(u + i)).Store(d + i);
+                (gv / (one + VecExp.Exp(-gv)) * Vector256.Load(u + i)).Store(d + i);
             }
             for (; i < n; i++)
-                d[i] = g[i] / (1f + MathF.Exp(-g[i])) * u[i];
+                d[i] = g[i] / (1f + VecExp.Exp(-g[i])) * u[i];
         }
     }
 
@@ -40,7 +40,7 @@ internal static unsafe class Activation
             {
                 var x = Vector256.Load(g + i);
                 var inner = x + kappa * (x * x * x);
-                (x / (one + Vector256.Exp(minusTwoBeta * inner)) * Vector256.Load(u + i)).Store(d + i);
+                (x / (one + VecExp.Exp(minusTwoBeta * inner)) * Vector256.Load(u + i)).Store(d + i);
             }
             for (; i < n; i++)
                 d[i] = GeluTanh(g[i]) * u[i];
@@ -48,7 +48,7 @@ internal static unsafe class Activation
     }
 
     /// <summary>gelu_tanh(x) for one value, in the vector loop's formula.</summary>
-    public static float GeluTanh(float x) => x / (1f + MathF.Exp(-2f * GeluBeta * (x + GeluKappa * (x * x * x))));
+    public static float GeluTanh(float x) => x / (1f + VecExp.Exp(-2f * GeluBeta * (x + GeluKappa * (x * x * x))));
 
     /// <summary>x = x * factor.</summary>
     public static void Scale(Span<float> x, float factor)

@@ -152,13 +152,13 @@ internal sealed unsafe partial class Attention(WorkerPool pool, bool wide) : Poo
         }
         var m8 = Vector256.Create(max);
         for (p = 0; p + 8 <= n; p += 8)
-            Vector256.Exp(Vector256.Load(s + p) - m8).Store(s + p);
+            VecExp.Exp(Vector256.Load(s + p) - m8).Store(s + p);
         if (p < n)
         {
             float* tail = stackalloc float[8];
             for (int i = 0; i < 8; i++)
                 tail[i] = p + i < n ? s[p + i] - max : 0f;
-            var e = Vector256.Exp(Vector256.Load(tail));
+            var e = VecExp.Exp(Vector256.Load(tail));
             for (int i = 0; p + i < n; i++)
                 s[p + i] = e.GetElement(i);
         }
