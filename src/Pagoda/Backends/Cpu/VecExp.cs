@@ -24,7 +24,10 @@ internal static class VecExp
     public static Vector256<float> Exp(Vector256<float> x)
     {
         var clamped = Vector256.Min(Vector256.Max(x, Vector256.Create(Lowest)), Vector256.Create(Highest));
-        var n = Vector256.Round(clamped * Vector256.Create(Log2E));
+        // n = round(x · log2 e): adding 1.5 · 2^23 leaves no bits below the units, and n's value in the low bits.
+        var magic = Vector256.Create(12582912f);
+        var t = Vector256.FusedMultiplyAdd(clamped, Vector256.Create(Log2E), magic);
+        var n = t - magic;
         var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Hi), clamped);
         r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Lo), r);
         // 1 + r + r²/2! + … + r⁷/7!, by Horner.
@@ -37,7 +40,7 @@ internal static class VecExp
         p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
         p = Vector256.FusedMultiplyAdd(p, r, Vector256<float>.One);
         // 2^n in two factors, so that n = -126 … 128 stays within float's exponents.
-        var ni = Vector256.ConvertToInt32(n);
+        var ni = t.AsInt32() - magic.AsInt32();
         var half = ni >> 1;
         var result = p * Pow2(half) * Pow2(ni - half);
         result = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Lowest)), Vector256<float>.Zero, result);
