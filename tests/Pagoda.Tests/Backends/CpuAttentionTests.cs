@@ -22,10 +22,13 @@ public unsafe class CpuAttentionTests
     public void MatchesPerPositionLoopBitForBit(int headDim, int numHeads, int numKvHeads, int blockSize, int context)
     {
         foreach (bool wide in new[] { false, true })
-            Check(headDim, numHeads, numKvHeads, blockSize, context, wide);
+        {
+            foreach (var (cap, sinks) in new[] { (0f, false), (2f, false), (0f, true) })
+                Check(headDim, numHeads, numKvHeads, blockSize, context, wide, cap, sinks ? Enumerable.Range(0, numHeads).Select(h => 0.7f * h - 1f).ToArray() : null);
+        }
     }
 
-    private static void Check(int headDim, int numHeads, int numKvHeads, int blockSize, int context, bool wide)
+    private static void Check(int headDim, int numHeads, int numKvHeads, int blockSize, int context, bool wide, float cap, float[]? sinks)
     {
         var rng = new Random(headDim * 31 + context);
         using var backend = new CpuBackend(new BackendOptions { CpuVector512 = wide });
@@ -43,7 +46,8 @@ public unsafe class CpuAttentionTests
         Fill(q.F32, rng);
         using var dst = CpuTensor.Allocate([4, numHeads * headDim]);
         float scale = 1f / MathF.Sqrt(headDim);
-        backend.PagedAttention(q, cache, 0, batch, new AttentionSpec(numHeads, numKvHeads, headDim, scale), dst);
+        var spec = new AttentionSpec(numHeads, numKvHeads, headDim, scale) { SoftCap = cap, Sinks = sinks };
+        backend.PagedAttention(q, cache, 0, batch, spec, dst);
 
         var keys = (CpuTensor)cache.Keys[0];
         var values = (CpuTensor)cache.Values[0];
@@ -54,7 +58,7 @@ public unsafe class CpuAttentionTests
             for (int h = 0; h < numHeads; h++)
             {
                 var expected = Reference(q.Row(t).Slice(h * headDim, headDim), keys, values, bt, blockSize, position,
-                    h / (numHeads / numKvHeads) * headDim, headDim, scale, wide, out double[] exact);
+                    h / (numHeads / numKvHeads) * headDim, headDim, scale, wide, cap, sinks?[h], out double[] exact);
                 var actual = dst.Row(t).Slice(h * headDim, headDim).ToArray();
                 Assert.Equal(expected, actual);
                 for (int i = 0; i < headDim; i++)
@@ -67,13 +71,14 @@ public unsafe class CpuAttentionTests
         using var q1 = CpuTensor.Allocate([1, numHeads * headDim]);
         q.Row(0).CopyTo(q1.Row(0));
         using var dst1 = CpuTensor.Allocate([1, numHeads * headDim]);
-        backend.PagedAttention(q1, cache, 0, alone, new AttentionSpec(numHeads, numKvHeads, headDim, scale), dst1);
+        backend.PagedAttention(q1, cache, 0, alone, spec, dst1);
         Assert.Equal(dst.Row(0).ToArray(), dst1.Row(0).ToArray());
     }
 
     /// <summary>
-    /// A prompt chunk's tokens run in tiles of four that share their key and value loads: each token's output must
-    /// be the bits it gets alone, with a sliding window (which cuts some tiles and not others), a soft cap and sinks.
+    /// A prompt chunk's tokens run in tiles of four that share their key and value loads: each token's output must be
+    /// the bits it gets alone (a decode token of another sequence too), with a sliding window (which cuts some tiles and
+    /// not others), a soft cap and sinks.
     /// </summary>
     [Theory]
     [InlineData(64, 4, 2, 16, 9, 0)]
@@ -118,23 +123,25 @@ public unsafe class CpuAttentionTests
         backend.PagedAttention(q, cache, 0, batch, spec, dst);
         using var q1 = CpuTensor.Allocate([1, numHeads * headDim]);
         using var dst1 = CpuTensor.Allocate([1, numHeads * headDim]);
-        for (int t = 1; t <= chunk; t++)
+        for (int t = 0; t <= chunk; t++)
         {
-            var alone = new ForwardBatch([0], [positions[t]], [0], [table], [0, 1], [positions[t] + 1], [0]);
+            var alone = new ForwardBatch([0], [positions[t]], [0], [t == 0 ? batch.BlockTables[0] : table], [0, 1], [positions[t] + 1], [0]);
             q.Row(t).CopyTo(q1.Row(0));
             backend.PagedAttention(q1, cache, 0, alone, spec, dst1);
-            Assert.True(dst.Row(t).SequenceEqual(dst1.Row(0)), $"token {t} of the chunk (wide {wide}, cap {spec.SoftCap}, sinks {spec.Sinks != null})");
+            Assert.True(dst.Row(t).SequenceEqual(dst1.Row(0)), $"token {t} (0: the other sequence's decode token; wide {wide}, cap {spec.SoftCap}, sinks {spec.Sinks != null})");
         }
     }
 
-    // The plain loop, and the same attention in double precision.
+    // The plain loop, and the same attention in double precision; with a soft cap or a sink, in CappedSoftmax's
+    // scalar order (scale, cap, max with the sink, exp, sum, then the sink's term).
     private static float[] Reference(ReadOnlySpan<float> query, CpuTensor keys, CpuTensor values, int[] table, int blockSize,
-        int position, int kvOffset, int headDim, float scale, bool wide, out double[] exact)
+        int position, int kvOffset, int headDim, float scale, bool wide, float cap, float? sink, out double[] exact)
     {
         var s = new float[position + 1];
         var d = new double[position + 1];
-        float max = float.NegativeInfinity;
-        double dmax = double.NegativeInfinity;
+        bool capped = cap != 0 || sink != null;
+        float max = sink ?? float.NegativeInfinity;
+        double dmax = sink ?? double.NegativeInfinity;
         fixed (float* qp = query)
         {
             for (int p = 0; p <= position; p++)
@@ -142,11 +149,15 @@ public unsafe class CpuAttentionTests
                 var k = keys.Row(table[p / blockSize] * blockSize + p % blockSize).Slice(kvOffset, headDim);
                 fixed (float* kp = k)
                     s[p] = DotKernels.Dot<F32Weights>(qp, (byte*)kp, headDim, wide) * scale;
+                if (cap != 0)
+                    s[p] = MathF.Tanh(s[p] / cap) * cap;
                 max = MathF.Max(max, s[p]);
                 double dd = 0;
                 for (int i = 0; i < headDim; i++)
                     dd += (double)query[i] * k[i];
                 d[p] = dd * scale;
+                if (cap != 0)
+                    d[p] = Math.Tanh(d[p] / cap) * cap;
                 dmax = Math.Max(dmax, d[p]);
             }
         }
@@ -154,10 +165,15 @@ public unsafe class CpuAttentionTests
         double dsum = 0;
         for (int p = 0; p <= position; p++)
         {
-            s[p] = VecExp.Exp(Vector256.Create(s[p] - max)).GetElement(0);
+            s[p] = capped ? MathF.Exp(s[p] - max) : VecExp.Exp(Vector256.Create(s[p] - max)).GetElement(0);
             sum += s[p];
             d[p] = Math.Exp(d[p] - dmax);
             dsum += d[p];
+        }
+        if (sink is float k0)
+        {
+            sum += MathF.Exp(k0 - max);
+            dsum += Math.Exp(k0 - dmax);
         }
         var output = new float[headDim];
         exact = new double[headDim];

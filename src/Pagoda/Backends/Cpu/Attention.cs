@@ -95,23 +95,11 @@ internal sealed unsafe partial class Attention(WorkerPool pool, bool wide) : Poo
         int kvOffset = head / _groupSize * headDim;
         int kvCols = _keys!.Cols;
         float* keys = (float*)_keys.Pointer + kvOffset, values = (float*)_values!.Pointer + kvOffset;
-        var scores = _scores[worker];
-        if (scores == null || scores.Length < n)
-            scores = _scores[worker] = new float[Math.Max(n, 2 * (scores?.Length ?? 256))];
-        var rows = _rows[worker];
-        if (rows == null || rows.Length < n)
-            rows = _rows[worker] = new long[Math.Max(n, 2 * (rows?.Length ?? 256))];
-
+        var (scores, rows) = Scratch(worker, n, n);
         fixed (float* s = scores)
         fixed (long* row = rows)
         {
-            // Element offset of position first + p's key / value row (the same in both pools).
-            for (int b = first / blockSize, p = 0, pos = first; p < n; b++)
-            {
-                long offset = ((long)blockTable[b] * blockSize + pos % blockSize) * kvCols;
-                for (int e = Math.Min(n, p + blockSize - pos % blockSize); p < e; p++, pos++, offset += kvCols)
-                    row[p] = offset;
-            }
+            FillRows(row, blockTable, first, n, blockSize, kvCols);
             float* query = (float*)_q!.Pointer + (long)token * _q.Cols + head * headDim;
             float* output = (float*)_dst!.Pointer + (long)token * _dst.Cols + head * headDim;
             // A decode token's KV rows are cold (the weights streamed since this layer last ran); a prompt chunk's
@@ -126,6 +114,29 @@ internal sealed unsafe partial class Attention(WorkerPool pool, bool wide) : Poo
             else
                 Softmax(s, n, _scale);
             WeightedSum(values, row, s, n, headDim, output, prefetch, wide);
+        }
+    }
+
+    // The worker's scratch: scoreFloats of scores and n positions' row offsets, grown as needed.
+    private (float[] Scores, long[] Rows) Scratch(int worker, int n, int scoreFloats)
+    {
+        var scores = _scores[worker];
+        if (scores == null || scores.Length < scoreFloats)
+            scores = _scores[worker] = new float[Math.Max(scoreFloats, 2 * (scores?.Length ?? 256))];
+        var rows = _rows[worker];
+        if (rows == null || rows.Length < n)
+            rows = _rows[worker] = new long[Math.Max(n, 2 * (rows?.Length ?? 256))];
+        return (scores, rows);
+    }
+
+    // row [p] = element offset of position first + p's key / value row (the same in both pools), p < n.
+    private static void FillRows(long* row, int[] blockTable, int first, int n, int blockSize, int kvCols)
+    {
+        for (int b = first / blockSize, p = 0, pos = first; p < n; b++)
+        {
+            long offset = ((long)blockTable[b] * blockSize + pos % blockSize) * kvCols;
+            for (int e = Math.Min(n, p + blockSize - pos % blockSize); p < e; p++, pos++, offset += kvCols)
+                row[p] = offset;
         }
     }
 

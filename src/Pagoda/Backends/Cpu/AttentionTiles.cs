@@ -26,31 +26,16 @@ internal sealed unsafe partial class Attention
     private void Tile(int t0, int m, int head, int worker)
     {
         var batch = _batch!;
-        int headDim = _headDim, blockSize = _blockSize;
+        int headDim = _headDim;
         // Token j of the tile sees positions [0, shared + j).
         int shared = batch.Positions[t0] + 1, n = shared + m - 1, stride = (n + 15) & ~15;
-        int[] blockTable = batch.BlockTables[_seqOfToken[t0]];
-        int kvOffset = head / _groupSize * headDim, kvCols = _keys!.Cols;
-        float* keys = (float*)_keys.Pointer + kvOffset, values = (float*)_values!.Pointer + kvOffset;
-        var scores = _scores[worker];
-        if (scores == null || scores.Length < TileTokens * stride)
-            scores = _scores[worker] = new float[Math.Max(TileTokens * stride, 2 * (scores?.Length ?? 256))];
-        var rows = _rows[worker];
-        if (rows == null || rows.Length < n)
-            rows = _rows[worker] = new long[Math.Max(n, 2 * (rows?.Length ?? 256))];
-        var spare = _spare[worker];
-        if (spare == null || spare.Length < headDim)
-            spare = _spare[worker] = new float[headDim];
-
-        fixed (float* s = scores, sp = spare)
+        int kvOffset = head / _groupSize * headDim;
+        float* keys = (float*)_keys!.Pointer + kvOffset, values = (float*)_values!.Pointer + kvOffset;
+        var (scores, rows) = Scratch(worker, n, TileTokens * stride);
+        fixed (float* s = scores, sp = Spare(worker))
         fixed (long* row = rows)
         {
-            for (int b = 0, p = 0; p < n; b++)
-            {
-                long offset = (long)blockTable[b] * blockSize * kvCols;
-                for (int e = Math.Min(n, p + blockSize); p < e; p++, offset += kvCols)
-                    row[p] = offset;
-            }
+            FillRows(row, batch.BlockTables[_seqOfToken[t0]], 0, n, _blockSize, _keys.Cols);
             // Slots past m repeat the last token into scratch (the kernels always run four).
             float** q = stackalloc float*[TileTokens];
             float** w = stackalloc float*[TileTokens];
@@ -64,15 +49,7 @@ internal sealed unsafe partial class Attention
             }
             int p0 = wide ? Dots4x4x16(q, keys, row, shared, headDim, w) : Dots4x2x8(q, keys, row, shared, headDim, w);
             for (int j = 0; j < m; j++)
-            {
-                int nj = shared + j;
-                for (int p = p0; p < nj; p++)
-                    w[j][p] = DotKernels.Dot<F32Weights>(q[j], (byte*)(keys + row[p]), headDim, wide);
-                if (_softCap != 0 || _sinks != null)
-                    CappedSoftmax(w[j], nj, _scale, _softCap, _sinks?[head]);
-                else
-                    Softmax(w[j], nj, _scale);
-            }
+                Scores(q[j], keys, row, p0, shared + j, w[j], head);
             WeightedSum4(values, row, w, shared, headDim, output, m, wide);
             for (int j = 1; j < m; j++)
             {
@@ -80,6 +57,25 @@ internal sealed unsafe partial class Attention
                     AddWeighted(values + row[p], w[j][p], output[j], headDim, wide);
             }
         }
+    }
+
+    private float[] Spare(int worker)
+    {
+        var spare = _spare[worker];
+        if (spare == null || spare.Length < _headDim)
+            spare = _spare[worker] = new float[_headDim];
+        return spare;
+    }
+
+    // w [p] for p in [from, n) one dot at a time, then w [0, n) = softmax(w · scale) with the head's cap and sink.
+    private void Scores(float* q, float* keys, long* row, int from, int n, float* w, int head)
+    {
+        for (int p = from; p < n; p++)
+            w[p] = DotKernels.Dot<F32Weights>(q, (byte*)(keys + row[p]), _headDim, wide);
+        if (_softCap != 0 || _sinks != null)
+            CappedSoftmax(w, n, _scale, _softCap, _sinks?[head]);
+        else
+            Softmax(w, n, _scale);
     }
 
     // w[j][p] = q[j] · k_p for the four queries and p below the returned multiple of 4, in DotKernels.Dot's
