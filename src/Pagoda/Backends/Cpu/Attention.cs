@@ -107,14 +107,20 @@ internal sealed unsafe partial class Attention(WorkerPool pool, bool wide) : Poo
             int seq = _seqOfToken[token];
             bool prefetch = batch.QueryStartLoc[seq + 1] - batch.QueryStartLoc[seq] == 1;
             int p0 = wide ? Dots8x16(query, keys, row, n, headDim, s, prefetch) : Dots8(query, keys, row, n, headDim, s);
-            for (int p = p0; p < n; p++)
-                s[p] = DotKernels.Dot<F32Weights>(query, (byte*)(keys + row[p]), headDim, wide);
-            if (_softCap != 0 || _sinks != null)
-                CappedSoftmax(s, n, _scale, _softCap, _sinks?[head]);
-            else
-                Softmax(s, n, _scale);
+            Scores(query, keys, row, p0, n, s, head);
             WeightedSum(values, row, s, n, headDim, output, prefetch, wide);
         }
+    }
+
+    // w [p] for p in [from, n) one dot at a time, then w [0, n) = softmax(w · scale) with the head's cap and sink.
+    private void Scores(float* q, float* keys, long* row, int from, int n, float* w, int head)
+    {
+        for (int p = from; p < n; p++)
+            w[p] = DotKernels.Dot<F32Weights>(q, (byte*)(keys + row[p]), _headDim, wide);
+        if (_softCap != 0 || _sinks != null)
+            CappedSoftmax(w, n, _scale, _softCap, _sinks?[head]);
+        else
+            Softmax(w, n, _scale);
     }
 
     // The worker's scratch: scoreFloats of scores and n positions' row offsets, grown as needed.

@@ -67,17 +67,6 @@ internal sealed unsafe partial class Attention
         return spare;
     }
 
-    // w [p] for p in [from, n) one dot at a time, then w [0, n) = softmax(w · scale) with the head's cap and sink.
-    private void Scores(float* q, float* keys, long* row, int from, int n, float* w, int head)
-    {
-        for (int p = from; p < n; p++)
-            w[p] = DotKernels.Dot<F32Weights>(q, (byte*)(keys + row[p]), _headDim, wide);
-        if (_softCap != 0 || _sinks != null)
-            CappedSoftmax(w, n, _scale, _softCap, _sinks?[head]);
-        else
-            Softmax(w, n, _scale);
-    }
-
     // w[j][p] = q[j] · k_p for the four queries and p below the returned multiple of 4, in DotKernels.Dot's
     // 16-lane order; four positions' rows are loaded once for the four queries.
     private static int Dots4x4x16(float** q, float* keys, long* row, int n, int headDim, float** w)
