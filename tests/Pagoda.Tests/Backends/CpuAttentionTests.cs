@@ -77,8 +77,8 @@ public unsafe class CpuAttentionTests
 
     /// <summary>
     /// A prompt chunk's tokens run in tiles of four that share their key and value loads: each token's output must be
-    /// the bits it gets alone (a decode token of another sequence too), with a sliding window (which cuts some tiles and
-    /// not others), a soft cap and sinks.
+    /// the bits it gets alone (a decode token of another sequence too), with sliding windows (which hide a different
+    /// number of positions from each token of a tile), a soft cap and sinks.
     /// </summary>
     [Theory]
     [InlineData(64, 4, 2, 16, 9, 0)]
@@ -87,6 +87,9 @@ public unsafe class CpuAttentionTests
     [InlineData(40, 3, 3, 4, 11, 0)]    // lanes past the 64 (or 16) group per token, and a scalar tail
     [InlineData(36, 2, 1, 16, 5, 0)]
     [InlineData(64, 4, 2, 16, 9, 50)]   // a window: the chunk's first tiles are inside it, its last ones cut
+    [InlineData(64, 4, 2, 16, 11, 16)]  // every tile cut, each token by one more position
+    [InlineData(40, 3, 3, 4, 9, 4)]     // the smallest window a tile spans, lanes past the vector groups
+    [InlineData(72, 2, 1, 8, 7, 3)]     // a window under a tile: its tokens one at a time
     public void ChunkTilesMatchTheirTokensAlone(int headDim, int numHeads, int numKvHeads, int blockSize, int chunk, int window)
     {
         foreach (bool wide in new[] { false, true })

@@ -113,14 +113,16 @@ internal sealed unsafe partial class Attention(WorkerPool pool, bool wide) : Poo
     }
 
     // w [p] for p in [from, n) one dot at a time, then w [0, n) = softmax(w · scale) with the head's cap and sink.
-    private void Scores(float* q, float* keys, long* row, int from, int n, float* w, int head)
+    // With start > 0 the softmax covers w [start, n) and w [0, start) is zeroed (positions a window hides).
+    private void Scores(float* q, float* keys, long* row, int from, int n, float* w, int head, int start = 0)
     {
         for (int p = from; p < n; p++)
             w[p] = DotKernels.Dot<F32Weights>(q, (byte*)(keys + row[p]), _headDim, wide);
         if (_softCap != 0 || _sinks != null)
-            CappedSoftmax(w, n, _scale, _softCap, _sinks?[head]);
+            CappedSoftmax(w + start, n - start, _scale, _softCap, _sinks?[head]);
         else
-            Softmax(w, n, _scale);
+            Softmax(w + start, n - start, _scale);
+        new Span<float>(w, start).Clear();
     }
 
     // The worker's scratch: scoreFloats of scores and n positions' row offsets, grown as needed.

@@ -7,35 +7,37 @@ namespace Pagoda.Backends.Cpu;
 /// their positions up to the first one's, so each key and value row of that range is loaded once for all four
 /// (a prompt chunk's attention, and a verification step's token and drafts, were bound by those loads). Every
 /// (token, head) keeps <see cref="Attention"/>'s order exactly — each score one accumulator per position over
-/// the head's lanes, then its scalar tail; each output element one FMA chain over positions ascending from zero —
-/// so a tile gives the same bits as its tokens one at a time.
+/// the head's lanes, then its scalar tail; each output element one FMA chain over its positions ascending — so a
+/// tile gives the same bits as its tokens one at a time. Under a sliding window the tile spans the first token's
+/// window; a later token weighs the positions its own window has left by exactly +0, and a chain that starts at +0
+/// stays +0 through fma(v, +0, +0) for every finite v, so its own chain still starts at its first position.
 /// </summary>
 internal sealed unsafe partial class Attention
 {
     private const int TileTokens = 4;
     private readonly float[][] _spare = new float[pool.Size][];
 
-    // A tile runs as one when its positions are consecutive and no sliding window cuts them (all start at zero).
+    // A tile runs as one when its positions are consecutive (and a window, if any, spans at least a tile).
     private bool Tileable(int t0, int m)
     {
         var positions = _batch!.Positions;
-        int last = positions[t0 + m - 1];
-        return last == positions[t0] + m - 1 && (_window <= 0 || last < _window);
+        return positions[t0 + m - 1] == positions[t0] + m - 1 && (_window <= 0 || _window >= TileTokens);
     }
 
     private void Tile(int t0, int m, int head, int worker)
     {
         var batch = _batch!;
-        int headDim = _headDim;
-        // Token j of the tile sees positions [0, shared + j).
-        int shared = batch.Positions[t0] + 1, n = shared + m - 1, stride = (n + 15) & ~15;
+        int headDim = _headDim, position = batch.Positions[t0];
+        // Positions count from the first token's first; token j sees [hidden_j, shared + j), hidden_j = 0 without a window.
+        int first = _window > 0 ? Math.Max(0, position - _window + 1) : 0;
+        int shared = position + 1 - first, n = shared + m - 1, stride = (n + 15) & ~15;
         int kvOffset = head / _groupSize * headDim;
         float* keys = (float*)_keys!.Pointer + kvOffset, values = (float*)_values!.Pointer + kvOffset;
         var (scores, rows) = Scratch(worker, n, TileTokens * stride);
         fixed (float* s = scores, sp = Spare(worker))
         fixed (long* row = rows)
         {
-            FillRows(row, batch.BlockTables[_seqOfToken[t0]], 0, n, _blockSize, _keys.Cols);
+            FillRows(row, batch.BlockTables[_seqOfToken[t0]], first, n, _blockSize, _keys.Cols);
             // Slots past m repeat the last token into scratch (the kernels always run four).
             float** q = stackalloc float*[TileTokens];
             float** w = stackalloc float*[TileTokens];
@@ -49,7 +51,10 @@ internal sealed unsafe partial class Attention
             }
             int p0 = wide ? Dots4x4x16(q, keys, row, shared, headDim, w) : Dots4x2x8(q, keys, row, shared, headDim, w);
             for (int j = 0; j < m; j++)
-                Scores(q[j], keys, row, p0, shared + j, w[j], head);
+            {
+                int hidden = _window > 0 ? Math.Max(0, position + j - _window + 1) - first : 0;
+                Scores(q[j], keys, row, p0, shared + j, w[j], head, hidden);
+            }
             WeightedSum4(values, row, w, shared, headDim, output, m, wide);
             for (int j = 1; j < m; j++)
             {
