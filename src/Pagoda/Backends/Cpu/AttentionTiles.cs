@@ -38,7 +38,7 @@ internal sealed unsafe partial class Attention
         fixed (long* row = rows)
         {
             FillRows(row, batch.BlockTables[_seqOfToken[t0]], first, n, _blockSize, _keys.Cols);
-            // Slots past m repeat the last token into scratch (the kernels always run four).
+            // Slots past m repeat the last token, its query and weights, into a scratch output (the kernels run four).
             float** q = stackalloc float*[TileTokens];
             float** w = stackalloc float*[TileTokens];
             float** output = stackalloc float*[TileTokens];
@@ -46,7 +46,7 @@ internal sealed unsafe partial class Attention
             {
                 int t = t0 + Math.Min(j, m - 1);
                 q[j] = (float*)_q!.Pointer + (long)t * _q.Cols + head * headDim;
-                w[j] = s + j * stride;
+                w[j] = s + Math.Min(j, m - 1) * stride;
                 output[j] = j < m ? (float*)_dst!.Pointer + (long)t * _dst.Cols + head * headDim : sp;
             }
             int p0 = wide ? Dots4x4x16(q, keys, row, shared, headDim, w) : Dots4x2x8(q, keys, row, shared, headDim, w);
