@@ -40,9 +40,9 @@ internal sealed unsafe partial class Attention(WorkerPool pool, bool wide) : Poo
         _values = (CpuTensor)cache.Values[layer];
         (_numHeads, _groupSize, _headDim, _blockSize, _scale) = (numHeads, numHeads / spec.NumKvHeads, spec.HeadDim, cache.BlockSize, spec.Scale);
         (_window, _softCap, _sinks) = (spec.SlidingWindow, spec.SoftCap, spec.Sinks);
-        if (_seqOfToken.Length < batch.NumTokens + 1)
+        if (_seqOfToken.Length < batch.NumTokens)
         {
-            _seqOfToken = new int[Math.Max(batch.NumTokens + 1, 2 * _seqOfToken.Length)];
+            _seqOfToken = new int[Math.Max(batch.NumTokens, 2 * _seqOfToken.Length)];
             _tileToken = new int[_seqOfToken.Length + 1];
         }
         _tiles = 0;
@@ -84,13 +84,14 @@ internal sealed unsafe partial class Attention(WorkerPool pool, bool wide) : Poo
             One(t, head, worker);
     }
 
-    // One query token against its positions, alone (decode tokens, and tiles a sliding window cuts).
+    // One query token against its positions, alone (decode tokens, and tiles whose positions do not run on or whose
+    // window is narrower than a tile).
     private void One(int token, int head, int worker)
     {
         var batch = _batch!;
         int headDim = _headDim, blockSize = _blockSize;
-        // A sliding window sees positions (position - window, position]; the rest of the code counts from `first`.
-        int position = batch.Positions[token], first = _window > 0 ? Math.Max(0, position - _window + 1) : 0, n = position + 1 - first;
+        // The rest of the code counts positions from `first`.
+        int position = batch.Positions[token], first = FirstVisible(position), n = position + 1 - first;
         int[] blockTable = batch.BlockTables[_seqOfToken[token]];
         int kvOffset = head / _groupSize * headDim;
         int kvCols = _keys!.Cols;
@@ -111,6 +112,9 @@ internal sealed unsafe partial class Attention(WorkerPool pool, bool wide) : Poo
             WeightedSum(values, row, s, n, headDim, output, prefetch, wide);
         }
     }
+
+    // A sliding window sees positions (position - window, position]; without one, every position from 0.
+    private int FirstVisible(int position) => _window > 0 ? Math.Max(0, position - _window + 1) : 0;
 
     // w [p] for p in [from, n) one dot at a time, then w [0, n) = softmax(w · scale) with the head's cap and sink.
     // With start > 0 the softmax covers w [start, n) and w [0, start) is zeroed (positions a window hides).

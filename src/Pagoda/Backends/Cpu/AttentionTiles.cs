@@ -29,7 +29,7 @@ internal sealed unsafe partial class Attention
         var batch = _batch!;
         int headDim = _headDim, position = batch.Positions[t0];
         // Positions count from the first token's first; token j sees [hidden_j, shared + j), hidden_j = 0 without a window.
-        int first = _window > 0 ? Math.Max(0, position - _window + 1) : 0;
+        int first = FirstVisible(position);
         int shared = position + 1 - first, n = shared + m - 1, stride = (n + 15) & ~15;
         int kvOffset = head / _groupSize * headDim;
         float* keys = (float*)_keys!.Pointer + kvOffset, values = (float*)_values!.Pointer + kvOffset;
@@ -52,14 +52,14 @@ internal sealed unsafe partial class Attention
             int p0 = wide ? Dots4x4x16(q, keys, row, shared, headDim, w) : Dots4x2x8(q, keys, row, shared, headDim, w);
             for (int j = 0; j < m; j++)
             {
-                int hidden = _window > 0 ? Math.Max(0, position + j - _window + 1) - first : 0;
+                int hidden = FirstVisible(position + j) - first;
                 Scores(q[j], keys, row, p0, shared + j, w[j], head, hidden);
             }
             WeightedSum4(values, row, w, shared, headDim, output, m, wide);
             for (int j = 1; j < m; j++)
             {
                 for (int p = shared; p < shared + j; p++)
-                    AddWeighted(values + row[p], w[j][p], output[j], headDim, wide);
+                    Vec.AddScaled(new ReadOnlySpan<float>(values + row[p], headDim), w[j][p], new Span<float>(output[j], headDim));
             }
         }
     }
@@ -221,17 +221,5 @@ internal sealed unsafe partial class Attention
         a1.Store(o + 16);
         a2.Store(o + 32);
         a3.Store(o + 48);
-    }
-
-    // output [headDim] = fma(v, weight, output) lane by lane: one more position of each element's chain.
-    private static void AddWeighted(float* v, float weight, float* output, int headDim, bool wide)
-    {
-        int i = 0;
-        for (var w16 = Vector512.Create(weight); wide && i + 16 <= headDim; i += 16)
-            Vector512.FusedMultiplyAdd(Vector512.Load(v + i), w16, Vector512.Load(output + i)).Store(output + i);
-        for (var w8 = Vector256.Create(weight); i + 8 <= headDim; i += 8)
-            Vector256.FusedMultiplyAdd(Vector256.Load(v + i), w8, Vector256.Load(output + i)).Store(output + i);
-        for (; i < headDim; i++)
-            output[i] = MathF.FusedMultiplyAdd(v[i], weight, output[i]);
     }
 }
